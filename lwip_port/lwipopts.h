@@ -1,0 +1,92 @@
+/* awgproxy's lwIP configuration. lwIP runs with NO_SYS=1 inside our libuv loop (one thread):
+ * no lwIP threads, no sockets API, raw callbacks only. Memory comes from malloc so that the
+ * number of PCBs is bounded by our own limits rather than by static pools. */
+#ifndef AWGPROXY_LWIPOPTS_H
+#define AWGPROXY_LWIPOPTS_H
+
+#define NO_SYS 1
+#define SYS_LIGHTWEIGHT_PROT 0
+#define LWIP_NETCONN 0
+#define LWIP_SOCKET 0
+#define LWIP_NETIF_API 0
+#define LWIP_TIMERS 1
+
+/* Memory: heap and pools from the C allocator, sized by use, not at compile time. */
+#define MEM_LIBC_MALLOC 1
+#define MEMP_MEM_MALLOC 1
+#define MEM_ALIGNMENT 8
+#define MEM_SIZE (4 * 1024 * 1024)
+#define PBUF_POOL_SIZE 1024
+#define PBUF_POOL_BUFSIZE 1600
+
+/* Protocols. The tunnel is a point-to-point L3 link: no Ethernet, ARP, DHCP or ND. */
+#define LWIP_IPV4 1
+#define LWIP_IPV6 1
+#define LWIP_ARP 0
+#define LWIP_ETHERNET 0
+#define LWIP_DHCP 0
+#define LWIP_AUTOIP 0
+#define LWIP_IGMP 0
+#define LWIP_DNS 0
+#define LWIP_ICMP 1
+#define LWIP_RAW 1
+#define LWIP_UDP 1
+#define LWIP_TCP 1
+#define LWIP_IPV6_MLD 0
+#define LWIP_IPV6_AUTOCONFIG 0
+#define LWIP_IPV6_DUP_DETECT_ATTEMPTS 0
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT 0
+#define LWIP_ND6_QUEUEING 0
+#define LWIP_IPV6_FRAG 1
+#define LWIP_IPV6_REASS 1
+#define IP_REASSEMBLY 1
+#define IP_FRAG 1
+#define IP_FORWARD 0
+#define LWIP_HAVE_LOOPIF 0
+#define LWIP_NETIF_LOOPBACK 0
+#define LWIP_NETIF_STATUS_CALLBACK 0
+#define LWIP_SINGLE_NETIF 0
+
+/* Connection counts: enough for thousands of concurrent streams. */
+#define MEMP_NUM_TCP_PCB 8192
+#define MEMP_NUM_TCP_PCB_LISTEN 64
+#define MEMP_NUM_UDP_PCB 1024
+#define MEMP_NUM_RAW_PCB 16
+#define MEMP_NUM_TCP_SEG 65535
+#define MEMP_NUM_REASSDATA 64
+#define MEMP_NUM_FRAG_PBUF 256
+#define MEMP_NUM_SYS_TIMEOUT 16
+
+/* TCP: the inner MSS fits the default tunnel MTU (1420 - S4) for IPv6 too; windows are several MB
+ * through window scaling so that one stream can fill a long fat path. */
+#define TCP_MSS 1340
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE 7
+#define TCP_WND (4 * 1024 * 1024)
+#define TCP_SND_BUF (4 * 1024 * 1024)
+#define TCP_SND_QUEUELEN (2 * TCP_SND_BUF / TCP_MSS + 64) /* snd_queuelen is a u16 */
+#define TCP_SNDLOWAT 32768 /* lwIP compares it with a u16 */
+#define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 4)
+#define TCP_QUEUE_OOSEQ 1
+#define TCP_OOSEQ_MAX_BYTES (8 * 1024 * 1024)
+#define TCP_OOSEQ_MAX_PBUFS 8192
+#define LWIP_TCP_SACK_OUT 1
+#define LWIP_TCP_MAX_SACK_NUM 4
+#define TCP_OVERSIZE TCP_MSS
+#define LWIP_TCP_TIMESTAMPS 0
+#define TCP_LISTEN_BACKLOG 1
+#define LWIP_TCP_KEEPALIVE 1
+#define LWIP_CALLBACK_API 1
+#define LWIP_EVENT_API 0
+
+/* Checksums: generated on output; inbound packets were already authenticated by the tunnel's
+ * AEAD, but we keep checking because a stock peer may forward corrupted packets from elsewhere. */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 0
+#define LWIP_CHKSUM_ALGORITHM 3
+
+#define LWIP_STATS 0
+#define LWIP_STATS_DISPLAY 0
+#define LWIP_DEBUG 0
+#define LWIP_NOASSERT 0
+
+#endif

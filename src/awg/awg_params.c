@@ -1,0 +1,1 @@
+#include "awg/awg_params.h"

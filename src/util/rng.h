@@ -1,0 +1,19 @@
+/* Injectable randomness: production uses libsodium's CSPRNG; tests pass a scripted source. */
+#ifndef AWGPROXY_UTIL_RNG_H
+#define AWGPROXY_UTIL_RNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  void (*fill)(void *ctx, uint8_t *buf, size_t len);
+  void *ctx;
+} awg_rng;
+
+/* The process-wide CSPRNG (libsodium randombytes_buf). */
+const awg_rng *awg_rng_system(void);
+void awg_rng_bytes(const awg_rng *r, void *buf, size_t len);
+/* Uniform, unbiased integer in [lo, hi] (inclusive); lo <= hi; the full 32-bit range works. */
+uint32_t awg_rng_range(const awg_rng *r, uint32_t lo, uint32_t hi);
+
+#endif
