@@ -27,10 +27,13 @@ typedef enum {
 #define WG_TRANSPORT_MIN 32 /* header + tag: a keepalive */
 
 /* Classifies a received datagram exactly as e796d47 (§4.1): INIT, RESPONSE, COOKIE, TRANSPORT in
- * that order, size exact for 1-3 and >= S4+16 for 4. On a match, *msg/*msg_len give the stripped
+ * that order, size exact for 1-3 and >= S4+16 for 4. On a match, msg and msg_len give the stripped
  * WireGuard message inside d. Also accepts the bare 32-byte keepalive of e796d47 senders when
  * S4 > 0 (decisions.md #1): reported as AWG_MSG_TRANSPORT with *msg = d, *msg_len = 32, and
- * *bare_keepalive = true (the caller must then require it to authenticate as a keepalive). */
+ * *bare_keepalive = true (the caller must then require it to authenticate as a keepalive).
+ * A transport match whose stripped length is under 32 is reported as AWG_MSG_UNKNOWN (the
+ * reference drops it right after classifying, §4.2). Any of the three out pointers may be NULL;
+ * on AWG_MSG_UNKNOWN they are set to NULL / 0 / 0. */
 awg_msg_kind awg_classify(const awg_params *p, const uint8_t *d, size_t len, const uint8_t **msg,
                           size_t *msg_len, int *bare_keepalive);
 
@@ -59,12 +62,16 @@ typedef struct {
 size_t awg_prehandshake_max_bytes(const awg_params *p);
 size_t awg_prehandshake_count(const awg_params *p);
 /* Fills out[] (capacity out_cap) with views into arena; returns the count, or -1 if the arena or
- * out[] is too small. ctx supplies randomness, time and the <c> counter. */
+ * out[] is too small. ctx supplies randomness, time and the <c> counter: the i-th datagram of the
+ * list (from 0) renders <c> as ctx->packet_counter + i, i.e. counting the earlier ones of the
+ * batch as sent. Zero-length datagrams may have data == NULL when arena is NULL. */
 int awg_build_prehandshake(const awg_params *p, const awg_render_ctx *ctx, uint8_t *arena,
                            size_t arena_len, awg_datagram *out, size_t out_cap);
 
 /* Validation at config load (spec §7 plus decisions.md #4/#5): fills err with a message naming the
- * parameter and returns -1 on the first problem. mtu is the tunnel MTU in use. */
+ * parameter and returns -1 on the first problem. Checks S1..S4 (padded datagram <= 65535), H1..H4
+ * pairwise disjoint, Jmin <= Jmax and Jmax <= 65535 when Jc > 0, I sizes, and (#set I) + Jc <= 127.
+ * MTU-dependent checks (S4 + 32 + MTU, decisions.md #7) are the caller's. */
 int awg_params_validate(const awg_params *p, char *err, size_t errlen);
 
 #endif

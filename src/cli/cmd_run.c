@@ -1,0 +1,75 @@
+/* `awgproxy client` and `awgproxy server`: load the config, log the validation summary, then run
+ * the event loop until SIGINT/SIGTERM. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "daemon/daemon.h"
+#include "util/log.h"
+
+static const char client_usage[] =
+    "Usage: awgproxy client -c FILE\n"
+    "Connects to the [Peer] with an Endpoint and serves SOCKS4/4a/5 (default 127.0.0.1:1080) and\n"
+    "the [Forward] ports through the tunnel. LOG_LEVEL=debug shows per-packet decisions.\n";
+static const char server_usage[] =
+    "Usage: awgproxy server -c FILE\n"
+    "Accepts tunnels from the configured [Peer]s and connects out on their behalf.\n"
+    "SIGHUP reloads the peers, SIGTERM/SIGINT stop cleanly.\n";
+
+/* The daemons log the same summary `check` prints, one event per line. */
+static void log_summary(const awg_config *c, const diag_list *d) {
+  for (size_t i = 0; i < d->n; i++) {
+    char line[16];
+    snprintf(line, sizeof line, "%d", d->items[i].line);
+    log_event(d->items[i].kind == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "config",
+              d->items[i].kind == DIAG_ERROR ? "invalid" : "warning", "file", c->path, "line",
+              line, "msg", d->items[i].msg, NULL);
+  }
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&buf, &len);
+  if (!mem) return;
+  config_print_summary(c, mem);
+  fclose(mem);
+  for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    while (*l == ' ') l++;
+    log_event(LOG_INFO, "config", "summary", "text", l, NULL);
+  }
+  free(buf);
+}
+
+static int run(const char *cmd, daemon_role role, int argc, char **argv, const char *usage) {
+  if (cli_wants_help(argc, argv)) return fputs(usage, stdout), 0;
+  const char *path = cli_config_arg(cmd, argc, argv, usage);
+  if (!path) return 2;
+  awg_config c;
+  diag_list d = {0};
+  config_init(&c);
+  int rc = config_load_file(&c, path, &d);
+  if (c.log_level >= 0 && !getenv("LOG_LEVEL")) log_set_level((log_level)c.log_level);
+  if (c.log_format >= 0 && !getenv("LOG_FORMAT")) log_set_format((log_format)c.log_format);
+  if (rc != 0) {
+    diag_list_print(&d, path, stderr);
+    fprintf(stderr, "awgproxy %s: %s is not usable (%zu error(s)); `awgproxy check -c %s` explains\n",
+            cmd, path, d.errors, path);
+    diag_list_free(&d);
+    config_free(&c);
+    return 1;
+  }
+  log_summary(&c, &d);
+  diag_list_free(&d);
+  rc = daemon_run(role, &c);
+  config_free(&c);
+  return rc;
+}
+
+int cmd_client(int argc, char **argv) {
+  return run("client", DAEMON_CLIENT, argc, argv, client_usage);
+}
+int cmd_server(int argc, char **argv) {
+  return run("server", DAEMON_SERVER, argc, argv, server_usage);
+}

@@ -1,0 +1,656 @@
+/* Loading a config: section and key tables, one handler per key, then whole-file validation
+ * (config_validate.c). Unknown names are errors with the nearest valid name. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "awg/itag.h"
+#include "config/config_internal.h"
+#include "config/ini.h"
+#include "util/log.h"
+
+
+typedef enum { SEC_NONE, SEC_INTERFACE, SEC_PEER, SEC_SOCKS, SEC_FORWARD, SEC_SERVER, SEC_LOG } sec_id;
+
+typedef struct load_ctx load_ctx;
+typedef int (*key_fn)(load_ctx *L, char *value, char *err, size_t errlen);
+
+enum { KEY_LIST = 1, KEY_WGQUICK_ONLY = 2 };
+
+typedef struct {
+  const char *name;
+  key_fn fn;
+  unsigned flags;
+} key_spec;
+
+typedef struct {
+  const char *name;
+  sec_id id;
+  const key_spec *keys;
+  bool repeatable;
+} section_spec;
+
+#define MAX_KEYS_PER_SECTION 32
+
+struct load_ctx {
+  awg_config *c;
+  diag_list *d;
+  const section_spec *sec;
+  int sec_line;
+  int key_line;
+  int seen[MAX_KEYS_PER_SECTION]; /* line where each key of this section instance was set */
+  int section_seen[8];            /* line of the first instance of a non-repeatable section */
+  int iface_lines[MAX_KEYS_PER_SECTION]; /* the [Interface] keys' lines, for validation */
+  cfg_peer *peer;
+  cfg_forward *fwd;
+  bool fwd_has_listen, fwd_has_target;
+};
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static void *grow(void *arr, size_t n, size_t size) {
+  if (n >= CFG_MAX_LIST * 64) return NULL;
+  return realloc(arr, (n + 1) * size);
+}
+
+static int set_uint(char *v, uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen) {
+  return cfg_parse_uint(v, min, max, out, err, errlen);
+}
+
+static int parse_key(const char *v, uint8_t out[AWG_KEY_LEN], char *err, size_t errlen) {
+  char why[160];
+  if (key_from_base64(v, out, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s", why);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- [Interface] ------------------------------------------------------------------------ */
+
+static int k_private_key(load_ctx *L, char *v, char *err, size_t n) {
+  if (parse_key(v, L->c->private_key, err, n)) return -1;
+  L->c->has_private_key = true;
+  if (key_public_from_private(L->c->private_key, L->c->public_key) != 0) {
+    snprintf(err, n, "is not a usable Curve25519 private key (its public key is zero)");
+    return -1;
+  }
+  return 0;
+}
+
+static int k_listen_port(load_ctx *L, char *v, char *err, size_t n) {
+  uint64_t p;
+  if (set_uint(v, 0, 65535, &p, err, n)) return -1;
+  L->c->listen_port = (uint16_t)p;
+  L->c->has_listen_port = true;
+  return 0;
+}
+
+static int k_address(load_ctx *L, char *v, char *err, size_t n) {
+  char *items[CFG_MAX_LIST];
+  int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
+  if (cnt <= 0) {
+    snprintf(err, n, cnt < 0 ? "lists more than %d addresses" : "is empty; expected e.g. 10.0.0.2/32",
+             CFG_MAX_LIST);
+    return -1;
+  }
+  for (int i = 0; i < cnt; i++) {
+    cfg_cidr a;
+    if (cfg_parse_address(items[i], &a, err, n)) return -1;
+    cfg_cidr *arr = grow(L->c->addresses, L->c->n_addresses, sizeof *arr);
+    if (!arr) return snprintf(err, n, "too many addresses"), -1;
+    L->c->addresses = arr;
+    arr[L->c->n_addresses++] = a;
+  }
+  return 0;
+}
+
+static int k_dns(load_ctx *L, char *v, char *err, size_t n) {
+  char *items[CFG_MAX_LIST];
+  int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
+  if (cnt < 0) return snprintf(err, n, "lists more than %d entries", CFG_MAX_LIST), -1;
+  for (int i = 0; i < cnt; i++) {
+    cfg_ip ip;
+    if (cfg_parse_ip(items[i], &ip) != 0) {
+      /* wg-quick treats non-IP entries as search domains; a proxy has no use for them. */
+      diag_add(L->d, DIAG_WARNING, L->key_line,
+               "DNS entry '%.100s' is not an IP address: wg-quick uses it as a search domain, "
+               "awgproxy ignores it",
+               items[i]);
+      continue;
+    }
+    cfg_ip *arr = grow(L->c->dns, L->c->n_dns, sizeof *arr);
+    if (!arr) return snprintf(err, n, "too many DNS servers"), -1;
+    L->c->dns = arr;
+    arr[L->c->n_dns++] = ip;
+  }
+  return 0;
+}
+
+static int k_mtu(load_ctx *L, char *v, char *err, size_t n) {
+  uint64_t m;
+  if (set_uint(v, 576, 65535, &m, err, n)) return -1;
+  L->c->mtu = (uint32_t)m;
+  L->c->mtu_explicit = true;
+  return 0;
+}
+
+static int awg_uint(load_ctx *L, char *v, uint64_t max, uint32_t *out, char *err, size_t n) {
+  uint64_t x;
+  if (set_uint(v, 0, max, &x, err, n)) return -1;
+  *out = (uint32_t)x;
+  return 0;
+}
+
+static int k_jc(load_ctx *L, char *v, char *err, size_t n) {
+  return awg_uint(L, v, AWG_MAX_PREHANDSHAKE_DATAGRAMS, &L->c->awg.jc, err, n);
+}
+static int k_jmin(load_ctx *L, char *v, char *err, size_t n) {
+  return awg_uint(L, v, AWG_MAX_DATAGRAM, &L->c->awg.jmin, err, n);
+}
+static int k_jmax(load_ctx *L, char *v, char *err, size_t n) {
+  return awg_uint(L, v, AWG_MAX_DATAGRAM, &L->c->awg.jmax, err, n);
+}
+
+static int k_s(load_ctx *L, int i, char *v, char *err, size_t n) {
+  return awg_uint(L, v, AWG_MAX_PADDING, &L->c->awg.s[i], err, n);
+}
+static int k_s1(load_ctx *L, char *v, char *e, size_t n) { return k_s(L, 0, v, e, n); }
+static int k_s2(load_ctx *L, char *v, char *e, size_t n) { return k_s(L, 1, v, e, n); }
+static int k_s3(load_ctx *L, char *v, char *e, size_t n) { return k_s(L, 2, v, e, n); }
+static int k_s4(load_ctx *L, char *v, char *e, size_t n) { return k_s(L, 3, v, e, n); }
+
+static int k_h(load_ctx *L, int i, char *v, char *err, size_t n) {
+  return awg_hrange_parse(v, &L->c->awg.h[i], err, n);
+}
+static int k_h1(load_ctx *L, char *v, char *e, size_t n) { return k_h(L, 0, v, e, n); }
+static int k_h2(load_ctx *L, char *v, char *e, size_t n) { return k_h(L, 1, v, e, n); }
+static int k_h3(load_ctx *L, char *v, char *e, size_t n) { return k_h(L, 2, v, e, n); }
+static int k_h4(load_ctx *L, char *v, char *e, size_t n) { return k_h(L, 3, v, e, n); }
+
+static int k_i(load_ctx *L, int i, char *v, char *err, size_t n) {
+  awg_itemplate *t = NULL;
+  if (awg_itemplate_compile(v, &t, err, n) != 0) return -1;
+  awg_itemplate_free(L->c->awg.i[i]);
+  L->c->awg.i[i] = t;
+  return 0;
+}
+static int k_i1(load_ctx *L, char *v, char *e, size_t n) { return k_i(L, 0, v, e, n); }
+static int k_i2(load_ctx *L, char *v, char *e, size_t n) { return k_i(L, 1, v, e, n); }
+static int k_i3(load_ctx *L, char *v, char *e, size_t n) { return k_i(L, 2, v, e, n); }
+static int k_i4(load_ctx *L, char *v, char *e, size_t n) { return k_i(L, 3, v, e, n); }
+static int k_i5(load_ctx *L, char *v, char *e, size_t n) { return k_i(L, 4, v, e, n); }
+
+static int k_ignored(load_ctx *L, char *v, char *err, size_t n) { return 0; }
+
+static const key_spec interface_keys[] = {
+    {"PrivateKey", k_private_key, 0},
+    {"ListenPort", k_listen_port, 0},
+    {"Address", k_address, KEY_LIST},
+    {"DNS", k_dns, KEY_LIST},
+    {"MTU", k_mtu, 0},
+    {"Jc", k_jc, 0},
+    {"Jmin", k_jmin, 0},
+    {"Jmax", k_jmax, 0},
+    {"S1", k_s1, 0},
+    {"S2", k_s2, 0},
+    {"S3", k_s3, 0},
+    {"S4", k_s4, 0},
+    {"H1", k_h1, 0},
+    {"H2", k_h2, 0},
+    {"H3", k_h3, 0},
+    {"H4", k_h4, 0},
+    {"I1", k_i1, 0},
+    {"I2", k_i2, 0},
+    {"I3", k_i3, 0},
+    {"I4", k_i4, 0},
+    {"I5", k_i5, 0},
+    {"PostUp", k_ignored, KEY_LIST | KEY_WGQUICK_ONLY},
+    {"PostDown", k_ignored, KEY_LIST | KEY_WGQUICK_ONLY},
+    {"PreUp", k_ignored, KEY_LIST | KEY_WGQUICK_ONLY},
+    {"PreDown", k_ignored, KEY_LIST | KEY_WGQUICK_ONLY},
+    {"Table", k_ignored, KEY_WGQUICK_ONLY},
+    {"SaveConfig", k_ignored, KEY_WGQUICK_ONLY},
+    {"FwMark", k_ignored, KEY_WGQUICK_ONLY},
+    {NULL, NULL, 0},
+};
+
+/* ---- [Peer] ----------------------------------------------------------------------------- */
+
+static int k_public_key(load_ctx *L, char *v, char *err, size_t n) {
+  return parse_key(v, L->peer->public_key, err, n);
+}
+
+static int k_psk(load_ctx *L, char *v, char *err, size_t n) {
+  if (parse_key(v, L->peer->psk, err, n)) return -1;
+  L->peer->has_psk = !sodium_is_zero(L->peer->psk, AWG_KEY_LEN);
+  return 0;
+}
+
+static int k_endpoint(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_hostport(v, &L->peer->endpoint, err, n)) return -1;
+  L->peer->has_endpoint = true;
+  return 0;
+}
+
+static int k_allowed_ips(load_ctx *L, char *v, char *err, size_t n) {
+  char *items[CFG_MAX_LIST];
+  int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
+  if (cnt < 0) return snprintf(err, n, "lists more than %d prefixes on one line", CFG_MAX_LIST), -1;
+  for (int i = 0; i < cnt; i++) {
+    cfg_cidr a;
+    if (cfg_parse_cidr(items[i], &a, err, n)) return -1;
+    cfg_cidr *arr = grow(L->peer->allowed_ips, L->peer->n_allowed_ips, sizeof *arr);
+    if (!arr) return snprintf(err, n, "too many prefixes"), -1;
+    L->peer->allowed_ips = arr;
+    arr[L->peer->n_allowed_ips++] = a;
+  }
+  return 0;
+}
+
+static int k_keepalive(load_ctx *L, char *v, char *err, size_t n) {
+  if (strcasecmp(v, "off") == 0) return L->peer->persistent_keepalive = 0, 0;
+  uint64_t k;
+  if (set_uint(v, 0, 65535, &k, err, n)) return -1;
+  L->peer->persistent_keepalive = (uint16_t)k;
+  return 0;
+}
+
+static const key_spec peer_keys[] = {
+    {"PublicKey", k_public_key, 0},
+    {"PresharedKey", k_psk, 0},
+    {"Endpoint", k_endpoint, 0},
+    {"AllowedIPs", k_allowed_ips, KEY_LIST},
+    {"PersistentKeepalive", k_keepalive, 0},
+    {NULL, NULL, 0},
+};
+
+/* ---- [Socks] ---------------------------------------------------------------------------- */
+
+static int k_socks_listen(load_ctx *L, char *v, char *err, size_t n) {
+  char *items[CFG_MAX_LIST];
+  int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
+  if (cnt <= 0) return snprintf(err, n, "is empty; expected e.g. 127.0.0.1:1080"), -1;
+  for (int i = 0; i < cnt; i++) {
+    cfg_hostport hp;
+    if (cfg_parse_hostport(items[i], &hp, err, n)) return -1;
+    if (!hp.host_is_ip) {
+      snprintf(err, n, "'%s' must be an IP address to listen on (e.g. 127.0.0.1 or [::1])",
+               hp.host);
+      return -1;
+    }
+    cfg_hostport *arr = grow(L->c->socks_listen, L->c->n_socks_listen, sizeof *arr);
+    if (!arr) return snprintf(err, n, "too many listeners"), -1;
+    L->c->socks_listen = arr;
+    arr[L->c->n_socks_listen++] = hp;
+  }
+  return 0;
+}
+
+static int k_socks_user(load_ctx *L, char *v, char *err, size_t n) {
+  char *colon = strchr(v, ':');
+  if (!colon || colon == v || !colon[1]) {
+    snprintf(err, n, "expected NAME:HASH, where HASH is the output of `awgproxy passwd`");
+    return -1;
+  }
+  *colon = '\0';
+  const char *hash = colon + 1;
+  if (strlen(v) > 255 || strlen(hash) > 255) return snprintf(err, n, "user name or hash too long"), -1;
+  if (strncmp(hash, "$argon2id$", 10) != 0) {
+    snprintf(err, n,
+             "the password for '%.64s' must be stored hashed: run `awgproxy passwd` and paste "
+             "its output after the colon",
+             v);
+    return -1;
+  }
+  for (size_t i = 0; i < L->c->n_socks_users; i++)
+    if (strcmp(L->c->socks_users[i].user, v) == 0)
+      return snprintf(err, n, "user '%.64s' is listed twice", v), -1;
+  cfg_socks_user *arr = grow(L->c->socks_users, L->c->n_socks_users, sizeof *arr);
+  if (!arr) return snprintf(err, n, "too many users"), -1;
+  L->c->socks_users = arr;
+  cfg_socks_user *u = &arr[L->c->n_socks_users++];
+  snprintf(u->user, sizeof u->user, "%s", v);
+  snprintf(u->hash, sizeof u->hash, "%s", hash);
+  return 0;
+}
+
+static int k_seconds(char *v, uint32_t *out, char *err, size_t n) {
+  uint64_t s;
+  if (cfg_parse_uint(v, 0, 86400 * 7, &s, err, n)) return -1;
+  *out = (uint32_t)s;
+  return 0;
+}
+static int k_hs_timeout(load_ctx *L, char *v, char *e, size_t n) {
+  return k_seconds(v, &L->c->socks_handshake_timeout, e, n);
+}
+static int k_conn_timeout(load_ctx *L, char *v, char *e, size_t n) {
+  return k_seconds(v, &L->c->connect_timeout, e, n);
+}
+static int k_idle_timeout(load_ctx *L, char *v, char *e, size_t n) {
+  return k_seconds(v, &L->c->idle_timeout, e, n);
+}
+static int k_tunnel_wait(load_ctx *L, char *v, char *e, size_t n) {
+  return k_seconds(v, &L->c->tunnel_wait, e, n);
+}
+
+static const key_spec socks_keys[] = {
+    {"Listen", k_socks_listen, KEY_LIST},
+    {"User", k_socks_user, KEY_LIST},
+    {"HandshakeTimeout", k_hs_timeout, 0},
+    {"ConnectTimeout", k_conn_timeout, 0},
+    {"IdleTimeout", k_idle_timeout, 0},
+    {"TunnelWait", k_tunnel_wait, 0},
+    {NULL, NULL, 0},
+};
+
+/* ---- [Forward] -------------------------------------------------------------------------- */
+
+static int k_fwd_listen(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_hostport(v, &L->fwd->listen, err, n)) return -1;
+  if (!L->fwd->listen.host_is_ip)
+    return snprintf(err, n, "'%s' must be an IP address to listen on", L->fwd->listen.host), -1;
+  L->fwd_has_listen = true;
+  return 0;
+}
+
+static int k_fwd_target(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_hostport(v, &L->fwd->target, err, n)) return -1;
+  L->fwd_has_target = true;
+  return 0;
+}
+
+static int k_fwd_proto(load_ctx *L, char *v, char *err, size_t n) {
+  if (strcasecmp(v, "tcp") == 0) L->fwd->proto = FWD_TCP;
+  else if (strcasecmp(v, "udp") == 0) L->fwd->proto = FWD_UDP;
+  else return snprintf(err, n, "'%.32s' is not a protocol; use tcp or udp", v), -1;
+  return 0;
+}
+
+static const key_spec forward_keys[] = {
+    {"Listen", k_fwd_listen, 0},
+    {"Target", k_fwd_target, 0},
+    {"Protocol", k_fwd_proto, 0},
+    {NULL, NULL, 0},
+};
+
+/* ---- [Server] --------------------------------------------------------------------------- */
+
+static int k_server_socks(load_ctx *L, char *v, char *err, size_t n) {
+  uint64_t p;
+  if (strcasecmp(v, "off") == 0) return L->c->server_socks_port = 0, 0;
+  if (cfg_parse_uint(v, 0, 65535, &p, err, n)) return -1;
+  L->c->server_socks_port = (uint16_t)p;
+  return 0;
+}
+
+static int k_local_socks(load_ctx *L, char *v, char *err, size_t n) {
+  if (strcasecmp(v, "off") == 0) return L->c->has_local_socks = false, 0;
+  if (cfg_parse_hostport(v, &L->c->local_socks, err, n)) return -1;
+  if (!L->c->local_socks.host_is_ip)
+    return snprintf(err, n, "'%s' must be an IP address to listen on", L->c->local_socks.host), -1;
+  L->c->has_local_socks = true;
+  return 0;
+}
+
+static const key_spec server_keys[] = {
+    {"Socks", k_server_socks, 0},
+    {"LocalSocks", k_local_socks, 0},
+    {NULL, NULL, 0},
+};
+
+/* ---- [Log] ------------------------------------------------------------------------------ */
+
+static int k_log_level(load_ctx *L, char *v, char *err, size_t n) {
+  int l = log_level_parse(v);
+  if (l < 0) return snprintf(err, n, "'%.32s' is not a level; use error, warn, info or debug", v), -1;
+  L->c->log_level = l;
+  return 0;
+}
+
+static int k_log_format(load_ctx *L, char *v, char *err, size_t n) {
+  if (strcasecmp(v, "logfmt") == 0) L->c->log_format = LOG_FORMAT_LOGFMT;
+  else if (strcasecmp(v, "json") == 0) L->c->log_format = LOG_FORMAT_JSON;
+  else return snprintf(err, n, "'%.32s' is not a format; use logfmt or json", v), -1;
+  return 0;
+}
+
+static const key_spec log_keys[] = {
+    {"Level", k_log_level, 0},
+    {"Format", k_log_format, 0},
+    {NULL, NULL, 0},
+};
+
+static const section_spec sections[] = {
+    {"Interface", SEC_INTERFACE, interface_keys, false},
+    {"Peer", SEC_PEER, peer_keys, true},
+    {"Socks", SEC_SOCKS, socks_keys, false},
+    {"Forward", SEC_FORWARD, forward_keys, true},
+    {"Server", SEC_SERVER, server_keys, false},
+    {"Log", SEC_LOG, log_keys, false},
+    {NULL, SEC_NONE, NULL, false},
+};
+
+int cfg_interface_line(const int *iface_lines, const char *key) {
+  for (size_t i = 0; interface_keys[i].name; i++)
+    if (strcasecmp(interface_keys[i].name, key) == 0) return iface_lines[i];
+  return 0;
+}
+
+/* ---- the loader ------------------------------------------------------------------------- */
+
+static const char *nearest(const char *name, const char *const *cands, size_t ncand) {
+  const char *best = NULL;
+  size_t best_d = (size_t)-1;
+  for (size_t i = 0; i < ncand; i++) {
+    size_t d = cfg_edit_distance(name, cands[i]);
+    if (d < best_d) best_d = d, best = cands[i];
+  }
+  return best;
+}
+
+static void finish_section(load_ctx *L) {
+  if (!L->sec) return;
+  if (L->sec->id == SEC_INTERFACE) memcpy(L->iface_lines, L->seen, sizeof L->seen);
+  if (L->sec->id == SEC_PEER && !L->seen[0])
+    diag_add(L->d, DIAG_ERROR, L->sec_line,
+             "[Peer] has no PublicKey; every peer needs the other side's public key");
+  if (L->sec->id == SEC_FORWARD) {
+    if (!L->fwd_has_listen)
+      diag_add(L->d, DIAG_ERROR, L->sec_line,
+               "[Forward] has no Listen; add e.g. Listen = 127.0.0.1:8080");
+    if (!L->fwd_has_target)
+      diag_add(L->d, DIAG_ERROR, L->sec_line,
+               "[Forward] has no Target; add the address to reach through the tunnel, e.g. "
+               "Target = 10.0.0.1:80");
+  }
+}
+
+static int on_section(load_ctx *L, const ini_item *it) {
+  finish_section(L);
+  memset(L->seen, 0, sizeof L->seen);
+  L->sec = NULL;
+  L->sec_line = it->line;
+  for (const section_spec *s = sections; s->name; s++) {
+    if (strcasecmp(s->name, it->name) != 0) continue;
+    if (!s->repeatable) {
+      int *first = &L->section_seen[s->id];
+      if (*first) {
+        diag_add(L->d, DIAG_ERROR, it->line,
+                 "section [%s] appears twice (first at line %d); merge them", s->name, *first);
+        return 0;
+      }
+      *first = it->line;
+    }
+    L->sec = s;
+    if (s->id == SEC_PEER) {
+      cfg_peer *arr = grow(L->c->peers, L->c->n_peers, sizeof *arr);
+      if (!arr) return diag_add(L->d, DIAG_ERROR, it->line, "too many peers"), -1;
+      L->c->peers = arr;
+      L->peer = &arr[L->c->n_peers++];
+      memset(L->peer, 0, sizeof *L->peer);
+      L->peer->line = it->line;
+    } else if (s->id == SEC_FORWARD) {
+      cfg_forward *arr = grow(L->c->forwards, L->c->n_forwards, sizeof *arr);
+      if (!arr) return diag_add(L->d, DIAG_ERROR, it->line, "too many forwards"), -1;
+      L->c->forwards = arr;
+      L->fwd = &arr[L->c->n_forwards++];
+      memset(L->fwd, 0, sizeof *L->fwd);
+      L->fwd->line = it->line;
+      L->fwd_has_listen = L->fwd_has_target = false;
+    }
+    return 0;
+  }
+  const char *names[8];
+  size_t k = 0;
+  for (const section_spec *s = sections; s->name; s++) names[k++] = s->name;
+  diag_add(L->d, DIAG_ERROR, it->line, "unknown section [%.64s]; did you mean [%s]?", it->name,
+           nearest(it->name, names, k));
+  L->sec_line = -1; /* keys of an unknown section are skipped silently */
+  return 0;
+}
+
+static int on_key(load_ctx *L, const ini_item *it) {
+  if (!L->sec) {
+    if (L->sec_line == -1) return 0;
+    diag_add(L->d, DIAG_ERROR, it->line,
+             "'%.64s' appears before any section; put it under [Interface] or [Peer]", it->name);
+    return 0;
+  }
+  const key_spec *keys = L->sec->keys;
+  size_t idx = 0;
+  for (; keys[idx].name; idx++)
+    if (strcasecmp(keys[idx].name, it->name) == 0) break;
+  if (!keys[idx].name) {
+    const char *names[MAX_KEYS_PER_SECTION];
+    size_t k = 0;
+    for (; keys[k].name; k++) names[k] = keys[k].name;
+    diag_add(L->d, DIAG_ERROR, it->line, "unknown key '%.64s' in [%s]; did you mean '%s'?",
+             it->name, L->sec->name, nearest(it->name, names, k));
+    return 0;
+  }
+  const key_spec *ks = &keys[idx];
+  if (L->seen[idx] && !(ks->flags & KEY_LIST)) {
+    diag_add(L->d, DIAG_ERROR, it->line, "%s is set twice in this section (first at line %d)",
+             ks->name, L->seen[idx]);
+    return 0;
+  }
+  if (!L->seen[idx]) L->seen[idx] = it->line;
+  if (ks->flags & KEY_WGQUICK_ONLY) {
+    diag_add(L->d, DIAG_WARNING, it->line,
+             "%s is a wg-quick setting; awgproxy needs no system changes and ignores it", ks->name);
+    return 0;
+  }
+  L->key_line = it->line;
+  char err[400];
+  err[0] = '\0';
+  char *value = (char *)it->value;
+  if (ks->fn(L, value, err, sizeof err) != 0)
+    diag_add(L->d, DIAG_ERROR, it->line, "%s: %s", ks->name, err);
+  return 0;
+}
+
+static int on_item(void *ud, const ini_item *it) {
+  load_ctx *L = ud;
+  return it->kind == INI_SECTION ? on_section(L, it) : on_key(L, it);
+}
+
+void config_init(awg_config *c) {
+  memset(c, 0, sizeof *c);
+  awg_params_init(&c->awg);
+  c->socks_handshake_timeout = 10;
+  c->connect_timeout = 15;
+  c->idle_timeout = 300;
+  c->tunnel_wait = 10;
+  c->server_socks_port = 1080;
+  c->log_level = -1;
+  c->log_format = -1;
+}
+
+void config_free(awg_config *c) {
+  sodium_memzero(c->private_key, sizeof c->private_key);
+  for (size_t i = 0; i < c->n_peers; i++) {
+    sodium_memzero(c->peers[i].psk, sizeof c->peers[i].psk);
+    free(c->peers[i].allowed_ips);
+  }
+  free(c->peers);
+  free(c->addresses);
+  free(c->dns);
+  free(c->socks_listen);
+  if (c->socks_users) sodium_memzero(c->socks_users, c->n_socks_users * sizeof *c->socks_users);
+  free(c->socks_users);
+  free(c->forwards);
+  awg_params_free(&c->awg);
+  memset(c, 0, sizeof *c);
+}
+
+int config_load_buffer(awg_config *c, const char *text, size_t len, const char *path,
+                       diag_list *d) {
+  snprintf(c->path, sizeof c->path, "%s", path);
+  char *buf = malloc(len + 1);
+  if (!buf) return diag_add(d, DIAG_ERROR, 0, "out of memory"), -1;
+  memcpy(buf, text, len);
+  load_ctx L = {.c = c, .d = d};
+  int err_line = 0;
+  char err[300];
+  int rc = ini_parse(buf, len, on_item, &L, &err_line, err, sizeof err);
+  if (rc == -1 && err_line) diag_add(d, DIAG_ERROR, err_line, "%s", err);
+  else finish_section(&L);
+  sodium_memzero(buf, len + 1); /* it held the private key */
+  free(buf);
+  if (!d->errors) config_validate(c, d, L.iface_lines);
+  return d->errors ? -1 : 0;
+}
+
+static void warn_permissions(int fd, diag_list *d) {
+  struct stat st;
+  if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+    diag_add(d, DIAG_WARNING, 0,
+             "the file holds a private key and is readable by others (mode %03o); run chmod 600",
+             (unsigned)(st.st_mode & 0777));
+}
+
+int config_load_file(awg_config *c, const char *path, diag_list *d) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    diag_add(d, DIAG_ERROR, 0, "cannot open: %s", strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    diag_add(d, DIAG_ERROR, 0, "not a regular file");
+    return -1;
+  }
+  if (st.st_size > INI_MAX_FILE) {
+    close(fd);
+    diag_add(d, DIAG_ERROR, 0, "is %lld bytes; a config is at most %d bytes", (long long)st.st_size,
+             INI_MAX_FILE);
+    return -1;
+  }
+  char *buf = malloc((size_t)st.st_size + 1);
+  size_t got = 0;
+  while (buf && got < (size_t)st.st_size) {
+    ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  warn_permissions(fd, d);
+  close(fd);
+  if (!buf || got != (size_t)st.st_size) {
+    free(buf);
+    diag_add(d, DIAG_ERROR, 0, "could not read the whole file");
+    return -1;
+  }
+  int rc = config_load_buffer(c, buf, got, path, d);
+  sodium_memzero(buf, got);
+  free(buf);
+  return rc;
+}

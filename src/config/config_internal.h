@@ -1,0 +1,46 @@
+/* Shared between the config loader's files; not part of the public interface. */
+#ifndef AWGPROXY_CONFIG_INTERNAL_H
+#define AWGPROXY_CONFIG_INTERNAL_H
+
+#include "config/config.h"
+
+#if defined(__GNUC__)
+#define CFG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CFG_PRINTF(a, b)
+/* Interface Address: keeps the host part (the prefix only describes the on-link net). */
+int cfg_parse_address(const char *s, cfg_cidr *out, char *err, size_t errlen);
+
+/* The line where an [Interface] key was set (0 if it was not), from the loader's record. */
+int cfg_interface_line(const int *iface_lines, const char *key);
+
+/* Whole-file checks after every key parsed: required keys, cross-key rules, size warnings. */
+void config_validate(awg_config *c, diag_list *d, const int *iface_lines);
+
+#endif
+
+void diag_add(diag_list *d, diag_kind kind, int line, const char *fmt, ...) CFG_PRINTF(4, 5);
+
+/* Case-insensitive edit distance, for "did you mean" suggestions. */
+size_t cfg_edit_distance(const char *a, const char *b);
+
+/* Parses an unsigned decimal in [min, max]; no sign, no spaces. */
+int cfg_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err,
+                   size_t errlen);
+/* yes/no/true/false/on/off/1/0 */
+int cfg_parse_bool(const char *s, bool *out);
+
+/* Splits a comma-separated list in place; empty items are skipped. Returns the count, or -1 if
+ * more than max items. */
+int cfg_split_list(char *s, char **items, int max);
+
+/* Interface Address: keeps the host part (the prefix only describes the on-link net). */
+int cfg_parse_address(const char *s, cfg_cidr *out, char *err, size_t errlen);
+
+/* The line where an [Interface] key was set (0 if it was not), from the loader's record. */
+int cfg_interface_line(const int *iface_lines, const char *key);
+
+/* Whole-file checks after every key parsed: required keys, cross-key rules, size warnings. */
+void config_validate(awg_config *c, diag_list *d, const int *iface_lines);
+
+#endif

@@ -1,0 +1,84 @@
+/* The validation summary that `awgproxy check` prints and the daemons log at start.
+ * It never contains a private key or preshared key: peers are named by a short fingerprint. */
+#include <stdio.h>
+#include <string.h>
+
+#include "awg/itag.h"
+#include "config/config.h"
+
+static void print_list_cidr(FILE *out, const cfg_cidr *a, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char buf[64];
+    cfg_format_cidr(&a[i], buf, sizeof buf);
+    fprintf(out, "%s%s", i ? ", " : "", buf);
+  }
+  if (!n) fputs("(none)", out);
+}
+
+static void print_obfuscation(const awg_config *c, FILE *out) {
+  const awg_params *p = &c->awg;
+  if (awg_params_is_plain(p)) {
+    fputs("  obfuscation: none (plain WireGuard wire format)\n", out);
+    return;
+  }
+  fprintf(out, "  obfuscation: junk Jc=%u Jmin=%u Jmax=%u; padding S1=%u S2=%u S3=%u S4=%u\n", p->jc,
+          p->jmin, p->jmax, p->s[0], p->s[1], p->s[2], p->s[3]);
+  fputs("  headers:", out);
+  for (int k = 0; k < 4; k++) {
+    char buf[32];
+    awg_hrange_format(p->h[k], buf, sizeof buf);
+    fprintf(out, " H%d=%s", k + 1, buf);
+  }
+  fputc('\n', out);
+  for (int i = 0; i < AWG_NUM_I; i++)
+    if (p->i[i]) fprintf(out, "  I%d: %zu bytes per initiation\n", i + 1, awg_itemplate_size(p->i[i]));
+}
+
+static void print_peer(const cfg_peer *p, FILE *out) {
+  char fp[9], ep[300] = "(none: waits for the peer to connect)";
+  key_fingerprint(p->public_key, fp);
+  if (p->has_endpoint) cfg_format_hostport(&p->endpoint, ep, sizeof ep);
+  fprintf(out, "  peer %s…: endpoint %s; allowed ", fp, ep);
+  print_list_cidr(out, p->allowed_ips, p->n_allowed_ips);
+  if (p->persistent_keepalive) fprintf(out, "; keepalive every %us", p->persistent_keepalive);
+  fprintf(out, "%s\n", p->has_psk ? "; preshared key set" : "");
+}
+
+void config_print_summary(const awg_config *c, FILE *out) {
+  char fp[9];
+  key_fingerprint(c->public_key, fp);
+  fprintf(out, "%s: OK\n", c->path);
+  fprintf(out, "  interface: public key %s…", fp);
+  if (c->has_listen_port) fprintf(out, ", listen port %u", c->listen_port);
+  fprintf(out, ", MTU %u%s\n", c->mtu, c->mtu_explicit ? "" : " (default 1420 - S4)");
+  fputs("  addresses: ", out);
+  print_list_cidr(out, c->addresses, c->n_addresses);
+  fputc('\n', out);
+  fputs("  dns: ", out);
+  for (size_t i = 0; i < c->n_dns; i++) {
+    cfg_cidr tmp = {c->dns[i].family, {0}, 0};
+    memcpy(tmp.addr, c->dns[i].addr, 16);
+    char buf[64];
+    cfg_format_cidr(&tmp, buf, sizeof buf);
+    *strchr(buf, '/') = '\0';
+    fprintf(out, "%s%s", i ? ", " : "", buf);
+  }
+  fputs(c->n_dns ? "\n" : "(none: names go to the server's resolver through the tunnel)\n", out);
+  print_obfuscation(c, out);
+  fprintf(out, "  peers: %zu\n", c->n_peers);
+  for (size_t i = 0; i < c->n_peers; i++) print_peer(&c->peers[i], out);
+  fputs("  socks:", out);
+  for (size_t i = 0; i < c->n_socks_listen; i++) {
+    char buf[300];
+    cfg_format_hostport(&c->socks_listen[i], buf, sizeof buf);
+    fprintf(out, " %s", buf);
+  }
+  fprintf(out, " (%s)\n", c->n_socks_users ? "username/password required" : "no authentication");
+  for (size_t i = 0; i < c->n_forwards; i++) {
+    char l[300], t[300];
+    cfg_format_hostport(&c->forwards[i].listen, l, sizeof l);
+    cfg_format_hostport(&c->forwards[i].target, t, sizeof t);
+    fprintf(out, "  forward %s %s -> %s (through the tunnel)\n",
+            c->forwards[i].proto == FWD_TCP ? "tcp" : "udp", l, t);
+  }
+}

@@ -1,0 +1,181 @@
+/* Whole-config rules that no single key can check: required keys, consistency between keys,
+ * the obfuscation rules (awg-obfuscation.md §7, decisions.md) and sizes that outgrow a path MTU. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "awg/itag.h"
+#include "awg/obfs.h"
+#include "config/config.h"
+#include "config/config_internal.h"
+
+/* UDP payload that fits a 1500-byte IPv4 path without fragmentation (1500 - 20 - 8). */
+#define PATH_UDP_PAYLOAD 1472
+
+static const char *const awg_names[] = {"Jc", "Jmin", "Jmax", "S1", "S2", "S3", "S4", "H1",
+                                        "H2", "H3", "H4", "I1", "I2", "I3", "I4", "I5"};
+
+/* awg_params_validate names the parameter in its message; point at that parameter's line. */
+static int line_for_message(const char *msg, const int *iface_lines) {
+  const char *best = NULL;
+  int line = 0;
+  for (size_t i = 0; i < sizeof awg_names / sizeof *awg_names; i++) {
+    const char *p = msg;
+    size_t n = strlen(awg_names[i]);
+    while ((p = strstr(p, awg_names[i])) != NULL) {
+      bool word = (p == msg || !((p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= 'a' && p[-1] <= 'z'))) &&
+                  !((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9'));
+      if (word && (!best || p < best) && cfg_interface_line(iface_lines, awg_names[i])) {
+        best = p;
+        line = cfg_interface_line(iface_lines, awg_names[i]);
+      }
+      p += n;
+    }
+  }
+  return line;
+}
+
+static void validate_interface(awg_config *c, diag_list *d, const int *lines) {
+  if (!c->has_private_key)
+    diag_add(d, DIAG_ERROR, 0,
+             "[Interface] has no PrivateKey; generate one with `awgproxy genkey` and add "
+             "PrivateKey = <key>");
+  if (c->n_addresses == 0)
+    diag_add(d, DIAG_ERROR, 0,
+             "[Interface] has no Address; the tunnel needs its own address, e.g. "
+             "Address = 10.8.0.2/32 (ask the server's operator)");
+  char err[512];
+  if (awg_params_validate(&c->awg, err, sizeof err) != 0)
+    diag_add(d, DIAG_ERROR, line_for_message(err, lines), "%s", err);
+}
+
+static void validate_mtu(awg_config *c, diag_list *d, const int *lines) {
+  int mline = cfg_interface_line(lines, "MTU");
+  if (!c->mtu_explicit) c->mtu = CFG_DEFAULT_MTU > c->awg.s[3] + 576 ? CFG_DEFAULT_MTU - c->awg.s[3] : 576;
+  bool v6 = false;
+  for (size_t i = 0; i < c->n_addresses; i++) v6 |= c->addresses[i].family == AF_INET6;
+  if (v6 && c->mtu < 1280)
+    diag_add(d, DIAG_ERROR, mline ? mline : cfg_interface_line(lines, "S4"),
+             "MTU %u is below 1280, the minimum for IPv6, and an IPv6 Address is set; raise MTU "
+             "or lower S4",
+             c->mtu);
+  uint64_t transport = (uint64_t)c->awg.s[3] + 32 + c->mtu;
+  if (transport > PATH_UDP_PAYLOAD)
+    diag_add(d, DIAG_WARNING, mline ? mline : cfg_interface_line(lines, "S4"),
+             "S4 + 32 + MTU = %llu bytes: full-size transport datagrams exceed the %d-byte UDP "
+             "payload of a 1500-byte path and will be fragmented or dropped; use MTU = %d or less",
+             (unsigned long long)transport, PATH_UDP_PAYLOAD,
+             (int)(PATH_UDP_PAYLOAD - 32 - (int)c->awg.s[3]));
+}
+
+/* The PRD asks for a warning for every size that can outgrow the path MTU. */
+static void warn_sizes(const awg_config *c, diag_list *d, const int *lines) {
+  const awg_params *p = &c->awg;
+  if (p->jc && p->jmax > PATH_UDP_PAYLOAD)
+    diag_add(d, DIAG_WARNING, cfg_interface_line(lines, "Jmax"),
+             "Jmax = %u: junk datagrams up to %u bytes exceed the %d-byte UDP payload of a "
+             "1500-byte path and will be fragmented",
+             p->jmax, p->jmax, PATH_UDP_PAYLOAD);
+  static const unsigned base[3] = {148, 92, 64};
+  static const char *const what[3] = {"handshake initiations", "handshake responses",
+                                      "cookie replies"};
+  for (int k = 0; k < 3; k++) {
+    unsigned size = p->s[k] + base[k];
+    char name[3] = {'S', (char)('1' + k), 0};
+    if (size > PATH_UDP_PAYLOAD)
+      diag_add(d, DIAG_WARNING, cfg_interface_line(lines, name),
+               "%s = %u makes %s %u bytes, more than the %d-byte UDP payload of a 1500-byte path",
+               name, p->s[k], what[k], size, PATH_UDP_PAYLOAD);
+  }
+  for (int i = 0; i < AWG_NUM_I; i++) {
+    if (!p->i[i]) continue;
+    size_t size = awg_itemplate_size(p->i[i]);
+    char name[3] = {'I', (char)('1' + i), 0};
+    if (size > PATH_UDP_PAYLOAD)
+      diag_add(d, DIAG_WARNING, cfg_interface_line(lines, name),
+               "%s expands to %zu bytes, more than the %d-byte UDP payload of a 1500-byte path",
+               name, size, PATH_UDP_PAYLOAD);
+  }
+}
+
+static bool cidr_overlap(const cfg_cidr *a, const cfg_cidr *b) {
+  if (a->family != b->family) return false;
+  int bits = a->prefix < b->prefix ? a->prefix : b->prefix;
+  for (int i = 0; bits > 0; i++, bits -= 8) {
+    uint8_t mask = bits >= 8 ? 0xFF : (uint8_t)(0xFF << (8 - bits));
+    if ((a->addr[i] & mask) != (b->addr[i] & mask)) return false;
+  }
+  return true;
+}
+
+static void validate_peers(const awg_config *c, diag_list *d) {
+  for (size_t i = 0; i < c->n_peers; i++) {
+    const cfg_peer *p = &c->peers[i];
+    if (c->has_private_key && memcmp(p->public_key, c->public_key, AWG_KEY_LEN) == 0)
+      diag_add(d, DIAG_ERROR, p->line,
+               "this peer's PublicKey is this interface's own public key; use the other side's");
+    for (size_t j = 0; j < i; j++) {
+      const cfg_peer *q = &c->peers[j];
+      if (memcmp(p->public_key, q->public_key, AWG_KEY_LEN) == 0 &&
+          !sodium_is_zero(p->public_key, AWG_KEY_LEN))
+        diag_add(d, DIAG_ERROR, p->line, "the same PublicKey is used by the peer at line %d",
+                 q->line);
+      for (size_t a = 0; a < p->n_allowed_ips; a++)
+        for (size_t b = 0; b < q->n_allowed_ips; b++)
+          if (cidr_overlap(&p->allowed_ips[a], &q->allowed_ips[b]) &&
+              p->allowed_ips[a].prefix == q->allowed_ips[b].prefix) {
+            char buf[64];
+            cfg_format_cidr(&p->allowed_ips[a], buf, sizeof buf);
+            diag_add(d, DIAG_ERROR, p->line,
+                     "AllowedIPs %s is also given to the peer at line %d; a prefix belongs to one "
+                     "peer",
+                     buf, q->line);
+          }
+    }
+    if (p->n_allowed_ips == 0)
+      diag_add(d, DIAG_WARNING, p->line,
+               "this peer has no AllowedIPs; no traffic can be sent to it or accepted from it");
+  }
+}
+
+static bool is_loopback(const cfg_hostport *h) {
+  cfg_ip ip;
+  if (cfg_parse_ip(h->host, &ip) != 0) return false;
+  if (ip.family == AF_INET) return ip.addr[0] == 127;
+  static const uint8_t lo6[16] = {[15] = 1};
+  return memcmp(ip.addr, lo6, 16) == 0;
+}
+
+static void validate_socks(awg_config *c, diag_list *d) {
+  if (c->n_socks_listen == 0) {
+    c->socks_listen = calloc(1, sizeof *c->socks_listen);
+    if (!c->socks_listen) return;
+    cfg_parse_hostport(CFG_DEFAULT_SOCKS, c->socks_listen, NULL, 0);
+    c->n_socks_listen = 1;
+  }
+  for (size_t i = 0; i < c->n_socks_listen; i++) {
+    char buf[300];
+    cfg_format_hostport(&c->socks_listen[i], buf, sizeof buf);
+    if (!is_loopback(&c->socks_listen[i]) && c->n_socks_users == 0)
+      diag_add(d, DIAG_WARNING, 0,
+               "[Socks] Listen = %s is reachable from other machines and no User is set: anyone "
+               "who can reach it can use your tunnel; add User = NAME:HASH (awgproxy passwd)",
+               buf);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(c->socks_listen[i].host, c->socks_listen[j].host) == 0 &&
+          c->socks_listen[i].port == c->socks_listen[j].port)
+        diag_add(d, DIAG_ERROR, 0, "[Socks] Listen = %s is given twice", buf);
+  }
+}
+
+void config_validate(awg_config *c, diag_list *d, const int *iface_lines) {
+  validate_interface(c, d, iface_lines);
+  validate_mtu(c, d, iface_lines);
+  warn_sizes(c, d, iface_lines);
+  validate_peers(c, d);
+  validate_socks(c, d);
+}
