@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds the normal and the sanitizer (ASan+UBSan)
+# configurations, runs unit and integration tests on both, then every fuzz target for a bounded
+# time. Exits non-zero on any failure. Usage: scripts/test.sh   (FUZZ_SECONDS=60 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=$(nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "dependencies"
+bash scripts/setup-deps.sh
+
+step "build (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$JOBS"
+step "tests (normal build)"
+(cd build && ctest --output-on-failure --timeout 1800)
+
+step "build (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAWG_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$JOBS"
+step "tests (sanitizer build)"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+   ctest --output-on-failure --timeout 1800)
+
+step "fuzz targets (${FUZZ_SECONDS}s each)"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DAWG_FUZZ=ON -DAWG_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"$JOBS"
+for f in build-fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  name=$(basename "$f")
+  corpus="build-fuzz/corpus/$name"
+  mkdir -p "$corpus"
+  seeds="fuzz/seeds/$name"
+  echo "-- $name"
+  log="build-fuzz/$name.log"
+  if ! "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      "$corpus" $( [ -d "$seeds" ] && echo "$seeds" ) >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzz target $name found a crash (reproducer above, log in $log)"
+    exit 1
+  fi
+  tail -n 4 "$log"
+done
+
+step "all tests passed"
