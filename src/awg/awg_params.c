@@ -91,8 +91,6 @@ int awg_hrange_format(awg_hrange r, char *buf, size_t len) {
   return snprintf(buf, len, "%" PRIu32 "-%" PRIu32, r.start, r.end);
 }
 
-bool awg_hrange_overlap(awg_hrange a, awg_hrange b) {
-  return a.start <= b.end && b.start <= a.end;
-}
+bool awg_hrange_overlap(awg_hrange a, awg_hrange b) { return a.start <= b.end && b.start <= a.end; }
 
 bool awg_hrange_contains(awg_hrange r, uint32_t v) { return r.start <= v && v <= r.end; }

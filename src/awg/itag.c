@@ -49,7 +49,9 @@ static const struct {
 };
 
 #define TAG_LIST "b, r, rc, rd, t, c, d, ds, dz"
-#define QUOTE_MAX 40 /* user text quoted in messages is cut to this many bytes */
+#define QUOTE_MAX 40                  /* user text quoted in messages is cut to this many bytes */
+#define QUOTE_BUF (QUOTE_MAX * 4 + 8) /* each byte may become \xNN, plus "..." */
+#define TAG_BUF (2 * QUOTE_BUF + 4)   /* "<name arg>" */
 
 typedef struct {
   const char *p;
@@ -87,7 +89,7 @@ static void add_error(compiler *c, const char *fmt, ...) {
   if (c->errpos >= c->errlen) c->errpos = c->errlen - 1;
 }
 
-/* Copies user text into out for a message: non-printable bytes as \xNN, long text cut with "...". */
+/* Copies user text into a message: non-printable bytes as \xNN, long text cut with "...". */
 static const char *quote(char *out, size_t cap, const char *s, size_t n) {
   size_t o = 0;
   for (size_t i = 0; i < n && i < QUOTE_MAX && o + 5 < cap; i++) {
@@ -108,7 +110,7 @@ static const char *quote(char *out, size_t cap, const char *s, size_t n) {
 
 /* Renders a tag as the user wrote it, "<name>" or "<name arg>", for messages. */
 static const char *show_tag(char *out, size_t cap, word name, word arg) {
-  char qn[QUOTE_MAX * 4 + 8], qa[QUOTE_MAX * 4 + 8];
+  char qn[QUOTE_BUF], qa[QUOTE_BUF];
   quote(qn, sizeof qn, name.p, name.n);
   quote(qa, sizeof qa, arg.p, arg.n);
   snprintf(out, cap, "<%s%s%s>", qn, arg.n ? " " : "", qa);
@@ -252,8 +254,9 @@ static void add_size(compiler *c, const char *tag, size_t len) {
   c->t->size = before + len; /* both <= limit + 65535: no overflow */
   if (c->t->size > AWG_MAX_DATAGRAM) {
     if (!c->size_reported)
-      add_error(c, "%s makes the packet %zu bytes, above the %d-byte datagram limit; use smaller "
-                   "sizes",
+      add_error(c,
+                "%s makes the packet %zu bytes, above the %d-byte datagram limit; use smaller "
+                "sizes",
                 tag, c->t->size, AWG_MAX_DATAGRAM);
     c->size_reported = true;
     c->t->size = AWG_MAX_DATAGRAM + 1; /* keep the tally bounded */
@@ -262,7 +265,7 @@ static void add_size(compiler *c, const char *tag, size_t len) {
 
 static void compile_tag(compiler *c, const char *body, size_t n) {
   word words[2] = {{"", 0}, {"", 0}};
-  char tag[2 * (QUOTE_MAX * 4 + 8)];
+  char tag[TAG_BUF];
   if (split_words(body, n, words, 2) == 0) {
     add_error(c, "empty tag <>: write a tag name (" TAG_LIST ")");
     return;
@@ -279,7 +282,7 @@ static void compile_tag(compiler *c, const char *body, size_t n) {
     if (push_element(c, kTags[k].kind, len, data) == 0) add_size(c, tag, len);
     return;
   }
-  char qn[QUOTE_MAX * 4 + 8];
+  char qn[QUOTE_BUF];
   add_error(c, "unknown tag <%s> (tag names are lowercase: " TAG_LIST ")",
             quote(qn, sizeof qn, words[0].p, words[0].n));
 }
@@ -310,7 +313,7 @@ int awg_itemplate_compile(const char *text, awg_itemplate **out, char *err, size
   for (const char *p = text, *lt; (lt = strchr(p, '<')) != NULL;) {
     const char *gt = strchr(lt + 1, '>');
     if (gt == NULL) {
-      char q[QUOTE_MAX * 4 + 8];
+      char q[QUOTE_BUF];
       add_error(&c, "missing '>' to close the tag starting \"%s\"",
                 quote(q, sizeof q, lt, strlen(lt)));
       break;

@@ -74,17 +74,21 @@ void awg_fill_padding(const awg_params *p, awg_msg_kind kind, const awg_rng *rng
   awg_rng_bytes(rng, out, awg_padding(p, kind));
 }
 
-/* True if a receiver with our params would test a datagram of this length as a handshake. */
+/* True if a receiver with our params could take a transport datagram of this length for a
+ * handshake message. Where S_k = S4 the bytes it would test are our own H4 type, which cannot lie
+ * in a disjoint H_k (spec §4.4), so only overlapping ranges (rejected by validation) count there.
+ * Everywhere else they are padding, index, counter or ciphertext bytes we cannot steer. */
 static bool handshake_length(const awg_params *p, uint64_t len) {
   for (int k = 0; k < 3; k++) {
-    if (len == (uint64_t)p->s[k] + kHandshakeSize[k]) return true;
+    if (len != (uint64_t)p->s[k] + kHandshakeSize[k]) continue;
+    if (p->s[k] != p->s[3] || awg_hrange_overlap(p->h[k], p->h[3])) return true;
   }
   return false;
 }
 
-/* The header bytes a receiver would test at S1/S2/S3 are ciphertext or counter bytes we cannot
- * steer, so we avoid the colliding lengths themselves. Three lengths can collide, so at most three
- * extra blocks are ever needed. */
+/* Decisions #8: avoid the colliding lengths themselves by whole 16-byte blocks (any receiver strips
+ * plaintext padding). Three lengths can collide, so at most three extra blocks are ever needed, and
+ * with default params none is (the datagram stays byte-identical to WireGuard). */
 size_t awg_transport_extra_padding(const awg_params *p, size_t padded_len) {
   uint64_t len = (uint64_t)p->s[3] + WG_TRANSPORT_MIN + padded_len;
   size_t extra = 0;
@@ -171,10 +175,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
 }
 
 static int validate_padding(const awg_params *p, char *err, size_t errlen) {
-  static const char *const kWhat[4] = {"handshake initiation", "handshake response",
-                                       "cookie reply", "keepalive"};
-  static const size_t kSize[4] = {WG_INIT_SIZE, WG_RESPONSE_SIZE, WG_COOKIE_SIZE,
-                                  WG_TRANSPORT_MIN};
+  static const char *const kWhat[4] = {"handshake initiation", "handshake response", "cookie reply",
+                                       "keepalive"};
+  static const size_t kSize[4] = {WG_INIT_SIZE, WG_RESPONSE_SIZE, WG_COOKIE_SIZE, WG_TRANSPORT_MIN};
   for (int k = 0; k < 4; k++) {
     uint64_t total = (uint64_t)p->s[k] + kSize[k];
     if (p->s[k] > AWG_MAX_PADDING || total > AWG_MAX_DATAGRAM)
@@ -213,7 +216,8 @@ static int validate_junk(const awg_params *p, char *err, size_t errlen) {
                 p->jmin, p->jmax, p->jmax == 0 ? " (Jmax not set)" : "");
   if (p->jmax > AWG_MAX_DATAGRAM)
     return fail(err, errlen,
-                "Jmax = %" PRIu32 " is above the %d-byte datagram limit (keep junk below the path "
+                "Jmax = %" PRIu32
+                " is above the %d-byte datagram limit (keep junk below the path "
                 "MTU, e.g. Jmax = 1000)",
                 p->jmax, AWG_MAX_DATAGRAM);
   return 0;

@@ -8,15 +8,6 @@
 #define CFG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CFG_PRINTF(a, b)
-/* Interface Address: keeps the host part (the prefix only describes the on-link net). */
-int cfg_parse_address(const char *s, cfg_cidr *out, char *err, size_t errlen);
-
-/* The line where an [Interface] key was set (0 if it was not), from the loader's record. */
-int cfg_interface_line(const int *iface_lines, const char *key);
-
-/* Whole-file checks after every key parsed: required keys, cross-key rules, size warnings. */
-void config_validate(awg_config *c, diag_list *d, const int *iface_lines);
-
 #endif
 
 void diag_add(diag_list *d, diag_kind kind, int line, const char *fmt, ...) CFG_PRINTF(4, 5);

@@ -1,11 +1,13 @@
 /* Header ranges H1..H4 and parameter defaults: spec §7.2 and §12 cases 1-3. */
+/* cmocka.h needs these standard headers first. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
 #include <cmocka.h>
+/* clang-format on */
 
 #include "awg/awg_params.h"
 
@@ -24,7 +26,8 @@ static void parse_bad(const char *text, const char *expect) {
   assert_int_equal(awg_hrange_parse(text, &r, err, sizeof err), -1);
   assert_int_equal(r.start, 99);
   assert_int_equal(r.end, 99);
-  if (strstr(err, expect) == NULL) fail_msg("\"%s\": message \"%s\" lacks \"%s\"", text, err, expect);
+  if (strstr(err, expect) == NULL)
+    fail_msg("\"%s\": message \"%s\" lacks \"%s\"", text, err, expect);
 }
 
 /* Case 1. */

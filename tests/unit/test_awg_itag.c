@@ -1,12 +1,14 @@
-/* I-packet tag templates: spec §6 and §12 cases 21-28, as changed by decisions.md #2, #3, #4, #6. */
+/* I-packet tag templates: spec §6 and §12 cases 21-28, as changed by decisions #2, #3, #4, #6. */
+/* cmocka.h needs these standard headers first. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
 #include <cmocka.h>
+/* clang-format on */
 
 #include "awg/itag.h"
 
@@ -19,8 +21,8 @@ typedef struct {
 
 static void script_fill(void *ctx, uint8_t *buf, size_t n) {
   script *s = ctx;
-  if (n > s->len - s->pos) fail_msg("RNG script exhausted (%zu of %zu used, %zu asked)", s->pos,
-                                    s->len, n);
+  if (n > s->len - s->pos)
+    fail_msg("RNG script exhausted (%zu of %zu used, %zu asked)", s->pos, s->len, n);
   memcpy(buf, s->bytes + s->pos, n);
   s->pos += n;
 }
@@ -54,7 +56,8 @@ static const char *compile_bad(const char *text, const char *expect) {
   err[0] = '\0';
   assert_int_equal(awg_itemplate_compile(text, &t, err, sizeof err), -1);
   assert_null(t);
-  if (strstr(err, expect) == NULL) fail_msg("\"%s\": message \"%s\" lacks \"%s\"", text, err, expect);
+  if (strstr(err, expect) == NULL)
+    fail_msg("\"%s\": message \"%s\" lacks \"%s\"", text, err, expect);
   return err;
 }
 
@@ -209,9 +212,9 @@ static void test_lenient(void **state) {
   expect_size("<r 3 9>", 3);
   expect_size("<r\t3>", 3);
   expect_size("<\nr\r\n3\v\f>", 3);
-  expect_size("<r\xc2\xa0" "3>", 3);         /* no-break space, as Go's strings.Fields */
-  expect_size("<r\xe3\x80\x80" "3>", 3);     /* ideographic space */
-  expect_size("<r +5>", 5);                  /* Atoi accepts a plus sign */
+  expect_size("<r\302\2403>", 3);     /* no-break space, as Go's strings.Fields */
+  expect_size("<r\343\200\2003>", 3); /* ideographic space */
+  expect_size("<r +5>", 5);           /* Atoi accepts a plus sign */
   expect_size("<r 007>", 7);
   expect_size("<r -0>", 0);
   expect_fixed("<dz 2>", (const uint8_t[]){0, 0}, 2);

@@ -1,0 +1,30 @@
+/* The userspace IP stack (lwIP, NO_SYS) attached to the tunnel: one lwIP netif whose addresses
+ * are the config's Address entries. Inner packets decrypted from the tunnel are fed in with
+ * ipstack_input; packets lwIP emits go to the output callback (the device encrypts them).
+ * lwIP's timers run from a libuv timer on the same loop, so lwIP is only ever touched from the
+ * loop thread. */
+#ifndef AWGPROXY_DEVICE_IPSTACK_H
+#define AWGPROXY_DEVICE_IPSTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+
+/* Called with one complete inner IP packet (contiguous). */
+typedef void (*ipstack_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
+
+typedef struct ipstack ipstack;
+
+/* Creates the stack on loop with addresses and mtu. Only one may exist per process (lwIP keeps
+ * global state). Returns NULL with a message in err on failure. */
+ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32_t mtu,
+                        ipstack_output_fn out, void *ctx, char *err, size_t errlen);
+/* Hands an inner packet from the tunnel to lwIP (copied). Returns 0, or -1 if it was dropped. */
+int ipstack_input(ipstack *s, const uint8_t *pkt, size_t len);
+void ipstack_destroy(ipstack *s);
+/* The lwIP netif (for code that opens PCBs bound to it). */
+struct netif *ipstack_netif(ipstack *s);
+
+#endif

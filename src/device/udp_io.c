@@ -1,0 +1,167 @@
+#include "device/udp_io.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECV_SLOTS 32 /* datagrams per recvmmsg call */
+#define SLOT_SIZE (64 * 1024)
+
+typedef struct {
+  uv_udp_t h;
+  int open;
+  udp_io *owner;
+} udp_sock;
+
+struct udp_io {
+  udp_sock s4, s6;
+  udp_recv_fn fn;
+  void *ctx;
+  uint16_t port;
+  int closing;
+  char *rbuf; /* RECV_SLOTS * SLOT_SIZE, shared by both sockets (one loop thread) */
+};
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  udp_io *u = ((udp_sock *)h->data)->owner;
+  *buf = uv_buf_init(u->rbuf, RECV_SLOTS * SLOT_SIZE);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                    unsigned flags) {
+  udp_io *u = ((udp_sock *)h->data)->owner;
+  if (nread < 0 || !addr || (flags & UV_UDP_PARTIAL)) return; /* errors, end of batch, truncated */
+  udp_addr from;
+  memset(&from, 0, sizeof from);
+  from.len = addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  memcpy(&from.ss, addr, from.len);
+  u->fn(u->ctx, (const uint8_t *)buf->base, (size_t)nread, &from);
+}
+
+static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_t port) {
+  int rc = uv_udp_init_ex(loop, &s->h, (unsigned)family | UV_UDP_RECVMMSG);
+  if (rc) return rc;
+  s->owner = u;
+  s->h.data = s;
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  if (family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+  } else {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+  }
+  rc = uv_udp_bind(&s->h, (struct sockaddr *)&ss, family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
+  if (!rc) rc = uv_udp_recv_start(&s->h, on_alloc, on_recv);
+  if (rc) {
+    uv_close((uv_handle_t *)&s->h, NULL);
+    return rc;
+  }
+  /* Large socket buffers absorb bursts (bulk transfers, handshake floods) without drops. */
+  int sz = 4 * 1024 * 1024;
+  uv_send_buffer_size((uv_handle_t *)&s->h, &sz);
+  sz = 4 * 1024 * 1024;
+  uv_recv_buffer_size((uv_handle_t *)&s->h, &sz);
+  s->open = 1;
+  return 0;
+}
+
+static uint16_t bound_port(udp_sock *s) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_udp_getsockname(&s->h, (struct sockaddr *)&ss, &len)) return 0;
+  return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, char *err,
+                    size_t errlen) {
+  udp_io *u = calloc(1, sizeof *u);
+  if (u) u->rbuf = malloc((size_t)RECV_SLOTS * SLOT_SIZE);
+  if (!u || !u->rbuf) {
+    if (u) free(u);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  u->fn = fn;
+  u->ctx = ctx;
+  int rc4 = open_one(loop, u, &u->s4, AF_INET, port);
+  if (!rc4) u->port = bound_port(&u->s4);
+  int rc6 = open_one(loop, u, &u->s6, AF_INET6, u->port ? u->port : port);
+  if (!rc6 && !u->port) u->port = bound_port(&u->s6);
+  if (rc4 && rc6) {
+    snprintf(err, errlen, "cannot bind UDP port %u: %s", port, uv_strerror(rc4));
+    free(u->rbuf);
+    free(u);
+    return NULL;
+  }
+  return u;
+}
+
+uint16_t udp_io_port(const udp_io *u) { return u->port; }
+
+static udp_sock *sock_for(udp_io *u, const udp_addr *to) {
+  udp_sock *s = to->ss.ss_family == AF_INET ? &u->s4 : &u->s6;
+  return s->open ? s : NULL;
+}
+
+int udp_io_send(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len) {
+  udp_sock *s = sock_for(u, to);
+  if (!s) return UV_EAFNOSUPPORT;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int rc = uv_udp_try_send(&s->h, &b, 1, (const struct sockaddr *)&to->ss);
+  return rc < 0 ? rc : 0;
+}
+
+size_t udp_io_send_batch(udp_io *u, const udp_addr *to, const uint8_t *const *data,
+                         const size_t *len, size_t n) {
+  size_t sent = 0;
+  /* In order, one by one: the kernel keeps the order of datagrams from one socket, and a
+   * failure must stop the batch. (sendmmsg would save syscalls, but this path runs once per
+   * handshake, not per data packet.) */
+  for (; sent < n; sent++)
+    if (udp_io_send(u, to, data[sent], len[sent]) != 0) break;
+  return sent;
+}
+
+static void on_closed(uv_handle_t *h) {
+  udp_io *u = ((udp_sock *)h->data)->owner;
+  if (--u->closing == 0) {
+    free(u->rbuf);
+    free(u);
+  }
+}
+
+void udp_io_close(udp_io *u) {
+  if (!u) return;
+  u->closing = u->s4.open + u->s6.open;
+  if (u->s4.open) uv_close((uv_handle_t *)&u->s4.h, on_closed);
+  if (u->s6.open) uv_close((uv_handle_t *)&u->s6.h, on_closed);
+  if (!u->closing) {
+    free(u->rbuf);
+    free(u);
+  }
+}
+
+void udp_addr_format(const udp_addr *a, char *buf, size_t len) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (a->ss.ss_family == AF_INET) {
+    const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
+    inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
+    snprintf(buf, len, "%s:%u", ip, ntohs(s->sin_port));
+  } else {
+    const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->ss;
+    inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
+    snprintf(buf, len, "[%s]:%u", ip, ntohs(s->sin6_port));
+  }
+}
+
+int udp_addr_equal(const udp_addr *a, const udp_addr *b) {
+  return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
