@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "device/tunnel.h"
 #include "util/keys.h"
 #include "util/log.h"
 
@@ -12,6 +13,7 @@ typedef struct {
   uv_signal_t sigint, sigterm, sighup;
   daemon_role role;
   awg_config *cfg;
+  tunnel *tun;
 } daemon_state;
 
 static void on_stop_signal(uv_signal_t *h, int signum) {
@@ -42,7 +44,18 @@ int daemon_run(daemon_role role, awg_config *c) {
   key_fingerprint(c->public_key, fp);
   LOG_I("daemon", "started", "role", role == DAEMON_CLIENT ? "client" : "server", "key", fp,
         "version", AWGPROXY_VERSION, NULL);
+  char err[256] = "";
+  s.tun = tunnel_create(s.loop, c, err, sizeof err);
+  if (!s.tun) {
+    LOG_E("daemon", "start_failed", "error", err, NULL);
+    fprintf(stderr, "awgproxy: %s\n", err);
+    uv_walk(s.loop, close_cb, NULL);
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(s.loop);
+    return 1;
+  }
   uv_run(s.loop, UV_RUN_DEFAULT);
+  tunnel_destroy(s.tun);
   uv_walk(s.loop, close_cb, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   uv_loop_close(s.loop);

@@ -38,7 +38,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   memset(&from, 0, sizeof from);
   from.len = addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   memcpy(&from.ss, addr, from.len);
-  u->fn(u->ctx, (const uint8_t *)buf->base, (size_t)nread, &from);
+  u->fn(u->ctx, (uint8_t *)buf->base, (size_t)nread, &from);
 }
 
 static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_t port) {

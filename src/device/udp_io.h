@@ -15,7 +15,9 @@ typedef struct {
   socklen_t len;
 } udp_addr;
 
-typedef void (*udp_recv_fn)(void *ctx, const uint8_t *data, size_t len, const udp_addr *from);
+/* data is scratch owned by udp_io, writable by the callback until it returns (decryption works
+ * in place). */
+typedef void (*udp_recv_fn)(void *ctx, uint8_t *data, size_t len, const udp_addr *from);
 
 typedef struct udp_io udp_io;
 

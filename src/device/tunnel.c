@@ -1,0 +1,232 @@
+/* Tunnel setup and teardown, peers, endpoints, status. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "device/tunnel_internal.h"
+#include "util/keys.h"
+#include "util/log.h"
+
+uint64_t tun_now(void) { return uv_hrtime(); }
+
+uint64_t tun_wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The address bytes the cookie mechanism binds to: IP and port. */
+void tun_addr_bytes(const udp_addr *a, uint8_t out[18], size_t *len) {
+  if (a->ss.ss_family == AF_INET) {
+    const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
+    memcpy(out, &s->sin_addr, 4);
+    memcpy(out + 4, &s->sin_port, 2);
+    *len = 6;
+  } else {
+    const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->ss;
+    memcpy(out, &s->sin6_addr, 16);
+    memcpy(out + 16, &s->sin6_port, 2);
+    *len = 18;
+  }
+}
+
+static void set_endpoint_from_ai(tun_peer *p, const struct addrinfo *ai) {
+  /* Prefer IPv4 when both exist: most censored networks' IPv6 is the less reliable path. */
+  const struct addrinfo *pick = NULL;
+  for (const struct addrinfo *a = ai; a; a = a->ai_next)
+    if (a->ai_family == AF_INET) { pick = a; break; }
+  if (!pick) pick = ai;
+  if (!pick || pick->ai_addrlen > sizeof p->endpoint.ss) return;
+  memset(&p->endpoint, 0, sizeof p->endpoint);
+  memcpy(&p->endpoint.ss, pick->ai_addr, pick->ai_addrlen);
+  p->endpoint.len = (socklen_t)pick->ai_addrlen;
+  p->has_endpoint = true;
+}
+
+static int resolve_now(tun_peer *p, char *err, size_t errlen) {
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG}, *ai = NULL;
+  char port[8];
+  snprintf(port, sizeof port, "%u", p->cfg->endpoint.port);
+  if (p->cfg->endpoint.host_is_ip) hints.ai_flags = AI_NUMERICHOST;
+  int rc = getaddrinfo(p->cfg->endpoint.host, port, &hints, &ai);
+  if (rc) {
+    snprintf(err, errlen, "cannot resolve peer Endpoint %s: %s", p->cfg->endpoint.host,
+             gai_strerror(rc));
+    return -1;
+  }
+  set_endpoint_from_ai(p, ai);
+  freeaddrinfo(ai);
+  return 0;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
+  tun_peer *p = req->data;
+  p->resolving = false;
+  if (status == 0 && ai) {
+    set_endpoint_from_ai(p, ai);
+    char ep[64];
+    udp_addr_format(&p->endpoint, ep, sizeof ep);
+    LOG_I("tunnel", "endpoint_resolved", "peer", p->fp, "endpoint", ep, NULL);
+  } else {
+    LOG_W("tunnel", "endpoint_unresolved", "peer", p->fp, "host", p->cfg->endpoint.host, "error",
+          uv_strerror(status), NULL);
+  }
+  if (ai) uv_freeaddrinfo(ai);
+}
+
+/* Re-resolves a host name Endpoint after a failed handshake round (the server may have moved). */
+void tun_resolve_endpoint(tun_peer *p) {
+  if (!p->cfg->has_endpoint || p->cfg->endpoint.host_is_ip || p->resolving) return;
+  static const struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
+  char port[8];
+  snprintf(port, sizeof port, "%u", p->cfg->endpoint.port);
+  p->resolve.data = p;
+  if (uv_getaddrinfo(p->t->loop, &p->resolve, on_resolved, p->cfg->endpoint.host, port, &hints) == 0)
+    p->resolving = true;
+}
+
+static void fast_timers(wg_tunables *t) {
+  /* Integration tests exercise rekeying and retries in seconds instead of minutes. */
+  t->rekey_after_time = 4 * WG_NS_PER_SEC;
+  t->reject_after_time = 8 * WG_NS_PER_SEC;
+  t->rekey_timeout = 1 * WG_NS_PER_SEC;
+  t->keepalive_timeout = 2 * WG_NS_PER_SEC;
+  t->rekey_attempt_time = 10 * WG_NS_PER_SEC;
+  t->rekey_jitter_max = 100 * WG_NS_PER_MS;
+}
+
+static int add_peer(tunnel *t, size_t i, char *err, size_t errlen) {
+  tun_peer *p = &t->peers[i];
+  const cfg_peer *c = &t->cfg->peers[i];
+  p->t = t;
+  p->cfg = c;
+  key_fingerprint(c->public_key, p->fp);
+  wg_result r = wg_peer_init(&p->wp, &t->dev, c->public_key, c->has_psk ? c->psk : NULL,
+                             (uint64_t)c->persistent_keepalive * WG_NS_PER_SEC);
+  if (r != WG_OK) {
+    snprintf(err, errlen, "peer %s: %s", p->fp, wg_result_str(r));
+    return -1;
+  }
+  p->wp.user = p; /* after init, which starts from a zeroed peer */
+  for (size_t k = 0; k < c->n_allowed_ips; k++)
+    if (allowedips_insert(&t->aip, c->allowed_ips[k].family, c->allowed_ips[k].addr,
+                          c->allowed_ips[k].prefix, p) != 0)
+      return snprintf(err, errlen, "out of memory"), -1;
+  uv_timer_init(t->loop, &p->timer);
+  p->timer.data = p;
+  if (c->has_endpoint && resolve_now(p, err, errlen) != 0) {
+    /* Not fatal: the network may come up later; retried after each failed round. */
+    LOG_W("tunnel", "endpoint_unresolved", "peer", p->fp, "error", err, NULL);
+    err[0] = '\0';
+  }
+  return 0;
+}
+
+static int alloc_buffers(tunnel *t, char *err, size_t errlen) {
+  t->buf = malloc(TUN_BUF);
+  t->prehs_cap = awg_prehandshake_count(t->awg) + 1;
+  t->prehs_arena_len = awg_prehandshake_max_bytes(t->awg) + 1;
+  t->prehs_arena = malloc(t->prehs_arena_len);
+  t->prehs = calloc(t->prehs_cap, sizeof *t->prehs);
+  t->peers = calloc(t->cfg->n_peers ? t->cfg->n_peers : 1, sizeof *t->peers);
+  if (!t->buf || !t->prehs_arena || !t->prehs || !t->peers)
+    return snprintf(err, errlen, "out of memory"), -1;
+  return 0;
+}
+
+tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t errlen) {
+  tunnel *t = calloc(1, sizeof *t);
+  if (!t) return snprintf(err, errlen, "out of memory"), NULL;
+  t->loop = loop;
+  t->cfg = cfg;
+  t->awg = &cfg->awg;
+  t->mtu = cfg->mtu;
+  wg_tunables_default(&t->tun);
+  const char *fast = getenv("AWGPROXY_TEST_FAST_TIMERS");
+  if (fast && *fast == '1') fast_timers(&t->tun);
+  allowedips_init(&t->aip);
+  wg_device_init(&t->dev, cfg->private_key, &t->tun, awg_rng_system());
+  if (alloc_buffers(t, err, errlen) != 0) goto fail;
+  for (size_t i = 0; i < cfg->n_peers; i++, t->n_peers++)
+    if (add_peer(t, i, err, errlen) != 0) goto fail;
+  t->udp = udp_io_open(loop, cfg->has_listen_port ? cfg->listen_port : 0, tun_on_datagram, t, err,
+                       errlen);
+  if (!t->udp) goto fail;
+  t->ip = ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err,
+                         errlen);
+  if (!t->ip) goto fail;
+  char port[8];
+  snprintf(port, sizeof port, "%u", udp_io_port(t->udp));
+  LOG_I("tunnel", "listening", "udp_port", port, "peers", cfg->n_peers ? "configured" : "none",
+        NULL);
+  for (size_t i = 0; i < t->n_peers; i++) tun_service_peer(&t->peers[i]);
+  /* Peers with an Endpoint and a keepalive connect at once, so the tunnel is up before use. */
+  for (size_t i = 0; i < t->n_peers; i++)
+    if (t->peers[i].has_endpoint && t->peers[i].cfg->persistent_keepalive) {
+      t->peers[i].wp.actions |= WG_ACT_INITIATE;
+      tun_service_peer(&t->peers[i]);
+    }
+  return t;
+fail:
+  tunnel_destroy(t);
+  return NULL;
+}
+
+static void on_peer_closed(uv_handle_t *h) {
+  tunnel *t = ((tun_peer *)h->data)->t;
+  if (--t->closing == 0) {
+    free(t->peers);
+    free(t);
+  }
+}
+
+void tunnel_destroy(tunnel *t) {
+  if (!t) return;
+  if (t->ip) ipstack_destroy(t->ip);
+  if (t->udp) udp_io_close(t->udp);
+  for (size_t i = 0; i < t->n_peers; i++) {
+    tun_peer *p = &t->peers[i];
+    for (size_t k = 0; k < TUN_STAGED_MAX; k++) free(p->staged[k].data);
+    wg_peer_remove(&p->wp);
+  }
+  wg_device_wipe(&t->dev);
+  allowedips_free(&t->aip);
+  free(t->buf);
+  free(t->prehs_arena);
+  free(t->prehs);
+  t->closing = t->n_peers;
+  for (size_t i = 0; i < t->n_peers; i++)
+    uv_close((uv_handle_t *)&t->peers[i].timer, on_peer_closed);
+  if (!t->closing) {
+    free(t->peers);
+    free(t);
+  }
+}
+
+ipstack *tunnel_ipstack(tunnel *t) { return t->ip; }
+uint16_t tunnel_port(const tunnel *t) { return udp_io_port(t->udp); }
+size_t tunnel_peer_count(const tunnel *t) { return t->n_peers; }
+
+bool tunnel_is_up(const tunnel *t) {
+  uint64_t now = tun_now();
+  for (size_t i = 0; i < t->n_peers; i++)
+    if (wg_peer_can_send(&t->peers[i].wp, now)) return true;
+  return false;
+}
+
+void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out) {
+  const tun_peer *p = &t->peers[i];
+  memset(out, 0, sizeof *out);
+  memcpy(out->fingerprint, p->fp, sizeof p->fp);
+  if (p->has_endpoint) udp_addr_format(&p->endpoint, out->endpoint, sizeof out->endpoint);
+  out->has_session = wg_peer_can_send(&p->wp, tun_now());
+  out->last_handshake_unix_ns = p->last_handshake_unix_ns;
+  out->rx_bytes = p->rx_bytes;
+  out->tx_bytes = p->tx_bytes;
+  out->handshakes_ok = p->handshakes_ok;
+  out->handshakes_failed = p->handshakes_failed;
+}

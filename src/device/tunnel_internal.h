@@ -1,0 +1,83 @@
+/* State shared by the tunnel's files (tunnel.c setup, tunnel_rx.c receive, tunnel_tx.c send and
+ * timers). Not part of the public interface. */
+#ifndef AWGPROXY_DEVICE_TUNNEL_INTERNAL_H
+#define AWGPROXY_DEVICE_TUNNEL_INTERNAL_H
+
+#include "awg/obfs.h"
+#include "device/allowedips.h"
+#include "device/ipstack.h"
+#include "device/tunnel.h"
+#include "device/udp_io.h"
+#include "wg/device.h"
+#include "wg/peer.h"
+
+#define TUN_STAGED_MAX 64      /* packets held per peer while its handshake runs */
+#define TUN_BUF (65536 + 128)  /* one datagram: S4 + header + 64 KiB + tag + extra padding */
+#define TUN_HANDSHAKE_BURST 128 /* handshake messages per second before "under load" */
+
+typedef struct {
+  uint8_t *data;
+  size_t len;
+} tun_staged;
+
+typedef struct tun_peer {
+  wg_peer wp;
+  struct tunnel *t;
+  const cfg_peer *cfg;
+  char fp[9];
+  udp_addr endpoint;
+  bool has_endpoint;
+  uv_timer_t timer;
+  uv_getaddrinfo_t resolve;
+  bool resolving;
+  tun_staged staged[TUN_STAGED_MAX];
+  size_t staged_head, staged_count;
+  uint64_t rx_bytes, tx_bytes;
+  uint64_t handshakes_ok, handshakes_failed;
+  uint64_t last_handshake_unix_ns;
+  uint64_t handshake_started; /* monotonic ns of the first attempt of this round, 0 = none */
+  uint32_t attempts;
+} tun_peer;
+
+struct tunnel {
+  uv_loop_t *loop;
+  const awg_config *cfg;
+  const awg_params *awg;
+  wg_device dev;
+  wg_tunables tun;
+  wg_load_state load;
+  uint64_t load_window_start;
+  size_t load_window_count;
+  udp_io *udp;
+  ipstack *ip;
+  allowedips aip;
+  tun_peer *peers;
+  size_t n_peers;
+  uint32_t mtu;
+  uint32_t packets_sent; /* for the <c> tag */
+  uint8_t *buf;          /* TUN_BUF: the one send buffer (single-threaded) */
+  uint8_t *prehs_arena;  /* I-packets and junk for one initiation */
+  size_t prehs_arena_len;
+  awg_datagram *prehs;
+  size_t prehs_cap;
+  size_t closing;
+};
+
+uint64_t tun_now(void);
+uint64_t tun_wall_ns(void);
+void tun_addr_bytes(const udp_addr *a, uint8_t out[18], size_t *len);
+
+/* tunnel_tx.c */
+void tun_send_ip(void *ctx, const uint8_t *pkt, size_t len); /* ipstack output */
+void tun_service_peer(tun_peer *p);                          /* run timers/actions, re-arm */
+void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len,
+                       tun_peer *p);
+void tun_flush_staged(tun_peer *p);
+
+/* tunnel_rx.c */
+void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from);
+
+/* tunnel.c */
+void tun_resolve_endpoint(tun_peer *p);
+
+#endif

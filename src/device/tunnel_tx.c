@@ -1,0 +1,194 @@
+/* The send side: inner packets from the IP stack are routed to a peer by destination
+ * (cryptokey routing), encrypted and padded; packets for a peer without a session wait in a
+ * small queue while a handshake runs. Also the timer-driven actions: initiations with their
+ * I-packets and junk, keepalives, giving up. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device/tunnel_internal.h"
+#include "util/log.h"
+#include "wg/messages.h"
+
+void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len,
+                       tun_peer *p) {
+  int rc = udp_io_send(t->udp, to, data, len);
+  t->packets_sent++;
+  if (rc == 0 && p) p->tx_bytes += len;
+  if (rc != 0) LOG_D("tunnel", "send_failed", "error", uv_strerror(rc), NULL);
+}
+
+/* Encrypts the plaintext already placed at t->buf + S4 + 16 and sends it. */
+static wg_result seal_and_send(tun_peer *p, size_t pt_len) {
+  tunnel *t = p->t;
+  uint64_t now = tun_now();
+  size_t s4 = awg_padding(t->awg, AWG_MSG_TRANSPORT);
+  size_t padded = wg_padded_len(pt_len, t->mtu);
+  padded += awg_transport_extra_padding(t->awg, padded);
+  uint8_t *msg = t->buf + s4;
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, awg_rng_system());
+  wg_result r = wg_peer_encrypt(&p->wp, type, msg, pt_len, padded, now);
+  if (r != WG_OK) return r;
+  /* Keepalives are padded too (decisions.md #1). */
+  awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_system(), t->buf);
+  tun_send_datagram(t, &p->endpoint, t->buf, s4 + wg_transport_len(padded), p);
+  return WG_OK;
+}
+
+static void stage(tun_peer *p, const uint8_t *pkt, size_t len) {
+  if (p->staged_count == TUN_STAGED_MAX) {
+    /* Oldest out: fresher packets (retransmissions) matter more once the session is up. */
+    p->staged_head = (p->staged_head + 1) % TUN_STAGED_MAX;
+    p->staged_count--;
+  }
+  tun_staged *s = &p->staged[(p->staged_head + p->staged_count) % TUN_STAGED_MAX];
+  uint8_t *d = realloc(s->data, len);
+  if (!d) return;
+  memcpy(d, pkt, len);
+  s->data = d;
+  s->len = len;
+  p->staged_count++;
+}
+
+static void send_packet(tun_peer *p, const uint8_t *pkt, size_t len) {
+  tunnel *t = p->t;
+  if (!p->has_endpoint || !wg_peer_can_send(&p->wp, tun_now())) {
+    stage(p, pkt, len);
+    if (!wg_peer_can_send(&p->wp, tun_now())) p->wp.actions |= WG_ACT_INITIATE;
+    tun_service_peer(p);
+    return;
+  }
+  size_t s4 = awg_padding(t->awg, AWG_MSG_TRANSPORT);
+  memcpy(t->buf + s4 + WG_DATA_PAYLOAD, pkt, len);
+  if (seal_and_send(p, len) != WG_OK) stage(p, pkt, len);
+  tun_service_peer(p);
+}
+
+void tun_flush_staged(tun_peer *p) {
+  tunnel *t = p->t;
+  size_t s4 = awg_padding(t->awg, AWG_MSG_TRANSPORT);
+  while (p->staged_count && p->has_endpoint && wg_peer_can_send(&p->wp, tun_now())) {
+    tun_staged *s = &p->staged[p->staged_head];
+    memcpy(t->buf + s4 + WG_DATA_PAYLOAD, s->data, s->len);
+    if (seal_and_send(p, s->len) != WG_OK) break;
+    p->staged_head = (p->staged_head + 1) % TUN_STAGED_MAX;
+    p->staged_count--;
+  }
+}
+
+static void drop_staged(tun_peer *p) {
+  p->staged_head = 0;
+  p->staged_count = 0;
+}
+
+/* Destination address of an inner packet, for cryptokey routing. */
+static int inner_dst(const uint8_t *pkt, size_t len, int *family, const uint8_t **addr) {
+  if (len >= 20 && pkt[0] >> 4 == 4) {
+    *family = AF_INET;
+    *addr = pkt + 16;
+    return 0;
+  }
+  if (len >= 40 && pkt[0] >> 4 == 6) {
+    *family = AF_INET6;
+    *addr = pkt + 24;
+    return 0;
+  }
+  return -1;
+}
+
+void tun_send_ip(void *ctx, const uint8_t *pkt, size_t len) {
+  tunnel *t = ctx;
+  int family;
+  const uint8_t *dst;
+  if (inner_dst(pkt, len, &family, &dst) != 0) return;
+  tun_peer *p = allowedips_lookup(&t->aip, family, dst);
+  if (!p) {
+    if (log_enabled(LOG_DEBUG)) {
+      char a[INET6_ADDRSTRLEN];
+      inet_ntop(family, dst, a, sizeof a);
+      LOG_D("tunnel", "no_route", "dst", a, NULL);
+    }
+    return;
+  }
+  send_packet(p, pkt, len);
+}
+
+static void send_keepalive(tun_peer *p) {
+  if (p->staged_count) {
+    tun_flush_staged(p);
+    return;
+  }
+  if (!p->has_endpoint) return;
+  if (seal_and_send(p, 0) == WG_OK) LOG_D("tunnel", "keepalive_sent", "peer", p->fp, NULL);
+}
+
+static void send_initiation(tun_peer *p, bool retry) {
+  tunnel *t = p->t;
+  if (!p->has_endpoint) return;
+  uint64_t now = tun_now();
+  size_t s1 = awg_padding(t->awg, AWG_MSG_INIT);
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_INIT, awg_rng_system());
+  wg_result r = wg_peer_create_initiation(&p->wp, type, now, tun_wall_ns(), retry, t->buf + s1);
+  if (r != WG_OK) {
+    LOG_D("handshake", "initiation_suppressed", "peer", p->fp, "reason", wg_result_str(r), NULL);
+    return;
+  }
+  awg_fill_padding(t->awg, AWG_MSG_INIT, awg_rng_system(), t->buf);
+  awg_render_ctx ctx = {awg_rng_system(), (uint32_t)(tun_wall_ns() / 1000000000u), t->packets_sent};
+  int n = awg_build_prehandshake(t->awg, &ctx, t->prehs_arena, t->prehs_arena_len, t->prehs,
+                                 t->prehs_cap);
+  if (n < 0) n = 0;
+  const uint8_t *data[AWG_MAX_PREHANDSHAKE_DATAGRAMS + 1];
+  size_t lens[AWG_MAX_PREHANDSHAKE_DATAGRAMS + 1];
+  for (int i = 0; i < n; i++) data[i] = t->prehs[i].data, lens[i] = t->prehs[i].len;
+  data[n] = t->buf;
+  lens[n] = s1 + WG_MSG_INIT_LEN;
+  size_t sent = udp_io_send_batch(t->udp, &p->endpoint, data, lens, (size_t)n + 1);
+  t->packets_sent += (uint32_t)sent;
+  for (size_t i = 0; i < sent; i++) p->tx_bytes += lens[i];
+  if (!p->handshake_started || !retry) p->handshake_started = now, p->attempts = 0;
+  p->attempts++;
+  char ep[64], att[12], pre[12];
+  udp_addr_format(&p->endpoint, ep, sizeof ep);
+  snprintf(att, sizeof att, "%u", p->attempts);
+  snprintf(pre, sizeof pre, "%d", n);
+  if (sent == (size_t)n + 1)
+    LOG_I("handshake", "initiation_sent", "peer", p->fp, "endpoint", ep, "attempt", att,
+          "prehandshake_datagrams", pre, NULL);
+  else
+    LOG_W("handshake", "initiation_send_failed", "peer", p->fp, "endpoint", ep, "sent_datagrams",
+          att, NULL);
+}
+
+static void handshake_failed(tun_peer *p) {
+  char att[12];
+  snprintf(att, sizeof att, "%u", p->attempts);
+  LOG_W("handshake", "failed", "peer", p->fp, "reason", "no response", "attempts", att, NULL);
+  p->handshakes_failed++;
+  p->handshake_started = 0;
+  drop_staged(p);
+  tun_resolve_endpoint(p);
+}
+
+static void on_peer_timer(uv_timer_t *h) { tun_service_peer(h->data); }
+
+void tun_service_peer(tun_peer *p) {
+  for (int guard = 0; guard < 4; guard++) {
+    unsigned acts = wg_peer_poll(&p->wp, tun_now());
+    if (!acts) break;
+    if (acts & WG_ACT_HANDSHAKE_FAILED) handshake_failed(p);
+    if (acts & (WG_ACT_INITIATE | WG_ACT_RETRANSMIT))
+      send_initiation(p, !(acts & WG_ACT_INITIATE));
+    if (acts & WG_ACT_SEND_KEEPALIVE) send_keepalive(p);
+    if (acts & WG_ACT_ZERO_KEYS) LOG_D("tunnel", "keys_zeroed", "peer", p->fp, NULL);
+  }
+  uint64_t deadline;
+  if (!wg_peer_next_deadline(&p->wp, &deadline)) {
+    uv_timer_stop(&p->timer);
+    return;
+  }
+  uint64_t now = tun_now();
+  uint64_t ms = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
+  uv_timer_start(&p->timer, on_peer_timer, ms, 0);
+}

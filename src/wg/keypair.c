@@ -1,0 +1,70 @@
+#include "wg/keypair.h"
+
+#include <string.h>
+
+#include "wg/messages.h"
+
+void wg_keypair_setup(wg_keypair *kp, const wg_session_keys *keys, uint64_t now) {
+  memcpy(kp->send_key, keys->send, WG_KEY_LEN);
+  memcpy(kp->recv_key, keys->recv, WG_KEY_LEN);
+  kp->remote_index = keys->remote_index;
+  kp->initiator = keys->initiator;
+  kp->send_counter = 0;
+  wg_replay_init(&kp->replay);
+  kp->birth = now;
+  kp->live = true;
+}
+
+void wg_keypair_wipe(wg_keypair *kp) {
+  wg_wipe(kp->send_key, sizeof kp->send_key);
+  wg_wipe(kp->recv_key, sizeof kp->recv_key);
+  wg_replay_init(&kp->replay);
+  kp->send_counter = 0;
+  kp->remote_index = 0;
+  kp->live = false;
+}
+
+bool wg_keypair_fresh(const wg_keypair *kp, const wg_tunables *t, uint64_t now) {
+  return kp->live && (now < kp->birth || now - kp->birth < t->reject_after_time);
+}
+
+size_t wg_padded_len(size_t len, size_t mtu) {
+  size_t unit = len, padded;
+  if (mtu && unit > mtu) unit %= mtu;
+  padded = (unit + 15) & ~(size_t)15;
+  if (mtu && padded > mtu) padded = mtu;
+  return len + (padded - unit);
+}
+
+size_t wg_transport_len(size_t padded_len) { return padded_len + WG_MSG_TRANSPORT_MIN_LEN; }
+
+wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t pt_len,
+                             size_t padded_len, const wg_tunables *t, uint64_t now) {
+  uint8_t *payload = msg + WG_DATA_PAYLOAD;
+  if (padded_len < pt_len) return WG_ERR_BUFFER;
+  if (!wg_keypair_fresh(kp, t, now) || kp->send_counter >= t->reject_after_messages)
+    return WG_ERR_EXPIRED;
+  memset(payload + pt_len, 0, padded_len - pt_len);
+  wg_le32_store(msg, type);
+  wg_le32_store(msg + WG_DATA_RECEIVER, kp->remote_index);
+  wg_le64_store(msg + WG_DATA_COUNTER, kp->send_counter);
+  wg_aead_seal(payload, kp->send_key, kp->send_counter, payload, padded_len, NULL, 0);
+  kp->send_counter++;
+  return WG_OK;
+}
+
+wg_result wg_keypair_decrypt(wg_keypair *kp, uint8_t *msg, size_t len, const wg_tunables *t,
+                             uint64_t now) {
+  uint64_t counter;
+  if (len < WG_MSG_TRANSPORT_MIN_LEN) return WG_ERR_SIZE;
+  counter = wg_le64_load(msg + WG_DATA_COUNTER);
+  if (!wg_keypair_fresh(kp, t, now) || counter >= t->reject_after_messages)
+    return WG_ERR_EXPIRED;
+  /* Cheap check first, so replayed packets cost no decryption. */
+  if (!wg_replay_check(&kp->replay, counter, t->reject_after_messages)) return WG_ERR_REPLAY;
+  if (!wg_aead_open(msg + WG_DATA_PAYLOAD, kp->recv_key, counter, msg + WG_DATA_PAYLOAD,
+                    len - WG_DATA_PAYLOAD, NULL, 0))
+    return WG_ERR_DECRYPT;
+  if (!wg_replay_update(&kp->replay, counter, t->reject_after_messages)) return WG_ERR_REPLAY;
+  return WG_OK;
+}

@@ -1,0 +1,60 @@
+/* A transport keypair: the symmetric session one handshake produced, with its send counter and
+ * receive replay window, and the transport message format
+ *
+ *   type (4, caller's value) | receiver index LE32 | counter LE64 | AEAD(padded plaintext)
+ *
+ * sealed with ChaCha20-Poly1305, nonce = 4 zero bytes || LE64 counter, no AAD (the header is not
+ * authenticated). Both directions work in place in the caller's buffer, nothing is allocated. */
+#ifndef AWGPROXY_WG_KEYPAIR_H
+#define AWGPROXY_WG_KEYPAIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wg/index_table.h"
+#include "wg/noise.h"
+#include "wg/replay.h"
+#include "wg/result.h"
+#include "wg/tunables.h"
+
+typedef struct wg_keypair {
+  wg_index_entry entry; /* our index = the receiver index the peer writes on its packets */
+  uint32_t remote_index;
+  uint8_t send_key[WG_KEY_LEN];
+  uint8_t recv_key[WG_KEY_LEN];
+  uint64_t send_counter; /* next counter to send */
+  wg_replay replay;
+  uint64_t birth; /* monotonic ns */
+  bool initiator; /* we sent the initiation of the handshake that made it */
+  bool live;
+} wg_keypair;
+
+/* Installs fresh session keys (the index entry is left to the caller). */
+void wg_keypair_setup(wg_keypair *kp, const wg_session_keys *keys, uint64_t now);
+/* Wipes keys and counters. The caller unlinks kp->entry first. */
+void wg_keypair_wipe(wg_keypair *kp);
+
+/* True when the keypair may still send/receive at now: live, younger than REJECT_AFTER_TIME. */
+bool wg_keypair_fresh(const wg_keypair *kp, const wg_tunables *t, uint64_t now);
+
+/* Length of the plaintext once zero-padded: up to a multiple of 16, but not beyond mtu (for a
+ * packet longer than mtu only its len % mtu tail is rounded). mtu 0 = no cap. Callers may pad
+ * further (AWG collision avoidance) and pass the larger value to wg_keypair_encrypt. */
+size_t wg_padded_len(size_t len, size_t mtu);
+/* Transport message length for a padded plaintext length: 16 + padded + 16. */
+size_t wg_transport_len(size_t padded_len);
+
+/* Encrypts in place. The plaintext (pt_len bytes) is at msg + 16; msg must have room for
+ * wg_transport_len(padded_len) bytes. Writes zero padding, the header with type, and the tag.
+ * WG_ERR_EXPIRED when the keypair is too old or its counter is exhausted. */
+wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t pt_len,
+                             size_t padded_len, const wg_tunables *t, uint64_t now);
+
+/* Decrypts a transport message of len bytes in place: on WG_OK the plaintext (padding included)
+ * is at msg + 16, len - 32 bytes long. The receiver index is not checked here (the caller looked
+ * the keypair up by it). On failure the message bytes may have been overwritten. */
+wg_result wg_keypair_decrypt(wg_keypair *kp, uint8_t *msg, size_t len, const wg_tunables *t,
+                             uint64_t now);
+
+#endif
