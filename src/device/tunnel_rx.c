@@ -43,10 +43,10 @@ static bool under_load(tunnel *t, uint64_t now) {
 static void send_cookie_reply(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
                               const uint8_t *src, size_t srclen, uint64_t now) {
   size_t s3 = awg_padding(t->awg, AWG_MSG_COOKIE);
-  uint32_t type = awg_draw_type(t->awg, AWG_MSG_COOKIE, awg_rng_system());
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_COOKIE, awg_rng_fast());
   if (wg_device_create_cookie_reply(&t->dev, type, msg, len, src, srclen, now, t->buf + s3) != WG_OK)
     return;
-  awg_fill_padding(t->awg, AWG_MSG_COOKIE, awg_rng_system(), t->buf);
+  awg_fill_padding(t->awg, AWG_MSG_COOKIE, awg_rng_fast(), t->buf);
   tun_send_datagram(t, from, t->buf, s3 + WG_MSG_COOKIE_LEN, NULL);
   log_drop("handshake", from, len, "under load: cookie reply sent");
 }
@@ -87,10 +87,10 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   if (r != WG_OK) return log_handshake_failure("initiation", from, r, p);
   update_endpoint(p, from);
   size_t s2 = awg_padding(t->awg, AWG_MSG_RESPONSE);
-  uint32_t type = awg_draw_type(t->awg, AWG_MSG_RESPONSE, awg_rng_system());
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_RESPONSE, awg_rng_fast());
   r = wg_peer_create_response(&p->wp, type, now, t->buf + s2);
   if (r != WG_OK) return log_handshake_failure("initiation", from, r, p);
-  awg_fill_padding(t->awg, AWG_MSG_RESPONSE, awg_rng_system(), t->buf);
+  awg_fill_padding(t->awg, AWG_MSG_RESPONSE, awg_rng_fast(), t->buf);
   tun_send_datagram(t, from, t->buf, s2 + WG_MSG_RESPONSE_LEN, p);
   char ep[64];
   udp_addr_format(from, ep, sizeof ep);

@@ -27,11 +27,11 @@ static wg_result seal_and_send(tun_peer *p, size_t pt_len) {
   size_t padded = wg_padded_len(pt_len, t->mtu);
   padded += awg_transport_extra_padding(t->awg, padded);
   uint8_t *msg = t->buf + s4;
-  uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, awg_rng_system());
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast());
   wg_result r = wg_peer_encrypt(&p->wp, type, msg, pt_len, padded, now);
   if (r != WG_OK) return r;
   /* Keepalives are padded too (decisions.md #1). */
-  awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_system(), t->buf);
+  awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), t->buf);
   tun_send_datagram(t, &p->endpoint, t->buf, s4 + wg_transport_len(padded), p);
   return WG_OK;
 }
@@ -128,14 +128,14 @@ static void send_initiation(tun_peer *p, bool retry) {
   if (!p->has_endpoint) return;
   uint64_t now = tun_now();
   size_t s1 = awg_padding(t->awg, AWG_MSG_INIT);
-  uint32_t type = awg_draw_type(t->awg, AWG_MSG_INIT, awg_rng_system());
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_INIT, awg_rng_fast());
   wg_result r = wg_peer_create_initiation(&p->wp, type, now, tun_wall_ns(), retry, t->buf + s1);
   if (r != WG_OK) {
     LOG_D("handshake", "initiation_suppressed", "peer", p->fp, "reason", wg_result_str(r), NULL);
     return;
   }
-  awg_fill_padding(t->awg, AWG_MSG_INIT, awg_rng_system(), t->buf);
-  awg_render_ctx ctx = {awg_rng_system(), (uint32_t)(tun_wall_ns() / 1000000000u), t->packets_sent};
+  awg_fill_padding(t->awg, AWG_MSG_INIT, awg_rng_fast(), t->buf);
+  awg_render_ctx ctx = {awg_rng_fast(), (uint32_t)(tun_wall_ns() / 1000000000u), t->packets_sent};
   int n = awg_build_prehandshake(t->awg, &ctx, t->prehs_arena, t->prehs_arena_len, t->prehs,
                                  t->prehs_cap);
   if (n < 0) n = 0;

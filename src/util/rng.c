@@ -1,6 +1,7 @@
 #include "util/rng.h"
 
 #include <sodium.h>
+#include <string.h>
 
 static void system_fill(void *ctx, uint8_t *buf, size_t len) {
   (void)ctx;
@@ -10,6 +11,42 @@ static void system_fill(void *ctx, uint8_t *buf, size_t len) {
 static const awg_rng system_rng = {system_fill, NULL};
 
 const awg_rng *awg_rng_system(void) { return &system_rng; }
+
+/* Fast key erasure: each 4 KiB block of ChaCha20 output starts with the next key, which is
+ * wiped from the buffer before the rest is handed out, so past output cannot be recomputed. */
+#define FAST_BLOCK 4096
+static struct {
+  uint8_t key[crypto_stream_chacha20_ietf_KEYBYTES];
+  uint8_t buf[FAST_BLOCK];
+  size_t pos;
+  int seeded;
+} fast;
+
+static void fast_refill(void) {
+  static const uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
+  if (!fast.seeded) randombytes_buf(fast.key, sizeof fast.key), fast.seeded = 1;
+  crypto_stream_chacha20_ietf(fast.buf, FAST_BLOCK, nonce, fast.key);
+  memcpy(fast.key, fast.buf, sizeof fast.key);
+  sodium_memzero(fast.buf, sizeof fast.key);
+  fast.pos = sizeof fast.key;
+}
+
+static void fast_fill(void *ctx, uint8_t *buf, size_t len) {
+  (void)ctx;
+  while (len) {
+    if (fast.pos == FAST_BLOCK || !fast.seeded) fast_refill();
+    size_t n = FAST_BLOCK - fast.pos < len ? FAST_BLOCK - fast.pos : len;
+    memcpy(buf, fast.buf + fast.pos, n);
+    sodium_memzero(fast.buf + fast.pos, n);
+    fast.pos += n;
+    buf += n;
+    len -= n;
+  }
+}
+
+static const awg_rng fast_rng = {fast_fill, NULL};
+
+const awg_rng *awg_rng_fast(void) { return &fast_rng; }
 
 void awg_rng_bytes(const awg_rng *r, void *buf, size_t len) {
   if (len) r->fill(r->ctx, buf, len);
