@@ -28,7 +28,7 @@ step "tests (sanitizer build)"
 step "fuzz targets (${FUZZ_SECONDS}s each)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DAWG_FUZZ=ON -DAWG_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$JOBS"
-for f in build-fuzz/fuzz_*; do
+for f in build-fuzz/fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f")
   corpus="build-fuzz/corpus/$name"

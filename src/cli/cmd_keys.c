@@ -61,6 +61,9 @@ int cmd_pubkey(int argc, char **argv) {
   char buf[AWG_KEY_B64_LEN + 64];
   size_t n = fread(buf, 1, sizeof buf - 1, stdin);
   buf[n] = '\0';
+  /* Whatever did not fit in buf must be whitespace too, or the input is not a lone key. */
+  bool trailing = false;
+  for (int ch; (ch = getchar()) != EOF;) trailing |= !isspace(ch);
   /* Like `wg pubkey`: the key may be followed by whitespace/newlines and nothing else. */
   while (n && isspace((unsigned char)buf[n - 1])) buf[--n] = '\0';
   size_t start = 0;
@@ -68,7 +71,9 @@ int cmd_pubkey(int argc, char **argv) {
   uint8_t priv[AWG_KEY_LEN], pub[AWG_KEY_LEN];
   char why[160];
   int rc = 1;
-  if (key_from_base64(buf + start, priv, why, sizeof why) != 0) {
+  if (trailing) {
+    fprintf(stderr, "awgproxy pubkey: the private key on stdin is followed by other text\n");
+  } else if (key_from_base64(buf + start, priv, why, sizeof why) != 0) {
     fprintf(stderr, "awgproxy pubkey: the private key on stdin %s\n", why);
   } else if (key_public_from_private(priv, pub) != 0) {
     fprintf(stderr, "awgproxy pubkey: the private key on stdin is not usable\n");

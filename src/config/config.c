@@ -485,6 +485,7 @@ static int on_section(load_ctx *L, const ini_item *it) {
       if (*first) {
         diag_add(L->d, DIAG_ERROR, it->line,
                  "section [%s] appears twice (first at line %d); merge them", s->name, *first);
+        L->sec_line = -1; /* its keys are skipped, not blamed as "before any section" */
         return 0;
       }
       *first = it->line;

@@ -157,17 +157,23 @@ int cfg_parse_address(const char *s, cfg_cidr *out, char *err, size_t errlen) {
 
 static bool valid_hostname(const char *h) {
   size_t len = strlen(h), label = 0;
+  bool digits_only = true, last_digits_only = true; /* of the current / last non-empty label */
   if (len == 0 || len > CFG_MAX_HOST) return false;
   for (const char *p = h; *p; p++) {
     if (*p == '.') {
       if (label == 0) return false;
+      last_digits_only = digits_only;
       label = 0;
+      digits_only = true;
       continue;
     }
     if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') return false;
+    if (!isdigit((unsigned char)*p)) digits_only = false;
     if (++label > 63) return false;
   }
-  return true;
+  if (label) last_digits_only = digits_only;
+  /* An all-numeric top-level label is no DNS name (RFC 3696 §2): "10.0.0.300" is a typo'd IP. */
+  return !last_digits_only;
 }
 
 int cfg_parse_hostport(const char *s, cfg_hostport *out, char *err, size_t errlen) {

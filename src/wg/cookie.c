@@ -45,8 +45,8 @@ wg_result wg_cookie_check(wg_cookie_checker *c, const wg_device_keys *keys, cons
 }
 
 wg_result wg_cookie_create_reply(wg_cookie_checker *c, const wg_device_keys *keys, uint32_t type,
-                                 const uint8_t *msg, size_t len, const uint8_t *src,
-                                 size_t srclen, uint64_t now, uint8_t out[64]) {
+                                 const uint8_t *msg, size_t len, const uint8_t *src, size_t srclen,
+                                 uint64_t now, uint8_t out[64]) {
   uint8_t cookie[WG_MAC_LEN];
   if (!is_handshake_len(len)) return WG_ERR_SIZE;
   wg_le32_store(out, type);

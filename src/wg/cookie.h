@@ -44,8 +44,8 @@ wg_result wg_cookie_check(wg_cookie_checker *c, const wg_device_keys *keys, cons
 /* Builds the 64-byte cookie reply to the handshake message msg (148 or 92 bytes) received from
  * src: type field = type, receiver = msg's sender index, fresh random nonce. */
 wg_result wg_cookie_create_reply(wg_cookie_checker *c, const wg_device_keys *keys, uint32_t type,
-                                 const uint8_t *msg, size_t len, const uint8_t *src,
-                                 size_t srclen, uint64_t now, uint8_t out[64]);
+                                 const uint8_t *msg, size_t len, const uint8_t *src, size_t srclen,
+                                 uint64_t now, uint8_t out[64]);
 
 typedef struct {
   uint8_t mac1_key[WG_KEY_LEN];   /* HASH("mac1----" || peer pub) */
@@ -67,8 +67,7 @@ void wg_cookie_add_macs(wg_cookie_maker *m, uint8_t *msg, size_t len, uint64_t n
 /* Opens a 64-byte cookie reply (whose receiver index the caller already matched to this peer)
  * and stores the cookie. WG_ERR_NO_COOKIE_STATE if we sent nothing awaiting one (each mac1 is
  * usable once), WG_ERR_DECRYPT if it does not authenticate. */
-wg_result wg_cookie_consume_reply(wg_cookie_maker *m, const uint8_t *msg, size_t len,
-                                  uint64_t now);
+wg_result wg_cookie_consume_reply(wg_cookie_maker *m, const uint8_t *msg, size_t len, uint64_t now);
 
 /* The "under load" input: loaded while the handshake queue holds at least threshold messages,
  * and for 1 s after that was last seen (WireGuard's sticky rule). */

@@ -69,14 +69,14 @@ wg_result wg_device_consume_response(wg_device *d, const uint8_t *msg, size_t le
   return wg_peer_consume_response(e->peer, msg, now);
 }
 
-wg_result wg_device_create_cookie_reply(wg_device *d, uint32_t type, const uint8_t *msg,
-                                        size_t len, const uint8_t *src, size_t srclen,
-                                        uint64_t now, uint8_t out[64]) {
+wg_result wg_device_create_cookie_reply(wg_device *d, uint32_t type, const uint8_t *msg, size_t len,
+                                        const uint8_t *src, size_t srclen, uint64_t now,
+                                        uint8_t out[64]) {
   return wg_cookie_create_reply(&d->checker, &d->keys, type, msg, len, src, srclen, now, out);
 }
 
-wg_result wg_device_consume_cookie_reply(wg_device *d, const uint8_t *msg, size_t len,
-                                         uint64_t now, wg_peer **peer) {
+wg_result wg_device_consume_cookie_reply(wg_device *d, const uint8_t *msg, size_t len, uint64_t now,
+                                         wg_peer **peer) {
   wg_index_entry *e;
   *peer = NULL;
   if (len != WG_MSG_COOKIE_LEN) return WG_ERR_SIZE;
@@ -88,8 +88,8 @@ wg_result wg_device_consume_cookie_reply(wg_device *d, const uint8_t *msg, size_
   return wg_cookie_consume_reply(&e->peer->cookie, msg, len, now);
 }
 
-wg_result wg_device_decrypt(wg_device *d, uint8_t *msg, size_t len, uint64_t now,
-                            wg_peer **peer, size_t *pt_len) {
+wg_result wg_device_decrypt(wg_device *d, uint8_t *msg, size_t len, uint64_t now, wg_peer **peer,
+                            size_t *pt_len) {
   wg_index_entry *e;
   wg_result r;
   *peer = NULL;

@@ -57,13 +57,13 @@ wg_result wg_device_consume_response(wg_device *d, const uint8_t *msg, size_t le
                                      uint64_t now, struct wg_peer **peer);
 
 /* Builds a 64-byte cookie reply (type field = type) to a handshake message from src. */
-wg_result wg_device_create_cookie_reply(wg_device *d, uint32_t type, const uint8_t *msg,
-                                        size_t len, const uint8_t *src, size_t srclen,
-                                        uint64_t now, uint8_t out[64]);
+wg_result wg_device_create_cookie_reply(wg_device *d, uint32_t type, const uint8_t *msg, size_t len,
+                                        const uint8_t *src, size_t srclen, uint64_t now,
+                                        uint8_t out[64]);
 
 /* A 64-byte cookie reply to one of our handshake messages: stores the cookie for the peer. */
-wg_result wg_device_consume_cookie_reply(wg_device *d, const uint8_t *msg, size_t len,
-                                         uint64_t now, struct wg_peer **peer);
+wg_result wg_device_consume_cookie_reply(wg_device *d, const uint8_t *msg, size_t len, uint64_t now,
+                                         struct wg_peer **peer);
 
 /* A transport message (>= 32 bytes), decrypted in place: on WG_OK the padded plaintext is at
  * msg + 16, *pt_len bytes (0 = keepalive; the caller trims the padding using the inner IP

@@ -58,8 +58,7 @@ wg_result wg_keypair_decrypt(wg_keypair *kp, uint8_t *msg, size_t len, const wg_
   uint64_t counter;
   if (len < WG_MSG_TRANSPORT_MIN_LEN) return WG_ERR_SIZE;
   counter = wg_le64_load(msg + WG_DATA_COUNTER);
-  if (!wg_keypair_fresh(kp, t, now) || counter >= t->reject_after_messages)
-    return WG_ERR_EXPIRED;
+  if (!wg_keypair_fresh(kp, t, now) || counter >= t->reject_after_messages) return WG_ERR_EXPIRED;
   /* Cheap check first, so replayed packets cost no decryption. */
   if (!wg_replay_check(&kp->replay, counter, t->reject_after_messages)) return WG_ERR_REPLAY;
   if (!wg_aead_open(msg + WG_DATA_PAYLOAD, kp->recv_key, counter, msg + WG_DATA_PAYLOAD,

@@ -76,8 +76,7 @@ void wg_initiation_scan_wipe(wg_initiation_scan *scan);
 /* Second half, on the handshake of the peer owning scan->remote_static: decrypts and checks the
  * timestamp (WG_ERR_STALE_TIMESTAMP, WG_ERR_FLOOD) and moves to CONSUMED_INITIATION. */
 wg_result wg_noise_accept_initiation(wg_handshake *hs, const uint8_t msg[148],
-                                     wg_initiation_scan *scan, uint64_t min_interval,
-                                     uint64_t now);
+                                     wg_initiation_scan *scan, uint64_t min_interval, uint64_t now);
 
 /* Writes a 92-byte response (mac1/mac2 zeroed) to the consumed initiation. */
 wg_result wg_noise_create_response(wg_handshake *hs, uint32_t type, uint32_t local_index,

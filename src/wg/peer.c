@@ -209,8 +209,8 @@ bool wg_peer_can_send(const wg_peer *p, uint64_t now) {
          kp->send_counter < p->dev->tun.reject_after_messages;
 }
 
-wg_result wg_peer_encrypt(wg_peer *p, uint32_t type, uint8_t *msg, size_t pt_len,
-                          size_t padded_len, uint64_t now) {
+wg_result wg_peer_encrypt(wg_peer *p, uint32_t type, uint8_t *msg, size_t pt_len, size_t padded_len,
+                          uint64_t now) {
   wg_keypair *kp = p->current;
   wg_result r;
   if (!wg_peer_can_send(p, now)) {

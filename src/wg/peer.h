@@ -33,7 +33,7 @@ typedef struct wg_peer {
   wg_keypair slots[WG_PEER_KEYPAIR_SLOTS];
   wg_keypair *current, *previous, *next;
   wg_timers timers;
-  unsigned actions; /* WG_ACT_* waiting for wg_peer_poll */
+  unsigned actions;        /* WG_ACT_* waiting for wg_peer_poll */
   uint64_t last_handshake; /* monotonic ns of the last confirmed session */
   bool has_handshake;
   void *user; /* for the device layer */
@@ -60,8 +60,8 @@ wg_result wg_peer_create_response(wg_peer *p, uint32_t type, uint64_t now, uint8
  * keepalive), padded with zeros to padded_len (>= pt_len, see wg_padded_len); the message is
  * wg_transport_len(padded_len) bytes. WG_ERR_NO_SESSION (and WG_ACT_INITIATE requested) when no
  * usable session exists: queue the packet and handshake. */
-wg_result wg_peer_encrypt(wg_peer *p, uint32_t type, uint8_t *msg, size_t pt_len,
-                          size_t padded_len, uint64_t now);
+wg_result wg_peer_encrypt(wg_peer *p, uint32_t type, uint8_t *msg, size_t pt_len, size_t padded_len,
+                          uint64_t now);
 /* True when wg_peer_encrypt can send now. */
 bool wg_peer_can_send(const wg_peer *p, uint64_t now);
 

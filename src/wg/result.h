@@ -18,7 +18,7 @@ typedef enum {
   WG_ERR_STATE,           /* message does not fit the handshake state (e.g. no initiation sent) */
   WG_ERR_BAD_KEY,         /* a public key is of low order / yields an all-zero DH, or is our own */
   WG_ERR_NO_SESSION,      /* no usable keypair to send with: a handshake has been requested */
-  WG_ERR_RATE_LIMITED,    /* handshake message suppressed: one was sent less than REKEY_TIMEOUT ago */
+  WG_ERR_RATE_LIMITED,    /* handshake suppressed: one was sent under REKEY_TIMEOUT ago */
   WG_ERR_BUFFER,          /* caller's buffer too small / lengths inconsistent */
   WG_ERR_NO_COOKIE_STATE, /* cookie reply without a handshake message of ours awaiting it */
 } wg_result;

@@ -65,8 +65,7 @@ void wg_timers_authenticated_received(wg_timers *t, uint64_t now) {
 }
 
 void wg_timers_traversal(wg_timers *t, uint64_t now) {
-  if (t->persistent_interval)
-    arm(t, WG_TIMER_PERSISTENT_KEEPALIVE, now + t->persistent_interval);
+  if (t->persistent_interval) arm(t, WG_TIMER_PERSISTENT_KEEPALIVE, now + t->persistent_interval);
 }
 
 void wg_timers_handshake_initiated(wg_timers *t, uint64_t now, bool retry) {

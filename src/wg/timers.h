@@ -59,9 +59,9 @@ void wg_timers_set_persistent(wg_timers *t, uint64_t interval, uint64_t now);
 void wg_timers_stop(wg_timers *t);
 
 /* Events. */
-void wg_timers_data_sent(wg_timers *t, uint64_t now);         /* non-empty transport sent */
-void wg_timers_data_received(wg_timers *t, uint64_t now);     /* non-empty transport received */
-void wg_timers_authenticated_sent(wg_timers *t, uint64_t now);     /* any authenticated packet */
+void wg_timers_data_sent(wg_timers *t, uint64_t now);          /* non-empty transport sent */
+void wg_timers_data_received(wg_timers *t, uint64_t now);      /* non-empty transport received */
+void wg_timers_authenticated_sent(wg_timers *t, uint64_t now); /* any authenticated packet */
 void wg_timers_authenticated_received(wg_timers *t, uint64_t now); /* any authenticated packet */
 void wg_timers_traversal(wg_timers *t, uint64_t now); /* authenticated packet sent or received */
 void wg_timers_handshake_initiated(wg_timers *t, uint64_t now, bool retry);

@@ -13,14 +13,14 @@
 #define WG_REJECT_AFTER_MESSAGES (UINT64_MAX - (UINT64_C(1) << 13)) /* 2^64 - 2^13 - 1 */
 
 typedef struct {
-  uint64_t rekey_after_messages;  /* initiate a new handshake after sending this many */
-  uint64_t reject_after_messages; /* never send/accept a counter at or beyond this */
-  uint64_t rekey_after_time;      /* initiator rekeys a session this old on send (120 s) */
-  uint64_t reject_after_time;     /* a session this old is unusable (180 s) */
-  uint64_t rekey_attempt_time;    /* give up retrying a handshake after this long (90 s) */
-  uint64_t rekey_timeout;         /* retransmit an unanswered initiation after this (5 s) */
-  uint64_t rekey_jitter_max;      /* + uniform [0, this] jitter on handshake timers (333 ms) */
-  uint64_t keepalive_timeout;     /* passive keepalive after receiving data (10 s) */
+  uint64_t rekey_after_messages;    /* initiate a new handshake after sending this many */
+  uint64_t reject_after_messages;   /* never send/accept a counter at or beyond this */
+  uint64_t rekey_after_time;        /* initiator rekeys a session this old on send (120 s) */
+  uint64_t reject_after_time;       /* a session this old is unusable (180 s) */
+  uint64_t rekey_attempt_time;      /* give up retrying a handshake after this long (90 s) */
+  uint64_t rekey_timeout;           /* retransmit an unanswered initiation after this (5 s) */
+  uint64_t rekey_jitter_max;        /* + uniform [0, this] jitter on handshake timers (333 ms) */
+  uint64_t keepalive_timeout;       /* passive keepalive after receiving data (10 s) */
   uint64_t initiation_min_interval; /* accept at most one initiation per peer per this (20 ms) */
 } wg_tunables;
 

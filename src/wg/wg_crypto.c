@@ -75,8 +75,7 @@ void wg_pubkey(uint8_t pub[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN]) {
   crypto_scalarmult_curve25519_base(pub, priv);
 }
 
-bool wg_dh(uint8_t out[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN],
-           const uint8_t pub[WG_KEY_LEN]) {
+bool wg_dh(uint8_t out[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN], const uint8_t pub[WG_KEY_LEN]) {
   /* libsodium returns -1 for an all-zero shared secret (low-order point). */
   return crypto_scalarmult_curve25519(out, priv, pub) == 0;
 }

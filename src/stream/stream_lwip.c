@@ -1,0 +1,293 @@
+#include "stream/stream_lwip.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
+#include "lwip/tcp.h"
+
+typedef struct lwip_stream {
+  stream s;
+  uv_loop_t *loop;
+  struct tcp_pcb *pcb;
+  struct pbuf *rxq; /* received, not yet delivered (reading stopped) */
+  uint8_t *pending; /* accepted by write() but not yet by lwIP */
+  size_t pending_len, pending_cap;
+  bool reading, delivering, eof_seen, eof_delivered, shut_wanted, shut_done, closing, over_high;
+  bool connecting;
+  stream_lwip_connect_cb connect_cb;
+  void *connect_ctx;
+  uv_timer_t defer; /* runs on_closed / connect failures outside lwIP callbacks */
+  int defer_status;
+  struct lwip_stream *next_connecting; /* for ICMP matching */
+} lwip_stream;
+
+static lwip_stream *connecting_list;
+
+static void unlink_connecting(lwip_stream *l) {
+  for (lwip_stream **pp = &connecting_list; *pp; pp = &(*pp)->next_connecting)
+    if (*pp == l) {
+      *pp = l->next_connecting;
+      break;
+    }
+  l->connecting = false;
+}
+
+static void detach_pcb(lwip_stream *l, bool abort_it) {
+  struct tcp_pcb *pcb = l->pcb;
+  if (!pcb) return;
+  l->pcb = NULL;
+  tcp_arg(pcb, NULL);
+  tcp_recv(pcb, NULL);
+  tcp_sent(pcb, NULL);
+  tcp_err(pcb, NULL);
+  if (abort_it || tcp_close(pcb) != ERR_OK) tcp_abort(pcb);
+}
+
+static void on_defer_closed(uv_handle_t *h) {
+  lwip_stream *l = h->data;
+  if (l->defer_status == 0 && l->s.on_closed) l->s.on_closed(&l->s);
+  free(l->pending);
+  free(l);
+}
+
+static void on_defer(uv_timer_t *t) {
+  lwip_stream *l = t->data;
+  if (l->defer_status) l->connect_cb(l->connect_ctx, &l->s, l->defer_status);
+  uv_close((uv_handle_t *)&l->defer, on_defer_closed);
+}
+
+/* Frees everything and reports, from the loop rather than from inside lwIP. */
+static void finish(lwip_stream *l, int connect_status) {
+  if (l->closing) return;
+  l->closing = true;
+  l->reading = false;
+  if (l->connecting) unlink_connecting(l);
+  if (l->rxq) pbuf_free(l->rxq), l->rxq = NULL;
+  l->defer_status = connect_status;
+  uv_timer_start(&l->defer, on_defer, 0, 0);
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+static void deliver(lwip_stream *l) {
+  if (l->delivering) return; /* on_read may call read_start again */
+  l->delivering = true;
+  while (l->reading && l->rxq && !l->closing) {
+    struct pbuf *q = l->rxq;
+    l->rxq = pbuf_dechain(q);
+    u16_t n = q->len;
+    l->s.on_read(&l->s, q->payload, n);
+    pbuf_free(q);
+    if (l->pcb) tcp_recved(l->pcb, n); /* only now: the window reopens as data is consumed */
+  }
+  if (l->reading && !l->rxq && l->eof_seen && !l->eof_delivered && !l->closing) {
+    l->eof_delivered = true;
+    l->s.on_read(&l->s, NULL, 0);
+  }
+  l->delivering = false;
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) {
+  lwip_stream *l = arg;
+  if (!l) {
+    if (p) pbuf_free(p);
+    return ERR_OK;
+  }
+  if (!p) {
+    l->eof_seen = true;
+  } else if (l->rxq) {
+    pbuf_cat(l->rxq, p);
+  } else {
+    l->rxq = p;
+  }
+  deliver(l);
+  return ERR_OK;
+}
+
+static void read_start(stream *s) {
+  lwip_stream *l = (lwip_stream *)s;
+  if (l->closing) return;
+  l->reading = true;
+  deliver(l);
+}
+
+static void read_stop(stream *s) { ((lwip_stream *)s)->reading = false; }
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+static void push_pending(lwip_stream *l) {
+  size_t off = 0;
+  while (l->pcb && off < l->pending_len) {
+    size_t room = tcp_sndbuf(l->pcb);
+    if (tcp_sndqueuelen(l->pcb) >= TCP_SND_QUEUELEN - 2) room = 0;
+    size_t n = l->pending_len - off;
+    if (n > room) n = room;
+    if (n > 0xFFFF) n = 0xFFFF;
+    if (!n || tcp_write(l->pcb, l->pending + off, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK) break;
+    off += n;
+  }
+  if (off) {
+    memmove(l->pending, l->pending + off, l->pending_len - off);
+    l->pending_len -= off;
+  }
+  if (l->pcb) {
+    if (!l->pending_len && l->shut_wanted && !l->shut_done) {
+      l->shut_done = true;
+      tcp_shutdown(l->pcb, 0, 1);
+    }
+    tcp_output(l->pcb);
+  }
+}
+
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
+  lwip_stream *l = arg;
+  if (!l) return ERR_OK;
+  push_pending(l);
+  if (l->over_high && l->pending_len <= STREAM_LOW_WATER && !l->closing) {
+    l->over_high = false;
+    if (l->s.on_drain) l->s.on_drain(&l->s);
+  }
+  return ERR_OK;
+}
+
+static int write_(stream *s, const uint8_t *data, size_t len) {
+  lwip_stream *l = (lwip_stream *)s;
+  if (l->closing || !l->pcb || l->shut_wanted) return UV_EPIPE;
+  if (l->pending_len + len > l->pending_cap) {
+    size_t cap = l->pending_cap ? l->pending_cap : 16384;
+    while (cap < l->pending_len + len) cap *= 2;
+    uint8_t *p = realloc(l->pending, cap);
+    if (!p) return UV_ENOMEM;
+    l->pending = p;
+    l->pending_cap = cap;
+  }
+  memcpy(l->pending + l->pending_len, data, len);
+  l->pending_len += len;
+  push_pending(l);
+  if (l->pending_len > STREAM_HIGH_WATER) l->over_high = true;
+  /* Give back memory after a burst, so idle streams stay small. */
+  if (!l->pending_len && l->pending_cap > 65536) {
+    free(l->pending);
+    l->pending = NULL;
+    l->pending_cap = 0;
+  }
+  return 0;
+}
+
+static size_t write_queued(const stream *s) { return ((const lwip_stream *)s)->pending_len; }
+
+static void shutdown_(stream *s) {
+  lwip_stream *l = (lwip_stream *)s;
+  if (l->shut_wanted || l->closing) return;
+  l->shut_wanted = true;
+  push_pending(l);
+}
+
+static void close_(stream *s) {
+  lwip_stream *l = (lwip_stream *)s;
+  if (l->closing) return;
+  /* Graceful only when both directions ended cleanly; otherwise reset the far end. */
+  bool graceful = l->eof_delivered && l->shut_done && !l->pending_len;
+  detach_pcb(l, !graceful);
+  finish(l, 0);
+}
+
+/* ---- errors and connecting -------------------------------------------------------------- */
+
+static int map_err(err_t e, bool connecting) {
+  switch (e) {
+    case ERR_RST: return connecting ? UV_ECONNREFUSED : UV_ECONNRESET;
+    case ERR_ABRT: return connecting ? UV_ETIMEDOUT : UV_ECONNABORTED;
+    case ERR_CLSD: return UV_ECONNRESET;
+    default: return UV_EIO;
+  }
+}
+
+static void on_err(void *arg, err_t err) {
+  lwip_stream *l = arg;
+  if (!l) return;
+  l->pcb = NULL; /* lwIP has freed it */
+  if (l->connecting) {
+    finish(l, map_err(err, true));
+    return;
+  }
+  if (!l->closing && l->s.on_error) l->s.on_error(&l->s, map_err(err, false));
+}
+
+static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
+  lwip_stream *l = arg;
+  unlink_connecting(l);
+  l->connect_cb(l->connect_ctx, &l->s, 0);
+  return l->pcb ? ERR_OK : ERR_ABRT; /* the callback may have closed (aborted) us */
+}
+
+static const stream_ops lwip_ops = {read_start, read_stop, write_, write_queued,
+                                    shutdown_,  close_,    "lwip-tcp"};
+
+static lwip_stream *new_stream(uv_loop_t *loop, struct tcp_pcb *pcb) {
+  lwip_stream *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  l->s.ops = &lwip_ops;
+  l->loop = loop;
+  l->pcb = pcb;
+  uv_timer_init(loop, &l->defer);
+  l->defer.data = l;
+  tcp_arg(pcb, l);
+  tcp_recv(pcb, on_recv);
+  tcp_sent(pcb, on_sent);
+  tcp_err(pcb, on_err);
+  tcp_nagle_disable(pcb);
+  return l;
+}
+
+stream *stream_lwip_wrap(uv_loop_t *loop, struct tcp_pcb *pcb) {
+  lwip_stream *l = new_stream(loop, pcb);
+  return l ? &l->s : NULL;
+}
+
+stream *stream_lwip_connect(uv_loop_t *loop, int family, const uint8_t *addr, uint16_t port,
+                            stream_lwip_connect_cb cb, void *ctx) {
+  struct tcp_pcb *pcb = tcp_new_ip_type(family == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+  if (!pcb) return NULL;
+  lwip_stream *l = new_stream(loop, pcb);
+  if (!l) {
+    tcp_abort(pcb);
+    return NULL;
+  }
+  l->connect_cb = cb;
+  l->connect_ctx = ctx;
+  l->connecting = true;
+  l->next_connecting = connecting_list;
+  connecting_list = l;
+  ip_addr_t dst;
+  if (family == AF_INET6) {
+    IP_ADDR6(&dst, 0, 0, 0, 0);
+    memcpy(ip_2_ip6(&dst)->addr, addr, 16);
+    ip6_addr_clear_zone(ip_2_ip6(&dst));
+  } else {
+    IP_ADDR4(&dst, addr[0], addr[1], addr[2], addr[3]);
+  }
+  if (tcp_connect(pcb, &dst, port, on_connected) != ERR_OK) {
+    detach_pcb(l, true);
+    finish(l, UV_ENETUNREACH);
+  }
+  return &l->s;
+}
+
+void stream_lwip_icmp_unreachable(int family, const uint8_t *dst, uint16_t dport, uint16_t sport,
+                                  int uv_err) {
+  for (lwip_stream *l = connecting_list; l; l = l->next_connecting) {
+    struct tcp_pcb *pcb = l->pcb;
+    if (!pcb || pcb->remote_port != dport || pcb->local_port != sport) continue;
+    bool same = family == AF_INET6
+                    ? IP_IS_V6(&pcb->remote_ip) && !memcmp(ip_2_ip6(&pcb->remote_ip)->addr, dst, 16)
+                    : IP_IS_V4(&pcb->remote_ip) && !memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, dst, 4);
+    if (!same) continue;
+    detach_pcb(l, true);
+    finish(l, uv_err);
+    return;
+  }
+}

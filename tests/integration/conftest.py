@@ -1,0 +1,96 @@
+"""Shared fixtures for the integration tests: they drive the real awgproxy binary.
+
+Environment (set by ctest, see tests/CMakeLists.txt):
+  AWGPROXY_BIN    path to the binary (default: <repo>/build/awgproxy)
+  AWG_SOURCE_DIR  repository root (default: two levels above this file)
+"""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+SOURCE_DIR = pathlib.Path(
+    os.environ.get("AWG_SOURCE_DIR") or pathlib.Path(__file__).resolve().parents[2]
+)
+
+# Fixed key pairs (from tests/vectors/awg-demo.keys.txt): A's private key, A's and B's public keys.
+KEY_A_PRIV = "8JvmiZZht1aqnTIYo1qLT32mEW9no5/71WVx5oCTIm4="
+KEY_A_PUB = "f+2up9Y6JpDbknlpCXSOhoOawuhaX718ejV2QsrxxV8="
+KEY_B_PUB = "vameuq1G3A/VgRXmv6boolzOzoadpgtEj1JKzG+WkDw="
+# Two more public keys for configs with several peers.
+KEY_C_PUB = "Oc0QUC+UmfrEGX7aIy1VRgKI6f7J0IhSrNfAOLZCKwI="
+KEY_D_PUB = "VqRGsC5fM0kyEjPLqzltyJtH5mwGZv6vDB44Bpf9xms="
+
+
+def _binary_path():
+    env = os.environ.get("AWGPROXY_BIN")
+    if env:
+        return pathlib.Path(env)
+    return SOURCE_DIR / "build" / "awgproxy"
+
+
+class Result:
+    """What one run of the binary produced."""
+
+    def __init__(self, args, rc, stdout, stderr):
+        self.args, self.rc, self.stdout, self.stderr = args, rc, stdout, stderr
+
+    def __repr__(self):
+        return (f"Result(args={self.args!r}, rc={self.rc}, stdout={self.stdout!r}, "
+                f"stderr={self.stderr!r})")
+
+
+@pytest.fixture(scope="session")
+def source_dir():
+    return SOURCE_DIR
+
+
+@pytest.fixture(scope="session")
+def awgproxy_bin():
+    path = _binary_path()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(f"awgproxy binary not found at {path}; build it or set AWGPROXY_BIN")
+    return path
+
+
+@pytest.fixture(scope="session")
+def run(awgproxy_bin):
+    """run(*args, input=None, timeout=60, env=None) -> Result with rc, stdout, stderr (text)."""
+
+    def _run(*args, input=None, timeout=60, env=None):
+        full_env = dict(os.environ)
+        # A LOG_LEVEL/LOG_FORMAT in the caller's environment must not change what we check.
+        full_env.pop("LOG_LEVEL", None)
+        full_env.pop("LOG_FORMAT", None)
+        if env:
+            full_env.update(env)
+        if isinstance(input, str):
+            input = input.encode()
+        p = subprocess.run([str(awgproxy_bin), *map(str, args)], input=input,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout, env=full_env,
+                           stdin=None if input is not None else subprocess.DEVNULL)
+        return Result(args, p.returncode, p.stdout.decode(errors="replace"),
+                      p.stderr.decode(errors="replace"))
+
+    return _run
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """write_config(text_or_bytes, name="test.conf", mode=0o600) -> pathlib.Path.
+
+    Writes the bytes exactly as given (no newline translation) and sets the mode, 600 by
+    default so that the "readable by others" warning does not appear."""
+    counter = [0]
+
+    def _write(content, name=None, mode=0o600):
+        counter[0] += 1
+        path = tmp_path / (name or f"test{counter[0]}.conf")
+        data = content.encode() if isinstance(content, str) else content
+        path.write_bytes(data)
+        os.chmod(path, mode)
+        return path
+
+    return _write
