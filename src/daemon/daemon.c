@@ -5,6 +5,10 @@
 #include <uv.h>
 
 #include "device/tunnel.h"
+#include "dns/resolver.h"
+#include "socks/socks_server.h"
+#include "stream/dialer.h"
+#include "stream/icmp_watch.h"
 #include "util/keys.h"
 #include "util/log.h"
 
@@ -14,6 +18,8 @@ typedef struct {
   daemon_role role;
   awg_config *cfg;
   tunnel *tun;
+  resolver *res;
+  socks_server *socks;
 } daemon_state;
 
 static void on_stop_signal(uv_signal_t *h, int signum) {
@@ -28,6 +34,31 @@ static void on_hup(uv_signal_t *h, int signum) {
 
 static void close_cb(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+/* The client role serves SOCKS through the tunnel; names resolve through it too. */
+static int start_frontends(daemon_state *s, char *err, size_t errlen) {
+  if (icmp_watch_start() != 0) return snprintf(err, errlen, "cannot watch ICMP"), -1;
+  if (s->role != DAEMON_CLIENT) return 0;
+  s->res = resolver_create(s->loop, s->cfg->dns, s->cfg->n_dns);
+  if (!s->res) return snprintf(err, errlen, "out of memory"), -1;
+  if (!s->cfg->n_dns)
+    LOG_W("dns", "no_dns_configured",
+          "msg", "no DNS in [Interface]: names go to 1.1.1.1 and 8.8.8.8 through the tunnel", NULL);
+  dialer_env env = {s->loop, s->tun, s->res, (uint64_t)s->cfg->connect_timeout * 1000,
+                    (uint64_t)s->cfg->tunnel_wait * 1000};
+  s->socks = socks_server_start(s->loop, s->cfg, &env, err, errlen);
+  return s->socks ? 0 : -1;
+}
+
+static void stop_all(daemon_state *s) {
+  socks_server_stop(s->socks);
+  s->socks = NULL;
+  icmp_watch_stop();
+  tunnel_destroy(s->tun);
+  s->tun = NULL;
+  resolver_destroy(s->res);
+  s->res = NULL;
 }
 
 int daemon_run(daemon_role role, awg_config *c) {
@@ -54,8 +85,17 @@ int daemon_run(daemon_role role, awg_config *c) {
     uv_loop_close(s.loop);
     return 1;
   }
+  if (start_frontends(&s, err, sizeof err) != 0) {
+    LOG_E("daemon", "start_failed", "error", err, NULL);
+    fprintf(stderr, "awgproxy: %s\n", err);
+    stop_all(&s);
+    uv_walk(s.loop, close_cb, NULL);
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(s.loop);
+    return 1;
+  }
   uv_run(s.loop, UV_RUN_DEFAULT);
-  tunnel_destroy(s.tun);
+  stop_all(&s);
   uv_walk(s.loop, close_cb, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   uv_loop_close(s.loop);

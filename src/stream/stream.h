@@ -6,7 +6,8 @@
  * source (TCP windows close) so nothing buffers without bound. len 0 in on_read means EOF.
  * Writing never blocks: data is copied, write_queued() tells how much is still buffered, and
  * on_drain fires when it falls to STREAM_LOW_WATER or below after having exceeded it.
- * shutdown() sends EOF after the queued data. close() ends the stream at once; on_closed runs
+ * shutdown() sends EOF after the queued data; on_shutdown fires once all of it has been handed to
+ * the transport (closing before that would lose it). close() ends the stream at once; on_closed runs
  * later from the loop and the stream must not be touched after it. Errors arrive in on_error
  * (a negative UV_* code) once; the owner then closes. */
 #ifndef AWGPROXY_STREAM_STREAM_H
@@ -35,6 +36,7 @@ struct stream {
   void *user;
   void (*on_read)(stream *s, const uint8_t *data, size_t len);
   void (*on_drain)(stream *s);
+  void (*on_shutdown)(stream *s);
   void (*on_error)(stream *s, int err);
   void (*on_closed)(stream *s);
 };

@@ -133,13 +133,16 @@ static void push_pending(lwip_stream *l) {
     memmove(l->pending, l->pending + off, l->pending_len - off);
     l->pending_len -= off;
   }
+  bool shut_now = false;
   if (l->pcb) {
     if (!l->pending_len && l->shut_wanted && !l->shut_done) {
-      l->shut_done = true;
+      l->shut_done = shut_now = true;
       tcp_shutdown(l->pcb, 0, 1);
     }
-    tcp_output(l->pcb);
+    if (l->pcb) tcp_output(l->pcb);
   }
+  /* Last: the callback may close this stream. */
+  if (shut_now && !l->closing && l->s.on_shutdown) l->s.on_shutdown(&l->s);
 }
 
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {

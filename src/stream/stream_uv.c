@@ -98,14 +98,29 @@ static int write_(stream *s, const uint8_t *data, size_t len) {
 
 static size_t write_queued(const stream *s) { return ((const uv_stream_impl *)s)->queued; }
 
-static void on_shutdown(uv_shutdown_t *req, int status) { free(req); }
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  uv_stream_impl *u = req->data;
+  free(req);
+  if (u->closing) return;
+  if (status < 0) {
+    if (u->s.on_error) u->s.on_error(&u->s, status);
+  } else if (u->s.on_shutdown) {
+    u->s.on_shutdown(&u->s);
+  }
+}
 
 static void shutdown_(stream *s) {
   uv_stream_impl *u = (uv_stream_impl *)s;
   if (u->shut || u->closing) return;
   u->shut = true;
   uv_shutdown_t *req = malloc(sizeof *req);
-  if (req && uv_shutdown(req, (uv_stream_t *)u->tcp, on_shutdown) != 0) free(req);
+  if (!req) return;
+  req->data = u;
+  int rc = uv_shutdown(req, (uv_stream_t *)u->tcp, on_shutdown);
+  if (rc) {
+    free(req);
+    if (u->s.on_error) u->s.on_error(&u->s, rc);
+  }
 }
 
 static void on_closed(uv_handle_t *h) {
