@@ -14,10 +14,10 @@
 #define SOCKS4_VERSION 4
 #define SOCKS5_VERSION 5
 #define USERPASS_VERSION 1
-#define SOCKS4_HDR_LEN 8 /* VN CD DSTPORT(2) DSTIP(4) */
+#define SOCKS4_HDR_LEN 8     /* VN CD DSTPORT(2) DSTIP(4) */
 #define SOCKS5_REQ_HDR_LEN 4 /* VER CMD RSV ATYP */
-#define UDP_HDR_FIXED_LEN 4 /* RSV(2) FRAG ATYP */
-#define SOCKS4_STR_MAX 255 /* user id / host name bytes before the NUL, to fit char[256] */
+#define UDP_HDR_FIXED_LEN 4  /* RSV(2) FRAG ATYP */
+#define SOCKS4_STR_MAX 255   /* user id / host name bytes before the NUL, to fit char[256] */
 
 static uint16_t get_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
 
@@ -30,8 +30,8 @@ static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
 /* ---- length-prefixed strings (RFC 1929 UNAME/PASSWD, RFC 1928 domain names) ---- */
 
-/* Checks LEN BYTES… at p[0..len). Embedded NULs are refused because the strings are handed on as
- * C strings: a name that silently ends early would be a different name. On DONE *size is 1 + LEN. */
+/* Checks LEN BYTES… at p[0..len); on DONE *size is 1 + LEN. Embedded NULs are refused because
+ * the strings are handed on as C strings: a name that silently ends early is a different name. */
 static socks_status check_lstring(const uint8_t *p, size_t len, int allow_empty, size_t *size) {
   if (len < 1) return SOCKS_NEED_MORE;
   size_t n = p[0];
@@ -110,7 +110,7 @@ static size_t put_addr(const socks_addr *a, uint8_t *out, size_t cap) {
     default:
       return 0;
   }
-  size_t total = 1 + (a->type == SOCKS_ADDR_DOMAIN) + n + 2;
+  size_t total = (a->type == SOCKS_ADDR_DOMAIN ? 2u : 1u) + n + 2; /* ATYP [LEN] ADDR PORT */
   if (cap < total) return 0;
   uint8_t *p = out;
   *p++ = (uint8_t)a->type;
@@ -225,7 +225,9 @@ static socks_status check_cstring(const uint8_t *p, size_t len, size_t *size) {
 }
 
 /* SOCKS4a marks "resolve the host name for me" with the invalid address 0.0.0.x, x != 0. */
-static int is_socks4a(const uint8_t *ip) { return ip[0] == 0 && ip[1] == 0 && ip[2] == 0 && ip[3] != 0; }
+static int is_socks4a(const uint8_t *ip) {
+  return ip[0] == 0 && ip[1] == 0 && ip[2] == 0 && ip[3] != 0;
+}
 
 socks_status socks4_parse_request(const uint8_t *buf, size_t len, socks4_request *out,
                                   size_t *consumed) {
@@ -274,22 +276,26 @@ size_t socks4_build_reply(uint8_t cd, const socks_addr *bnd, uint8_t out[8]) {
 
 const char *socks5_rep_name(uint8_t rep) {
   static const char *const names[] = {
-      "succeeded",        "general-failure",    "not-allowed",
-      "network-unreachable", "host-unreachable", "connection-refused",
-      "ttl-expired",      "command-not-supported", "address-type-not-supported",
+      "succeeded",           "general-failure",       "not-allowed",
+      "network-unreachable", "host-unreachable",      "connection-refused",
+      "ttl-expired",         "command-not-supported", "address-type-not-supported",
   };
   return rep < sizeof names / sizeof names[0] ? names[rep] : "unknown";
 }
 
-/* Appends a domain name with every byte that could confuse a log reader (control bytes, space,
- * backslash, non-ASCII) as \xNN, so a client cannot forge log lines or fields. Escapes are never
- * cut in half; returns the new length (always < len). */
-static size_t put_escaped(char *buf, size_t len, size_t o, const char *s, size_t n) {
+/* Writes a domain name into buf[0..len) with every byte that could confuse a log reader (control
+ * bytes, space, backslash, non-ASCII) as \xNN, so a client cannot forge log lines or fields.
+ * Output that does not fit is cut between characters, never inside an escape. Returns the length
+ * written (always < len) or len if the name was cut. */
+static size_t put_escaped(char *buf, size_t len, const char *s, size_t n) {
+  size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)s[i];
     int plain = ch > 0x20 && ch < 0x7f && ch != '\\';
-    size_t need = plain ? 1 : 4;
-    if (o + need >= len) break;
+    if (o + (plain ? 1 : 4) >= len) {
+      buf[o] = '\0';
+      return len;
+    }
     if (plain) {
       buf[o++] = (char)ch;
     } else {
@@ -316,8 +322,9 @@ void socks_addr_format(const socks_addr *a, char *buf, size_t len) {
       /* Bounded: a domain without its NUL is shown up to the array's end, not beyond. */
       const char *nul = memchr(a->domain, 0, sizeof a->domain);
       size_t n = nul != NULL ? (size_t)(nul - a->domain) : sizeof a->domain;
-      size_t o = put_escaped(buf, len, 0, a->domain, n);
-      snprintf(buf + o, len - o, ":%u", a->port);
+      size_t o = put_escaped(buf, len, a->domain, n);
+      /* Like snprintf, a cut result stays a prefix of the full text. */
+      if (o < len) snprintf(buf + o, len - o, ":%u", a->port);
       break;
     }
     default:

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "socks/udp_assoc.h"
 #include "stream/relay.h"
 #include "stream/stream_uv.h"
 #include "util/log.h"
@@ -13,7 +14,15 @@
 #define HS_BUF 1100 /* greeting + auth + the longest request (SOCKS4a: 8 + 256 + 256) */
 #define MAX_LISTENERS 16
 
-typedef enum { ST_GREETING, ST_AUTH, ST_REQUEST, ST_AUTH_CHECK, ST_DIALING, ST_DONE } sess_state;
+typedef enum {
+  ST_GREETING,
+  ST_AUTH,
+  ST_REQUEST,
+  ST_AUTH_CHECK,
+  ST_DIALING,
+  ST_UDP, /* UDP ASSOCIATE: the TCP connection only keeps the association alive */
+  ST_DONE
+} sess_state;
 
 typedef struct {
   uv_tcp_t tcp;
@@ -41,6 +50,7 @@ typedef struct {
   size_t len;
   socks_addr dst;
   dial_req *dial;
+  udp_assoc *udp;
   socks5_userpass up;
   uv_work_t work;
   bool auth_ok, closing_client, work_pending;
@@ -69,6 +79,7 @@ static void on_client_closed(stream *c) {
 static void abort_session(session *s) {
   s->st = ST_DONE;
   if (s->dial) dial_cancel(s->dial), s->dial = NULL;
+  if (s->udp) udp_assoc_stop(s->udp), s->udp = NULL;
   sodium_memzero(&s->up, sizeof s->up);
   end_handshake_timer(s);
   if (s->client && !s->closing_client) {
@@ -166,12 +177,32 @@ static void reply_method(session *s, uint8_t m) {
   stream_write(s->client, out, 2);
 }
 
+static void start_udp(session *s) {
+  uv_tcp_t *tcp = stream_uv_handle(s->client);
+  struct sockaddr_storage local, peer;
+  int ll = sizeof local, pl = sizeof peer;
+  char err[200];
+  if (uv_tcp_getsockname(tcp, (struct sockaddr *)&local, &ll) ||
+      uv_tcp_getpeername(tcp, (struct sockaddr *)&peer, &pl))
+    return fail(s, SOCKS5_REP_GENERAL_FAILURE, "cannot read the connection's addresses");
+  socks_addr bnd;
+  s->udp = udp_assoc_start(s->srv->loop, s->srv->env.res, (struct sockaddr *)&local,
+                           (struct sockaddr *)&peer, &s->dst, &bnd, err, sizeof err);
+  if (!s->udp) return fail(s, SOCKS5_REP_GENERAL_FAILURE, "UDP relay unavailable");
+  uint8_t out[262];
+  size_t n = socks5_build_reply(SOCKS5_REP_SUCCEEDED, &bnd, out, sizeof out);
+  count_reply(s, SOCKS5_REP_SUCCEEDED);
+  stream_write(s->client, out, n);
+  s->st = ST_UDP;
+  end_handshake_timer(s);
+  LOG_D("socks", "udp_associate", NULL);
+}
+
 static void handle_v5_request(session *s, const socks5_request *rq) {
   s->dst = rq->addr;
+  if (rq->cmd == SOCKS_CMD_UDP_ASSOCIATE) return start_udp(s);
   if (rq->cmd != SOCKS_CMD_CONNECT)
-    return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED,
-                rq->cmd == SOCKS_CMD_UDP_ASSOCIATE ? "UDP ASSOCIATE is not available"
-                                                   : "command not supported");
+    return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported (BIND)");
   start_connect(s);
 }
 
@@ -310,7 +341,7 @@ static void process(session *s) {
 static void on_client_read(stream *c, const uint8_t *data, size_t n) {
   session *s = c->user;
   if (!n) return abort_session(s); /* EOF before the relay: nothing more to do */
-  if (s->st == ST_DONE) return;    /* after a failure reply: discard */
+  if (s->st == ST_DONE || s->st == ST_UDP) return; /* after a reply: discard */
   if (s->len + n > sizeof s->buf) return bad_input(s, "handshake too long");
   memcpy(s->buf + s->len, data, n);
   s->len += n;
