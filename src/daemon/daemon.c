@@ -6,6 +6,7 @@
 
 #include "device/tunnel.h"
 #include "dns/resolver.h"
+#include "forward/forward.h"
 #include "socks/socks_server.h"
 #include "stream/dialer.h"
 #include "stream/icmp_watch.h"
@@ -20,6 +21,7 @@ typedef struct {
   tunnel *tun;
   resolver *res;
   socks_server *socks;
+  forwarder *fwd;
 } daemon_state;
 
 static void on_stop_signal(uv_signal_t *h, int signum) {
@@ -48,12 +50,16 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   dialer_env env = {s->loop, s->tun, s->res, (uint64_t)s->cfg->connect_timeout * 1000,
                     (uint64_t)s->cfg->tunnel_wait * 1000};
   s->socks = socks_server_start(s->loop, s->cfg, &env, err, errlen);
-  return s->socks ? 0 : -1;
+  if (!s->socks) return -1;
+  s->fwd = forwarder_start(s->loop, s->cfg, &env, err, errlen);
+  return s->fwd ? 0 : -1;
 }
 
 static void stop_all(daemon_state *s) {
   socks_server_stop(s->socks);
   s->socks = NULL;
+  forwarder_stop(s->fwd);
+  s->fwd = NULL;
   icmp_watch_stop();
   tunnel_destroy(s->tun);
   s->tun = NULL;
