@@ -70,6 +70,10 @@ static int parse_key(const char *v, uint8_t out[AWG_KEY_LEN], char *err, size_t 
     snprintf(err, errlen, "%s", why);
     return -1;
   }
+  if (sodium_is_zero(out, AWG_KEY_LEN)) {
+    snprintf(err, errlen, "is all zeros, which is not a key (generate one with `awgproxy genkey`)");
+    return -1;
+  }
   return 0;
 }
 
@@ -178,6 +182,10 @@ static int k_h4(load_ctx *L, char *v, char *e, size_t n) { return k_h(L, 3, v, e
 static int k_i(load_ctx *L, int i, char *v, char *err, size_t n) {
   awg_itemplate *t = NULL;
   if (awg_itemplate_compile(v, &t, err, n) != 0) return -1;
+  if (!t && *v)
+    diag_add(L->d, DIAG_WARNING, L->key_line,
+             "I%d = '%.40s' holds no <tag>, so the slot stays unset (did you mean <b 0x…>?)", i + 1,
+             v);
   awg_itemplate_free(L->c->awg.i[i]);
   L->c->awg.i[i] = t;
   return 0;
@@ -322,23 +330,23 @@ static int k_socks_user(load_ctx *L, char *v, char *err, size_t n) {
   return 0;
 }
 
-static int k_seconds(char *v, uint32_t *out, char *err, size_t n) {
-  uint64_t s;
-  if (cfg_parse_uint(v, 0, 86400 * 7, &s, err, n)) return -1;
-  *out = (uint32_t)s;
+static int k_seconds(char *v, uint64_t min, uint32_t *out, char *err, size_t n) {
+  uint64_t sec;
+  if (cfg_parse_uint(v, min, 86400 * 7, &sec, err, n)) return -1;
+  *out = (uint32_t)sec;
   return 0;
 }
 static int k_hs_timeout(load_ctx *L, char *v, char *e, size_t n) {
-  return k_seconds(v, &L->c->socks_handshake_timeout, e, n);
+  return k_seconds(v, 1, &L->c->socks_handshake_timeout, e, n);
 }
 static int k_conn_timeout(load_ctx *L, char *v, char *e, size_t n) {
-  return k_seconds(v, &L->c->connect_timeout, e, n);
+  return k_seconds(v, 1, &L->c->connect_timeout, e, n);
 }
 static int k_idle_timeout(load_ctx *L, char *v, char *e, size_t n) {
-  return k_seconds(v, &L->c->idle_timeout, e, n);
+  return k_seconds(v, 0, &L->c->idle_timeout, e, n); /* 0 = never */
 }
 static int k_tunnel_wait(load_ctx *L, char *v, char *e, size_t n) {
-  return k_seconds(v, &L->c->tunnel_wait, e, n);
+  return k_seconds(v, 1, &L->c->tunnel_wait, e, n);
 }
 
 static const key_spec socks_keys[] = {

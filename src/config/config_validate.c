@@ -64,7 +64,16 @@ static void validate_mtu(awg_config *c, diag_list *d, const int *lines) {
              "or lower S4",
              c->mtu);
   uint64_t transport = (uint64_t)c->awg.s[3] + 32 + c->mtu;
-  if (transport > PATH_UDP_PAYLOAD)
+  if (transport > AWG_MAX_DATAGRAM) {
+    diag_add(d, DIAG_ERROR, mline ? mline : cfg_interface_line(lines, "S4"),
+             "S4 + 32 + MTU = %llu bytes is more than a UDP datagram can carry (%d); lower MTU or S4",
+             (unsigned long long)transport, AWG_MAX_DATAGRAM);
+  } else if (transport > PATH_UDP_PAYLOAD && c->awg.s[3] + 32 + 576 > PATH_UDP_PAYLOAD) {
+    diag_add(d, DIAG_WARNING, cfg_interface_line(lines, "S4"),
+             "S4 = %u leaves no room for full-size transport datagrams within the %d-byte UDP "
+             "payload of a 1500-byte path; they will be fragmented",
+             c->awg.s[3], PATH_UDP_PAYLOAD);
+  } else if (transport > PATH_UDP_PAYLOAD)
     diag_add(d, DIAG_WARNING, mline ? mline : cfg_interface_line(lines, "S4"),
              "S4 + 32 + MTU = %llu bytes: full-size transport datagrams exceed the %d-byte UDP "
              "payload of a 1500-byte path and will be fragmented or dropped; use MTU = %d or less",
@@ -75,6 +84,11 @@ static void validate_mtu(awg_config *c, diag_list *d, const int *lines) {
 /* The PRD asks for a warning for every size that can outgrow the path MTU. */
 static void warn_sizes(const awg_config *c, diag_list *d, const int *lines) {
   const awg_params *p = &c->awg;
+  if (p->jc && !p->jmin && !p->jmax)
+    diag_add(d, DIAG_WARNING, cfg_interface_line(lines, "Jc"),
+             "Jc = %u but Jmin and Jmax are not set: the junk datagrams will be empty; set e.g. "
+             "Jmin = 40 and Jmax = 70",
+             p->jc);
   if (p->jc && p->jmax > PATH_UDP_PAYLOAD)
     diag_add(d, DIAG_WARNING, cfg_interface_line(lines, "Jmax"),
              "Jmax = %u: junk datagrams up to %u bytes exceed the %d-byte UDP payload of a "
@@ -172,10 +186,32 @@ static void validate_socks(awg_config *c, diag_list *d) {
   }
 }
 
+static bool same_hostport(const cfg_hostport *a, const cfg_hostport *b) {
+  return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* Two listeners on one TCP (or UDP) address cannot both start. */
+static void validate_listeners(const awg_config *c, diag_list *d) {
+  for (size_t i = 0; i < c->n_forwards; i++) {
+    const cfg_forward *f = &c->forwards[i];
+    char buf[300];
+    cfg_format_hostport(&f->listen, buf, sizeof buf);
+    for (size_t k = 0; f->proto == FWD_TCP && k < c->n_socks_listen; k++)
+      if (same_hostport(&f->listen, &c->socks_listen[k]))
+        diag_add(d, DIAG_ERROR, f->line, "[Forward] Listen = %s is also a [Socks] Listen address",
+                 buf);
+    for (size_t j = 0; j < i; j++)
+      if (c->forwards[j].proto == f->proto && same_hostport(&f->listen, &c->forwards[j].listen))
+        diag_add(d, DIAG_ERROR, f->line, "[Forward] Listen = %s is used by the [Forward] at line %d",
+                 buf, c->forwards[j].line);
+  }
+}
+
 void config_validate(awg_config *c, diag_list *d, const int *iface_lines) {
   validate_interface(c, d, iface_lines);
   validate_mtu(c, d, iface_lines);
   warn_sizes(c, d, iface_lines);
   validate_peers(c, d);
   validate_socks(c, d);
+  validate_listeners(c, d);
 }
