@@ -29,6 +29,12 @@ typedef struct {
   uint32_t ttl;     /* seconds */
 } dns_answer;
 
+/* Nonzero when name can be queried: a dotted name (optional trailing dot) of 1..63-byte labels,
+ * at most DNS_MAX_NAME bytes encoded, whose bytes are printable ASCII other than space and '.'
+ * (wider than host-name LDH syntax on purpose: internal names use '_' and other odd characters).
+ * "" and "." are rejected. dns_build_query accepts exactly these names. */
+int dns_name_valid(const char *name);
+
 /* Builds a query with RD=1 for name (a dotted name, optional trailing dot) into out; returns the
  * length or a negative dns_status. */
 int dns_build_query(uint16_t id, const char *name, uint16_t qtype, uint8_t *out, size_t cap);
