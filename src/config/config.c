@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,7 +18,18 @@
 #include "util/log.h"
 
 
-typedef enum { SEC_NONE, SEC_INTERFACE, SEC_PEER, SEC_SOCKS, SEC_FORWARD, SEC_SERVER, SEC_LOG } sec_id;
+typedef enum {
+  SEC_NONE,
+  SEC_INTERFACE,
+  SEC_PEER,
+  SEC_SOCKS,
+  SEC_FORWARD,
+  SEC_SERVER,
+  SEC_LOG,
+  SEC_METRICS,
+  SEC_CONTROL,
+  SEC_COUNT
+} sec_id;
 
 typedef struct load_ctx load_ctx;
 typedef int (*key_fn)(load_ctx *L, char *value, char *err, size_t errlen);
@@ -46,7 +58,7 @@ struct load_ctx {
   int sec_line;
   int key_line;
   int seen[MAX_KEYS_PER_SECTION]; /* line where each key of this section instance was set */
-  int section_seen[8];            /* line of the first instance of a non-repeatable section */
+  int section_seen[SEC_COUNT];            /* line of the first instance of a non-repeatable section */
   int iface_lines[MAX_KEYS_PER_SECTION]; /* the [Interface] keys' lines, for validation */
   cfg_peer *peer;
   cfg_forward *fwd;
@@ -414,6 +426,48 @@ static const key_spec server_keys[] = {
     {NULL, NULL, 0},
 };
 
+/* ---- [Metrics], [Control] ------------------------------------------------------------- */
+
+static int k_metrics_listen(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_hostport(v, &L->c->metrics_listen, err, n)) return -1;
+  if (!L->c->metrics_listen.host_is_ip)
+    return snprintf(err, n, "'%s' must be an IP address (e.g. 127.0.0.1:9100)",
+                    L->c->metrics_listen.host), -1;
+  L->c->has_metrics = true;
+  return 0;
+}
+
+static const key_spec metrics_keys[] = {
+    {"Listen", k_metrics_listen, 0},
+    {NULL, NULL, 0},
+};
+
+static int k_control_listen(load_ctx *L, char *v, char *err, size_t n) {
+  if (v[0] == '/') {
+    if (strlen(v) >= sizeof L->c->control_path)
+      return snprintf(err, n, "socket path is longer than %zu bytes", sizeof L->c->control_path - 1),
+             -1;
+    strcpy(L->c->control_path, v);
+    return 0;
+  }
+  if (cfg_parse_hostport(v, &L->c->control_listen, err, n)) return -1;
+  cfg_ip ip;
+  if (cfg_parse_ip(L->c->control_listen.host, &ip) != 0 ||
+      !((ip.family == AF_INET && ip.addr[0] == 127) ||
+        (ip.family == AF_INET6 && !memcmp(ip.addr, (const uint8_t[16]){[15] = 1}, 16))))
+    return snprintf(err, n,
+                    "the control API can change the running proxy: use a unix socket path "
+                    "(/run/awgproxy.sock) or a loopback address (127.0.0.1:PORT)"),
+           -1;
+  L->c->has_control_tcp = true;
+  return 0;
+}
+
+static const key_spec control_keys[] = {
+    {"Listen", k_control_listen, 0},
+    {NULL, NULL, 0},
+};
+
 /* ---- [Log] ------------------------------------------------------------------------------ */
 
 static int k_log_level(load_ctx *L, char *v, char *err, size_t n) {
@@ -443,6 +497,8 @@ static const section_spec sections[] = {
     {"Forward", SEC_FORWARD, forward_keys, true},
     {"Server", SEC_SERVER, server_keys, false},
     {"Log", SEC_LOG, log_keys, false},
+    {"Metrics", SEC_METRICS, metrics_keys, false},
+    {"Control", SEC_CONTROL, control_keys, false},
     {NULL, SEC_NONE, NULL, false},
 };
 
@@ -517,7 +573,7 @@ static int on_section(load_ctx *L, const ini_item *it) {
     }
     return 0;
   }
-  const char *names[8];
+  const char *names[SEC_COUNT];
   size_t k = 0;
   for (const section_spec *s = sections; s->name; s++) names[k++] = s->name;
   diag_add(L->d, DIAG_ERROR, it->line, "unknown section [%.64s]; did you mean [%s]?", it->name,

@@ -94,6 +94,13 @@ typedef struct {
   uint16_t server_socks_port;  /* SOCKS5 on the tunnel address, 0 = off */
   bool has_local_socks;
   cfg_hostport local_socks;    /* e.g. 127.0.0.1:1081 */
+  /* [Metrics] Prometheus endpoint, off unless Listen is set */
+  bool has_metrics;
+  cfg_hostport metrics_listen;
+  /* [Control] HTTP+JSON API: a unix socket path or a loopback host:port, off unless set */
+  char control_path[108];
+  bool has_control_tcp;
+  cfg_hostport control_listen;
   /* [Log] */
   int log_level;               /* -1 = not set */
   int log_format;              /* -1 = not set */
