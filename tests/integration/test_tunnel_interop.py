@@ -102,7 +102,9 @@ def test_harness_wireguard_go_pair(lab):
     w, a = lab.netns("w"), lab.netns("a")
     link = lab.veth(w, a, f"{W_UNDERLAY}/24", f"{A_UNDERLAY}/24", addr6_a="fd77::1",
                     addr6_b="fd77::2")
-    assert ping(w, link.ip6_b, count=1, wait=2).rc == 0, "IPv6 over the veth"
+    # Neighbour discovery on a fresh veth can take a moment on a loaded machine: a few tries.
+    r = ping(w, link.ip6_b, count=5, wait=2, interval=0.5)
+    assert r.received >= 1, f"IPv6 over the veth: {r}"
     k_w, k_a = keypair(), keypair()
     wg_w = lab.wireguard_go(w, private_key=k_w[0], listen_port=W_PORT,
                             address=f"{W_TUNNEL}/24",
