@@ -89,4 +89,17 @@
 #define LWIP_DEBUG 0
 #define LWIP_NOASSERT 0
 
+/* The server's userspace exit (src/exit/exit.h): input hooks take packets addressed to foreign
+ * destinations, and one listening PCB per foreign address:port (SO_REUSE) accepts the
+ * connections to it next to those it already accepted. */
+#define SO_REUSE 1
+/* IPv6 reassembly on 64-bit hosts: lwIP's per-fragment helper (a pointer and two u16) is larger
+ * than the 8-byte fragment header it overlays; without this it corrupts the IPv6 header before
+ * it and fragmented IPv6 datagrams (e.g. UDP above the tunnel MTU) are lost. */
+#define IPV6_FRAG_COPYHEADER 1
+#define LWIP_HOOK_FILENAME "lwip_hooks.h"
+#define LWIP_HOOK_IP4_INPUT(p, inp) awg_lwip_hook_ip4_input((p), (inp))
+#define LWIP_HOOK_IP6_INPUT(p, inp) awg_lwip_hook_ip6_input((p), (inp))
+#define LWIP_HOOK_IP4_ROUTE(dest) awg_lwip_hook_ip4_route(dest)
+
 #endif

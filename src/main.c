@@ -16,6 +16,7 @@ static const command commands[] = {
     {"client", cmd_client, "run the client: local SOCKS4/4a/5 and forwards through the tunnel"},
     {"server", cmd_server, "run the server: terminate tunnels and connect out for peers"},
     {"check", cmd_check, "validate a config file and print a summary"},
+    {"ctl", cmd_ctl, "query a running daemon's control API (status, peers, streams)"},
     {"genkey", cmd_genkey, "print a new private key (like `wg genkey`)"},
     {"pubkey", cmd_pubkey, "read a private key on stdin, print its public key (like `wg pubkey`)"},
     {"genpsk", cmd_genpsk, "print a new preshared key (like `wg genpsk`)"},

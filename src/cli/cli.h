@@ -12,6 +12,7 @@ int cmd_passwd(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_client(int argc, char **argv);
 int cmd_server(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 
 /* True if argv holds -h or --help; prints nothing. */
 bool cli_wants_help(int argc, char **argv);

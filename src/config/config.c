@@ -337,6 +337,8 @@ static int k_socks_user(load_ctx *L, char *v, char *err, size_t n) {
   if (!arr) return snprintf(err, n, "too many users"), -1;
   L->c->socks_users = arr;
   cfg_socks_user *u = &arr[L->c->n_socks_users++];
+  /* Zero-filled: the SOCKS server compares the whole user[] buffer in constant time. */
+  memset(u, 0, sizeof *u);
   snprintf(u->user, sizeof u->user, "%s", v);
   snprintf(u->hash, sizeof u->hash, "%s", hash);
   return 0;
@@ -420,9 +422,16 @@ static int k_local_socks(load_ctx *L, char *v, char *err, size_t n) {
   return 0;
 }
 
+static int k_allow_private(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_bool(v, &L->c->server_allow_private) != 0)
+    return snprintf(err, n, "'%.32s' is not a boolean; use yes or no", v), -1;
+  return 0;
+}
+
 static const key_spec server_keys[] = {
     {"Socks", k_server_socks, 0},
     {"LocalSocks", k_local_socks, 0},
+    {"AllowPrivate", k_allow_private, 0},
     {NULL, NULL, 0},
 };
 

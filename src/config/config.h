@@ -94,6 +94,7 @@ typedef struct {
   uint16_t server_socks_port;  /* SOCKS5 on the tunnel address, 0 = off */
   bool has_local_socks;
   cfg_hostport local_socks;    /* e.g. 127.0.0.1:1081 */
+  bool server_allow_private;   /* the exit may reach RFC 1918 / ULA destinations */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;

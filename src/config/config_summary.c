@@ -81,4 +81,16 @@ void config_print_summary(const awg_config *c, FILE *out) {
     fprintf(out, "  forward %s %s -> %s (through the tunnel)\n",
             c->forwards[i].proto == FWD_TCP ? "tcp" : "udp", l, t);
   }
+  if (c->has_metrics) {
+    char m[300];
+    cfg_format_hostport(&c->metrics_listen, m, sizeof m);
+    fprintf(out, "  metrics: http://%s/metrics\n", m);
+  }
+  if (c->control_path[0]) {
+    fprintf(out, "  control: unix socket %s (mode 0600)\n", c->control_path);
+  } else if (c->has_control_tcp) {
+    char m[300];
+    cfg_format_hostport(&c->control_listen, m, sizeof m);
+    fprintf(out, "  control: http://%s/\n", m);
+  }
 }

@@ -6,7 +6,9 @@
 
 #include "device/tunnel.h"
 #include "dns/resolver.h"
+#include "exit/exit.h"
 #include "forward/forward.h"
+#include "observe/observe.h"
 #include "socks/socks_server.h"
 #include "stream/dialer.h"
 #include "stream/icmp_watch.h"
@@ -22,6 +24,8 @@ typedef struct {
   resolver *res;
   socks_server *socks;
   forwarder *fwd;
+  exit_ctx *exit; /* server: the userspace exit */
+  observe *obs;   /* [Metrics] and [Control] endpoints */
 } daemon_state;
 
 static void on_stop_signal(uv_signal_t *h, int signum) {
@@ -41,7 +45,10 @@ static void close_cb(uv_handle_t *h, void *arg) {
 /* The client role serves SOCKS through the tunnel; names resolve through it too. */
 static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   if (icmp_watch_start() != 0) return snprintf(err, errlen, "cannot watch ICMP"), -1;
-  if (s->role != DAEMON_CLIENT) return 0;
+  if (s->role != DAEMON_CLIENT) {
+    s->exit = exit_start(s->loop, s->tun, s->cfg, err, errlen);
+    return s->exit ? 0 : -1;
+  }
   s->res = resolver_create(s->loop, s->cfg->dns, s->cfg->n_dns);
   if (!s->res) return snprintf(err, errlen, "out of memory"), -1;
   if (!s->cfg->n_dns)
@@ -56,6 +63,10 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
 }
 
 static void stop_all(daemon_state *s) {
+  observe_stop(s->obs);
+  s->obs = NULL;
+  exit_stop(s->exit);
+  s->exit = NULL;
   socks_server_stop(s->socks);
   s->socks = NULL;
   forwarder_stop(s->fwd);
@@ -65,6 +76,14 @@ static void stop_all(daemon_state *s) {
   s->tun = NULL;
   resolver_destroy(s->res);
   s->res = NULL;
+}
+
+/* After the front-ends, so that the endpoints can report on them. */
+static int start_observe(daemon_state *s, char *err, size_t errlen) {
+  obs_sources src = {s->role == DAEMON_CLIENT ? "client" : "server", s->cfg, s->tun, s->socks,
+                     s->res, uv_hrtime()};
+  s->obs = observe_start(s->loop, &src, err, errlen);
+  return s->obs ? 0 : -1;
 }
 
 int daemon_run(daemon_role role, awg_config *c) {
@@ -91,7 +110,7 @@ int daemon_run(daemon_role role, awg_config *c) {
     uv_loop_close(s.loop);
     return 1;
   }
-  if (start_frontends(&s, err, sizeof err) != 0) {
+  if (start_frontends(&s, err, sizeof err) != 0 || start_observe(&s, err, sizeof err) != 0) {
     LOG_E("daemon", "start_failed", "error", err, NULL);
     fprintf(stderr, "awgproxy: %s\n", err);
     stop_all(&s);

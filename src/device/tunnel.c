@@ -148,6 +148,9 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   wg_tunables_default(&t->tun);
   const char *fast = getenv("AWGPROXY_TEST_FAST_TIMERS");
   if (fast && *fast == '1') fast_timers(&t->tun);
+  static const double hs_bounds[TUN_HS_DURATION_BOUNDS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                           0.5,   1,    2.5,   5,    10,  30};
+  obs_hist_init(&t->stats.handshake_duration, hs_bounds, TUN_HS_DURATION_BOUNDS);
   allowedips_init(&t->aip);
   wg_device_init(&t->dev, cfg->private_key, &t->tun, awg_rng_system());
   if (alloc_buffers(t, err, errlen) != 0) goto fail;
@@ -227,6 +230,27 @@ void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out) 
   out->last_handshake_unix_ns = p->last_handshake_unix_ns;
   out->rx_bytes = p->rx_bytes;
   out->tx_bytes = p->tx_bytes;
+  out->rx_packets = p->rx_packets;
+  out->tx_packets = p->tx_packets;
   out->handshakes_ok = p->handshakes_ok;
   out->handshakes_failed = p->handshakes_failed;
+}
+
+void tunnel_stats_get(const tunnel *t, tunnel_stats *out) { *out = t->stats; }
+
+const char *tunnel_drop_reason_name(tun_drop_reason r) {
+  static const char *const names[TUN_DROP_COUNT] = {
+      "unknown-class", "mac1",   "decrypt",       "replay",           "unknown-index",
+      "expired",       "not-allowed-source",      "not-ip",           "bare-not-keepalive",
+      "under-load",    "handshake-rejected",      "bad-cookie-reply", "other",
+  };
+  return r < TUN_DROP_COUNT ? names[r] : "other";
+}
+
+const char *tunnel_hs_failure_name(tun_hs_failure f) {
+  static const char *const names[TUN_HS_FAILURE_COUNT] = {
+      "timeout", "decrypt", "unknown-peer", "stale-timestamp", "flood", "unexpected-state",
+      "bad-key", "other",
+  };
+  return f < TUN_HS_FAILURE_COUNT ? names[f] : "other";
 }

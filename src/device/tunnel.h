@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "device/ipstack.h"
+#include "observe/hist.h"
 
 typedef struct tunnel tunnel;
 
@@ -20,9 +21,57 @@ typedef struct {
   char endpoint[64]; /* "" when none is known */
   bool has_session;
   uint64_t last_handshake_unix_ns; /* 0 = never */
+  /* Whole UDP datagrams (AWG padding included): received = authenticated ones from this peer,
+   * sent = everything sent to it (junk and I-packets included). */
   uint64_t rx_bytes, tx_bytes;
+  uint64_t rx_packets, tx_packets;
   uint64_t handshakes_ok, handshakes_failed;
 } tunnel_peer_status;
+
+/* Why a received datagram was not used. */
+typedef enum {
+  TUN_DROP_UNKNOWN_CLASS,      /* matches no message class: junk, I-packets, probes */
+  TUN_DROP_MAC1,               /* handshake message not for our key */
+  TUN_DROP_DECRYPT,            /* transport packet that does not authenticate */
+  TUN_DROP_REPLAY,             /* transport counter already seen */
+  TUN_DROP_UNKNOWN_INDEX,      /* receiver index not ours (stale session, probe) */
+  TUN_DROP_EXPIRED,            /* session too old */
+  TUN_DROP_NOT_ALLOWED_SOURCE, /* inner source address outside the peer's AllowedIPs */
+  TUN_DROP_NOT_IP,             /* decrypted payload is not an IP packet */
+  TUN_DROP_BARE_NOT_KEEPALIVE, /* unpadded transport datagram carrying data */
+  TUN_DROP_UNDER_LOAD,         /* handshake answered with a cookie reply instead */
+  TUN_DROP_HANDSHAKE,          /* handshake message rejected (see tun_hs_failure) */
+  TUN_DROP_COOKIE,             /* cookie reply that does not fit or authenticate */
+  TUN_DROP_OTHER,
+  TUN_DROP_COUNT
+} tun_drop_reason;
+
+/* Why a handshake failed. */
+typedef enum {
+  TUN_HS_TIMEOUT,         /* our initiations went unanswered until the attempt limit */
+  TUN_HS_DECRYPT,         /* a handshake message did not decrypt (wrong key or PresharedKey) */
+  TUN_HS_UNKNOWN_PEER,    /* initiation from a key that is not a [Peer] */
+  TUN_HS_STALE_TIMESTAMP, /* replayed initiation */
+  TUN_HS_FLOOD,           /* initiations faster than allowed */
+  TUN_HS_STATE,           /* response without an initiation awaiting it */
+  TUN_HS_BAD_KEY,         /* low-order or own public key */
+  TUN_HS_OTHER,
+  TUN_HS_FAILURE_COUNT
+} tun_hs_failure;
+
+#define TUN_HS_DURATION_BOUNDS 12
+
+typedef struct {
+  uint64_t handshakes_ok;
+  uint64_t handshakes_failed[TUN_HS_FAILURE_COUNT];
+  /* Sessions re-established after being lost (expired, or handshake rounds that failed);
+   * routine rekeys of a live session are not counted. */
+  uint64_t reconnects;
+  uint64_t junk_sent, signature_sent; /* Jc junk and I1..I5 datagrams */
+  uint64_t dropped[TUN_DROP_COUNT];
+  /* Seconds from sending an initiation to consuming its response (our side initiating). */
+  obs_hist handshake_duration;
+} tunnel_stats;
 
 /* Opens the UDP sockets, creates the IP stack with the config's Address(es) and starts
  * handshaking with peers that have an Endpoint. Returns NULL with a message in err. */
@@ -34,5 +83,9 @@ uint16_t tunnel_port(const tunnel *t);
 bool tunnel_is_up(const tunnel *t);
 size_t tunnel_peer_count(const tunnel *t);
 void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out);
+void tunnel_stats_get(const tunnel *t, tunnel_stats *out);
+/* Short label values: "unknown-class", "mac1", … / "timeout", "decrypt", … */
+const char *tunnel_drop_reason_name(tun_drop_reason r);
+const char *tunnel_hs_failure_name(tun_hs_failure f);
 
 #endif

@@ -33,10 +33,14 @@ typedef struct tun_peer {
   tun_staged staged[TUN_STAGED_MAX];
   size_t staged_head, staged_count;
   uint64_t rx_bytes, tx_bytes;
+  uint64_t rx_packets, tx_packets;
   uint64_t handshakes_ok, handshakes_failed;
   uint64_t last_handshake_unix_ns;
+  uint64_t last_handshake_mono;  /* monotonic ns of the last completed handshake */
   uint64_t handshake_started; /* monotonic ns of the first attempt of this round, 0 = none */
+  uint64_t initiation_sent;   /* monotonic ns of the latest initiation, 0 = none pending */
   uint32_t attempts;
+  bool session_lost; /* had a session and lost it: the next completed handshake is a reconnect */
 } tun_peer;
 
 struct tunnel {
@@ -61,6 +65,7 @@ struct tunnel {
   awg_datagram *prehs;
   size_t prehs_cap;
   size_t closing;
+  tunnel_stats stats;
 };
 
 uint64_t tun_now(void);

@@ -23,6 +23,39 @@ static void log_drop(const char *what, const udp_addr *from, size_t len, const c
   LOG_D("rx", "drop", "kind", what, "from", ep, "len", l, "reason", reason, NULL);
 }
 
+static void drop(tunnel *t, tun_drop_reason why, const char *what, const udp_addr *from, size_t len,
+                 const char *reason) {
+  t->stats.dropped[why]++;
+  log_drop(what, from, len, reason);
+}
+
+static tun_drop_reason transport_drop_reason(wg_result r) {
+  switch (r) {
+    case WG_ERR_DECRYPT: return TUN_DROP_DECRYPT;
+    case WG_ERR_REPLAY: return TUN_DROP_REPLAY;
+    case WG_ERR_UNKNOWN_INDEX: return TUN_DROP_UNKNOWN_INDEX;
+    case WG_ERR_EXPIRED: return TUN_DROP_EXPIRED;
+    default: return TUN_DROP_OTHER;
+  }
+}
+
+static tun_hs_failure hs_failure_reason(wg_result r) {
+  switch (r) {
+    case WG_ERR_DECRYPT: return TUN_HS_DECRYPT;
+    case WG_ERR_UNKNOWN_PEER: return TUN_HS_UNKNOWN_PEER;
+    case WG_ERR_STALE_TIMESTAMP: return TUN_HS_STALE_TIMESTAMP;
+    case WG_ERR_FLOOD: return TUN_HS_FLOOD;
+    case WG_ERR_STATE: return TUN_HS_STATE;
+    case WG_ERR_BAD_KEY: return TUN_HS_BAD_KEY;
+    default: return TUN_HS_OTHER;
+  }
+}
+
+static void count_rx(tun_peer *p, size_t wire_len) {
+  p->rx_bytes += wire_len;
+  p->rx_packets++;
+}
+
 /* An authenticated packet from p came from `from`: follow the peer if it moved (roaming). */
 static void update_endpoint(tun_peer *p, const udp_addr *from) {
   if (p->has_endpoint && udp_addr_equal(&p->endpoint, from)) return;
@@ -42,6 +75,7 @@ static bool under_load(tunnel *t, uint64_t now) {
 
 static void send_cookie_reply(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
                               const uint8_t *src, size_t srclen, uint64_t now) {
+  t->stats.dropped[TUN_DROP_UNDER_LOAD]++;
   size_t s3 = awg_padding(t->awg, AWG_MSG_COOKIE);
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_COOKIE, awg_rng_fast());
   if (wg_device_create_cookie_reply(&t->dev, type, msg, len, src, srclen, now, t->buf + s3) != WG_OK)
@@ -52,8 +86,16 @@ static void send_cookie_reply(tunnel *t, const uint8_t *msg, size_t len, const u
 }
 
 static void handshake_completed(tun_peer *p, const char *role) {
+  tunnel *t = p->t;
+  uint64_t now = tun_now();
+  if (p->handshakes_ok &&
+      (p->session_lost || now - p->last_handshake_mono >= t->tun.reject_after_time))
+    t->stats.reconnects++;
+  p->session_lost = false;
+  t->stats.handshakes_ok++;
   p->handshakes_ok++;
   p->handshake_started = 0;
+  p->last_handshake_mono = now;
   p->last_handshake_unix_ns = tun_wall_ns();
   char ep[64];
   udp_addr_format(&p->endpoint, ep, sizeof ep);
@@ -62,19 +104,23 @@ static void handshake_completed(tun_peer *p, const char *role) {
 
 /* Failures an operator should see (the sender knows our public key, so it is a real client with
  * a wrong setup or an attacker worth noticing); pure noise stays at debug. */
-static void log_handshake_failure(const char *kind, const udp_addr *from, wg_result r,
+static void log_handshake_failure(tunnel *t, const char *kind, const udp_addr *from, wg_result r,
                                   const tun_peer *p) {
   char ep[64];
   udp_addr_format(from, ep, sizeof ep);
   if (r == WG_ERR_MAC1 || r == WG_ERR_UNKNOWN_INDEX) {
+    t->stats.dropped[r == WG_ERR_MAC1 ? TUN_DROP_MAC1 : TUN_DROP_UNKNOWN_INDEX]++;
     LOG_D("handshake", "rejected", "kind", kind, "from", ep, "reason", wg_result_str(r), NULL);
     return;
   }
+  t->stats.dropped[TUN_DROP_HANDSHAKE]++;
+  t->stats.handshakes_failed[hs_failure_reason(r)]++;
   LOG_W("handshake", "rejected", "kind", kind, "from", ep, "peer", p ? p->fp : "unknown",
         "reason", wg_result_str(r), NULL);
 }
 
-static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from) {
+static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
+                          size_t wire_len) {
   uint64_t now = tun_now();
   uint8_t src[18];
   size_t srclen;
@@ -84,12 +130,13 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
                                              &wp);
   if (r == WG_ERR_NEED_COOKIE) return send_cookie_reply(t, msg, len, from, src, srclen, now);
   tun_peer *p = wp ? wp->user : NULL;
-  if (r != WG_OK) return log_handshake_failure("initiation", from, r, p);
+  if (r != WG_OK) return log_handshake_failure(t, "initiation", from, r, p);
+  count_rx(p, wire_len);
   update_endpoint(p, from);
   size_t s2 = awg_padding(t->awg, AWG_MSG_RESPONSE);
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_RESPONSE, awg_rng_fast());
   r = wg_peer_create_response(&p->wp, type, now, t->buf + s2);
-  if (r != WG_OK) return log_handshake_failure("initiation", from, r, p);
+  if (r != WG_OK) return log_handshake_failure(t, "initiation", from, r, p);
   awg_fill_padding(t->awg, AWG_MSG_RESPONSE, awg_rng_fast(), t->buf);
   tun_send_datagram(t, from, t->buf, s2 + WG_MSG_RESPONSE_LEN, p);
   char ep[64];
@@ -98,7 +145,8 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   tun_service_peer(p);
 }
 
-static void on_response(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from) {
+static void on_response(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
+                        size_t wire_len) {
   uint64_t now = tun_now();
   uint8_t src[18];
   size_t srclen;
@@ -108,17 +156,24 @@ static void on_response(tunnel *t, const uint8_t *msg, size_t len, const udp_add
       wg_device_consume_response(&t->dev, msg, len, src, srclen, under_load(t, now), now, &wp);
   if (r == WG_ERR_NEED_COOKIE) return send_cookie_reply(t, msg, len, from, src, srclen, now);
   tun_peer *p = wp ? wp->user : NULL;
-  if (r != WG_OK) return log_handshake_failure("response", from, r, p);
+  if (r != WG_OK) return log_handshake_failure(t, "response", from, r, p);
+  count_rx(p, wire_len);
   update_endpoint(p, from);
+  if (p->initiation_sent) {
+    obs_hist_observe(&t->stats.handshake_duration, (double)(now - p->initiation_sent) / 1e9);
+    p->initiation_sent = 0;
+  }
   handshake_completed(p, "initiator");
   tun_flush_staged(p);
   tun_service_peer(p);
 }
 
-static void on_cookie(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from) {
+static void on_cookie(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
+                      size_t wire_len) {
   struct wg_peer *wp = NULL;
   wg_result r = wg_device_consume_cookie_reply(&t->dev, msg, len, tun_now(), &wp);
-  if (r != WG_OK) return log_drop("cookie", from, len, wg_result_str(r));
+  if (r != WG_OK) return drop(t, TUN_DROP_COOKIE, "cookie", from, len, wg_result_str(r));
+  count_rx(wp->user, wire_len);
   LOG_D("handshake", "cookie_received", "peer", ((tun_peer *)wp->user)->fp, NULL);
 }
 
@@ -137,7 +192,8 @@ static size_t inner_len(const uint8_t *pkt, size_t len, int *family, const uint8
   return n <= len ? n : 0;
 }
 
-static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *from, int bare) {
+static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *from, int bare,
+                         size_t wire_len) {
   uint64_t now = tun_now();
   struct wg_peer *wp = NULL;
   size_t pt_len = 0;
@@ -148,11 +204,14 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
   bool had = e && e->peer->has_handshake;
   uint64_t before = e ? e->peer->last_handshake : 0;
   wg_result r = wg_device_decrypt(&t->dev, msg, len, now, &wp, &pt_len);
-  if (r != WG_OK) return log_drop("transport", from, len, wg_result_str(r));
+  if (r != WG_OK)
+    return drop(t, transport_drop_reason(r), "transport", from, len, wg_result_str(r));
   tun_peer *p = wp->user;
-  if (bare && pt_len != 0) return log_drop("transport", from, len, "bare datagram is not a keepalive");
+  if (bare && pt_len != 0)
+    return drop(t, TUN_DROP_BARE_NOT_KEEPALIVE, "transport", from, len,
+                "bare datagram is not a keepalive");
   update_endpoint(p, from);
-  p->rx_bytes += len;
+  count_rx(p, wire_len);
   if (p->wp.has_handshake && (!had || p->wp.last_handshake != before)) handshake_completed(p, "responder");
   if (pt_len == 0) {
     LOG_D("rx", "keepalive", "peer", p->fp, NULL);
@@ -161,9 +220,10 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
     const uint8_t *src = NULL;
     size_t n = inner_len(msg + WG_DATA_PAYLOAD, pt_len, &family, &src);
     if (!n) {
-      log_drop("transport", from, len, "not an IP packet");
+      drop(t, TUN_DROP_NOT_IP, "transport", from, len, "not an IP packet");
     } else if (allowedips_lookup(&t->aip, family, src) != p) {
-      log_drop("transport", from, len, "inner source not in the peer's AllowedIPs");
+      drop(t, TUN_DROP_NOT_ALLOWED_SOURCE, "transport", from, len,
+           "inner source not in the peer's AllowedIPs");
     } else {
       ipstack_input(t->ip, msg + WG_DATA_PAYLOAD, n);
     }
@@ -186,10 +246,12 @@ void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from)
           bare ? "yes" : "no", NULL);
   }
   switch (k) {
-    case AWG_MSG_INIT: on_initiation(t, msg, msg_len, from); break;
-    case AWG_MSG_RESPONSE: on_response(t, msg, msg_len, from); break;
-    case AWG_MSG_COOKIE: on_cookie(t, msg, msg_len, from); break;
-    case AWG_MSG_TRANSPORT: on_transport(t, (uint8_t *)msg, msg_len, from, bare); break;
-    default: log_drop("unknown", from, len, "no class matches (junk, I-packet or probe)");
+    case AWG_MSG_INIT: on_initiation(t, msg, msg_len, from, len); break;
+    case AWG_MSG_RESPONSE: on_response(t, msg, msg_len, from, len); break;
+    case AWG_MSG_COOKIE: on_cookie(t, msg, msg_len, from, len); break;
+    case AWG_MSG_TRANSPORT: on_transport(t, (uint8_t *)msg, msg_len, from, bare, len); break;
+    default:
+      drop(t, TUN_DROP_UNKNOWN_CLASS, "unknown", from, len,
+           "no class matches (junk, I-packet or probe)");
   }
 }

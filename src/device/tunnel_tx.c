@@ -15,7 +15,7 @@ void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_
                        tun_peer *p) {
   int rc = udp_io_send(t->udp, to, data, len);
   t->packets_sent++;
-  if (rc == 0 && p) p->tx_bytes += len;
+  if (rc == 0 && p) p->tx_bytes += len, p->tx_packets++;
   if (rc != 0) LOG_D("tunnel", "send_failed", "error", uv_strerror(rc), NULL);
 }
 
@@ -127,6 +127,7 @@ static void send_initiation(tun_peer *p, bool retry) {
   tunnel *t = p->t;
   if (!p->has_endpoint) return;
   uint64_t now = tun_now();
+  if (p->handshakes_ok && !wg_peer_can_send(&p->wp, now)) p->session_lost = true;
   size_t s1 = awg_padding(t->awg, AWG_MSG_INIT);
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_INIT, awg_rng_fast());
   wg_result r = wg_peer_create_initiation(&p->wp, type, now, tun_wall_ns(), retry, t->buf + s1);
@@ -147,6 +148,14 @@ static void send_initiation(tun_peer *p, bool retry) {
   size_t sent = udp_io_send_batch(t->udp, &p->endpoint, data, lens, (size_t)n + 1);
   t->packets_sent += (uint32_t)sent;
   for (size_t i = 0; i < sent; i++) p->tx_bytes += lens[i];
+  p->tx_packets += sent;
+  /* I1..I5 come first in the batch, then the junk, then the initiation itself. */
+  size_t n_sig = awg_prehandshake_count(t->awg) - t->awg->jc;
+  for (size_t i = 0; i < sent && i < (size_t)n; i++) {
+    if (i < n_sig) t->stats.signature_sent++;
+    else t->stats.junk_sent++;
+  }
+  if (sent == (size_t)n + 1) p->initiation_sent = now;
   if (!p->handshake_started || !retry) p->handshake_started = now, p->attempts = 0;
   p->attempts++;
   char ep[64], att[12], pre[12];
@@ -166,7 +175,10 @@ static void handshake_failed(tun_peer *p) {
   snprintf(att, sizeof att, "%u", p->attempts);
   LOG_W("handshake", "failed", "peer", p->fp, "reason", "no response", "attempts", att, NULL);
   p->handshakes_failed++;
+  p->t->stats.handshakes_failed[TUN_HS_TIMEOUT]++;
+  if (p->handshakes_ok) p->session_lost = true;
   p->handshake_started = 0;
+  p->initiation_sent = 0;
   drop_staged(p);
   tun_resolve_endpoint(p);
 }
@@ -181,7 +193,10 @@ void tun_service_peer(tun_peer *p) {
     if (acts & (WG_ACT_INITIATE | WG_ACT_RETRANSMIT))
       send_initiation(p, !(acts & WG_ACT_INITIATE));
     if (acts & WG_ACT_SEND_KEEPALIVE) send_keepalive(p);
-    if (acts & WG_ACT_ZERO_KEYS) LOG_D("tunnel", "keys_zeroed", "peer", p->fp, NULL);
+    if (acts & WG_ACT_ZERO_KEYS) {
+      if (p->handshakes_ok) p->session_lost = true;
+      LOG_D("tunnel", "keys_zeroed", "peer", p->fp, NULL);
+    }
   }
   uint64_t deadline;
   if (!wg_peer_next_deadline(&p->wp, &deadline)) {

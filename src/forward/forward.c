@@ -9,6 +9,7 @@
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/udp.h"
+#include "observe/streams.h"
 #include "stream/relay.h"
 #include "stream/stream_uv.h"
 #include "util/log.h"
@@ -68,13 +69,20 @@ typedef struct {
   fwd *f;
 } tcp_pending;
 
+static void on_tcp_relay_done(void *ctx, const relay_result *r) {
+  obs_stream_closed(OBS_STREAM_FORWARD_TCP);
+}
+
 static void on_tcp_dialed(void *ctx, stream *remote, uint8_t rep, const char *reason) {
   tcp_pending *p = ctx;
   if (!remote) {
     LOG_I("forward", "connect_failed", "reply", socks5_rep_name(rep), "reason", reason, NULL);
     stream_close(p->client);
   } else {
-    relay_start(p->f->owner->loop, p->client, remote, p->f->owner->idle_ms, NULL, NULL);
+    obs_stream_opened(OBS_STREAM_FORWARD_TCP);
+    if (!relay_start(p->f->owner->loop, p->client, remote, p->f->owner->idle_ms,
+                     on_tcp_relay_done, NULL))
+      obs_stream_closed(OBS_STREAM_FORWARD_TCP);
   }
   free(p);
 }

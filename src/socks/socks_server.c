@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "observe/streams.h"
 #include "socks/udp_assoc.h"
 #include "stream/relay.h"
 #include "stream/stream_uv.h"
@@ -54,6 +55,7 @@ typedef struct {
   socks5_userpass up;
   uv_work_t work;
   bool auth_ok, closing_client, work_pending;
+  char sid[OBS_SID_LEN + 1]; /* random id tying this connection's log events together */
 } session;
 
 /* ---- session lifetime ------------------------------------------------------------------- */
@@ -79,7 +81,7 @@ static void on_client_closed(stream *c) {
 static void abort_session(session *s) {
   s->st = ST_DONE;
   if (s->dial) dial_cancel(s->dial), s->dial = NULL;
-  if (s->udp) udp_assoc_stop(s->udp), s->udp = NULL;
+  if (s->udp) udp_assoc_stop(s->udp), s->udp = NULL, obs_stream_closed(OBS_STREAM_SOCKS_UDP);
   sodium_memzero(&s->up, sizeof s->up);
   end_handshake_timer(s);
   if (s->client && !s->closing_client) {
@@ -105,10 +107,11 @@ static void fail(session *s, uint8_t rep5, const char *reason) {
   if (log_enabled(LOG_DEBUG)) {
     char dst[300];
     socks_addr_format(&s->dst, dst, sizeof dst);
-    LOG_D("socks", "request_failed", "dst", dst, "reply", socks5_rep_name(rep5), "reason", reason,
-          NULL);
+    LOG_D("socks", "request_failed", "sid", s->sid, "dst", dst, "reply", socks5_rep_name(rep5),
+          "reason", reason, NULL);
   } else {
-    LOG_I("socks", "request_failed", "reply", socks5_rep_name(rep5), "reason", reason, NULL);
+    LOG_I("socks", "request_failed", "sid", s->sid, "reply", socks5_rep_name(rep5), "reason",
+          reason, NULL);
   }
   stream_write(s->client, out, n);
   stream_shutdown(s->client);
@@ -118,13 +121,18 @@ static void fail(session *s, uint8_t rep5, const char *reason) {
   /* on_client_shutdown closes the session once the reply is flushed. */
 }
 
+/* ctx: the session id, heap-allocated (the session is gone while the relay runs), or NULL. */
 static void on_relay_done(void *ctx, const relay_result *r) {
-  if (!log_enabled(LOG_DEBUG)) return;
-  char up[24], down[24];
-  snprintf(up, sizeof up, "%llu", (unsigned long long)r->a_to_b);
-  snprintf(down, sizeof down, "%llu", (unsigned long long)r->b_to_a);
-  LOG_D("socks", "stream_closed", "bytes_up", up, "bytes_down", down, "idle_timeout",
-        r->idle_timeout ? "yes" : "no", "error", r->error ? uv_err_name(r->error) : "none", NULL);
+  obs_stream_closed(OBS_STREAM_SOCKS_TCP);
+  if (log_enabled(LOG_DEBUG)) {
+    char up[24], down[24];
+    snprintf(up, sizeof up, "%llu", (unsigned long long)r->a_to_b);
+    snprintf(down, sizeof down, "%llu", (unsigned long long)r->b_to_a);
+    LOG_D("socks", "stream_closed", "sid", ctx ? (const char *)ctx : "-", "bytes_up", up,
+          "bytes_down", down, "idle_timeout", r->idle_timeout ? "yes" : "no", "error",
+          r->error ? uv_err_name(r->error) : "none", NULL);
+  }
+  free(ctx);
 }
 
 /* ---- connecting ------------------------------------------------------------------------- */
@@ -145,13 +153,15 @@ static void on_dialed(void *ctx, stream *remote, uint8_t rep, const char *reason
   if (log_enabled(LOG_DEBUG)) {
     char dst[300];
     socks_addr_format(&s->dst, dst, sizeof dst);
-    LOG_D("socks", "connected", "dst", dst, NULL);
+    LOG_D("socks", "connected", "sid", s->sid, "dst", dst, NULL);
   }
   stream *client = s->client;
   /* The relay owns both streams from here; keep the session until the client handle closes. */
+  char *sid = strdup(s->sid);
+  obs_stream_opened(OBS_STREAM_SOCKS_TCP);
   relay *r = relay_start(s->srv->loop, client, remote, (uint64_t)s->srv->cfg->idle_timeout * 1000,
-                         on_relay_done, NULL);
-  (void)r;
+                         on_relay_done, sid);
+  if (!r) obs_stream_closed(OBS_STREAM_SOCKS_TCP), free(sid);
   s->client = NULL;
   s->srv->stats.active--;
   if (s->timer_closed) free(s);
@@ -194,8 +204,9 @@ static void start_udp(session *s) {
   count_reply(s, SOCKS5_REP_SUCCEEDED);
   stream_write(s->client, out, n);
   s->st = ST_UDP;
+  obs_stream_opened(OBS_STREAM_SOCKS_UDP);
   end_handshake_timer(s);
-  LOG_D("socks", "udp_associate", NULL);
+  LOG_D("socks", "udp_associate", "sid", s->sid, NULL);
 }
 
 static void handle_v5_request(session *s, const socks5_request *rq) {
@@ -232,7 +243,7 @@ static void auth_done(uv_work_t *w, int status) {
   uint8_t out[2] = {1, s->auth_ok ? 0 : 1};
   stream_write(s->client, out, 2);
   if (!s->auth_ok) {
-    LOG_W("socks", "auth_failed", "reason", "wrong user name or password", NULL);
+    LOG_W("socks", "auth_failed", "sid", s->sid, "reason", "wrong user name or password", NULL);
     s->srv->stats.handshake_failures++;
     stream_shutdown(s->client);
     s->st = ST_DONE;
@@ -246,7 +257,7 @@ static void auth_done(uv_work_t *w, int status) {
 
 static void bad_input(session *s, const char *what) {
   s->srv->stats.handshake_failures++;
-  LOG_I("socks", "handshake_failed", "reason", what, NULL);
+  LOG_I("socks", "handshake_failed", "sid", s->sid, "reason", what, NULL);
   abort_session(s);
 }
 
@@ -273,9 +284,8 @@ static void step_greeting(session *s) {
   } else {
     reply_method(s, SOCKS5_METHOD_NO_ACCEPTABLE);
     s->srv->stats.handshake_failures++;
-    LOG_I("socks", "handshake_failed",
-          "reason", need_auth ? "client does not offer username/password" : "no usable method",
-          NULL);
+    LOG_I("socks", "handshake_failed", "sid", s->sid, "reason",
+          need_auth ? "client does not offer username/password" : "no usable method", NULL);
     stream_shutdown(s->client);
     s->st = ST_DONE;
     end_handshake_timer(s);
@@ -376,6 +386,7 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   uv_tcp_nodelay(tcp, 1);
   s->srv = srv;
+  obs_session_id(s->sid);
   srv->stats.accepted++;
   srv->stats.active++;
   s->client->user = s;

@@ -1,0 +1,35 @@
+/* lwIP hook declarations (LWIP_HOOK_FILENAME, see lwipopts.h). lwIP is configured, never
+ * patched: these are its official extension points.
+ *
+ * The implementations live in src/exit/exit.c (the server's userspace exit). They are declared
+ * weak so that programs linking lwIP without the exit (unit tests, benchmarks, fuzzers) still
+ * link: an absent hook is a null pointer and lwIP behaves as if no hook were configured. */
+#ifndef AWGPROXY_LWIP_HOOKS_H
+#define AWGPROXY_LWIP_HOOKS_H
+
+struct pbuf;
+struct netif;
+struct ip4_addr;
+
+/* Return nonzero when the packet was taken (the hook then owns and frees it). */
+int awg_exit_ip4_input(struct pbuf *p, struct netif *inp) __attribute__((weak));
+int awg_exit_ip6_input(struct pbuf *p, struct netif *inp) __attribute__((weak));
+/* The netif for an IPv4 destination no netif matches, or NULL. */
+struct netif *awg_exit_ip4_route(const struct ip4_addr *dest) __attribute__((weak));
+
+static inline int awg_lwip_hook_ip4_input(struct pbuf *p, struct netif *inp) {
+  int (*fn)(struct pbuf *, struct netif *) = awg_exit_ip4_input;
+  return fn ? fn(p, inp) : 0;
+}
+
+static inline int awg_lwip_hook_ip6_input(struct pbuf *p, struct netif *inp) {
+  int (*fn)(struct pbuf *, struct netif *) = awg_exit_ip6_input;
+  return fn ? fn(p, inp) : 0;
+}
+
+static inline struct netif *awg_lwip_hook_ip4_route(const struct ip4_addr *dest) {
+  struct netif *(*fn)(const struct ip4_addr *) = awg_exit_ip4_route;
+  return fn ? fn(dest) : (struct netif *)0;
+}
+
+#endif

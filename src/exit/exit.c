@@ -1,0 +1,321 @@
+/* The exit's core: the lwIP input hooks, the "as if local" input path, ICMP and UDP packets
+ * built for the tunnel, the policy with the host's addresses, and the exit's lifecycle. */
+#include "exit/exit.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device/ipstack.h"
+#include "exit/exit_internal.h"
+#include "lwip/inet_chksum.h"
+#include "lwip/ip.h"
+#include "lwip/ip4.h"
+#include "lwip/ip6.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip_hooks.h"
+#include "util/log.h"
+
+static exit_ctx *g_exit;
+static int g_depth; /* > 0 while a foreign packet is inside lwIP */
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* ---- addresses -------------------------------------------------------------------------- */
+
+static size_t alen(int family) { return family == AF_INET6 ? 16 : 4; }
+
+void exit_addr_to_ip(const exit_addr *a, ip_addr_t *out) {
+  if (a->family == AF_INET6) {
+    IP_ADDR6(out, 0, 0, 0, 0);
+    memcpy(ip_2_ip6(out)->addr, a->a, 16);
+    ip6_addr_clear_zone(ip_2_ip6(out));
+  } else {
+    IP_ADDR4(out, a->a[0], a->a[1], a->a[2], a->a[3]);
+  }
+}
+
+void exit_addr_from_ip(const ip_addr_t *ip, exit_addr *out) {
+  memset(out, 0, sizeof *out);
+  if (IP_IS_V6(ip)) {
+    out->family = AF_INET6;
+    memcpy(out->a, ip_2_ip6(ip)->addr, 16);
+  } else {
+    out->family = AF_INET;
+    memcpy(out->a, &ip_2_ip4(ip)->addr, 4);
+  }
+}
+
+void exit_addr_to_sockaddr(const exit_addr *a, uint16_t port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (a->family == AF_INET6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    memcpy(&s6->sin6_addr, a->a, 16);
+  } else {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(port);
+    memcpy(&s4->sin_addr, a->a, 4);
+  }
+}
+
+bool exit_addr_equal(const exit_addr *a, const exit_addr *b) {
+  return a->family == b->family && !memcmp(a->a, b->a, alen(a->family));
+}
+
+void exit_addr_format(const exit_addr *a, uint16_t port, char *buf, size_t len) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  inet_ntop(a->family, a->a, ip, sizeof ip);
+  if (a->family == AF_INET6) snprintf(buf, len, "[%s]:%u", ip, port);
+  else snprintf(buf, len, "%s:%u", ip, port);
+}
+
+uint32_t exit_tuple_hash(const exit_tuple *t) {
+  uint32_t h = 2166136261u;
+  size_t n = alen(t->src.family);
+  for (size_t i = 0; i < n; i++) h = (h ^ t->src.a[i]) * 16777619u;
+  for (size_t i = 0; i < n; i++) h = (h ^ t->dst.a[i]) * 16777619u;
+  h = (h ^ t->sport) * 16777619u;
+  h = (h ^ t->dport) * 16777619u;
+  return h;
+}
+
+bool exit_tuple_equal(const exit_tuple *a, const exit_tuple *b) {
+  return a->sport == b->sport && a->dport == b->dport && exit_addr_equal(&a->src, &b->src) &&
+         exit_addr_equal(&a->dst, &b->dst);
+}
+
+bool exit_allowed(exit_ctx *x, const char *proto, const exit_tuple *t) {
+  exit_verdict v = exit_policy_check(&x->policy, t->dst.family, t->dst.a);
+  if (v == EXIT_ALLOW) return true;
+  x->stats.denied++;
+  if (log_enabled(LOG_DEBUG)) {
+    char dst[64];
+    exit_addr_format(&t->dst, t->dport, dst, sizeof dst);
+    LOG_D("exit", "denied", "proto", proto, "dst", dst, "reason", exit_verdict_str(v), NULL);
+  }
+  return false;
+}
+
+/* The host's own interface addresses join the policy's "own" list (refreshed periodically). */
+static void refresh_host_addresses(exit_ctx *x) {
+  uv_interface_address_t *ifs = NULL;
+  int n = 0;
+  x->next_host_refresh = uv_now(x->loop) + EXIT_HOST_REFRESH_MS;
+  if (uv_interface_addresses(&ifs, &n) != 0) return;
+  exit_policy_clear_host(&x->policy);
+  for (int i = 0; i < n; i++) {
+    if (ifs[i].address.address4.sin_family == AF_INET)
+      exit_policy_add_host(&x->policy, AF_INET, (const uint8_t *)&ifs[i].address.address4.sin_addr);
+    else if (ifs[i].address.address6.sin6_family == AF_INET6)
+      exit_policy_add_host(&x->policy, AF_INET6,
+                           (const uint8_t *)&ifs[i].address.address6.sin6_addr);
+  }
+  uv_free_interface_addresses(ifs, n);
+}
+
+/* ---- input ------------------------------------------------------------------------------ */
+
+bool exit_in_foreign_input(void) { return g_depth > 0; }
+
+static int spare_ip6_slot(struct netif *n) {
+  for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++)
+    if (n->ip6_addr_state[i] == IP6_ADDR_INVALID) return i;
+  return -1;
+}
+
+void exit_input_as_local(exit_ctx *x, struct pbuf *p, const exit_addr *dst) {
+  struct netif *n = x->nif;
+  g_depth++;
+  if (dst->family == AF_INET) {
+    /* Set the field directly: netif_set_ipaddr would abort every PCB on the old address. */
+    ip4_addr_t *own = ip_2_ip4(&n->ip_addr);
+    u32_t saved = own->addr;
+    memcpy(&own->addr, dst->a, 4);
+    ip4_input(p, n);
+    own->addr = saved;
+  } else {
+    int i = spare_ip6_slot(n);
+    if (i < 0) {
+      x->stats.dropped++;
+      pbuf_free(p);
+    } else {
+      /* The same for IPv6, in a free address slot; its state is set directly for the same
+       * reason (netif_ip6_addr_set_state aborts PCBs when an address becomes invalid). */
+      ip_addr_t *slot = &n->ip6_addr[i];
+      exit_addr_to_ip(dst, slot);
+      n->ip6_addr_state[i] = IP6_ADDR_PREFERRED;
+      ip6_input(p, n);
+      n->ip6_addr_state[i] = IP6_ADDR_INVALID;
+      ip_addr_set_zero_ip6(slot);
+    }
+  }
+  g_depth--;
+}
+
+/* A TCP segment with SYN and none of ACK, RST, FIN: the start of a new connection. */
+static bool is_syn(const uint8_t *th) { return (th[13] & 0x17) == 0x02; }
+
+int awg_exit_ip4_input(struct pbuf *p, struct netif *inp) {
+  exit_ctx *x = g_exit;
+  if (!x || g_depth || inp != x->nif) return 0;
+  uint8_t h[60 + 20];
+  size_t n = pbuf_copy_partial(p, h, sizeof h, 0);
+  if (n < 20) return 0;
+  size_t ihl = (size_t)(h[0] & 15) * 4;
+  if (ihl < 20 || n < ihl) return 0;
+  const uint8_t *dst = h + 16;
+  if (!memcmp(dst, &ip_2_ip4(&inp->ip_addr)->addr, 4)) return 0; /* ours: lwIP as usual */
+  if (dst[0] == 0 || dst[0] >= 224) return 0; /* multicast, broadcast, reserved: lwIP drops */
+  exit_addr da = {.family = AF_INET};
+  memcpy(da.a, dst, 4);
+  bool fragment = (rd16(h + 6) & 0x3FFF) != 0;
+  if (h[9] == IP_PROTO_TCP && !fragment && n >= ihl + 20 && is_syn(h + ihl)) {
+    exit_tcp_syn(x, p, h, ihl);
+    return 1;
+  }
+  exit_input_as_local(x, p, &da);
+  return 1;
+}
+
+int awg_exit_ip6_input(struct pbuf *p, struct netif *inp) {
+  exit_ctx *x = g_exit;
+  if (!x || g_depth || inp != x->nif) return 0;
+  uint8_t h[40 + 20];
+  size_t n = pbuf_copy_partial(p, h, sizeof h, 0);
+  if (n < 40) return 0;
+  const uint8_t *dst = h + 24;
+  if (dst[0] == 0xFF) return 0; /* multicast */
+  for (int i = 0; i < LWIP_IPV6_NUM_ADDRESSES; i++)
+    if (ip6_addr_isvalid(netif_ip6_addr_state(inp, i)) &&
+        !memcmp(dst, netif_ip6_addr(inp, i)->addr, 16))
+      return 0;
+  static const uint8_t zero[16];
+  if (!memcmp(dst, zero, 16)) return 0;
+  exit_addr da = {.family = AF_INET6};
+  memcpy(da.a, dst, 16);
+  if (h[6] == IP6_NEXTH_TCP && n >= 60 && is_syn(h + 40)) {
+    exit_tcp_syn(x, p, h, 40);
+    return 1;
+  }
+  exit_input_as_local(x, p, &da);
+  return 1;
+}
+
+/* Output to an IPv4 peer when the netif has no IPv4 address of its own (lwIP's default route
+ * needs one): the exit still answers IPv4 packets from the foreign addresses they were sent to. */
+struct netif *awg_exit_ip4_route(const struct ip4_addr *dest) {
+  exit_ctx *x = g_exit;
+  if (!x || ip4_addr_isloopback(dest) || !ip4_addr_isany_val(*netif_ip4_addr(x->nif))) return NULL;
+  return x->nif;
+}
+
+/* ---- packets into the tunnel ------------------------------------------------------------ */
+
+void exit_send_unreach(exit_ctx *x, const uint8_t *quote, size_t qlen, uint8_t code4,
+                       uint8_t code6) {
+  if (qlen < 20) return;
+  bool v6 = quote[0] >> 4 == 6;
+  if (v6 && qlen < 40) return;
+  exit_addr from = {.family = v6 ? AF_INET6 : AF_INET}, to = from;
+  memcpy(from.a, quote + (v6 ? 24 : 16), alen(from.family));
+  memcpy(to.a, quote + (v6 ? 8 : 12), alen(to.family));
+  /* As much of the packet as fits the minimum MTU (RFC 1812 4.3.2.3, RFC 4443 2.4). */
+  size_t max = v6 ? 1280 - 48 : 576 - 28;
+  if (qlen > max) qlen = max;
+  struct pbuf *q = pbuf_alloc(PBUF_IP, (u16_t)(8 + qlen), PBUF_RAM);
+  if (!q) return;
+  uint8_t *b = q->payload;
+  memset(b, 0, 8);
+  b[0] = v6 ? 1 : 3; /* destination unreachable */
+  b[1] = v6 ? code6 : code4;
+  memcpy(b + 8, quote, qlen);
+  ip_addr_t src, dst;
+  exit_addr_to_ip(&from, &src);
+  exit_addr_to_ip(&to, &dst);
+  u16_t sum = v6 ? ip6_chksum_pseudo(q, IP6_NEXTH_ICMP6, q->tot_len, ip_2_ip6(&src), ip_2_ip6(&dst))
+                 : inet_chksum(b, q->tot_len);
+  memcpy(b + 2, &sum, 2);
+  ip_output_if_src(q, &src, &dst, 64, 0, v6 ? IP6_NEXTH_ICMP6 : IP_PROTO_ICMP, x->nif);
+  pbuf_free(q);
+}
+
+void exit_send_udp(exit_ctx *x, const exit_addr *from, uint16_t fport, const exit_addr *to,
+                   uint16_t tport, const uint8_t *data, size_t len) {
+  if (len > 65535 - 8 - 40) return;
+  struct pbuf *q = pbuf_alloc(PBUF_IP, (u16_t)(8 + len), PBUF_RAM);
+  if (!q) {
+    x->stats.dropped++;
+    return;
+  }
+  uint8_t *b = q->payload;
+  b[0] = (uint8_t)(fport >> 8), b[1] = (uint8_t)fport;
+  b[2] = (uint8_t)(tport >> 8), b[3] = (uint8_t)tport;
+  b[4] = (uint8_t)((8 + len) >> 8), b[5] = (uint8_t)(8 + len);
+  b[6] = b[7] = 0;
+  memcpy(b + 8, data, len);
+  ip_addr_t src, dst;
+  exit_addr_to_ip(from, &src);
+  exit_addr_to_ip(to, &dst);
+  u16_t sum = ip_chksum_pseudo(q, IP_PROTO_UDP, q->tot_len, &src, &dst);
+  if (sum == 0) sum = 0xFFFF;
+  memcpy(b + 6, &sum, 2);
+  ip_output_if_src(q, &src, &dst, 64, 0, IP_PROTO_UDP, x->nif);
+  pbuf_free(q);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void on_sweep(uv_timer_t *t) {
+  exit_ctx *x = t->data;
+  uint64_t now = uv_now(x->loop);
+  exit_tcp_sweep(x, now);
+  exit_udp_sweep(x, now);
+  if (now >= x->next_host_refresh) refresh_host_addresses(x);
+}
+
+exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *err,
+                     size_t errlen) {
+  if (g_exit) return snprintf(err, errlen, "only one exit per process"), NULL;
+  exit_ctx *x = calloc(1, sizeof *x);
+  if (!x) return snprintf(err, errlen, "out of memory"), NULL;
+  x->loop = loop;
+  x->cfg = cfg;
+  x->tun = tun;
+  x->nif = ipstack_netif(tunnel_ipstack(tun));
+  exit_policy_init(&x->policy, cfg->server_allow_private, cfg->addresses, cfg->n_addresses);
+  refresh_host_addresses(x);
+  if (exit_udp_start(x) != 0) {
+    free(x);
+    return snprintf(err, errlen, "cannot create the exit's lwIP PCBs"), NULL;
+  }
+  uv_timer_init(loop, &x->sweep);
+  x->sweep.data = x;
+  uv_timer_start(&x->sweep, on_sweep, 1000, 1000);
+  g_exit = x;
+  if (spare_ip6_slot(x->nif) < 0)
+    LOG_W("exit", "no_ipv6_exit",
+          "msg", "every IPv6 address slot is taken by Address entries: IPv6 destinations are dropped",
+          NULL);
+  LOG_I("exit", "started", "allow_private", cfg->server_allow_private ? "yes" : "no",
+        "icmp_echo", "answered with administratively prohibited", NULL);
+  return x;
+}
+
+static void on_sweep_closed(uv_handle_t *h) { free(h->data); }
+
+void exit_stop(exit_ctx *x) {
+  if (!x) return;
+  if (g_exit == x) g_exit = NULL;
+  x->stopping = true;
+  exit_tcp_stop(x);
+  exit_udp_stop(x);
+  uv_timer_stop(&x->sweep);
+  uv_close((uv_handle_t *)&x->sweep, on_sweep_closed);
+}
+
+void exit_get_stats(const exit_ctx *x, exit_stats *out) { *out = x->stats; }

@@ -1,0 +1,73 @@
+/* The server's userspace exit: stock WireGuard/AmneziaWG clients route IP packets for ANY
+ * destination through the tunnel, and the server's lwIP stack terminates them and connects out
+ * with real OS sockets on the peer's behalf.
+ *
+ * How packets to foreign addresses reach lwIP (lwIP is configured, never patched): the
+ * LWIP_HOOK_IP4_INPUT / LWIP_HOOK_IP6_INPUT hooks (lwip_port/lwip_hooks.h) see every inbound
+ * packet first. A packet whose destination is not one of the netif's own addresses is fed to
+ * ip4_input/ip6_input again while the netif temporarily carries that destination as its address
+ * (IPv4: the address field is set directly, never through netif_set_ipaddr, which would abort
+ * PCBs; IPv6: a spare address slot is marked valid), so lwIP accepts it as local. PCBs created
+ * that way keep the foreign address as their local address and answer from it.
+ *
+ * TCP: a SYN to a new foreign destination is held back while the server connects out
+ * (uv_tcp_connect). Only when that succeeds is the SYN given to lwIP, where a listening PCB bound
+ * to exactly that address:port accepts it; the two sides are then relayed (stream_lwip <->
+ * stream_uv, relay.h, [Socks] IdleTimeout). If the outbound connection is refused the peer gets
+ * a TCP RST; unreachable or timed out ([Socks] ConnectTimeout) gives ICMP destination unreachable
+ * (net or host); a local firewall (EACCES/EPERM) gives ICMP administratively prohibited.
+ *
+ * UDP: one OS socket per (peer address:port, destination address:port) flow, connected to the
+ * destination; replies are built as UDP packets from the destination back into the tunnel; a
+ * flow expires after 60 s without traffic. ICMP port unreachable for the outbound socket is
+ * passed back to the peer as ICMP port unreachable.
+ *
+ * DNS: UDP to one of the server's own tunnel addresses, port 53, is answered by the server
+ * itself: A and AAAA through the OS resolver (uv_getaddrinfo, so /etc/hosts applies), other query
+ * types get an empty NOERROR answer. DNS over TCP to the server address is not offered.
+ *
+ * ICMP: echo requests to foreign destinations are answered with ICMP destination unreachable,
+ * administratively prohibited (IPv4 type 3 code 13, IPv6 type 1 code 1); they are not proxied.
+ *
+ * Exit policy (default deny, exit_policy.h): loopback, link-local, RFC 1918, CGNAT 100.64/10,
+ * ULA fc00::/7, multicast, 0.0.0.0/8, reserved 240/4 and broadcast, the tunnel's own subnets and
+ * the host's interface addresses are refused: TCP and UDP with ICMP administratively prohibited.
+ * `[Server] AllowPrivate = yes` lifts the RFC 1918 and ULA part.
+ *
+ * Everything runs on the loop thread (lwIP has NO_SYS=1). */
+#ifndef AWGPROXY_EXIT_EXIT_H
+#define AWGPROXY_EXIT_EXIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "device/tunnel.h"
+
+typedef struct exit_ctx exit_ctx;
+
+typedef struct {
+  uint64_t tcp_connecting;  /* now: outbound connects in progress */
+  uint64_t tcp_relays;      /* now: relayed connections */
+  uint64_t tcp_accepted;    /* total */
+  uint64_t tcp_refused;     /* RST sent: the destination refused */
+  uint64_t tcp_unreachable; /* ICMP sent: unreachable, timed out or prohibited locally */
+  uint64_t udp_flows;       /* now */
+  uint64_t udp_flows_total;
+  uint64_t dns_queries;
+  uint64_t denied;          /* new flows refused by the exit policy */
+  uint64_t icmp_echo;       /* echo requests answered with "prohibited" */
+  uint64_t dropped;         /* limits reached, no memory, malformed */
+} exit_stats;
+
+/* Starts the exit on the tunnel's IP stack. Only one exit may exist per process (lwIP is global).
+ * Returns NULL with a message in err. */
+exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *err,
+                     size_t errlen);
+/* Stops accepting, aborts every flow and frees everything (handles close from the loop). NULL is
+ * fine. Call before the tunnel is destroyed. */
+void exit_stop(exit_ctx *x);
+void exit_get_stats(const exit_ctx *x, exit_stats *out);
+
+#endif

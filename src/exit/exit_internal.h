@@ -1,0 +1,111 @@
+/* Shared between the parts of the exit (exit.c: hooks, packets, lifecycle; exit_tcp.c;
+ * exit_udp.c). Not for use outside src/exit. */
+#ifndef AWGPROXY_EXIT_EXIT_INTERNAL_H
+#define AWGPROXY_EXIT_EXIT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "exit/exit.h"
+#include "exit/exit_policy.h"
+#include "lwip/ip_addr.h"
+
+struct pbuf;
+struct netif;
+
+#define EXIT_MAX_TCP_PENDING 1024 /* outbound connects in progress */
+#define EXIT_MAX_UDP_FLOWS 1024   /* the least recently used flow makes room for a new one */
+#define EXIT_MAX_DNS_PENDING 128
+#define EXIT_UDP_IDLE_MS 60000
+#define EXIT_HASH_BUCKETS 1024
+#define EXIT_HOST_REFRESH_MS 30000
+
+/* One address; IPv4 uses a[0..3]. */
+typedef struct {
+  int family;
+  uint8_t a[16];
+} exit_addr;
+
+/* A flow as the peer sees it: src is the peer, dst the destination it asked for. */
+typedef struct {
+  exit_addr src, dst;
+  uint16_t sport, dport;
+} exit_tuple;
+
+typedef struct tcp_flow tcp_flow;
+typedef struct exit_listener exit_listener;
+typedef struct exit_conn exit_conn;
+typedef struct udp_flow udp_flow;
+typedef struct dns_req dns_req;
+
+struct exit_ctx {
+  uv_loop_t *loop;
+  const awg_config *cfg;
+  tunnel *tun;
+  struct netif *nif;
+  exit_policy policy;
+  uv_timer_t sweep;
+  uint64_t next_host_refresh;
+  bool stopping;
+  exit_stats stats;
+  /* TCP */
+  tcp_flow *tcp_buckets[EXIT_HASH_BUCKETS];
+  tcp_flow *tcp_list; /* every pending flow, for the sweep */
+  exit_listener *listeners;
+  exit_conn *conns;
+  /* UDP and DNS */
+  udp_flow *udp_buckets[EXIT_HASH_BUCKETS];
+  udp_flow *udp_list;
+  dns_req *dns_list;
+  size_t n_dns;
+  struct raw_pcb *raw_udp4, *raw_udp6, *raw_icmp4, *raw_icmp6;
+  uint8_t rbuf[65536];
+};
+
+/* ---- exit.c ---- */
+/* Feeds a packet (ownership passes) to lwIP as if dst were a local address. */
+void exit_input_as_local(exit_ctx *x, struct pbuf *p, const exit_addr *dst);
+/* True while a packet to a foreign address is inside lwIP (exit_input_as_local). */
+bool exit_in_foreign_input(void);
+/* Sends ICMP destination unreachable (v4 type 3 / v6 type 1, with code) to the sender of the
+ * quoted packet (bytes from its IP header on), from the address it was sent to. */
+void exit_send_unreach(exit_ctx *x, const uint8_t *quote, size_t qlen, uint8_t code4,
+                       uint8_t code6);
+/* Sends one UDP datagram into the tunnel: from:fport -> to:tport. */
+void exit_send_udp(exit_ctx *x, const exit_addr *from, uint16_t fport, const exit_addr *to,
+                   uint16_t tport, const uint8_t *data, size_t len);
+void exit_addr_to_ip(const exit_addr *a, ip_addr_t *out);
+void exit_addr_from_ip(const ip_addr_t *ip, exit_addr *out);
+void exit_addr_to_sockaddr(const exit_addr *a, uint16_t port, struct sockaddr_storage *ss);
+bool exit_addr_equal(const exit_addr *a, const exit_addr *b);
+void exit_addr_format(const exit_addr *a, uint16_t port, char *buf, size_t len);
+uint32_t exit_tuple_hash(const exit_tuple *t);
+bool exit_tuple_equal(const exit_tuple *a, const exit_tuple *b);
+/* Policy check with logging and counting; true when allowed. */
+bool exit_allowed(exit_ctx *x, const char *proto, const exit_tuple *t);
+
+/* ICMP codes: v4 (type 3) and v6 (type 1) */
+#define EXIT_ICMP4_NET 0
+#define EXIT_ICMP4_HOST 1
+#define EXIT_ICMP4_PORT 3
+#define EXIT_ICMP4_PROHIBITED 13
+#define EXIT_ICMP6_NOROUTE 0
+#define EXIT_ICMP6_PROHIBITED 1
+#define EXIT_ICMP6_ADDR 3
+#define EXIT_ICMP6_PORT 4
+
+/* ---- exit_tcp.c ---- */
+/* A SYN (no ACK) to a foreign address; takes ownership of p. hdr holds the packet's first bytes
+ * (IP header and TCP header), ihl the IP header length. */
+void exit_tcp_syn(exit_ctx *x, struct pbuf *p, const uint8_t *hdr, size_t ihl);
+void exit_tcp_sweep(exit_ctx *x, uint64_t now);
+void exit_tcp_stop(exit_ctx *x);
+
+/* ---- exit_udp.c ---- */
+int exit_udp_start(exit_ctx *x);
+void exit_udp_sweep(exit_ctx *x, uint64_t now);
+void exit_udp_stop(exit_ctx *x);
+
+#endif

@@ -1,0 +1,386 @@
+#include "observe/observe.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "observe/http.h"
+#include "observe/prom.h"
+#include "observe/streams.h"
+#include "socks/socks_proto.h"
+#include "util/log.h"
+
+struct observe {
+  obs_sources src;
+  http_server *metrics, *control;
+};
+
+/* ---- peers -------------------------------------------------------------------------------- */
+
+/* Peer label: the key fingerprint; in the (2^-48) case of two peers sharing one, the later ones
+ * get "-<index>" so that series stay distinct. */
+static void peer_label(const tunnel *t, size_t i, const tunnel_peer_status *ps, char out[32]) {
+  snprintf(out, 32, "%s", ps->fingerprint);
+  for (size_t k = 0; k < i; k++) {
+    tunnel_peer_status other;
+    tunnel_peer_status_get(t, k, &other);
+    if (strcmp(other.fingerprint, ps->fingerprint) == 0) {
+      snprintf(out, 32, "%s-%zu", ps->fingerprint, i);
+      return;
+    }
+  }
+}
+
+static size_t peer_count(const obs_sources *src) {
+  return src->tun ? tunnel_peer_count(src->tun) : 0;
+}
+
+/* ---- metrics ------------------------------------------------------------------------------ */
+
+typedef uint64_t (*peer_field)(const tunnel_peer_status *ps);
+static uint64_t f_rx_bytes(const tunnel_peer_status *ps) { return ps->rx_bytes; }
+static uint64_t f_tx_bytes(const tunnel_peer_status *ps) { return ps->tx_bytes; }
+static uint64_t f_rx_packets(const tunnel_peer_status *ps) { return ps->rx_packets; }
+static uint64_t f_tx_packets(const tunnel_peer_status *ps) { return ps->tx_packets; }
+
+static void peer_counter(obs_buf *b, const obs_sources *src, const char *name, const char *help,
+                         peer_field f) {
+  prom_header(b, name, "counter", help);
+  for (size_t i = 0; i < peer_count(src); i++) {
+    tunnel_peer_status ps;
+    tunnel_peer_status_get(src->tun, i, &ps);
+    char label[32];
+    peer_label(src->tun, i, &ps, label);
+    prom_label l = {"peer", label};
+    prom_sample_u64(b, name, &l, 1, f(&ps));
+  }
+}
+
+static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
+  size_t n = peer_count(src), with_session = 0;
+  for (size_t i = 0; i < n; i++) {
+    tunnel_peer_status ps;
+    tunnel_peer_status_get(src->tun, i, &ps);
+    with_session += ps.has_session;
+  }
+  prom_header(b, "awgproxy_tunnel_up", "gauge", "1 when at least one peer has a usable session.");
+  prom_sample_u64(b, "awgproxy_tunnel_up", NULL, 0, with_session > 0);
+  prom_header(b, "awgproxy_peers", "gauge", "Configured peers.");
+  prom_sample_u64(b, "awgproxy_peers", NULL, 0, n);
+  prom_header(b, "awgproxy_sessions_active", "gauge", "Peers with a usable session.");
+  prom_sample_u64(b, "awgproxy_sessions_active", NULL, 0, with_session);
+  if (!src->tun) return;
+
+  tunnel_stats st;
+  tunnel_stats_get(src->tun, &st);
+  prom_header(b, "awgproxy_handshakes_total", "counter",
+              "Handshakes completed (result=ok) and failed, by reason.");
+  prom_label ok = {"result", "ok"};
+  prom_sample_u64(b, "awgproxy_handshakes_total", &ok, 1, st.handshakes_ok);
+  for (int f = 0; f < TUN_HS_FAILURE_COUNT; f++) {
+    prom_label l[2] = {{"result", "failed"}, {"reason", tunnel_hs_failure_name((tun_hs_failure)f)}};
+    prom_sample_u64(b, "awgproxy_handshakes_total", l, 2, st.handshakes_failed[f]);
+  }
+  prom_header(b, "awgproxy_reconnects_total", "counter",
+              "Sessions re-established after being lost (routine rekeys not counted).");
+  prom_sample_u64(b, "awgproxy_reconnects_total", NULL, 0, st.reconnects);
+  prom_header(b, "awgproxy_handshake_duration_seconds", "histogram",
+              "Time from sending a handshake initiation to consuming its response.");
+  prom_histogram(b, "awgproxy_handshake_duration_seconds", NULL, 0, &st.handshake_duration);
+
+  peer_counter(b, src, "awgproxy_peer_rx_bytes_total",
+               "Bytes of authenticated UDP datagrams received from the peer (AWG padding included).",
+               f_rx_bytes);
+  peer_counter(b, src, "awgproxy_peer_tx_bytes_total",
+               "Bytes of UDP datagrams sent to the peer (padding, junk and I-packets included).",
+               f_tx_bytes);
+  peer_counter(b, src, "awgproxy_peer_rx_packets_total",
+               "Authenticated UDP datagrams received from the peer.", f_rx_packets);
+  peer_counter(b, src, "awgproxy_peer_tx_packets_total", "UDP datagrams sent to the peer.",
+               f_tx_packets);
+  prom_header(b, "awgproxy_peer_last_handshake_seconds", "gauge",
+              "Unix time of the peer's last completed handshake (0 = never).");
+  for (size_t i = 0; i < n; i++) {
+    tunnel_peer_status ps;
+    tunnel_peer_status_get(src->tun, i, &ps);
+    char label[32];
+    peer_label(src->tun, i, &ps, label);
+    prom_label l = {"peer", label};
+    prom_sample(b, "awgproxy_peer_last_handshake_seconds", &l, 1,
+                (double)(ps.last_handshake_unix_ns / 1000000) / 1e3);
+  }
+
+  prom_header(b, "awgproxy_junk_packets_sent_total", "counter",
+              "Junk datagrams (Jc) sent before handshake initiations.");
+  prom_sample_u64(b, "awgproxy_junk_packets_sent_total", NULL, 0, st.junk_sent);
+  prom_header(b, "awgproxy_signature_packets_sent_total", "counter",
+              "Signature datagrams (I1..I5) sent before handshake initiations.");
+  prom_sample_u64(b, "awgproxy_signature_packets_sent_total", NULL, 0, st.signature_sent);
+  prom_header(b, "awgproxy_dropped_datagrams_total", "counter",
+              "Received datagrams that were not used, by reason.");
+  for (int r = 0; r < TUN_DROP_COUNT; r++) {
+    prom_label l = {"reason", tunnel_drop_reason_name((tun_drop_reason)r)};
+    prom_sample_u64(b, "awgproxy_dropped_datagrams_total", &l, 1, st.dropped[r]);
+  }
+}
+
+static void stream_metrics(obs_buf *b, const obs_sources *src) {
+  prom_header(b, "awgproxy_streams_active", "gauge", "Streams being relayed now, by kind.");
+  for (int k = 0; k < OBS_STREAM_KINDS; k++) {
+    prom_label l = {"kind", obs_stream_kind_name((obs_stream_kind)k)};
+    prom_sample_u64(b, "awgproxy_streams_active", &l, 1, obs_streams_active((obs_stream_kind)k));
+  }
+  prom_header(b, "awgproxy_streams_total", "counter", "Streams opened since start, by kind.");
+  for (int k = 0; k < OBS_STREAM_KINDS; k++) {
+    prom_label l = {"kind", obs_stream_kind_name((obs_stream_kind)k)};
+    prom_sample_u64(b, "awgproxy_streams_total", &l, 1, obs_streams_total((obs_stream_kind)k));
+  }
+  if (!src->socks) return;
+  socks_stats ss;
+  socks_server_get_stats(src->socks, &ss);
+  prom_header(b, "awgproxy_socks_connections_total", "counter", "SOCKS connections accepted.");
+  prom_sample_u64(b, "awgproxy_socks_connections_total", NULL, 0, ss.accepted);
+  prom_header(b, "awgproxy_socks_handshake_failures_total", "counter",
+              "SOCKS connections that failed before a request (malformed, bad password, timeout).");
+  prom_sample_u64(b, "awgproxy_socks_handshake_failures_total", NULL, 0, ss.handshake_failures);
+  prom_header(b, "awgproxy_stream_failures_total", "counter",
+              "SOCKS requests answered with a failure, by SOCKS5 reply.");
+  for (uint8_t rep = 1; rep < 9; rep++) {
+    prom_label l = {"reply", socks5_rep_name(rep)};
+    prom_sample_u64(b, "awgproxy_stream_failures_total", &l, 1, ss.replies[rep]);
+  }
+}
+
+static void dns_metrics(obs_buf *b, const obs_sources *src) {
+  if (!src->res) return;
+  resolver_stats rs;
+  resolver_get_stats(src->res, &rs);
+  prom_header(b, "awgproxy_dns_queries_total", "counter", "Name lookups asked of the resolver.");
+  prom_sample_u64(b, "awgproxy_dns_queries_total", NULL, 0, rs.queries);
+  prom_header(b, "awgproxy_dns_cache_hits_total", "counter", "Lookups answered from the cache.");
+  prom_sample_u64(b, "awgproxy_dns_cache_hits_total", NULL, 0, rs.cache_hits);
+  prom_header(b, "awgproxy_dns_failures_total", "counter", "Lookups that failed.");
+  prom_sample_u64(b, "awgproxy_dns_failures_total", NULL, 0, rs.failures);
+}
+
+void observe_render_metrics(const obs_sources *src, obs_buf *b) {
+  prom_header(b, "awgproxy_build_info", "gauge", "Always 1; labels describe the running build.");
+  prom_label info[2] = {{"version", AWGPROXY_VERSION}, {"role", src->role ? src->role : ""}};
+  prom_sample_u64(b, "awgproxy_build_info", info, 2, 1);
+  prom_header(b, "awgproxy_uptime_seconds", "gauge", "Seconds since the daemon started.");
+  prom_sample(b, "awgproxy_uptime_seconds", NULL, 0,
+              (double)((uv_hrtime() - src->started_ns) / 1000000) / 1e3);
+  tunnel_metrics(b, src);
+  stream_metrics(b, src);
+  dns_metrics(b, src);
+}
+
+/* ---- control API documents ---------------------------------------------------------------- */
+
+static void json_key(obs_buf *b, bool *first, const char *key) {
+  obs_buf_puts(b, *first ? "" : ",");
+  *first = false;
+  obs_buf_json_string(b, key);
+  obs_buf_puts(b, ":");
+}
+
+static void json_u64(obs_buf *b, bool *first, const char *key, uint64_t v) {
+  json_key(b, first, key);
+  obs_buf_printf(b, "%" PRIu64, v);
+}
+
+static void peer_json(obs_buf *b, const obs_sources *src, size_t i, bool detail) {
+  tunnel_peer_status ps;
+  tunnel_peer_status_get(src->tun, i, &ps);
+  bool first = true;
+  obs_buf_puts(b, "{");
+  json_key(b, &first, "peer");
+  obs_buf_json_string(b, ps.fingerprint);
+  json_key(b, &first, "endpoint");
+  if (ps.endpoint[0]) obs_buf_json_string(b, ps.endpoint);
+  else obs_buf_puts(b, "null");
+  json_key(b, &first, "has_session");
+  obs_buf_puts(b, ps.has_session ? "true" : "false");
+  /* Unix time in seconds with exactly millisecond precision, null if never. */
+  json_key(b, &first, "last_handshake");
+  uint64_t ms = ps.last_handshake_unix_ns / 1000000;
+  if (ps.last_handshake_unix_ns) obs_buf_printf(b, "%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
+  else obs_buf_puts(b, "null");
+  json_u64(b, &first, "rx_bytes", ps.rx_bytes);
+  json_u64(b, &first, "tx_bytes", ps.tx_bytes);
+  if (detail) {
+    json_u64(b, &first, "rx_packets", ps.rx_packets);
+    json_u64(b, &first, "tx_packets", ps.tx_packets);
+    json_u64(b, &first, "handshakes_ok", ps.handshakes_ok);
+    json_u64(b, &first, "handshakes_failed", ps.handshakes_failed);
+    const awg_config *c = src->cfg;
+    if (c && i < c->n_peers && tunnel_peer_count(src->tun) == c->n_peers) {
+      const cfg_peer *cp = &c->peers[i];
+      json_key(b, &first, "allowed_ips");
+      obs_buf_puts(b, "[");
+      for (size_t k = 0; k < cp->n_allowed_ips; k++) {
+        char cidr[64];
+        cfg_format_cidr(&cp->allowed_ips[k], cidr, sizeof cidr);
+        obs_buf_puts(b, k ? "," : "");
+        obs_buf_json_string(b, cidr);
+      }
+      obs_buf_puts(b, "]");
+      json_u64(b, &first, "persistent_keepalive", cp->persistent_keepalive);
+    }
+  }
+  obs_buf_puts(b, "}");
+}
+
+static void peers_array(obs_buf *b, const obs_sources *src, bool detail) {
+  obs_buf_puts(b, "[");
+  for (size_t i = 0; i < peer_count(src); i++) {
+    obs_buf_puts(b, i ? "," : "");
+    peer_json(b, src, i, detail);
+  }
+  obs_buf_puts(b, "]");
+}
+
+static void streams_object(obs_buf *b, const obs_sources *src) {
+  uint64_t total = 0;
+  for (int k = 0; k < OBS_STREAM_KINDS; k++) total += obs_streams_active((obs_stream_kind)k);
+  bool first = true;
+  obs_buf_puts(b, "{");
+  json_u64(b, &first, "active", total);
+  json_key(b, &first, "by_kind");
+  obs_buf_puts(b, "{");
+  bool f2 = true;
+  for (int k = 0; k < OBS_STREAM_KINDS; k++)
+    json_u64(b, &f2, obs_stream_kind_name((obs_stream_kind)k),
+             obs_streams_active((obs_stream_kind)k));
+  obs_buf_puts(b, "}");
+  json_key(b, &first, "opened_total");
+  obs_buf_puts(b, "{");
+  f2 = true;
+  for (int k = 0; k < OBS_STREAM_KINDS; k++)
+    json_u64(b, &f2, obs_stream_kind_name((obs_stream_kind)k),
+             obs_streams_total((obs_stream_kind)k));
+  obs_buf_puts(b, "}");
+  if (src->socks) {
+    socks_stats ss;
+    socks_server_get_stats(src->socks, &ss);
+    json_key(b, &first, "socks");
+    obs_buf_puts(b, "{");
+    f2 = true;
+    json_u64(b, &f2, "accepted", ss.accepted);
+    json_u64(b, &f2, "in_handshake", ss.active);
+    json_u64(b, &f2, "handshake_failures", ss.handshake_failures);
+    json_key(b, &f2, "failures_by_reply");
+    obs_buf_puts(b, "{");
+    bool f3 = true;
+    for (uint8_t rep = 1; rep < 9; rep++) json_u64(b, &f3, socks5_rep_name(rep), ss.replies[rep]);
+    obs_buf_puts(b, "}}");
+  }
+  obs_buf_puts(b, "}");
+}
+
+void observe_render_status(const obs_sources *src, obs_buf *b) {
+  bool first = true;
+  obs_buf_puts(b, "{");
+  json_key(b, &first, "version");
+  obs_buf_json_string(b, AWGPROXY_VERSION);
+  json_key(b, &first, "role");
+  obs_buf_json_string(b, src->role ? src->role : "");
+  json_key(b, &first, "state");
+  obs_buf_json_string(b, src->tun && tunnel_is_up(src->tun) ? "up" : "down");
+  json_key(b, &first, "uptime_seconds");
+  uint64_t up_ms = (uv_hrtime() - src->started_ns) / 1000000;
+  obs_buf_printf(b, "%" PRIu64 ".%03u", up_ms / 1000, (unsigned)(up_ms % 1000));
+  json_key(b, &first, "peers");
+  peers_array(b, src, false);
+  json_key(b, &first, "streams");
+  streams_object(b, src);
+  obs_buf_puts(b, "}\n");
+}
+
+void observe_render_peers(const obs_sources *src, obs_buf *b) {
+  obs_buf_puts(b, "{\"peers\":");
+  peers_array(b, src, true);
+  obs_buf_puts(b, "}\n");
+}
+
+void observe_render_streams(const obs_sources *src, obs_buf *b) {
+  streams_object(b, src);
+  obs_buf_puts(b, "\n");
+}
+
+/* ---- HTTP handlers ------------------------------------------------------------------------ */
+
+static void metrics_handler(void *ctx, const http_request *req, const char *body, size_t body_len,
+                            http_response *res) {
+  struct observe *o = ctx;
+  if (strcmp(req->path, "/metrics") != 0 || strcmp(req->method, "GET") != 0) {
+    res->status = 404;
+    obs_buf_puts(&res->body, "not found: GET /metrics\n");
+    return;
+  }
+  res->content_type = PROM_CONTENT_TYPE;
+  observe_render_metrics(&o->src, &res->body);
+}
+
+static void json_error(http_response *res, int status, const char *msg) {
+  res->status = status;
+  res->content_type = "application/json";
+  obs_buf_puts(&res->body, "{\"error\":");
+  obs_buf_json_string(&res->body, msg);
+  obs_buf_puts(&res->body, "}\n");
+}
+
+static void control_handler(void *ctx, const http_request *req, const char *body, size_t body_len,
+                            http_response *res) {
+  struct observe *o = ctx;
+  static const struct {
+    const char *path, *method;
+    void (*render)(const obs_sources *, obs_buf *);
+  } routes[] = {
+      {"/status", "GET", observe_render_status},
+      {"/peers", "GET", observe_render_peers},
+      {"/streams", "GET", observe_render_streams},
+      {"/reload", "POST", NULL},
+  };
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    if (strcmp(req->path, routes[i].path) != 0) continue;
+    if (strcmp(req->method, routes[i].method) != 0) {
+      res->allow = routes[i].method;
+      return json_error(res, 405, "method not allowed");
+    }
+    if (!routes[i].render)
+      return json_error(res, 501, "reload is not supported yet; restart awgproxy to apply a new config");
+    res->content_type = "application/json";
+    routes[i].render(&o->src, &res->body);
+    return;
+  }
+  json_error(res, 404, "not found: GET /status, /peers, /streams or POST /reload");
+}
+
+/* ---- lifetime ----------------------------------------------------------------------------- */
+
+observe *observe_start(uv_loop_t *loop, const obs_sources *src, char *err, size_t errlen) {
+  struct observe *o = calloc(1, sizeof *o);
+  if (!o) return snprintf(err, errlen, "out of memory"), NULL;
+  o->src = *src;
+  const awg_config *c = src->cfg;
+  if (c->has_metrics) {
+    o->metrics = http_server_start(loop, "metrics", NULL, &c->metrics_listen, metrics_handler, o,
+                                   err, errlen);
+    if (!o->metrics) return observe_stop(o), NULL;
+  }
+  if (c->control_path[0] || c->has_control_tcp) {
+    o->control = http_server_start(loop, "control", c->control_path[0] ? c->control_path : NULL,
+                                   &c->control_listen, control_handler, o, err, errlen);
+    if (!o->control) return observe_stop(o), NULL;
+  }
+  return o;
+}
+
+void observe_stop(observe *o) {
+  if (!o) return;
+  http_server_stop(o->metrics);
+  http_server_stop(o->control);
+  free(o);
+}
