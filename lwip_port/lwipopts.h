@@ -57,13 +57,14 @@
 #define MEMP_NUM_FRAG_PBUF 256
 #define MEMP_NUM_SYS_TIMEOUT 16
 
-/* TCP: the inner MSS fits the default tunnel MTU (1420 - S4) for IPv6 too; windows are several MB
- * through window scaling so that one stream can fill a long fat path. */
+/* TCP: the inner MSS fits the default tunnel MTU (1420 - S4) for IPv6 too; windows of MBs through
+ * window scaling so one stream can fill a long fat path, while the send buffer stays at 1 MB so
+ * many streams cannot make the process hold unbounded data. */
 #define TCP_MSS 1340
 #define LWIP_WND_SCALE 1
 #define TCP_RCV_SCALE 7
-#define TCP_WND (4 * 1024 * 1024)
-#define TCP_SND_BUF (4 * 1024 * 1024)
+#define TCP_WND (2 * 1024 * 1024)
+#define TCP_SND_BUF (1024 * 1024) /* per connection: bounds what a stream can hold */
 #define TCP_SND_QUEUELEN (2 * TCP_SND_BUF / TCP_MSS + 64) /* snd_queuelen is a u16 */
 #define TCP_SNDLOWAT 32768 /* lwIP compares it with a u16 */
 #define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 4)
@@ -87,7 +88,8 @@
 #define LWIP_STATS 0
 #define LWIP_STATS_DISPLAY 0
 #define LWIP_DEBUG 0
-#define LWIP_NOASSERT 0
+/* LWIP_NOASSERT is left undefined: lwIP checks only whether it is defined, and its asserts
+ * catch misuse of the raw API. */
 
 /* The server's userspace exit (src/exit/exit.h): input hooks take packets addressed to foreign
  * destinations, and one listening PCB per foreign address:port (SO_REUSE) accepts the

@@ -121,6 +121,8 @@ int daemon_run(daemon_role role, awg_config *c) {
   }
   uv_run(s.loop, UV_RUN_DEFAULT);
   stop_all(&s);
+  /* Let deferred frees (streams closing from lwIP callbacks) run before everything is closed. */
+  uv_run(s.loop, UV_RUN_NOWAIT);
   uv_walk(s.loop, close_cb, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   uv_loop_close(s.loop);

@@ -214,6 +214,32 @@ ipstack *tunnel_ipstack(tunnel *t) { return t->ip; }
 uint16_t tunnel_port(const tunnel *t) { return udp_io_port(t->udp); }
 size_t tunnel_peer_count(const tunnel *t) { return t->n_peers; }
 
+uint64_t tunnel_last_rx(const tunnel *t) {
+  uint64_t last = 0;
+  for (size_t i = 0; i < t->n_peers; i++)
+    if (t->peers[i].last_rx > last) last = t->peers[i].last_rx;
+  return last;
+}
+
+#define PROBE_AFTER_SILENCE (1 * WG_NS_PER_SEC)
+
+void tunnel_probe(tunnel *t, bool even_if_recent) {
+  uint64_t now = tun_now();
+  for (size_t i = 0; i < t->n_peers; i++) {
+    tun_peer *p = &t->peers[i];
+    wg_timers *tm = &p->wp.timers;
+    if (!p->has_endpoint) continue;
+    if (!even_if_recent && now - p->last_rx < PROBE_AFTER_SILENCE) continue;
+    /* An unanswered handshake is already probing (its retries run on the WireGuard timers). */
+    if (tm->has_sent_handshake && tm->last_handshake_sent > p->last_rx) continue;
+    /* The last handshake was answered, so the REKEY_TIMEOUT spacing (which protects a silent
+     * peer from floods) may be waived once: peers accept initiations every 20 ms. */
+    tm->has_sent_handshake = false;
+    p->wp.actions |= WG_ACT_INITIATE;
+    tun_service_peer(p);
+  }
+}
+
 bool tunnel_is_up(const tunnel *t) {
   uint64_t now = tun_now();
   for (size_t i = 0; i < t->n_peers; i++)

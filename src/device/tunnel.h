@@ -82,6 +82,13 @@ uint16_t tunnel_port(const tunnel *t);
 /* True when at least one peer has a usable session. */
 bool tunnel_is_up(const tunnel *t);
 size_t tunnel_peer_count(const tunnel *t);
+/* Monotonic ns (uv_hrtime) of the newest authenticated packet from any peer; 0 = none yet. */
+uint64_t tunnel_last_rx(const tunnel *t);
+/* Liveness probe for new connections: a session can look valid for minutes after the server
+ * died, so when nothing has come from a peer for a second (or always, with even_if_recent),
+ * start a handshake with it unless one is already unanswered; a live server answers within a
+ * round trip, and callers compare tunnel_last_rx() with the time they started. */
+void tunnel_probe(tunnel *t, bool even_if_recent);
 void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out);
 void tunnel_stats_get(const tunnel *t, tunnel_stats *out);
 /* Short label values: "unknown-class", "mac1", … / "timeout", "decrypt", … */

@@ -33,6 +33,7 @@ typedef struct tun_peer {
   tun_staged staged[TUN_STAGED_MAX];
   size_t staged_head, staged_count;
   uint64_t rx_bytes, tx_bytes;
+  uint64_t last_rx; /* monotonic ns of the last authenticated packet from the peer, 0 = none */
   uint64_t rx_packets, tx_packets;
   uint64_t handshakes_ok, handshakes_failed;
   uint64_t last_handshake_unix_ns;

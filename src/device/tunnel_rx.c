@@ -58,6 +58,7 @@ static void count_rx(tun_peer *p, size_t wire_len) {
 
 /* An authenticated packet from p came from `from`: follow the peer if it moved (roaming). */
 static void update_endpoint(tun_peer *p, const udp_addr *from) {
+  p->last_rx = tun_now(); /* only authenticated packets get here: proof the peer is alive */
   if (p->has_endpoint && udp_addr_equal(&p->endpoint, from)) return;
   char ep[64];
   udp_addr_format(from, ep, sizeof ep);

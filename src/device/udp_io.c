@@ -9,6 +9,8 @@
 
 #define RECV_SLOTS 32 /* datagrams per recvmmsg call */
 #define SLOT_SIZE (64 * 1024)
+#define UDP_SOCKET_BUFFER (8 * 1024 * 1024)
+#define UDP_SEND_QUEUE_MAX 8192 /* datagrams waiting for a full socket buffer (~12 MB) */
 
 typedef struct {
   uv_udp_t h;
@@ -41,6 +43,24 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
   u->fn(u->ctx, (uint8_t *)buf->base, (size_t)nread, &from);
 }
 
+/* Large socket buffers absorb bursts (many streams at once, handshake floods): a datagram lost
+ * here costs a TCP stream inside the tunnel a retransmission timeout. The kernel caps the plain
+ * request at net.core.[rw]mem_max; with CAP_NET_ADMIN (Linux) the FORCE variants go beyond. */
+static void grow_buffers(udp_sock *s) {
+  int sz = UDP_SOCKET_BUFFER;
+  uv_send_buffer_size((uv_handle_t *)&s->h, &sz);
+  sz = UDP_SOCKET_BUFFER;
+  uv_recv_buffer_size((uv_handle_t *)&s->h, &sz);
+#if defined(__linux__) && defined(SO_RCVBUFFORCE)
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&s->h, &fd) == 0) {
+    int want = UDP_SOCKET_BUFFER;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want);
+  }
+#endif
+}
+
 static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_t port) {
   int rc = uv_udp_init_ex(loop, &s->h, (unsigned)family | UV_UDP_RECVMMSG);
   if (rc) return rc;
@@ -63,11 +83,7 @@ static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_
     uv_close((uv_handle_t *)&s->h, NULL);
     return rc;
   }
-  /* Large socket buffers absorb bursts (bulk transfers, handshake floods) without drops. */
-  int sz = 4 * 1024 * 1024;
-  uv_send_buffer_size((uv_handle_t *)&s->h, &sz);
-  sz = 4 * 1024 * 1024;
-  uv_recv_buffer_size((uv_handle_t *)&s->h, &sz);
+  grow_buffers(s);
   s->open = 1;
   return 0;
 }
@@ -111,11 +127,37 @@ static udp_sock *sock_for(udp_io *u, const udp_addr *to) {
   return s->open ? s : NULL;
 }
 
+typedef struct {
+  uv_udp_send_t req;
+  size_t len;
+  uint8_t data[];
+} queued_send;
+
+static void on_queued_sent(uv_udp_send_t *req, int status) { free(req); }
+
+/* The socket buffer is full: queue the datagram in libuv (which sends it as soon as the socket is
+ * writable, in order) instead of dropping it, because a drop costs a TCP connection inside the
+ * tunnel a retransmission timeout. Bounded, so a stuck socket cannot grow memory without end. */
+static int send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, size_t len) {
+  if (uv_udp_get_send_queue_count(&s->h) >= UDP_SEND_QUEUE_MAX) return UV_EAGAIN;
+  queued_send *q = malloc(sizeof *q + len);
+  if (!q) return UV_ENOMEM;
+  memcpy(q->data, data, len);
+  q->len = len;
+  uv_buf_t b = uv_buf_init((char *)q->data, (unsigned)len);
+  int rc = uv_udp_send(&q->req, &s->h, &b, 1, (const struct sockaddr *)&to->ss, on_queued_sent);
+  if (rc) free(q);
+  return rc;
+}
+
 int udp_io_send(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len) {
   udp_sock *s = sock_for(u, to);
   if (!s) return UV_EAFNOSUPPORT;
+  /* Behind queued datagrams, queue too: order matters to TCP inside the tunnel. */
+  if (uv_udp_get_send_queue_count(&s->h)) return send_queued(s, to, data, len);
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
   int rc = uv_udp_try_send(&s->h, &b, 1, (const struct sockaddr *)&to->ss);
+  if (rc == UV_EAGAIN || rc == UV_ENOBUFS) return send_queued(s, to, data, len);
   return rc < 0 ? rc : 0;
 }
 

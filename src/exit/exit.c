@@ -216,6 +216,27 @@ struct netif *awg_exit_ip4_route(const struct ip4_addr *dest) {
 
 /* ---- packets into the tunnel ------------------------------------------------------------ */
 
+void exit_send_icmp(exit_ctx *x, const exit_addr *from, const exit_addr *to, uint8_t *icmp,
+                    size_t len) {
+  if (len < 8 || len > 65535 - 40) return;
+  struct pbuf *q = pbuf_alloc(PBUF_IP, (u16_t)len, PBUF_RAM);
+  if (!q) {
+    x->stats.dropped++;
+    return;
+  }
+  bool v6 = from->family == AF_INET6;
+  icmp[2] = icmp[3] = 0;
+  pbuf_take(q, icmp, (u16_t)len);
+  ip_addr_t src, dst;
+  exit_addr_to_ip(from, &src);
+  exit_addr_to_ip(to, &dst);
+  u16_t sum = v6 ? ip6_chksum_pseudo(q, IP6_NEXTH_ICMP6, q->tot_len, ip_2_ip6(&src), ip_2_ip6(&dst))
+                 : inet_chksum(q->payload, q->tot_len);
+  memcpy((uint8_t *)q->payload + 2, &sum, 2);
+  ip_output_if_src(q, &src, &dst, 64, 0, v6 ? IP6_NEXTH_ICMP6 : IP_PROTO_ICMP, x->nif);
+  pbuf_free(q);
+}
+
 void exit_send_unreach(exit_ctx *x, const uint8_t *quote, size_t qlen, uint8_t code4,
                        uint8_t code6) {
   if (qlen < 20) return;
@@ -227,21 +248,12 @@ void exit_send_unreach(exit_ctx *x, const uint8_t *quote, size_t qlen, uint8_t c
   /* As much of the packet as fits the minimum MTU (RFC 1812 4.3.2.3, RFC 4443 2.4). */
   size_t max = v6 ? 1280 - 48 : 576 - 28;
   if (qlen > max) qlen = max;
-  struct pbuf *q = pbuf_alloc(PBUF_IP, (u16_t)(8 + qlen), PBUF_RAM);
-  if (!q) return;
-  uint8_t *b = q->payload;
+  uint8_t b[8 + 1280 - 48];
   memset(b, 0, 8);
   b[0] = v6 ? 1 : 3; /* destination unreachable */
   b[1] = v6 ? code6 : code4;
   memcpy(b + 8, quote, qlen);
-  ip_addr_t src, dst;
-  exit_addr_to_ip(&from, &src);
-  exit_addr_to_ip(&to, &dst);
-  u16_t sum = v6 ? ip6_chksum_pseudo(q, IP6_NEXTH_ICMP6, q->tot_len, ip_2_ip6(&src), ip_2_ip6(&dst))
-                 : inet_chksum(b, q->tot_len);
-  memcpy(b + 2, &sum, 2);
-  ip_output_if_src(q, &src, &dst, 64, 0, v6 ? IP6_NEXTH_ICMP6 : IP_PROTO_ICMP, x->nif);
-  pbuf_free(q);
+  exit_send_icmp(x, &from, &to, b, 8 + qlen);
 }
 
 void exit_send_udp(exit_ctx *x, const exit_addr *from, uint16_t fport, const exit_addr *to,
@@ -275,6 +287,7 @@ static void on_sweep(uv_timer_t *t) {
   uint64_t now = uv_now(x->loop);
   exit_tcp_sweep(x, now);
   exit_udp_sweep(x, now);
+  exit_icmp_sweep(x, now);
   if (now >= x->next_host_refresh) refresh_host_addresses(x);
 }
 
@@ -293,6 +306,7 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
     free(x);
     return snprintf(err, errlen, "cannot create the exit's lwIP PCBs"), NULL;
   }
+  exit_icmp_start(x);
   uv_timer_init(loop, &x->sweep);
   x->sweep.data = x;
   uv_timer_start(&x->sweep, on_sweep, 1000, 1000);
@@ -301,8 +315,13 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
     LOG_W("exit", "no_ipv6_exit",
           "msg", "every IPv6 address slot is taken by Address entries: IPv6 destinations are dropped",
           NULL);
+  const char *echo = x->ping4 && x->ping6 ? "proxied"
+                     : x->ping4          ? "proxied for IPv4, prohibited for IPv6"
+                     : x->ping6          ? "proxied for IPv6, prohibited for IPv4"
+                                         : "answered with administratively prohibited "
+                                           "(net.ipv4.ping_group_range excludes our group)";
   LOG_I("exit", "started", "allow_private", cfg->server_allow_private ? "yes" : "no",
-        "icmp_echo", "answered with administratively prohibited", NULL);
+        "icmp_echo", echo, NULL);
   return x;
 }
 
@@ -314,6 +333,7 @@ void exit_stop(exit_ctx *x) {
   x->stopping = true;
   exit_tcp_stop(x);
   exit_udp_stop(x);
+  exit_icmp_stop(x);
   uv_timer_stop(&x->sweep);
   uv_close((uv_handle_t *)&x->sweep, on_sweep_closed);
 }

@@ -26,8 +26,14 @@
  * itself: A and AAAA through the OS resolver (uv_getaddrinfo, so /etc/hosts applies), other query
  * types get an empty NOERROR answer. DNS over TCP to the server address is not offered.
  *
- * ICMP: echo requests to foreign destinations are answered with ICMP destination unreachable,
- * administratively prohibited (IPv4 type 3 code 13, IPv6 type 1 code 1); they are not proxied.
+ * ICMP: echo requests to allowed foreign destinations are proxied through unprivileged ICMP
+ * sockets (Linux: when the daemon's group is inside net.ipv4.ping_group_range; one socket per
+ * peer, destination and echo identifier, closed after 30 s without requests; replies carry the
+ * peer's identifier again). Where such sockets are not allowed, or the policy denies the
+ * destination, echo requests are answered with ICMP destination unreachable, administratively
+ * prohibited (IPv4 type 3 code 13, IPv6 type 1 code 1): `ping` prints "Packet filtered". The
+ * start-up log line (component=exit event=started icmp_echo=...) says which applies. Other ICMP
+ * addressed to foreign destinations is dropped.
  *
  * Exit policy (default deny, exit_policy.h): loopback, link-local, RFC 1918, CGNAT 100.64/10,
  * ULA fc00::/7, multicast, 0.0.0.0/8, reserved 240/4 and broadcast, the tunnel's own subnets and
@@ -57,7 +63,8 @@ typedef struct {
   uint64_t udp_flows_total;
   uint64_t dns_queries;
   uint64_t denied;          /* new flows refused by the exit policy */
-  uint64_t icmp_echo;       /* echo requests answered with "prohibited" */
+  uint64_t icmp_echo;       /* echo requests proxied */
+  uint64_t icmp_prohibited; /* echo requests answered "administratively prohibited" */
   uint64_t dropped;         /* limits reached, no memory, malformed */
 } exit_stats;
 

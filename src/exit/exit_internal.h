@@ -18,6 +18,8 @@ struct netif;
 #define EXIT_MAX_TCP_PENDING 1024 /* outbound connects in progress */
 #define EXIT_MAX_UDP_FLOWS 1024   /* the least recently used flow makes room for a new one */
 #define EXIT_MAX_DNS_PENDING 128
+#define EXIT_MAX_ECHO_FLOWS 256   /* ping sessions (peer, destination, identifier) */
+#define EXIT_ECHO_IDLE_MS 30000
 #define EXIT_UDP_IDLE_MS 60000
 #define EXIT_HASH_BUCKETS 1024
 #define EXIT_HOST_REFRESH_MS 30000
@@ -39,6 +41,7 @@ typedef struct exit_listener exit_listener;
 typedef struct exit_conn exit_conn;
 typedef struct udp_flow udp_flow;
 typedef struct dns_req dns_req;
+typedef struct echo_flow echo_flow;
 
 struct exit_ctx {
   uv_loop_t *loop;
@@ -61,6 +64,10 @@ struct exit_ctx {
   dns_req *dns_list;
   size_t n_dns;
   struct raw_pcb *raw_udp4, *raw_udp6, *raw_icmp4, *raw_icmp6;
+  /* ICMP echo */
+  bool ping4, ping6; /* unprivileged ICMP sockets work (net.ipv4.ping_group_range) */
+  echo_flow *echo_list;
+  size_t n_echo;
   uint8_t rbuf[65536];
 };
 
@@ -73,6 +80,9 @@ bool exit_in_foreign_input(void);
  * quoted packet (bytes from its IP header on), from the address it was sent to. */
 void exit_send_unreach(exit_ctx *x, const uint8_t *quote, size_t qlen, uint8_t code4,
                        uint8_t code6);
+/* Sends one ICMP/ICMPv6 message (icmp[2..3], the checksum, is filled in) into the tunnel. */
+void exit_send_icmp(exit_ctx *x, const exit_addr *from, const exit_addr *to, uint8_t *icmp,
+                    size_t len);
 /* Sends one UDP datagram into the tunnel: from:fport -> to:tport. */
 void exit_send_udp(exit_ctx *x, const exit_addr *from, uint16_t fport, const exit_addr *to,
                    uint16_t tport, const uint8_t *data, size_t len);
@@ -102,6 +112,16 @@ bool exit_allowed(exit_ctx *x, const char *proto, const exit_tuple *t);
 void exit_tcp_syn(exit_ctx *x, struct pbuf *p, const uint8_t *hdr, size_t ihl);
 void exit_tcp_sweep(exit_ctx *x, uint64_t now);
 void exit_tcp_stop(exit_ctx *x);
+
+/* ---- exit_icmp.c ---- */
+/* Probes for unprivileged ICMP sockets (sets x->ping4/ping6). */
+void exit_icmp_start(exit_ctx *x);
+/* An echo request from the peer (icmp: the ICMP message) to an allowed foreign destination.
+ * Returns false when it cannot be proxied (the caller answers "prohibited"). */
+bool exit_icmp_echo(exit_ctx *x, const exit_addr *src, const exit_addr *dst, const uint8_t *icmp,
+                    size_t len);
+void exit_icmp_sweep(exit_ctx *x, uint64_t now);
+void exit_icmp_stop(exit_ctx *x);
 
 /* ---- exit_udp.c ---- */
 int exit_udp_start(exit_ctx *x);

@@ -2,7 +2,8 @@
  *
  * lwIP raw PCBs see every UDP and ICMP packet before lwIP's own UDP/ICMP code. While a packet to
  * a foreign address is inside lwIP (exit_input_as_local) they take it: UDP goes out through one
- * connected OS socket per flow, ICMP echo is answered "administratively prohibited". UDP to one
+ * connected OS socket per flow, ICMP echo through exit_icmp.c (or is answered "administratively
+ * prohibited"), other ICMP to foreign addresses is dropped. UDP to one
  * of our own addresses, port 53, is answered by the DNS responder; anything else addressed to us
  * is left to lwIP. Doing this in raw PCBs rather than in the input hook means lwIP has already
  * checked and reassembled the packet. */
@@ -354,11 +355,16 @@ static u8_t on_raw_udp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_
 static u8_t on_raw_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_addr_t *addr) {
   exit_ctx *x = arg;
   if (!exit_in_foreign_input()) return 0; /* ours (echo to the tunnel address): lwIP answers */
-  uint8_t type;
-  if (pbuf_copy_partial(p, &type, 1, (u16_t)ip_current_header_tot_len()) == 1) {
-    bool v6 = IP_IS_V6(ip_current_dest_addr());
-    if (type == (v6 ? 128 : 8)) { /* echo request */
-      x->stats.icmp_echo++;
+  size_t hl = ip_current_header_tot_len();
+  uint8_t *icmp = x->rbuf;
+  size_t n = pbuf_copy_partial(p, icmp, 65535, (u16_t)hl);
+  bool v6 = IP_IS_V6(ip_current_dest_addr());
+  if (n >= 8 && icmp[0] == (v6 ? 128 : 8) && icmp[1] == 0) { /* echo request */
+    exit_tuple t = {.sport = 0, .dport = 0};
+    exit_addr_from_ip(ip_current_src_addr(), &t.src);
+    exit_addr_from_ip(ip_current_dest_addr(), &t.dst);
+    if (!exit_allowed(x, "icmp", &t) || !exit_icmp_echo(x, &t.src, &t.dst, icmp, n)) {
+      x->stats.icmp_prohibited++;
       send_unreach_pbuf(x, p, EXIT_ICMP4_PROHIBITED, EXIT_ICMP6_PROHIBITED);
     }
   }

@@ -26,6 +26,8 @@ struct dial_req {
   uv_timer_t stagger, deadline, tunnel_wait;
   int open_handles;
   bool done, cancelled;
+  uint64_t started; /* uv_hrtime at dial_start: the tunnel is alive if a packet came since */
+  bool late_probe;  /* the tunnel-wait check asked for a fresh proof of life */
   stream *result;
   uint8_t rep;
   const char *reason;
@@ -115,25 +117,41 @@ static void begin_attempts(struct dial_req *d) {
   if (!d->done && d->next < d->n) uv_timer_start(&d->stagger, on_stagger, STAGGER_MS, 0);
 }
 
+/* Up = a usable session and proof of life since this dial began (tunnel_probe asked for it). */
+static bool tunnel_alive(const struct dial_req *d) {
+  return tunnel_is_up(d->env.tun) && tunnel_last_rx(d->env.tun) >= d->started;
+}
+
 static void on_deadline(uv_timer_t *t) {
   struct dial_req *d = t->data;
-  if (!tunnel_is_up(d->env.tun))
+  if (!tunnel_alive(d))
     finish(d, NULL, SOCKS5_REP_GENERAL_FAILURE, "tunnel down: no session with the server");
   else
     finish(d, NULL, SOCKS5_REP_TTL_EXPIRED, "connection timed out");
 }
 
+#define LATE_PROBE_MS 1500 /* a round trip plus the server's handshake work, generously */
+
+/* Nothing came back since the dial began. If the last word from the server was recent, no probe
+ * was sent at the start: send one now and give it a round trip before calling the tunnel down. */
 static void on_tunnel_wait(uv_timer_t *t) {
   struct dial_req *d = t->data;
-  if (!tunnel_is_up(d->env.tun))
-    finish(d, NULL, SOCKS5_REP_GENERAL_FAILURE, "tunnel down: no session with the server");
+  if (tunnel_alive(d)) return;
+  if (!d->late_probe && tunnel_is_up(d->env.tun)) {
+    d->late_probe = true;
+    d->started = uv_hrtime();
+    tunnel_probe(d->env.tun, true);
+    uv_timer_start(&d->tunnel_wait, on_tunnel_wait, LATE_PROBE_MS, 0);
+    return;
+  }
+  finish(d, NULL, SOCKS5_REP_GENERAL_FAILURE, "tunnel down: no session with the server");
 }
 
 static void on_resolved(void *ctx, int status, const resolver_result *res) {
   struct dial_req *d = ctx;
   d->rq = NULL;
   if (status != DNS_OK || !res->n) {
-    if (!tunnel_is_up(d->env.tun))
+    if (!tunnel_alive(d))
       finish(d, NULL, SOCKS5_REP_GENERAL_FAILURE, "tunnel down: no session with the server");
     else
       finish(d, NULL, SOCKS5_REP_HOST_UNREACHABLE,
@@ -172,8 +190,10 @@ dial_req *dial_start(const dialer_env *env, const socks_addr *dst, dial_cb cb, v
   uv_timer_t *timers[] = {&d->stagger, &d->deadline, &d->tunnel_wait};
   for (int i = 0; i < 3; i++) uv_timer_init(env->loop, timers[i]), timers[i]->data = d;
   d->open_handles = 3;
+  d->started = uv_hrtime();
+  tunnel_probe(env->tun, false);
   uv_timer_start(&d->deadline, on_deadline, env->connect_timeout_ms, 0);
-  if (!tunnel_is_up(env->tun) && env->tunnel_wait_ms < env->connect_timeout_ms)
+  if (env->tunnel_wait_ms < env->connect_timeout_ms)
     uv_timer_start(&d->tunnel_wait, on_tunnel_wait, env->tunnel_wait_ms, 0);
   uv_timer_start(&d->stagger, on_start, 0, 0); /* so that cb never runs inside dial_start */
   return d;

@@ -12,7 +12,10 @@ typedef struct lwip_stream {
   stream s;
   uv_loop_t *loop;
   struct tcp_pcb *pcb;
-  struct pbuf *rxq; /* received, not yet delivered (reading stopped) */
+  /* Received, not yet delivered. The pbufs of every chain lwIP handed us are linked one after
+   * the other through ->next, each holding its own reference, and freed one at a time (no
+   * pbuf_cat: its u16 tot_len would overflow past 64 KB and each append walks the queue). */
+  struct pbuf *rxq, *rx_tail;
   uint8_t *pending; /* accepted by write() but not yet by lwIP */
   size_t pending_len, pending_cap;
   bool reading, delivering, eof_seen, eof_delivered, shut_wanted, shut_done, closing, over_high;
@@ -65,7 +68,7 @@ static void finish(lwip_stream *l, int connect_status) {
   l->closing = true;
   l->reading = false;
   if (l->connecting) unlink_connecting(l);
-  if (l->rxq) pbuf_free(l->rxq), l->rxq = NULL;
+  if (l->rxq) pbuf_free(l->rxq), l->rxq = l->rx_tail = NULL; /* frees the whole list */
   l->defer_status = connect_status;
   uv_timer_start(&l->defer, on_defer, 0, 0);
 }
@@ -77,7 +80,9 @@ static void deliver(lwip_stream *l) {
   l->delivering = true;
   while (l->reading && l->rxq && !l->closing) {
     struct pbuf *q = l->rxq;
-    l->rxq = pbuf_dechain(q);
+    l->rxq = q->next;
+    if (!l->rxq) l->rx_tail = NULL;
+    q->next = NULL; /* so pbuf_free releases q alone */
     u16_t n = q->len;
     l->s.on_read(&l->s, q->payload, n);
     pbuf_free(q);
@@ -98,10 +103,11 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) 
   }
   if (!p) {
     l->eof_seen = true;
-  } else if (l->rxq) {
-    pbuf_cat(l->rxq, p);
   } else {
-    l->rxq = p;
+    if (l->rx_tail) l->rx_tail->next = p;
+    else l->rxq = p;
+    for (l->rx_tail = p; l->rx_tail->next; l->rx_tail = l->rx_tail->next) {
+    }
   }
   deliver(l);
   return ERR_OK;

@@ -1,34 +1,40 @@
-"""`awgproxy server` as a userspace exit for stock WireGuard clients.
+"""`awgproxy server` as a userspace exit for stock WireGuard clients (src/exit/exit.h).
 
-    C (client)  Debian wireguard-go on TUN wg0, 10.88.0.2/24, peer S with AllowedIPs 0.0.0.0/0;
-                routes: only the test destinations (198.51.100.0/24, 203.0.113.0/24 and the
-                private ranges below) via wg0; the underlay 192.0.2.0/24 stays on the veth.
+    C (client)  Debian wireguard-go on TUN wg0, 10.88.0.2/24 + fd88::2/64, peer S with
+                AllowedIPs 0.0.0.0/0, ::/0; routes: only the test destinations (198.51.100.0/24,
+                203.0.113.0/24, 2001:db8:100::/64, 2001:db8:dead::/48 and the private ranges
+                below) via wg0; the underlay 192.0.2.0/24 stays on the veth.
                 /etc/netns/C/resolv.conf: nameserver 10.88.0.1 (the exit's DNS responder)
         |  veth 192.0.2.0/24
-    S (server)  awgproxy server, ListenPort 51820, Address 10.88.0.1/24, peer C = 10.88.0.2/32
+    S (server)  awgproxy server, ListenPort 51820, Address 10.88.0.1/24 + fd88::1/64,
+                peer C = 10.88.0.2/32, fd88::2/128; [Socks] ConnectTimeout = 2
                 /etc/netns/S/hosts: target.test -> 198.51.100.80 (uv_getaddrinfo reads it)
-                routes: 203.0.113.0/25 unreachable, 203.0.113.128/25 prohibit
+                routes: 203.0.113.0/25 unreachable, 203.0.113.128/25 prohibit,
+                2001:db8:dead::/48 unreachable; net.ipv4.ping_group_range open (ping proxy)
                 a TCP service on 198.51.100.1:8080 (S's own address: must stay unreachable)
-        |  veth 198.51.100.0/24
-    T (target)  198.51.100.80: HTTP on :80, UDP echo on :7, nothing on :81 (refused),
-                TCP :9 silently dropped (nft) for the connect timeout
+        |  veth 198.51.100.0/24, 2001:db8:100::/64
+    T (target)  198.51.100.80 and 2001:db8:100::80: HTTP on :80, UDP echo on :7, nothing on
+                :81 (refused); TCP :9 silently dropped (nft) for the connect timeout
 
-The exit contract checked here (src/exit/exit.h):
-  * TCP to any public destination works; a refused port answers RST at once ("Connection
-    refused"), an unreachable one ICMP unreachable ("No route to host"), a silent one ICMP host
-    unreachable after [Socks] ConnectTimeout.
-  * UDP works both ways; DNS to 10.88.0.1:53 is answered from the server's resolver.
-  * Default deny: RFC 1918, CGNAT, the server's own addresses are refused with ICMP
-    administratively prohibited ("No route to host" for TCP) well under a second, and nothing
-    reaches them.
-  * ICMP echo to foreign destinations is answered "administratively prohibited" (ping prints
-    "Packet filtered"); the server's own tunnel address answers ping.
+The exit contract checked here:
+  * TCP to any public destination works; a refused port answers RST at once (ECONNREFUSED),
+    an unreachable or locally prohibited one ICMP unreachable (EHOSTUNREACH), a silent one ICMP
+    host unreachable after [Socks] ConnectTimeout.
+  * UDP works both ways (with IP fragments); a closed UDP port comes back as ECONNREFUSED.
+  * DNS to 10.88.0.1:53 is answered from the server's resolver (A, AAAA; other types NODATA).
+  * Default deny: RFC 1918, CGNAT, ULA, NAT64-embedded private addresses and the server's own
+    addresses are refused with ICMP administratively prohibited well under a second
+    (EHOSTUNREACH for IPv4 TCP, EACCES for IPv6 TCP).
+  * ICMP echo to allowed destinations is proxied; denied ones are answered "administratively
+    prohibited" (ping prints "Packet filtered"); the server's own tunnel address answers ping.
+  * A source address outside the peer's AllowedIPs is dropped by the tunnel.
+
+tcp_large_transfer is marked xfail: it stalls now and then on a bug in
+src/stream/stream_lwip.c (see its reason).
 """
-import os
 import pathlib
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -177,6 +183,8 @@ class ExitLab:
             self.t.run(["nft", "add table inet f; add chain inet f in "
                         "{ type filter hook input priority 0; }; "
                         "add rule inet f in tcp dport 9 drop"])
+        # Unprivileged ICMP sockets for the exit's ping proxy (root's group 0 in range).
+        self.s.run(["sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"])
         # Keys, the server, the client.
         self.s_priv, self.s_pub = keypair()
         self.c_priv, self.c_pub = keypair()
@@ -325,6 +333,42 @@ def test_dns_through_server_resolver(xl):
     assert r.stdout.encode() == HTTP_BODY
 
 
+DNS_CLIENT = r'''
+import socket, struct, sys
+def q(name, qtype, flags=0x0100, qid=0x4242):
+    m = struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 0)
+    for l in name.split("."):
+        m += bytes([len(l)]) + l.encode()
+    return m + bytes([0]) + struct.pack(">HH", qtype, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect((sys.argv[1], 53))
+for name, qtype, flags in (("target.test", 1, 0x0100), ("target.test", 28, 0x0100),
+                           ("target.test", 16, 0x0100), ("target.test", 1, 0x8100)):
+    s.send(q(name, qtype, flags))
+    try:
+        r = s.recv(600)
+    except socket.timeout:
+        print(qtype, flags, "timeout"); continue
+    qid, fl, qd, an = struct.unpack(">HHHH", r[:8])
+    addrs = []
+    if an and qtype == 1:
+        addrs = [socket.inet_ntoa(r[-4:])]
+    print(qtype, flags, hex(qid), hex(fl), qd, an, *addrs)
+'''
+
+
+def test_dns_messages(xl):
+    r = xl.c.run([sys.executable, "-c", DNS_CLIENT, S_TUNNEL], check=False, timeout=30)
+    lines = r.stdout.splitlines()
+    assert lines == [
+        f"1 256 0x4242 0x8180 1 1 {T_ADDR}",   # A: the address from S's /etc/hosts
+        "28 256 0x4242 0x8180 1 0",            # AAAA: NOERROR, no data
+        "16 256 0x4242 0x8180 1 0",            # TXT: not served, NOERROR without data
+        "1 33024 timeout",                     # a response is never answered
+    ], f"{r.stdout}{r.stderr}\n{xl.logs()}"
+
+
 @pytest.mark.parametrize("dst", ["10.99.1.1", "192.168.200.1", "100.64.0.1", "172.16.5.5"])
 def test_private_destinations_denied(xl, dst):
     res, took = xl.connect(dst, 80)
@@ -347,11 +391,21 @@ def test_server_own_addresses_denied(xl):
 
 
 def test_ping(xl):
-    ok = netns.ping(xl.c, S_TUNNEL, count=2, wait=2)
+    assert "event=started" in xl.server.log() and "icmp_echo=proxied" in xl.server.log()
+    ok = netns.ping(xl.c, S_TUNNEL, count=2, wait=2)  # lwIP itself
     assert ok.received == 2, ok
-    r = xl.c.run(["ping", "-n", "-c", "1", "-W", "2", T_ADDR], check=False)
-    assert r.returncode != 0
-    assert "Packet filtered" in r.stdout, r.stdout
+    ok = netns.ping(xl.c, T_ADDR, count=3, wait=2, interval=0.2)  # proxied through a ping socket
+    assert ok.received == 3, f"{ok}\n{xl.logs()}"
+    ok = netns.ping(xl.c, T_ADDR, count=1, wait=2, size=3000)  # fragments both ways
+    assert ok.received == 1, ok
+    r = xl.c.run(["ping", "-6", "-n", "-c", "2", "-i", "0.2", "-W", "2", T_ADDR6], check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # Denied by the policy: "administratively prohibited", which ping calls "Packet filtered".
+    r = xl.c.run(["ping", "-n", "-c", "1", "-W", "2", "10.99.1.1"], check=False)
+    assert r.returncode != 0 and "Packet filtered" in r.stdout, r.stdout
+    # No route on the server: the ping socket's error comes back as ICMP unreachable.
+    r = xl.c.run(["ping", "-n", "-c", "1", "-W", "2", UNREACHABLE], check=False)
+    assert r.returncode != 0 and "Unreachable" in r.stdout, r.stdout
 
 
 def test_source_outside_allowed_ips_is_dropped(xl):
