@@ -151,12 +151,15 @@ static void on_resolved(void *ctx, int status, const resolver_result *res) {
   struct dial_req *d = ctx;
   d->rq = NULL;
   if (status != DNS_OK || !res->n) {
-    if (!tunnel_alive(d))
+    /* A definite answer (or an invalid name) is the name's fault; only a resolver that never
+     * answered may mean the tunnel is down. */
+    if (status == DNS_ERR_SERVFAIL && !tunnel_alive(d))
       finish(d, NULL, SOCKS5_REP_GENERAL_FAILURE, "tunnel down: no session with the server");
     else
       finish(d, NULL, SOCKS5_REP_HOST_UNREACHABLE,
              status == DNS_ERR_NXDOMAIN ? "name does not exist"
              : status == DNS_ERR_NODATA ? "name has no address"
+             : status == DNS_ERR_NAME   ? "not a valid DNS name"
                                         : "name resolution failed");
     return;
   }

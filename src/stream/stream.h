@@ -1,7 +1,8 @@
 /* The one byte-stream interface every transport implements (libuv TCP, lwIP TCP; QUIC streams
  * later). Front-ends (SOCKS, forwards, the exit) and the relay only ever see this.
  *
- * Reading is push-based with flow control: after read_start, on_read delivers data until
+ * Reading is push-based with flow control (the bytes passed to on_read are only valid during the
+ * call: copy what you keep): after read_start, on_read delivers data until
  * read_stop; an implementation must not deliver while stopped and must stop pulling from its
  * source (TCP windows close) so nothing buffers without bound. len 0 in on_read means EOF.
  * Writing never blocks: data is copied, write_queued() tells how much is still buffered, and

@@ -11,8 +11,11 @@ struct uv_stream_impl {
   uv_tcp_t *tcp;
   size_t queued;
   bool reading, closing, shut, over_high;
-  char rbuf[READ_CHUNK];
 };
+
+/* One read buffer for every libuv stream: the loop is single-threaded and on_read consumers copy
+ * what they keep, so thousands of idle connections do not each pin 64 KB. */
+static char shared_rbuf[READ_CHUNK];
 
 typedef struct {
   uv_write_t req;
@@ -22,8 +25,7 @@ typedef struct {
 } write_req;
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  uv_stream_impl *u = h->data;
-  *buf = uv_buf_init(u->rbuf, sizeof u->rbuf);
+  *buf = uv_buf_init(shared_rbuf, sizeof shared_rbuf);
 }
 
 static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
