@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config clang lld llvm libclang-rt-14-dev dpkg-dev
   libuv1-dev libsodium-dev libb2-dev libinih-dev libcmocka-dev libgnutls28-dev
   python3 python3-pytest python3-socks
-  curl ncat iproute2 iputils-ping wireguard-go wireguard-tools proxychains4 tcpdump
+  curl ncat iproute2 iputils-ping wireguard-go wireguard-tools proxychains4 tcpdump nftables
   prometheus  # promtool: tests/integration/test_observability.py checks the /metrics format
 )
 

@@ -10,6 +10,8 @@
 #include "lwip/ip4_addr.h"
 #include "lwip/ip6_addr.h"
 #include "lwip/netif.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
 #include "lwip/pbuf.h"
 #include "lwip/timeouts.h"
 
@@ -26,13 +28,61 @@ struct ipstack {
 static bool g_lwip_ready;
 static ipstack *g_stack;
 
+/* RFC 1624 incremental update of a one's-complement checksum for a 16-bit word change. */
+static uint16_t csum_adjust(uint16_t sum, uint16_t old, uint16_t new_) {
+  uint32_t x = (uint16_t)~sum + (uint32_t)(uint16_t)~old + new_;
+  x = (x & 0xFFFF) + (x >> 16);
+  x = (x & 0xFFFF) + (x >> 16);
+  return (uint16_t)~x;
+}
+
+static bool pcb_matches(const struct tcp_pcb *pcb, const uint8_t *ip, bool v6, uint16_t sport,
+                        uint16_t dport) {
+  if (pcb->local_port != sport || pcb->remote_port != dport) return false;
+  if (v6)
+    return IP_IS_V6(&pcb->remote_ip) && !memcmp(ip_2_ip6(&pcb->remote_ip)->addr, ip + 24, 16) &&
+           !memcmp(ip_2_ip6(&pcb->local_ip)->addr, ip + 8, 16);
+  return IP_IS_V4(&pcb->remote_ip) && !memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, ip + 16, 4) &&
+         !memcmp(&ip_2_ip4(&pcb->local_ip)->addr, ip + 12, 4);
+}
+
+/* lwIP sends pure ACKs with SEQ = SND.NXT. When the peer has shrunk its window below data we
+ * already sent (a full receiver advertising ~1 KB), that SEQ lies beyond the window and Linux
+ * drops the ACK as out of window, so the peer never learns its data arrived: both sides wait
+ * forever. Like Linux's own tcp_acceptable_seq(), clamp a pure ACK's SEQ to the window's right
+ * edge. Only freshly built empty ACKs are touched, never a segment lwIP keeps for retransmission. */
+static void clamp_pure_ack(uint8_t *pkt, size_t len) {
+  bool v6 = len >= 40 && pkt[0] >> 4 == 6;
+  size_t hl = v6 ? 40 : (size_t)(pkt[0] & 15) * 4;
+  if (v6 ? pkt[6] != 6 : (len < 20 || pkt[0] >> 4 != 4 || pkt[9] != 6)) return;
+  if (len < hl + 20) return;
+  uint8_t *tcp = pkt + hl;
+  size_t thl = (size_t)(tcp[12] >> 4) * 4;
+  if (tcp[13] != 0x10 || len != hl + thl) return; /* ACK only, no payload */
+  uint16_t sport = (uint16_t)(tcp[0] << 8 | tcp[1]), dport = (uint16_t)(tcp[2] << 8 | tcp[3]);
+  for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+    if (!pcb_matches(pcb, pkt, v6, sport, dport)) continue;
+    uint32_t seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+    uint32_t edge = pcb->lastack + (uint32_t)pcb->snd_wnd;
+    if ((int32_t)(seq - edge) <= 0) return;
+    uint16_t sum = (uint16_t)(tcp[16] << 8 | tcp[17]);
+    sum = csum_adjust(sum, (uint16_t)(seq >> 16), (uint16_t)(edge >> 16));
+    sum = csum_adjust(sum, (uint16_t)seq, (uint16_t)edge);
+    for (int i = 0; i < 4; i++) tcp[4 + i] = (uint8_t)(edge >> (24 - 8 * i));
+    tcp[16] = (uint8_t)(sum >> 8);
+    tcp[17] = (uint8_t)sum;
+    return;
+  }
+}
+
 static err_t emit(struct netif *nif, struct pbuf *p) {
   ipstack *s = nif->state;
-  const uint8_t *data = p->payload;
+  uint8_t *data = p->payload;
   if (p->next) {
     pbuf_copy_partial(p, s->buf, p->tot_len, 0);
     data = s->buf;
   }
+  if (p->tot_len <= 120) clamp_pure_ack(data, p->tot_len); /* pure ACKs are small */
   s->out(s->ctx, data, p->tot_len);
   return ERR_OK;
 }
