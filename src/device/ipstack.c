@@ -193,3 +193,13 @@ void ipstack_destroy(ipstack *s) {
 }
 
 struct netif *ipstack_netif(ipstack *s) { return &s->netif; }
+
+void ipstack_ip_from_bytes(ip_addr_t *out, int family, const uint8_t *bytes) {
+  if (family == AF_INET6) {
+    IP_ADDR6(out, 0, 0, 0, 0);
+    memcpy(ip_2_ip6(out)->addr, bytes, 16);
+    ip6_addr_clear_zone(ip_2_ip6(out));
+  } else {
+    IP_ADDR4(out, bytes[0], bytes[1], bytes[2], bytes[3]);
+  }
+}

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "lwip/ip_addr.h"
 
 /* Called with one complete inner IP packet (contiguous). */
 typedef void (*ipstack_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
@@ -24,6 +25,9 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
 /* Hands an inner packet from the tunnel to lwIP (copied). Returns 0, or -1 if it was dropped. */
 int ipstack_input(ipstack *s, const uint8_t *pkt, size_t len);
 void ipstack_destroy(ipstack *s);
+/* An lwIP address from raw bytes (family AF_INET: 4 bytes, AF_INET6: 16, no zone). */
+void ipstack_ip_from_bytes(ip_addr_t *out, int family, const uint8_t *bytes);
+
 /* The lwIP netif (for code that opens PCBs bound to it). */
 struct netif *ipstack_netif(ipstack *s);
 

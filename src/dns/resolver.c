@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "device/ipstack.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/udp.h"
@@ -194,13 +195,7 @@ static void send_sub(resolver *r, subquery *s, int try) {
   if (!p) return;
   memcpy(p->payload, msg, (size_t)len);
   ip_addr_t dst;
-  if (srv->family == AF_INET6) {
-    IP_ADDR6(&dst, 0, 0, 0, 0);
-    memcpy(ip_2_ip6(&dst)->addr, srv->addr, 16);
-    ip6_addr_clear_zone(ip_2_ip6(&dst));
-  } else {
-    IP_ADDR4(&dst, srv->addr[0], srv->addr[1], srv->addr[2], srv->addr[3]);
-  }
+  ipstack_ip_from_bytes(&dst, srv->family, srv->addr);
   udp_sendto(s->pcb, p, &dst, 53);
   pbuf_free(p);
   r->stats.queries++;

@@ -28,13 +28,7 @@ static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static size_t alen(int family) { return family == AF_INET6 ? 16 : 4; }
 
 void exit_addr_to_ip(const exit_addr *a, ip_addr_t *out) {
-  if (a->family == AF_INET6) {
-    IP_ADDR6(out, 0, 0, 0, 0);
-    memcpy(ip_2_ip6(out)->addr, a->a, 16);
-    ip6_addr_clear_zone(ip_2_ip6(out));
-  } else {
-    IP_ADDR4(out, a->a[0], a->a[1], a->a[2], a->a[3]);
-  }
+  ipstack_ip_from_bytes(out, a->family, a->a);
 }
 
 void exit_addr_from_ip(const ip_addr_t *ip, exit_addr *out) {

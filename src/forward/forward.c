@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device/ipstack.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/udp.h"
@@ -172,12 +173,7 @@ static void on_udp_target(void *ctx, int status, const resolver_result *res) {
     return;
   }
   const dns_answer *a = &res->addrs[0];
-  if (a->family == AF_INET6) {
-    IP_ADDR6(&f->target_ip, 0, 0, 0, 0);
-    memcpy(ip_2_ip6(&f->target_ip)->addr, a->addr, 16);
-  } else {
-    IP_ADDR4(&f->target_ip, a->addr[0], a->addr[1], a->addr[2], a->addr[3]);
-  }
+  ipstack_ip_from_bytes(&f->target_ip, a->family, a->addr);
   f->target_ready = true;
 }
 

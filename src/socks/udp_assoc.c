@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device/ipstack.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/udp.h"
@@ -49,16 +50,6 @@ static uint16_t port_of(const struct sockaddr *a) {
                                        : ((const struct sockaddr_in6 *)a)->sin6_port);
 }
 
-static void to_ip_addr(int family, const uint8_t *addr, ip_addr_t *out) {
-  if (family == AF_INET6) {
-    IP_ADDR6(out, 0, 0, 0, 0);
-    memcpy(ip_2_ip6(out)->addr, addr, 16);
-    ip6_addr_clear_zone(ip_2_ip6(out));
-  } else {
-    IP_ADDR4(out, addr[0], addr[1], addr[2], addr[3]);
-  }
-}
-
 static void send_to_tunnel(struct udp_assoc *a, int family, const uint8_t *addr, uint16_t port,
                            const uint8_t *data, size_t len) {
   struct udp_pcb *pcb = family == AF_INET6 ? a->pcb6 : a->pcb4;
@@ -70,7 +61,7 @@ static void send_to_tunnel(struct udp_assoc *a, int family, const uint8_t *addr,
   }
   memcpy(p->payload, data, len);
   ip_addr_t dst;
-  to_ip_addr(family, addr, &dst);
+  ipstack_ip_from_bytes(&dst, family, addr);
   if (udp_sendto(pcb, p, &dst, port) == ERR_OK) a->stats.to_tunnel++;
   else a->stats.dropped++;
   pbuf_free(p);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device/ipstack.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcp.h"
@@ -272,13 +273,7 @@ stream *stream_lwip_connect(uv_loop_t *loop, int family, const uint8_t *addr, ui
   l->next_connecting = connecting_list;
   connecting_list = l;
   ip_addr_t dst;
-  if (family == AF_INET6) {
-    IP_ADDR6(&dst, 0, 0, 0, 0);
-    memcpy(ip_2_ip6(&dst)->addr, addr, 16);
-    ip6_addr_clear_zone(ip_2_ip6(&dst));
-  } else {
-    IP_ADDR4(&dst, addr[0], addr[1], addr[2], addr[3]);
-  }
+  ipstack_ip_from_bytes(&dst, family, addr);
   if (tcp_connect(pcb, &dst, port, on_connected) != ERR_OK) {
     detach_pcb(l, true);
     finish(l, UV_ENETUNREACH);
