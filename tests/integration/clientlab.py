@@ -200,8 +200,18 @@ v6 = cfg["v6"]
 any_addr = "::" if v6 else "0.0.0.0"
 httpd = HttpServer((any_addr, cfg["http_port"]), Http, v6)
 echod = Dual((any_addr, cfg["echo_port"]), Echo, v6)
+def udp_echo(port):
+    u = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    if v6:
+        u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    u.bind((any_addr, port))
+    while True:
+        d, peer = u.recvfrom(65535)
+        u.sendto(d, peer)
+
 for target in (httpd.serve_forever, echod.serve_forever):
     threading.Thread(target=target, daemon=True).start()
+threading.Thread(target=udp_echo, args=(cfg["echo_port"],), daemon=True).start()
 threading.Thread(target=dns_serve, args=(cfg["dns"],), daemon=True).start()
 log("ready")
 threading.Event().wait()
@@ -209,7 +219,8 @@ threading.Event().wait()
 
 
 def start_target_servers(ns, v6=True):
-    """Starts HTTP (:80), echo (:7) and DNS (T_DNS:53) in ns; returns the LoggedProcess."""
+    """Starts HTTP (:80), echo (TCP and UDP :7) and DNS (T_DNS:53) in ns; returns the
+    LoggedProcess."""
     script = ns.file("target_servers.py")
     script.write_text(TARGET_SCRIPT)
     cfg = {"body": HTTP_BODY.decode("latin-1"), "records": DNS_RECORDS, "v6": v6,

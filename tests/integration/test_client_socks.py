@@ -27,7 +27,8 @@ import pytest
 import clientlab as cl
 import netns
 from clientlab import (BLACKHOLE, CLOSED_PORT, ECHO_PORT, HTTP_BODY, HTTP_PORT, NX_NAME,
-                       SOCKS_PORT, T_DNS, T_HTTP, TARGET_NAME, UNROUTED, in_netns, socks4, socks5)
+                       SOCKS_PORT, T_DNS, T_HTTP, TARGET_NAME, UNROUTED, http_get_over, in_netns,
+                       recv_exact, socks4, socks5, socks5_request_bytes, wait_closed)
 
 PROXY = f"127.0.0.1:{SOCKS_PORT}"
 CONNECT_TIMEOUT, TUNNEL_WAIT, HANDSHAKE_TIMEOUT = 5, 3, 3
@@ -833,3 +834,116 @@ def test_dual_stack_name_from_v4_only_client(topo):
     assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY, (
         f"rc={r.returncode} stderr={r.stderr.strip()}\n{topo.logs()}")
     assert el < CONNECT_TIMEOUT, f"took {el:.1f} s\n{topo.logs()}"
+
+
+# ---- UDP ASSOCIATE bulk, forwards, authentication ----------------------------------------------
+
+
+def test_udp_associate_echo_1mb(topo):
+    """1 MB through UDP ASSOCIATE in 1200-byte datagrams to T's UDP echo, each one counted and
+    compared (a datagram lost on the way is sent again, at most 5 times)."""
+    r = socks5(topo.c, "0.0.0.0", 0, cmd=3, keep=True)
+    assert r.rep == 0 and r.sock is not None, f"{r}\n{topo.logs()}"
+    try:
+        with in_netns(topo.c):
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(1.0)
+        relay = ("127.0.0.1" if r.bnd_addr in ("0.0.0.0", None) else r.bnd_addr, r.bnd_port)
+        hdr = b"\0\0\0\x01" + socket.inet_aton(T_HTTP) + struct.pack("!H", ECHO_PORT)
+        total, count, resent = 0, 0, 0
+        while total < 1 << 20:
+            payload = os.urandom(1200)
+            for attempt in range(5):
+                u.sendto(hdr + payload, relay)
+                try:
+                    data, _ = u.recvfrom(4096)
+                except socket.timeout:
+                    resent += 1
+                    continue
+                break
+            else:
+                pytest.fail(f"datagram {count} got no echo in 5 tries\n{topo.logs()}")
+            assert data[:10] == hdr, f"reply header {data[:10].hex()}"
+            assert data[10:] == payload, f"datagram {count} came back altered"
+            total += len(payload)
+            count += 1
+        u.close()
+        assert count == 874 and total >= 1 << 20, (count, total)
+        assert resent <= count // 20, f"{resent} resends for {count} datagrams"
+    finally:
+        r.close()
+
+
+def test_forwards_tcp_and_udp(lab):
+    """[Forward] sections: a local TCP port and a local UDP port reach T's echo service through
+    the tunnel (C has no route to T)."""
+    fwd = (f"\n[Forward]\nListen = 127.0.0.1:17007\nTarget = {T_HTTP}:{ECHO_PORT}\n"
+           f"\n[Forward]\nListen = 127.0.0.1:17007\nTarget = {T_HTTP}:{ECHO_PORT}\nProtocol = udp\n")
+    topo = cl.build_topology(lab, socks=cl.socks_section() + fwd)
+    data = os.urandom(256 * 1024)
+    with in_netns(topo.c):
+        t = socket.create_connection(("127.0.0.1", 17007), timeout=10)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        t.sendall(data)
+        t.shutdown(socket.SHUT_WR)
+        got = recv_exact(t, len(data), time.monotonic() + 20)
+        assert got == data, f"TCP forward echoed {len(got)} of {len(data)} bytes\n{topo.logs()}"
+        u.settimeout(1.0)
+        for i in range(20):
+            msg = os.urandom(1000)
+            for attempt in range(5):
+                u.sendto(msg, ("127.0.0.1", 17007))
+                try:
+                    back, _ = u.recvfrom(2048)
+                    break
+                except socket.timeout:
+                    continue
+            else:
+                pytest.fail(f"UDP forward: datagram {i} got no echo\n{topo.logs()}")
+            assert back == msg
+    finally:
+        t.close()
+        u.close()
+
+
+def _passwd(password):
+    p = subprocess.run([netns.awgproxy_binary(), "passwd"], input=password + "\n",
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_socks5_username_password(lab):
+    """RFC 1929: the right credentials get through, a wrong password gets status 1 and the
+    connection closed, a client without username/password gets method 0xFF, SOCKS4 is refused."""
+    users = f"User = alice:{_passwd('s3cret-pw')}\n"
+    topo = cl.build_topology(lab, socks=cl.socks_section() + users)
+
+    def auth(user, password):
+        with in_netns(topo.c):
+            s = socket.create_connection(("127.0.0.1", SOCKS_PORT), timeout=10)
+        s.sendall(b"\x05\x01\x02")
+        assert s.recv(2) == b"\x05\x02"
+        s.sendall(bytes([1, len(user)]) + user + bytes([len(password)]) + password)
+        status = recv_exact(s, 2, time.monotonic() + 10)
+        return s, status
+
+    s, status = auth(b"alice", b"s3cret-pw")
+    try:
+        assert status == b"\x01\x00", f"good credentials refused: {status!r}\n{topo.logs()}"
+        s.sendall(socks5_request_bytes(T_HTTP, HTTP_PORT))
+        rep = recv_exact(s, 10, time.monotonic() + 10)
+        assert rep[1] == 0, f"CONNECT after auth: {rep.hex()}"
+        assert HTTP_BODY in http_get_over(s)
+    finally:
+        s.close()
+    s, status = auth(b"alice", b"wrong")
+    assert status == b"\x01\x01", f"wrong password accepted: {status!r}"
+    closed, _, _ = wait_closed(s, 5)
+    assert closed, "connection left open after a failed login"
+    s.close()
+    r = socks5(topo.c, T_HTTP, HTTP_PORT)  # offers only "no authentication"
+    assert r.method == 0xFF, f"no-auth client was let in: {r}"
+    r4 = socks4(topo.c, T_HTTP, HTTP_PORT)
+    assert r4.rep == 0x5B, f"SOCKS4 with passwords configured: {r4}"
