@@ -84,6 +84,8 @@ class Bench:
         self.lab = netns.Lab(a.workdir)
         self.proc = {}       # path -> the client-side proxy process (LoggedProcess)
         self.cpu_pid = {}    # path -> pid whose CPU time a bulk transfer reports (client side)
+        self.conf = {}       # path -> awgproxy client config text
+        self.starts = 0
         self.pending = {}    # path -> why it could not run
         self.results = {}    # (metric, path) -> [values]
         self.extra = {}      # (metric, path) -> [values] of secondary numbers
@@ -139,9 +141,9 @@ class Bench:
                   f"[Peer]\nPublicKey = {wg.public_key}\nEndpoint = {S_IP}:{WG_PORT}\n"
                   f"AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 25\n\n"
                   f"[Socks]\nListen = {PROXY_ADDR['A']}\n")
-        self.proc["A"] = netns.awgproxy(c, "client", conf_a, binary=a.binary, log_level="info",
-                                        name="awgclient-a")
+        self.conf["A"] = conf_a
         self.wg = wg
+        self.start_proxy("A")
 
         # A2: awgproxy server in S as the exit.
         if "A2" in a.paths:
@@ -153,17 +155,13 @@ class Bench:
                                   s.file("ss-server.log"))
         ssd.kind = "ss-server"
         s.on_close(ssd.stop)
-        ssl = netns.LoggedProcess(c, ["ss-local", "-s", S_IP, "-p", str(SS_PORT), "-b", "127.0.0.1",
-                                      "-l", "1081", *ss_common], c.file("ss-local.log"))
-        ssl.kind = "ss-local"
-        c.on_close(ssl.stop)
-        self.proc["B"] = ssl
+        self.ss_local_argv = ["ss-local", "-s", S_IP, "-p", str(SS_PORT), "-b", "127.0.0.1",
+                              "-l", "1081", *ss_common]
         self.ssd = ssd
+        self.start_proxy("B")
 
-        # Everything up: wait for the listeners and prove each path once.
-        self.proc["A"].wait_log(r"socks.*listening|listening.*socks", timeout=15)
+        # Everything up: prove each path once.
         wg.wait_handshake(c_pub, timeout=15)
-        ssl.wait_log(r"listening at", timeout=10)
         for p in list(a.paths):
             if p in self.pending:
                 continue
@@ -194,13 +192,33 @@ class Bench:
         except AssertionError as e:
             self.pending["A2"] = "awgproxy server did not start: " + str(e).splitlines()[0]
             return
-        self.proc["A2"] = netns.awgproxy(c, "client", conf_c, binary=a.binary, log_level="info",
-                                         name="awgclient-a2")
+        self.conf["A2"] = conf_c
         try:
-            self.proc["A2"].wait_log(r"socks.*listening|listening.*socks", timeout=15)
-            self.proc["A2"].wait_log(r"handshake.*completed", timeout=15)
+            self.start_proxy("A2")
         except AssertionError as e:
             self.pending["A2"] = "no tunnel to awgproxy server: " + str(e).splitlines()[0]
+
+    def start_proxy(self, path):
+        """(Re)starts the client-side proxy of a path and waits until it serves: a fresh process,
+        so that memory figures do not carry what an earlier measurement left behind."""
+        old = self.proc.pop(path, None)
+        if old is not None:
+            old.stop()
+        self.starts += 1
+        c = self.c
+        if path in ("A", "A2"):
+            h = netns.awgproxy(c, "client", self.conf[path], binary=self.a.binary,
+                               log_level="info", name=f"awgclient-{path.lower()}-{self.starts}")
+            self.proc[path] = h
+            h.wait_log(r"socks.*listening|listening.*socks", timeout=15)
+            h.wait_log(r"handshake.*completed", timeout=15)
+        else:
+            h = netns.LoggedProcess(c, self.ss_local_argv, c.file(f"ss-local-{self.starts}.log"))
+            h.kind = "ss-local"
+            c.on_close(h.stop)
+            self.proc[path] = h
+            h.wait_log(r"listening at", timeout=10)
+        return h
 
     def probe(self, path):
         r = self.client(path, "cps", "--seconds", "0.5", timeout=60, check=False)
@@ -241,7 +259,8 @@ class Bench:
 
     def run_rss(self, rep):
         for path in self.active(proxied_only=True):
-            pid = self.proc[path].pid
+            pid = self.start_proxy(path).pid
+            time.sleep(1.0)
             before = rss_kb(pid)
             argv = self.c.argv([sys.executable, str(LOAD), "idle", "--target",
                                 f"{T_IP}:{TARGET_PORT}", "--proxy", PROXY_ADDR[path], "--count",
@@ -259,16 +278,23 @@ class Bench:
             p.stdin.write("\n")
             p.stdin.flush()
             p.communicate(timeout=120)
+            time.sleep(3.0)  # the closes drain
+            after = rss_kb(pid)
             self.add("rss_idle", path, before)
             self.add("rss_1000", path, during)
             self.add("rss_per_stream", path, (during - before) / info["open"])
-            log(f"rep {rep} rss {path}: {before} kB idle, {during} kB with {info['open']} streams "
-                f"(opened in {info['setup_seconds']:.2f} s)")
-            time.sleep(2.0)  # the closes drain before the next path
+            self.add("rss_after", path, after)
+            log(f"rep {rep} rss {path}: fresh {before} kB idle, {during} kB with {info['open']} "
+                f"streams (opened in {info['setup_seconds']:.2f} s), {after} kB after they closed")
 
     def run_cps(self, rep, conc):
         metric = f"cps{conc}"
         for path in self.active():
+            if path in self.proc:
+                # A fresh proxy per run: lwIP keeps TIME_WAIT PCBs for 2 x TCP_MSL = 120 s and
+                # scans them on every connect, so a run after 10 s of connections would measure
+                # the leftovers of the previous one (the sustained figure is its own row).
+                self.start_proxy(path)
             r = self.client(path, "cps", "--seconds", str(self.a.cps_seconds), "--concurrency",
                             str(conc), timeout=self.a.cps_seconds * 10 + 60)
             self.add(metric, path, r["per_s"], r)
@@ -278,6 +304,24 @@ class Bench:
                 + (f", first error {r['first_error']}" if r["first_error"] else ""))
             time.sleep(2.0)
 
+    def run_sustained(self):
+        """Sequential connections/s, three CPS_SECONDS runs back to back on the same proxy process
+        (no restart): the third run is reported. Shows what accumulated state costs."""
+        for path in self.active(proxied_only=True):
+            self.start_proxy(path)
+            rates = []
+            for _ in range(3):
+                r = self.client(path, "cps", "--seconds", str(self.a.cps_seconds),
+                                timeout=self.a.cps_seconds * 10 + 60)
+                rates.append(r["per_s"])
+                if r["errors"]:
+                    self.failures.setdefault(("cps1_sustained", path), []).append(
+                        f"{r['errors']} failed connects ({r['first_error']})")
+            self.add("cps1_sustained", path, rates[-1])
+            log(f"sustained cps1 {path}: " + " -> ".join(f"{x:.0f}/s" for x in rates))
+            self.start_proxy(path)  # leave a fresh process for what follows
+            time.sleep(2.0)
+
     def run_bulk(self, rep, mode):
         for path in self.active():
             pid = self.proc[path].pid if path in self.proc else self.cpu_pid.get(path, 0)
@@ -285,8 +329,12 @@ class Bench:
                             str(pid), timeout=1800)
             if not r["complete"]:
                 # Recorded, not fatal: the table marks the cell, the log says what arrived.
-                self.failures.setdefault((mode, path), []).append(
-                    f"stream ended after {r['bytes']} of {self.a.mb * 1000000} bytes")
+                what = (f"{r['bytes']} of {self.a.mb * 1000000} bytes "
+                        + ("sent, then no acknowledgement from the target"
+                           if mode == "up" else "received, then the stream ended"))
+                if r.get("error"):
+                    what += f" ({r['error']})"
+                self.failures.setdefault((mode, path), []).append(what)
                 log(f"rep {rep} {mode} {path}: INCOMPLETE, {r}")
                 time.sleep(1.0)
                 continue
@@ -311,21 +359,31 @@ class Bench:
         data = pathlib.Path(self.a.workdir) / "perf-awgproxy-down.data"
         argv = self.c.argv([sys.executable, str(LOAD), "down", "--target",
                             f"{T_IP}:{TARGET_PORT}", "--proxy", PROXY_ADDR["A"], "--bytes",
-                            str(self.a.mb * 4 * 1000000)])
+                            str(self.a.mb * 1000000)])
         load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
         subprocess.run(["perf", "record", "-g", "-o", str(data), "-p", str(pid), "--", "sleep",
                         "5"], capture_output=True, timeout=60)
         load.wait(timeout=1800)
-        rep = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
-                              "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.7"],
-                             capture_output=True, text=True, timeout=300)
+        def report(*args):
+            r = subprocess.run(["perf", "report", "-i", str(data), "--stdio", *args],
+                               capture_output=True, text=True, timeout=300)
+            return [l for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")]
+        by_dso = report("--no-children", "--sort", "dso", "-g", "none")
+        by_sym = report("--no-children", "--sort", "dso,symbol", "-g", "none",
+                        "--percent-limit", "0.7")
+        syscalls = [l for l in report("--children", "--sort", "symbol", "-g", "none")
+                    if re.search(r"\b(__GI___libc_write|__libc_sendmsg|__x64_sys_recvmmsg|"
+                                 r"__x64_sys_sendto|__GI___getrandom|do_syscall_64)\b", l)]
         out = pathlib.Path(self.a.workdir) / "perf-awgproxy-down.txt"
-        out.write_text(rep.stdout)
+        out.write_text("\n".join(by_dso + [""] + by_sym + [""] + syscalls) + "\n")
         log(f"perf profile of awgproxy client during a download: {out}")
-        lines = [l for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
-        print("\nperf (awgproxy client, download, self time):")
-        print("\n".join(lines[:30]))
+        print("\nperf record -g -p <awgproxy client> during a download, 5 s; share by library:")
+        print("\n".join(by_dso[:8]))
+        print("including children (where the syscalls come from):")
+        print("\n".join(syscalls))
+        print("self time by symbol:")
+        print("\n".join(by_sym[:25]))
 
     # ---- output -----------------------------------------------------------------------------
 
@@ -340,9 +398,12 @@ class Bench:
             ("up", f"upload, 1 stream, {self.a.mb} MB (MB/s)", "{:.0f}", True),
             ("cps1", f"connections/s, sequential ({self.a.cps_seconds:g} s)", "{:.0f}", True),
             ("cps20", f"connections/s, 20 concurrent ({self.a.cps_seconds:g} s)", "{:.0f}", True),
-            ("rss_idle", "proxy RSS idle (MiB)", "{:.1f}", False),
+            ("cps1_sustained", f"connections/s, sequential, 3rd back-to-back {self.a.cps_seconds:g} s "
+             "run on one process (single measurement)", "{:.0f}", True),
+            ("rss_idle", "proxy RSS idle, fresh process (MiB)", "{:.1f}", False),
             ("rss_1000", f"proxy RSS with {self.a.idle} streams (MiB)", "{:.1f}", False),
             ("rss_per_stream", "RSS per stream (KiB)", "{:.1f}", False),
+            ("rss_after", f"proxy RSS 3 s after the {self.a.idle} closed (MiB)", "{:.1f}", False),
             ("down_cpu", "client-side proxy CPU per GB downloaded (s)", "{:.2f}", False),
             ("up_cpu", "client-side proxy CPU per GB uploaded (s)", "{:.2f}", False),
         ]
@@ -368,9 +429,9 @@ class Bench:
                 if p in self.pending:
                     cells.append("pending")
                 elif v is None:
-                    cells.append(f"failed {len(bad)}/{self.a.reps}" if bad else "—")
+                    cells.append(f"failed ({len(bad)} run(s), see below)" if bad else "—")
                 else:
-                    cells.append(fmt.format(v) + (f" ({len(bad)}/{self.a.reps} runs failed)"
+                    cells.append(fmt.format(v) + (f" ({len(bad)} failed run(s), see below)"
                                                   if bad else ""))
             if all(vals[p] is None for p in cols):
                 continue
@@ -401,7 +462,10 @@ def machine_notes():
             return (r.stdout or r.stderr).strip().splitlines()[0]
         except Exception:
             return "?"
-    return (f"{os.cpu_count()} CPUs ({cpu}), kernel {os.uname().release}; "
+    head = ver(["git", "-C", str(REPO), "log", "-1", "--format=%h %cs"])
+    dirty = ver(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
+    return (f"tree {head}{' + uncommitted changes' if dirty not in ('', '?') else ''}; "
+            f"{os.cpu_count()} CPUs ({cpu}), kernel {os.uname().release}; "
             f"{ver(['dpkg-query', '-W', '-f', '${Package} ${Version}', 'shadowsocks-libev'])}, "
             f"{ver(['dpkg-query', '-W', '-f', '${Package} ${Version}', 'wireguard-go'])}, "
             f"Python {sys.version.split()[0]}")
@@ -438,6 +502,7 @@ def main():
         signal.signal(sig, stop)
     b = Bench(a)
     try:
+        load0 = open("/proc/loadavg").read().split()[0]
         b.setup()
         if a.hold:
             pids = {p: h.pid for p, h in b.proc.items()}
@@ -452,6 +517,8 @@ def main():
             for rep in range(1, a.reps + 1):
                 b.run_cps(rep, 1)
                 b.run_cps(rep, 20)
+        if "cps" in metrics:
+            b.run_sustained()
         if "bulk" in metrics:
             for rep in range(1, a.reps + 1):
                 b.run_bulk(rep, "down")
@@ -459,7 +526,9 @@ def main():
         if a.perf:
             b.run_perf()
         print(f"\nsocks_bench: {machine_notes()}")
-        print(f"awgproxy: {a.binary}; measured in {time.monotonic() - t0:.0f} s\n")
+        load1 = open("/proc/loadavg").read().split()[0]
+        print(f"awgproxy: {a.binary}; measured in {time.monotonic() - t0:.0f} s; 1-minute load "
+              f"average {load0} before, {load1} after (other work on the machine shows here)\n")
         print(b.table())
         for p, why in b.pending.items():
             print(f"\n{p} ({PATHS[p]}): pending: {why}")

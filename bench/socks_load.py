@@ -169,7 +169,11 @@ def cpu_of(pid):
 
 
 def mode_down(a):
-    s = open_stream(a.target, a.proxy)
+    try:
+        s = open_stream(a.target, a.proxy)
+    except OSError as e:
+        return {"bytes": 0, "seconds": 0, "MBps": 0, "complete": False,
+                "error": "connect: " + repr(e), "proxy_cpu_s": None}
     buf = bytearray(4 << 20)
     mv = memoryview(buf)
     c0 = cpu_of(a.watch_pid)
@@ -194,7 +198,11 @@ def mode_down(a):
 
 
 def mode_up(a):
-    s = open_stream(a.target, a.proxy)
+    try:
+        s = open_stream(a.target, a.proxy)
+    except OSError as e:
+        return {"bytes": 0, "seconds": 0, "MBps": 0, "complete": False,
+                "error": "connect: " + repr(e), "proxy_cpu_s": None}
     c0 = cpu_of(a.watch_pid)
     t0 = time.perf_counter()
     left = a.bytes
