@@ -9,6 +9,7 @@
 
 #include "device/ipstack.h"
 #include "exit/exit_internal.h"
+#include "exit/exit_peer.h"
 #include "lwip/inet_chksum.h"
 #include "lwip/ip.h"
 #include "lwip/ip4.h"
@@ -301,6 +302,13 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
     return snprintf(err, errlen, "cannot create the exit's lwIP PCBs"), NULL;
   }
   exit_icmp_start(x);
+  if (exit_peers_build(x) != 0 || exit_socks_start(x, err, errlen) != 0) {
+    exit_peers_free(x);
+    exit_udp_stop(x);
+    exit_icmp_stop(x);
+    free(x);
+    return NULL;
+  }
   uv_timer_init(loop, &x->sweep);
   x->sweep.data = x;
   uv_timer_start(&x->sweep, on_sweep, 1000, 1000);
@@ -325,11 +333,20 @@ void exit_stop(exit_ctx *x) {
   if (!x) return;
   if (g_exit == x) g_exit = NULL;
   x->stopping = true;
+  exit_socks_stop(x);
   exit_tcp_stop(x);
   exit_udp_stop(x);
   exit_icmp_stop(x);
   uv_timer_stop(&x->sweep);
   uv_close((uv_handle_t *)&x->sweep, on_sweep_closed);
+}
+
+void exit_reload(exit_ctx *x, const awg_config *cfg) {
+  x->cfg = cfg;
+  exit_policy_init(&x->policy, cfg->server_allow_private, cfg->addresses, cfg->n_addresses);
+  refresh_host_addresses(x);
+  exit_peers_free(x);
+  if (exit_peers_build(x) != 0) LOG_E("exit", "reload_failed", "error", "out of memory", NULL);
 }
 
 void exit_get_stats(const exit_ctx *x, exit_stats *out) { *out = x->stats; }

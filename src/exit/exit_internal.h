@@ -69,6 +69,9 @@ struct exit_ctx {
   echo_flow *echo_list;
   size_t n_echo;
   uint8_t rbuf[65536];
+  /* per-peer state (exit_peer.c) and the SOCKS5 service (exit_socks.c) */
+  struct exit_peer_table *peers;
+  struct exit_socks *socks;
 };
 
 /* ---- exit.c ---- */
@@ -122,6 +125,11 @@ bool exit_icmp_echo(exit_ctx *x, const exit_addr *src, const exit_addr *dst, con
                     size_t len);
 void exit_icmp_sweep(exit_ctx *x, uint64_t now);
 void exit_icmp_stop(exit_ctx *x);
+
+/* ---- exit_socks.c ---- */
+/* Starts the server's SOCKS5 listeners ([Server] Socks, LocalSocks); -1 with a message. */
+int exit_socks_start(exit_ctx *x, char *err, size_t errlen);
+void exit_socks_stop(exit_ctx *x);
 
 /* ---- exit_udp.c ---- */
 int exit_udp_start(exit_ctx *x);
