@@ -95,6 +95,7 @@ typedef struct {
   bool has_local_socks;
   cfg_hostport local_socks;    /* e.g. 127.0.0.1:1081 */
   bool server_allow_private;   /* the exit may reach RFC 1918 / ULA destinations */
+  uint32_t server_max_sessions; /* peers with a live session at once, 0 = no cap (tunnel) */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;
