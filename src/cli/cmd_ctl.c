@@ -27,7 +27,8 @@ static const char ctl_usage[] =
     "  status   tunnel state, peers (last handshake, endpoint, transfer), active streams\n"
     "  peers    per-peer detail: packets, handshakes, allowed IPs\n"
     "  streams  active streams by kind, SOCKS failures by reply\n"
-    "  reload   ask the daemon to reload its config (not supported yet)\n\n"
+    "  reload   reload the config file (like SIGHUP): peers added, removed, changed; keys that\n"
+    "           need a restart; the file's errors if it was refused (nothing changed then)\n\n"
     "Where to connect (default " CTL_DEFAULT_SOCKET "):\n"
     "  -s, --socket PATH     a unix socket\n"
     "  --connect HOST:PORT   a loopback TCP address\n"
@@ -351,6 +352,22 @@ static void print_status(const json_value *doc) {
   if (st) print_streams(st, false);
 }
 
+static void print_list(FILE *out, const json_value *doc, const char *key, const char *prefix) {
+  const json_value *a = json_get(doc, key);
+  if (!a || a->type != JSON_ARRAY) return;
+  for (size_t i = 0; i < a->n; i++)
+    if (a->items[i].type == JSON_STRING) fprintf(out, "%s%s\n", prefix, a->items[i].string);
+}
+
+static void print_reload(const json_value *doc) {
+  const json_value *p = json_get(doc, "peers");
+  printf("reloaded: %.0f peer(s) added, %.0f removed, %.0f changed, %.0f unchanged\n",
+         json_get_number(p, "added", 0), json_get_number(p, "removed", 0),
+         json_get_number(p, "changed", 0), json_get_number(p, "unchanged", 0));
+  print_list(stdout, doc, "restart_required", "needs a restart (running value kept): ");
+  print_list(stdout, doc, "warnings", "");
+}
+
 int cmd_ctl(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return fputs(ctl_usage, stdout), 0;
   ctl_opts o = {0};
@@ -384,6 +401,7 @@ int cmd_ctl(int argc, char **argv) {
   } else if (res.status != 200) {
     fprintf(stderr, "awgproxy ctl: %s: %s (HTTP %d)\n", o.command,
             json_get_string(doc, "error", "request failed"), res.status);
+    print_list(stderr, doc, "errors", "  ");
   } else if (!doc) {
     fprintf(stderr, "awgproxy ctl: the daemon's answer is not JSON: %s\n", err);
     res.status = 0;
@@ -391,6 +409,8 @@ int cmd_ctl(int argc, char **argv) {
     print_status(doc);
   } else if (k == 1) {
     print_peers(doc, true);
+  } else if (k == 3) {
+    print_reload(doc);
   } else {
     print_streams(doc, true);
   }

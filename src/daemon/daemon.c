@@ -4,29 +4,11 @@
 #include <stdio.h>
 #include <uv.h>
 
-#include "device/tunnel.h"
-#include "dns/resolver.h"
-#include "exit/exit.h"
-#include "forward/forward.h"
-#include "observe/observe.h"
-#include "socks/socks_server.h"
+#include "daemon/daemon_internal.h"
 #include "stream/dialer.h"
 #include "stream/icmp_watch.h"
 #include "util/keys.h"
 #include "util/log.h"
-
-typedef struct {
-  uv_loop_t *loop;
-  uv_signal_t sigint, sigterm, sighup;
-  daemon_role role;
-  awg_config *cfg;
-  tunnel *tun;
-  resolver *res;
-  socks_server *socks;
-  forwarder *fwd;
-  exit_ctx *exit; /* server: the userspace exit */
-  observe *obs;   /* [Metrics] and [Control] endpoints */
-} daemon_state;
 
 static void on_stop_signal(uv_signal_t *h, int signum) {
   daemon_state *s = h->data;
@@ -35,8 +17,11 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
 }
 
 static void on_hup(uv_signal_t *h, int signum) {
-  LOG_I("daemon", "reload", "status", "not yet supported in this build; restart to apply", NULL);
+  (void)signum;
+  daemon_reload(h->data, NULL);
 }
+
+static void on_reload_request(void *ctx, obs_reload_report *out) { daemon_reload(ctx, out); }
 
 static void close_cb(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
@@ -80,14 +65,20 @@ static void stop_all(daemon_state *s) {
 
 /* After the front-ends, so that the endpoints can report on them. */
 static int start_observe(daemon_state *s, char *err, size_t errlen) {
-  obs_sources src = {s->role == DAEMON_CLIENT ? "client" : "server", s->cfg, s->tun, s->socks,
-                     s->res, uv_hrtime()};
+  obs_sources src = {s->role == DAEMON_CLIENT ? "client" : "server",
+                     s->cfg,
+                     s->tun,
+                     s->socks,
+                     s->res,
+                     uv_hrtime(),
+                     on_reload_request,
+                     s};
   s->obs = observe_start(s->loop, &src, err, errlen);
   return s->obs ? 0 : -1;
 }
 
 int daemon_run(daemon_role role, awg_config *c) {
-  daemon_state s = {.loop = uv_default_loop(), .role = role, .cfg = c};
+  daemon_state s = {.loop = uv_default_loop(), .role = role, .initial = c, .cfg = c};
   uv_signal_t *sigs[] = {&s.sigint, &s.sigterm, &s.sighup};
   int nums[] = {SIGINT, SIGTERM, SIGHUP};
   for (int i = 0; i < 3; i++) {
@@ -126,6 +117,7 @@ int daemon_run(daemon_role role, awg_config *c) {
   uv_walk(s.loop, close_cb, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   uv_loop_close(s.loop);
+  daemon_release_config(&s);
   LOG_I("daemon", "stopped", NULL);
   return 0;
 }

@@ -34,61 +34,6 @@ void tun_addr_bytes(const udp_addr *a, uint8_t out[18], size_t *len) {
   }
 }
 
-static void set_endpoint_from_ai(tun_peer *p, const struct addrinfo *ai) {
-  /* Prefer IPv4 when both exist: most censored networks' IPv6 is the less reliable path. */
-  const struct addrinfo *pick = NULL;
-  for (const struct addrinfo *a = ai; a; a = a->ai_next)
-    if (a->ai_family == AF_INET) { pick = a; break; }
-  if (!pick) pick = ai;
-  if (!pick || pick->ai_addrlen > sizeof p->endpoint.ss) return;
-  memset(&p->endpoint, 0, sizeof p->endpoint);
-  memcpy(&p->endpoint.ss, pick->ai_addr, pick->ai_addrlen);
-  p->endpoint.len = (socklen_t)pick->ai_addrlen;
-  p->has_endpoint = true;
-}
-
-static int resolve_now(tun_peer *p, char *err, size_t errlen) {
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG}, *ai = NULL;
-  char port[8];
-  snprintf(port, sizeof port, "%u", p->cfg->endpoint.port);
-  if (p->cfg->endpoint.host_is_ip) hints.ai_flags = AI_NUMERICHOST;
-  int rc = getaddrinfo(p->cfg->endpoint.host, port, &hints, &ai);
-  if (rc) {
-    snprintf(err, errlen, "cannot resolve peer Endpoint %s: %s", p->cfg->endpoint.host,
-             gai_strerror(rc));
-    return -1;
-  }
-  set_endpoint_from_ai(p, ai);
-  freeaddrinfo(ai);
-  return 0;
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) {
-  tun_peer *p = req->data;
-  p->resolving = false;
-  if (status == 0 && ai) {
-    set_endpoint_from_ai(p, ai);
-    char ep[64];
-    udp_addr_format(&p->endpoint, ep, sizeof ep);
-    LOG_I("tunnel", "endpoint_resolved", "peer", p->fp, "endpoint", ep, NULL);
-  } else {
-    LOG_W("tunnel", "endpoint_unresolved", "peer", p->fp, "host", p->cfg->endpoint.host, "error",
-          uv_strerror(status), NULL);
-  }
-  if (ai) uv_freeaddrinfo(ai);
-}
-
-/* Re-resolves a host name Endpoint after a failed handshake round (the server may have moved). */
-void tun_resolve_endpoint(tun_peer *p) {
-  if (!p->cfg->has_endpoint || p->cfg->endpoint.host_is_ip || p->resolving) return;
-  static const struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
-  char port[8];
-  snprintf(port, sizeof port, "%u", p->cfg->endpoint.port);
-  p->resolve.data = p;
-  if (uv_getaddrinfo(p->t->loop, &p->resolve, on_resolved, p->cfg->endpoint.host, port, &hints) == 0)
-    p->resolving = true;
-}
-
 static void fast_timers(wg_tunables *t) {
   /* Integration tests exercise rekeying and retries in seconds instead of minutes. */
   t->rekey_after_time = 4 * WG_NS_PER_SEC;
@@ -99,30 +44,27 @@ static void fast_timers(wg_tunables *t) {
   t->rekey_jitter_max = 100 * WG_NS_PER_MS;
 }
 
-static int add_peer(tunnel *t, size_t i, char *err, size_t errlen) {
-  tun_peer *p = &t->peers[i];
-  const cfg_peer *c = &t->cfg->peers[i];
-  p->t = t;
-  p->cfg = c;
-  key_fingerprint(c->public_key, p->fp);
-  wg_result r = wg_peer_init(&p->wp, &t->dev, c->public_key, c->has_psk ? c->psk : NULL,
-                             (uint64_t)c->persistent_keepalive * WG_NS_PER_SEC);
-  if (r != WG_OK) {
-    snprintf(err, errlen, "peer %s: %s", p->fp, wg_result_str(r));
-    return -1;
+/* Cryptokey routing for peers[i] = cfg's peers (NULL entries skipped) into a fresh trie. */
+int tun_build_allowedips(allowedips *aip, tun_peer **peers, const cfg_peer *cps, size_t n) {
+  allowedips_init(aip);
+  for (size_t i = 0; i < n; i++) {
+    if (!peers[i]) continue;
+    for (size_t k = 0; k < cps[i].n_allowed_ips; k++) {
+      const cfg_cidr *c = &cps[i].allowed_ips[k];
+      if (allowedips_insert(aip, c->family, c->addr, c->prefix, peers[i]) != 0) {
+        allowedips_free(aip);
+        return -1;
+      }
+    }
   }
-  p->wp.user = p; /* after init, which starts from a zeroed peer */
-  for (size_t k = 0; k < c->n_allowed_ips; k++)
-    if (allowedips_insert(&t->aip, c->allowed_ips[k].family, c->allowed_ips[k].addr,
-                          c->allowed_ips[k].prefix, p) != 0)
-      return snprintf(err, errlen, "out of memory"), -1;
-  uv_timer_init(t->loop, &p->timer);
-  p->timer.data = p;
-  if (c->has_endpoint && resolve_now(p, err, errlen) != 0) {
-    /* Not fatal: the network may come up later; retried after each failed round. */
-    LOG_W("tunnel", "endpoint_unresolved", "peer", p->fp, "error", err, NULL);
-    err[0] = '\0';
-  }
+  return 0;
+}
+
+static int add_peers(tunnel *t, char *err, size_t errlen) {
+  for (size_t i = 0; i < t->cfg->n_peers; i++, t->n_peers++)
+    if (!(t->peers[i] = tun_peer_new(t, &t->cfg->peers[i], err, errlen))) return -1;
+  if (tun_build_allowedips(&t->aip, t->peers, t->cfg->peers, t->n_peers) != 0)
+    return snprintf(err, errlen, "out of memory"), -1;
   return 0;
 }
 
@@ -153,9 +95,7 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   obs_hist_init(&t->stats.handshake_duration, hs_bounds, TUN_HS_DURATION_BOUNDS);
   allowedips_init(&t->aip);
   wg_device_init(&t->dev, cfg->private_key, &t->tun, awg_rng_system());
-  if (alloc_buffers(t, err, errlen) != 0) goto fail;
-  for (size_t i = 0; i < cfg->n_peers; i++, t->n_peers++)
-    if (add_peer(t, i, err, errlen) != 0) goto fail;
+  if (alloc_buffers(t, err, errlen) != 0 || add_peers(t, err, errlen) != 0) goto fail;
   t->udp = udp_io_open(loop, cfg->has_listen_port ? cfg->listen_port : 0, tun_on_datagram, t, err,
                        errlen);
   if (!t->udp) goto fail;
@@ -166,12 +106,12 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   snprintf(port, sizeof port, "%u", udp_io_port(t->udp));
   LOG_I("tunnel", "listening", "udp_port", port, "peers", cfg->n_peers ? "configured" : "none",
         NULL);
-  for (size_t i = 0; i < t->n_peers; i++) tun_service_peer(&t->peers[i]);
+  for (size_t i = 0; i < t->n_peers; i++) tun_service_peer(t->peers[i]);
   /* Peers with an Endpoint and a keepalive connect at once, so the tunnel is up before use. */
   for (size_t i = 0; i < t->n_peers; i++)
-    if (t->peers[i].has_endpoint && t->peers[i].cfg->persistent_keepalive) {
-      t->peers[i].wp.actions |= WG_ACT_INITIATE;
-      tun_service_peer(&t->peers[i]);
+    if (t->peers[i]->has_endpoint && t->peers[i]->cfg->persistent_keepalive) {
+      t->peers[i]->wp.actions |= WG_ACT_INITIATE;
+      tun_service_peer(t->peers[i]);
     }
   return t;
 fail:
@@ -179,35 +119,24 @@ fail:
   return NULL;
 }
 
-static void on_peer_closed(uv_handle_t *h) {
-  tunnel *t = ((tun_peer *)h->data)->t;
-  if (--t->closing == 0) {
-    free(t->peers);
-    free(t);
-  }
+void tun_free(tunnel *t) {
+  free(t->peers);
+  free(t);
 }
 
 void tunnel_destroy(tunnel *t) {
   if (!t) return;
+  t->destroying = true;
   if (t->ip) ipstack_destroy(t->ip);
   if (t->udp) udp_io_close(t->udp);
-  for (size_t i = 0; i < t->n_peers; i++) {
-    tun_peer *p = &t->peers[i];
-    for (size_t k = 0; k < TUN_STAGED_MAX; k++) free(p->staged[k].data);
-    wg_peer_remove(&p->wp);
-  }
+  for (size_t i = 0; i < t->n_peers; i++) tun_peer_remove(t->peers[i], "shutdown");
+  t->n_peers = 0;
   wg_device_wipe(&t->dev);
   allowedips_free(&t->aip);
   free(t->buf);
   free(t->prehs_arena);
   free(t->prehs);
-  t->closing = t->n_peers;
-  for (size_t i = 0; i < t->n_peers; i++)
-    uv_close((uv_handle_t *)&t->peers[i].timer, on_peer_closed);
-  if (!t->closing) {
-    free(t->peers);
-    free(t);
-  }
+  if (!t->peer_objs) tun_free(t); /* otherwise the last peer handle to close frees it */
 }
 
 ipstack *tunnel_ipstack(tunnel *t) { return t->ip; }
@@ -217,7 +146,7 @@ size_t tunnel_peer_count(const tunnel *t) { return t->n_peers; }
 uint64_t tunnel_last_rx(const tunnel *t) {
   uint64_t last = 0;
   for (size_t i = 0; i < t->n_peers; i++)
-    if (t->peers[i].last_rx > last) last = t->peers[i].last_rx;
+    if (t->peers[i]->last_rx > last) last = t->peers[i]->last_rx;
   return last;
 }
 
@@ -226,7 +155,7 @@ uint64_t tunnel_last_rx(const tunnel *t) {
 void tunnel_probe(tunnel *t, bool even_if_recent) {
   uint64_t now = tun_now();
   for (size_t i = 0; i < t->n_peers; i++) {
-    tun_peer *p = &t->peers[i];
+    tun_peer *p = t->peers[i];
     wg_timers *tm = &p->wp.timers;
     if (!p->has_endpoint) continue;
     if (!even_if_recent && now - p->last_rx < PROBE_AFTER_SILENCE) continue;
@@ -243,12 +172,12 @@ void tunnel_probe(tunnel *t, bool even_if_recent) {
 bool tunnel_is_up(const tunnel *t) {
   uint64_t now = tun_now();
   for (size_t i = 0; i < t->n_peers; i++)
-    if (wg_peer_can_send(&t->peers[i].wp, now)) return true;
+    if (wg_peer_can_send(&t->peers[i]->wp, now)) return true;
   return false;
 }
 
 void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out) {
-  const tun_peer *p = &t->peers[i];
+  const tun_peer *p = t->peers[i];
   memset(out, 0, sizeof *out);
   memcpy(out->fingerprint, p->fp, sizeof p->fp);
   if (p->has_endpoint) udp_addr_format(&p->endpoint, out->endpoint, sizeof out->endpoint);
@@ -261,6 +190,8 @@ void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out) 
   out->handshakes_ok = p->handshakes_ok;
   out->handshakes_failed = p->handshakes_failed;
 }
+
+const cfg_peer *tunnel_peer_cfg(const tunnel *t, size_t i) { return t->peers[i]->cfg; }
 
 void tunnel_stats_get(const tunnel *t, tunnel_stats *out) { *out = t->stats; }
 
@@ -276,7 +207,7 @@ const char *tunnel_drop_reason_name(tun_drop_reason r) {
 const char *tunnel_hs_failure_name(tun_hs_failure f) {
   static const char *const names[TUN_HS_FAILURE_COUNT] = {
       "timeout", "decrypt", "unknown-peer", "stale-timestamp", "flood", "unexpected-state",
-      "bad-key", "other",
+      "bad-key", "max-sessions", "other",
   };
   return f < TUN_HS_FAILURE_COUNT ? names[f] : "other";
 }

@@ -55,6 +55,7 @@ typedef enum {
   TUN_HS_FLOOD,           /* initiations faster than allowed */
   TUN_HS_STATE,           /* response without an initiation awaiting it */
   TUN_HS_BAD_KEY,         /* low-order or own public key */
+  TUN_HS_MAX_SESSIONS,    /* [Server] MaxSessions peers already hold sessions */
   TUN_HS_OTHER,
   TUN_HS_FAILURE_COUNT
 } tun_hs_failure;
@@ -90,6 +91,29 @@ uint64_t tunnel_last_rx(const tunnel *t);
  * round trip, and callers compare tunnel_last_rx() with the time they started. */
 void tunnel_probe(tunnel *t, bool even_if_recent);
 void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out);
+/* The [Peer] the i-th peer comes from (valid until the next tunnel_reload). */
+const cfg_peer *tunnel_peer_cfg(const tunnel *t, size_t i);
+
+typedef struct {
+  size_t added, removed, changed, unchanged;
+} tunnel_reload_stats;
+
+/* Switches the tunnel to cfg's [Peer] list (peers matched by public key) and [Server]
+ * MaxSessions. Keys that cannot change at run time (PrivateKey, ListenPort, Address, MTU, the
+ * obfuscation parameters) must be the ones the tunnel runs with: config_keep_restart_only()
+ * (config/config_diff.h) makes them so.
+ *  - unchanged peers keep their sessions, timers, counters and learned endpoint;
+ *  - changed AllowedIPs, Endpoint and PersistentKeepalive apply at once (an Endpoint change
+ *    replaces the current endpoint; removing the Endpoint keeps the learned one);
+ *  - a changed PresharedKey ends the peer's session: the next packet needs a new handshake;
+ *  - new peers start handshaking if they have an Endpoint;
+ *  - removed peers end their session, lose their keys and indices (a later handshake from them
+ *    is an unknown peer) and their queued packets.
+ * From then on the tunnel refers to cfg, which must stay alive until the next reload or
+ * tunnel_destroy; the previous config is no longer referenced. Returns -1 with a message in err
+ * (out of memory) and leaves everything as it was. */
+int tunnel_reload(tunnel *t, const awg_config *cfg, tunnel_reload_stats *st, char *err,
+                  size_t errlen);
 void tunnel_stats_get(const tunnel *t, tunnel_stats *out);
 /* Short label values: "unknown-class", "mac1", … / "timeout", "decrypt", … */
 const char *tunnel_drop_reason_name(tun_drop_reason r);

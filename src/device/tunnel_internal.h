@@ -1,5 +1,6 @@
-/* State shared by the tunnel's files (tunnel.c setup, tunnel_rx.c receive, tunnel_tx.c send and
- * timers). Not part of the public interface. */
+/* State shared by the tunnel's files (tunnel.c setup, tunnel_peer.c peer lifetime and sessions,
+ * tunnel_reload.c reload, tunnel_rx.c receive, tunnel_tx.c send and timers). Not part of the
+ * public interface. */
 #ifndef AWGPROXY_DEVICE_TUNNEL_INTERNAL_H
 #define AWGPROXY_DEVICE_TUNNEL_INTERNAL_H
 
@@ -42,6 +43,15 @@ typedef struct tun_peer {
   uint64_t initiation_sent;   /* monotonic ns of the latest initiation, 0 = none pending */
   uint32_t attempts;
   bool session_lost; /* had a session and lost it: the next completed handshake is a reconnect */
+  /* The session as the session_start / session_end log lines see it: from the first completed
+   * handshake after having none, to expiry, removal or shutdown. */
+  bool in_session;
+  uint64_t session_started; /* monotonic ns */
+  uint64_t session_rx0, session_tx0; /* rx_bytes / tx_bytes when it started */
+  /* Removed (reload or shutdown): unlinked and wiped, waiting for its handles to close. Peers are
+   * allocated one by one so that the uv handles embedded in them never move. */
+  bool removed;
+  unsigned handles_open; /* the timer, plus a getaddrinfo still running */
 } tun_peer;
 
 struct tunnel {
@@ -56,8 +66,10 @@ struct tunnel {
   udp_io *udp;
   ipstack *ip;
   allowedips aip;
-  tun_peer *peers;
+  tun_peer **peers; /* the configured peers, in config order */
   size_t n_peers;
+  size_t peer_objs; /* allocated tun_peers, removed ones still closing included */
+  bool destroying;  /* tunnel_destroy ran: the last peer to close frees the tunnel */
   uint32_t mtu;
   uint32_t packets_sent; /* for the <c> tag */
   uint8_t *buf;          /* TUN_BUF: the one send buffer (single-threaded) */
@@ -83,7 +95,26 @@ void tun_flush_staged(tun_peer *p);
 /* tunnel_rx.c */
 void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from);
 
-/* tunnel.c */
+/* tunnel_peer.c */
+/* A new peer for c, linked into the device; NULL with a message in err (bad key, no memory). */
+tun_peer *tun_peer_new(tunnel *t, const cfg_peer *c, char *err, size_t errlen);
+/* Ends the peer's session (logging session_end with reason), wipes its keys, unlinks its indices
+ * and frees its staged packets; the object itself is freed once its handles have closed. The
+ * caller drops it from t->peers and t->aip. */
+void tun_peer_remove(tun_peer *p, const char *reason);
 void tun_resolve_endpoint(tun_peer *p);
+/* Resolves the configured Endpoint now: IP literals at once, names asynchronously. */
+void tun_peer_apply_endpoint(tun_peer *p);
+void tun_session_begin(tun_peer *p);                    /* a handshake completed */
+void tun_session_end(tun_peer *p, const char *reason, uint64_t end);
+/* Ends the session if it can no longer send; returns when it will expire (0 = no session). */
+uint64_t tun_session_check(tun_peer *p, uint64_t now);
+/* Peers holding a session now or about to (a response sent, awaiting confirmation). */
+size_t tun_sessions_live(const tunnel *t);
+void tun_free(tunnel *t);
+
+/* tunnel.c */
+/* A fresh trie mapping cps[i]'s AllowedIPs to peers[i] (NULL peers skipped); -1 out of memory. */
+int tun_build_allowedips(allowedips *aip, tun_peer **peers, const cfg_peer *cps, size_t n); /* the tunnel object itself, once every peer is gone */
 
 #endif

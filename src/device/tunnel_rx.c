@@ -101,6 +101,23 @@ static void handshake_completed(tun_peer *p, const char *role) {
   char ep[64];
   udp_addr_format(&p->endpoint, ep, sizeof ep);
   LOG_I("handshake", "completed", "peer", p->fp, "endpoint", ep, "role", role, NULL);
+  tun_session_begin(p);
+}
+
+/* [Server] MaxSessions: a peer without a session may not start one while the cap is reached
+ * (peers that have one rekey as usual). */
+static bool refuse_for_max_sessions(tunnel *t, tun_peer *p, const udp_addr *from) {
+  uint32_t max = t->cfg->server_max_sessions;
+  if (!max || p->in_session || p->wp.next || tun_sessions_live(t) < max) return false;
+  t->stats.dropped[TUN_DROP_HANDSHAKE]++;
+  t->stats.handshakes_failed[TUN_HS_MAX_SESSIONS]++;
+  p->handshakes_failed++;
+  char ep[64], m[12];
+  udp_addr_format(from, ep, sizeof ep);
+  snprintf(m, sizeof m, "%u", max);
+  LOG_W("handshake", "rejected", "kind", "initiation", "from", ep, "peer", p->fp, "reason",
+        "max-sessions", "max_sessions", m, NULL);
+  return true;
 }
 
 /* Failures an operator should see (the sender knows our public key, so it is a real client with
@@ -132,6 +149,7 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   if (r == WG_ERR_NEED_COOKIE) return send_cookie_reply(t, msg, len, from, src, srclen, now);
   tun_peer *p = wp ? wp->user : NULL;
   if (r != WG_OK) return log_handshake_failure(t, "initiation", from, r, p);
+  if (refuse_for_max_sessions(t, p, from)) return;
   count_rx(p, wire_len);
   update_endpoint(p, from);
   size_t s2 = awg_padding(t->awg, AWG_MSG_RESPONSE);

@@ -198,12 +198,15 @@ void tun_service_peer(tun_peer *p) {
       LOG_D("tunnel", "keys_zeroed", "peer", p->fp, NULL);
     }
   }
-  uint64_t deadline;
-  if (!wg_peer_next_deadline(&p->wp, &deadline)) {
+  uint64_t now = tun_now();
+  /* The session's expiry is a deadline too, so that session_end is logged when it happens. */
+  uint64_t expiry = tun_session_check(p, now), deadline;
+  bool armed = wg_peer_next_deadline(&p->wp, &deadline);
+  if (expiry && (!armed || expiry < deadline)) deadline = expiry, armed = true;
+  if (!armed) {
     uv_timer_stop(&p->timer);
     return;
   }
-  uint64_t now = tun_now();
   uint64_t ms = deadline > now ? (deadline - now + 999999) / 1000000 : 0;
   uv_timer_start(&p->timer, on_peer_timer, ms, 0);
 }

@@ -214,20 +214,17 @@ static void peer_json(obs_buf *b, const obs_sources *src, size_t i, bool detail)
     json_u64(b, &first, "tx_packets", ps.tx_packets);
     json_u64(b, &first, "handshakes_ok", ps.handshakes_ok);
     json_u64(b, &first, "handshakes_failed", ps.handshakes_failed);
-    const awg_config *c = src->cfg;
-    if (c && i < c->n_peers && tunnel_peer_count(src->tun) == c->n_peers) {
-      const cfg_peer *cp = &c->peers[i];
-      json_key(b, &first, "allowed_ips");
-      obs_buf_puts(b, "[");
-      for (size_t k = 0; k < cp->n_allowed_ips; k++) {
-        char cidr[64];
-        cfg_format_cidr(&cp->allowed_ips[k], cidr, sizeof cidr);
-        obs_buf_puts(b, k ? "," : "");
-        obs_buf_json_string(b, cidr);
-      }
-      obs_buf_puts(b, "]");
-      json_u64(b, &first, "persistent_keepalive", cp->persistent_keepalive);
+    const cfg_peer *cp = tunnel_peer_cfg(src->tun, i);
+    json_key(b, &first, "allowed_ips");
+    obs_buf_puts(b, "[");
+    for (size_t k = 0; k < cp->n_allowed_ips; k++) {
+      char cidr[64];
+      cfg_format_cidr(&cp->allowed_ips[k], cidr, sizeof cidr);
+      obs_buf_puts(b, k ? "," : "");
+      obs_buf_json_string(b, cidr);
     }
+    obs_buf_puts(b, "]");
+    json_u64(b, &first, "persistent_keepalive", cp->persistent_keepalive);
   }
   obs_buf_puts(b, "}");
 }
@@ -309,6 +306,47 @@ void observe_render_streams(const obs_sources *src, obs_buf *b) {
   obs_buf_puts(b, "\n");
 }
 
+static void string_array(obs_buf *b, bool *first, const char *key, const char *const *items,
+                         size_t n, size_t stride) {
+  json_key(b, first, key);
+  obs_buf_puts(b, "[");
+  for (size_t i = 0; i < n; i++) {
+    obs_buf_puts(b, i ? "," : "");
+    obs_buf_json_string(b, *(const char *const *)((const char *)items + i * stride));
+  }
+  obs_buf_puts(b, "]");
+}
+
+int observe_render_reload(const obs_reload_report *r, obs_buf *b) {
+  const char *msgs[OBS_RELOAD_MAX_MSGS];
+  for (size_t i = 0; i < r->n_msgs && i < OBS_RELOAD_MAX_MSGS; i++) msgs[i] = r->msgs[i];
+  size_t n_msgs = r->n_msgs < OBS_RELOAD_MAX_MSGS ? r->n_msgs : OBS_RELOAD_MAX_MSGS;
+  bool first = true;
+  obs_buf_puts(b, "{");
+  json_key(b, &first, "ok");
+  obs_buf_puts(b, r->ok ? "true" : "false");
+  if (!r->ok) {
+    json_key(b, &first, "error");
+    obs_buf_json_string(b, r->error);
+    string_array(b, &first, "errors", msgs, n_msgs, sizeof msgs[0]);
+    obs_buf_puts(b, "}\n");
+    return r->n_msgs ? 422 : 500;
+  }
+  json_key(b, &first, "peers");
+  bool f2 = true;
+  obs_buf_puts(b, "{");
+  json_u64(b, &f2, "added", r->peers_added);
+  json_u64(b, &f2, "removed", r->peers_removed);
+  json_u64(b, &f2, "changed", r->peers_changed);
+  json_u64(b, &f2, "unchanged", r->peers_unchanged);
+  obs_buf_puts(b, "}");
+  string_array(b, &first, "restart_required", r->restart_keys, r->n_restart_keys,
+               sizeof r->restart_keys[0]);
+  string_array(b, &first, "warnings", msgs, n_msgs, sizeof msgs[0]);
+  obs_buf_puts(b, "}\n");
+  return 200;
+}
+
 /* ---- HTTP handlers ------------------------------------------------------------------------ */
 
 static void metrics_handler(void *ctx, const http_request *req, const char *body, size_t body_len,
@@ -349,8 +387,16 @@ static void control_handler(void *ctx, const http_request *req, const char *body
       res->allow = routes[i].method;
       return json_error(res, 405, "method not allowed");
     }
-    if (!routes[i].render)
-      return json_error(res, 501, "reload is not supported yet; restart awgproxy to apply a new config");
+    if (!routes[i].render) {
+      if (!o->src.reload) return json_error(res, 501, "reload is not available in this process");
+      obs_reload_report *r = calloc(1, sizeof *r);
+      if (!r) return json_error(res, 500, "out of memory");
+      o->src.reload(o->src.reload_ctx, r);
+      res->content_type = "application/json";
+      res->status = observe_render_reload(r, &res->body);
+      free(r);
+      return;
+    }
     res->content_type = "application/json";
     routes[i].render(&o->src, &res->body);
     return;
@@ -376,6 +422,10 @@ observe *observe_start(uv_loop_t *loop, const obs_sources *src, char *err, size_
     if (!o->control) return observe_stop(o), NULL;
   }
   return o;
+}
+
+void observe_set_config(observe *o, const awg_config *cfg) {
+  if (o) o->src.cfg = cfg;
 }
 
 void observe_stop(observe *o) {

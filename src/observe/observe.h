@@ -16,6 +16,23 @@
 #include "observe/buf.h"
 #include "socks/socks_server.h"
 
+#define OBS_RELOAD_MAX_MSGS 32
+
+/* What POST /reload did (filled by the daemon's reload). */
+typedef struct {
+  bool ok;             /* false: nothing changed (invalid file, out of memory) */
+  char error[256];     /* when !ok: the summary */
+  /* When !ok: the file's errors; when ok: its warnings. "FILE:LINE: message" each. */
+  char msgs[OBS_RELOAD_MAX_MSGS][600];
+  size_t n_msgs;
+  const char *restart_keys[48]; /* keys that changed but need a restart (kept as running) */
+  size_t n_restart_keys;
+  size_t peers_added, peers_removed, peers_changed, peers_unchanged;
+} obs_reload_report;
+
+/* Runs a reload (the same as SIGHUP) and describes it. */
+typedef void (*obs_reload_fn)(void *ctx, obs_reload_report *out);
+
 /* What the endpoints report on; any pointer but cfg may be NULL (that part is left out). */
 typedef struct {
   const char *role; /* "client" or "server" */
@@ -24,6 +41,8 @@ typedef struct {
   const socks_server *socks;
   const resolver *res;
   uint64_t started_ns; /* uv_hrtime() at start, for the uptime */
+  obs_reload_fn reload; /* NULL: POST /reload answers 501 */
+  void *reload_ctx;
 } obs_sources;
 
 typedef struct observe observe;
@@ -32,11 +51,15 @@ typedef struct observe observe;
  * cannot listen. */
 observe *observe_start(uv_loop_t *loop, const obs_sources *src, char *err, size_t errlen);
 void observe_stop(observe *o);
+/* After a reload: the config to report on from now on (the endpoints' listeners stay). */
+void observe_set_config(observe *o, const awg_config *cfg);
 
 /* The documents themselves (for the endpoints and the tests). */
 void observe_render_metrics(const obs_sources *src, obs_buf *out);
 void observe_render_status(const obs_sources *src, obs_buf *out);
 void observe_render_peers(const obs_sources *src, obs_buf *out);
 void observe_render_streams(const obs_sources *src, obs_buf *out);
+/* The POST /reload answer; returns the HTTP status (200 applied, 422 file not usable, 500). */
+int observe_render_reload(const obs_reload_report *r, obs_buf *out);
 
 #endif

@@ -62,6 +62,12 @@ void wg_peer_zero_keys(wg_peer *p) {
   drop_handshake(p);
 }
 
+void wg_peer_set_psk(wg_peer *p, const uint8_t *psk) {
+  wg_peer_zero_keys(p);
+  if (psk) memcpy(p->hs.psk, psk, WG_KEY_LEN);
+  else wg_wipe(p->hs.psk, WG_KEY_LEN);
+}
+
 /* Makes room for a new session per the rotation rules in peer.h. */
 static void rotate_out(wg_peer *p, bool initiator) {
   if (!initiator) {

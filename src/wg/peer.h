@@ -73,6 +73,9 @@ unsigned wg_peer_poll(wg_peer *p, uint64_t now);
 bool wg_peer_next_deadline(const wg_peer *p, uint64_t *deadline);
 /* Wipes every keypair and the handshake (keeps static keys and replay timestamp). */
 void wg_peer_zero_keys(wg_peer *p);
+/* Replaces the preshared key (NULL = none). Sessions made with the old one are dropped (keys
+ * zeroed), so the next packet needs a new handshake under the new key. */
+void wg_peer_set_psk(wg_peer *p, const uint8_t *psk);
 
 /* Receive steps used by device.c after it matched the message to this peer. */
 wg_result wg_peer_accept_initiation(wg_peer *p, const uint8_t msg[148], wg_initiation_scan *scan,

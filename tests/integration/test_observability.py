@@ -17,7 +17,8 @@ What is checked:
   packet padded to 16) plus a few keepalives/handshakes;
 * `ctl status --json`: tunnel up, the peer's last handshake within 1 s of wireguard-go's
   `latest-handshakes` (whole seconds) and of the time on awgproxy's "handshake completed" log line;
-* the human output of status/peers/streams, `reload` answering 501, the 0600 socket, `-c FILE`;
+* the human output of status/peers/streams, `reload` of an unchanged file, the 0600 socket,
+  `-c FILE`;
 * log audit: a session with a PresharedKey and a SOCKS user with a password, at LOG_LEVEL=debug,
   used through SOCKS (right and wrong password): the whole log holds no private key, no PSK
   (base64 or hex), no password and no password hash; SOCKS events carry an 8-hex-digit sid; at
@@ -297,10 +298,16 @@ def test_ctl_human_output_and_api(session):
     assert r.returncode == 0, r
     assert json.loads(r.stdout)["peers"][0]["peer"] == s.fp
 
+    # Reloading the unchanged file keeps the peer and its session (test_reload.py does the rest).
     r = ctl("-s", s.sock, "reload")
-    assert r.returncode == 1 and "not supported" in r.stderr, r
+    assert r.returncode == 0, r
+    assert "reloaded: 0 peer(s) added, 0 removed, 0 changed, 1 unchanged" in r.stdout, r.stdout
     r = ctl("-s", s.sock, "--json", "reload")
-    assert r.returncode == 1 and "not supported" in json.loads(r.stdout)["error"], r
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 and doc["ok"] is True and doc["peers"]["unchanged"] == 1, r
+    assert doc["restart_required"] == [], doc
+    r = ctl("-s", s.sock, "status")
+    assert r.returncode == 0 and f"peer {s.fp}: session up" in r.stdout, r.stdout
 
     r = ctl("-s", s.dir / "nothing.sock", "status")
     assert r.returncode == 1 and "cannot connect" in r.stderr, r

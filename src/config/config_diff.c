@@ -1,0 +1,166 @@
+#include "config/config_diff.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <string.h>
+
+#include "awg/itag.h"
+
+typedef struct {
+  const char **names;
+  size_t n, max;
+  int oom;
+} diff_ctx;
+
+static void note(diff_ctx *d, const char *name) {
+  if (d->n < d->max) d->names[d->n] = name;
+  d->n++;
+}
+
+/* A plain field (no owned memory): compare and copy back. */
+#define KEEP(d, loaded, running, field, name)                                   \
+  do {                                                                          \
+    if (memcmp(&(loaded)->field, &(running)->field, sizeof (loaded)->field)) { \
+      note(d, name);                                                            \
+      memcpy(&(loaded)->field, &(running)->field, sizeof (loaded)->field);      \
+    }                                                                           \
+  } while (0)
+
+/* Value equality of the element types (not memcmp: padding, bytes after a string's NUL and
+ * line numbers must not count as changes). */
+typedef bool (*elem_eq)(const void *a, const void *b);
+
+static bool hostport_eq(const cfg_hostport *a, const cfg_hostport *b) {
+  return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+static bool addr_eq(int family, const uint8_t *a, const uint8_t *b) {
+  return memcmp(a, b, family == AF_INET ? 4 : 16) == 0;
+}
+static bool cidr_eq(const void *x, const void *y) {
+  const cfg_cidr *a = x, *b = y;
+  return a->family == b->family && a->prefix == b->prefix && addr_eq(a->family, a->addr, b->addr);
+}
+static bool ip_eq(const void *x, const void *y) {
+  const cfg_ip *a = x, *b = y;
+  return a->family == b->family && addr_eq(a->family, a->addr, b->addr);
+}
+static bool hp_eq(const void *x, const void *y) { return hostport_eq(x, y); }
+static bool user_eq(const void *x, const void *y) {
+  const cfg_socks_user *a = x, *b = y;
+  return strcmp(a->user, b->user) == 0 && strcmp(a->hash, b->hash) == 0;
+}
+static bool fwd_eq(const void *x, const void *y) {
+  const cfg_forward *a = x, *b = y;
+  return a->proto == b->proto && hostport_eq(&a->listen, &b->listen) &&
+         hostport_eq(&a->target, &b->target);
+}
+
+/* An owned array (ptr, count), replaced by a copy of the running one when different. */
+static void keep_array(diff_ctx *d, void **lp, size_t *ln, void *const *rp, size_t rn, size_t elem,
+                       elem_eq eq, const char *name) {
+  bool same = *ln == rn;
+  for (size_t i = 0; same && i < rn; i++)
+    same = eq((const char *)*lp + i * elem, (const char *)*rp + i * elem);
+  if (same) return;
+  note(d, name);
+  void *copy = NULL;
+  if (rn) {
+    copy = malloc(rn * elem);
+    if (!copy) {
+      d->oom = 1;
+      return;
+    }
+    memcpy(copy, *rp, rn * elem);
+  }
+  if (*lp) memset(*lp, 0, *ln * elem); /* may hold password hashes */
+  free(*lp);
+  *lp = copy;
+  *ln = rn;
+}
+
+#define KEEP_ARRAY(d, l, r, ptr, count, eq, name)                                          \
+  keep_array(d, (void **)&(l)->ptr, &(l)->count, (void *const *)&(r)->ptr, (r)->count, \
+             sizeof *(r)->ptr, eq, name)
+
+static const char *itemplate_text(const awg_itemplate *t) { return t ? awg_itemplate_text(t) : ""; }
+
+static void keep_awg(diff_ctx *d, awg_params *l, const awg_params *r) {
+  static const char *const s_names[4] = {"[Interface] S1", "[Interface] S2", "[Interface] S3",
+                                         "[Interface] S4"};
+  static const char *const h_names[4] = {"[Interface] H1", "[Interface] H2", "[Interface] H3",
+                                         "[Interface] H4"};
+  static const char *const i_names[AWG_NUM_I] = {"[Interface] I1", "[Interface] I2",
+                                                 "[Interface] I3", "[Interface] I4",
+                                                 "[Interface] I5"};
+  KEEP(d, l, r, jc, "[Interface] Jc");
+  KEEP(d, l, r, jmin, "[Interface] Jmin");
+  KEEP(d, l, r, jmax, "[Interface] Jmax");
+  for (int k = 0; k < 4; k++) KEEP(d, l, r, s[k], s_names[k]);
+  for (int k = 0; k < 4; k++) KEEP(d, l, r, h[k], h_names[k]);
+  for (int k = 0; k < AWG_NUM_I; k++) {
+    if (strcmp(itemplate_text(l->i[k]), itemplate_text(r->i[k])) == 0) continue;
+    note(d, i_names[k]);
+    awg_itemplate *copy = NULL;
+    char err[256];
+    if (r->i[k] && awg_itemplate_compile(awg_itemplate_text(r->i[k]), &copy, err, sizeof err) != 0) {
+      d->oom = 1; /* it compiled once: only memory can fail */
+      continue;
+    }
+    awg_itemplate_free(l->i[k]);
+    l->i[k] = copy;
+  }
+}
+
+int config_keep_restart_only(awg_config *l, const awg_config *r, const char **names, size_t max) {
+  diff_ctx d = {names, 0, max, 0};
+  if (l->has_private_key != r->has_private_key ||
+      memcmp(l->private_key, r->private_key, sizeof l->private_key) != 0) {
+    note(&d, "[Interface] PrivateKey");
+    l->has_private_key = r->has_private_key;
+    memcpy(l->private_key, r->private_key, sizeof l->private_key);
+    memcpy(l->public_key, r->public_key, sizeof l->public_key);
+  }
+  if (l->has_listen_port != r->has_listen_port || l->listen_port != r->listen_port) {
+    note(&d, "[Interface] ListenPort");
+    l->has_listen_port = r->has_listen_port;
+    l->listen_port = r->listen_port;
+  }
+  KEEP_ARRAY(&d, l, r, addresses, n_addresses, cidr_eq, "[Interface] Address");
+  KEEP_ARRAY(&d, l, r, dns, n_dns, ip_eq, "[Interface] DNS");
+  if (l->mtu != r->mtu) {
+    note(&d, "[Interface] MTU");
+    l->mtu = r->mtu;
+    l->mtu_explicit = r->mtu_explicit;
+  }
+  keep_awg(&d, &l->awg, &r->awg);
+  KEEP_ARRAY(&d, l, r, socks_listen, n_socks_listen, hp_eq, "[Socks] Listen");
+  KEEP_ARRAY(&d, l, r, socks_users, n_socks_users, user_eq, "[Socks] User");
+  KEEP(&d, l, r, socks_handshake_timeout, "[Socks] HandshakeTimeout");
+  KEEP(&d, l, r, connect_timeout, "[Socks] ConnectTimeout");
+  KEEP(&d, l, r, idle_timeout, "[Socks] IdleTimeout");
+  KEEP(&d, l, r, tunnel_wait, "[Socks] TunnelWait");
+  KEEP_ARRAY(&d, l, r, forwards, n_forwards, fwd_eq, "[Forward]");
+  KEEP(&d, l, r, server_socks_port, "[Server] Socks");
+  if (l->has_local_socks != r->has_local_socks ||
+      (r->has_local_socks && !hostport_eq(&l->local_socks, &r->local_socks))) {
+    note(&d, "[Server] LocalSocks");
+    l->has_local_socks = r->has_local_socks;
+    l->local_socks = r->local_socks;
+  }
+  if (l->has_metrics != r->has_metrics ||
+      (r->has_metrics && !hostport_eq(&l->metrics_listen, &r->metrics_listen))) {
+    note(&d, "[Metrics] Listen");
+    l->has_metrics = r->has_metrics;
+    l->metrics_listen = r->metrics_listen;
+  }
+  if (strcmp(l->control_path, r->control_path) != 0 || l->has_control_tcp != r->has_control_tcp ||
+      (r->has_control_tcp && !hostport_eq(&l->control_listen, &r->control_listen))) {
+    note(&d, "[Control] Listen");
+    memcpy(l->control_path, r->control_path, sizeof l->control_path);
+    l->has_control_tcp = r->has_control_tcp;
+    l->control_listen = r->control_listen;
+  }
+  if (d.oom) return -1;
+  return (int)(d.n < max ? d.n : max);
+}

@@ -1,0 +1,40 @@
+/* The daemon's state, shared by daemon.c (start, run, stop) and reload.c (SIGHUP and the control
+ * API's POST /reload). */
+#ifndef AWGPROXY_DAEMON_DAEMON_INTERNAL_H
+#define AWGPROXY_DAEMON_DAEMON_INTERNAL_H
+
+#include <uv.h>
+
+#include "daemon/daemon.h"
+#include "device/tunnel.h"
+#include "dns/resolver.h"
+#include "exit/exit.h"
+#include "forward/forward.h"
+#include "observe/observe.h"
+#include "socks/socks_server.h"
+
+typedef struct {
+  uv_loop_t *loop;
+  uv_signal_t sigint, sigterm, sighup;
+  daemon_role role;
+  /* The config the daemon was started with (owned by the caller). The SOCKS server and the
+   * forwarder keep pointing into it for their whole life: their keys need a restart, so it never
+   * changes and is never freed while they run. */
+  awg_config *initial;
+  /* The config in effect: initial, or the latest reload's (owned here, heap). The tunnel, the
+   * exit and the observe endpoints point into it. */
+  awg_config *cfg;
+  tunnel *tun;
+  resolver *res;
+  socks_server *socks;
+  forwarder *fwd;
+  exit_ctx *exit; /* server: the userspace exit */
+  observe *obs;   /* [Metrics] and [Control] endpoints */
+} daemon_state;
+
+/* Loads s->cfg->path again and applies it (see reload.c); report may be NULL. */
+void daemon_reload(daemon_state *s, obs_reload_report *report);
+/* Frees s->cfg if it is not the initial config (at shutdown, after everything stopped). */
+void daemon_release_config(daemon_state *s);
+
+#endif
