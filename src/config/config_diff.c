@@ -19,12 +19,12 @@ static void note(diff_ctx *d, const char *name) {
 }
 
 /* A plain field (no owned memory): compare and copy back. */
-#define KEEP(d, loaded, running, field, name)                                   \
-  do {                                                                          \
-    if (memcmp(&(loaded)->field, &(running)->field, sizeof (loaded)->field)) { \
-      note(d, name);                                                            \
-      memcpy(&(loaded)->field, &(running)->field, sizeof (loaded)->field);      \
-    }                                                                           \
+#define KEEP(d, loaded, running, field, name)                                 \
+  do {                                                                        \
+    if (memcmp(&(loaded)->field, &(running)->field, sizeof(loaded)->field)) { \
+      note(d, name);                                                          \
+      memcpy(&(loaded)->field, &(running)->field, sizeof(loaded)->field);     \
+    }                                                                         \
   } while (0)
 
 /* Value equality of the element types (not memcmp: padding, bytes after a string's NUL and
@@ -79,7 +79,7 @@ static void keep_array(diff_ctx *d, void **lp, size_t *ln, void *const *rp, size
   *ln = rn;
 }
 
-#define KEEP_ARRAY(d, l, r, ptr, count, eq, name)                                          \
+#define KEEP_ARRAY(d, l, r, ptr, count, eq, name)                                      \
   keep_array(d, (void **)&(l)->ptr, &(l)->count, (void *const *)&(r)->ptr, (r)->count, \
              sizeof *(r)->ptr, eq, name)
 
@@ -90,9 +90,8 @@ static void keep_awg(diff_ctx *d, awg_params *l, const awg_params *r) {
                                          "[Interface] S4"};
   static const char *const h_names[4] = {"[Interface] H1", "[Interface] H2", "[Interface] H3",
                                          "[Interface] H4"};
-  static const char *const i_names[AWG_NUM_I] = {"[Interface] I1", "[Interface] I2",
-                                                 "[Interface] I3", "[Interface] I4",
-                                                 "[Interface] I5"};
+  static const char *const i_names[AWG_NUM_I] = {
+      "[Interface] I1", "[Interface] I2", "[Interface] I3", "[Interface] I4", "[Interface] I5"};
   KEEP(d, l, r, jc, "[Interface] Jc");
   KEEP(d, l, r, jmin, "[Interface] Jmin");
   KEEP(d, l, r, jmax, "[Interface] Jmax");
@@ -103,7 +102,8 @@ static void keep_awg(diff_ctx *d, awg_params *l, const awg_params *r) {
     note(d, i_names[k]);
     awg_itemplate *copy = NULL;
     char err[256];
-    if (r->i[k] && awg_itemplate_compile(awg_itemplate_text(r->i[k]), &copy, err, sizeof err) != 0) {
+    if (r->i[k] &&
+        awg_itemplate_compile(awg_itemplate_text(r->i[k]), &copy, err, sizeof err) != 0) {
       d->oom = 1; /* it compiled once: only memory can fail */
       continue;
     }

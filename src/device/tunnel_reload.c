@@ -112,9 +112,12 @@ int tunnel_reload(tunnel *t, const awg_config *cfg, tunnel_reload_stats *st, cha
   size_t live = 0;
   for (size_t i = 0; i < n; i++) {
     if (!np[i]) continue;
-    if (fresh[i]) st->added++;
-    else if (apply_peer(np[i], &cfg->peers[i])) st->changed++;
-    else st->unchanged++;
+    if (fresh[i])
+      st->added++;
+    else if (apply_peer(np[i], &cfg->peers[i]))
+      st->changed++;
+    else
+      st->unchanged++;
     fresh[live] = fresh[i]; /* compacting in place: live <= i */
     np[live++] = np[i];
   }

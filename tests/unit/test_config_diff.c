@@ -21,7 +21,8 @@
 #define PUB_C "Oc0QUC+UmfrEGX7aIy1VRgKI6f7J0IhSrNfAOLZCKwI="
 
 static const char base[] =
-    "[Interface]\nPrivateKey = " PRIV_A "\nListenPort = 51820\nAddress = 10.0.0.1/24\n"
+    "[Interface]\nPrivateKey = " PRIV_A
+    "\nListenPort = 51820\nAddress = 10.0.0.1/24\n"
     "Jc = 3\nJmin = 40\nJmax = 70\nS1 = 15\nH1 = 100-200\nI1 = <b 0x0102><r 8>\n"
     "DNS = 10.0.0.53\n\n"
     "[Socks]\nListen = 127.0.0.1:1080\nIdleTimeout = 60\n\n"
@@ -35,7 +36,8 @@ static awg_config *load(const char *text) {
   config_init(c);
   int rc = config_load_buffer(c, text, strlen(text), "test.conf", &d);
   for (size_t i = 0; i < d.n; i++)
-    if (d.items[i].kind == DIAG_ERROR) print_message("line %d: %s\n", d.items[i].line, d.items[i].msg);
+    if (d.items[i].kind == DIAG_ERROR)
+      print_message("line %d: %s\n", d.items[i].line, d.items[i].msg);
   assert_int_equal(rc, 0);
   diag_list_free(&d);
   return c;
@@ -86,7 +88,11 @@ static void test_each_restart_only_key_is_named_and_kept(void **state) {
       {"S1 = 15", "S1 = 16", "[Interface] S1"},
       {"H1 = 100-200", "H1 = 100-201", "[Interface] H1"},
       {"I1 = <b 0x0102><r 8>", "I1 = <b 0x0102><r 9>", "[Interface] I1"},
-      {"[Socks]\n", "[Socks]\nUser = bob:$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\n", "[Socks] User"},
+      {"[Socks]\n",
+       "[Socks]\nUser = "
+       "bob:$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHQ$"
+       "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\n",
+       "[Socks] User"},
       {"Listen = 127.0.0.1:1080", "Listen = 127.0.0.1:1081", "[Socks] Listen"},
       {"IdleTimeout = 60", "IdleTimeout = 61", "[Socks] IdleTimeout"},
       {"Target = example.com:80", "Target = example.com:81", "[Forward]"},
@@ -110,8 +116,9 @@ static void test_each_restart_only_key_is_named_and_kept(void **state) {
 static void test_reloadable_keys_are_left_alone(void **state) {
   (void)state;
   char *t1 = edit("AllowPrivate = no", "AllowPrivate = yes");
-  char *t2 = edit("AllowedIPs = 10.0.0.2/32",
-                  "AllowedIPs = 10.0.0.3/32\n\n[Peer]\nPublicKey = " PUB_C "\nAllowedIPs = 10.0.0.4/32");
+  char *t2 =
+      edit("AllowedIPs = 10.0.0.2/32",
+           "AllowedIPs = 10.0.0.3/32\n\n[Peer]\nPublicKey = " PUB_C "\nAllowedIPs = 10.0.0.4/32");
   const char *names[CFG_RESTART_KEYS_MAX];
   awg_config *l;
   assert_int_equal(diff(t1, names, CFG_RESTART_KEYS_MAX, &l), 0);
@@ -127,7 +134,8 @@ static void test_reloadable_keys_are_left_alone(void **state) {
 
 static void test_values_are_copied_back(void **state) {
   (void)state;
-  char *text = edit("Jc = 3\nJmin = 40\nJmax = 70\nS1 = 15\nH1 = 100-200\nI1 = <b 0x0102><r 8>\n", "");
+  char *text =
+      edit("Jc = 3\nJmin = 40\nJmax = 70\nS1 = 15\nH1 = 100-200\nI1 = <b 0x0102><r 8>\n", "");
   const char *names[CFG_RESTART_KEYS_MAX];
   awg_config *l;
   int n = diff(text, names, CFG_RESTART_KEYS_MAX, &l);
