@@ -1,0 +1,496 @@
+#include "socks/socks_session.h"
+
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "observe/streams.h"
+#include "stream/relay.h"
+#include "util/log.h"
+
+#define HS_BUF 1100 /* greeting + auth + the longest request (SOCKS4a: 8 + 256 + 256) */
+
+typedef enum {
+  ST_GREETING,
+  ST_AUTH,
+  ST_REQUEST,
+  ST_AUTH_CHECK,
+  ST_DIALING,
+  ST_UDP, /* UDP ASSOCIATE: the TCP connection only keeps the association alive */
+  ST_DONE
+} sess_state;
+
+typedef struct session session;
+typedef struct relay_entry relay_entry;
+
+struct socks_service {
+  socks_service_cfg cfg; /* cfg.users points at our own copy */
+  socks_stats stats;
+  session *sessions;   /* before the relay */
+  relay_entry *relays; /* relaying */
+  size_t live;         /* sessions and relays not yet freed */
+  bool stopping;
+};
+
+struct session {
+  session *next, *prev;
+  socks_service *svc;
+  stream *client;
+  socks_origin origin;
+  uv_timer_t timer; /* handshake timeout */
+  bool timer_closed;
+  sess_state st;
+  int version;
+  uint8_t buf[HS_BUF];
+  size_t len;
+  socks_addr dst;
+  void *req; /* connector request while ST_DIALING */
+  void *udp;
+  socks5_userpass up;
+  uv_work_t work;
+  bool auth_ok, closing_client, work_pending;
+  char sid[OBS_SID_LEN + 1]; /* random id tying this connection's log events together */
+};
+
+/* A relay the service started: kept so that stopping can end it and give back its request. */
+struct relay_entry {
+  relay_entry *next, *prev;
+  socks_service *svc; /* NULL once the service stopped (the request was released then) */
+  relay *r;
+  void *req; /* released when the relay is over (connector.release set), else NULL */
+  void (*release)(void *req);
+  const char *component;
+  char sid[OBS_SID_LEN + 1];
+};
+
+#define COMP(s) ((s)->svc->cfg.log_component)
+
+static void service_unref(socks_service *svc) {
+  if (--svc->live || !svc->stopping) return;
+  if (svc->cfg.users) sodium_memzero((void *)svc->cfg.users, svc->cfg.n_users * sizeof *svc->cfg.users);
+  free((void *)svc->cfg.users);
+  free(svc);
+}
+
+/* ---- session lifetime ------------------------------------------------------------------- */
+
+static void maybe_free(session *s) {
+  if (s->client || !s->timer_closed || s->work_pending) return;
+  socks_service *svc = s->svc;
+  if (s->prev) s->prev->next = s->next;
+  else svc->sessions = s->next;
+  if (s->next) s->next->prev = s->prev;
+  free(s);
+  service_unref(svc);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  session *s = h->data;
+  s->timer_closed = true;
+  maybe_free(s);
+}
+
+static void end_handshake_timer(session *s) {
+  if (!uv_is_closing((uv_handle_t *)&s->timer)) uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
+
+static void on_client_closed(stream *c) {
+  session *s = c->user;
+  s->client = NULL;
+  s->svc->stats.active--;
+  maybe_free(s);
+}
+
+static void cancel_request(session *s) {
+  if (s->req) s->svc->cfg.conn.cancel(s->req), s->req = NULL;
+}
+
+/* Ends a session that never reached the relay. */
+static void abort_session(session *s) {
+  s->st = ST_DONE;
+  cancel_request(s);
+  if (s->udp) {
+    s->svc->cfg.conn.udp_stop(s->udp);
+    s->udp = NULL;
+    obs_stream_closed(OBS_STREAM_SOCKS_UDP);
+  }
+  sodium_memzero(&s->up, sizeof s->up);
+  end_handshake_timer(s);
+  if (s->client && !s->closing_client) {
+    s->closing_client = true;
+    stream_close(s->client);
+  }
+}
+
+/* A failure reply has been flushed: the session is over. */
+static void on_client_shutdown(stream *c) { abort_session(c->user); }
+
+static void count_reply(session *s, uint8_t rep) {
+  if (rep < 9) s->svc->stats.replies[rep]++;
+}
+
+/* Sends a failure reply, then closes once it is flushed. */
+static void fail(session *s, uint8_t rep5, const char *reason) {
+  uint8_t out[262];
+  size_t n;
+  count_reply(s, rep5);
+  if (s->version == 4) n = socks4_build_reply(SOCKS4_REP_REJECTED, NULL, out);
+  else n = socks5_build_reply(rep5, NULL, out, sizeof out);
+  if (log_enabled(LOG_DEBUG)) {
+    char dst[300];
+    socks_addr_format(&s->dst, dst, sizeof dst);
+    LOG_D(COMP(s), "request_failed", "sid", s->sid, "dst", dst, "reply", socks5_rep_name(rep5),
+          "reason", reason, NULL);
+  } else {
+    LOG_I(COMP(s), "request_failed", "sid", s->sid, "reply", socks5_rep_name(rep5), "reason",
+          reason, NULL);
+  }
+  stream_write(s->client, out, n);
+  stream_shutdown(s->client);
+  s->st = ST_DONE;
+  end_handshake_timer(s);
+  cancel_request(s);
+  /* on_client_shutdown closes the session once the reply is flushed. */
+}
+
+/* ---- relaying --------------------------------------------------------------------------- */
+
+static void on_relay_done(void *ctx, const relay_result *r) {
+  relay_entry *e = ctx;
+  obs_stream_closed(OBS_STREAM_SOCKS_TCP);
+  if (log_enabled(LOG_DEBUG)) {
+    char up[24], down[24];
+    snprintf(up, sizeof up, "%llu", (unsigned long long)r->a_to_b);
+    snprintf(down, sizeof down, "%llu", (unsigned long long)r->b_to_a);
+    LOG_D(e->component, "stream_closed", "sid", e->sid, "bytes_up", up, "bytes_down", down,
+          "idle_timeout", r->idle_timeout ? "yes" : "no", "error",
+          r->error ? uv_err_name(r->error) : "none", NULL);
+  }
+  socks_service *svc = e->svc;
+  if (svc) {
+    if (e->prev) e->prev->next = e->next;
+    else svc->relays = e->next;
+    if (e->next) e->next->prev = e->prev;
+    if (e->req) e->release(e->req);
+    free(e);
+    service_unref(svc);
+    return;
+  }
+  free(e);
+}
+
+/* Hands both streams to a relay; the session's part is over. */
+static void start_relay(session *s, stream *remote, void *req) {
+  socks_service *svc = s->svc;
+  const socks_connector *cn = &svc->cfg.conn;
+  stream *client = s->client;
+  /* From here the session no longer hears from the client stream (not even its close). */
+  client->on_read = NULL, client->on_error = NULL, client->on_shutdown = NULL;
+  client->on_closed = NULL, client->on_drain = NULL;
+  if (req && cn->wrap) cn->wrap(req, &client, &remote);
+  if (s->len) stream_write(remote, s->buf, s->len); /* data the client sent ahead of the reply */
+  s->len = 0;
+  relay_entry *e = calloc(1, sizeof *e);
+  obs_stream_opened(OBS_STREAM_SOCKS_TCP);
+  relay *r = e ? relay_start(svc->cfg.loop, client, remote, svc->cfg.idle_timeout_ms,
+                             on_relay_done, e)
+               : NULL;
+  if (!r) {
+    if (!e) stream_close(client), stream_close(remote);
+    obs_stream_closed(OBS_STREAM_SOCKS_TCP);
+    free(e);
+    if (req) cn->release(req);
+  } else {
+    e->svc = svc;
+    e->r = r;
+    e->req = req;
+    e->release = cn->release;
+    e->component = svc->cfg.log_component;
+    memcpy(e->sid, s->sid, sizeof e->sid);
+    e->next = svc->relays;
+    if (svc->relays) svc->relays->prev = e;
+    svc->relays = e;
+    svc->live++;
+  }
+  /* The relay owns the client stream now; the session only waits for its timer to close. */
+  s->client = NULL;
+  svc->stats.active--;
+  maybe_free(s);
+}
+
+static void on_connected(void *ctx, stream *remote, uint8_t rep, const char *reason) {
+  session *s = ctx;
+  void *req = s->req;
+  s->req = NULL;
+  if (!remote) return fail(s, rep, reason);
+  uint8_t out[262];
+  size_t n = s->version == 4 ? socks4_build_reply(SOCKS4_REP_GRANTED, NULL, out)
+                             : socks5_build_reply(SOCKS5_REP_SUCCEEDED, NULL, out, sizeof out);
+  count_reply(s, SOCKS5_REP_SUCCEEDED);
+  stream_write(s->client, out, n);
+  s->st = ST_DONE;
+  end_handshake_timer(s);
+  if (log_enabled(LOG_DEBUG)) {
+    char dst[300];
+    socks_addr_format(&s->dst, dst, sizeof dst);
+    LOG_D(COMP(s), "connected", "sid", s->sid, "dst", dst, NULL);
+  }
+  start_relay(s, remote, s->svc->cfg.conn.release ? req : NULL);
+}
+
+static void start_connect(session *s) {
+  const socks_connector *cn = &s->svc->cfg.conn;
+  s->st = ST_DIALING;
+  stream_read_stop(s->client);
+  s->req = cn->connect(cn->env, &s->origin, &s->dst, on_connected, s);
+  if (!s->req) fail(s, SOCKS5_REP_GENERAL_FAILURE, "out of memory");
+}
+
+/* ---- handshake -------------------------------------------------------------------------- */
+
+static void consume(session *s, size_t n) {
+  memmove(s->buf, s->buf + n, s->len - n);
+  s->len -= n;
+}
+
+static void reply_method(session *s, uint8_t m) {
+  uint8_t out[2] = {5, m};
+  stream_write(s->client, out, 2);
+}
+
+static void start_udp(session *s) {
+  const socks_connector *cn = &s->svc->cfg.conn;
+  if (!cn->udp_start)
+    return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported here (UDP ASSOCIATE)");
+  char err[200];
+  socks_addr bnd;
+  s->udp = cn->udp_start(cn->env, &s->origin, &s->dst, &bnd, err, sizeof err);
+  if (!s->udp) return fail(s, SOCKS5_REP_GENERAL_FAILURE, "UDP relay unavailable");
+  uint8_t out[262];
+  size_t n = socks5_build_reply(SOCKS5_REP_SUCCEEDED, &bnd, out, sizeof out);
+  count_reply(s, SOCKS5_REP_SUCCEEDED);
+  stream_write(s->client, out, n);
+  s->st = ST_UDP;
+  obs_stream_opened(OBS_STREAM_SOCKS_UDP);
+  end_handshake_timer(s);
+  LOG_D(COMP(s), "udp_associate", "sid", s->sid, NULL);
+}
+
+static void handle_v5_request(session *s, const socks5_request *rq) {
+  s->dst = rq->addr;
+  if (rq->cmd == SOCKS_CMD_UDP_ASSOCIATE) return start_udp(s);
+  if (rq->cmd != SOCKS_CMD_CONNECT)
+    return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported (BIND)");
+  start_connect(s);
+}
+
+static void auth_work(uv_work_t *w) {
+  session *s = w->data;
+  const socks_service_cfg *c = &s->svc->cfg;
+  s->auth_ok = false;
+  for (size_t i = 0; i < c->n_users; i++) {
+    /* Every user is checked the same way so the time does not tell whether a name exists. */
+    bool name = sodium_memcmp(c->users[i].user, s->up.user, sizeof s->up.user) == 0;
+    bool pass = crypto_pwhash_str_verify(c->users[i].hash, s->up.pass, strlen(s->up.pass)) == 0;
+    if (name && pass) s->auth_ok = true;
+  }
+}
+
+static void process(session *s);
+
+static void auth_done(uv_work_t *w, int status) {
+  session *s = w->data;
+  s->work_pending = false;
+  sodium_memzero(&s->up, sizeof s->up);
+  if (!s->client) return maybe_free(s);
+  if (s->st == ST_DONE) return;
+  uint8_t out[2] = {1, s->auth_ok ? 0 : 1};
+  stream_write(s->client, out, 2);
+  if (!s->auth_ok) {
+    LOG_W(COMP(s), "auth_failed", "sid", s->sid, "reason", "wrong user name or password", NULL);
+    s->svc->stats.handshake_failures++;
+    stream_shutdown(s->client);
+    s->st = ST_DONE;
+    end_handshake_timer(s);
+    return;
+  }
+  s->st = ST_REQUEST;
+  stream_read_start(s->client);
+  process(s);
+}
+
+static void bad_input(session *s, const char *what) {
+  s->svc->stats.handshake_failures++;
+  LOG_I(COMP(s), "handshake_failed", "sid", s->sid, "reason", what, NULL);
+  abort_session(s);
+}
+
+static void step_greeting(session *s) {
+  if (s->buf[0] == 4) {
+    s->version = 4;
+    s->st = ST_REQUEST;
+    return;
+  }
+  socks5_greeting g;
+  size_t used;
+  socks_status st = socks5_parse_greeting(s->buf, s->len, &g, &used);
+  if (st == SOCKS_NEED_MORE) return;
+  if (st != SOCKS_DONE) return bad_input(s, "malformed greeting or unknown SOCKS version");
+  s->version = 5;
+  consume(s, used);
+  bool need_auth = s->svc->cfg.n_users > 0;
+  if (need_auth && g.offers_userpass) {
+    reply_method(s, SOCKS5_METHOD_USERPASS);
+    s->st = ST_AUTH;
+  } else if (!need_auth && g.offers_none) {
+    reply_method(s, SOCKS5_METHOD_NONE);
+    s->st = ST_REQUEST;
+  } else {
+    reply_method(s, SOCKS5_METHOD_NO_ACCEPTABLE);
+    s->svc->stats.handshake_failures++;
+    LOG_I(COMP(s), "handshake_failed", "sid", s->sid, "reason",
+          need_auth ? "client does not offer username/password" : "no usable method", NULL);
+    stream_shutdown(s->client);
+    s->st = ST_DONE;
+    end_handshake_timer(s);
+  }
+}
+
+static void step_auth(session *s) {
+  size_t used;
+  socks_status st = socks5_parse_userpass(s->buf, s->len, &s->up, &used);
+  if (st == SOCKS_NEED_MORE) return;
+  if (st != SOCKS_DONE) return bad_input(s, "malformed username/password message");
+  sodium_memzero(s->buf, used);
+  consume(s, used);
+  s->st = ST_AUTH_CHECK;
+  stream_read_stop(s->client);
+  s->work.data = s;
+  s->work_pending = true;
+  if (uv_queue_work(s->svc->cfg.loop, &s->work, auth_work, auth_done) != 0) {
+    s->work_pending = false;
+    bad_input(s, "cannot check the password");
+  }
+}
+
+static void step_request(session *s) {
+  size_t used;
+  if (s->version == 4) {
+    socks4_request rq;
+    socks_status st = socks4_parse_request(s->buf, s->len, &rq, &used);
+    if (st == SOCKS_NEED_MORE) return;
+    if (st == SOCKS_ERR_COMMAND) return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported");
+    if (st != SOCKS_DONE) return bad_input(s, "malformed SOCKS4 request");
+    consume(s, used);
+    s->dst = rq.addr;
+    if (s->svc->cfg.n_users)
+      return fail(s, SOCKS5_REP_NOT_ALLOWED, "SOCKS4 has no password; use SOCKS5");
+    if (rq.cmd != SOCKS_CMD_CONNECT) return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED, "BIND");
+    return start_connect(s);
+  }
+  socks5_request rq;
+  socks_status st = socks5_parse_request(s->buf, s->len, &rq, &used);
+  if (st == SOCKS_NEED_MORE) return;
+  if (st == SOCKS_ERR_ATYP) return fail(s, SOCKS5_REP_ATYP_NOT_SUPPORTED, "address type");
+  if (st != SOCKS_DONE) return fail(s, SOCKS5_REP_GENERAL_FAILURE, "malformed request");
+  consume(s, used);
+  handle_v5_request(s, &rq);
+}
+
+static void process(session *s) {
+  for (;;) {
+    sess_state before = s->st;
+    size_t len = s->len;
+    if (!s->len && s->st != ST_DONE) return;
+    switch (s->st) {
+      case ST_GREETING: step_greeting(s); break;
+      case ST_AUTH: step_auth(s); break;
+      case ST_REQUEST: step_request(s); break;
+      default: return;
+    }
+    if (s->st == before && s->len == len) return; /* needs more bytes */
+  }
+}
+
+static void on_client_read(stream *c, const uint8_t *data, size_t n) {
+  session *s = c->user;
+  if (!n) return abort_session(s); /* EOF before the relay: nothing more to do */
+  if (s->st == ST_DONE || s->st == ST_UDP) return; /* after a reply: discard */
+  if (s->len + n > sizeof s->buf) return bad_input(s, "handshake too long");
+  memcpy(s->buf + s->len, data, n);
+  s->len += n;
+  if (s->st == ST_GREETING || s->st == ST_AUTH || s->st == ST_REQUEST) process(s);
+}
+
+static void on_client_error(stream *c, int err) { abort_session(c->user); }
+
+static void on_hs_timeout(uv_timer_t *t) {
+  session *s = t->data;
+  if (s->st == ST_DIALING || s->st == ST_AUTH_CHECK) return; /* the connector has its own limits */
+  bad_input(s, "handshake timed out");
+}
+
+/* ---- the service ------------------------------------------------------------------------ */
+
+socks_service *socks_service_create(const socks_service_cfg *cfg) {
+  socks_service *svc = calloc(1, sizeof *svc);
+  if (!svc) return NULL;
+  svc->cfg = *cfg;
+  svc->cfg.users = NULL;
+  if (cfg->n_users) {
+    cfg_socks_user *u = malloc(cfg->n_users * sizeof *u);
+    if (!u) return free(svc), NULL;
+    memcpy(u, cfg->users, cfg->n_users * sizeof *u);
+    svc->cfg.users = u;
+  }
+  return svc;
+}
+
+void socks_session_start(socks_service *svc, stream *client, const socks_origin *origin) {
+  session *s = svc->stopping ? NULL : calloc(1, sizeof *s);
+  if (!s) {
+    stream_close(client);
+    return;
+  }
+  s->svc = svc;
+  s->client = client;
+  s->origin = *origin;
+  obs_session_id(s->sid);
+  svc->stats.accepted++;
+  svc->stats.active++;
+  svc->live++;
+  s->next = svc->sessions;
+  if (svc->sessions) svc->sessions->prev = s;
+  svc->sessions = s;
+  client->user = s;
+  client->on_read = on_client_read;
+  client->on_error = on_client_error;
+  client->on_closed = on_client_closed;
+  client->on_shutdown = on_client_shutdown;
+  uv_timer_init(svc->cfg.loop, &s->timer);
+  s->timer.data = s;
+  uv_timer_start(&s->timer, on_hs_timeout, svc->cfg.handshake_timeout_ms, 0);
+  stream_read_start(client);
+}
+
+void socks_service_stop(socks_service *svc) {
+  if (!svc || svc->stopping) return;
+  svc->stopping = true;
+  svc->live++; /* keeps svc while sessions below finish synchronously */
+  for (session *s = svc->sessions; s; s = s->next) abort_session(s);
+  /* Relays end from the loop; what their requests hold is given back now, while the owner of the
+   * connector still exists. */
+  while (svc->relays) {
+    relay_entry *e = svc->relays;
+    svc->relays = e->next;
+    e->svc = NULL;
+    if (e->req) e->release(e->req), e->req = NULL;
+    relay_abort(e->r);
+    svc->live--;
+  }
+  service_unref(svc);
+}
+
+void socks_service_get_stats(const socks_service *svc, socks_stats *out) { *out = svc->stats; }
