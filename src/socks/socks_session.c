@@ -11,6 +11,7 @@
 #include "util/log.h"
 
 #define HS_BUF 1100 /* greeting + auth + the longest request (SOCKS4a: 8 + 256 + 256) */
+#define LINGER_MS 1000 /* after a final failure reply, for the client to close first */
 
 typedef enum {
   ST_GREETING,
@@ -51,6 +52,7 @@ struct session {
   socks5_userpass up;
   uv_work_t work;
   bool auth_ok, closing_client, work_pending;
+  bool in_read; /* inside on_client_read */
   char sid[OBS_SID_LEN + 1]; /* random id tying this connection's log events together */
 };
 
@@ -107,7 +109,14 @@ static void cancel_request(session *s) {
   if (s->req) s->svc->cfg.conn.cancel(s->req), s->req = NULL;
 }
 
-/* Ends a session that never reached the relay. */
+static void abort_session(session *s);
+
+static void on_deferred_close(uv_timer_t *t) { abort_session(t->data); }
+
+/* Ends a session that never reached the relay. While the client stream is delivering data the
+ * close waits for the next loop turn: an lwIP stream closed from inside its receive callback
+ * would free the connection under lwIP's feet. The handshake timer is open whenever the client
+ * stream is (it is only closed here and once the relay took the stream). */
 static void abort_session(session *s) {
   s->st = ST_DONE;
   cancel_request(s);
@@ -117,15 +126,31 @@ static void abort_session(session *s) {
     obs_stream_closed(OBS_STREAM_SOCKS_UDP);
   }
   sodium_memzero(&s->up, sizeof s->up);
-  end_handshake_timer(s);
   if (s->client && !s->closing_client) {
+    if (s->in_read && !uv_is_closing((uv_handle_t *)&s->timer)) {
+      stream_read_stop(s->client);
+      uv_timer_start(&s->timer, on_deferred_close, 0, 0);
+      return;
+    }
     s->closing_client = true;
     stream_close(s->client);
   }
+  end_handshake_timer(s);
 }
 
-/* A failure reply has been flushed: the session is over. */
-static void on_client_shutdown(stream *c) { abort_session(c->user); }
+static void on_hs_timeout(uv_timer_t *t);
+
+/* The last reply has been written: half-close, then close once the client has closed its side
+ * too (EOF in on_client_read) or LINGER_MS have passed. Closing at once could reset the
+ * connection before the reply reaches the client (lwIP, with data still unread, aborts). */
+static void close_after_reply(session *s) {
+  s->st = ST_DONE;
+  cancel_request(s);
+  if (!uv_is_closing((uv_handle_t *)&s->timer))
+    uv_timer_start(&s->timer, on_hs_timeout, LINGER_MS, 0);
+  stream_read_start(s->client);
+  stream_shutdown(s->client);
+}
 
 static void count_reply(session *s, uint8_t rep) {
   if (rep < 9) s->svc->stats.replies[rep]++;
@@ -148,11 +173,7 @@ static void fail(session *s, uint8_t rep5, const char *reason) {
           reason, NULL);
   }
   stream_write(s->client, out, n);
-  stream_shutdown(s->client);
-  s->st = ST_DONE;
-  end_handshake_timer(s);
-  cancel_request(s);
-  /* on_client_shutdown closes the session once the reply is flushed. */
+  close_after_reply(s);
 }
 
 /* ---- relaying --------------------------------------------------------------------------- */
@@ -274,7 +295,7 @@ static void start_udp(session *s) {
   stream_write(s->client, out, n);
   s->st = ST_UDP;
   obs_stream_opened(OBS_STREAM_SOCKS_UDP);
-  end_handshake_timer(s);
+  uv_timer_stop(&s->timer); /* kept open for abort_session */
   LOG_D(COMP(s), "udp_associate", "sid", s->sid, NULL);
 }
 
@@ -311,9 +332,7 @@ static void auth_done(uv_work_t *w, int status) {
   if (!s->auth_ok) {
     LOG_W(COMP(s), "auth_failed", "sid", s->sid, "reason", "wrong user name or password", NULL);
     s->svc->stats.handshake_failures++;
-    stream_shutdown(s->client);
-    s->st = ST_DONE;
-    end_handshake_timer(s);
+    close_after_reply(s);
     return;
   }
   s->st = ST_REQUEST;
@@ -352,9 +371,7 @@ static void step_greeting(session *s) {
     s->svc->stats.handshake_failures++;
     LOG_I(COMP(s), "handshake_failed", "sid", s->sid, "reason",
           need_auth ? "client does not offer username/password" : "no usable method", NULL);
-    stream_shutdown(s->client);
-    s->st = ST_DONE;
-    end_handshake_timer(s);
+    close_after_reply(s);
   }
 }
 
@@ -414,8 +431,7 @@ static void process(session *s) {
   }
 }
 
-static void on_client_read(stream *c, const uint8_t *data, size_t n) {
-  session *s = c->user;
+static void client_read(session *s, const uint8_t *data, size_t n) {
   if (!n) return abort_session(s); /* EOF before the relay: nothing more to do */
   if (s->st == ST_DONE || s->st == ST_UDP) return; /* after a reply: discard */
   if (s->len + n > sizeof s->buf) return bad_input(s, "handshake too long");
@@ -424,11 +440,19 @@ static void on_client_read(stream *c, const uint8_t *data, size_t n) {
   if (s->st == ST_GREETING || s->st == ST_AUTH || s->st == ST_REQUEST) process(s);
 }
 
+static void on_client_read(stream *c, const uint8_t *data, size_t n) {
+  session *s = c->user;
+  s->in_read = true;
+  client_read(s, data, n);
+  s->in_read = false;
+}
+
 static void on_client_error(stream *c, int err) { abort_session(c->user); }
 
 static void on_hs_timeout(uv_timer_t *t) {
   session *s = t->data;
   if (s->st == ST_DIALING || s->st == ST_AUTH_CHECK) return; /* the connector has its own limits */
+  if (s->st == ST_DONE) return abort_session(s); /* the linger after a final reply is over */
   bad_input(s, "handshake timed out");
 }
 
@@ -468,7 +492,6 @@ void socks_session_start(socks_service *svc, stream *client, const socks_origin 
   client->on_read = on_client_read;
   client->on_error = on_client_error;
   client->on_closed = on_client_closed;
-  client->on_shutdown = on_client_shutdown;
   uv_timer_init(svc->cfg.loop, &s->timer);
   s->timer.data = s;
   uv_timer_start(&s->timer, on_hs_timeout, svc->cfg.handshake_timeout_ms, 0);
