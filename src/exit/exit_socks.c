@@ -143,7 +143,9 @@ int exit_socks_start(exit_ctx *x, char *err, size_t errlen) {
   }
   LOG_I("server_socks", "listening", "tunnel", cfg->server_socks_port ? addrs : "off", "local",
         local, "auth_tunnel", "none (peers are authenticated by their keys)", "auth_local",
-        !cfg->has_local_socks ? "-" : cfg->n_socks_users ? "username/password" : "none",
+        !cfg->has_local_socks ? "-"
+        : cfg->n_socks_users  ? "username/password"
+                              : "none",
         "udp_associate", "not offered", NULL);
   return 0;
 oom:

@@ -23,11 +23,11 @@ typedef struct {
   exit_addr addrs[MAX_ADDRS];
   bool checked[MAX_ADDRS]; /* exit_permit already said yes */
   size_t n, next;
-  int open;     /* the timer, an attempt's socket, a lookup in flight */
-  bool done;    /* cb has run, or the request was cancelled */
-  bool held;    /* succeeded: the session holds it until release */
-  bool denied;  /* at least one address was refused by the policy */
-  uint8_t rep;  /* the most telling connect failure so far */
+  int open;    /* the timer, an attempt's socket, a lookup in flight */
+  bool done;   /* cb has run, or the request was cancelled */
+  bool held;   /* succeeded: the session holds it until release */
+  bool denied; /* at least one address was refused by the policy */
+  uint8_t rep; /* the most telling connect failure so far */
   const char *reason;
 } sreq;
 
@@ -78,15 +78,27 @@ static void note_failure(sreq *r, int status) {
   uint8_t rep;
   const char *why;
   switch (status) {
-    case UV_ECONNREFUSED: rep = SOCKS5_REP_REFUSED, why = "connection refused"; break;
+    case UV_ECONNREFUSED:
+      rep = SOCKS5_REP_REFUSED, why = "connection refused";
+      break;
     case UV_ENETUNREACH:
     case UV_EAFNOSUPPORT:
-    case UV_EADDRNOTAVAIL: rep = SOCKS5_REP_NET_UNREACHABLE, why = "network unreachable"; break;
-    case UV_EHOSTUNREACH: rep = SOCKS5_REP_HOST_UNREACHABLE, why = "host unreachable"; break;
+    case UV_EADDRNOTAVAIL:
+      rep = SOCKS5_REP_NET_UNREACHABLE, why = "network unreachable";
+      break;
+    case UV_EHOSTUNREACH:
+      rep = SOCKS5_REP_HOST_UNREACHABLE, why = "host unreachable";
+      break;
     case UV_EACCES:
-    case UV_EPERM: rep = SOCKS5_REP_NOT_ALLOWED, why = "prohibited by the server's firewall"; break;
-    case UV_ETIMEDOUT: rep = SOCKS5_REP_TTL_EXPIRED, why = "connection timed out"; break;
-    default: rep = SOCKS5_REP_GENERAL_FAILURE, why = "connection failed"; break;
+    case UV_EPERM:
+      rep = SOCKS5_REP_NOT_ALLOWED, why = "prohibited by the server's firewall";
+      break;
+    case UV_ETIMEDOUT:
+      rep = SOCKS5_REP_TTL_EXPIRED, why = "connection timed out";
+      break;
+    default:
+      rep = SOCKS5_REP_GENERAL_FAILURE, why = "connection failed";
+      break;
   }
   /* Keep the most telling failure: anything beats a general failure. */
   if (!r->reason || r->rep == SOCKS5_REP_GENERAL_FAILURE) r->rep = rep, r->reason = why;
@@ -139,32 +151,44 @@ static void try_next(sreq *r) {
     close_attempt(r);
   }
   if (r->done) return;
-  if (r->reason) fail(r, r->rep, r->reason);
-  else if (r->denied) fail(r, SOCKS5_REP_NOT_ALLOWED, "destination not allowed by the exit policy");
-  else fail(r, SOCKS5_REP_HOST_UNREACHABLE, "no address to connect to");
+  if (r->reason)
+    fail(r, r->rep, r->reason);
+  else if (r->denied)
+    fail(r, SOCKS5_REP_NOT_ALLOWED, "destination not allowed by the exit policy");
+  else
+    fail(r, SOCKS5_REP_HOST_UNREACHABLE, "no address to connect to");
 }
 
 static void on_deadline(uv_timer_t *t) {
   sreq *r = t->data;
-  if (r->gai_pending) fail(r, SOCKS5_REP_HOST_UNREACHABLE, "name resolution timed out");
-  else fail(r, SOCKS5_REP_TTL_EXPIRED, "connection timed out");
+  if (r->gai_pending)
+    fail(r, SOCKS5_REP_HOST_UNREACHABLE, "name resolution timed out");
+  else
+    fail(r, SOCKS5_REP_TTL_EXPIRED, "connection timed out");
 }
 
 static const char *gai_reason(int status) {
   switch (status) {
-    case UV_EAI_NONAME: return "name does not exist";
+    case UV_EAI_NONAME:
+      return "name does not exist";
     case UV_EAI_NODATA:
-    case UV_EAI_ADDRFAMILY: return "name has no address";
-    case UV_EAI_AGAIN: return "name resolution failed temporarily";
-    default: return "name resolution failed";
+    case UV_EAI_ADDRFAMILY:
+      return "name has no address";
+    case UV_EAI_AGAIN:
+      return "name resolution failed temporarily";
+    default:
+      return "name resolution failed";
   }
 }
 
 static void add_addr(sreq *r, const struct sockaddr *sa) {
   exit_addr a = {.family = sa->sa_family};
-  if (sa->sa_family == AF_INET) memcpy(a.a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-  else if (sa->sa_family == AF_INET6) memcpy(a.a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-  else return;
+  if (sa->sa_family == AF_INET)
+    memcpy(a.a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  else if (sa->sa_family == AF_INET6)
+    memcpy(a.a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+  else
+    return;
   for (size_t i = 0; i < r->n; i++)
     if (exit_addr_equal(&r->addrs[i], &a)) return;
   if (r->n < MAX_ADDRS) r->addrs[r->n++] = a;
@@ -227,9 +251,12 @@ static void on_begin(uv_timer_t *t) {
 static bool addr_from_sockaddr(const struct sockaddr_storage *ss, exit_addr *out) {
   memset(out, 0, sizeof *out);
   out->family = ss->ss_family;
-  if (ss->ss_family == AF_INET) memcpy(out->a, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-  else if (ss->ss_family == AF_INET6) memcpy(out->a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-  else return false;
+  if (ss->ss_family == AF_INET)
+    memcpy(out->a, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+  else if (ss->ss_family == AF_INET6)
+    memcpy(out->a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+  else
+    return false;
   return true;
 }
 

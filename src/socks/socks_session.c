@@ -10,7 +10,7 @@
 #include "stream/relay.h"
 #include "util/log.h"
 
-#define HS_BUF 1100 /* greeting + auth + the longest request (SOCKS4a: 8 + 256 + 256) */
+#define HS_BUF 1100    /* greeting + auth + the longest request (SOCKS4a: 8 + 256 + 256) */
 #define LINGER_MS 1000 /* after a final failure reply, for the client to close first */
 
 typedef enum {
@@ -52,7 +52,7 @@ struct session {
   socks5_userpass up;
   uv_work_t work;
   bool auth_ok, closing_client, work_pending;
-  bool in_read; /* inside on_client_read */
+  bool in_read;              /* inside on_client_read */
   char sid[OBS_SID_LEN + 1]; /* random id tying this connection's log events together */
 };
 
@@ -71,7 +71,8 @@ struct relay_entry {
 
 static void service_unref(socks_service *svc) {
   if (--svc->live || !svc->stopping) return;
-  if (svc->cfg.users) sodium_memzero((void *)svc->cfg.users, svc->cfg.n_users * sizeof *svc->cfg.users);
+  if (svc->cfg.users)
+    sodium_memzero((void *)svc->cfg.users, svc->cfg.n_users * sizeof *svc->cfg.users);
   free((void *)svc->cfg.users);
   free(svc);
 }
@@ -81,8 +82,10 @@ static void service_unref(socks_service *svc) {
 static void maybe_free(session *s) {
   if (s->client || !s->timer_closed || s->work_pending) return;
   socks_service *svc = s->svc;
-  if (s->prev) s->prev->next = s->next;
-  else svc->sessions = s->next;
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    svc->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
   free(s);
   service_unref(svc);
@@ -161,8 +164,10 @@ static void fail(session *s, uint8_t rep5, const char *reason) {
   uint8_t out[262];
   size_t n;
   count_reply(s, rep5);
-  if (s->version == 4) n = socks4_build_reply(SOCKS4_REP_REJECTED, NULL, out);
-  else n = socks5_build_reply(rep5, NULL, out, sizeof out);
+  if (s->version == 4)
+    n = socks4_build_reply(SOCKS4_REP_REJECTED, NULL, out);
+  else
+    n = socks5_build_reply(rep5, NULL, out, sizeof out);
   if (log_enabled(LOG_DEBUG)) {
     char dst[300];
     socks_addr_format(&s->dst, dst, sizeof dst);
@@ -191,8 +196,10 @@ static void on_relay_done(void *ctx, const relay_result *r) {
   }
   socks_service *svc = e->svc;
   if (svc) {
-    if (e->prev) e->prev->next = e->next;
-    else svc->relays = e->next;
+    if (e->prev)
+      e->prev->next = e->next;
+    else
+      svc->relays = e->next;
     if (e->next) e->next->prev = e->prev;
     if (e->req) e->release(e->req);
     free(e);
@@ -215,9 +222,9 @@ static void start_relay(session *s, stream *remote, void *req) {
   s->len = 0;
   relay_entry *e = calloc(1, sizeof *e);
   obs_stream_opened(OBS_STREAM_SOCKS_TCP);
-  relay *r = e ? relay_start(svc->cfg.loop, client, remote, svc->cfg.idle_timeout_ms,
-                             on_relay_done, e)
-               : NULL;
+  relay *r =
+      e ? relay_start(svc->cfg.loop, client, remote, svc->cfg.idle_timeout_ms, on_relay_done, e)
+        : NULL;
   if (!r) {
     if (!e) stream_close(client), stream_close(remote);
     obs_stream_closed(OBS_STREAM_SOCKS_TCP);
@@ -398,7 +405,8 @@ static void step_request(session *s) {
     socks4_request rq;
     socks_status st = socks4_parse_request(s->buf, s->len, &rq, &used);
     if (st == SOCKS_NEED_MORE) return;
-    if (st == SOCKS_ERR_COMMAND) return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported");
+    if (st == SOCKS_ERR_COMMAND)
+      return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported");
     if (st != SOCKS_DONE) return bad_input(s, "malformed SOCKS4 request");
     consume(s, used);
     s->dst = rq.addr;
@@ -422,17 +430,24 @@ static void process(session *s) {
     size_t len = s->len;
     if (!s->len && s->st != ST_DONE) return;
     switch (s->st) {
-      case ST_GREETING: step_greeting(s); break;
-      case ST_AUTH: step_auth(s); break;
-      case ST_REQUEST: step_request(s); break;
-      default: return;
+      case ST_GREETING:
+        step_greeting(s);
+        break;
+      case ST_AUTH:
+        step_auth(s);
+        break;
+      case ST_REQUEST:
+        step_request(s);
+        break;
+      default:
+        return;
     }
     if (s->st == before && s->len == len) return; /* needs more bytes */
   }
 }
 
 static void client_read(session *s, const uint8_t *data, size_t n) {
-  if (!n) return abort_session(s); /* EOF before the relay: nothing more to do */
+  if (!n) return abort_session(s);                 /* EOF before the relay: nothing more to do */
   if (s->st == ST_DONE || s->st == ST_UDP) return; /* after a reply: discard */
   if (s->len + n > sizeof s->buf) return bad_input(s, "handshake too long");
   memcpy(s->buf + s->len, data, n);

@@ -49,8 +49,8 @@ typedef struct {
   void (*release)(void *req);
   /* Optional; NULL answers UDP ASSOCIATE with 0x07. Opens a UDP relay for the client (hint is the
    * request's DST.ADDR/PORT) and fills bnd with the address to send to; NULL with a message. */
-  void *(*udp_start)(void *env, const socks_origin *origin, const socks_addr *hint,
-                     socks_addr *bnd, char *err, size_t errlen);
+  void *(*udp_start)(void *env, const socks_origin *origin, const socks_addr *hint, socks_addr *bnd,
+                     char *err, size_t errlen);
   void (*udp_stop)(void *assoc);
 } socks_connector;
 
