@@ -21,8 +21,9 @@ What is checked:
   handshake makes a new one.
 * session_start (peer, endpoint) and session_end (reason, duration_s, rx_bytes, tx_bytes) lines,
   with reasons expired (fast test timers: REJECT_AFTER_TIME = 8 s) and shutdown.
-* MaxSessions = 1: a second peer's initiation is refused (reason=max-sessions, counted in
-  awgproxy_handshakes_total) while the first keeps its session.
+* MaxSessions = 1: a second peer's initiation is refused (reason=max-sessions) while the first
+  keeps its session (skipped until the config loader parses the key).
+* The client role (awgproxy client against wireguard-go): two reloads keep the session and SOCKS.
 """
 import json
 import os
@@ -391,3 +392,55 @@ def test_max_sessions_refuses_extra_peer(lab, tmp_path):
     r = ctl("-s", rl.sock, "--json", "status")
     peers = {p["peer"]: p["has_session"] for p in json.loads(r.stdout)["peers"]}
     assert peers == {first.fp: True, second.fp: False}, peers
+
+
+def test_client_reload_keeps_session_and_socks(lab, tmp_path):
+    """The client role: two reloads (a changed PersistentKeepalive, then also a [Socks] key that
+    needs a restart) keep the session and SOCKS working; the SOCKS server keeps the config it
+    started with while the reloaded ones are swapped and freed (the sanitizer build checks)."""
+    w, a = lab.netns("w"), lab.netns("a")
+    lab.veth(w, a, "10.11.0.1/24", "10.11.0.2/24")
+    a_priv, a_pub = keypair()
+    wg = lab.wireguard_go(w, listen_port=WG_PORT, address="10.90.0.1/24",
+                          peers=[{"public_key": a_pub, "allowed_ips": "10.90.0.2/32"}])
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    (docroot / "hello.txt").write_text("reload keeps me reachable\n")
+    w.popen([sys.executable, "-m", "http.server", "--bind", "10.90.0.1", "8080", "--directory",
+             str(docroot)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sock = a.file("ctl.sock")
+
+    def conf(keepalive, idle=300):
+        return (f"[Interface]\nPrivateKey = {a_priv}\nAddress = 10.90.0.2/24\n\n"
+                f"[Peer]\nPublicKey = {wg.public_key}\nEndpoint = 10.11.0.1:{WG_PORT}\n"
+                f"AllowedIPs = 10.90.0.1/32\nPersistentKeepalive = {keepalive}\n\n"
+                f"[Socks]\nListen = 127.0.0.1:1080\nIdleTimeout = {idle}\n\n"
+                f"[Control]\nListen = {sock}\n")
+
+    proxy = lab.awgproxy(a, "client", conf(25))
+    wg.wait_handshake(a_pub, timeout=15)
+    w_fp = netns.fingerprint(wg.public_key)
+
+    def fetch():
+        def once():
+            r = a.run(["curl", "-sS", "--max-time", "10", "--socks5-hostname", "127.0.0.1:1080",
+                       "http://10.90.0.1:8080/hello.txt"], check=False, timeout=30)
+            return r.returncode == 0 and r.stdout == "reload keeps me reachable\n"
+        return netns.wait_until(once, 30, interval=1)
+
+    assert fetch(), proxy.log_tail()
+    hs, n_hs = wg.latest_handshake(a_pub), len(handshakes_of(proxy, wg.public_key[:8]))
+    for keepalive, idle, restart in ((20, 300, []), (15, 60, ["[Socks] IdleTimeout"])):
+        pathlib.Path(proxy.conf_path).write_text(conf(keepalive, idle))
+        r = ctl("-s", sock, "--json", "reload")
+        doc = json.loads(r.stdout)
+        assert r.returncode == 0 and doc["peers"] == {"added": 0, "removed": 0, "changed": 1,
+                                                      "unchanged": 0}, r
+        assert doc["restart_required"] == restart, doc
+        assert fetch(), proxy.log_tail()
+    peers = json.loads(ctl("-s", sock, "--json", "peers").stdout)["peers"]
+    assert [(p["peer"], p["persistent_keepalive"], p["has_session"]) for p in peers] == \
+        [(w_fp, 15, True)], peers
+    assert wg.latest_handshake(a_pub) == hs
+    assert len(handshakes_of(proxy, wg.public_key[:8])) == n_hs, proxy.log_tail(40)
+    assert proxy.stop() == 0, proxy.log_tail()
