@@ -2,23 +2,37 @@
 
     C (client)  awgproxy client, SOCKS on 127.0.0.1:1080          underlay 192.0.2.2/24
         |  veth 192.0.2.0/24
-    S (server)  wireguard-go on TUN (10.66.0.1/24, fd66::1/64),   192.0.2.1 / 198.51.100.1
-                IP forwarding, NAT (nft masquerade towards T)
+    S (server)  the server, tunnel addresses 10.66.0.1/24, fd66::1/64; 192.0.2.1 / 198.51.100.1:
+                "wireguard-go": Debian's wireguard-go on TUN, IP forwarding, NAT (nft masquerade
+                towards T);
+                "awgproxy": `awgproxy server` (userspace exit: no TUN, no forwarding, no NAT; it
+                connects to T from 198.51.100.1 itself and answers DNS on 10.66.0.1:53 with S's
+                resolver, whose /etc/netns/S/resolv.conf points at T's DNS server)
         |  veth 198.51.100.0/24 (and 2001:db8:100::/64)
     T (target)  HTTP on :80 and echo on :7 (198.51.100.80, 2001:db8:100::80, dual stack),
                 DNS on 198.51.100.53:53 (tiny Python server, see TARGET_SCRIPT)
 
+build_topology(lab, server=...) picks the server kind (SERVER_KINDS); the client side and the
+tests are the same for both.
+
 C has routes only for 192.0.2.0/24 (and lo): anything that leaks outside the tunnel fails.
 awgproxy's [Interface] Address is 10.66.0.2/32 (plus fd66::2/128 with v6_client=True), DNS =
-198.51.100.53, one [Peer] (S) with AllowedIPs = 0.0.0.0/0, ::/0 and PersistentKeepalive = 25.
+198.51.100.53 with wireguard-go (T's server, reached through the NAT) or 10.66.0.1 with our
+server (its DNS responder on the tunnel address, as a stock client config would have it), one
+[Peer] (S) with AllowedIPs = 0.0.0.0/0, ::/0 and PersistentKeepalive = 25.
 
-Extras in S, for the reply-code tests:
-  * 198.51.100.99 is a blackhole route: SYNs to it vanish silently (-> ConnectTimeout, 0x06).
-  * S has no default route: 203.0.113.1 draws an ICMP "net unreachable" from S's kernel, which
-    goes back through the tunnel. net.ipv4.icmp_ratelimit = 0 so repeated tests always get one.
-  * NAT: nft (Debian package nftables) masquerades on S's T-facing interface. Without nft, T gets
-    a route back to 10.66.0.0/24 (and fd66::/64) via S instead; the tests work the same (the only
-    difference is the source address T sees). `topo.nat` tells which one is in use.
+Extras for the reply-code tests:
+  * 198.51.100.99 swallows SYNs silently (-> ConnectTimeout, 0x06): a blackhole route in S with
+    wireguard-go (forwarded packets vanish); with our server, whose own connect() would fail at
+    once on a blackhole route (EINVAL), the address lives on T and T's nft drops TCP to it. Our
+    server's own ConnectTimeout is 30 s, so the client's (5 s) decides.
+  * S has no default route: 203.0.113.1 draws an ICMP "net unreachable" through the tunnel (from
+    S's kernel with wireguard-go; from the exit, whose connect() fails with ENETUNREACH, with
+    ours). net.ipv4.icmp_ratelimit = 0 so repeated tests always get one.
+  * NAT (wireguard-go only): nft (Debian package nftables) masquerades on S's T-facing
+    interface. Without nft, T gets a route back to 10.66.0.0/24 (and fd66::/64) via S instead;
+    the tests work the same (the only difference is the source address T sees). `topo.nat`
+    tells which one is in use.
 
 DNS names (answered by T's tiny server, TTL 5):
   target.test   A 198.51.100.80
@@ -56,7 +70,8 @@ S_TUNNEL6, C_TUNNEL6 = "fd66::1", "fd66::2"
 WG_PORT = 51820
 SOCKS_PORT = 1080
 HTTP_PORT, ECHO_PORT, CLOSED_PORT = 80, 7, 81
-BLACKHOLE = "198.51.100.99"      # S drops it silently
+BLACKHOLE = "198.51.100.99"      # SYNs to it vanish (see above)
+SERVER_KINDS = ("wireguard-go", "awgproxy")
 UNROUTED = "203.0.113.1"         # S has no route: ICMP net unreachable
 TARGET_NAME, V6_NAME, DUAL_NAME, NODATA_NAME, NX_NAME = (
     "target.test", "v6only.test", "dual.test", "noaddr.test", "nx.test")
@@ -252,17 +267,57 @@ def socks_section(listen=f"127.0.0.1:{SOCKS_PORT}", connect_timeout=5, tunnel_wa
 class Topology:
     """C, S, T and their processes. Build with build_topology(lab, ...)."""
 
-    def __init__(self, lab):
+    def __init__(self, lab, server="wireguard-go"):
+        assert server in SERVER_KINDS, server
         self.lab = lab
+        self.server_kind = server
         self.c = self.s = self.t = None
         self.cs = self.st = None
-        self.wg = None
+        self.wg = None          # wireguard-go in S (server="wireguard-go")
+        self.server = None      # awgproxy server in S (server="awgproxy")
         self.proxy = None
         self.servers = None
         self.nat = None
         self.wg_priv, self.wg_pub = keypair()
         self.c_priv, self.c_pub = keypair()
         self.v6_client = False
+
+    # -- the server in S (either kind)
+    @property
+    def dns(self):
+        """The client config's DNS server: T's through NAT, or our server's tunnel address."""
+        return T_DNS if self.server_kind == "wireguard-go" else S_TUNNEL
+
+    def start_server(self):
+        return self.start_wg() if self.server_kind == "wireguard-go" else self.start_awg_server()
+
+    def stop_server(self):
+        if self.server_kind == "wireguard-go":
+            self.stop_wg()
+        elif self.server is not None:
+            self.server.stop()
+
+    def wait_client_handshake(self, timeout=15):
+        """Waits until S saw the client's handshake."""
+        srv = self.wg if self.server_kind == "wireguard-go" else self.server
+        srv.wait_handshake(self.c_pub, timeout=timeout)
+
+    def server_conf(self):
+        allowed = f"{C_TUNNEL}/32" + (f", {C_TUNNEL6}/128" if self.v6_client else "")
+        return (f"[Interface]\nPrivateKey = {self.wg_priv}\nListenPort = {WG_PORT}\n"
+                f"Address = {S_TUNNEL}/24, {S_TUNNEL6}/64\n\n"
+                f"[Socks]\nConnectTimeout = 30\n\n"
+                f"[Peer]\nPublicKey = {self.c_pub}\nAllowedIPs = {allowed}\n")
+
+    def start_awg_server(self, log_level="debug"):
+        """`awgproxy server` in S (a fresh process and log each time; same key and port)."""
+        self.server = self.lab.awgproxy(self.s, "server", self.server_conf(), log_level=log_level)
+        try:
+            self.server.wait_log(r"event=started.*role=server|role=server.*event=started",
+                                 timeout=10)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.server.log_tail()}") from None
+        return self.server
 
     # -- wireguard-go in S
     def start_wg(self):
@@ -284,7 +339,7 @@ class Topology:
     # -- the client in C
     def client_conf(self, socks=None, extra_interface=""):
         addr = f"{C_TUNNEL}/32" + (f", {C_TUNNEL6}/128" if self.v6_client else "")
-        return (f"[Interface]\nPrivateKey = {self.c_priv}\nAddress = {addr}\nDNS = {T_DNS}\n"
+        return (f"[Interface]\nPrivateKey = {self.c_priv}\nAddress = {addr}\nDNS = {self.dns}\n"
                 f"{extra_interface}"
                 f"\n[Peer]\nPublicKey = {self.wg_pub}\nEndpoint = {S_UNDERLAY}:{WG_PORT}\n"
                 f"AllowedIPs = 0.0.0.0/0, ::/0\nPersistentKeepalive = 25\n"
@@ -297,7 +352,7 @@ class Topology:
                             r"|socks.*listening", timeout=10)
         if wait_tunnel:
             try:
-                self.wg.wait_handshake(self.c_pub, timeout=15)
+                self.wait_client_handshake(timeout=15)
             except AssertionError as e:
                 raise AssertionError(f"{e}\n{self.proxy.log_tail()}") from None
         return self.proxy
@@ -309,6 +364,8 @@ class Topology:
             parts.append(self.proxy.log_tail(lines))
         if self.wg is not None:
             parts.append(self.wg.log_tail(10))
+        if self.server is not None:
+            parts.append(self.server.log_tail(20))
         if self.servers is not None:
             parts.append(self.servers.log_tail(15))
         return "\n".join(parts)
@@ -327,11 +384,21 @@ class Topology:
         return self.c.run(argv, check=False, timeout=timeout)
 
 
+def _netns_etc(ns, files):
+    """Per-namespace /etc files: `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc/*."""
+    d = pathlib.Path("/etc/netns") / ns.name
+    d.mkdir(parents=True, exist_ok=True)
+    ns.on_close(lambda: shutil.rmtree(d, ignore_errors=True))
+    for name, text in files.items():
+        (d / name).write_text(text)
+
+
 def build_topology(lab, v6=True, v6_client=False, start_client=True, socks=None, env=None,
-                   log_level="debug"):
-    """Creates C, S, T with links, routing, NAT, the target servers, wireguard-go in S and (unless
-    start_client=False) the awgproxy client in C, connected (S saw the handshake)."""
-    topo = Topology(lab)
+                   log_level="debug", server="wireguard-go"):
+    """Creates C, S, T with links, routing, the target servers, the server in S (`server`: one of
+    SERVER_KINDS; NAT and forwarding for wireguard-go) and (unless start_client=False) the
+    awgproxy client in C, connected (S saw the handshake)."""
+    topo = Topology(lab, server=server)
     topo.v6_client = v6_client
     c, s, t = lab.netns("c"), lab.netns("s"), lab.netns("t")
     topo.c, topo.s, topo.t = c, s, t
@@ -340,10 +407,40 @@ def build_topology(lab, v6=True, v6_client=False, start_client=True, socks=None,
     topo.st = lab.veth(s, t, f"{S_TARGET_SIDE}/24", f"{T_HTTP}/24", **kw)
     t.run(["ip", "addr", "add", f"{T_DNS}/24", "dev", topo.st.ifname_b])
 
-    s.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
     s.run(["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"])
-    s.run(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
     s.run(["sysctl", "-qw", "net.ipv6.icmp.ratelimit=0"], check=False)
+    if server == "awgproxy":
+        _netns_etc(s, {"resolv.conf": f"nameserver {T_DNS}\noptions timeout:2 attempts:2\n",
+                       "hosts": "127.0.0.1 localhost\n::1 localhost\n"})
+        if shutil.which("nft"):
+            t.run(["ip", "addr", "add", f"{BLACKHOLE}/24", "dev", topo.st.ifname_b])
+            t.run(["nft", "add table ip bh; add chain ip bh in "
+                          "{ type filter hook input priority 0; }; "
+                          f"add rule ip bh in ip daddr {BLACKHOLE} meta l4proto tcp drop"])
+        topo.nat = "none (userspace exit)"
+    else:
+        _setup_forwarding(topo)
+
+    # C must not be able to reach T by itself.
+    r = c.run(["ip", "route", "get", T_HTTP], check=False)
+    assert r.returncode != 0, f"C has a route to T ({r.stdout.strip()}): the lab would not catch leaks"
+
+    topo.servers = start_target_servers(t, v6=v6)
+    lab.processes.append(topo.servers)
+    topo.start_server()
+    # Sanity: S reaches T's services directly.
+    r = s.run(["curl", "-sS", "--max-time", "5", f"http://{T_HTTP}/"], check=False)
+    assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY, f"S cannot fetch from T: {r}"
+    if start_client:
+        topo.start_client(socks=socks, env=env, log_level=log_level)
+    return topo
+
+
+def _setup_forwarding(topo):
+    """wireguard-go's S: IP forwarding, a blackhole route, NAT towards T (or routes back)."""
+    s, t, v6 = topo.s, topo.t, topo.st.ip6_a is not None
+    s.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    s.run(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
     s.run(["ip", "route", "add", "blackhole", f"{BLACKHOLE}/32"])
 
     if shutil.which("nft"):
@@ -359,20 +456,6 @@ def build_topology(lab, v6=True, v6_client=False, start_client=True, socks=None,
         if v6:
             t.run(["ip", "-6", "route", "add", "fd66::/64", "via", S_TARGET_SIDE6])
         topo.nat = "route back via S (no nft)"
-
-    # C must not be able to reach T by itself.
-    r = c.run(["ip", "route", "get", T_HTTP], check=False)
-    assert r.returncode != 0, f"C has a route to T ({r.stdout.strip()}): the lab would not catch leaks"
-
-    topo.servers = start_target_servers(t, v6=v6)
-    lab.processes.append(topo.servers)
-    topo.start_wg()
-    # Sanity: S reaches T's services directly.
-    r = s.run(["curl", "-sS", "--max-time", "5", f"http://{T_HTTP}/"], check=False)
-    assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY, f"S cannot fetch from T: {r}"
-    if start_client:
-        topo.start_client(socks=socks, env=env, log_level=log_level)
-    return topo
 
 
 # ---- hand-written SOCKS clients ------------------------------------------------------------------
