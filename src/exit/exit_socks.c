@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "exit/exit_internal.h"
+#include "exit/exit_socks.h"
 #include "exit/exit_socks_connect.h"
 #include "lwip/ip_addr.h"
 #include "lwip/netif.h"
@@ -155,9 +156,24 @@ fail:
   return -1;
 }
 
+static void log_totals(const exit_ctx *x) {
+  socks_stats st;
+  if (!exit_socks_get_stats(x, &st)) return;
+  uint64_t failed = 0;
+  for (int i = 1; i < 9; i++) failed += st.replies[i];
+  char acc[24], ok[24], bad[24], hs[24];
+  snprintf(acc, sizeof acc, "%llu", (unsigned long long)st.accepted);
+  snprintf(ok, sizeof ok, "%llu", (unsigned long long)st.replies[0]);
+  snprintf(bad, sizeof bad, "%llu", (unsigned long long)failed);
+  snprintf(hs, sizeof hs, "%llu", (unsigned long long)st.handshake_failures);
+  LOG_I("server_socks", "stopped", "accepted", acc, "succeeded", ok, "failed", bad,
+        "handshake_failures", hs, NULL);
+}
+
 void exit_socks_stop(exit_ctx *x) {
   struct exit_socks *es = x->socks;
   if (!es) return;
+  log_totals(x);
   x->socks = NULL;
   for (size_t i = 0; i < es->n_lpcb; i++) {
     tcp_arg(es->lpcb[i], NULL);
@@ -168,4 +184,22 @@ void exit_socks_stop(exit_ctx *x) {
   socks_service_stop(es->tun_svc);
   socks_service_stop(es->local_svc);
   free(es);
+}
+
+static void add_stats(const socks_service *svc, socks_stats *out) {
+  if (!svc) return;
+  socks_stats st;
+  socks_service_get_stats(svc, &st);
+  out->accepted += st.accepted;
+  out->active += st.active;
+  out->handshake_failures += st.handshake_failures;
+  for (int i = 0; i < 9; i++) out->replies[i] += st.replies[i];
+}
+
+bool exit_socks_get_stats(const exit_ctx *x, socks_stats *out) {
+  memset(out, 0, sizeof *out);
+  if (!x || !x->socks) return false;
+  add_stats(x->socks->tun_svc, out);
+  add_stats(x->socks->local_svc, out);
+  return true;
 }

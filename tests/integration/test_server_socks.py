@@ -375,6 +375,15 @@ def test_zz_stops_cleanly_with_sessions_open(xl):
     time.sleep(0.5)
     rc = xl.server.stop()
     assert rc == 0, xl.server.log_tail(40)
-    assert "event=stopped" in xl.server.log()
+    log = xl.server.log()
+    assert "event=stopped" in log
+    # The service's totals: every earlier test opened sessions; some succeeded, some failed,
+    # test_bad_input broke handshakes.
+    m = re.search(r"component=server_socks event=stopped accepted=(\d+) succeeded=(\d+) "
+                  r"failed=(\d+) handshake_failures=(\d+)", log)
+    assert m, log[-3000:]
+    accepted, ok, failed, hs = map(int, m.groups())
+    assert accepted >= 40 and ok >= 10 and failed >= 20 and hs >= 3, m.group(0)
+    assert accepted >= ok + failed + hs, m.group(0)
     for s in (relayed.sock, idle, local):
         s.close()
