@@ -2,6 +2,7 @@
  * (config_validate.c). Unknown names are errors with the nearest valid name. */
 #include "config/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -283,12 +284,94 @@ static int k_keepalive(load_ctx *L, char *v, char *err, size_t n) {
   return 0;
 }
 
+/* The exit rules: list keys, each line appends. */
+static int add_exit_rules(load_ctx *L, char *v, cfg_exit_rule **arr, size_t *n, char *err,
+                          size_t errlen) {
+  char *items[CFG_MAX_LIST];
+  int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
+  if (cnt < 0) return snprintf(err, errlen, "lists more than %d rules on one line", CFG_MAX_LIST), -1;
+  if (cnt == 0)
+    return snprintf(err, errlen, "is empty; expected e.g. 203.0.113.0/24 or *:443"), -1;
+  for (int i = 0; i < cnt; i++) {
+    cfg_exit_rule r;
+    if (cfg_parse_exit_rule(items[i], &r, err, errlen)) {
+      cfg_domain_rule dr;
+      char why[8];
+      if (strchr(items[i], '.') && cfg_parse_domain_rule(items[i], &dr, why, sizeof why) == 0 &&
+          !isdigit((unsigned char)dr.name[strlen(dr.name) - 1]))
+        snprintf(err, errlen,
+                 "'%.80s' is a domain name; put domain patterns in ExitAllowDomain or "
+                 "ExitDenyDomain",
+                 items[i]);
+      return -1;
+    }
+    cfg_exit_rule *a = grow(*arr, *n, sizeof *a);
+    if (!a) return snprintf(err, errlen, "too many rules"), -1;
+    *arr = a;
+    a[(*n)++] = r;
+  }
+  return 0;
+}
+
+static int add_domain_rules(load_ctx *L, char *v, cfg_domain_rule **arr, size_t *n, char *err,
+                            size_t errlen) {
+  char *items[CFG_MAX_LIST];
+  int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
+  if (cnt < 0)
+    return snprintf(err, errlen, "lists more than %d patterns on one line", CFG_MAX_LIST), -1;
+  if (cnt == 0)
+    return snprintf(err, errlen, "is empty; expected e.g. example.com or *.example.com"), -1;
+  for (int i = 0; i < cnt; i++) {
+    cfg_domain_rule r;
+    if (cfg_parse_domain_rule(items[i], &r, err, errlen)) return -1;
+    cfg_domain_rule *a = grow(*arr, *n, sizeof *a);
+    if (!a) return snprintf(err, errlen, "too many patterns"), -1;
+    *arr = a;
+    a[(*n)++] = r;
+  }
+  return 0;
+}
+
+static int k_exit_allow(load_ctx *L, char *v, char *err, size_t n) {
+  return add_exit_rules(L, v, &L->peer->exit_allow, &L->peer->n_exit_allow, err, n);
+}
+static int k_exit_deny(load_ctx *L, char *v, char *err, size_t n) {
+  return add_exit_rules(L, v, &L->peer->exit_deny, &L->peer->n_exit_deny, err, n);
+}
+static int k_allow_domain(load_ctx *L, char *v, char *err, size_t n) {
+  return add_domain_rules(L, v, &L->peer->allow_domains, &L->peer->n_allow_domains, err, n);
+}
+static int k_deny_domain(load_ctx *L, char *v, char *err, size_t n) {
+  return add_domain_rules(L, v, &L->peer->deny_domains, &L->peer->n_deny_domains, err, n);
+}
+
+static int k_peer_max_conns(load_ctx *L, char *v, char *err, size_t n) {
+  uint64_t m;
+  if (cfg_parse_uint(v, 1, CFG_MAX_CONNECTIONS_LIMIT, &m, err, n)) return -1;
+  L->peer->max_connections = (uint32_t)m;
+  return 0;
+}
+
+static int k_upload_limit(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_rate(v, &L->peer->upload_limit, err, n);
+}
+static int k_download_limit(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_rate(v, &L->peer->download_limit, err, n);
+}
+
 static const key_spec peer_keys[] = {
     {"PublicKey", k_public_key, 0},
     {"PresharedKey", k_psk, 0},
     {"Endpoint", k_endpoint, 0},
     {"AllowedIPs", k_allowed_ips, KEY_LIST},
     {"PersistentKeepalive", k_keepalive, 0},
+    {"ExitAllow", k_exit_allow, KEY_LIST},
+    {"ExitDeny", k_exit_deny, KEY_LIST},
+    {"ExitAllowDomain", k_allow_domain, KEY_LIST},
+    {"ExitDenyDomain", k_deny_domain, KEY_LIST},
+    {"MaxConnections", k_peer_max_conns, 0},
+    {"UploadLimit", k_upload_limit, 0},
+    {"DownloadLimit", k_download_limit, 0},
     {NULL, NULL, 0},
 };
 
@@ -428,10 +511,32 @@ static int k_allow_private(load_ctx *L, char *v, char *err, size_t n) {
   return 0;
 }
 
+static int k_server_cap(char *v, uint32_t *out, char *err, size_t n) {
+  uint64_t m;
+  if (cfg_parse_uint(v, 1, CFG_MAX_CONNECTIONS_LIMIT, &m, err, n)) return -1;
+  *out = (uint32_t)m;
+  return 0;
+}
+static int k_max_sessions(load_ctx *L, char *v, char *err, size_t n) {
+  uint64_t m;
+  if (cfg_parse_uint(v, 0, CFG_MAX_CONNECTIONS_LIMIT, &m, err, n)) return -1;
+  L->c->server_max_sessions = (uint32_t)m;
+  return 0;
+}
+static int k_max_conns(load_ctx *L, char *v, char *err, size_t n) {
+  return k_server_cap(v, &L->c->server_max_connections, err, n);
+}
+static int k_max_conns_per_peer(load_ctx *L, char *v, char *err, size_t n) {
+  return k_server_cap(v, &L->c->server_peer_max_connections, err, n);
+}
+
 static const key_spec server_keys[] = {
     {"Socks", k_server_socks, 0},
     {"LocalSocks", k_local_socks, 0},
     {"AllowPrivate", k_allow_private, 0},
+    {"MaxSessions", k_max_sessions, 0},
+    {"MaxConnections", k_max_conns, 0},
+    {"MaxConnectionsPerPeer", k_max_conns_per_peer, 0},
     {NULL, NULL, 0},
 };
 
@@ -644,6 +749,8 @@ void config_init(awg_config *c) {
   c->idle_timeout = 300;
   c->tunnel_wait = 10;
   c->server_socks_port = 1080;
+  c->server_max_connections = CFG_DEFAULT_MAX_CONNECTIONS;
+  c->server_peer_max_connections = CFG_DEFAULT_PEER_MAX_CONNECTIONS;
   c->log_level = -1;
   c->log_format = -1;
 }
@@ -653,6 +760,10 @@ void config_free(awg_config *c) {
   for (size_t i = 0; i < c->n_peers; i++) {
     sodium_memzero(c->peers[i].psk, sizeof c->peers[i].psk);
     free(c->peers[i].allowed_ips);
+    free(c->peers[i].exit_allow);
+    free(c->peers[i].exit_deny);
+    free(c->peers[i].allow_domains);
+    free(c->peers[i].deny_domains);
   }
   free(c->peers);
   free(c->addresses);

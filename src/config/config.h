@@ -28,6 +28,27 @@ typedef struct {
   uint8_t addr[16];
 } cfg_ip;
 
+/* One exit rule of a [Peer] (ExitAllow / ExitDeny): a destination prefix, optionally limited to a
+ * port range. */
+typedef struct {
+  bool any;                  /* '*': every address of both families (net unused) */
+  cfg_cidr net;              /* host bits cleared */
+  uint16_t port_lo, port_hi; /* 0, 0: every port, and protocols without ports (ICMP) */
+} cfg_exit_rule;
+
+/* A domain pattern (ExitAllowDomain / ExitDenyDomain): "example.com" matches that name only,
+ * "*.example.com" (suffix = true, name "example.com") every name below it but not itself. */
+typedef struct {
+  char name[CFG_MAX_HOST + 1]; /* lower case, no trailing dot */
+  bool suffix;
+} cfg_domain_rule;
+
+#define CFG_DEFAULT_MAX_CONNECTIONS 8192    /* [Server] MaxConnections */
+#define CFG_DEFAULT_PEER_MAX_CONNECTIONS 512 /* [Server] MaxConnectionsPerPeer */
+#define CFG_MAX_CONNECTIONS_LIMIT 1048576
+#define CFG_MIN_RATE 1000ULL                    /* bytes/s: 8kbit */
+#define CFG_MAX_RATE 125000000000ULL            /* bytes/s: 1000gbit */
+
 /* host:port as written; host is an IP literal or a DNS name (resolved when the daemon starts). */
 typedef struct {
   char host[CFG_MAX_HOST + 1];
@@ -44,6 +65,14 @@ typedef struct {
   cfg_cidr *allowed_ips;
   size_t n_allowed_ips;
   uint16_t persistent_keepalive; /* seconds, 0 = off */
+  /* The server's exit rules and limits for this peer (docs/config-reference.md §7.1) */
+  cfg_exit_rule *exit_allow, *exit_deny;
+  size_t n_exit_allow, n_exit_deny;
+  cfg_domain_rule *allow_domains, *deny_domains;
+  size_t n_allow_domains, n_deny_domains;
+  uint32_t max_connections; /* 0 = [Server] MaxConnectionsPerPeer */
+  uint64_t upload_limit;    /* bytes/s the peer may send out through the exit, 0 = none */
+  uint64_t download_limit;  /* bytes/s the exit may send back to the peer, 0 = none */
   int line;                      /* where its [Peer] header is */
 } cfg_peer;
 
@@ -96,6 +125,8 @@ typedef struct {
   cfg_hostport local_socks;    /* e.g. 127.0.0.1:1081 */
   bool server_allow_private;   /* the exit may reach RFC 1918 / ULA destinations */
   uint32_t server_max_sessions; /* peers with a live session at once, 0 = no cap (tunnel) */
+  uint32_t server_max_connections;  /* exit TCP connections + UDP flows, all peers together */
+  uint32_t server_peer_max_connections; /* the same per peer, unless its MaxConnections says */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;
@@ -143,5 +174,14 @@ int cfg_parse_ip(const char *s, cfg_ip *out);
 int cfg_parse_hostport(const char *s, cfg_hostport *out, char *err, size_t errlen);
 void cfg_format_cidr(const cfg_cidr *c, char *buf, size_t len);
 void cfg_format_hostport(const cfg_hostport *h, char *buf, size_t len);
+/* Exit rules: "CIDR", "CIDR:PORT", "CIDR:LO-HI", "[V6CIDR]:PORT", "*", "*:PORT". */
+int cfg_parse_exit_rule(const char *s, cfg_exit_rule *out, char *err, size_t errlen);
+void cfg_format_exit_rule(const cfg_exit_rule *r, char *buf, size_t len);
+/* Domain patterns: "example.com" or "*.example.com" (case-insensitive, a trailing dot ignored). */
+int cfg_parse_domain_rule(const char *s, cfg_domain_rule *out, char *err, size_t errlen);
+/* A bandwidth: "off", or a whole number with a unit: kbit, mbit, gbit (bits per second) or KB/s,
+ * MB/s, GB/s (bytes per second), all powers of 1000. *out is in bytes per second, 0 for off. */
+int cfg_parse_rate(const char *s, uint64_t *out, char *err, size_t errlen);
+void cfg_format_rate(uint64_t bytes_per_s, char *buf, size_t len);
 
 #endif

@@ -34,6 +34,36 @@ static void print_obfuscation(const awg_config *c, FILE *out) {
     if (p->i[i]) fprintf(out, "  I%d: %zu bytes per initiation\n", i + 1, awg_itemplate_size(p->i[i]));
 }
 
+static void print_rules(FILE *out, const char *what, const cfg_exit_rule *r, size_t n) {
+  if (!n) return;
+  fprintf(out, "; %s ", what);
+  for (size_t i = 0; i < n; i++) {
+    char buf[96];
+    cfg_format_exit_rule(&r[i], buf, sizeof buf);
+    fprintf(out, "%s%s", i ? ", " : "", buf);
+  }
+}
+
+static void print_domains(FILE *out, const char *what, const cfg_domain_rule *r, size_t n) {
+  if (!n) return;
+  fprintf(out, "; %s ", what);
+  for (size_t i = 0; i < n; i++) fprintf(out, "%s%s%s", i ? ", " : "", r[i].suffix ? "*." : "", r[i].name);
+}
+
+/* The server's exit settings for this peer, on a line of their own. */
+static void print_peer_exit(const cfg_peer *p, const awg_config *c, FILE *out) {
+  char up[32], down[32];
+  cfg_format_rate(p->upload_limit, up, sizeof up);
+  cfg_format_rate(p->download_limit, down, sizeof down);
+  fprintf(out, "    exit: %s", p->n_exit_allow || p->n_allow_domains ? "allow-list mode" : "default policy");
+  print_rules(out, "allow", p->exit_allow, p->n_exit_allow);
+  print_domains(out, "allow names", p->allow_domains, p->n_allow_domains);
+  print_rules(out, "deny", p->exit_deny, p->n_exit_deny);
+  print_domains(out, "deny names", p->deny_domains, p->n_deny_domains);
+  fprintf(out, "; max %u connections; upload %s, download %s\n",
+          p->max_connections ? p->max_connections : c->server_peer_max_connections, up, down);
+}
+
 static void print_peer(const cfg_peer *p, FILE *out) {
   char fp[9], ep[300] = "(none: waits for the peer to connect)";
   key_fingerprint(p->public_key, fp);
@@ -66,7 +96,15 @@ void config_print_summary(const awg_config *c, FILE *out) {
   fputs(c->n_dns ? "\n" : "(none: names go to the server's resolver through the tunnel)\n", out);
   print_obfuscation(c, out);
   fprintf(out, "  peers: %zu\n", c->n_peers);
-  for (size_t i = 0; i < c->n_peers; i++) print_peer(&c->peers[i], out);
+  for (size_t i = 0; i < c->n_peers; i++) {
+    print_peer(&c->peers[i], out);
+    print_peer_exit(&c->peers[i], c, out);
+  }
+  fprintf(out, "  server exit: private ranges %s; max %u connections (%u per peer); max sessions ",
+          c->server_allow_private ? "allowed" : "refused", c->server_max_connections,
+          c->server_peer_max_connections);
+  if (c->server_max_sessions) fprintf(out, "%u\n", c->server_max_sessions);
+  else fputs("no cap\n", out);
   fputs("  socks:", out);
   for (size_t i = 0; i < c->n_socks_listen; i++) {
     char buf[300];

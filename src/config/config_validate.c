@@ -156,6 +156,42 @@ static void validate_peers(const awg_config *c, diag_list *d) {
   }
 }
 
+/* True when the whole prefix lies in RFC 1918 or ULA space, which the exit refuses unless
+ * [Server] AllowPrivate = yes: such an ExitAllow entry would do nothing. */
+static bool only_private(const cfg_exit_rule *r) {
+  if (r->any) return false;
+  const uint8_t *a = r->net.addr;
+  unsigned p = r->net.prefix;
+  if (r->net.family == AF_INET6) return p >= 7 && (a[0] & 0xFE) == 0xFC;
+  return (p >= 8 && a[0] == 10) || (p >= 12 && a[0] == 172 && (a[1] & 0xF0) == 16) ||
+         (p >= 16 && a[0] == 192 && a[1] == 168);
+}
+
+static void validate_exit(const awg_config *c, diag_list *d) {
+  if (c->server_peer_max_connections > c->server_max_connections)
+    diag_add(d, DIAG_WARNING, 0,
+             "[Server] MaxConnectionsPerPeer = %u is above MaxConnections = %u, the cap for all "
+             "peers together, which then applies first",
+             c->server_peer_max_connections, c->server_max_connections);
+  for (size_t i = 0; i < c->n_peers; i++) {
+    const cfg_peer *p = &c->peers[i];
+    if (p->max_connections > c->server_max_connections)
+      diag_add(d, DIAG_WARNING, p->line,
+               "this peer's MaxConnections = %u is above [Server] MaxConnections = %u, the cap "
+               "for all peers together",
+               p->max_connections, c->server_max_connections);
+    for (size_t k = 0; k < p->n_exit_allow && !c->server_allow_private; k++)
+      if (only_private(&p->exit_allow[k])) {
+        char buf[96];
+        cfg_format_exit_rule(&p->exit_allow[k], buf, sizeof buf);
+        diag_add(d, DIAG_WARNING, p->line,
+                 "ExitAllow %s is a private range, which the exit refuses to every peer unless "
+                 "[Server] AllowPrivate = yes; a peer's allow list cannot open it",
+                 buf);
+      }
+  }
+}
+
 static bool is_loopback(const cfg_hostport *h) {
   cfg_ip ip;
   if (cfg_parse_ip(h->host, &ip) != 0) return false;
@@ -212,6 +248,7 @@ void config_validate(awg_config *c, diag_list *d, const int *iface_lines) {
   validate_mtu(c, d, iface_lines);
   warn_sizes(c, d, iface_lines);
   validate_peers(c, d);
+  validate_exit(c, d);
   validate_socks(c, d);
   validate_listeners(c, d);
 }

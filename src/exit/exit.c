@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "device/ipstack.h"
 #include "exit/exit_internal.h"
@@ -277,6 +278,26 @@ void exit_send_udp(exit_ctx *x, const exit_addr *from, uint16_t fport, const exi
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+/* Every exit connection holds a file descriptor: make room for [Server] MaxConnections (plus
+ * listeners, DNS, ping sockets) within the hard limit, and say so when that is not enough. */
+static void raise_fd_limit(const awg_config *cfg) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = (rlim_t)cfg->server_max_connections + 512;
+  if (rl.rlim_cur >= want) return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+    char have[24], need[24];
+    snprintf(have, sizeof have, "%llu", (unsigned long long)rl.rlim_cur);
+    snprintf(need, sizeof need, "%llu", (unsigned long long)want);
+    LOG_W("exit", "fd_limit_low", "limit", have, "wanted", need, "msg",
+          "the open-file limit is below [Server] MaxConnections + 512: connections beyond it "
+          "fail; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower MaxConnections",
+          NULL);
+  }
+}
+
 static void on_sweep(uv_timer_t *t) {
   exit_ctx *x = t->data;
   uint64_t now = uv_now(x->loop);
@@ -297,12 +318,15 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
   x->nif = ipstack_netif(tunnel_ipstack(tun));
   exit_policy_init(&x->policy, cfg->server_allow_private, cfg->addresses, cfg->n_addresses);
   refresh_host_addresses(x);
+  raise_fd_limit(cfg);
   if (exit_udp_start(x) != 0) {
     free(x);
     return snprintf(err, errlen, "cannot create the exit's lwIP PCBs"), NULL;
   }
   exit_icmp_start(x);
-  if (exit_peers_build(x) != 0 || exit_socks_start(x, err, errlen) != 0) {
+  bool built = exit_peers_build(x) == 0;
+  if (!built) snprintf(err, errlen, "out of memory building the per-peer table");
+  if (!built || exit_socks_start(x, err, errlen) != 0) {
     exit_peers_free(x);
     exit_udp_stop(x);
     exit_icmp_stop(x);
@@ -329,6 +353,7 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
 
 static void on_sweep_closed(uv_handle_t *h) { free(h->data); }
 
+
 void exit_stop(exit_ctx *x) {
   if (!x) return;
   if (g_exit == x) g_exit = NULL;
@@ -337,6 +362,7 @@ void exit_stop(exit_ctx *x) {
   exit_tcp_stop(x);
   exit_udp_stop(x);
   exit_icmp_stop(x);
+  exit_peers_free(x); /* peers still held by closing flows go with their last reference */
   uv_timer_stop(&x->sweep);
   uv_close((uv_handle_t *)&x->sweep, on_sweep_closed);
 }
@@ -345,8 +371,19 @@ void exit_reload(exit_ctx *x, const awg_config *cfg) {
   x->cfg = cfg;
   exit_policy_init(&x->policy, cfg->server_allow_private, cfg->addresses, cfg->n_addresses);
   refresh_host_addresses(x);
-  exit_peers_free(x);
-  if (exit_peers_build(x) != 0) LOG_E("exit", "reload_failed", "error", "out of memory", NULL);
+  raise_fd_limit(cfg);
+  if (exit_peers_build(x) != 0)
+    LOG_E("exit", "reload_incomplete", "error",
+          "out of memory: the flows of peers left out are refused", NULL);
 }
 
-void exit_get_stats(const exit_ctx *x, exit_stats *out) { *out = x->stats; }
+void exit_get_stats(const exit_ctx *x, exit_stats *out) {
+  *out = x->stats;
+  exit_peers_stats(x, out);
+}
+
+bool exit_current_stats(exit_stats *out) {
+  if (!g_exit) return false;
+  exit_get_stats(g_exit, out);
+  return true;
+}

@@ -44,6 +44,7 @@
 #ifndef AWGPROXY_EXIT_EXIT_H
 #define AWGPROXY_EXIT_EXIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -66,6 +67,16 @@ typedef struct {
   uint64_t icmp_echo;       /* echo requests proxied */
   uint64_t icmp_prohibited; /* echo requests answered "administratively prohibited" */
   uint64_t dropped;         /* limits reached, no memory, malformed */
+  /* per-peer rules and limits (exit_peer.c) */
+  uint64_t denied_rule;     /* new flows refused by a peer's own rules */
+  uint64_t dns_refused;     /* DNS queries answered REFUSED by a peer's domain rules */
+  uint64_t connections;     /* now: connection slots held (TCP + UDP flows, all peers) */
+  uint64_t cap_peer;        /* new flows refused: the peer's MaxConnections was reached */
+  uint64_t cap_global;      /* new flows refused: [Server] MaxConnections was reached */
+  uint64_t throttle_waits;  /* times a TCP stream paused reading for its peer's bandwidth limit */
+  uint64_t throttle_wait_ms;
+  uint64_t udp_throttled;   /* UDP datagrams dropped over a peer's bandwidth limit */
+  uint64_t udp_throttled_bytes;
 } exit_stats;
 
 /* Starts the exit on the tunnel's IP stack. Only one exit may exist per process (lwIP is global).
@@ -80,5 +91,8 @@ void exit_stop(exit_ctx *x);
  * reload. */
 void exit_reload(exit_ctx *x, const awg_config *cfg);
 void exit_get_stats(const exit_ctx *x, exit_stats *out);
+/* The statistics of the exit running in this process (for the metrics endpoint); false when
+ * there is none. */
+bool exit_current_stats(exit_stats *out);
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "exit/exit_internal.h"
+#include "exit/exit_peer.h"
 #include "util/log.h"
 
 struct echo_flow {
@@ -175,6 +176,13 @@ void exit_icmp_sweep(exit_ctx *x, uint64_t now) {
   for (echo_flow *f = x->echo_list, *next; f; f = next) {
     next = f->next;
     if (now - f->last >= EXIT_ECHO_IDLE_MS) close_flow(f);
+  }
+}
+
+void exit_icmp_end_stale(exit_ctx *x) {
+  for (echo_flow *f = x->echo_list, *next; f; f = next) {
+    next = f->next;
+    if (!exit_peer_lookup(x, &f->src)) close_flow(f);
   }
 }
 

@@ -42,6 +42,7 @@ typedef struct exit_conn exit_conn;
 typedef struct udp_flow udp_flow;
 typedef struct dns_req dns_req;
 typedef struct echo_flow echo_flow;
+typedef struct exit_peer exit_peer;
 
 struct exit_ctx {
   uv_loop_t *loop;
@@ -115,6 +116,8 @@ bool exit_allowed(exit_ctx *x, const char *proto, const exit_tuple *t);
 void exit_tcp_syn(exit_ctx *x, struct pbuf *p, const uint8_t *hdr, size_t ihl);
 void exit_tcp_sweep(exit_ctx *x, uint64_t now);
 void exit_tcp_stop(exit_ctx *x);
+/* Ends every TCP flow and connection of p (a peer removed by a reload). */
+void exit_tcp_end_peer(exit_ctx *x, exit_peer *p);
 
 /* ---- exit_icmp.c ---- */
 /* Probes for unprivileged ICMP sockets (sets x->ping4/ping6). */
@@ -125,6 +128,8 @@ bool exit_icmp_echo(exit_ctx *x, const exit_addr *src, const exit_addr *dst, con
                     size_t len);
 void exit_icmp_sweep(exit_ctx *x, uint64_t now);
 void exit_icmp_stop(exit_ctx *x);
+/* Closes echo flows whose source no longer belongs to a peer (after a reload). */
+void exit_icmp_end_stale(exit_ctx *x);
 
 /* ---- exit_socks.c ---- */
 /* Starts the server's SOCKS5 listeners ([Server] Socks, LocalSocks); -1 with a message. */
@@ -135,5 +140,7 @@ void exit_socks_stop(exit_ctx *x);
 int exit_udp_start(exit_ctx *x);
 void exit_udp_sweep(exit_ctx *x, uint64_t now);
 void exit_udp_stop(exit_ctx *x);
+/* Closes every UDP flow of p (a peer removed by a reload). */
+void exit_udp_end_peer(exit_ctx *x, exit_peer *p);
 
 #endif

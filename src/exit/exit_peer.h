@@ -7,14 +7,23 @@
  *   exit_permit(x, p, proto, dst, port, name)   policy; logs the denial at debug and counts it
  *   exit_conn_acquire(x, p)                 a connection slot (peer cap and global cap)
  * and for relayed TCP wraps each side with exit_peer_throttle() so both directions draw from the
- * peer's token bucket. A slot taken is given back exactly once with exit_conn_release().
+ * peer's token buckets. A slot taken is given back exactly once with exit_conn_release().
  *
- * Lifetime: an exit_peer stays valid while slots are held on it, even after a reload removed the
- * [Peer] (it is then marked gone and freed with its last slot). Not for use outside src/exit. */
+ * A flow from a tunnel address that no peer's AllowedIPs contain (lookup NULL) is refused by
+ * the exit's own TCP/UDP/ICMP paths; NULL passed to exit_permit means local use (LocalSocks):
+ * the server-wide policy only.
+ *
+ * Lifetime: an exit_peer stays valid while slots, throttled streams or exit_peer_hold()
+ * references are held on it, even after a reload removed the [Peer] (it is then marked gone:
+ * exit_peer_gone(), everything is refused for it, and it is freed with its last reference).
+ * A reload ends the exit's own TCP, UDP and ICMP flows of removed peers; other holders (the
+ * SOCKS5 service) should end theirs when they see exit_peer_gone(). A reload applies changed
+ * rules, caps and bandwidth limits at once, to live flows too. Not for use outside src/exit. */
 #ifndef AWGPROXY_EXIT_EXIT_PEER_H
 #define AWGPROXY_EXIT_EXIT_PEER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "exit/exit_internal.h"
@@ -35,10 +44,35 @@ bool exit_permit_name(exit_ctx *x, exit_peer *p, const char *name);
 bool exit_conn_acquire(exit_ctx *x, exit_peer *p);
 void exit_conn_release(exit_ctx *x, exit_peer *p);
 /* Wraps s so the bytes read from it draw from p's token bucket (reading pauses while empty).
- * Returns s itself when p has no limit. The wrapper owns s. */
+ * The direction follows the stream: reads from an lwIP stream (kind "lwip-tcp", the peer's side
+ * of a connection) are the peer's uploads (UploadLimit); reads from anything else (the
+ * destination's side) are downloads to the peer (DownloadLimit). Returns s itself when p is
+ * NULL; otherwise a wrapper even while p has no limit, so that a reload adding one applies to
+ * the live connection. The wrapper owns s. NULL on allocation failure (s is then closed). */
 stream *exit_peer_throttle(exit_ctx *x, exit_peer *p, stream *s);
 
-/* Rebuilds the per-peer table from x->cfg (called by exit_start and exit_reload). */
+/* A UDP datagram of len bytes in one direction (up: from the peer): true when p's bucket
+ * allows it, false (counted) when it must be dropped. */
+bool exit_peer_udp_budget(exit_ctx *x, exit_peer *p, bool up, size_t len);
+/* The server's DNS answered name (which p may resolve) with addr: in allow-list mode with
+ * ExitAllowDomain, p may then connect to addr by address (remembered for EXIT_LEARNED_MS after
+ * the last such answer, at most EXIT_MAX_LEARNED addresses per peer, the oldest go first). */
+void exit_peer_learn(exit_ctx *x, exit_peer *p, const exit_addr *addr);
+bool exit_peer_learns(const exit_peer *p);
+void exit_peer_hold(exit_peer *p);
+void exit_peer_put(exit_peer *p);
+bool exit_peer_gone(const exit_peer *p);
+/* The short key fingerprint, for logs. */
+const char *exit_peer_name(const exit_peer *p);
+/* Counters kept by the per-peer part, added into exit_get_stats. */
+void exit_peers_stats(const exit_ctx *x, exit_stats *st);
+
+#define EXIT_MAX_LEARNED 1024
+#define EXIT_LEARNED_MS (10 * 60 * 1000)
+
+/* Builds the per-peer table from x->cfg (exit_start), or brings it in line with a reloaded
+ * x->cfg (exit_reload): peers are matched by public key, removed ones are marked gone and their
+ * flows ended. */
 int exit_peers_build(exit_ctx *x);
 void exit_peers_free(exit_ctx *x);
 

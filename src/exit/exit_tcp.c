@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "exit/exit_internal.h"
+#include "exit/exit_peer.h"
 #include "lwip/inet_chksum.h"
 #include "lwip/ip.h"
 #include "lwip/pbuf.h"
@@ -15,6 +16,7 @@
 #include "stream/relay.h"
 #include "stream/stream_lwip.h"
 #include "stream/stream_uv.h"
+#include "observe/streams.h"
 #include "util/log.h"
 
 typedef enum { F_CONNECTING, F_HANDSHAKE } flow_state;
@@ -32,6 +34,7 @@ struct tcp_flow {
   uv_connect_t req;
   struct tcp_pcb *pcb;   /* the SYN_RCVD PCB (F_HANDSHAKE) */
   exit_listener *lst;
+  exit_peer *peer;       /* holds a connection slot (exit_conn_acquire) */
 };
 
 struct exit_listener {
@@ -46,6 +49,7 @@ struct exit_conn {
   exit_conn *next, *prev;
   exit_ctx *x; /* NULL once the exit stopped */
   relay *r;
+  exit_peer *peer; /* holds a connection slot */
 };
 
 static uint32_t rd32(const uint8_t *p) {
@@ -100,6 +104,7 @@ static void on_tcp_closed(uv_handle_t *h) {
 /* Ends a flow that will not become a relay: the held SYN, the SYN_RCVD PCB and the outbound
  * socket go; the flow itself is freed once the socket has closed. */
 static void drop_flow(tcp_flow *f) {
+  exit_ctx *x = f->x;
   unlink_flow(f);
   if (f->syn) pbuf_free(f->syn), f->syn = NULL;
   if (f->pcb) {
@@ -110,6 +115,8 @@ static void drop_flow(tcp_flow *f) {
     tcp_abort(pcb);
   }
   if (f->lst) f->lst->refs--, f->lst = NULL;
+  if (f->peer) exit_conn_release(x, f->peer);
+  f->peer = NULL;
   f->tcp->data = f;
   uv_close((uv_handle_t *)f->tcp, on_tcp_closed);
 }
@@ -222,6 +229,8 @@ static void on_relay_done(void *ctx, const relay_result *r) {
     if (c->next) c->next->prev = c->prev;
     x->stats.tcp_relays--;
   }
+  exit_conn_release(x, c->peer);
+  obs_stream_closed(OBS_STREAM_EXIT_TCP);
   if (log_enabled(LOG_DEBUG)) {
     char up[24], down[24];
     snprintf(up, sizeof up, "%llu", (unsigned long long)r->a_to_b);
@@ -260,13 +269,27 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err) {
   }
   unlink_flow(f);
   if (f->lst) f->lst->refs--;
+  c->peer = f->peer; /* the slot moves to the connection */
   free(f);
   c->x = x;
+  /* Both directions draw from the peer's buckets; a failed wrap has closed its stream. */
+  a = exit_peer_throttle(x, c->peer, a);
+  b = b ? exit_peer_throttle(x, c->peer, b) : NULL;
+  if (!a || !b) {
+    if (a) stream_close(a);
+    if (b) stream_close(b);
+    exit_conn_release(x, c->peer);
+    free(c);
+    x->stats.dropped++;
+    return ERR_ABRT;
+  }
   c->r = relay_start(x->loop, a, b, (uint64_t)x->cfg->idle_timeout * 1000, on_relay_done, c);
   if (!c->r) {
+    exit_conn_release(x, c->peer);
     free(c);
     return ERR_ABRT; /* relay_start closed both streams, which aborted newpcb */
   }
+  obs_stream_opened(OBS_STREAM_EXIT_TCP);
   c->next = x->conns;
   if (x->conns) x->conns->prev = c;
   x->conns = c;
@@ -362,21 +385,32 @@ void exit_tcp_syn(exit_ctx *x, struct pbuf *p, const uint8_t *h, size_t ihl) {
     pbuf_free(p);
     return;
   }
-  if (!exit_allowed(x, "tcp", &t)) {
+  exit_peer *peer = exit_peer_lookup(x, &t.src);
+  if (!peer || !exit_permit(x, peer, "tcp", &t.dst, t.dport, NULL)) {
+    if (!peer) x->stats.denied++; /* no peer owns the source (e.g. left out by a reload) */
     send_unreach_pbuf(x, p, EXIT_ICMP4_PROHIBITED, EXIT_ICMP6_PROHIBITED);
+    pbuf_free(p);
+    return;
+  }
+  uint32_t rst_ack = rd32(th + 4) + 1 + (uint32_t)(total - ihl - doff);
+  if (!exit_conn_acquire(x, peer)) { /* over a connection cap: refused like a full server */
+    tcp_flow tmp = {.t = t, .rst_ack = rst_ack};
+    send_rst(x, &tmp);
     pbuf_free(p);
     return;
   }
   if (x->stats.tcp_connecting >= EXIT_MAX_TCP_PENDING || !(f = calloc(1, sizeof *f)) ||
       !(f->tcp = malloc(sizeof *f->tcp))) {
     if (f) free(f);
+    exit_conn_release(x, peer);
     x->stats.dropped++;
     pbuf_free(p); /* the peer retransmits its SYN later */
     return;
   }
   f->t = t;
   f->syn = p;
-  f->rst_ack = rd32(th + 4) + 1 + (uint32_t)(total - ihl - doff);
+  f->peer = peer;
+  f->rst_ack = rst_ack;
   f->st = F_CONNECTING;
   f->deadline = uv_now(x->loop) + (uint64_t)x->cfg->connect_timeout * 1000;
   uv_tcp_init(x->loop, f->tcp);
@@ -403,6 +437,15 @@ void exit_tcp_sweep(exit_ctx *x, uint64_t now) {
     }
   }
   close_idle_listeners(x, false);
+}
+
+void exit_tcp_end_peer(exit_ctx *x, exit_peer *p) {
+  for (tcp_flow *f = x->tcp_list, *next; f; f = next) {
+    next = f->next;
+    if (f->peer == p) drop_flow(f);
+  }
+  for (exit_conn *c = x->conns; c; c = c->next)
+    if (c->peer == p && c->r) relay_abort(c->r); /* on_relay_done unlinks it later */
 }
 
 void exit_tcp_stop(exit_ctx *x) {

@@ -12,6 +12,8 @@
 
 #include "exit/exit_dns.h"
 #include "exit/exit_internal.h"
+#include "exit/exit_peer.h"
+#include "observe/streams.h"
 #include "lwip/inet_chksum.h"
 #include "lwip/ip.h"
 #include "lwip/netif.h"
@@ -25,6 +27,7 @@ struct udp_flow {
   exit_ctx *x;           /* NULL once unlinked */
   exit_tuple t;
   uint64_t last;         /* uv_now of the last datagram either way */
+  exit_peer *peer;       /* holds a connection slot */
   uv_udp_t udp;
 };
 
@@ -39,6 +42,7 @@ struct dns_req {
   exit_ctx *x; /* NULL once detached (stop) */
   uv_getaddrinfo_t req;
   exit_addr client, server;
+  exit_peer *peer; /* held (exit_peer_hold) while the lookup runs; may be NULL */
   uint16_t cport;
   exit_dns_query q;
   uint8_t msg[EXIT_DNS_MAX_MSG]; /* the query up to the end of its question */
@@ -76,7 +80,9 @@ static void close_flow(udp_flow *f) {
     if (f->next) f->next->prev = f->prev;
     f->x = NULL;
     x->stats.udp_flows--;
+    obs_stream_closed(OBS_STREAM_EXIT_UDP);
   }
+  if (f->peer) exit_conn_release(x, f->peer), f->peer = NULL;
   uv_close((uv_handle_t *)&f->udp, on_flow_closed);
 }
 
@@ -129,21 +135,25 @@ static void on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct so
     return;
   }
   if (n <= 0 || (flags & UV_UDP_PARTIAL)) return;
+  if (!exit_peer_udp_budget(x, f->peer, false, (size_t)n)) return; /* over DownloadLimit */
   f->last = uv_now(x->loop);
   exit_send_udp(x, &f->t.dst, f->t.dport, &f->t.src, f->t.sport, (const uint8_t *)buf->base,
                 (size_t)n);
 }
 
-static udp_flow *open_flow(exit_ctx *x, const exit_tuple *t, int *uv_err) {
+/* *uv_err is 0 when a connection cap refused the flow (nothing to tell the peer). */
+static udp_flow *open_flow(exit_ctx *x, exit_peer *peer, const exit_tuple *t, int *uv_err) {
   if (x->stats.udp_flows >= EXIT_MAX_UDP_FLOWS) { /* make room: the least recently used goes */
     udp_flow *old = x->udp_list;
     for (udp_flow *f = x->udp_list; f; f = f->next)
       if (f->last < old->last) old = f;
     if (old) close_flow(old);
   }
+  if (!exit_conn_acquire(x, peer)) return *uv_err = 0, NULL;
   udp_flow *f = calloc(1, sizeof *f);
-  if (!f) return *uv_err = UV_ENOMEM, NULL;
+  if (!f) return exit_conn_release(x, peer), *uv_err = UV_ENOMEM, NULL;
   f->t = *t;
+  f->peer = peer;
   f->last = uv_now(x->loop);
   uv_udp_init(x->loop, &f->udp);
   f->udp.data = f;
@@ -153,6 +163,8 @@ static udp_flow *open_flow(exit_ctx *x, const exit_tuple *t, int *uv_err) {
   if (!rc) rc = uv_udp_recv_start(&f->udp, on_alloc, on_recv);
   if (rc) {
     *uv_err = rc;
+    exit_conn_release(x, peer);
+    f->peer = NULL;
     uv_close((uv_handle_t *)&f->udp, on_flow_closed);
     return NULL;
   }
@@ -165,6 +177,7 @@ static udp_flow *open_flow(exit_ctx *x, const exit_tuple *t, int *uv_err) {
   f->x = x;
   x->stats.udp_flows++;
   x->stats.udp_flows_total++;
+  obs_stream_opened(OBS_STREAM_EXIT_UDP);
   return f;
 }
 
@@ -202,6 +215,18 @@ static void dns_unlink(dns_req *r) {
   r->x = NULL;
 }
 
+/* The server's answer for an allowed name: with ExitAllowDomain, the peer may now reach the
+ * addresses by IP (exit_peer_learn). */
+static void learn_answers(exit_ctx *x, exit_peer *p, int family, const uint8_t (*addrs)[16],
+                          size_t n) {
+  if (!p || !exit_peer_learns(p)) return;
+  for (size_t i = 0; i < n; i++) {
+    exit_addr a = {.family = family};
+    memcpy(a.a, addrs[i], family == AF_INET6 ? 16 : 4);
+    exit_peer_learn(x, p, &a);
+  }
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   dns_req *r = req->data;
   exit_ctx *x = r->x;
@@ -223,9 +248,11 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
       for (size_t i = 0; i < n && !dup; i++) dup = !memcmp(addrs[i], a, alen);
       if (!dup) memcpy(addrs[n++], a, alen);
     }
-    if (status != UV_ECANCELED)
+    if (status != UV_ECANCELED) {
+      learn_answers(x, r->peer, want, (const uint8_t(*)[16])addrs, n);
       dns_reply(x, r->msg, &r->q, rcode, (const uint8_t(*)[16])addrs, n, &r->server, &r->client,
                 r->cport);
+    }
     if (log_enabled(LOG_DEBUG)) {
       char cnt[16];
       snprintf(cnt, sizeof cnt, "%zu", n);
@@ -235,6 +262,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
   }
   if (res) uv_freeaddrinfo(res);
+  if (r->peer) exit_peer_put(r->peer);
   free(r);
 }
 
@@ -244,6 +272,12 @@ static void dns_query(exit_ctx *x, const uint8_t *msg, size_t len, const exit_ad
   exit_dns_query q;
   int rcode = exit_dns_parse_query(msg, len, &q);
   if (rcode < 0) return;
+  exit_peer *peer = exit_peer_lookup(x, client);
+  /* A name the peer's domain rules deny: REFUSED ("refuses for policy reasons", RFC 1035). */
+  if (rcode == EXIT_DNS_NOERROR && q.name[0] && (!peer || !exit_permit_name(x, peer, q.name))) {
+    x->stats.dns_refused++;
+    return dns_reply(x, msg, &q, EXIT_DNS_REFUSED, NULL, 0, server, client, cport);
+  }
   bool lookup_it = rcode == EXIT_DNS_NOERROR && q.name[0] &&
                    (q.qtype == EXIT_DNS_TYPE_A || q.qtype == EXIT_DNS_TYPE_AAAA);
   if (lookup_it && x->n_dns >= EXIT_MAX_DNS_PENDING) rcode = EXIT_DNS_SERVFAIL, lookup_it = false;
@@ -257,6 +291,7 @@ static void dns_query(exit_ctx *x, const uint8_t *msg, size_t len, const exit_ad
   r->client = *client;
   r->cport = cport;
   r->req.data = r;
+  r->peer = peer;
   /* Both families in one lookup: "no address of this type" (NODATA) and "no such name"
    * (NXDOMAIN) then differ as they should. */
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -264,6 +299,7 @@ static void dns_query(exit_ctx *x, const uint8_t *msg, size_t len, const exit_ad
     free(r);
     return dns_reply(x, msg, &q, EXIT_DNS_SERVFAIL, NULL, 0, server, client, cport);
   }
+  exit_peer_hold(peer);
   r->x = x;
   r->next = x->dns_list;
   if (x->dns_list) x->dns_list->prev = r;
@@ -308,10 +344,15 @@ static u8_t on_raw_udp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_
   /* From here on the packet is ours. */
   size_t ulen = rd16(uh + 4);
   udp_flow *f = dns ? NULL : lookup(x, &t);
-  if (!dns && !f && !exit_allowed(x, "udp", &t)) {
-    send_unreach_pbuf(x, p, EXIT_ICMP4_PROHIBITED, EXIT_ICMP6_PROHIBITED);
-    pbuf_free(p);
-    return 1;
+  exit_peer *peer = f ? f->peer : NULL;
+  if (!dns && !f) {
+    peer = exit_peer_lookup(x, &t.src);
+    if (!peer || !exit_permit(x, peer, "udp", &t.dst, t.dport, NULL)) {
+      if (!peer) x->stats.denied++; /* no peer owns the source (e.g. left out by a reload) */
+      send_unreach_pbuf(x, p, EXIT_ICMP4_PROHIBITED, EXIT_ICMP6_PROHIBITED);
+      pbuf_free(p);
+      return 1;
+    }
   }
   bool ok = ulen >= 8 && hl + ulen <= p->tot_len && t.sport && t.dport;
   if (ok) {
@@ -333,9 +374,11 @@ static u8_t on_raw_udp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_
     dns_query(x, x->rbuf, n, &t.dst, &t.src, t.sport);
     return 1;
   }
+  if (!exit_peer_udp_budget(x, peer, true, n)) return 1; /* over UploadLimit */
   if (!f) {
     int err = 0;
-    f = open_flow(x, &t, &err);
+    f = open_flow(x, peer, &t, &err);
+    if (!f && !err) return 1; /* a connection cap: dropped, counted */
     if (!f) {
       /* e.g. no route for this family on the host */
       uint8_t q[48];
@@ -363,7 +406,10 @@ static u8_t on_raw_icmp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip
     exit_tuple t = {.sport = 0, .dport = 0};
     exit_addr_from_ip(ip_current_src_addr(), &t.src);
     exit_addr_from_ip(ip_current_dest_addr(), &t.dst);
-    if (!exit_allowed(x, "icmp", &t) || !exit_icmp_echo(x, &t.src, &t.dst, icmp, n)) {
+    exit_peer *peer = exit_peer_lookup(x, &t.src);
+    if (!peer) x->stats.denied++;
+    if (!peer || !exit_permit(x, peer, "icmp", &t.dst, 0, NULL) ||
+        !exit_icmp_echo(x, &t.src, &t.dst, icmp, n)) {
       x->stats.icmp_prohibited++;
       send_unreach_pbuf(x, p, EXIT_ICMP4_PROHIBITED, EXIT_ICMP6_PROHIBITED);
     }
@@ -392,6 +438,13 @@ void exit_udp_sweep(exit_ctx *x, uint64_t now) {
   for (udp_flow *f = x->udp_list, *next; f; f = next) {
     next = f->next;
     if (now - f->last >= EXIT_UDP_IDLE_MS) close_flow(f);
+  }
+}
+
+void exit_udp_end_peer(exit_ctx *x, exit_peer *p) {
+  for (udp_flow *f = x->udp_list, *next; f; f = next) {
+    next = f->next;
+    if (f->peer == p) close_flow(f);
   }
 }
 

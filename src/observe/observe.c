@@ -1,10 +1,12 @@
 #include "observe/observe.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "exit/exit.h"
 #include "observe/http.h"
 #include "observe/prom.h"
 #include "observe/streams.h"
@@ -164,6 +166,49 @@ static void dns_metrics(obs_buf *b, const obs_sources *src) {
   prom_sample_u64(b, "awgproxy_dns_failures_total", NULL, 0, rs.failures);
 }
 
+/* The server's exit, when one runs in this process. */
+static void exit_metrics(obs_buf *b) {
+  exit_stats st;
+  if (!exit_current_stats(&st)) return;
+  static const struct {
+    const char *name, *type, *help;
+    size_t off;
+  } m[] = {
+      {"awgproxy_exit_connections", "gauge",
+       "Exit connection slots held now (TCP connections and UDP flows, all peers).",
+       offsetof(exit_stats, connections)},
+      {"awgproxy_exit_denied_total", "counter",
+       "New exit flows refused by the server-wide policy (private, own addresses, ...).",
+       offsetof(exit_stats, denied)},
+      {"awgproxy_exit_denied_by_peer_rule_total", "counter",
+       "New exit flows and names refused by a peer's ExitAllow/ExitDeny/Exit*Domain rules.",
+       offsetof(exit_stats, denied_rule)},
+      {"awgproxy_exit_dns_refused_total", "counter",
+       "DNS queries to the server answered REFUSED by a peer's domain rules.",
+       offsetof(exit_stats, dns_refused)},
+      {"awgproxy_exit_peer_cap_hits_total", "counter",
+       "New exit flows refused because the peer's MaxConnections was reached.",
+       offsetof(exit_stats, cap_peer)},
+      {"awgproxy_exit_global_cap_hits_total", "counter",
+       "New exit flows refused because [Server] MaxConnections was reached.",
+       offsetof(exit_stats, cap_global)},
+      {"awgproxy_exit_throttle_waits_total", "counter",
+       "Times an exit TCP stream paused reading for its peer's bandwidth limit.",
+       offsetof(exit_stats, throttle_waits)},
+      {"awgproxy_exit_throttled_udp_datagrams_total", "counter",
+       "UDP datagrams dropped over a peer's bandwidth limit.", offsetof(exit_stats, udp_throttled)},
+      {"awgproxy_exit_throttled_udp_bytes_total", "counter",
+       "Bytes of UDP datagrams dropped over a peer's bandwidth limit.",
+       offsetof(exit_stats, udp_throttled_bytes)},
+  };
+  for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+    uint64_t v;
+    memcpy(&v, (const char *)&st + m[i].off, sizeof v);
+    prom_header(b, m[i].name, m[i].type, m[i].help);
+    prom_sample_u64(b, m[i].name, NULL, 0, v);
+  }
+}
+
 void observe_render_metrics(const obs_sources *src, obs_buf *b) {
   prom_header(b, "awgproxy_build_info", "gauge", "Always 1; labels describe the running build.");
   prom_label info[2] = {{"version", AWGPROXY_VERSION}, {"role", src->role ? src->role : ""}};
@@ -174,6 +219,7 @@ void observe_render_metrics(const obs_sources *src, obs_buf *b) {
   tunnel_metrics(b, src);
   stream_metrics(b, src);
   dns_metrics(b, src);
+  exit_metrics(b);
 }
 
 /* ---- control API documents ---------------------------------------------------------------- */

@@ -9,6 +9,8 @@ typedef enum {
   OBS_STREAM_SOCKS_TCP,   /* SOCKS CONNECT, relaying */
   OBS_STREAM_SOCKS_UDP,   /* SOCKS5 UDP ASSOCIATE, alive */
   OBS_STREAM_FORWARD_TCP, /* [Forward] TCP connection, relaying */
+  OBS_STREAM_EXIT_TCP,    /* server: a peer's TCP connection relayed by the exit */
+  OBS_STREAM_EXIT_UDP,    /* server: a peer's UDP flow through the exit, alive */
   OBS_STREAM_KINDS
 } obs_stream_kind;
 
@@ -16,7 +18,7 @@ void obs_stream_opened(obs_stream_kind k);
 void obs_stream_closed(obs_stream_kind k);
 uint64_t obs_streams_active(obs_stream_kind k);
 uint64_t obs_streams_total(obs_stream_kind k); /* opened since start */
-/* "socks_tcp", "socks_udp", "forward_tcp". */
+/* "socks_tcp", "socks_udp", "forward_tcp", "exit_tcp", "exit_udp". */
 const char *obs_stream_kind_name(obs_stream_kind k);
 
 #define OBS_SID_LEN 8
