@@ -40,6 +40,13 @@
  * the host's interface addresses are refused: TCP and UDP with ICMP administratively prohibited.
  * `[Server] AllowPrivate = yes` lifts the RFC 1918 and ULA part.
  *
+ * Per peer (exit_peer.h, exit_rules.h; docs/config-reference.md §7.1-7.3): on top of that policy
+ * each [Peer] may carry ExitAllow/ExitDeny rules (prefixes, ports) and ExitAllowDomain/
+ * ExitDenyDomain patterns (DNS queries for denied names are answered REFUSED), a connection cap
+ * (MaxConnections; [Server] MaxConnections caps all peers together; over a cap a SYN gets a RST,
+ * UDP is dropped) and bandwidth limits (UploadLimit/DownloadLimit: a token bucket per peer and
+ * direction; TCP reading pauses, UDP over the limit is dropped).
+ *
  * Everything runs on the loop thread (lwIP has NO_SYS=1). */
 #ifndef AWGPROXY_EXIT_EXIT_H
 #define AWGPROXY_EXIT_EXIT_H

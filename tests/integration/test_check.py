@@ -271,6 +271,46 @@ BAD = [
     ("keepalive-70000",
      peer(f"PublicKey = {KEY_B_PUB}", ">>PersistentKeepalive = 70000"),
      "PersistentKeepalive: 70000 is out of range"),
+    # -- [Peer] exit rules and limits (server)
+    ("exit-allow-bad-prefix",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>ExitAllow = 203.0.113.0/33"),
+     "ExitAllow: prefix length in '203.0.113.0/33'"),
+    ("exit-allow-port-range-backwards",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>ExitAllow = 203.0.113.0/24:90-80"),
+     "ExitAllow: port range in '203.0.113.0/24:90-80' runs backwards"),
+    ("exit-allow-empty",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>ExitAllow = ,"),
+     "ExitAllow: is empty"),
+    ("exit-deny-port-0",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>ExitDeny = *:0"),
+     "ExitDeny: port in '*:0': 0 is out of range"),
+    ("exit-deny-v6-ports-without-brackets",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>ExitDeny = [2001:db8::/32]"),
+     "write an IPv6 prefix with ports as [2001:db8::/32]:443"),
+    ("exit-deny-domain-in-cidr-key",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>ExitDeny = example.com"),
+     "'example.com' is a domain name; put domain patterns in ExitAllowDomain or ExitDenyDomain"),
+    ("exit-allow-domain-bad-wildcard",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>ExitAllowDomain = *example.com"),
+     "ExitAllowDomain: '*example.com': a wildcard is written *.example.com"),
+    ("exit-deny-domain-bad-label",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>ExitDenyDomain = bad..example.com"),
+     "ExitDenyDomain: 'bad..example.com' is not a domain pattern"),
+    ("peer-max-connections-0",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>MaxConnections = 0"),
+     "MaxConnections: 0 is out of range; allowed: 1 to 1048576"),
+    ("upload-limit-no-unit",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>UploadLimit = 2000000"),
+     "UploadLimit: '2000000' has no unit"),
+    ("download-limit-ambiguous-unit",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>DownloadLimit = 10Mb/s"),
+     "DownloadLimit: unit 'Mb/s' in '10Mb/s' is ambiguous or unknown"),
+    ("download-limit-fraction",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>DownloadLimit = 1.5mbit"),
+     "DownloadLimit: '1.5mbit' is not a bandwidth: write a whole number and a unit"),
+    ("upload-limit-too-small",
+     peer(f"PublicKey = {KEY_B_PUB}", ">>UploadLimit = 4kbit"),
+     "UploadLimit: '4kbit' is out of range; allowed: 8kbit (1KB/s) to 1000gbit"),
     # -- [Socks], [Forward], [Server], [Log]
     ("socks-user-plain-password",
      iface() + "\n[Socks]\n>>User = alice:secret\n",
@@ -296,6 +336,15 @@ BAD = [
     ("server-socks-port",
      iface() + "\n[Server]\n>>Socks = 99999\n",
      "Socks: 99999 is out of range"),
+    ("server-max-connections-0",
+     iface() + "\n[Server]\n>>MaxConnections = 0\n",
+     "MaxConnections: 0 is out of range; allowed: 1 to 1048576"),
+    ("server-max-connections-per-peer-word",
+     iface() + "\n[Server]\n>>MaxConnectionsPerPeer = many\n",
+     "MaxConnectionsPerPeer: 'many' is not a whole number"),
+    ("server-max-sessions-negative",
+     iface() + "\n[Server]\n>>MaxSessions = -1\n",
+     "MaxSessions: '-1' is not a whole number"),
     ("log-level-loud",
      iface() + "\n[Log]\n>>Level = loud\n",
      "Level: 'loud' is not a level"),
@@ -391,6 +440,17 @@ GOOD = [
     ("peer-without-allowed-ips",
      IFACE + f"\n>>[Peer]\nPublicKey = {KEY_B_PUB}\n",
      "this peer has no AllowedIPs"),
+    ("exit-allow-private-without-allow-private",
+     IFACE + f"\n>>[Peer]\nPublicKey = {KEY_B_PUB}\nAllowedIPs = 10.0.0.1/32\n"
+     "ExitAllow = 192.168.1.0/24:80\n",
+     "ExitAllow 192.168.1.0/24:80 is a private range, which the exit refuses"),
+    ("peer-cap-above-server-cap",
+     IFACE + f"\n>>[Peer]\nPublicKey = {KEY_B_PUB}\nAllowedIPs = 10.0.0.1/32\n"
+     "MaxConnections = 100\n\n[Server]\nMaxConnections = 50\n",
+     "this peer's MaxConnections = 100 is above [Server] MaxConnections = 50"),
+    ("per-peer-cap-above-server-cap",
+     iface() + "\n[Server]\nMaxConnections = 50\nMaxConnectionsPerPeer = 60\n",
+     "[Server] MaxConnectionsPerPeer = 60 is above MaxConnections = 50"),
 ]
 
 
@@ -422,6 +482,25 @@ def test_private_file_does_not_warn(run, write_config):
     assert r.rc == 0, r
     assert r.stderr == ""
     assert "OK" in r.stdout
+
+
+def test_summary_shows_exit_settings(run, write_config):
+    text = (iface() + "ExitAllow = *:443, [2001:db8::/32]:80-90\nExitAllow = 198.51.100.0/24\n"
+            "ExitDeny = 198.51.100.7\nExitAllowDomain = example.com, *.Example.org.\n"
+            "ExitDenyDomain = ads.example.org\nMaxConnections = 64\nUploadLimit = 10mbit\n"
+            "DownloadLimit = 2MB/s\n\n[Server]\nMaxConnections = 1000\n"
+            "MaxConnectionsPerPeer = 100\nMaxSessions = 20\nAllowPrivate = yes\n")
+    r = run("check", "-c", write_config(text))
+    assert r.rc == 0, r
+    assert ("    exit: allow-list mode; allow *:443, [2001:db8::/32]:80-90, 198.51.100.0/24; "
+            "allow names example.com, *.example.org; deny 198.51.100.7/32; deny names "
+            "ads.example.org; max 64 connections; upload 1250KB/s, download 2MB/s") in r.stdout
+    assert ("  server exit: private ranges allowed; max 1000 connections (100 per peer); "
+            "max sessions 20") in r.stdout
+    # A stock peer: the defaults.
+    r = run("check", "-c", write_config(iface()))
+    assert "    exit: default policy; max 512 connections; upload off, download off" in r.stdout
+    assert "max 8192 connections (512 per peer); max sessions no cap" in r.stdout
 
 
 def test_summary_has_no_secrets(run, write_config):

@@ -416,3 +416,23 @@ def test_metrics_count_rules_and_streams(pl):
     assert m.get("awgproxy_exit_dns_refused_total", 0) >= 3, m
     assert m.get('awgproxy_streams_total{kind="exit_tcp"}', 0) >= 5, m
     assert 'awgproxy_streams_active{kind="exit_udp"}' in m, m
+
+
+def test_zz_server_stops_cleanly_with_throttled_flows(pl):
+    """Last: SIGTERM while A's throttled download and B's UDP flow are open (the peer objects and
+    their buckets must outlive the exit until the last stream has closed). The UDP flow is B's:
+    A's three slots may still be held by the flows of earlier tests."""
+    dl = subprocess.Popen(pl.a.argv([sys.executable, "-c", CLIENT_RATE, T_MAIN, "30"]),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert pl.udp(pl.b, T_MAIN, 7) == "reply policy-udp"
+        assert netns.wait_until(lambda: pl.metrics().get("awgproxy_exit_throttle_waits_total", 0)
+                                > 0, 10)
+        rc = pl.server.stop(timeout=10)
+    finally:
+        dl.kill()
+        dl.wait()
+    log = pl.server.log()
+    assert rc == 0 or "LeakSanitizer" in log, f"rc={rc}\n{pl.server.log_tail()}"
+    assert "ERROR: AddressSanitizer" not in log and "runtime error" not in log, \
+        pl.server.log_tail(80)
