@@ -289,9 +289,9 @@ static int add_exit_rules(load_ctx *L, char *v, cfg_exit_rule **arr, size_t *n, 
                           size_t errlen) {
   char *items[CFG_MAX_LIST];
   int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
-  if (cnt < 0) return snprintf(err, errlen, "lists more than %d rules on one line", CFG_MAX_LIST), -1;
-  if (cnt == 0)
-    return snprintf(err, errlen, "is empty; expected e.g. 203.0.113.0/24 or *:443"), -1;
+  if (cnt < 0)
+    return snprintf(err, errlen, "lists more than %d rules on one line", CFG_MAX_LIST), -1;
+  if (cnt == 0) return snprintf(err, errlen, "is empty; expected e.g. 203.0.113.0/24 or *:443"), -1;
   for (int i = 0; i < cnt; i++) {
     cfg_exit_rule r;
     if (cfg_parse_exit_rule(items[i], &r, err, errlen)) {

@@ -43,11 +43,11 @@ typedef struct {
   bool suffix;
 } cfg_domain_rule;
 
-#define CFG_DEFAULT_MAX_CONNECTIONS 8192    /* [Server] MaxConnections */
+#define CFG_DEFAULT_MAX_CONNECTIONS 8192     /* [Server] MaxConnections */
 #define CFG_DEFAULT_PEER_MAX_CONNECTIONS 512 /* [Server] MaxConnectionsPerPeer */
 #define CFG_MAX_CONNECTIONS_LIMIT 1048576
-#define CFG_MIN_RATE 1000ULL                    /* bytes/s: 8kbit */
-#define CFG_MAX_RATE 125000000000ULL            /* bytes/s: 1000gbit */
+#define CFG_MIN_RATE 1000ULL         /* bytes/s: 8kbit */
+#define CFG_MAX_RATE 125000000000ULL /* bytes/s: 1000gbit */
 
 /* host:port as written; host is an IP literal or a DNS name (resolved when the daemon starts). */
 typedef struct {
@@ -70,9 +70,9 @@ typedef struct {
   size_t n_exit_allow, n_exit_deny;
   cfg_domain_rule *allow_domains, *deny_domains;
   size_t n_allow_domains, n_deny_domains;
-  uint32_t max_connections; /* 0 = [Server] MaxConnectionsPerPeer */
-  uint64_t upload_limit;    /* bytes/s the peer may send out through the exit, 0 = none */
-  uint64_t download_limit;  /* bytes/s the exit may send back to the peer, 0 = none */
+  uint32_t max_connections;      /* 0 = [Server] MaxConnectionsPerPeer */
+  uint64_t upload_limit;         /* bytes/s the peer may send out through the exit, 0 = none */
+  uint64_t download_limit;       /* bytes/s the exit may send back to the peer, 0 = none */
   int line;                      /* where its [Peer] header is */
 } cfg_peer;
 
@@ -125,7 +125,7 @@ typedef struct {
   cfg_hostport local_socks;    /* e.g. 127.0.0.1:1081 */
   bool server_allow_private;   /* the exit may reach RFC 1918 / ULA destinations */
   uint32_t server_max_sessions; /* peers with a live session at once, 0 = no cap (tunnel) */
-  uint32_t server_max_connections;  /* exit TCP connections + UDP flows, all peers together */
+  uint32_t server_max_connections;      /* exit TCP connections + UDP flows, all peers together */
   uint32_t server_peer_max_connections; /* the same per peer, unless its MaxConnections says */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;

@@ -10,7 +10,8 @@
 #include "config/config.h"
 #include "config/config_internal.h"
 
-#define RULE_EXAMPLES "e.g. 203.0.113.0/24, 203.0.113.5:443, 0.0.0.0/0:8000-8999, [2001:db8::/32]:443 or *:25"
+#define RULE_EXAMPLES \
+  "e.g. 203.0.113.0/24, 203.0.113.5:443, 0.0.0.0/0:8000-8999, [2001:db8::/32]:443 or *:25"
 
 /* "PORT" or "LO-HI", 1-65535, LO <= HI. */
 static int parse_ports(const char *s, const char *whole, cfg_exit_rule *r, char *err,
@@ -87,10 +88,12 @@ void cfg_format_exit_rule(const cfg_exit_rule *r, char *buf, size_t len) {
   char net[64] = "*";
   if (!r->any) cfg_format_cidr(&r->net, net, sizeof net);
   bool v6 = !r->any && r->net.family == AF_INET6;
-  if (!r->port_lo) snprintf(buf, len, "%s", net);
+  if (!r->port_lo)
+    snprintf(buf, len, "%s", net);
   else if (r->port_lo == r->port_hi)
     snprintf(buf, len, v6 ? "[%s]:%u" : "%s:%u", net, r->port_lo);
-  else snprintf(buf, len, v6 ? "[%s]:%u-%u" : "%s:%u-%u", net, r->port_lo, r->port_hi);
+  else
+    snprintf(buf, len, v6 ? "[%s]:%u-%u" : "%s:%u-%u", net, r->port_lo, r->port_hi);
 }
 
 int cfg_parse_domain_rule(const char *s, cfg_domain_rule *out, char *err, size_t errlen) {
@@ -192,8 +195,12 @@ int cfg_parse_rate(const char *s, uint64_t *out, char *err, size_t errlen) {
 }
 
 void cfg_format_rate(uint64_t b, char *buf, size_t len) {
-  if (!b) snprintf(buf, len, "off");
-  else if (b % 1000000 == 0) snprintf(buf, len, "%lluMB/s", (unsigned long long)(b / 1000000));
-  else if (b % 1000 == 0) snprintf(buf, len, "%lluKB/s", (unsigned long long)(b / 1000));
-  else snprintf(buf, len, "%llukbit", (unsigned long long)(b * 8 / 1000));
+  if (!b)
+    snprintf(buf, len, "off");
+  else if (b % 1000000 == 0)
+    snprintf(buf, len, "%lluMB/s", (unsigned long long)(b / 1000000));
+  else if (b % 1000 == 0)
+    snprintf(buf, len, "%lluKB/s", (unsigned long long)(b / 1000));
+  else
+    snprintf(buf, len, "%llukbit", (unsigned long long)(b * 8 / 1000));
 }

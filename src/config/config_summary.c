@@ -47,7 +47,8 @@ static void print_rules(FILE *out, const char *what, const cfg_exit_rule *r, siz
 static void print_domains(FILE *out, const char *what, const cfg_domain_rule *r, size_t n) {
   if (!n) return;
   fprintf(out, "; %s ", what);
-  for (size_t i = 0; i < n; i++) fprintf(out, "%s%s%s", i ? ", " : "", r[i].suffix ? "*." : "", r[i].name);
+  for (size_t i = 0; i < n; i++)
+    fprintf(out, "%s%s%s", i ? ", " : "", r[i].suffix ? "*." : "", r[i].name);
 }
 
 /* The server's exit settings for this peer, on a line of their own. */
@@ -55,7 +56,8 @@ static void print_peer_exit(const cfg_peer *p, const awg_config *c, FILE *out) {
   char up[32], down[32];
   cfg_format_rate(p->upload_limit, up, sizeof up);
   cfg_format_rate(p->download_limit, down, sizeof down);
-  fprintf(out, "    exit: %s", p->n_exit_allow || p->n_allow_domains ? "allow-list mode" : "default policy");
+  fprintf(out, "    exit: %s",
+          p->n_exit_allow || p->n_allow_domains ? "allow-list mode" : "default policy");
   print_rules(out, "allow", p->exit_allow, p->n_exit_allow);
   print_domains(out, "allow names", p->allow_domains, p->n_allow_domains);
   print_rules(out, "deny", p->exit_deny, p->n_exit_deny);
@@ -103,8 +105,10 @@ void config_print_summary(const awg_config *c, FILE *out) {
   fprintf(out, "  server exit: private ranges %s; max %u connections (%u per peer); max sessions ",
           c->server_allow_private ? "allowed" : "refused", c->server_max_connections,
           c->server_peer_max_connections);
-  if (c->server_max_sessions) fprintf(out, "%u\n", c->server_max_sessions);
-  else fputs("no cap\n", out);
+  if (c->server_max_sessions)
+    fprintf(out, "%u\n", c->server_max_sessions);
+  else
+    fputs("no cap\n", out);
   fputs("  socks:", out);
   for (size_t i = 0; i < c->n_socks_listen; i++) {
     char buf[300];

@@ -353,7 +353,6 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
 
 static void on_sweep_closed(uv_handle_t *h) { free(h->data); }
 
-
 void exit_stop(exit_ctx *x) {
   if (!x) return;
   if (g_exit == x) g_exit = NULL;

@@ -75,14 +75,14 @@ typedef struct {
   uint64_t icmp_prohibited; /* echo requests answered "administratively prohibited" */
   uint64_t dropped;         /* limits reached, no memory, malformed */
   /* per-peer rules and limits (exit_peer.c) */
-  uint64_t denied_rule;     /* new flows refused by a peer's own rules */
-  uint64_t dns_refused;     /* DNS queries answered REFUSED by a peer's domain rules */
-  uint64_t connections;     /* now: connection slots held (TCP + UDP flows, all peers) */
-  uint64_t cap_peer;        /* new flows refused: the peer's MaxConnections was reached */
-  uint64_t cap_global;      /* new flows refused: [Server] MaxConnections was reached */
-  uint64_t throttle_waits;  /* times a TCP stream paused reading for its peer's bandwidth limit */
+  uint64_t denied_rule;    /* new flows refused by a peer's own rules */
+  uint64_t dns_refused;    /* DNS queries answered REFUSED by a peer's domain rules */
+  uint64_t connections;    /* now: connection slots held (TCP + UDP flows, all peers) */
+  uint64_t cap_peer;       /* new flows refused: the peer's MaxConnections was reached */
+  uint64_t cap_global;     /* new flows refused: [Server] MaxConnections was reached */
+  uint64_t throttle_waits; /* times a TCP stream paused reading for its peer's bandwidth limit */
   uint64_t throttle_wait_ms;
-  uint64_t udp_throttled;   /* UDP datagrams dropped over a peer's bandwidth limit */
+  uint64_t udp_throttled; /* UDP datagrams dropped over a peer's bandwidth limit */
   uint64_t udp_throttled_bytes;
 } exit_stats;
 

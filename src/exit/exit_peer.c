@@ -100,8 +100,8 @@ void exit_peer_learn(exit_ctx *x, exit_peer *p, const exit_addr *a) {
   slot->expires = now + EXIT_LEARNED_MS;
 }
 
-static void log_denied(const exit_peer *p, const char *proto, const exit_addr *dst,
-                       uint16_t dport, const char *name, const char *why) {
+static void log_denied(const exit_peer *p, const char *proto, const exit_addr *dst, uint16_t dport,
+                       const char *name, const char *why) {
   if (!log_enabled(LOG_DEBUG)) return;
   char d[64] = "-";
   if (dst) exit_addr_format(dst, dport, d, sizeof d);
@@ -109,8 +109,8 @@ static void log_denied(const exit_peer *p, const char *proto, const exit_addr *d
         "reason", why, NULL);
 }
 
-bool exit_permit(exit_ctx *x, exit_peer *p, const char *proto, const exit_addr *dst,
-                 uint16_t dport, const char *name) {
+bool exit_permit(exit_ctx *x, exit_peer *p, const char *proto, const exit_addr *dst, uint16_t dport,
+                 const char *name) {
   exit_tuple t = {.dst = *dst, .dport = dport};
   if (!exit_allowed(x, proto, &t)) return false; /* the server-wide policy comes first */
   if (!p) return true;
@@ -145,7 +145,7 @@ bool exit_conn_acquire(exit_ctx *x, exit_peer *p) {
     return false;
   }
   if (p) {
-    uint32_t cap = !p->cfg ? 0
+    uint32_t cap = !p->cfg                   ? 0
                    : p->cfg->max_connections ? p->cfg->max_connections
                                              : x->cfg->server_peer_max_connections;
     if (p->n_conns >= cap) {
@@ -181,7 +181,12 @@ stream *exit_peer_throttle(exit_ctx *x, exit_peer *p, stream *s) {
                            .ctx = p,
                            .waits = &p->tab->st.throttle_waits,
                            .wait_ms = &p->tab->st.throttle_wait_ms};
-  return stream_throttle_wrap(x->loop, s, &c);
+  stream *w = stream_throttle_wrap(x->loop, s, &c);
+  if (w) return w;
+  /* Out of memory: the connection goes on without the limit rather than failing. */
+  exit_peer_put(p);
+  LOG_W("exit", "throttle_failed", "peer", p->fp, "error", "out of memory", NULL);
+  return s;
 }
 
 bool exit_peer_udp_budget(exit_ctx *x, exit_peer *p, bool up, size_t len) {
@@ -241,7 +246,8 @@ int exit_peers_build(exit_ctx *x) {
   for (size_t i = 0; i < cfg->n_peers; i++) {
     const cfg_peer *c = &cfg->peers[i];
     exit_peer *p = take_by_key(&old, c->public_key);
-    if (p) apply_limits(p, c);
+    if (p)
+      apply_limits(p, c);
     else if (!(p = peer_new(t, c))) {
       rc = -1; /* this peer's flows are refused: lookups find no peer for it */
       continue;

@@ -35,8 +35,8 @@ typedef struct exit_peer exit_peer;
 exit_peer *exit_peer_lookup(exit_ctx *x, const exit_addr *src);
 /* True when the destination is allowed for p (NULL p: the server-wide policy only). name is the
  * destination's domain name when the flow asked for one (SOCKS5 domain, DNS), else NULL. */
-bool exit_permit(exit_ctx *x, exit_peer *p, const char *proto, const exit_addr *dst,
-                 uint16_t dport, const char *name);
+bool exit_permit(exit_ctx *x, exit_peer *p, const char *proto, const exit_addr *dst, uint16_t dport,
+                 const char *name);
 /* A domain name query by p (DNS on the server's tunnel address, SOCKS5 names): false when the
  * peer's domain rules deny it. */
 bool exit_permit_name(exit_ctx *x, exit_peer *p, const char *name);
@@ -48,7 +48,8 @@ void exit_conn_release(exit_ctx *x, exit_peer *p);
  * of a connection) are the peer's uploads (UploadLimit); reads from anything else (the
  * destination's side) are downloads to the peer (DownloadLimit). Returns s itself when p is
  * NULL; otherwise a wrapper even while p has no limit, so that a reload adding one applies to
- * the live connection. The wrapper owns s. NULL on allocation failure (s is then closed). */
+ * the live connection. The wrapper owns s. Never NULL: out of memory, s is returned unwrapped
+ * (logged). */
 stream *exit_peer_throttle(exit_ctx *x, exit_peer *p, stream *s);
 
 /* A UDP datagram of len bytes in one direction (up: from the peer): true when p's bucket

@@ -77,10 +77,14 @@ exit_rule_verdict exit_rules_check(const cfg_peer *p, int family, const uint8_t 
 
 const char *exit_rule_verdict_str(exit_rule_verdict v) {
   switch (v) {
-    case EXIT_RULE_ALLOW: return "allowed";
-    case EXIT_RULE_DENY_DOMAIN: return "the peer's ExitDenyDomain";
-    case EXIT_RULE_DENY: return "the peer's ExitDeny";
-    case EXIT_RULE_NOT_ALLOWED: return "not in the peer's ExitAllow / ExitAllowDomain";
+    case EXIT_RULE_ALLOW:
+      return "allowed";
+    case EXIT_RULE_DENY_DOMAIN:
+      return "the peer's ExitDenyDomain";
+    case EXIT_RULE_DENY:
+      return "the peer's ExitDeny";
+    case EXIT_RULE_NOT_ALLOWED:
+      return "not in the peer's ExitAllow / ExitAllowDomain";
   }
   return "?";
 }

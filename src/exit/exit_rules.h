@@ -24,9 +24,9 @@
 
 typedef enum {
   EXIT_RULE_ALLOW = 0,
-  EXIT_RULE_DENY_DOMAIN,  /* the name matches ExitDenyDomain */
-  EXIT_RULE_DENY,         /* an ExitDeny entry matches */
-  EXIT_RULE_NOT_ALLOWED,  /* allow-list mode and nothing allows it */
+  EXIT_RULE_DENY_DOMAIN, /* the name matches ExitDenyDomain */
+  EXIT_RULE_DENY,        /* an ExitDeny entry matches */
+  EXIT_RULE_NOT_ALLOWED, /* allow-list mode and nothing allows it */
 } exit_rule_verdict;
 
 bool exit_rules_allow_list_mode(const cfg_peer *p);

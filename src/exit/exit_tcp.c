@@ -34,7 +34,7 @@ struct tcp_flow {
   uv_connect_t req;
   struct tcp_pcb *pcb;   /* the SYN_RCVD PCB (F_HANDSHAKE) */
   exit_listener *lst;
-  exit_peer *peer;       /* holds a connection slot (exit_conn_acquire) */
+  exit_peer *peer; /* holds a connection slot (exit_conn_acquire) */
 };
 
 struct exit_listener {
@@ -272,17 +272,9 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err) {
   c->peer = f->peer; /* the slot moves to the connection */
   free(f);
   c->x = x;
-  /* Both directions draw from the peer's buckets; a failed wrap has closed its stream. */
+  /* Both directions draw from the peer's buckets. */
   a = exit_peer_throttle(x, c->peer, a);
-  b = b ? exit_peer_throttle(x, c->peer, b) : NULL;
-  if (!a || !b) {
-    if (a) stream_close(a);
-    if (b) stream_close(b);
-    exit_conn_release(x, c->peer);
-    free(c);
-    x->stats.dropped++;
-    return ERR_ABRT;
-  }
+  b = exit_peer_throttle(x, c->peer, b);
   c->r = relay_start(x->loop, a, b, (uint64_t)x->cfg->idle_timeout * 1000, on_relay_done, c);
   if (!c->r) {
     exit_conn_release(x, c->peer);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 typedef struct {
-  stream s;      /* what the owner sees */
+  stream s; /* what the owner sees */
   stream *inner;
   uv_loop_t *loop;
   stream_throttle_cfg cfg;
@@ -19,8 +19,10 @@ static uint64_t now_us(void) { return uv_hrtime() / 1000; }
 
 static void sync_inner(throttle *t) {
   if (t->closing) return;
-  if (t->want_read && !t->paused) stream_read_start(t->inner);
-  else stream_read_stop(t->inner);
+  if (t->want_read && !t->paused)
+    stream_read_start(t->inner);
+  else
+    stream_read_stop(t->inner);
 }
 
 static void on_timer(uv_timer_t *h) {
@@ -112,17 +114,12 @@ static void close_(stream *s) {
   stream_close(t->inner);
 }
 
-static const stream_ops throttle_ops = {read_start, read_stop, write_, write_queued,
+static const stream_ops throttle_ops = {read_start, read_stop, write_,     write_queued,
                                         shutdown_,  close_,    "throttled"};
 
 stream *stream_throttle_wrap(uv_loop_t *loop, stream *inner, const stream_throttle_cfg *cfg) {
   throttle *t = calloc(1, sizeof *t);
-  if (!t) {
-    inner->on_closed = NULL;
-    stream_close(inner);
-    if (cfg->release) cfg->release(cfg->ctx);
-    return NULL;
-  }
+  if (!t) return NULL;
   t->s.ops = &throttle_ops;
   t->inner = inner;
   t->loop = loop;

@@ -15,15 +15,15 @@
 #include "util/tbucket.h"
 
 typedef struct {
-  tbucket *bucket;          /* must stay valid until release() has run */
-  void (*release)(void *);  /* called once, when the wrapper is freed (may be NULL) */
+  tbucket *bucket;         /* must stay valid until release() has run */
+  void (*release)(void *); /* called once, when the wrapper is freed (may be NULL) */
   void *ctx;
-  uint64_t *waits;          /* optional: incremented each time reading pauses */
-  uint64_t *wait_ms;        /* optional: the milliseconds spent paused */
+  uint64_t *waits;   /* optional: incremented each time reading pauses */
+  uint64_t *wait_ms; /* optional: the milliseconds spent paused */
 } stream_throttle_cfg;
 
-/* Wraps inner (the wrapper owns it from now on). NULL on allocation failure: inner is closed
- * then and release() has run. */
+/* Wraps inner (the wrapper owns it from now on). NULL on allocation failure: inner is left as
+ * it was and release() is not called. */
 stream *stream_throttle_wrap(uv_loop_t *loop, stream *inner, const stream_throttle_cfg *cfg);
 
 #endif

@@ -17,8 +17,9 @@
 #define PRIV_A "8JvmiZZht1aqnTIYo1qLT32mEW9no5/71WVx5oCTIm4="
 #define PUB_B "vameuq1G3A/VgRXmv6boolzOzoadpgtEj1JKzG+WkDw="
 
-#define HEAD "[Interface]\nPrivateKey = " PRIV_A "\nAddress = 10.0.0.1/24\n\n[Peer]\nPublicKey = " \
-             PUB_B "\nAllowedIPs = 10.0.0.2/32\n"
+#define HEAD                                                                                  \
+  "[Interface]\nPrivateKey = " PRIV_A "\nAddress = 10.0.0.1/24\n\n[Peer]\nPublicKey = " PUB_B \
+  "\nAllowedIPs = 10.0.0.2/32\n"
 
 typedef struct {
   awg_config c;
@@ -31,7 +32,8 @@ static const cfg_peer *load_peer(loaded *L, const char *extra) {
   memset(&L->d, 0, sizeof L->d);
   config_init(&L->c);
   int rc = config_load_buffer(&L->c, text, strlen(text), "t.conf", &L->d);
-  for (size_t i = 0; i < L->d.n; i++) print_message("  %d: %s\n", L->d.items[i].line, L->d.items[i].msg);
+  for (size_t i = 0; i < L->d.n; i++)
+    print_message("  %d: %s\n", L->d.items[i].line, L->d.items[i].msg);
   assert_int_equal(rc, 0);
   assert_int_equal(L->c.n_peers, 1);
   return &L->c.peers[0];
@@ -64,8 +66,9 @@ static void test_no_rules_allows_everything(void **st) {
 
 static void test_deny_rules_and_ports(void **st) {
   loaded L;
-  const cfg_peer *p = load_peer(&L, "ExitDeny = 203.0.113.0/24, 198.51.100.80:25\n"
-                                    "ExitDeny = [2001:db8::/32]:8000-8999, *:6667\n");
+  const cfg_peer *p = load_peer(&L,
+                                "ExitDeny = 203.0.113.0/24, 198.51.100.80:25\n"
+                                "ExitDeny = [2001:db8::/32]:8000-8999, *:6667\n");
   assert_int_equal(p->n_exit_deny, 4);
   assert_int_equal(v(p, "203.0.113.7", 443, NULL), EXIT_RULE_DENY);
   assert_int_equal(v(p, "203.0.113.7", 0, NULL), EXIT_RULE_DENY); /* ICMP too: no ports */
@@ -87,7 +90,8 @@ static void test_deny_rules_and_ports(void **st) {
 
 static void test_allow_list_mode(void **st) {
   loaded L;
-  const cfg_peer *p = load_peer(&L, "ExitAllow = 198.51.100.0/24, *:443\nExitDeny = 198.51.100.66\n");
+  const cfg_peer *p =
+      load_peer(&L, "ExitAllow = 198.51.100.0/24, *:443\nExitDeny = 198.51.100.66\n");
   assert_true(exit_rules_allow_list_mode(p));
   assert_int_equal(v(p, "198.51.100.80", 80, NULL), EXIT_RULE_ALLOW);
   assert_int_equal(v(p, "198.51.100.66", 80, NULL), EXIT_RULE_DENY); /* deny beats allow */
@@ -102,8 +106,9 @@ static void test_allow_list_mode(void **st) {
 
 static void test_domains(void **st) {
   loaded L;
-  const cfg_peer *p = load_peer(&L, "ExitAllowDomain = Example.COM., *.example.org\n"
-                                    "ExitDenyDomain = bad.example.org\n");
+  const cfg_peer *p = load_peer(&L,
+                                "ExitAllowDomain = Example.COM., *.example.org\n"
+                                "ExitDenyDomain = bad.example.org\n");
   assert_string_equal(p->allow_domains[0].name, "example.com");
   assert_false(p->allow_domains[0].suffix);
   assert_true(p->allow_domains[1].suffix);
@@ -126,9 +131,10 @@ static void test_domains(void **st) {
 
 static void test_limits_and_caps(void **st) {
   loaded L;
-  const cfg_peer *p = load_peer(&L, "MaxConnections = 20\nUploadLimit = 16mbit\nDownloadLimit = 2MB/s\n"
-                                    "\n[Server]\nMaxConnections = 100\nMaxConnectionsPerPeer = 10\n"
-                                    "MaxSessions = 50\n");
+  const cfg_peer *p = load_peer(&L,
+                                "MaxConnections = 20\nUploadLimit = 16mbit\nDownloadLimit = 2MB/s\n"
+                                "\n[Server]\nMaxConnections = 100\nMaxConnectionsPerPeer = 10\n"
+                                "MaxSessions = 50\n");
   assert_int_equal(p->max_connections, 20);
   assert_int_equal(p->upload_limit, 2000000);
   assert_int_equal(p->download_limit, 2000000);
@@ -144,9 +150,12 @@ static void test_rate_parser(void **st) {
   static const struct {
     const char *s;
     uint64_t want;
-  } ok[] = {{"off", 0},         {"0", 0},           {"8kbit", 1000},     {"10mbit", 1250000},
-            {"10MBIT", 1250000}, {"1gbit", 125000000}, {"5KB/s", 5000},  {"5kB/s", 5000},
-            {"2MB/s", 2000000}, {"3GB/s", 3000000000ULL}, {"20 mbit", 2500000}};
+  } ok[] = {{"off", 0},          {"0", 0},
+            {"8kbit", 1000},     {"10mbit", 1250000},
+            {"10MBIT", 1250000}, {"1gbit", 125000000},
+            {"5KB/s", 5000},     {"5kB/s", 5000},
+            {"2MB/s", 2000000},  {"3GB/s", 3000000000ULL},
+            {"20 mbit", 2500000}};
   for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
     assert_int_equal(cfg_parse_rate(ok[i].s, &r, err, sizeof err), 0);
     assert_int_equal(r, ok[i].want);
@@ -154,10 +163,10 @@ static void test_rate_parser(void **st) {
   static const struct {
     const char *s, *msg;
   } bad[] = {
-      {"2000000", "has no unit"},        {"2Mb/s", "ambiguous"},  {"2mb", "ambiguous"},
-      {"2MB", "ambiguous"},              {"2Mbps", "ambiguous"},  {"1.5mbit", "whole number"},
-      {"-1mbit", "whole number"},        {"mbit", "whole number"}, {"7kbit", "out of range"},
-      {"2000gbit", "out of range"},      {"99999999999gbit", "too large"}, {"", "whole number"},
+      {"2000000", "has no unit"},   {"2Mb/s", "ambiguous"},           {"2mb", "ambiguous"},
+      {"2MB", "ambiguous"},         {"2Mbps", "ambiguous"},           {"1.5mbit", "whole number"},
+      {"-1mbit", "whole number"},   {"mbit", "whole number"},         {"7kbit", "out of range"},
+      {"2000gbit", "out of range"}, {"99999999999gbit", "too large"}, {"", "whole number"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     err[0] = 0;
@@ -178,10 +187,14 @@ static void test_rule_parser_errors(void **st) {
   static const struct {
     const char *s, *msg;
   } bad[] = {
-      {"203.0.113.0/33", "prefix length"},   {"203.0.113.0/24:0", "out of range"},
-      {"203.0.113.0/24:70000", "out of range"}, {"203.0.113.0/24:90-80", "backwards"},
-      {"203.0.113.0/24:", "PORT or LO-HI"},  {"[2001:db8::/32]", "[2001:db8::/32]:443"},
-      {"[10.0.0.0/8]:80", "only IPv6"},      {"nonsense", "not an IPv4 or IPv6"},
+      {"203.0.113.0/33", "prefix length"},
+      {"203.0.113.0/24:0", "out of range"},
+      {"203.0.113.0/24:70000", "out of range"},
+      {"203.0.113.0/24:90-80", "backwards"},
+      {"203.0.113.0/24:", "PORT or LO-HI"},
+      {"[2001:db8::/32]", "[2001:db8::/32]:443"},
+      {"[10.0.0.0/8]:80", "only IPv6"},
+      {"nonsense", "not an IPv4 or IPv6"},
       {"*:x", "not a whole number"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -202,8 +215,8 @@ static void test_rule_parser_errors(void **st) {
   assert_int_equal(cfg_parse_exit_rule("192.0.2.7", &r, err, sizeof err), 0);
   cfg_format_exit_rule(&r, buf, sizeof buf);
   assert_string_equal(buf, "192.0.2.7/32");
-  static const char *const bad_dom[] = {"*example.com", "ex ample.com", "a..b", ".", "*.", "",
-                                        "a/b", "*.*.example.com"};
+  static const char *const bad_dom[] = {"*example.com", "ex ample.com",   "a..b", ".", "*.", "",
+                                        "a/b",          "*.*.example.com"};
   for (size_t i = 0; i < sizeof bad_dom / sizeof *bad_dom; i++)
     assert_int_equal(cfg_parse_domain_rule(bad_dom[i], &d, err, sizeof err), -1);
 }
