@@ -21,10 +21,14 @@ Each rule is provoked: a denied prefix, a denied port, allow-list mode (address,
 a name denied through the server's DNS (REFUSED), an address reachable only after the server's
 DNS returned it for an allowed name, the connection cap (RST at once, slot freed on close), and
 two peers downloading at once while A is limited to 1 MB/s: A's rate, measured over 20 s,
-stays within 10 % of the limit while B gets clearly more.
+stays within 10 % of the limit while B gets clearly more. Then a reload (SIGHUP) changes the rules
+(applied at once) and removes A (its relayed connection ends), and the server stops cleanly with
+throttled flows open.
 """
+import os
 import pathlib
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -232,17 +236,28 @@ class PolicyLab:
             self.wg[name] = wg
         self.wait_ready()
 
-    def server_conf(self):
+    def server_conf(self, a_rules=None, b_rules=None, with_a=True):
+        a_rules = a_rules if a_rules is not None else (
+            f"ExitDeny = {T_DENIED}, {T_MAIN}:8081\n"
+            f"ExitDenyDomain = blocked.test, *.blocked.test\n"
+            f"MaxConnections = 3\nDownloadLimit = 8mbit\n")
+        b_rules = b_rules if b_rules is not None else (
+            f"ExitAllow = {T_MAIN}:80, {T_MAIN}:7\nExitAllowDomain = allowed.test\n")
+        a_peer = f"[Peer]\nPublicKey = {self.a_pub}\nAllowedIPs = {A_TUNNEL}/32\n{a_rules}\n"
         return (f"[Interface]\nPrivateKey = {self.s_priv}\nListenPort = {WG_PORT}\n"
                 f"Address = {S_TUNNEL}/24\n\n"
                 f"[Socks]\nConnectTimeout = 3\nIdleTimeout = 60\n\n"
                 f"[Metrics]\nListen = {METRICS}\n\n"
-                f"[Peer]\nPublicKey = {self.a_pub}\nAllowedIPs = {A_TUNNEL}/32\n"
-                f"ExitDeny = {T_DENIED}, {T_MAIN}:8081\n"
-                f"ExitDenyDomain = blocked.test, *.blocked.test\n"
-                f"MaxConnections = 3\nDownloadLimit = 8mbit\n\n"
-                f"[Peer]\nPublicKey = {self.b_pub}\nAllowedIPs = {B_TUNNEL}/32\n"
-                f"ExitAllow = {T_MAIN}:80, {T_MAIN}:7\nExitAllowDomain = allowed.test\n")
+                + (a_peer if with_a else "") +
+                f"[Peer]\nPublicKey = {self.b_pub}\nAllowedIPs = {B_TUNNEL}/32\n{b_rules}")
+
+    def reload(self, **kw):
+        """Rewrites the server's config and sends SIGHUP; waits for its reloaded line."""
+        before = self.server.log().count("event=reloaded")
+        pathlib.Path(self.server.conf_path).write_text(self.server_conf(**kw))
+        os.kill(self.server.pid, signal.SIGHUP)
+        assert netns.wait_until(lambda: self.server.log().count("event=reloaded") > before, 10), \
+            self.server.log_tail()
 
     def wait_ready(self):
         for ns in (self.a, self.b):
@@ -418,16 +433,64 @@ def test_metrics_count_rules_and_streams(pl):
     assert 'awgproxy_streams_active{kind="exit_udp"}' in m, m
 
 
+HOLD_ONE = r'''
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=10)
+s.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+s.recv(1000)
+print("open", flush=True)
+sys.stdin.readline()
+s.settimeout(10)
+try:
+    while s.recv(1 << 16):
+        pass
+    print("ended")
+except OSError as e:
+    print("ended", type(e).__name__)
+'''
+
+
+def test_y_reload_applies_rules_and_ends_removed_peer(pl):
+    """A reload (SIGHUP) applies changed rules at once; a removed peer's exit flows end."""
+    # B leaves allow-list mode, A loses its deny rules and cap.
+    pl.reload(a_rules="", b_rules=f"ExitDeny = {T_MAIN}:7\n")
+    assert pl.connect(pl.b, T_MAIN, 8081)[0] == "connected", pl.logs()
+    assert pl.udp(pl.b, T_MAIN, 7) == "EHOSTUNREACH"
+    assert pl.connect(pl.a, T_DENIED, 80)[0] == "connected", pl.logs()
+    # A holds a download; removing A ends it (the tunnel would drop its packets anyway, the exit
+    # must not keep the outbound side open).
+    hold = subprocess.Popen(pl.a.argv([sys.executable, "-c", HOLD_ONE, T_MAIN]),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert hold.stdout.readline().strip() == "open"
+        before = pl.metrics().get('awgproxy_streams_active{kind="exit_tcp"}', 0)
+        assert before >= 1
+        pl.reload(with_a=False, b_rules="")
+        assert pl.server.wait_log(r"event=peer_removed", timeout=5)
+        assert netns.wait_until(
+            lambda: pl.metrics().get('awgproxy_streams_active{kind="exit_tcp"}', 0) < before, 10), \
+            pl.logs()
+    finally:
+        hold.stdin.close()
+        hold.kill()
+        hold.wait()
+    # B still works, with no rules now.
+    assert pl.connect(pl.b, T_DENIED, 80)[0] == "connected"
+
+
 def test_zz_server_stops_cleanly_with_throttled_flows(pl):
-    """Last: SIGTERM while A's throttled download and B's UDP flow are open (the peer objects and
-    their buckets must outlive the exit until the last stream has closed). The UDP flow is B's:
-    A's three slots may still be held by the flows of earlier tests."""
-    dl = subprocess.Popen(pl.a.argv([sys.executable, "-c", CLIENT_RATE, T_MAIN, "30"]),
+    """Last: SIGTERM while a throttled download and a UDP flow are open (the peer objects and
+    their buckets must outlive the exit until the last stream has closed). Peer A was removed
+    above; B gets a limit by reload, which also shows a reload adding a limit applies."""
+    pl.reload(with_a=False, b_rules="DownloadLimit = 8mbit\n")
+    waits = pl.metrics().get("awgproxy_exit_throttle_waits_total", 0)
+    # The UDP flow first: once the download has drained the bucket, replies are dropped.
+    assert pl.udp(pl.b, T_MAIN, 7) == "reply policy-udp"
+    dl = subprocess.Popen(pl.b.argv([sys.executable, "-c", CLIENT_RATE, T_MAIN, "30"]),
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert pl.udp(pl.b, T_MAIN, 7) == "reply policy-udp"
         assert netns.wait_until(lambda: pl.metrics().get("awgproxy_exit_throttle_waits_total", 0)
-                                > 0, 10)
+                                > waits, 10), pl.logs()
         rc = pl.server.stop(timeout=10)
     finally:
         dl.kill()
