@@ -29,8 +29,6 @@ The exit contract checked here:
     prohibited" (ping prints "Packet filtered"); the server's own tunnel address answers ping.
   * A source address outside the peer's AllowedIPs is dropped by the tunnel.
 
-tcp_large_transfer is marked xfail: it stalls now and then on a bug in
-src/stream/stream_lwip.c (see its reason).
 """
 import pathlib
 import re
@@ -287,9 +285,6 @@ def test_tcp_http_to_public_destination(xl):
     assert all(o[0] == HTTP_BODY for o in outs)
 
 
-@pytest.mark.xfail(strict=False, reason="src/stream/stream_lwip.c deliver(): pbuf_dechain() frees "
-                   "the tail of a pbuf_cat chain (refcount 1), so data queued while the relay "
-                   "was not reading is lost and lwIP's window never reopens (uploads stall)")
 def test_tcp_large_transfer_both_ways(xl, tmp_path):
     import hashlib
     big = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(BIG_LEN // 32))
