@@ -28,7 +28,6 @@ The exit contract checked here:
   * ICMP echo to allowed destinations is proxied; denied ones are answered "administratively
     prohibited" (ping prints "Packet filtered"); the server's own tunnel address answers ping.
   * A source address outside the peer's AllowedIPs is dropped by the tunnel.
-
 """
 import pathlib
 import re
