@@ -4,7 +4,7 @@
 # sets up network namespaces (C: 100 wireguard-go clients, S: the server, T: the target), measures
 # `awgproxy server` (A) and wireguard-go with kernel forwarding + NAT (B) with 1, 10 and 100
 # concurrent peers in the same run, prints a markdown table and removes everything again (also on
-# Ctrl-C / SIGTERM). About 8 minutes with the defaults.
+# Ctrl-C / SIGTERM). About 6 minutes with the defaults.
 #
 #   metrics  download and upload throughput (one stream per peer), connections/s (one worker per
 #            peer), the server process's CPU per Gbit and per 1000 connections, whole-machine CPU
@@ -15,6 +15,7 @@
 #   --reps N           interleaved repetitions, median reported (default 2)
 #   --streams K        streams (and connection workers) per peer (default 1)
 #   --servers A,B      subset of A (awgproxy server), B (wireguard-go + forwarding + NAT)
+#   --modes down,up,cps  subset of the measurements
 #   --workdir DIR      keep configs, logs and results.json there
 #   --binary PATH      another awgproxy binary (default build-bench/awgproxy, built here)
 set -euo pipefail
