@@ -74,6 +74,14 @@
 #define LWIP_TCP_SACK_OUT 1
 #define LWIP_TCP_MAX_SACK_NUM 4
 #define TCP_OVERSIZE TCP_MSS
+/* TIME_WAIT lasts 2 * TCP_MSL: 4 s instead of lwIP's 120 s. It exists so that the final ACK can be
+ * resent if the peer's FIN is retransmitted (a few RTOs: seconds suffice) and so that stray old
+ * segments of a closed connection cannot land in a new one with the same 4-tuple. Inside the tunnel
+ * the network cannot duplicate or replay packets (the AEAD's replay window drops them), and local
+ * ports are random per connection (stream_lwip.c), so a 4-tuple is rarely reused within minutes.
+ * At 120 s, sustained churn (1,500 connections/s) kept ~180,000 PCBs in TIME_WAIT and ran out of
+ * ports; at 4 s a few thousand. */
+#define TCP_MSL 2000UL
 #define LWIP_TCP_TIMESTAMPS 0
 #define TCP_LISTEN_BACKLOG 1
 #define LWIP_TCP_KEEPALIVE 1

@@ -237,19 +237,23 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
 static const stream_ops lwip_ops = {read_start, read_stop, write_, write_queued,
                                     shutdown_,  close_,    "lwip-tcp"};
 
-static lwip_stream *new_stream(uv_loop_t *loop, struct tcp_pcb *pcb) {
-  lwip_stream *l = calloc(1, sizeof *l);
-  if (!l) return NULL;
+static void init_stream(lwip_stream *l, uv_loop_t *loop, struct tcp_pcb *pcb) {
   l->s.ops = &lwip_ops;
   l->loop = loop;
   l->pcb = pcb;
   uv_timer_init(loop, &l->defer);
   l->defer.data = l;
+  if (!pcb) return;
   tcp_arg(pcb, l);
   tcp_recv(pcb, on_recv);
   tcp_sent(pcb, on_sent);
   tcp_err(pcb, on_err);
   tcp_nagle_disable(pcb);
+}
+
+static lwip_stream *new_stream(uv_loop_t *loop, struct tcp_pcb *pcb) {
+  lwip_stream *l = calloc(1, sizeof *l);
+  if (l) init_stream(l, loop, pcb);
   return l;
 }
 
@@ -258,26 +262,56 @@ stream *stream_lwip_wrap(uv_loop_t *loop, struct tcp_pcb *pcb) {
   return l ? &l->s : NULL;
 }
 
+/* Local ports for outgoing connections are drawn at random from the whole unprivileged range and
+ * shared between destinations: with SOF_REUSEADDR, tcp_bind accepts a port other connections use
+ * and tcp_connect refuses only an identical 4-tuple (ERR_USE; then another port is drawn). lwIP's
+ * own choice (tcp_new_port) hands out 16,384 ports for all destinations together, walks every PCB
+ * list once per candidate, and runs dry under sustained churn because closed connections hold
+ * their port through TIME_WAIT. Here a connect costs one bind and one connect (each one pass over
+ * the PCB lists, as every received segment costs lwIP anyway) plus a retry only on a 4-tuple
+ * clash, whose odds are (connections to that destination) / 64,512. */
+#define PORT_FIRST 1024u
+#define PORT_TRIES 16
+
+static struct tcp_pcb *connect_pcb(int family, const ip_addr_t *dst, uint16_t port, void *arg,
+                                   err_t *err) {
+  *err = ERR_MEM;
+  for (int i = 0; i < PORT_TRIES; i++) {
+    struct tcp_pcb *pcb = tcp_new_ip_type(family == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
+    if (!pcb) return NULL;
+    ip_set_option(pcb, SOF_REUSEADDR);
+    tcp_arg(pcb, arg);
+    u16_t lport = (u16_t)(PORT_FIRST + LWIP_RAND() % (65536u - PORT_FIRST));
+    const ip_addr_t *any = family == AF_INET6 ? IP6_ADDR_ANY : IP4_ADDR_ANY;
+    *err = tcp_bind(pcb, any, lport);
+    if (*err == ERR_OK) *err = tcp_connect(pcb, dst, port, on_connected);
+    if (*err == ERR_OK) return pcb;
+    tcp_arg(pcb, NULL);
+    tcp_abort(pcb); /* CLOSED: only unlinks and frees it, nothing is sent */
+    if (*err != ERR_USE) return NULL;
+  }
+  return NULL;
+}
+
 stream *stream_lwip_connect(uv_loop_t *loop, int family, const uint8_t *addr, uint16_t port,
                             stream_lwip_connect_cb cb, void *ctx) {
-  struct tcp_pcb *pcb = tcp_new_ip_type(family == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
-  if (!pcb) return NULL;
-  lwip_stream *l = new_stream(loop, pcb);
-  if (!l) {
-    tcp_abort(pcb);
-    return NULL;
-  }
+  lwip_stream *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  ip_addr_t dst;
+  ipstack_ip_from_bytes(&dst, family, addr);
+  err_t err;
+  struct tcp_pcb *pcb = connect_pcb(family, &dst, port, l, &err);
+  init_stream(l, loop, pcb);
   l->connect_cb = cb;
   l->connect_ctx = ctx;
+  if (!pcb) {
+    /* No memory, no route, or no free 4-tuple: reported like any failed attempt. */
+    finish(l, err == ERR_MEM ? UV_ENOBUFS : err == ERR_USE ? UV_EADDRNOTAVAIL : UV_ENETUNREACH);
+    return &l->s;
+  }
   l->connecting = true;
   l->next_connecting = connecting_list;
   connecting_list = l;
-  ip_addr_t dst;
-  ipstack_ip_from_bytes(&dst, family, addr);
-  if (tcp_connect(pcb, &dst, port, on_connected) != ERR_OK) {
-    detach_pcb(l, true);
-    finish(l, UV_ENETUNREACH);
-  }
   return &l->s;
 }
 
