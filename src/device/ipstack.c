@@ -1,4 +1,5 @@
 #include "device/ipstack.h"
+#include "device/tcp_recovery.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -16,17 +17,36 @@
 #include "lwip/timeouts.h"
 
 #define OUT_BUF 65536
+#define ACK_SLOTS 64   /* connections with a held ACK per loop turn; more flush early */
+#define ACK_MAX 128    /* a pure ACK: IPv6 + TCP header + SACK blocks fit */
+#define ACK_STRETCH 16 /* MSS-sized segments one held ACK may cover before it must go */
+
+/* A pure ACK held until the end of the loop turn (see hold_ack). */
+typedef struct {
+  uint8_t key[36]; /* addresses and ports, as in the packet */
+  uint8_t klen;
+  uint32_t first_ack; /* ACK number of the first ACK held this turn */
+  uint16_t len;
+  uint8_t pkt[ACK_MAX];
+} held_ack;
 
 struct ipstack {
   struct netif netif;
   uv_timer_t timer;
+  uv_check_t check; /* end of a loop turn: turn hook, then the held ACKs */
+  uv_idle_t idle;   /* keeps the loop from sleeping while something waits for the check */
+  bool turn_wanted;
+  int closed; /* handles closed so far (3: free) */
   ipstack_output_fn out;
   void *ctx;
+  size_t n_held;
+  held_ack held[ACK_SLOTS];
   uint8_t buf[OUT_BUF]; /* flattening area: lwIP hands out pbuf chains */
 };
 
 static bool g_lwip_ready;
 static ipstack *g_stack;
+static void (*g_turn_hook)(void);
 
 /* RFC 1624 incremental update of a one's-complement checksum for a 16-bit word change. */
 static uint16_t csum_adjust(uint16_t sum, uint16_t old, uint16_t new_) {
@@ -50,7 +70,8 @@ static bool pcb_matches(const struct tcp_pcb *pcb, const uint8_t *ip, bool v6, u
  * already sent (a full receiver advertising ~1 KB), that SEQ lies beyond the window and Linux
  * drops the ACK as out of window, so the peer never learns its data arrived: both sides wait
  * forever. Like Linux's own tcp_acceptable_seq(), clamp a pure ACK's SEQ to the window's right
- * edge. Only freshly built empty ACKs are touched, never a segment lwIP keeps for retransmission. */
+ * edge. Only freshly built empty ACKs are touched, never a segment lwIP keeps for retransmission.
+ */
 static void clamp_pure_ack(uint8_t *pkt, size_t len) {
   bool v6 = len >= 40 && pkt[0] >> 4 == 6;
   size_t hl = v6 ? 40 : (size_t)(pkt[0] & 15) * 4;
@@ -75,6 +96,109 @@ static void clamp_pure_ack(uint8_t *pkt, size_t len) {
   }
 }
 
+/* Where a TCP packet's 4-tuple is and how long it is; 0 if p is not TCP. The TCP header
+ * starts at *tcp_off. */
+static size_t tcp_key(const uint8_t *pkt, size_t len, size_t *tcp_off, const uint8_t **key) {
+  if (len >= 40 && pkt[0] >> 4 == 6 && pkt[6] == 6) {
+    *tcp_off = 40;
+    *key = pkt + 8; /* source and destination address, then (in the TCP header) the ports */
+  } else if (len >= 20 && pkt[0] >> 4 == 4 && pkt[9] == 6) {
+    *tcp_off = (size_t)(pkt[0] & 15) * 4;
+    *key = pkt + 12;
+  } else {
+    return 0;
+  }
+  if (len < *tcp_off + 20) return 0;
+  return pkt[0] >> 4 == 6 ? 32 : 8;
+}
+
+static held_ack *find_held(ipstack *s, const uint8_t *key, size_t klen, const uint8_t *ports) {
+  for (size_t i = 0; i < s->n_held; i++) {
+    held_ack *h = &s->held[i];
+    if (h->klen == klen + 4 && !memcmp(h->key, key, klen) && !memcmp(h->key + klen, ports, 4))
+      return h;
+  }
+  return NULL;
+}
+
+static void drop_held(ipstack *s, held_ack *h) {
+  *h = s->held[--s->n_held]; /* order between connections does not matter */
+}
+
+static uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void flush_held(ipstack *s) {
+  for (size_t i = 0; i < s->n_held; i++) s->out(s->ctx, s->held[i].pkt, s->held[i].len);
+  s->n_held = 0;
+}
+
+/* An active idle handle makes the loop poll without sleeping, so the check handle runs right
+ * after this turn's I/O even when the work was queued from a timer. */
+static void on_idle(uv_idle_t *h) { (void)h; }
+
+static void want_turn(ipstack *s) {
+  if (s->turn_wanted) return;
+  s->turn_wanted = true;
+  uv_idle_start(&s->idle, on_idle);
+}
+
+/* Pure ACKs are coalesced per connection and loop turn. lwIP acknowledges every second segment
+ * and again on every window update, so a download of 1340-byte segments cost half a datagram
+ * (sealed, sent, and opened and routed by the server) per segment. All datagrams one recvmmsg
+ * brings in are processed before the check handle runs, so holding a connection's ACK until
+ * then, and letting a newer one replace it (its ACK number and window are at least as new),
+ * leaves one ACK per connection per turn. Stretch ACKs are what GRO receivers send too; one held
+ * ACK covers at most ACK_STRETCH segments so a sender that grows its window per ACK (lwIP on our
+ * server: 2 MSS per ACK in slow start) still opens quickly. Not held: ACKs with SACK blocks
+ * (out-of-order data: the sender's loss recovery counts duplicate ACKs); any other segment of
+ * the connection (data, FIN, RST) carries the same information, so the held ACK is dropped. */
+static bool hold_ack(ipstack *s, const uint8_t *pkt, size_t len) {
+  size_t off;
+  const uint8_t *key;
+  size_t klen = tcp_key(pkt, len, &off, &key);
+  if (!klen) return false;
+  const uint8_t *tcp = pkt + off;
+  size_t thl = (size_t)(tcp[12] >> 4) * 4;
+  bool pure = tcp[13] == 0x10 && len == off + thl && len <= ACK_MAX;
+  bool sack = false;
+  for (size_t o = 20; pure && o < thl && off + o < len;) { /* options: look for SACK (5) */
+    uint8_t kind = tcp[o];
+    if (kind == 0) break;
+    if (kind == 1) {
+      o++;
+      continue;
+    }
+    if (o + 1 >= thl || tcp[o + 1] < 2) break;
+    if (kind == 5) sack = true;
+    o += tcp[o + 1];
+  }
+  held_ack *h = s->n_held ? find_held(s, key, klen, tcp) : NULL;
+  uint32_t ack = get32(tcp + 8);
+  if (!pure || sack) {
+    if (h) drop_held(s, h);
+    return false;
+  }
+  if (h) {
+    if ((uint32_t)(ack - h->first_ack) >= ACK_STRETCH * TCP_MSS) {
+      drop_held(s, h); /* covers enough: this one goes now */
+      return false;
+    }
+  } else {
+    if (s->n_held == ACK_SLOTS) flush_held(s);
+    h = &s->held[s->n_held++];
+    memcpy(h->key, key, klen);
+    memcpy(h->key + klen, tcp, 4);
+    h->klen = (uint8_t)(klen + 4);
+    h->first_ack = ack;
+  }
+  memcpy(h->pkt, pkt, len);
+  h->len = (uint16_t)len;
+  want_turn(s);
+  return true;
+}
+
 static err_t emit(struct netif *nif, struct pbuf *p) {
   ipstack *s = nif->state;
   uint8_t *data = p->payload;
@@ -83,8 +207,29 @@ static err_t emit(struct netif *nif, struct pbuf *p) {
     data = s->buf;
   }
   if (p->tot_len <= 120) clamp_pure_ack(data, p->tot_len); /* pure ACKs are small */
+  if (hold_ack(s, data, p->tot_len)) return ERR_OK;
   s->out(s->ctx, data, p->tot_len);
   return ERR_OK;
+}
+
+/* End of a loop turn: every datagram of the turn is in. First the hook (stream_lwip hands over
+ * what arrived, which reopens windows: their updates join the held ACKs), then the ACKs. */
+static void on_check(uv_check_t *c) {
+  ipstack *s = c->data;
+  if (!s->turn_wanted) return;
+  s->turn_wanted = false;
+  uv_idle_stop(&s->idle);
+  if (g_turn_hook) g_turn_hook();
+  flush_held(s);
+}
+
+void ipstack_set_turn_hook(void (*fn)(void)) { g_turn_hook = fn; }
+
+void ipstack_want_turn(void) {
+  if (g_stack)
+    want_turn(g_stack);
+  else if (g_turn_hook)
+    g_turn_hook(); /* no stack (unit tests): at once */
 }
 
 static err_t output4(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst) {
@@ -164,6 +309,12 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
   uv_timer_init(loop, &s->timer);
   s->timer.data = s;
   uv_timer_start(&s->timer, on_timer, 10, 0);
+  uv_check_init(loop, &s->check);
+  s->check.data = s;
+  uv_check_start(&s->check, on_check);
+  uv_unref((uv_handle_t *)&s->check);
+  uv_idle_init(loop, &s->idle);
+  s->idle.data = s;
   g_stack = s;
   return s;
 }
@@ -173,26 +324,35 @@ int ipstack_input(ipstack *s, const uint8_t *pkt, size_t len) {
   struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL);
   if (!p) return -1;
   pbuf_take(p, pkt, (u16_t)len);
+  tcp_recovery rec;
+  /* A pure ACK fits the first pbuf, where tcp_recovery may adjust it. */
+  int after = p->len == len && tcp_recovery_before(&rec, p->payload, len);
   if (s->netif.input(p, &s->netif) != ERR_OK) {
     pbuf_free(p);
     return -1;
   }
+  if (after) tcp_recovery_after(&rec);
   return 0;
 }
 
-static void on_timer_closed(uv_handle_t *h) {
+static void on_handle_closed(uv_handle_t *h) {
   ipstack *s = h->data;
-  free(s);
+  if (++s->closed == 3) free(s);
 }
 
 void ipstack_destroy(ipstack *s) {
   if (!s) return;
+  s->n_held = 0;
   netif_remove(&s->netif);
   g_stack = NULL;
-  uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&s->check, on_handle_closed);
+  uv_close((uv_handle_t *)&s->idle, on_handle_closed);
 }
 
-struct netif *ipstack_netif(ipstack *s) { return &s->netif; }
+struct netif *ipstack_netif(ipstack *s) {
+  return &s->netif;
+}
 
 void ipstack_ip_from_bytes(ip_addr_t *out, int family, const uint8_t *bytes) {
   if (family == AF_INET6) {

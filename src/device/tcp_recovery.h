@@ -1,0 +1,32 @@
+/* Loss recovery help for lwIP 2.1.3 as a sender, applied to inbound ACKs before and after lwIP
+ * sees them (lwIP is configured, never patched). Two gaps in lwIP's own recovery made every loss
+ * inside the tunnel cost a retransmission timeout:
+ *  1. lwIP counts an ACK as a duplicate only if the advertised window is unchanged, but Linux
+ *     receivers grow their window on every duplicate ACK while autotuning; so three duplicate
+ *     ACKs never came together and fast retransmit never happened. Duplicate ACKs that carry
+ *     SACK blocks get the window lwIP already knows (the growth arrives with the next new ACK).
+ *  2. lwIP ends fast recovery on the first partial ACK and has no SACK scoreboard, so a second
+ *     loss in the same window waited for the timeout. An ACK that advances but still reports
+ *     SACKed data above it shows the receiver is missing the segment at the ACK: that segment is
+ *     retransmitted at once (NewReno-style, one hole per ACK).
+ * Only ACKs carrying SACK blocks are inspected, i.e. only while the receiver has out-of-order
+ * data: the common path costs one header check. */
+#ifndef AWGPROXY_DEVICE_TCP_RECOVERY_H
+#define AWGPROXY_DEVICE_TCP_RECOVERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  uint8_t v6;               /* nonzero: IPv6 */
+  uint8_t src[16], dst[16]; /* the connection, as the packet names it */
+  uint16_t sport, dport;
+  uint32_t ack;
+} tcp_recovery;
+
+/* Before lwIP: pkt is the inbound IP packet (writable, checksum kept valid). Returns nonzero when
+ * tcp_recovery_after must be called once lwIP has processed the packet. */
+int tcp_recovery_before(tcp_recovery *r, uint8_t *pkt, size_t len);
+void tcp_recovery_after(tcp_recovery *r);
+
+#endif
