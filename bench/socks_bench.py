@@ -291,9 +291,9 @@ class Bench:
         metric = f"cps{conc}"
         for path in self.active():
             if path in self.proc:
-                # A fresh proxy per run: lwIP keeps TIME_WAIT PCBs for 2 x TCP_MSL = 120 s and
-                # scans them on every connect, so a run after 10 s of connections would measure
-                # the leftovers of the previous one (the sustained figure is its own row).
+                # A fresh proxy per run, so every run starts from the same state (TIME_WAIT PCBs
+                # of the previous run, 4 s in lwIP as configured; the sustained figure, three
+                # runs back to back on one process, is its own row).
                 self.start_proxy(path)
             r = self.client(path, "cps", "--seconds", str(self.a.cps_seconds), "--concurrency",
                             str(conc), timeout=self.a.cps_seconds * 10 + 60)
