@@ -14,11 +14,19 @@
 static const char client_usage[] =
     "Usage: awgproxy client -c FILE\n"
     "Connects to the [Peer] with an Endpoint and serves SOCKS4/4a/5 (default 127.0.0.1:1080) and\n"
-    "the [Forward] ports through the tunnel. LOG_LEVEL=debug shows per-packet decisions.\n";
+    "the [Forward] ports through the tunnel. LOG_LEVEL=debug shows per-packet decisions.\n"
+    "SIGHUP or `awgproxy ctl reload` reloads FILE: peers (added, removed, AllowedIPs, Endpoint,\n"
+    "PersistentKeepalive, PresharedKey) and [Log] apply at once; keys that shape sockets or the\n"
+    "wire ([Interface] keys, [Socks], [Forward], listeners) need a restart and are logged.\n"
+    "A file with errors changes nothing (docs/config-reference.md 2.1). SIGTERM/SIGINT stop.\n";
 static const char server_usage[] =
     "Usage: awgproxy server -c FILE\n"
     "Accepts tunnels from the configured [Peer]s and connects out on their behalf.\n"
-    "SIGHUP reloads the peers, SIGTERM/SIGINT stop cleanly.\n";
+    "SIGHUP or `awgproxy ctl reload` reloads FILE: peers (a removed one's session and exit\n"
+    "connections end), their exit rules and limits, AllowPrivate, MaxSessions and [Log] apply at\n"
+    "once; keys that shape sockets or the wire ([Interface] keys, [Socks], Socks, LocalSocks,\n"
+    "listeners) need a restart and are logged. A file with errors changes nothing\n"
+    "(docs/config-reference.md 2.1). SIGTERM/SIGINT stop cleanly.\n";
 
 /* The daemons log the same summary `check` prints, one event per line. */
 static void log_summary(const awg_config *c, const diag_list *d) {

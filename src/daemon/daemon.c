@@ -69,6 +69,7 @@ static int start_observe(daemon_state *s, char *err, size_t errlen) {
                      s->cfg,
                      s->tun,
                      s->socks,
+                     s->exit,
                      s->res,
                      uv_hrtime(),
                      on_reload_request,

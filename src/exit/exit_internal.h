@@ -135,6 +135,10 @@ void exit_icmp_end_stale(exit_ctx *x);
 /* Starts the server's SOCKS5 listeners ([Server] Socks, LocalSocks); -1 with a message. */
 int exit_socks_start(exit_ctx *x, char *err, size_t errlen);
 void exit_socks_stop(exit_ctx *x);
+/* Ends the SOCKS requests in progress and the relays of p (a peer removed by a reload): what a
+ * client inside the tunnel opened through the service counts among the peer's exit connections.
+ * LocalSocks clients have no peer and are never affected. */
+void exit_socks_end_peer(exit_ctx *x, exit_peer *p);
 
 /* ---- exit_udp.c ---- */
 int exit_udp_start(exit_ctx *x);

@@ -273,6 +273,7 @@ int exit_peers_build(exit_ctx *x) {
     LOG_I("exit", "peer_removed", "peer", p->fp, NULL);
     exit_tcp_end_peer(x, p);
     exit_udp_end_peer(x, p);
+    exit_socks_end_peer(x, p);
     exit_peer_put(p);
   }
   exit_icmp_end_stale(x);

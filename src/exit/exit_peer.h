@@ -10,15 +10,16 @@
  * peer's token buckets. A slot taken is given back exactly once with exit_conn_release().
  *
  * A flow from a tunnel address that no peer's AllowedIPs contain (lookup NULL) is refused by
- * the exit's own TCP/UDP/ICMP paths; NULL passed to exit_permit means local use (LocalSocks):
- * the server-wide policy only.
+ * the exit's TCP/UDP/ICMP paths and by the SOCKS5 service inside the tunnel; NULL passed to
+ * exit_permit means local use (LocalSocks): the server-wide policy only.
  *
  * Lifetime: an exit_peer stays valid while slots, throttled streams or exit_peer_hold()
  * references are held on it, even after a reload removed the [Peer] (it is then marked gone:
  * exit_peer_gone(), everything is refused for it, and it is freed with its last reference).
- * A reload ends the exit's own TCP, UDP and ICMP flows of removed peers; other holders (the
- * SOCKS5 service) should end theirs when they see exit_peer_gone(). A reload applies changed
- * rules, caps and bandwidth limits at once, to live flows too. Not for use outside src/exit. */
+ * A reload ends the exit's TCP, UDP and ICMP flows and the SOCKS5 service's requests and relays
+ * of removed peers (exit_socks_end_peer); anything else holding one must check exit_peer_gone()
+ * and end its use when it is true. A reload applies changed rules, caps and bandwidth limits
+ * at once, to live flows too. Not for use outside src/exit. */
 #ifndef AWGPROXY_EXIT_EXIT_PEER_H
 #define AWGPROXY_EXIT_EXIT_PEER_H
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "exit/exit_internal.h"
+#include "exit/exit_peer.h"
 #include "exit/exit_socks.h"
 #include "exit/exit_socks_connect.h"
 #include "lwip/ip_addr.h"
@@ -154,6 +155,18 @@ oom:
 fail:
   exit_socks_stop(x);
   return -1;
+}
+
+void exit_socks_end_peer(exit_ctx *x, exit_peer *p) {
+  struct exit_socks *es = x->socks;
+  if (!es || !es->tun_svc) return;
+  size_t n = socks_service_end_matching(es->tun_svc, exit_socks_request_of, p,
+                                        SOCKS5_REP_NOT_ALLOWED, "peer removed by a reload");
+  if (!n) return;
+  char count[24];
+  snprintf(count, sizeof count, "%zu", n);
+  LOG_I("server_socks", "peer_streams_ended", "peer", exit_peer_name(p), "streams", count,
+        "reason", "peer removed by a reload", NULL);
 }
 
 static void log_totals(const exit_ctx *x) {

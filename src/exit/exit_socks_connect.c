@@ -11,6 +11,7 @@
 typedef struct {
   exit_ctx *x;
   exit_peer *p;
+  bool orphan; /* a tunnel client whose address no peer owns (any more): refused */
   bool has_slot;
   socks_addr dst;
   socks_connect_cb cb;
@@ -224,6 +225,9 @@ static bool take_slot(sreq *r) {
 static void on_begin(uv_timer_t *t) {
   sreq *r = t->data;
   uv_timer_start(&r->timer, on_deadline, (uint64_t)r->x->cfg->connect_timeout * 1000, 0);
+  /* NULL would mean local use (the server-wide policy only), never right for a tunnel client. */
+  if (r->orphan)
+    return fail(r, SOCKS5_REP_NOT_ALLOWED, "no peer owns the client's tunnel address");
   if (r->dst.type != SOCKS_ADDR_DOMAIN) {
     r->addrs[0].family = r->dst.type == SOCKS_ADDR_IPV4 ? AF_INET : AF_INET6;
     memcpy(r->addrs[0].a, r->dst.ip, r->dst.type == SOCKS_ADDR_IPV4 ? 4 : 16);
@@ -269,7 +273,10 @@ static void *sc_connect(void *env, const socks_origin *o, const socks_addr *dst,
   /* Tunnel clients are judged by their peer's rules; the tunnel already dropped any source
    * outside the peer's AllowedIPs, so the source names the peer. */
   exit_addr src;
-  if (e->tunnel && addr_from_sockaddr(&o->peer, &src)) r->p = exit_peer_lookup(e->x, &src);
+  if (e->tunnel) {
+    if (addr_from_sockaddr(&o->peer, &src)) r->p = exit_peer_lookup(e->x, &src);
+    r->orphan = !r->p;
+  }
   r->dst = *dst;
   r->cb = cb;
   r->ctx = ctx;
@@ -299,6 +306,11 @@ static void sc_release(void *req) {
   release_slot(r);
   r->held = false;
   maybe_free(r);
+}
+
+bool exit_socks_request_of(void *req, void *peer) {
+  const sreq *r = req;
+  return r->p && r->p == peer;
 }
 
 socks_connector exit_socks_connector(exit_socks_env *env) {

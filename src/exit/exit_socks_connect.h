@@ -27,5 +27,8 @@ typedef struct {
 /* A connector for socks_service_cfg.conn; env must outlive the service's requests (they are all
  * cancelled or released by socks_service_stop). */
 socks_connector exit_socks_connector(exit_socks_env *env);
+/* For socks_service_end_matching: true when the request (in progress or relaying) was made for
+ * peer (an exit_peer *). */
+bool exit_socks_request_of(void *req, void *peer);
 
 #endif

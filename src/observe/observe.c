@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "exit/exit.h"
+#include "exit/exit_socks.h"
 #include "observe/http.h"
 #include "observe/prom.h"
 #include "observe/streams.h"
@@ -127,6 +128,16 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
   }
 }
 
+/* The SOCKS counters of whichever service runs here: the client's front-end or the server's
+ * SOCKS service; false when neither does. Both report under the same names. */
+static bool socks_counters(const obs_sources *src, socks_stats *out) {
+  if (src->socks) {
+    socks_server_get_stats(src->socks, out);
+    return true;
+  }
+  return exit_socks_get_stats(src->exit, out);
+}
+
 static void stream_metrics(obs_buf *b, const obs_sources *src) {
   prom_header(b, "awgproxy_streams_active", "gauge", "Streams being relayed now, by kind.");
   for (int k = 0; k < OBS_STREAM_KINDS; k++) {
@@ -138,9 +149,8 @@ static void stream_metrics(obs_buf *b, const obs_sources *src) {
     prom_label l = {"kind", obs_stream_kind_name((obs_stream_kind)k)};
     prom_sample_u64(b, "awgproxy_streams_total", &l, 1, obs_streams_total((obs_stream_kind)k));
   }
-  if (!src->socks) return;
   socks_stats ss;
-  socks_server_get_stats(src->socks, &ss);
+  if (!socks_counters(src, &ss)) return;
   prom_header(b, "awgproxy_socks_connections_total", "counter", "SOCKS connections accepted.");
   prom_sample_u64(b, "awgproxy_socks_connections_total", NULL, 0, ss.accepted);
   prom_header(b, "awgproxy_socks_handshake_failures_total", "counter",
@@ -304,9 +314,8 @@ static void streams_object(obs_buf *b, const obs_sources *src) {
     json_u64(b, &f2, obs_stream_kind_name((obs_stream_kind)k),
              obs_streams_total((obs_stream_kind)k));
   obs_buf_puts(b, "}");
-  if (src->socks) {
-    socks_stats ss;
-    socks_server_get_stats(src->socks, &ss);
+  socks_stats ss;
+  if (socks_counters(src, &ss)) {
     json_key(b, &first, "socks");
     obs_buf_puts(b, "{");
     f2 = true;

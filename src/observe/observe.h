@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "device/tunnel.h"
 #include "dns/resolver.h"
+#include "exit/exit.h"
 #include "observe/buf.h"
 #include "socks/socks_server.h"
 
@@ -38,7 +39,8 @@ typedef struct {
   const char *role; /* "client" or "server" */
   const awg_config *cfg;
   const tunnel *tun;
-  const socks_server *socks;
+  const socks_server *socks; /* the client's SOCKS front-end */
+  const exit_ctx *exit;      /* the server's exit: its SOCKS service ([Server] Socks, LocalSocks) */
   const resolver *res;
   uint64_t started_ns; /* uv_hrtime() at start, for the uptime */
   obs_reload_fn reload; /* NULL: POST /reload answers 501 */

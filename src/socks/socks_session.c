@@ -64,6 +64,7 @@ struct relay_entry {
   void *req; /* released when the relay is over (connector.release set), else NULL */
   void (*release)(void *req);
   const char *component;
+  bool ended; /* socks_service_end_matching reset it */
   char sid[OBS_SID_LEN + 1];
 };
 
@@ -529,6 +530,27 @@ void socks_service_stop(socks_service *svc) {
     svc->live--;
   }
   service_unref(svc);
+}
+
+size_t socks_service_end_matching(socks_service *svc, bool (*match)(void *req, void *arg),
+                                  void *arg, uint8_t rep, const char *reason) {
+  if (!svc || svc->stopping) return 0;
+  size_t n = 0;
+  for (session *s = svc->sessions, *next; s; s = next) {
+    next = s->next;
+    if (s->st != ST_DIALING || !s->req || !match(s->req, arg)) continue;
+    fail(s, rep, reason); /* cancels the request */
+    n++;
+  }
+  /* A relay is unlinked only when it has closed (from the loop), so the list stays intact. */
+  for (relay_entry *e = svc->relays; e; e = e->next) {
+    if (e->ended || !e->req || !match(e->req, arg)) continue;
+    e->ended = true;
+    LOG_D(e->component, "stream_ended", "sid", e->sid, "reason", reason, NULL);
+    relay_abort(e->r);
+    n++;
+  }
+  return n;
 }
 
 void socks_service_get_stats(const socks_service *svc, socks_stats *out) { *out = svc->stats; }

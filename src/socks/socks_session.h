@@ -10,6 +10,7 @@
 #ifndef AWGPROXY_SOCKS_SOCKS_SESSION_H
 #define AWGPROXY_SOCKS_SOCKS_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -73,6 +74,13 @@ void socks_session_start(socks_service *svc, stream *client, const socks_origin 
 /* Ends every session and relay now: requests in progress are cancelled and finished requests
  * released before this returns. The service frees itself once the last one has closed. */
 void socks_service_stop(socks_service *svc);
+/* Ends the sessions and relays whose connector request match() says yes to (e.g. the server's:
+ * "its peer was removed by a reload"): a request in progress is answered with rep and its
+ * connector request cancelled, a relay is reset (its request released once it has closed).
+ * Sessions still in the handshake have no request and are left alone. Each ended one is logged
+ * at debug with reason. Returns how many ended. */
+size_t socks_service_end_matching(socks_service *svc, bool (*match)(void *req, void *arg),
+                                  void *arg, uint8_t rep, const char *reason);
 void socks_service_get_stats(const socks_service *svc, socks_stats *out);
 
 #endif
