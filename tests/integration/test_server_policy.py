@@ -22,8 +22,9 @@ a name denied through the server's DNS (REFUSED), an address reachable only afte
 DNS returned it for an allowed name, the connection cap (RST at once, slot freed on close), and
 two peers downloading at once while A is limited to 1 MB/s: A's rate, measured over 20 s,
 stays within 10 % of the limit while B gets clearly more. Then a reload (SIGHUP) changes the rules
-(applied at once) and removes A (its relayed connection ends), and the server stops cleanly with
-throttled flows open.
+(applied at once) and removes A: its relayed connection and its relay through the server's SOCKS
+service ([Server] Socks on 10.77.0.1:1080) end, while B's SOCKS relay and one through LocalSocks
+(127.0.0.1:1081 on S) go on; and the server stops cleanly with throttled flows open.
 """
 import os
 import pathlib
@@ -38,11 +39,13 @@ import time
 import pytest
 
 import netns
+from clientlab import socks5
 from netns import keypair
 
 S_TUNNEL, A_TUNNEL, B_TUNNEL = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 T_MAIN, T_DENIED, T_LEARNED = "198.51.100.80", "198.51.100.81", "198.51.100.82"
 WG_PORT = 51820
+SOCKS_PORT, LOCAL_SOCKS = 1080, ("127.0.0.1", 1081)
 METRICS = "127.0.0.1:9411"
 LIMIT = 1_000_000  # bytes/s: A's DownloadLimit = 8mbit
 
@@ -52,13 +55,14 @@ CHUNK = b"x" * 65536
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
-        if self.path == "/stream":
+        if self.path.startswith("/stream"):
             self.send_response(200)
             self.end_headers()
             try:
                 while True:
                     self.wfile.write(CHUNK)
             except OSError:
+                print("closed", self.path, flush=True)  # /stream?NAME: which one ended
                 return
         body = ("hello from %s:%d\n" % self.server.server_address).encode()
         self.send_response(200)
@@ -247,6 +251,7 @@ class PolicyLab:
         return (f"[Interface]\nPrivateKey = {self.s_priv}\nListenPort = {WG_PORT}\n"
                 f"Address = {S_TUNNEL}/24\n\n"
                 f"[Socks]\nConnectTimeout = 3\nIdleTimeout = 60\n\n"
+                f"[Server]\nSocks = {SOCKS_PORT}\nLocalSocks = {LOCAL_SOCKS[0]}:{LOCAL_SOCKS[1]}\n\n"
                 f"[Metrics]\nListen = {METRICS}\n\n"
                 + (a_peer if with_a else "") +
                 f"[Peer]\nPublicKey = {self.b_pub}\nAllowedIPs = {B_TUNNEL}/32\n{b_rules}")
@@ -450,27 +455,89 @@ except OSError as e:
 '''
 
 
-def test_y_reload_applies_rules_and_ends_removed_peer(pl):
-    """A reload (SIGHUP) applies changed rules at once; a removed peer's exit flows end."""
+def test_y_reload_applies_rules(pl):
+    """A reload (SIGHUP) applies changed rules at once."""
     # B leaves allow-list mode, A loses its deny rules and cap.
     pl.reload(a_rules="", b_rules=f"ExitDeny = {T_MAIN}:7\n")
     assert pl.connect(pl.b, T_MAIN, 8081)[0] == "connected", pl.logs()
     assert pl.udp(pl.b, T_MAIN, 7) == "EHOSTUNREACH"
     assert pl.connect(pl.a, T_DENIED, 80)[0] == "connected", pl.logs()
-    # A holds a download; removing A ends it (the tunnel would drop its packets anyway, the exit
-    # must not keep the outbound side open).
+
+
+def _socks_stream(pl, ns, proxy, name):
+    """A SOCKS5 relay of GET /stream?NAME from T (streams without end), opened from ns; the
+    socket, left unread so that flow control holds the relay."""
+    r = socks5(ns, T_MAIN, 80, keep=True, proxy=proxy, timeout=20)
+    assert r.rep == 0 and r.sock, f"{name}: {r}\n{pl.logs()}"
+    r.sock.sendall(f"GET /stream?{name} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    r.sock.settimeout(20)
+    assert r.sock.recv(1000), name
+    return r.sock
+
+
+def _reads_on(sock, nbytes, timeout):
+    """True when nbytes more arrive within timeout: far more than the socket buffers, the relay
+    and the window between S and T hold, so the relay must still be running to deliver them."""
+    deadline, got = time.monotonic() + timeout, 0
+    while got < nbytes and time.monotonic() < deadline:
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            d = sock.recv(1 << 16)
+        except OSError:
+            return False
+        if not d:
+            return False
+        got += len(d)
+    return got >= nbytes
+
+
+def _target_closed(pl):
+    return pathlib.Path(pl.t_log).read_text(errors="replace")
+
+
+def test_y_removed_peer_flows_and_socks_relays_end(pl):
+    """A reload that removes A ends A's exit flows and its relays through the server's SOCKS
+    service (the outbound side is closed by the server: the tunnel would drop A's packets anyway,
+    so A itself cannot be told); B's relay (B is changed, not removed) and a LocalSocks relay (no
+    peer) go on."""
     hold = subprocess.Popen(pl.a.argv([sys.executable, "-c", HOLD_ONE, T_MAIN]),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    socks = []
     try:
         assert hold.stdout.readline().strip() == "open"
-        before = pl.metrics().get('awgproxy_streams_active{kind="exit_tcp"}', 0)
-        assert before >= 1
+        a = _socks_stream(pl, pl.a, (S_TUNNEL, SOCKS_PORT), "a-socks")
+        b = _socks_stream(pl, pl.b, (S_TUNNEL, SOCKS_PORT), "b-socks")
+        local = _socks_stream(pl, pl.s, LOCAL_SOCKS, "local-socks")
+        socks = [a, b, local]
+        m = pl.metrics()
+        exit_before = m.get('awgproxy_streams_active{kind="exit_tcp"}', 0)
+        socks_before = m.get('awgproxy_streams_active{kind="socks_tcp"}', 0)
+        assert exit_before >= 1 and socks_before == 3, m
         pl.reload(with_a=False, b_rules="")
         assert pl.server.wait_log(r"event=peer_removed", timeout=5)
+        line = pl.server.wait_log(r"component=server_socks .*event=peer_streams_ended.*$",
+                                  timeout=5).group(0)
+        assert f"peer={netns.fingerprint(pl.a_pub)}" in line and "streams=1" in line, line
+        assert "peer removed by a reload" in line, line
+        # The server closed A's outbound connection: T sees it end.
+        assert netns.wait_until(lambda: "closed /stream?a-socks" in _target_closed(pl), 10), \
+            f"{_target_closed(pl)}\n{pl.logs()}"
         assert netns.wait_until(
-            lambda: pl.metrics().get('awgproxy_streams_active{kind="exit_tcp"}', 0) < before, 10), \
+            lambda: pl.metrics().get('awgproxy_streams_active{kind="exit_tcp"}', 0) < exit_before,
+            10), pl.logs()
+        assert netns.wait_until(
+            lambda: pl.metrics().get('awgproxy_streams_active{kind="socks_tcp"}', 0) == 2, 10), \
             pl.logs()
+        # B's and the local relay still deliver (8 MiB each, after the reload).
+        for name, sock in (("b-socks", b), ("local-socks", local)):
+            assert _reads_on(sock, 8 << 20, 60), f"{name} stopped\n{pl.logs()}"
+        closed = _target_closed(pl)
+        assert "closed /stream?b-socks" not in closed and "closed /stream?local-socks" not in \
+            closed, closed
+        assert pl.metrics().get('awgproxy_streams_active{kind="socks_tcp"}', 0) == 2
     finally:
+        for s in socks:
+            s.close()
         hold.stdin.close()
         hold.kill()
         hold.wait()

@@ -11,9 +11,12 @@ tunnel listener does not (peers are authenticated by their keys).
 Checked: curl --socks5 / --socks5-hostname / PySocks through the tunnel listener (IPv4 and
 IPv6), each SOCKS5 reply code provoked with raw bytes, the port absent from the host's real
 interfaces, LocalSocks with its login and the same policy, hostile input and the handshake
-timeout, and a clean stop with sessions open.
+timeout, the service's counters in the metrics (under the client's names, accepted by
+`promtool check metrics`) and in `awgproxy ctl streams`, and a clean stop with sessions open.
 """
+import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +36,7 @@ LOCAL_PROXY = ("127.0.0.1", LOCAL_PORT)
 HANDSHAKE_TIMEOUT = 3
 USER, PASSWORD = "alice", "s3cret-5d1c"
 NO_ROUTE = "8.8.8.8"  # S has no default route: ENETUNREACH
+METRICS, CONTROL = "127.0.0.1:9412", "127.0.0.1:9413"  # on S
 
 
 def _hash(password):
@@ -49,6 +53,7 @@ class SocksLab(ExitLab):
                 f"[Socks]\nConnectTimeout = 2\nIdleTimeout = 30\n"
                 f"HandshakeTimeout = {HANDSHAKE_TIMEOUT}\nUser = {USER}:{_hash(PASSWORD)}\n\n"
                 f"[Server]\nSocks = {SOCKS_PORT}\nLocalSocks = 127.0.0.1:{LOCAL_PORT}\n\n"
+                f"[Metrics]\nListen = {METRICS}\n\n[Control]\nListen = {CONTROL}\n\n"
                 f"[Peer]\nPublicKey = {self.c_pub}\nAllowedIPs = {C_TUNNEL}/32, fd88::2/128\n")
 
 
@@ -355,6 +360,68 @@ def test_bad_input(xl):
     # Still serving.
     r = tun_socks5(xl, "target.test", 80)
     assert r.rep == 0x00, f"{r}\n{xl.logs()}"
+
+
+def scrape(xl):
+    r = xl.s.run(["curl", "-sS", "--max-time", "5", f"http://{METRICS}/metrics"], check=False,
+                 timeout=20)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def sample(text, name):
+    m = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    assert m, f"{name} missing from the scrape:\n{text}"
+    return float(m.group(1))
+
+
+def ctl_streams(xl):
+    r = xl.s.run([str(netns.awgproxy_binary()), "ctl", "--connect", CONTROL, "--json", "streams"],
+                 check=False, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def test_metrics_and_ctl_count_the_service(xl):
+    """The server's SOCKS counters are reported as the client's are: N denied requests move
+    awgproxy_stream_failures_total{reply="not-allowed"} and connections_total by exactly N, and
+    `ctl streams` shows the same; a relay is a socks_tcp stream. Nothing else uses the service
+    while this runs (tests run one at a time)."""
+    n = 3
+    before, st_before = scrape(xl), ctl_streams(xl)["socks"]
+    for _ in range(n):
+        assert tun_socks5(xl, S_TARGET_SIDE, S_OWN_PORT).rep == 0x02
+    relayed = tun_socks5(xl, T_ADDR, 80, keep=True)
+    try:
+        assert relayed.rep == 0 and relayed.sock is not None, relayed
+        after, st_after = scrape(xl), ctl_streams(xl)
+    finally:
+        if relayed.sock:
+            relayed.sock.close()
+    denied = 'awgproxy_stream_failures_total{reply="not-allowed"}'
+    assert sample(after, denied) - sample(before, denied) == n, after
+    assert (sample(after, "awgproxy_socks_connections_total")
+            - sample(before, "awgproxy_socks_connections_total")) == n + 1
+    for rep in ("general-failure", "connection-refused", "host-unreachable"):
+        name = f'awgproxy_stream_failures_total{{reply="{rep}"}}'
+        assert sample(after, name) == sample(before, name), name
+    assert sample(after, 'awgproxy_streams_active{kind="socks_tcp"}') >= 1
+    assert 'awgproxy_build_info{version=' in after and 'role="server"' in after
+    socks = st_after["socks"]
+    assert socks["failures_by_reply"]["not-allowed"] - \
+        st_before["failures_by_reply"]["not-allowed"] == n, socks
+    assert socks["accepted"] - st_before["accepted"] == n + 1, socks
+    assert st_after["by_kind"]["socks_tcp"] >= 1, st_after
+    human = xl.s.run([str(netns.awgproxy_binary()), "ctl", "--connect", CONTROL, "streams"],
+                     check=False, timeout=30)
+    assert human.returncode == 0 and re.search(r"^socks: \d+ connections accepted", human.stdout,
+                                               re.M), human.stdout
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus; scripts/setup-deps.sh)")
+    r = subprocess.run([promtool, "check", "metrics"], input=after, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, f"promtool check metrics: {r.stdout}{r.stderr}"
 
 
 def test_sessions_counted_in_logs(xl):
