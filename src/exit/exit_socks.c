@@ -165,8 +165,8 @@ void exit_socks_end_peer(exit_ctx *x, exit_peer *p) {
   if (!n) return;
   char count[24];
   snprintf(count, sizeof count, "%zu", n);
-  LOG_I("server_socks", "peer_streams_ended", "peer", exit_peer_name(p), "streams", count,
-        "reason", "peer removed by a reload", NULL);
+  LOG_I("server_socks", "peer_streams_ended", "peer", exit_peer_name(p), "streams", count, "reason",
+        "peer removed by a reload", NULL);
 }
 
 static void log_totals(const exit_ctx *x) {

@@ -226,8 +226,7 @@ static void on_begin(uv_timer_t *t) {
   sreq *r = t->data;
   uv_timer_start(&r->timer, on_deadline, (uint64_t)r->x->cfg->connect_timeout * 1000, 0);
   /* NULL would mean local use (the server-wide policy only), never right for a tunnel client. */
-  if (r->orphan)
-    return fail(r, SOCKS5_REP_NOT_ALLOWED, "no peer owns the client's tunnel address");
+  if (r->orphan) return fail(r, SOCKS5_REP_NOT_ALLOWED, "no peer owns the client's tunnel address");
   if (r->dst.type != SOCKS_ADDR_DOMAIN) {
     r->addrs[0].family = r->dst.type == SOCKS_ADDR_IPV4 ? AF_INET : AF_INET6;
     memcpy(r->addrs[0].a, r->dst.ip, r->dst.type == SOCKS_ADDR_IPV4 ? 4 : 16);
