@@ -19,6 +19,7 @@ typedef struct lwip_stream {
   struct pbuf *rxq, *rx_tail;
   uint8_t *pending; /* accepted by write() but not yet by lwIP */
   size_t pending_len, pending_cap;
+  bool aborted; /* tcp_abort was called: a running lwIP callback must return ERR_ABRT */
   bool reading, delivering, eof_seen, eof_delivered, shut_wanted, shut_done, closing, over_high;
   bool connecting;
   stream_lwip_connect_cb connect_cb;
@@ -63,7 +64,10 @@ static void detach_pcb(lwip_stream *l, bool abort_it) {
   tcp_recv(pcb, NULL);
   tcp_sent(pcb, NULL);
   tcp_err(pcb, NULL);
-  if (abort_it || tcp_close(pcb) != ERR_OK) tcp_abort(pcb);
+  if (abort_it || tcp_close(pcb) != ERR_OK) {
+    l->aborted = true;
+    tcp_abort(pcb);
+  }
 }
 
 static void on_defer_closed(uv_handle_t *h) {
@@ -231,7 +235,9 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
     l->over_high = false;
     if (l->s.on_drain) l->s.on_drain(&l->s);
   }
-  return ERR_OK;
+  /* on_drain/on_shutdown may have ended the relay and aborted this PCB; lwIP must then not
+   * touch it again (returning ERR_OK would make tcp_input use freed memory). */
+  return l->aborted ? ERR_ABRT : ERR_OK;
 }
 
 static int write_(stream *s, const uint8_t *data, size_t len) {
@@ -306,7 +312,7 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
   lwip_stream *l = arg;
   unlink_connecting(l);
   l->connect_cb(l->connect_ctx, &l->s, 0);
-  return l->pcb ? ERR_OK : ERR_ABRT; /* the callback may have closed (aborted) us */
+  return l->aborted ? ERR_ABRT : ERR_OK; /* the callback may have closed (aborted) us */
 }
 
 static const stream_ops lwip_ops = {read_start, read_stop, write_,    write_queued,
