@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static bool in_prefix(const uint8_t *addr, const uint8_t *net, unsigned prefix) {
+bool exit_in_prefix(const uint8_t *addr, const uint8_t *net, unsigned prefix) {
   unsigned full = prefix / 8, rest = prefix % 8;
   if (memcmp(addr, net, full) != 0) return false;
   if (!rest) return true;
@@ -13,7 +13,7 @@ static bool in_prefix(const uint8_t *addr, const uint8_t *net, unsigned prefix) 
 
 static bool own_match(const exit_policy *p, int family, const uint8_t *addr) {
   for (size_t i = 0; i < p->n_own; i++)
-    if (p->own[i].family == family && in_prefix(addr, p->own[i].addr, p->own[i].prefix))
+    if (p->own[i].family == family && exit_in_prefix(addr, p->own[i].addr, p->own[i].prefix))
       return true;
   return false;
 }

@@ -45,6 +45,8 @@ void exit_policy_add_host(exit_policy *p, int family, const uint8_t *addr);
 /* The verdict for a destination (AF_INET: 4 bytes, AF_INET6: 16 bytes). IPv4-mapped, NAT64
  * (64:ff9b::/96) and 6to4 (2002::/16) addresses are judged by the IPv4 address they carry. */
 exit_verdict exit_policy_check(const exit_policy *p, int family, const uint8_t *addr);
+/* True when addr lies in net/prefix (byte strings of the same family, prefix in bits). */
+bool exit_in_prefix(const uint8_t *addr, const uint8_t *net, unsigned prefix);
 const char *exit_verdict_str(exit_verdict v);
 
 #endif

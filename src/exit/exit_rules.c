@@ -4,18 +4,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-static bool in_prefix(const uint8_t *addr, const uint8_t *net, unsigned prefix) {
-  unsigned full = prefix / 8, rest = prefix % 8;
-  if (memcmp(addr, net, full) != 0) return false;
-  if (!rest) return true;
-  uint8_t mask = (uint8_t)(0xFF << (8 - rest));
-  return (addr[full] & mask) == (net[full] & mask);
-}
+#include "exit/exit_policy.h"
 
 static bool rule_match(const cfg_exit_rule *r, int family, const uint8_t *addr, uint16_t dport) {
   if (r->port_lo && (dport < r->port_lo || dport > r->port_hi)) return false;
   if (r->any) return true;
-  return r->net.family == family && in_prefix(addr, r->net.addr, r->net.prefix);
+  return r->net.family == family && exit_in_prefix(addr, r->net.addr, r->net.prefix);
 }
 
 static bool any_rule(const cfg_exit_rule *r, size_t n, int family, const uint8_t *addr,
