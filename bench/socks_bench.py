@@ -180,7 +180,10 @@ class Bench:
         c_priv, c_pub = netns.keypair()
         conf_s = (f"[Interface]\nPrivateKey = {s_priv}\nListenPort = {AWGS_PORT}\n"
                   f"Address = 10.67.0.1/24\n\n[Peer]\nPublicKey = {c_pub}\n"
-                  f"AllowedIPs = 10.67.0.2/32\n")
+                  f"AllowedIPs = 10.67.0.2/32\n"
+                  # The idle-stream figure opens 1000 connections through this one peer, above the
+                  # server's default per-peer cap (MaxConnectionsPerPeer, 512).
+                  f"MaxConnections = {max(4096, 2 * a.idle)}\n")
         conf_c = (f"[Interface]\nPrivateKey = {c_priv}\nAddress = 10.67.0.2/32\n\n"
                   f"[Peer]\nPublicKey = {s_pub}\nEndpoint = {S_IP}:{AWGS_PORT}\n"
                   f"AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 25\n\n"
