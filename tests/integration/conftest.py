@@ -94,3 +94,26 @@ def write_config(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(autouse=True)
+def _secret_audit():
+    """Fails a test when a log of an awgproxy it ran contains any registered private key, PSK or
+    password (netns.py registers every key it creates or writes into a config). The lab runs
+    awgproxy at debug level by default, so the whole suite's debug logs go through this check."""
+    import netns
+    del netns.LEAKS[:]
+    yield
+    leaks = list(netns.LEAKS)
+    del netns.LEAKS[:]
+    if leaks:
+        pytest.fail("secrets in logs:\n" + "\n".join(leaks), pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Leaks found after the last test's own check (module-scoped labs stopping late) fail the
+    run too."""
+    import netns
+    if netns.LEAKS:
+        print("\nsecrets in logs:\n" + "\n".join(netns.LEAKS))
+        session.exitstatus = 1

@@ -161,7 +161,51 @@ def wait_until(pred, timeout, interval=0.1, what="condition"):
 
 
 def genkey():
-    return host_run(["wg", "genkey"]).stdout.strip()
+    """A fresh private key (also used as a PSK); registered as a secret for the log audit."""
+    key = host_run(["wg", "genkey"]).stdout.strip()
+    register_secret(key)
+    return key
+
+
+# ---- the suite-wide secret audit (issue: keys, PSKs and passwords never reach a log) ------------
+# Every private key and PSK the tests create or write into an awgproxy config, and every SOCKS
+# password they hash, is registered here; every awgproxy log (the lab runs awgproxy at debug level
+# unless a test asks otherwise) is searched for all of them when its process stops. A hit is
+# recorded and fails the test that ran the process (conftest.py's audit fixture).
+_SECRET_TOKENS = set()  # base64 and hex forms of 32-byte keys
+_SECRET_TEXTS = set()   # passwords and other free-form secrets
+LEAKS = []
+_B64_KEY_RX = re.compile(rb"[A-Za-z0-9+/]{43}=")
+_HEX_KEY_RX = re.compile(rb"[0-9a-fA-F]{64}")
+
+
+def register_secret(secret, keys_only=False):
+    """Marks secret (a base64 32-byte key, or any text such as a password) as never to be logged.
+    keys_only: ignore anything that is not a valid key (configs with deliberately broken keys)."""
+    if not secret:
+        return
+    try:
+        import base64
+        raw = base64.b64decode(secret, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) == 32 and len(secret) == 44:
+        _SECRET_TOKENS.update(f.encode() for f in (secret, raw.hex(), raw.hex().upper()))
+    elif not keys_only:
+        _SECRET_TEXTS.add(secret.encode())
+
+
+def audit_log(path, what):
+    """Searches one log for every registered secret; appends findings to LEAKS."""
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError:
+        return
+    found = {m for rx in (_B64_KEY_RX, _HEX_KEY_RX) for m in rx.findall(data)} & _SECRET_TOKENS
+    found |= {t for t in _SECRET_TEXTS if t in data}
+    for token in found:
+        kind = "a password" if token in _SECRET_TEXTS else "a private key or PSK"
+        LEAKS.append(f"{what} ({path}): {kind} registered by the tests appears in it")
 
 
 def pubkey(private_key):
@@ -581,6 +625,13 @@ class Awgproxy(LoggedProcess):
         self.conf_path = conf_path
         self.role = role
 
+    def stop(self, timeout=10.0, sig=signal.SIGTERM):
+        audited = self.returncode is not None
+        rc = super().stop(timeout=timeout, sig=sig)
+        if not audited:
+            audit_log(self.log_path, f"awgproxy {self.role} log")
+        return rc
+
     def leaked_keys(self, *b64keys):
         """The keys (base64) that appear in the log in any form (base64 or hex)."""
         text = self.log()
@@ -616,6 +667,8 @@ def awgproxy(ns, role, conf_text, env=None, binary=None, log_level="debug", name
         raise AssertionError(f"awgproxy binary not found at {binary}; build it or set AWGPROXY_BIN")
     name = name or unique_name(f"awg{role[:1]}", maxlen=20)
     conf = ns.file(f"{name}.conf")
+    for m in re.finditer(r"(?im)^\s*(?:PrivateKey|PresharedKey)\s*=\s*(\S+)", conf_text):
+        register_secret(m.group(1), keys_only=True)
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(conf_text)

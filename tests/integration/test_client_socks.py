@@ -947,6 +947,7 @@ def test_forwards_tcp_and_udp(lab, server):
 
 
 def _passwd(password):
+    netns.register_secret(password)
     p = subprocess.run([netns.awgproxy_binary(), "passwd"], input=password + "\n",
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr

@@ -459,6 +459,7 @@ def test_log_audit_no_secrets(lab):
     a_priv, a_pub = keypair()
     psk = netns.genkey()  # any 32 random bytes in base64 will do as a PSK
     password = "Corr3ct-h0rse-" + os.urandom(6).hex()
+    netns.register_secret(password)
     hashed = subprocess.run([str(netns.awgproxy_binary()), "passwd"], input=password + "\n",
                             capture_output=True, text=True, check=True).stdout.strip()
     wg = lab.wireguard_go(w, listen_port=W_PORT, address=f"{W_TUNNEL}/24",

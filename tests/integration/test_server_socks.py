@@ -40,6 +40,7 @@ METRICS, CONTROL = "127.0.0.1:9412", "127.0.0.1:9413"  # on S
 
 
 def _hash(password):
+    netns.register_secret(password)
     r = subprocess.run([str(netns.awgproxy_binary()), "passwd"], input=password + "\n",
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
