@@ -76,31 +76,9 @@ static void fail(sreq *r, uint8_t rep, const char *reason) {
 }
 
 static void note_failure(sreq *r, int status) {
-  uint8_t rep;
   const char *why;
-  switch (status) {
-    case UV_ECONNREFUSED:
-      rep = SOCKS5_REP_REFUSED, why = "connection refused";
-      break;
-    case UV_ENETUNREACH:
-    case UV_EAFNOSUPPORT:
-    case UV_EADDRNOTAVAIL:
-      rep = SOCKS5_REP_NET_UNREACHABLE, why = "network unreachable";
-      break;
-    case UV_EHOSTUNREACH:
-      rep = SOCKS5_REP_HOST_UNREACHABLE, why = "host unreachable";
-      break;
-    case UV_EACCES:
-    case UV_EPERM:
-      rep = SOCKS5_REP_NOT_ALLOWED, why = "prohibited by the server's firewall";
-      break;
-    case UV_ETIMEDOUT:
-      rep = SOCKS5_REP_TTL_EXPIRED, why = "connection timed out";
-      break;
-    default:
-      rep = SOCKS5_REP_GENERAL_FAILURE, why = "connection failed";
-      break;
-  }
+  uint8_t rep = socks5_rep_for_uv(status, &why);
+  if (rep == SOCKS5_REP_NOT_ALLOWED) why = "prohibited by the server's firewall"; /* EACCES/EPERM */
   /* Keep the most telling failure: anything beats a general failure. */
   if (!r->reason || r->rep == SOCKS5_REP_GENERAL_FAILURE) r->rep = rep, r->reason = why;
 }

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #define SOCKS4_VERSION 4
 #define SOCKS5_VERSION 5
@@ -329,5 +330,31 @@ void socks_addr_format(const socks_addr *a, char *buf, size_t len) {
     }
     default:
       snprintf(buf, len, "?");
+  }
+}
+
+uint8_t socks5_rep_for_uv(int status, const char **reason) {
+  switch (status) {
+    case UV_ECONNREFUSED:
+      *reason = "connection refused";
+      return SOCKS5_REP_REFUSED;
+    case UV_ENETUNREACH:
+    case UV_EAFNOSUPPORT:
+    case UV_EADDRNOTAVAIL:
+      *reason = "network unreachable";
+      return SOCKS5_REP_NET_UNREACHABLE;
+    case UV_EHOSTUNREACH:
+      *reason = "host unreachable";
+      return SOCKS5_REP_HOST_UNREACHABLE;
+    case UV_EACCES:
+    case UV_EPERM:
+      *reason = "administratively prohibited";
+      return SOCKS5_REP_NOT_ALLOWED;
+    case UV_ETIMEDOUT:
+      *reason = "connection timed out";
+      return SOCKS5_REP_TTL_EXPIRED;
+    default:
+      *reason = "connection failed";
+      return SOCKS5_REP_GENERAL_FAILURE;
   }
 }

@@ -96,6 +96,10 @@ size_t socks4_build_reply(uint8_t cd, const socks_addr *bnd, uint8_t out[8]);
 
 /* A short name for logs and metrics ("refused", "host-unreachable", …). */
 const char *socks5_rep_name(uint8_t rep);
+/* The SOCKS5 reply for a failed connect (a negative UV_* code), with a short reason for logs:
+ * refused 0x05, network unreachable 0x03, host unreachable 0x04, prohibited 0x02, timed out 0x06,
+ * anything else 0x01. */
+uint8_t socks5_rep_for_uv(int status, const char **reason);
 /* Formats addr as host:port / [v6]:port. */
 void socks_addr_format(const socks_addr *a, char *buf, size_t len);
 

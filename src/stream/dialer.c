@@ -59,17 +59,6 @@ static void finish(struct dial_req *d, stream *s, uint8_t rep, const char *reaso
   uv_close((uv_handle_t *)&d->tunnel_wait, on_handle_closed);
 }
 
-static uint8_t rep_for(int status, const char **reason) {
-  switch (status) {
-    case UV_ECONNREFUSED: *reason = "connection refused"; return SOCKS5_REP_REFUSED;
-    case UV_ENETUNREACH: *reason = "network unreachable"; return SOCKS5_REP_NET_UNREACHABLE;
-    case UV_EHOSTUNREACH: *reason = "host unreachable"; return SOCKS5_REP_HOST_UNREACHABLE;
-    case UV_EACCES: *reason = "administratively prohibited"; return SOCKS5_REP_NOT_ALLOWED;
-    case UV_ETIMEDOUT: *reason = "connection timed out"; return SOCKS5_REP_TTL_EXPIRED;
-    default: *reason = "connection failed"; return SOCKS5_REP_GENERAL_FAILURE;
-  }
-}
-
 static void start_next(struct dial_req *d);
 
 static void on_attempt(void *ctx, stream *s, int status) {
@@ -82,7 +71,7 @@ static void on_attempt(void *ctx, stream *s, int status) {
     return;
   }
   const char *reason;
-  uint8_t rep = rep_for(status, &reason);
+  uint8_t rep = socks5_rep_for_uv(status, &reason);
   /* Keep the most telling failure: anything beats a general failure. */
   if (!d->reason || d->rep == SOCKS5_REP_GENERAL_FAILURE) d->rep = rep, d->reason = reason;
   if (d->next < d->n) start_next(d);

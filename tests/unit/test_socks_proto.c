@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "socks/socks_proto.h"
+#include <uv.h>
 
 /* ---- message builder ---- */
 
@@ -602,6 +603,23 @@ static void test_addr_format_truncation(void **state) {
   socks_addr_format(&a, buf, 0); /* no room: nothing written, no crash */
 }
 
+/* Connect failures map to the precise reply (issue: refused 0x05, unreachable 0x03/0x04, …). */
+static void test_rep_for_uv(void **state) {
+  (void)state;
+  static const struct {
+    int status;
+    uint8_t rep;
+  } cases[] = {{UV_ECONNREFUSED, 0x05}, {UV_ENETUNREACH, 0x03}, {UV_EAFNOSUPPORT, 0x03},
+               {UV_EADDRNOTAVAIL, 0x03}, {UV_EHOSTUNREACH, 0x04}, {UV_EACCES, 0x02},
+               {UV_EPERM, 0x02},         {UV_ETIMEDOUT, 0x06},    {UV_ECONNRESET, 0x01},
+               {UV_EIO, 0x01}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *reason = NULL;
+    assert_int_equal(socks5_rep_for_uv(cases[i].status, &reason), cases[i].rep);
+    assert_non_null(reason);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_greeting_valid),
@@ -630,6 +648,7 @@ int main(void) {
       cmocka_unit_test(test_rep_names),
       cmocka_unit_test(test_addr_format),
       cmocka_unit_test(test_addr_format_truncation),
+      cmocka_unit_test(test_rep_for_uv),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
