@@ -5,7 +5,8 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang lld llvm libclang-rt-14-dev dpkg-dev
-  libuv1-dev libsodium-dev libb2-dev libinih-dev libcmocka-dev libgnutls28-dev
+  libuv1-dev libsodium-dev libb2-dev libinih-dev libcmocka-dev libgnutls28-dev libssl-dev
+  libngtcp2-dev libngtcp2-crypto-gnutls-dev
   python3 python3-pytest python3-socks
   curl ncat iproute2 iputils-ping wireguard-go wireguard-tools proxychains4 tcpdump nftables
   prometheus  # promtool: tests/integration/test_observability.py checks the /metrics format
@@ -14,19 +15,32 @@ PKGS=(
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
+# ngtcp2 >= 1.11 (the QUIC transport) exists only in bookworm-backports. The suite is enabled at
+# the default backports priority (100: nothing is taken from it unless asked), and a pin raises
+# exactly the ngtcp2 packages we name, so nothing else on the machine moves to backports.
+BPO_PKGS="libngtcp2-dev libngtcp2-16 libngtcp2-crypto-gnutls-dev libngtcp2-crypto-gnutls8"
+NGTCP2_MIN=1.11.0
+
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
+ngtcp2_ok() {
+  local v
+  v=$(dpkg-query -W -f='${Version}' libngtcp2-dev 2>/dev/null) || return 1
+  dpkg --compare-versions "$v" ge "$NGTCP2_MIN"
+}
+need_bpo=0
+ngtcp2_ok || need_bpo=1
 
 # lwIP is compiled from Debian's *source* package with our own lwipopts.h.
 LWIP_DIR="${LWIP_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.deps/lwip-src}"
 need_src=0
 [ -f "$LWIP_DIR/src/core/tcp.c" ] || need_src=1
 
-if [ "${#missing[@]}" -eq 0 ] && [ "$need_src" -eq 0 ]; then
+if [ "${#missing[@]}" -eq 0 ] && [ "$need_src" -eq 0 ] && [ "$need_bpo" -eq 0 ]; then
   echo "setup-deps: everything is present"
   exit 0
 fi
@@ -43,10 +57,36 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
+if [ "$need_bpo" -eq 1 ]; then
+  echo "setup-deps: enabling bookworm-backports, pinned to: $BPO_PKGS"
+  $SUDO tee /etc/apt/sources.list.d/awgproxy-backports.sources >/dev/null <<'BPO'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+BPO
+  $SUDO tee /etc/apt/preferences.d/awgproxy-backports >/dev/null <<PIN
+Package: *
+Pin: release n=bookworm-backports
+Pin-Priority: 100
+
+Package: $BPO_PKGS
+Pin: release n=bookworm-backports
+Pin-Priority: 990
+PIN
+  # The ngtcp2 packages are reinstalled even when bookworm's 0.12 is present.
+  missing+=(libngtcp2-dev libngtcp2-crypto-gnutls-dev)
+fi
 $SUDO apt-get update -qq
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup-deps: installing ${missing[*]}"
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! ngtcp2_ok; then
+  echo "setup-deps: libngtcp2-dev >= $NGTCP2_MIN is needed (bookworm-backports); got:" \
+    "$(dpkg-query -W -f='${Version}' libngtcp2-dev 2>/dev/null || echo none)" >&2
+  exit 1
 fi
 
 if [ "$need_src" -eq 1 ]; then
