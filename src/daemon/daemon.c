@@ -9,6 +9,7 @@
 #include "stream/icmp_watch.h"
 #include "util/keys.h"
 #include "util/log.h"
+#include "util/loop_turn.h"
 
 static void on_stop_signal(uv_signal_t *h, int signum) {
   daemon_state *s = h->data;
@@ -37,8 +38,8 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   s->res = resolver_create(s->loop, s->cfg->dns, s->cfg->n_dns);
   if (!s->res) return snprintf(err, errlen, "out of memory"), -1;
   if (!s->cfg->n_dns)
-    LOG_W("dns", "no_dns_configured",
-          "msg", "no DNS in [Interface]: names go to 1.1.1.1 and 8.8.8.8 through the tunnel", NULL);
+    LOG_W("dns", "no_dns_configured", "msg",
+          "no DNS in [Interface]: names go to 1.1.1.1 and 8.8.8.8 through the tunnel", NULL);
   dialer_env env = {s->loop, s->tun, s->res, (uint64_t)s->cfg->connect_timeout * 1000,
                     (uint64_t)s->cfg->tunnel_wait * 1000};
   s->socks = socks_server_start(s->loop, s->cfg, &env, err, errlen);
@@ -88,6 +89,7 @@ int daemon_run(daemon_role role, awg_config *c) {
     uv_signal_start(sigs[i], nums[i] == SIGHUP ? on_hup : on_stop_signal, nums[i]);
   }
   signal(SIGPIPE, SIG_IGN);
+  loop_turn_start(s.loop);
   char fp[9];
   key_fingerprint(c->public_key, fp);
   LOG_I("daemon", "started", "role", role == DAEMON_CLIENT ? "client" : "server", "key", fp,
@@ -97,6 +99,7 @@ int daemon_run(daemon_role role, awg_config *c) {
   if (!s.tun) {
     LOG_E("daemon", "start_failed", "error", err, NULL);
     fprintf(stderr, "awgproxy: %s\n", err);
+    loop_turn_stop();
     uv_walk(s.loop, close_cb, NULL);
     uv_run(s.loop, UV_RUN_DEFAULT);
     uv_loop_close(s.loop);
@@ -106,6 +109,7 @@ int daemon_run(daemon_role role, awg_config *c) {
     LOG_E("daemon", "start_failed", "error", err, NULL);
     fprintf(stderr, "awgproxy: %s\n", err);
     stop_all(&s);
+    loop_turn_stop();
     uv_walk(s.loop, close_cb, NULL);
     uv_run(s.loop, UV_RUN_DEFAULT);
     uv_loop_close(s.loop);
@@ -115,6 +119,7 @@ int daemon_run(daemon_role role, awg_config *c) {
   stop_all(&s);
   /* Let deferred frees (streams closing from lwIP callbacks) run before everything is closed. */
   uv_run(s.loop, UV_RUN_NOWAIT);
+  loop_turn_stop();
   uv_walk(s.loop, close_cb, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
   uv_loop_close(s.loop);

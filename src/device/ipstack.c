@@ -2,6 +2,7 @@
 #include "device/tcp_recovery.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "lwip/tcp.h"
 #include "lwip/pbuf.h"
 #include "lwip/timeouts.h"
+#include "util/loop_turn.h"
 
 #define OUT_BUF 65536
 #define ACK_SLOTS 64   /* connections with a held ACK per loop turn; more flush early */
@@ -33,10 +35,7 @@ typedef struct {
 struct ipstack {
   struct netif netif;
   uv_timer_t timer;
-  uv_check_t check; /* end of a loop turn: turn hook, then the held ACKs */
-  uv_idle_t idle;   /* keeps the loop from sleeping while something waits for the check */
-  bool turn_wanted;
-  int closed; /* handles closed so far (3: free) */
+  turn_hook flush; /* end of a loop turn: the held ACKs go out */
   ipstack_output_fn out;
   void *ctx;
   size_t n_held;
@@ -46,7 +45,6 @@ struct ipstack {
 
 static bool g_lwip_ready;
 static ipstack *g_stack;
-static void (*g_turn_hook)(void);
 
 /* RFC 1624 incremental update of a one's-complement checksum for a 16-bit word change. */
 static uint16_t csum_adjust(uint16_t sum, uint16_t old, uint16_t new_) {
@@ -134,20 +132,10 @@ static void flush_held(ipstack *s) {
   s->n_held = 0;
 }
 
-/* An active idle handle makes the loop poll without sleeping, so the check handle runs right
- * after this turn's I/O even when the work was queued from a timer. */
-static void on_idle(uv_idle_t *h) { (void)h; }
-
-static void want_turn(ipstack *s) {
-  if (s->turn_wanted) return;
-  s->turn_wanted = true;
-  uv_idle_start(&s->idle, on_idle);
-}
-
 /* Pure ACKs are coalesced per connection and loop turn. lwIP acknowledges every second segment
  * and again on every window update, so a download of 1340-byte segments cost half a datagram
  * (sealed, sent, and opened and routed by the server) per segment. All datagrams one recvmmsg
- * brings in are processed before the check handle runs, so holding a connection's ACK until
+ * brings in are processed before the end of the loop turn, so holding a connection's ACK until
  * then, and letting a newer one replace it (its ACK number and window are at least as new),
  * leaves one ACK per connection per turn. Stretch ACKs are what GRO receivers send too; one held
  * ACK covers at most ACK_STRETCH segments so a sender that grows its window per ACK (lwIP on our
@@ -195,7 +183,7 @@ static bool hold_ack(ipstack *s, const uint8_t *pkt, size_t len) {
   }
   memcpy(h->pkt, pkt, len);
   h->len = (uint16_t)len;
-  want_turn(s);
+  loop_turn_want(&s->flush);
   return true;
 }
 
@@ -212,24 +200,12 @@ static err_t emit(struct netif *nif, struct pbuf *p) {
   return ERR_OK;
 }
 
-/* End of a loop turn: every datagram of the turn is in. First the hook (stream_lwip hands over
- * what arrived, which reopens windows: their updates join the held ACKs), then the ACKs. */
-static void on_check(uv_check_t *c) {
-  ipstack *s = c->data;
-  if (!s->turn_wanted) return;
-  s->turn_wanted = false;
-  uv_idle_stop(&s->idle);
-  if (g_turn_hook) g_turn_hook();
+/* End of a loop turn: every datagram of the turn is in, and the LOOP_TURN_DELIVER phase has
+ * handed what arrived to the applications (which reopens windows: their updates join the held
+ * ACKs). */
+static void on_turn_end(turn_hook *h) {
+  ipstack *s = (ipstack *)((char *)h - offsetof(ipstack, flush));
   flush_held(s);
-}
-
-void ipstack_set_turn_hook(void (*fn)(void)) { g_turn_hook = fn; }
-
-void ipstack_want_turn(void) {
-  if (g_stack)
-    want_turn(g_stack);
-  else if (g_turn_hook)
-    g_turn_hook(); /* no stack (unit tests): at once */
 }
 
 static err_t output4(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst) {
@@ -309,12 +285,9 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
   uv_timer_init(loop, &s->timer);
   s->timer.data = s;
   uv_timer_start(&s->timer, on_timer, 10, 0);
-  uv_check_init(loop, &s->check);
-  s->check.data = s;
-  uv_check_start(&s->check, on_check);
-  uv_unref((uv_handle_t *)&s->check);
-  uv_idle_init(loop, &s->idle);
-  s->idle.data = s;
+  s->flush.run = on_turn_end;
+  s->flush.phase = LOOP_TURN_STACK;
+  loop_turn_start(loop);
   g_stack = s;
   return s;
 }
@@ -335,19 +308,15 @@ int ipstack_input(ipstack *s, const uint8_t *pkt, size_t len) {
   return 0;
 }
 
-static void on_handle_closed(uv_handle_t *h) {
-  ipstack *s = h->data;
-  if (++s->closed == 3) free(s);
-}
+static void on_handle_closed(uv_handle_t *h) { free(h->data); }
 
 void ipstack_destroy(ipstack *s) {
   if (!s) return;
   s->n_held = 0;
+  loop_turn_cancel(&s->flush);
   netif_remove(&s->netif);
   g_stack = NULL;
   uv_close((uv_handle_t *)&s->timer, on_handle_closed);
-  uv_close((uv_handle_t *)&s->check, on_handle_closed);
-  uv_close((uv_handle_t *)&s->idle, on_handle_closed);
 }
 
 struct netif *ipstack_netif(ipstack *s) {

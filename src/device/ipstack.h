@@ -28,15 +28,6 @@ void ipstack_destroy(ipstack *s);
 /* An lwIP address from raw bytes (family AF_INET: 4 bytes, AF_INET6: 16, no zone). */
 void ipstack_ip_from_bytes(ip_addr_t *out, int family, const uint8_t *bytes);
 
-/* Work done once per event-loop turn, after all of the turn's received packets went through
- * lwIP and before the pure ACKs held back during the turn are sent (ipstack.c coalesces them per
- * connection). stream_lwip delivers received data there: one write to the application per
- * stream and turn, whose window updates then ride on the held ACKs. One hook per process (lwIP
- * is global state). */
-void ipstack_set_turn_hook(void (*fn)(void));
-/* Asks for the hook to run at the end of this turn (at once when no stack exists). */
-void ipstack_want_turn(void);
-
 /* The lwIP netif (for code that opens PCBs bound to it). */
 struct netif *ipstack_netif(ipstack *s);
 

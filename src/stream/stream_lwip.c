@@ -8,6 +8,7 @@
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcp.h"
+#include "util/loop_turn.h"
 
 typedef struct lwip_stream {
   stream s;
@@ -34,7 +35,6 @@ typedef struct lwip_stream {
 static lwip_stream *connecting_list;
 /* Streams that received data this loop turn; delivered together at its end (deliver_ready). */
 static lwip_stream *ready_list;
-static bool hook_set;
 
 static void unready(lwip_stream *l) {
   if (!l->ready) return;
@@ -152,21 +152,23 @@ static void deliver(lwip_stream *l) {
   l->delivering = false;
 }
 
-/* The end of a loop turn (ipstack's turn hook). deliver() may close streams (the relay ends) but
- * those only unlink themselves, and nothing received is added during delivery. */
-static void deliver_ready(void) {
+/* The end of a loop turn (LOOP_TURN_DELIVER, before lwIP's held ACKs go out). deliver() may close
+ * streams (the relay ends) but those only unlink themselves, and nothing received is added during
+ * delivery. */
+static void deliver_ready(turn_hook *h) {
+  (void)h;
   while (ready_list) deliver(ready_list);
 }
+static _Thread_local turn_hook deliver_hook = {.run = deliver_ready, .phase = LOOP_TURN_DELIVER};
 
 static void mark_ready(lwip_stream *l) {
   if (l->ready) return;
-  if (!hook_set) ipstack_set_turn_hook(deliver_ready), hook_set = true;
   l->ready = true;
   l->ready_prev = NULL;
   l->ready_next = ready_list;
   if (ready_list) ready_list->ready_prev = l;
   ready_list = l;
-  ipstack_want_turn();
+  loop_turn_want(&deliver_hook);
 }
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) {
