@@ -1,0 +1,721 @@
+/* ngtcp2 connection glue: callbacks, the write pass, the timer, and the connection's lifetime.
+ * ngtcp2 is never called from inside its own callbacks except where its documentation allows
+ * (stream data offsets and shutdowns); everything that reaches the application is queued and
+ * delivered at the end of the loop turn. */
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quic/quic_internal.h"
+#include "quic/quic_proto.h"
+
+#define CID_LEN 16
+
+uint64_t qc_now(void) { return uv_hrtime(); }
+
+void quic_conn_opts_default(quic_conn_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->cc = QUIC_CC_CUBIC;
+  o->max_payload = 1380;
+  o->headroom = 48;
+  o->stream_window = 8u << 20;
+  o->conn_window = 32u << 20;
+  o->max_streams = 16384;
+  o->idle_timeout_ms = 30000;
+  o->keepalive_ms = 10000;
+}
+
+/* ---- queues ------------------------------------------------------------------------------- */
+
+void qc_want_write(quic_conn *c) {
+  if (!c->dead && !c->in_write) loop_turn_want(&c->write_hook);
+}
+
+void qc_sendq_add(quic_stream *q) {
+  quic_conn *c = q->c;
+  if (!q->in_sendq) {
+    q->in_sendq = true;
+    q->sq_next = NULL;
+    if (c->sq_tail)
+      c->sq_tail->sq_next = q;
+    else
+      c->sq_head = q;
+    c->sq_tail = q;
+  }
+  qc_want_write(c);
+}
+
+static quic_stream *sendq_pop(quic_conn *c) {
+  quic_stream *q = c->sq_head;
+  if (!q) return NULL;
+  c->sq_head = q->sq_next;
+  if (!c->sq_head) c->sq_tail = NULL;
+  q->in_sendq = false;
+  q->sq_next = NULL;
+  return q;
+}
+
+void qc_readyq_add(quic_stream *q) {
+  quic_conn *c = q->c;
+  if (q->in_readyq) return;
+  q->in_readyq = true;
+  q->rq_next = NULL;
+  if (c->rq_tail)
+    c->rq_tail->rq_next = q;
+  else
+    c->rq_head = q;
+  c->rq_tail = q;
+  loop_turn_want(&c->deliver_hook);
+}
+
+static void conn_free(quic_conn *c);
+
+static void maybe_free(quic_conn *c) {
+  if (c->owner_closed && c->streams_open == 0 && !c->rq_head) conn_free(c);
+}
+
+void qc_stream_released(quic_conn *c) { c->streams_open--; }
+
+static void on_deliver(turn_hook *h) {
+  quic_conn *c = (quic_conn *)((char *)h - offsetof(quic_conn, deliver_hook));
+  /* Streams added while delivering are handled in the same turn. */
+  while (c->rq_head) {
+    quic_stream *q = c->rq_head;
+    c->rq_head = q->rq_next;
+    if (!c->rq_head) c->rq_tail = NULL;
+    q->in_readyq = false;
+    qs_deliver(q);
+  }
+  maybe_free(c);
+}
+
+/* ---- death -------------------------------------------------------------------------------- */
+
+static void conn_dead(quic_conn *c, const char *reason, int err) {
+  if (c->dead) return;
+  c->dead = true;
+  c->dead_reason = reason;
+  loop_turn_cancel(&c->write_hook);
+  uv_timer_stop(&c->timer);
+  for (quic_stream *q = c->all; q; q = q->all_next) qs_on_conn_dead(q, err);
+  if (!c->owner_closed && !c->closed_told && c->cb.closed) {
+    c->closed_told = true;
+    c->cb.closed(c->cb.ctx, reason);
+  }
+}
+
+static int extend_local_streams_cb(ngtcp2_conn *conn, uint64_t max, void *user);
+static void assign_ids(quic_conn *c);
+
+/* ---- ngtcp2 callbacks --------------------------------------------------------------------- */
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) {
+  return ((quic_conn *)ref->user_data)->conn;
+}
+
+static void rand_cb(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx) {
+  (void)ctx;
+  gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+}
+
+static int new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token, size_t cidlen,
+                      void *user) {
+  (void)conn;
+  (void)user;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
+  cid->datalen = cidlen;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int handshake_completed_cb(ngtcp2_conn *conn, void *user) {
+  (void)conn;
+  quic_conn *c = user;
+  c->established = true;
+  if (c->cb.established) c->cb.established(c->cb.ctx);
+  return 0;
+}
+
+static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
+                               const uint8_t *data, size_t len, void *user, void *sdata) {
+  (void)conn;
+  (void)offset;
+  (void)user;
+  (void)id;
+  quic_stream *q = sdata;
+  if (!q) return 0;
+  qs_on_recv(q, data, len, flags & NGTCP2_STREAM_DATA_FLAG_FIN);
+  return 0;
+}
+
+static int acked_cb(ngtcp2_conn *conn, int64_t id, uint64_t offset, uint64_t len, void *user,
+                    void *sdata) {
+  (void)conn;
+  (void)id;
+  (void)user;
+  if (sdata) qs_on_acked(sdata, offset, len);
+  return 0;
+}
+
+static int stream_open_cb(ngtcp2_conn *conn, int64_t id, void *user) {
+  quic_conn *c = user;
+  if (!c->server || !ngtcp2_is_bidi_stream(id) || c->owner_closed) return 0;
+  quic_stream *q = qs_new(c, id);
+  if (!q) return NGTCP2_ERR_CALLBACK_FAILURE;
+  ngtcp2_conn_set_stream_user_data(conn, id, q);
+  q->announce = true;
+  qc_readyq_add(q);
+  return 0;
+}
+
+static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t app_error,
+                           void *user, void *sdata) {
+  (void)flags;
+  (void)app_error;
+  quic_conn *c = user;
+  if (c->server && !ngtcp2_is_bidi_stream(id)) return 0;
+  /* A peer-opened stream that ended makes room for another. */
+  if (!ngtcp2_conn_is_local_stream(conn, id)) ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+  if (sdata) qs_on_ng_closed(sdata);
+  return 0;
+}
+
+static int stream_reset_cb(ngtcp2_conn *conn, int64_t id, uint64_t final_size, uint64_t app_error,
+                           void *user, void *sdata) {
+  (void)conn;
+  (void)id;
+  (void)final_size;
+  (void)app_error;
+  (void)user;
+  if (sdata) qs_on_reset(sdata);
+  return 0;
+}
+
+static int stop_sending_cb(ngtcp2_conn *conn, int64_t id, uint64_t app_error, void *user,
+                           void *sdata) {
+  (void)app_error;
+  (void)user;
+  /* The peer will not read: our side of the stream is aborted too. */
+  ngtcp2_conn_shutdown_stream_write(conn, 0, id, QP_APP_NO_ERROR);
+  if (sdata) qs_on_reset(sdata);
+  return 0;
+}
+
+static int extend_stream_data_cb(ngtcp2_conn *conn, int64_t id, uint64_t max_data, void *user,
+                                 void *sdata) {
+  (void)conn;
+  (void)id;
+  (void)max_data;
+  (void)user;
+  quic_stream *q = sdata;
+  if (q && (q->snd_sent != q->snd_end || (q->fin_wanted && !q->fin_sent))) qc_sendq_add(q);
+  return 0;
+}
+
+static int recv_datagram_cb(ngtcp2_conn *conn, uint32_t flags, const uint8_t *data, size_t len,
+                            void *user) {
+  (void)conn;
+  (void)flags;
+  quic_conn *c = user;
+  c->dgrams_recv++;
+  if (c->cb.datagram && !c->owner_closed) c->cb.datagram(c->cb.ctx, data, len);
+  return 0;
+}
+
+static void fill_callbacks(ngtcp2_callbacks *cb, bool server) {
+  memset(cb, 0, sizeof *cb);
+  if (server)
+    cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+  else
+    cb->client_initial = ngtcp2_crypto_client_initial_cb;
+  cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb->encrypt = ngtcp2_crypto_encrypt_cb;
+  cb->decrypt = ngtcp2_crypto_decrypt_cb;
+  cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
+  cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+  cb->update_key = ngtcp2_crypto_update_key_cb;
+  cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+  cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+  cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+  cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  cb->rand = rand_cb;
+  cb->get_new_connection_id = new_cid_cb;
+  cb->handshake_completed = handshake_completed_cb;
+  cb->recv_stream_data = recv_stream_data_cb;
+  cb->acked_stream_data_offset = acked_cb;
+  cb->stream_open = stream_open_cb;
+  cb->stream_close = stream_close_cb;
+  cb->stream_reset = stream_reset_cb;
+  cb->stream_stop_sending = stop_sending_cb;
+  cb->extend_max_stream_data = extend_stream_data_cb;
+  cb->recv_datagram = recv_datagram_cb;
+  cb->extend_max_local_streams_bidi = extend_local_streams_cb;
+}
+
+static void fill_settings(ngtcp2_settings *s, const quic_conn_opts *o) {
+  ngtcp2_settings_default(s);
+  s->initial_ts = qc_now();
+  s->cc_algo = o->cc == QUIC_CC_BBR    ? NGTCP2_CC_ALGO_BBR
+               : o->cc == QUIC_CC_RENO ? NGTCP2_CC_ALGO_RENO
+                                       : NGTCP2_CC_ALGO_CUBIC;
+  s->max_tx_udp_payload_size = o->max_payload;
+  s->no_tx_udp_payload_size_shaping = 1;
+  s->no_pmtud = 1; /* the tunnel MTU is known */
+  s->max_window = o->conn_window;
+  s->max_stream_window = o->stream_window;
+  s->handshake_timeout = 10 * NGTCP2_SECONDS;
+}
+
+static void fill_params(ngtcp2_transport_params *p, const quic_conn_opts *o, bool server) {
+  ngtcp2_transport_params_default(p);
+  uint64_t sw = o->stream_window < 256 * 1024 ? o->stream_window : 256 * 1024;
+  uint64_t cw = o->conn_window < 1024 * 1024 ? o->conn_window : 1024 * 1024;
+  p->initial_max_stream_data_bidi_local = sw;
+  p->initial_max_stream_data_bidi_remote = sw;
+  p->initial_max_data = cw;
+  p->initial_max_streams_bidi = server ? o->max_streams : 0;
+  p->initial_max_streams_uni = 0;
+  p->max_idle_timeout = o->idle_timeout_ms * NGTCP2_MILLISECONDS;
+  p->max_datagram_frame_size = 65535;
+  p->active_connection_id_limit = 2;
+}
+
+/* ---- creation ----------------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+static void write_pass(quic_conn *c);
+static void on_write_hook(turn_hook *h) {
+  write_pass((quic_conn *)((char *)h - offsetof(quic_conn, write_hook)));
+}
+
+static socklen_t sa_len(const struct sockaddr_storage *ss) {
+  return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static quic_conn *conn_alloc(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts *o,
+                             const quic_conn_cb *cb, const quic_path_addrs *path, bool server) {
+  quic_conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->slot = o->headroom + o->max_payload;
+  c->batch = malloc(QUIC_BATCH * c->slot);
+  if (!c->batch) {
+    free(c);
+    return NULL;
+  }
+  c->loop = loop;
+  c->opts = *o;
+  c->cb = *cb;
+  c->server = server;
+  c->conn_ref.get_conn = get_conn;
+  c->conn_ref.user_data = c;
+  ngtcp2_path_storage_init(&c->ps, (const struct sockaddr *)&path->local, sa_len(&path->local),
+                           (const struct sockaddr *)&path->remote, sa_len(&path->remote), NULL);
+  c->write_hook.run = on_write_hook;
+  c->write_hook.phase = LOOP_TURN_STACK;
+  c->deliver_hook.run = on_deliver;
+  c->deliver_hook.phase = LOOP_TURN_DELIVER;
+  ngtcp2_ccerr_default(&c->ccerr);
+  uv_timer_init(loop, &c->timer);
+  c->timer.data = c;
+  c->tls = quic_tls_session(tls, &c->conn_ref);
+  if (!c->tls) {
+    uv_close((uv_handle_t *)&c->timer, NULL);
+    free(c->batch);
+    free(c);
+    return NULL;
+  }
+  return c;
+}
+
+static void abandon(quic_conn *c) {
+  c->owner_closed = true;
+  c->dead = true;
+  conn_free(c);
+}
+
+static void set_err(char *err, size_t errlen, const char *what, int rc) {
+  snprintf(err, errlen, "%s: %s", what, rc ? ngtcp2_strerror(rc) : "out of memory");
+}
+
+quic_conn *quic_conn_client(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts *o,
+                            const quic_conn_cb *cb, const quic_path_addrs *path, char *err,
+                            size_t errlen) {
+  quic_conn *c = conn_alloc(loop, tls, o, cb, path, false);
+  if (!c) {
+    set_err(err, errlen, "QUIC client", 0);
+    return NULL;
+  }
+  ngtcp2_cid dcid, scid;
+  dcid.datalen = scid.datalen = CID_LEN;
+  gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, CID_LEN);
+  gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, CID_LEN);
+  ngtcp2_callbacks cbs;
+  ngtcp2_settings st;
+  ngtcp2_transport_params tp;
+  fill_callbacks(&cbs, false);
+  fill_settings(&st, o);
+  fill_params(&tp, o, false);
+  int rc = ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &c->ps.path, NGTCP2_PROTO_VER_V1, &cbs,
+                                  &st, &tp, NULL, c);
+  if (rc) {
+    set_err(err, errlen, "QUIC client", rc);
+    abandon(c);
+    return NULL;
+  }
+  ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+  if (o->keepalive_ms)
+    ngtcp2_conn_set_keep_alive_timeout(c->conn, o->keepalive_ms * NGTCP2_MILLISECONDS);
+  qc_want_write(c);
+  return c;
+}
+
+bool quic_conn_acceptable(const uint8_t *pkt, size_t len) {
+  ngtcp2_pkt_hd hd;
+  return ngtcp2_accept(&hd, pkt, len) == 0;
+}
+
+quic_conn *quic_conn_server(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts *o,
+                            const quic_conn_cb *cb, const quic_path_addrs *path, const uint8_t *pkt,
+                            size_t len, char *err, size_t errlen) {
+  ngtcp2_pkt_hd hd;
+  int rc = ngtcp2_accept(&hd, pkt, len);
+  if (rc) {
+    set_err(err, errlen, "QUIC accept", rc);
+    return NULL;
+  }
+  quic_conn *c = conn_alloc(loop, tls, o, cb, path, true);
+  if (!c) {
+    set_err(err, errlen, "QUIC server", 0);
+    return NULL;
+  }
+  ngtcp2_cid scid;
+  scid.datalen = CID_LEN;
+  gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, CID_LEN);
+  ngtcp2_callbacks cbs;
+  ngtcp2_settings st;
+  ngtcp2_transport_params tp;
+  fill_callbacks(&cbs, true);
+  fill_settings(&st, o);
+  fill_params(&tp, o, true);
+  tp.original_dcid = hd.dcid;
+  tp.original_dcid_present = 1;
+  rc = ngtcp2_conn_server_new(&c->conn, &hd.scid, &scid, &c->ps.path, hd.version, &cbs, &st, &tp,
+                              NULL, c);
+  if (rc) {
+    set_err(err, errlen, "QUIC server", rc);
+    abandon(c);
+    return NULL;
+  }
+  ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+  quic_conn_input(c, pkt, len);
+  if (c->dead) {
+    snprintf(err, errlen, "QUIC server: first packet rejected (%s)", c->dead_reason);
+    abandon(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* ---- input, timer ------------------------------------------------------------------------- */
+
+static void arm_timer(quic_conn *c) {
+  if (c->dead) return;
+  ngtcp2_tstamp exp = ngtcp2_conn_get_expiry(c->conn);
+  if (exp == UINT64_MAX) {
+    uv_timer_stop(&c->timer);
+    return;
+  }
+  uint64_t now = qc_now();
+  uint64_t ms = exp > now ? (exp - now + 999999) / 1000000 : 0;
+  uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void fail(quic_conn *c, int rc, const char *reason) {
+  if (c->dead) return;
+  /* Tell the peer, unless the connection is already silent (idle, draining). */
+  if (rc != NGTCP2_ERR_IDLE_CLOSE && rc != NGTCP2_ERR_DRAINING && rc != NGTCP2_ERR_CLOSING &&
+      rc != NGTCP2_ERR_DROP_CONN) {
+    ngtcp2_ccerr_set_liberr(&c->ccerr, rc, NULL, 0);
+    quic_pkt p = {c->batch + c->opts.headroom, 0};
+    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data,
+                                                        c->opts.max_payload, &c->ccerr, qc_now());
+    if (n > 0 && c->cb.send) {
+      p.len = (size_t)n;
+      c->cb.send(c->cb.ctx, &p, 1);
+    }
+  }
+  conn_dead(c, reason, rc == NGTCP2_ERR_IDLE_CLOSE ? UV_ETIMEDOUT : UV_ECONNABORTED);
+}
+
+static const char *read_error_reason(int rc) {
+  switch (rc) {
+    case NGTCP2_ERR_DRAINING:
+      return "closed by the peer";
+    case NGTCP2_ERR_CRYPTO:
+      return "TLS handshake failed";
+    case NGTCP2_ERR_IDLE_CLOSE:
+      return "idle timeout";
+    default:
+      return "protocol error";
+  }
+}
+
+void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len) {
+  if (c->dead) return;
+  ngtcp2_pkt_info pi = {0};
+  int rc = ngtcp2_conn_read_pkt(c->conn, &c->ps.path, &pi, pkt, len, qc_now());
+  c->pkts_recv++;
+  if (rc == 0) {
+    qc_want_write(c);
+    return;
+  }
+  /* Packets that do not decrypt (stray, reordered across a key change) are not fatal. */
+  if (rc == NGTCP2_ERR_DISCARD_PKT || (rc == NGTCP2_ERR_DROP_CONN && !c->established)) return;
+  fail(c, rc, read_error_reason(rc));
+}
+
+static void on_timer(uv_timer_t *t) {
+  quic_conn *c = t->data;
+  if (c->dead) return;
+  int rc = ngtcp2_conn_handle_expiry(c->conn, qc_now());
+  if (rc) {
+    fail(c, rc, rc == NGTCP2_ERR_IDLE_CLOSE ? "idle timeout" : "handshake timeout");
+    maybe_free(c);
+    return;
+  }
+  write_pass(c);
+}
+
+/* ---- write pass --------------------------------------------------------------------------- */
+
+static void flush(quic_conn *c, quic_pkt *pkts, size_t *n) {
+  if (!*n) return;
+  c->pkts_sent += *n;
+  if (c->cb.send && !c->owner_closed) c->cb.send(c->cb.ctx, pkts, *n);
+  *n = 0;
+}
+
+/* Writes one packet into dest from the queued datagram, then stream data (several streams per
+ * packet), then control frames only. Returns its length, 0 when nothing can be written, or a
+ * fatal ngtcp2 error. */
+static ngtcp2_ssize write_one(quic_conn *c, uint8_t *dest, uint64_t ts) {
+  for (;;) {
+    ngtcp2_ssize datalen = -1;
+    ngtcp2_ssize n;
+    if (c->dq.count) {
+      ngtcp2_vec v = {c->dq.buf + c->dq.head * QUIC_DGRAM_MAX, c->dq.len[c->dq.head]};
+      int accepted = 0;
+      n = ngtcp2_conn_writev_datagram(c->conn, &c->ps.path, NULL, dest, c->opts.max_payload,
+                                      &accepted, NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, &v, 1, ts);
+      if (accepted || n == NGTCP2_ERR_INVALID_ARGUMENT) {
+        /* Sent, or larger than any packet can carry: either way it leaves the queue. */
+        if (accepted)
+          c->dgrams_sent++;
+        else
+          c->dgrams_dropped++;
+        c->dq.head = (c->dq.head + 1) % QUIC_DGRAM_SLOTS;
+        c->dq.count--;
+      }
+      if (n == NGTCP2_ERR_WRITE_MORE || n == NGTCP2_ERR_INVALID_ARGUMENT) continue;
+      return n;
+    }
+    quic_stream *q = c->sq_head;
+    while (q && (q->id < 0 || q->ng_closed ||
+                 (q->snd_sent == q->snd_end && (!q->fin_wanted || q->fin_sent)))) {
+      sendq_pop(c); /* nothing (more) to send */
+      q = c->sq_head;
+    }
+    ngtcp2_vec v[16];
+    size_t nv = 0;
+    uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+    int64_t id = -1;
+    if (q) {
+      nv = qs_unsent(q, v, 16);
+      id = q->id;
+      /* FIN goes with the last bytes when they all fit in this vector set. */
+      size_t total = 0;
+      for (size_t i = 0; i < nv; i++) total += v[i].len;
+      if (q->fin_wanted && total == q->snd_end - q->snd_sent) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+    }
+    n = ngtcp2_conn_writev_stream(c->conn, &c->ps.path, NULL, dest, c->opts.max_payload, &datalen,
+                                  flags, id, v, nv, ts);
+    if (q && datalen >= 0) {
+      size_t total = 0;
+      for (size_t i = 0; i < nv; i++) total += v[i].len;
+      bool fin = (flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && (size_t)datalen == total;
+      qs_sent(q, (size_t)datalen, fin);
+      /* Round robin: a stream with more to send goes to the back. */
+      sendq_pop(c);
+      if (q->snd_sent != q->snd_end || (q->fin_wanted && !q->fin_sent)) qc_sendq_add(q);
+    }
+    if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR ||
+        n == NGTCP2_ERR_STREAM_NOT_FOUND) {
+      sendq_pop(c); /* back in the queue when its window opens (extend_max_stream_data) */
+      continue;
+    }
+    if (n == NGTCP2_ERR_WRITE_MORE) continue;
+    return n;
+  }
+}
+
+static void write_pass(quic_conn *c) {
+  if (c->dead) return;
+  c->in_write = true;
+  uint64_t ts = qc_now();
+  size_t quantum = ngtcp2_conn_get_send_quantum(c->conn), bytes = 0;
+  quic_pkt pkts[QUIC_BATCH];
+  size_t n = 0;
+  if (c->established) assign_ids(c);
+  for (;;) {
+    uint8_t *dest = c->batch + n * c->slot + c->opts.headroom;
+    ngtcp2_ssize w = write_one(c, dest, ts);
+    if (w < 0) {
+      flush(c, pkts, &n);
+      c->in_write = false;
+      fail(c, (int)w, "protocol error");
+      return;
+    }
+    if (w == 0) break;
+    pkts[n].data = dest;
+    pkts[n].len = (size_t)w;
+    bytes += (size_t)w;
+    if (++n == QUIC_BATCH) flush(c, pkts, &n);
+    if (bytes >= quantum) break; /* pacing: the timer brings the next burst */
+  }
+  flush(c, pkts, &n);
+  ngtcp2_conn_update_pkt_tx_time(c->conn, ts);
+  c->in_write = false;
+  arm_timer(c);
+}
+
+/* ---- streams, datagrams, info ------------------------------------------------------------- */
+
+/* Streams get their id in the write pass, once the handshake told the peer's stream limit and
+ * while it has room; until then they hold what the application writes. */
+stream *quic_conn_open_stream(quic_conn *c) {
+  if (c->dead || c->owner_closed) return NULL;
+  quic_stream *q = qs_new(c, -1);
+  if (!q) return NULL;
+  q->po_next = NULL;
+  if (c->po_tail)
+    c->po_tail->po_next = q;
+  else
+    c->po_head = q;
+  c->po_tail = q;
+  qc_want_write(c);
+  return &q->s;
+}
+
+void qc_pending_remove(quic_stream *q) {
+  quic_conn *c = q->c;
+  quic_stream *prev = NULL;
+  for (quic_stream *p = c->po_head; p; prev = p, p = p->po_next) {
+    if (p != q) continue;
+    if (prev)
+      prev->po_next = q->po_next;
+    else
+      c->po_head = q->po_next;
+    if (c->po_tail == q) c->po_tail = prev;
+    q->po_next = NULL;
+    return;
+  }
+}
+
+static void assign_ids(quic_conn *c) {
+  while (c->po_head) {
+    quic_stream *q = c->po_head;
+    if (!q->app_closed) {
+      int64_t id;
+      if (ngtcp2_conn_open_bidi_stream(c->conn, &id, q) != 0) return; /* no room yet */
+      q->id = id;
+      if (q->snd_end || q->fin_wanted) qc_sendq_add(q);
+    }
+    c->po_head = q->po_next;
+    if (!c->po_head) c->po_tail = NULL;
+    q->po_next = NULL;
+  }
+}
+
+static int extend_local_streams_cb(ngtcp2_conn *conn, uint64_t max, void *user) {
+  (void)conn;
+  (void)max;
+  qc_want_write(user);
+  return 0;
+}
+
+int quic_conn_send_datagram(quic_conn *c, const uint8_t *hdr, size_t hlen, const uint8_t *data,
+                            size_t len) {
+  if (c->dead || hlen + len > QUIC_DGRAM_MAX || c->dq.count == QUIC_DGRAM_SLOTS) {
+    c->dgrams_dropped++;
+    return -1;
+  }
+  if (!c->dq.buf && !(c->dq.buf = malloc((size_t)QUIC_DGRAM_SLOTS * QUIC_DGRAM_MAX))) return -1;
+  size_t i = (c->dq.head + c->dq.count) % QUIC_DGRAM_SLOTS;
+  uint8_t *slot = c->dq.buf + i * QUIC_DGRAM_MAX;
+  memcpy(slot, hdr, hlen);
+  memcpy(slot + hlen, data, len);
+  c->dq.len[i] = hlen + len;
+  c->dq.count++;
+  qc_want_write(c);
+  return 0;
+}
+
+bool quic_conn_is_established(const quic_conn *c) { return c->established && !c->dead; }
+bool quic_conn_is_dead(const quic_conn *c) { return c->dead; }
+
+void quic_conn_get_stats(const quic_conn *c, quic_conn_stats *out) {
+  memset(out, 0, sizeof *out);
+  if (c->conn) {
+    ngtcp2_conn_info ci;
+    ngtcp2_conn_get_conn_info(c->conn, &ci);
+    out->rtt_ns = ci.smoothed_rtt;
+    out->min_rtt_ns = ci.min_rtt;
+    out->cwnd = ci.cwnd;
+    out->bytes_in_flight = ci.bytes_in_flight;
+  }
+  out->pkts_sent = c->pkts_sent;
+  out->pkts_recv = c->pkts_recv;
+  out->streams_open = c->streams_open;
+  out->dgrams_sent = c->dgrams_sent;
+  out->dgrams_recv = c->dgrams_recv;
+  out->dgrams_dropped = c->dgrams_dropped;
+}
+
+/* ---- the end ------------------------------------------------------------------------------ */
+
+static void on_timer_closed(uv_handle_t *h) {
+  quic_conn *c = h->data;
+  free(c->batch);
+  free(c->dq.buf);
+  free(c);
+}
+
+static void conn_free(quic_conn *c) {
+  loop_turn_cancel(&c->write_hook);
+  loop_turn_cancel(&c->deliver_hook);
+  while (c->all) qs_free(c->all);
+  if (c->conn) ngtcp2_conn_del(c->conn);
+  if (c->tls) gnutls_deinit(c->tls);
+  c->conn = NULL;
+  c->tls = NULL;
+  uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+void quic_conn_close(quic_conn *c) {
+  if (c->owner_closed) return;
+  if (!c->dead) {
+    ngtcp2_ccerr_set_application_error(&c->ccerr, QP_APP_NO_ERROR, NULL, 0);
+    quic_pkt p = {c->batch + c->opts.headroom, 0};
+    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data,
+                                                        c->opts.max_payload, &c->ccerr, qc_now());
+    if (n > 0 && c->cb.send) {
+      p.len = (size_t)n;
+      c->cb.send(c->cb.ctx, &p, 1);
+    }
+  }
+  c->owner_closed = true;
+  conn_dead(c, "closed", UV_ECONNABORTED);
+  maybe_free(c);
+}

@@ -1,0 +1,99 @@
+/* One QUIC connection (ngtcp2 + GnuTLS), driven without I/O of its own: packets come in through
+ * quic_conn_input, packets go out through the send callback in batches (every packet one write
+ * pass produced), and one libuv timer follows ngtcp2's expiry. The write pass runs at the end of
+ * the loop turn (LOOP_TURN_STACK), after a whole received batch was read, so ACKs and window
+ * updates are coalesced. Streams are `stream`s (stream/stream.h): the client opens them, the
+ * server is told of new ones. DATAGRAM frames (RFC 9221) carry whole messages.
+ *
+ * Lifetime: the owner creates the connection and ends it with quic_conn_close (once; not after
+ * its closed callback ran). The object stays alive internally until every stream the
+ * application holds has been closed. */
+#ifndef AWGPROXY_QUIC_QUIC_CONN_H
+#define AWGPROXY_QUIC_QUIC_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "quic/quic_tls.h"
+#include "stream/stream.h"
+
+typedef struct quic_conn quic_conn;
+
+typedef struct {
+  uint8_t *data; /* headroom bytes before data are free for the inner IP + UDP header */
+  size_t len;
+} quic_pkt;
+
+typedef enum { QUIC_CC_CUBIC = 0, QUIC_CC_RENO, QUIC_CC_BBR } quic_cc;
+
+typedef struct {
+  quic_cc cc;
+  size_t max_payload;     /* QUIC packet size: tunnel MTU minus inner IP and UDP headers */
+  size_t headroom;        /* bytes kept free in front of each packet */
+  uint64_t stream_window; /* ceiling of a stream's auto-tuned receive window */
+  uint64_t conn_window;   /* ceiling of the connection's */
+  uint64_t max_streams;   /* concurrent streams the peer may open */
+  uint64_t idle_timeout_ms;
+  uint64_t keepalive_ms; /* PING interval, 0 = none */
+} quic_conn_opts;
+
+void quic_conn_opts_default(quic_conn_opts *o);
+
+typedef struct {
+  /* Packets of one write pass, in order; valid during the call. */
+  void (*send)(void *ctx, const quic_pkt *pkts, size_t n);
+  void (*established)(void *ctx); /* handshake complete */
+  /* The connection is dead (idle timeout, closed by the peer, handshake failure, protocol
+   * error); every open stream got on_error. The owner then calls quic_conn_close. */
+  void (*closed)(void *ctx, const char *reason);
+  /* Server: a stream the peer opened; ownership of s to the callee (it must set its callbacks
+   * and eventually close it). */
+  void (*new_stream)(void *ctx, stream *s);
+  void (*datagram)(void *ctx, const uint8_t *data, size_t len);
+  void *ctx;
+} quic_conn_cb;
+
+/* Inner addresses of the connection's path (the tunnel addresses and ports). */
+typedef struct {
+  struct sockaddr_storage local, remote;
+} quic_path_addrs;
+
+quic_conn *quic_conn_client(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts *o,
+                            const quic_conn_cb *cb, const quic_path_addrs *path, char *err,
+                            size_t errlen);
+/* True if pkt can start a server connection (a client Initial of a version we speak). */
+bool quic_conn_acceptable(const uint8_t *pkt, size_t len);
+/* A server connection for the client whose first packet is pkt (quic_conn_acceptable); pkt is
+ * read as part of creation. */
+quic_conn *quic_conn_server(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts *o,
+                            const quic_conn_cb *cb, const quic_path_addrs *path, const uint8_t *pkt,
+                            size_t len, char *err, size_t errlen);
+
+/* A packet from the peer (the UDP payload). */
+void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len);
+/* A new bidirectional stream; NULL when the peer's stream limit is reached or the connection is
+ * not usable. Data written before the handshake completes is sent when it does. */
+stream *quic_conn_open_stream(quic_conn *c);
+/* Queues one DATAGRAM frame made of hdr then data; -1 if it is too large for a packet or the
+ * queue is full (dropped, as UDP would). */
+int quic_conn_send_datagram(quic_conn *c, const uint8_t *hdr, size_t hlen, const uint8_t *data,
+                            size_t len);
+bool quic_conn_is_established(const quic_conn *c);
+bool quic_conn_is_dead(const quic_conn *c);
+
+typedef struct {
+  uint64_t rtt_ns, min_rtt_ns, cwnd, bytes_in_flight;
+  uint64_t pkts_sent, pkts_recv;
+  uint64_t streams_open;
+  uint64_t dgrams_sent, dgrams_recv, dgrams_dropped;
+} quic_conn_stats;
+void quic_conn_get_stats(const quic_conn *c, quic_conn_stats *out);
+
+/* Ends the connection: a CONNECTION_CLOSE goes out (unless it is already dead), open streams get
+ * on_error(UV_ECONNABORTED). No callback of cb runs afterwards. */
+void quic_conn_close(quic_conn *c);
+
+#endif

@@ -1,0 +1,111 @@
+/* State shared by quic_conn.c (the connection, its callbacks and write pass) and stream_quic.c
+ * (the stream implementation and its buffers). Not part of the public interface. */
+#ifndef AWGPROXY_QUIC_QUIC_INTERNAL_H
+#define AWGPROXY_QUIC_QUIC_INTERNAL_H
+
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "quic/quic_conn.h"
+#include "util/loop_turn.h"
+
+#define QCHUNK_SIZE 16384
+#define QUIC_BATCH 64       /* packets handed to the tunnel per send callback */
+#define QUIC_DGRAM_SLOTS 64 /* DATAGRAM frames waiting for the next write pass */
+#define QUIC_DGRAM_MAX 1500
+
+typedef struct qchunk {
+  struct qchunk *next;
+  size_t len; /* bytes used in data */
+  uint8_t data[QCHUNK_SIZE];
+} qchunk;
+
+typedef struct quic_stream quic_stream;
+struct quic_stream {
+  stream s; /* first: the public face */
+  quic_conn *c;
+  int64_t id;                       /* -1 until ngtcp2 gives one */
+  quic_stream *all_prev, *all_next; /* every stream of the connection */
+  quic_stream *sq_next;             /* send queue: unsent data or FIN */
+  quic_stream *rq_next;             /* ready queue: something to tell the application */
+  quic_stream *po_next;             /* waiting for a stream id (handshake, stream limit) */
+  bool in_sendq, in_readyq;
+
+  /* Send side: chunks from the first unacknowledged byte; cur/cur_off is the first unsent. */
+  qchunk *snd_head, *snd_tail, *snd_cur;
+  size_t snd_cur_off;
+  uint64_t snd_base;  /* stream offset of snd_head->data[0] */
+  uint64_t snd_sent;  /* offset of the first unsent byte */
+  uint64_t snd_end;   /* offset after the last written byte */
+  uint64_t snd_acked; /* offset below which everything is acknowledged */
+  bool fin_wanted, fin_sent, shutdown_told, over_high, drain_due;
+
+  /* Receive side: in order, delivered at the end of the turn. */
+  qchunk *rcv_head, *rcv_tail;
+  uint64_t rcv_queued;
+  bool rcv_fin, eof_told, reading;
+
+  bool announce; /* server: new_stream not yet called */
+  int error;     /* to deliver via on_error (negative UV_*), 0 = none */
+  bool error_told;
+  bool app_closed;  /* stream_close called: no more application callbacks */
+  bool closed_told; /* on_closed ran */
+  bool ng_closed;   /* ngtcp2 is done with the stream (or the connection is gone) */
+};
+
+struct quic_conn {
+  uv_loop_t *loop;
+  ngtcp2_conn *conn;
+  gnutls_session_t tls;
+  ngtcp2_crypto_conn_ref conn_ref;
+  ngtcp2_path_storage ps;
+  quic_conn_opts opts;
+  quic_conn_cb cb;
+  bool server;
+  uv_timer_t timer;
+  turn_hook write_hook;   /* LOOP_TURN_STACK: the write pass */
+  turn_hook deliver_hook; /* LOOP_TURN_DELIVER: stream events to the application */
+  quic_stream *all;
+  quic_stream *sq_head, *sq_tail;
+  quic_stream *rq_head, *rq_tail;
+  quic_stream *po_head, *po_tail; /* opened by the application, no stream id yet */
+  uint8_t *batch;                 /* QUIC_BATCH * (headroom + max_payload) */
+  size_t slot;
+  struct {
+    uint8_t *buf; /* QUIC_DGRAM_SLOTS * QUIC_DGRAM_MAX, allocated on first use */
+    size_t len[QUIC_DGRAM_SLOTS];
+    size_t head, count;
+  } dq;
+  ngtcp2_ccerr ccerr;
+  bool established, dead, owner_closed, closed_told, timer_closed, in_write;
+  const char *dead_reason;
+  uint64_t streams_open; /* application-held streams */
+  uint64_t pkts_sent, pkts_recv, dgrams_sent, dgrams_recv, dgrams_dropped;
+};
+
+/* stream_quic.c */
+quic_stream *qs_new(quic_conn *c, int64_t id);
+void qs_free(quic_stream *q);
+/* ngtcp2 events for a stream */
+void qs_on_recv(quic_stream *q, const uint8_t *data, size_t len, bool fin);
+void qs_on_acked(quic_stream *q, uint64_t offset, uint64_t len);
+void qs_on_reset(quic_stream *q); /* the peer aborted (RESET_STREAM / STOP_SENDING) */
+void qs_on_ng_closed(quic_stream *q);
+/* The connection died: tell the application (error), let it close. */
+void qs_on_conn_dead(quic_stream *q, int err);
+/* Fills up to max vectors with unsent data; returns the count. */
+size_t qs_unsent(const quic_stream *q, ngtcp2_vec *v, size_t max);
+/* n bytes (and the FIN, when fin) went into a packet. */
+void qs_sent(quic_stream *q, size_t n, bool fin);
+/* Runs the application callbacks that are due (from the DELIVER phase). */
+void qs_deliver(quic_stream *q);
+
+/* quic_conn.c */
+void qc_want_write(quic_conn *c);
+void qc_sendq_add(quic_stream *q);
+void qc_readyq_add(quic_stream *q);
+void qc_stream_released(quic_conn *c); /* an application-held stream was closed */
+uint64_t qc_now(void);
+void qc_pending_remove(quic_stream *q); /* closed before it got an id */
+
+#endif

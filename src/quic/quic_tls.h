@@ -1,0 +1,26 @@
+/* TLS 1.3 for the QUIC transport (GnuTLS through ngtcp2's crypto helper). The server's
+ * certificate is a self-signed ECDSA P-256 certificate made in memory at start; the client does
+ * not verify it, because the WireGuard handshake has already authenticated both ends (the QUIC
+ * endpoint is reachable only through the tunnel; docs/decisions.md). ALPN "awgproxy/1",
+ * AES-128-GCM preferred. */
+#ifndef AWGPROXY_QUIC_QUIC_TLS_H
+#define AWGPROXY_QUIC_QUIC_TLS_H
+
+#include <gnutls/gnutls.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define QUIC_ALPN "awgproxy/1"
+
+typedef struct quic_tls quic_tls;
+
+/* Credentials for one role (server: with the generated certificate). NULL with err on failure. */
+quic_tls *quic_tls_new(bool server, char *err, size_t errlen);
+void quic_tls_free(quic_tls *t);
+
+/* A session for one connection, configured for QUIC; conn_ref must outlive it (ngtcp2's crypto
+ * helper finds the connection through it). Returns NULL on failure. */
+gnutls_session_t quic_tls_session(quic_tls *t, ngtcp2_crypto_conn_ref *conn_ref);
+
+#endif

@@ -1,0 +1,292 @@
+/* QUIC streams as `stream`s. Written bytes are copied into chunks and stay there until the peer
+ * acknowledges them (ngtcp2 retransmits from our memory). write_queued() counts only what has
+ * not been handed to ngtcp2 yet: bytes in flight are bounded by the peer's flow-control window,
+ * not by the relay's high-water mark, so one stream can fill a long fat pipe. Received bytes
+ * wait in chunks (at most our receive window) and are delivered at the end of the loop turn;
+ * the window opens by what the application took. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quic/quic_internal.h"
+#include "quic/quic_proto.h"
+
+static quic_stream *of(stream *s) { return (quic_stream *)s; }
+static const quic_stream *cof(const stream *s) { return (const quic_stream *)s; }
+
+static void free_chunks(qchunk *c) {
+  while (c) {
+    qchunk *n = c->next;
+    free(c);
+    c = n;
+  }
+}
+
+/* ---- application side ------------------------------------------------------------------- */
+
+static void q_read_start(stream *s) {
+  quic_stream *q = of(s);
+  q->reading = true;
+  if (q->rcv_queued || (q->rcv_fin && !q->eof_told)) qc_readyq_add(q);
+}
+
+static void q_read_stop(stream *s) { of(s)->reading = false; }
+
+static int q_write(stream *s, const uint8_t *data, size_t len) {
+  quic_stream *q = of(s);
+  if (q->fin_wanted || q->ng_closed) return UV_EPIPE;
+  if (q->error) return q->error;
+  while (len) {
+    qchunk *t = q->snd_tail;
+    if (!t || t->len == QCHUNK_SIZE) {
+      qchunk *n = malloc(sizeof *n);
+      if (!n) return UV_ENOMEM;
+      n->next = NULL;
+      n->len = 0;
+      if (t)
+        t->next = n;
+      else
+        q->snd_head = n, q->snd_base = q->snd_end;
+      q->snd_tail = t = n;
+      if (!q->snd_cur) q->snd_cur = n, q->snd_cur_off = 0;
+    }
+    size_t k = QCHUNK_SIZE - t->len;
+    if (k > len) k = len;
+    memcpy(t->data + t->len, data, k);
+    t->len += k;
+    data += k;
+    len -= k;
+    q->snd_end += k;
+  }
+  if (q->snd_end - q->snd_sent > STREAM_HIGH_WATER) q->over_high = true;
+  qc_sendq_add(q);
+  return 0;
+}
+
+static size_t q_write_queued(const stream *s) {
+  const quic_stream *q = cof(s);
+  return (size_t)(q->snd_end - q->snd_sent);
+}
+
+static void q_shutdown(stream *s) {
+  quic_stream *q = of(s);
+  if (q->fin_wanted || q->ng_closed) return;
+  q->fin_wanted = true;
+  qc_sendq_add(q);
+}
+
+static void q_close(stream *s) {
+  quic_stream *q = of(s);
+  if (q->app_closed) return;
+  q->app_closed = true;
+  quic_conn *c = q->c;
+  if (q->id < 0) { /* never reached ngtcp2 */
+    qc_pending_remove(q);
+    q->ng_closed = true;
+  }
+  if (!q->ng_closed && !c->dead) {
+    /* What was not all handed over with its FIN is aborted; a finished send side stays until it
+     * is acknowledged. What we have not read is refused. */
+    if (!q->fin_sent || q->snd_sent != q->snd_end)
+      ngtcp2_conn_shutdown_stream_write(c->conn, 0, q->id, QP_APP_ABORTED);
+    if (!q->rcv_fin) ngtcp2_conn_shutdown_stream_read(c->conn, 0, q->id, QP_APP_NO_ERROR);
+    qc_want_write(c);
+  }
+  /* Data still queued for the application gives its window back: nobody will read it. */
+  if (q->rcv_queued && !q->ng_closed && !c->dead) {
+    ngtcp2_conn_extend_max_offset(c->conn, q->rcv_queued);
+  }
+  free_chunks(q->rcv_head);
+  q->rcv_head = q->rcv_tail = NULL;
+  q->rcv_queued = 0;
+  qc_readyq_add(q); /* on_closed runs later, from the loop */
+}
+
+static const stream_ops quic_stream_ops = {q_read_start, q_read_stop, q_write, q_write_queued,
+                                           q_shutdown,   q_close,     "quic"};
+
+quic_stream *qs_new(quic_conn *c, int64_t id) {
+  quic_stream *q = calloc(1, sizeof *q);
+  if (!q) return NULL;
+  q->s.ops = &quic_stream_ops;
+  q->c = c;
+  q->id = id;
+  q->all_next = c->all;
+  if (c->all) c->all->all_prev = q;
+  c->all = q;
+  c->streams_open++;
+  return q;
+}
+
+void qs_free(quic_stream *q) {
+  quic_conn *c = q->c;
+  if (q->all_prev)
+    q->all_prev->all_next = q->all_next;
+  else
+    c->all = q->all_next;
+  if (q->all_next) q->all_next->all_prev = q->all_prev;
+  free_chunks(q->snd_head);
+  free_chunks(q->rcv_head);
+  free(q);
+}
+
+/* ---- ngtcp2 side -------------------------------------------------------------------------- */
+
+void qs_on_recv(quic_stream *q, const uint8_t *data, size_t len, bool fin) {
+  quic_conn *c = q->c;
+  if (q->app_closed) {
+    /* Nobody reads: the bytes are consumed at once so the connection window does not shrink. */
+    ngtcp2_conn_extend_max_stream_offset(c->conn, q->id, len);
+    ngtcp2_conn_extend_max_offset(c->conn, len);
+    return;
+  }
+  while (len) {
+    qchunk *t = q->rcv_tail;
+    if (!t || t->len == QCHUNK_SIZE) {
+      qchunk *n = malloc(sizeof *n);
+      if (!n) {
+        q->error = UV_ENOMEM;
+        break;
+      }
+      n->next = NULL;
+      n->len = 0;
+      if (t)
+        t->next = n;
+      else
+        q->rcv_head = n;
+      q->rcv_tail = t = n;
+    }
+    size_t k = QCHUNK_SIZE - t->len;
+    if (k > len) k = len;
+    memcpy(t->data + t->len, data, k);
+    t->len += k;
+    data += k;
+    len -= k;
+    q->rcv_queued += k;
+  }
+  if (fin) q->rcv_fin = true;
+  if (q->reading || q->error) qc_readyq_add(q);
+}
+
+void qs_on_acked(quic_stream *q, uint64_t offset, uint64_t len) {
+  uint64_t acked = offset + len;
+  if (acked > q->snd_acked) q->snd_acked = acked;
+  /* Chunks wholly below the acknowledged offset and already sent are done. */
+  while (q->snd_head && q->snd_head != q->snd_cur &&
+         q->snd_base + q->snd_head->len <= q->snd_acked) {
+    qchunk *h = q->snd_head;
+    q->snd_base += h->len;
+    q->snd_head = h->next;
+    if (!q->snd_head) q->snd_tail = NULL;
+    free(h);
+  }
+}
+
+void qs_on_reset(quic_stream *q) {
+  if (q->app_closed || q->error) return;
+  q->error = UV_ECONNRESET;
+  qc_readyq_add(q);
+}
+
+void qs_on_ng_closed(quic_stream *q) {
+  q->ng_closed = true;
+  if (!q->app_closed && !q->error && (!q->rcv_fin || !q->fin_sent)) q->error = UV_ECONNRESET;
+  qc_readyq_add(q);
+}
+
+void qs_on_conn_dead(quic_stream *q, int err) {
+  q->ng_closed = true;
+  if (!q->app_closed && !q->error && !(q->rcv_fin && q->fin_sent && q->snd_sent == q->snd_end))
+    q->error = err;
+  qc_readyq_add(q);
+}
+
+size_t qs_unsent(const quic_stream *q, ngtcp2_vec *v, size_t max) {
+  size_t n = 0;
+  const qchunk *c = q->snd_cur;
+  size_t off = q->snd_cur_off;
+  while (c && n < max) {
+    if (c->len > off) {
+      v[n].base = (uint8_t *)c->data + off;
+      v[n].len = c->len - off;
+      n++;
+    }
+    c = c->next;
+    off = 0;
+  }
+  return n;
+}
+
+void qs_sent(quic_stream *q, size_t n, bool fin) {
+  q->snd_sent += n;
+  while (n) {
+    size_t k = q->snd_cur->len - q->snd_cur_off;
+    if (k > n) k = n;
+    q->snd_cur_off += k;
+    n -= k;
+    if (q->snd_cur_off == q->snd_cur->len && q->snd_cur->next) {
+      q->snd_cur = q->snd_cur->next;
+      q->snd_cur_off = 0;
+    }
+  }
+  if (fin) q->fin_sent = true;
+  if (q->over_high && q->snd_end - q->snd_sent <= STREAM_LOW_WATER) {
+    q->over_high = false;
+    q->drain_due = true;
+    qc_readyq_add(q);
+  }
+  if (fin) qc_readyq_add(q);
+}
+
+/* ---- delivery (end of the loop turn) ------------------------------------------------------ */
+
+/* Each chunk is unlinked before on_read sees it, so the application may stop reading or close
+ * the stream from inside the call. */
+static void deliver_data(quic_stream *q) {
+  quic_conn *c = q->c;
+  uint64_t taken = 0;
+  while (q->reading && !q->app_closed && q->rcv_head) {
+    qchunk *h = q->rcv_head;
+    q->rcv_head = h->next;
+    if (!q->rcv_head) q->rcv_tail = NULL;
+    q->rcv_queued -= h->len;
+    taken += h->len;
+    if (h->len) q->s.on_read(&q->s, h->data, h->len);
+    free(h);
+  }
+  if (taken && !q->ng_closed && !c->dead) {
+    ngtcp2_conn_extend_max_stream_offset(c->conn, q->id, taken);
+    ngtcp2_conn_extend_max_offset(c->conn, taken);
+    qc_want_write(c);
+  }
+  if (q->reading && !q->app_closed && q->rcv_fin && !q->rcv_queued && !q->eof_told) {
+    q->eof_told = true;
+    q->s.on_read(&q->s, NULL, 0);
+  }
+}
+
+void qs_deliver(quic_stream *q) {
+  quic_conn *c = q->c;
+  if (q->announce) {
+    q->announce = false;
+    if (!q->app_closed && c->cb.new_stream) c->cb.new_stream(c->cb.ctx, &q->s);
+  }
+  if (!q->app_closed) deliver_data(q);
+  if (!q->app_closed && q->fin_sent && !q->shutdown_told) {
+    q->shutdown_told = true;
+    if (q->s.on_shutdown) q->s.on_shutdown(&q->s);
+  }
+  if (!q->app_closed && q->drain_due) {
+    q->drain_due = false;
+    if (q->s.on_drain) q->s.on_drain(&q->s);
+  }
+  if (!q->app_closed && q->error && !q->error_told) {
+    q->error_told = true;
+    if (q->s.on_error) q->s.on_error(&q->s, q->error);
+  }
+  if (q->app_closed && !q->closed_told) {
+    q->closed_told = true;
+    if (q->s.on_closed) q->s.on_closed(&q->s);
+    qc_stream_released(c);
+  }
+  if (q->closed_told && q->ng_closed) qs_free(q);
+}

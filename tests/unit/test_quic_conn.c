@@ -1,0 +1,458 @@
+/* The QUIC connection core (src/quic/quic_conn.c, stream_quic.c) between a client and a server
+ * on one libuv loop, packets handed over through an in-memory wire that can lose and reorder
+ * them. Data is checked byte for byte; ASan checks that everything is freed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cmocka.h>
+
+#include "quic/quic_conn.h"
+#include "util/loop_turn.h"
+
+/* ---- the wire ----------------------------------------------------------------------------- */
+
+typedef struct pkt {
+  struct pkt *next;
+  int to_server;
+  uint64_t due;
+  size_t len;
+  uint8_t data[];
+} pkt;
+
+typedef struct {
+  uv_loop_t *loop;
+  uv_timer_t timer;
+  pkt *head;
+  uint32_t rng;
+  unsigned loss_pct, reorder_pct;
+  uint64_t delay_ms;
+  quic_tls *ctls, *stls;
+  quic_conn *client, *server;
+  quic_conn_opts opts;
+  quic_path_addrs cpath, spath;
+  int client_established, server_established, client_closed;
+  size_t sent_to_server, dropped;
+} wire;
+
+static uint32_t rnd(wire *w) {
+  w->rng ^= w->rng << 13;
+  w->rng ^= w->rng >> 17;
+  w->rng ^= w->rng << 5;
+  return w->rng;
+}
+
+static void wire_push(wire *w, int to_server, const quic_pkt *p) {
+  if (w->loss_pct && rnd(w) % 100 < w->loss_pct) {
+    w->dropped++;
+    return;
+  }
+  pkt *k = malloc(sizeof *k + p->len);
+  k->to_server = to_server;
+  k->len = p->len;
+  memcpy(k->data, p->data, p->len);
+  uint64_t extra = w->reorder_pct && rnd(w) % 100 < w->reorder_pct ? 3 : 0;
+  k->due = uv_now(w->loop) + w->delay_ms + extra;
+  /* sorted by due time, stable */
+  pkt **pp = &w->head;
+  while (*pp && (*pp)->due <= k->due) pp = &(*pp)->next;
+  k->next = *pp;
+  *pp = k;
+  if (to_server) w->sent_to_server++;
+}
+
+static void server_cb_init(wire *w, quic_conn_cb *cb);
+
+static void on_wire_timer(uv_timer_t *t) {
+  wire *w = t->data;
+  uint64_t now = uv_now(w->loop);
+  while (w->head && w->head->due <= now) {
+    pkt *k = w->head;
+    w->head = k->next;
+    if (k->to_server) {
+      if (!w->server && quic_conn_acceptable(k->data, k->len)) {
+        quic_conn_cb cb;
+        server_cb_init(w, &cb);
+        char err[128];
+        w->server = quic_conn_server(w->loop, w->stls, &w->opts, &cb, &w->spath, k->data, k->len,
+                                     err, sizeof err);
+        assert_non_null(w->server);
+      } else if (w->server) {
+        quic_conn_input(w->server, k->data, k->len);
+      }
+    } else if (w->client) {
+      quic_conn_input(w->client, k->data, k->len);
+    }
+    free(k);
+  }
+}
+
+static void c_send(void *ctx, const quic_pkt *p, size_t n) {
+  for (size_t i = 0; i < n; i++) wire_push(ctx, 1, &p[i]);
+}
+static void s_send(void *ctx, const quic_pkt *p, size_t n) {
+  for (size_t i = 0; i < n; i++) wire_push(ctx, 0, &p[i]);
+}
+static void c_established(void *ctx) { ((wire *)ctx)->client_established++; }
+static void s_established(void *ctx) { ((wire *)ctx)->server_established++; }
+static void c_closed(void *ctx, const char *reason) { ((wire *)ctx)->client_closed++; }
+
+/* ---- streams: an echo server and a checking client ---------------------------------------- */
+
+typedef struct {
+  stream *s;
+  wire *w;
+  uint64_t received, sent;
+  int eof, shutdown_done, closed, error;
+  uint32_t seed;
+  int sink; /* server: count instead of echo */
+} peer_stream;
+
+static uint8_t pattern(uint32_t seed, uint64_t i) {
+  return (uint8_t)((i * 2654435761u) >> 7 ^ seed);
+}
+
+static void s_read(stream *s, const uint8_t *d, size_t n) {
+  peer_stream *p = s->user;
+  if (!n) {
+    p->eof = 1;
+    stream_shutdown(s);
+    return;
+  }
+  p->received += n;
+  if (!p->sink) assert_int_equal(stream_write(s, d, n), 0);
+}
+static void any_shutdown(stream *s) { ((peer_stream *)s->user)->shutdown_done = 1; }
+static void any_closed(stream *s) {
+  peer_stream *p = s->user;
+  p->closed = 1;
+}
+static void any_error(stream *s, int err) {
+  peer_stream *p = s->user;
+  p->error = err;
+}
+static void any_drain(stream *s) {}
+
+static peer_stream *server_streams[64];
+static size_t n_server_streams;
+static int server_sink, server_paused;
+
+static void s_new_stream(void *ctx, stream *s) {
+  peer_stream *p = calloc(1, sizeof *p);
+  p->s = s;
+  p->w = ctx;
+  p->sink = server_sink;
+  s->user = p;
+  s->on_read = s_read;
+  s->on_shutdown = any_shutdown;
+  s->on_closed = any_closed;
+  s->on_error = any_error;
+  s->on_drain = any_drain;
+  server_streams[n_server_streams++] = p;
+  if (!server_paused) stream_read_start(s);
+}
+
+static void s_datagram(void *ctx, const uint8_t *d, size_t n) {
+  wire *w = ctx;
+  uint8_t hdr[1] = {0xAA};
+  quic_conn_send_datagram(w->server, hdr, 1, d, n);
+}
+
+static void server_cb_init(wire *w, quic_conn_cb *cb) {
+  memset(cb, 0, sizeof *cb);
+  cb->send = s_send;
+  cb->established = s_established;
+  cb->new_stream = s_new_stream;
+  cb->datagram = s_datagram;
+  cb->ctx = w;
+}
+
+static size_t dgrams_back;
+static void c_datagram(void *ctx, const uint8_t *d, size_t n) {
+  if (n == 101 && d[0] == 0xAA) dgrams_back++;
+}
+
+static void c_read(stream *s, const uint8_t *d, size_t n) {
+  peer_stream *p = s->user;
+  if (!n) {
+    p->eof = 1;
+    return;
+  }
+  for (size_t i = 0; i < n; i++) assert_int_equal(d[i], pattern(p->seed, p->received + i));
+  p->received += n;
+}
+
+static void addr4(struct sockaddr_storage *ss, const char *ip, uint16_t port) {
+  struct sockaddr_in *a = (struct sockaddr_in *)ss;
+  memset(ss, 0, sizeof *ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a->sin_addr);
+}
+
+static void wire_init(wire *w, uv_loop_t *loop) {
+  memset(w, 0, sizeof *w);
+  w->loop = loop;
+  w->rng = 12345;
+  w->delay_ms = 1;
+  uv_timer_init(loop, &w->timer);
+  w->timer.data = w;
+  uv_timer_start(&w->timer, on_wire_timer, 1, 1);
+  char err[128];
+  w->ctls = quic_tls_new(false, err, sizeof err);
+  w->stls = quic_tls_new(true, err, sizeof err);
+  assert_non_null(w->ctls);
+  assert_non_null(w->stls);
+  quic_conn_opts_default(&w->opts);
+  w->opts.max_payload = 1360;
+  addr4(&w->cpath.local, "10.0.0.2", 40000);
+  addr4(&w->cpath.remote, "10.0.0.1", 443);
+  w->spath.local = w->cpath.remote;
+  w->spath.remote = w->cpath.local;
+  n_server_streams = 0;
+  server_sink = server_paused = 0;
+  dgrams_back = 0;
+  loop_turn_start(loop);
+}
+
+static void wire_connect(wire *w) {
+  quic_conn_cb cb = {0};
+  cb.send = c_send;
+  cb.established = c_established;
+  cb.closed = c_closed;
+  cb.datagram = c_datagram;
+  cb.ctx = w;
+  char err[128];
+  w->client = quic_conn_client(w->loop, w->ctls, &w->opts, &cb, &w->cpath, err, sizeof err);
+  assert_non_null(w->client);
+}
+
+static void run_until(wire *w, int (*done)(wire *), uint64_t limit_ms) {
+  uint64_t start = uv_now(w->loop);
+  while (!done(w) && uv_now(w->loop) - start < limit_ms) uv_run(w->loop, UV_RUN_ONCE);
+}
+
+static void wire_end(wire *w) {
+  if (w->client) quic_conn_close(w->client);
+  if (w->server) quic_conn_close(w->server);
+  for (size_t i = 0; i < n_server_streams; i++) {
+    if (!server_streams[i]->closed) stream_close(server_streams[i]->s);
+  }
+  uv_timer_stop(&w->timer);
+  for (int i = 0; i < 50; i++) uv_run(w->loop, UV_RUN_NOWAIT);
+  for (size_t i = 0; i < n_server_streams; i++) free(server_streams[i]);
+  while (w->head) {
+    pkt *k = w->head;
+    w->head = k->next;
+    free(k);
+  }
+  loop_turn_stop();
+  uv_close((uv_handle_t *)&w->timer, NULL);
+  uv_run(w->loop, UV_RUN_DEFAULT);
+  quic_tls_free(w->ctls);
+  quic_tls_free(w->stls);
+}
+
+static int both_established(wire *w) { return w->client_established && w->server_established; }
+
+static void test_handshake(void **state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  wire w;
+  wire_init(&w, &loop);
+  wire_connect(&w);
+  run_until(&w, both_established, 5000);
+  assert_int_equal(w.client_established, 1);
+  assert_int_equal(w.server_established, 1);
+  assert_true(quic_conn_is_established(w.client));
+  wire_end(&w);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* ---- echo of many streams, optionally over a lossy wire ----------------------------------- */
+
+#define NSTREAMS 16
+static peer_stream cstreams[NSTREAMS];
+static uint64_t echo_bytes;
+
+static int all_echoed(wire *w) {
+  for (int i = 0; i < NSTREAMS; i++)
+    if (!cstreams[i].eof || cstreams[i].received != echo_bytes) return 0;
+  return 1;
+}
+
+static void feed(peer_stream *p, uint64_t total) {
+  uint8_t buf[8192];
+  while (p->sent < total) {
+    size_t n = total - p->sent < sizeof buf ? (size_t)(total - p->sent) : sizeof buf;
+    for (size_t i = 0; i < n; i++) buf[i] = pattern(p->seed, p->sent + i);
+    assert_int_equal(stream_write(p->s, buf, n), 0);
+    p->sent += n;
+  }
+  stream_shutdown(p->s);
+}
+
+static void echo_run(unsigned loss, unsigned reorder, uint64_t bytes) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  wire w;
+  wire_init(&w, &loop);
+  w.loss_pct = loss;
+  w.reorder_pct = reorder;
+  echo_bytes = bytes;
+  wire_connect(&w);
+  memset(cstreams, 0, sizeof cstreams);
+  for (int i = 0; i < NSTREAMS; i++) {
+    peer_stream *p = &cstreams[i];
+    p->s = quic_conn_open_stream(w.client);
+    assert_non_null(p->s);
+    p->seed = (uint32_t)i * 77 + 1;
+    p->s->user = p;
+    p->s->on_read = c_read;
+    p->s->on_shutdown = any_shutdown;
+    p->s->on_closed = any_closed;
+    p->s->on_error = any_error;
+    p->s->on_drain = any_drain;
+    stream_read_start(p->s);
+    feed(p, bytes); /* written before the handshake completes: sent when it does */
+  }
+  run_until(&w, all_echoed, 60000);
+  for (int i = 0; i < NSTREAMS; i++) {
+    assert_int_equal(cstreams[i].received, bytes);
+    assert_true(cstreams[i].eof);
+    assert_true(cstreams[i].shutdown_done);
+    assert_int_equal(cstreams[i].error, 0);
+    stream_close(cstreams[i].s);
+  }
+  assert_int_equal(n_server_streams, NSTREAMS);
+  for (size_t i = 0; i < n_server_streams; i++) {
+    assert_int_equal(server_streams[i]->received, bytes);
+    assert_true(server_streams[i]->eof);
+  }
+  if (loss) assert_true(w.dropped > 0);
+  for (int i = 0; i < 20; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  for (int i = 0; i < NSTREAMS; i++) assert_true(cstreams[i].closed);
+  wire_end(&w);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_echo_clean(void **state) { echo_run(0, 0, 1 << 20); }
+static void test_echo_lossy(void **state) { echo_run(3, 5, 256 << 10); }
+
+/* ---- flow control: a reader that stops holds the writer ----------------------------------- */
+
+static int some_time(wire *w) { return 0; }
+
+static void test_backpressure(void **state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  wire w;
+  wire_init(&w, &loop);
+  server_sink = 1;
+  server_paused = 1;
+  wire_connect(&w);
+  peer_stream p = {0};
+  p.s = quic_conn_open_stream(w.client);
+  p.s->user = &p;
+  p.s->on_read = c_read;
+  p.s->on_shutdown = any_shutdown;
+  p.s->on_closed = any_closed;
+  p.s->on_error = any_error;
+  p.s->on_drain = any_drain;
+  uint64_t total = 8 << 20;
+  feed(&p, total);
+  run_until(&w, some_time, 500);
+  /* The server application reads nothing: only the initial stream window (256 KiB) may leave. */
+  size_t queued = stream_write_queued(p.s);
+  assert_true(queued >= total - (300 << 10));
+  assert_int_equal(n_server_streams, 1);
+  assert_int_equal(server_streams[0]->received, 0);
+  stream_read_start(server_streams[0]->s);
+  run_until(&w, some_time, 2000);
+  assert_int_equal(server_streams[0]->received, total);
+  assert_true(server_streams[0]->eof);
+  assert_int_equal(stream_write_queued(p.s), 0);
+  stream_close(p.s);
+  wire_end(&w);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* ---- aborts: a closed stream resets the peer's; a closed connection ends every stream ----- */
+
+static int client_saw_error(wire *w) { return cstreams[0].error != 0; }
+
+static void test_reset_and_close(void **state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  wire w;
+  wire_init(&w, &loop);
+  wire_connect(&w);
+  memset(cstreams, 0, sizeof cstreams);
+  for (int i = 0; i < 2; i++) {
+    peer_stream *p = &cstreams[i];
+    p->s = quic_conn_open_stream(w.client);
+    p->s->user = p;
+    p->s->on_read = c_read;
+    p->s->on_shutdown = any_shutdown;
+    p->s->on_closed = any_closed;
+    p->s->on_error = any_error;
+    p->s->on_drain = any_drain;
+    stream_read_start(p->s);
+    uint8_t b = pattern(p->seed, 0);
+    stream_write(p->s, &b, 1);
+  }
+  run_until(&w, some_time, 300);
+  assert_int_equal(n_server_streams, 2);
+  /* the server's application aborts stream 0 */
+  stream_close(server_streams[0]->s);
+  run_until(&w, client_saw_error, 2000);
+  assert_int_equal(cstreams[0].error, UV_ECONNRESET);
+  assert_int_equal(cstreams[1].error, 0);
+  stream_close(cstreams[0].s);
+  /* the server ends the connection: the client's remaining stream fails, closed is told */
+  quic_conn_close(w.server);
+  w.server = NULL;
+  run_until(&w, some_time, 500);
+  assert_int_equal(w.client_closed, 1);
+  assert_int_not_equal(cstreams[1].error, 0);
+  assert_true(quic_conn_is_dead(w.client));
+  stream_close(cstreams[1].s);
+  wire_end(&w);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int dgrams_done(wire *w) { return dgrams_back == 50; }
+
+static void test_datagrams(void **state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  wire w;
+  wire_init(&w, &loop);
+  wire_connect(&w);
+  run_until(&w, both_established, 5000);
+  uint8_t hdr[1] = {0x01}, data[99];
+  memset(data, 7, sizeof data);
+  for (int i = 0; i < 50; i++)
+    assert_int_equal(quic_conn_send_datagram(w.client, hdr, 1, data, sizeof data), 0);
+  /* too large for one packet: refused at once */
+  uint8_t big[2000] = {0};
+  assert_int_equal(quic_conn_send_datagram(w.client, hdr, 1, big, sizeof big), -1);
+  run_until(&w, dgrams_done, 3000);
+  assert_int_equal(dgrams_back, 50);
+  wire_end(&w);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_handshake),       cmocka_unit_test(test_echo_clean),
+      cmocka_unit_test(test_echo_lossy),      cmocka_unit_test(test_backpressure),
+      cmocka_unit_test(test_reset_and_close), cmocka_unit_test(test_datagrams),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
