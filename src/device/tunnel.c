@@ -211,3 +211,15 @@ const char *tunnel_hs_failure_name(tun_hs_failure f) {
   };
   return f < TUN_HS_FAILURE_COUNT ? names[f] : "other";
 }
+
+void tunnel_set_inner_hook(tunnel *t, tunnel_inner_fn fn, void *ctx) {
+  t->inner_hook = fn;
+  t->inner_ctx = ctx;
+}
+
+void tunnel_send_inner(tunnel *t, const uint8_t *pkt, size_t len) { tun_send_ip(t, pkt, len); }
+
+bool tunnel_route_is_up(const tunnel *t, int family, const uint8_t *dst) {
+  tun_peer *p = allowedips_lookup(&t->aip, family, dst);
+  return p && wg_peer_can_send(&p->wp, tun_now());
+}

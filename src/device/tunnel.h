@@ -115,6 +115,16 @@ typedef struct {
 int tunnel_reload(tunnel *t, const awg_config *cfg, tunnel_reload_stats *st, char *err,
                   size_t errlen);
 void tunnel_stats_get(const tunnel *t, tunnel_stats *out);
+
+/* Inner packets for a consumer other than lwIP (the QUIC endpoint): fn sees every inner packet
+ * that passed the AllowedIPs check, before lwIP; returning true consumes it. One per tunnel;
+ * NULL removes it. */
+typedef bool (*tunnel_inner_fn)(void *ctx, const uint8_t *pkt, size_t len);
+void tunnel_set_inner_hook(tunnel *t, tunnel_inner_fn fn, void *ctx);
+/* Sends one inner IP packet (routed by destination, sealed, padded) as lwIP's output would be. */
+void tunnel_send_inner(tunnel *t, const uint8_t *pkt, size_t len);
+/* True when the peer that dst routes to has a usable session now. */
+bool tunnel_route_is_up(const tunnel *t, int family, const uint8_t *dst);
 /* Short label values: "unknown-class", "mac1", … / "timeout", "decrypt", … */
 const char *tunnel_drop_reason_name(tun_drop_reason r);
 const char *tunnel_hs_failure_name(tun_hs_failure f);

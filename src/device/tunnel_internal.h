@@ -79,6 +79,8 @@ struct tunnel {
   size_t prehs_cap;
   size_t closing;
   tunnel_stats stats;
+  tunnel_inner_fn inner_hook; /* sees inner packets before lwIP (tunnel_set_inner_hook) */
+  void *inner_ctx;
 };
 
 uint64_t tun_now(void);

@@ -243,7 +243,7 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
     } else if (allowedips_lookup(&t->aip, family, src) != p) {
       drop(t, TUN_DROP_NOT_ALLOWED_SOURCE, "transport", from, len,
            "inner source not in the peer's AllowedIPs");
-    } else {
+    } else if (!t->inner_hook || !t->inner_hook(t->inner_ctx, msg + WG_DATA_PAYLOAD, n)) {
       ipstack_input(t->ip, msg + WG_DATA_PAYLOAD, n);
     }
   }

@@ -1,0 +1,137 @@
+#include "quic/quic_ip.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+static uint32_t sum16(uint32_t acc, const uint8_t *p, size_t len) {
+  for (; len >= 2; p += 2, len -= 2) acc += (uint32_t)p[0] << 8 | p[1];
+  if (len) acc += (uint32_t)p[0] << 8;
+  return acc;
+}
+
+static uint16_t fold(uint32_t acc) {
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  return (uint16_t)~acc;
+}
+
+static void put16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+uint16_t quic_ip_port(const struct sockaddr_storage *a) {
+  return a->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)a)->sin6_port)
+                                  : ntohs(((const struct sockaddr_in *)a)->sin_port);
+}
+
+static const uint8_t *host_bytes(const struct sockaddr_storage *a, size_t *n) {
+  if (a->ss_family == AF_INET6) {
+    *n = 16;
+    return ((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr;
+  }
+  *n = 4;
+  return (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
+}
+
+bool quic_ip_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  size_t na, nb;
+  const uint8_t *x = host_bytes(a, &na), *y = host_bytes(b, &nb);
+  return a->ss_family == b->ss_family && na == nb && memcmp(x, y, na) == 0;
+}
+
+uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storage *src,
+                      const struct sockaddr_storage *dst, size_t *pkt_len) {
+  static _Thread_local uint16_t ip_id;
+  size_t alen;
+  const uint8_t *s = host_bytes(src, &alen), *d = host_bytes(dst, &alen);
+  bool v6 = src->ss_family == AF_INET6;
+  size_t iph = v6 ? 40 : 20;
+  uint8_t *udp = payload - 8, *ip = udp - iph;
+  size_t ulen = len + 8;
+  put16(udp, quic_ip_port(src));
+  put16(udp + 2, quic_ip_port(dst));
+  put16(udp + 4, (uint16_t)ulen);
+  put16(udp + 6, 0);
+  /* pseudo header: addresses, protocol, UDP length */
+  uint32_t acc = sum16(0, s, alen);
+  acc = sum16(acc, d, alen);
+  acc += 17 + (uint32_t)ulen;
+  acc = sum16(acc, udp, ulen);
+  uint16_t ck = fold(acc);
+  put16(udp + 6, ck ? ck : 0xffff);
+  if (v6) {
+    ip[0] = 0x60;
+    ip[1] = ip[2] = ip[3] = 0;
+    put16(ip + 4, (uint16_t)ulen);
+    ip[6] = 17;
+    ip[7] = 64;
+    memcpy(ip + 8, s, 16);
+    memcpy(ip + 24, d, 16);
+  } else {
+    ip[0] = 0x45;
+    ip[1] = 0;
+    put16(ip + 2, (uint16_t)(ulen + 20));
+    put16(ip + 4, ip_id++);
+    put16(ip + 6, 0x4000); /* DF */
+    ip[8] = 64;
+    ip[9] = 17;
+    put16(ip + 10, 0);
+    memcpy(ip + 12, s, 4);
+    memcpy(ip + 16, d, 4);
+    put16(ip + 10, fold(sum16(0, ip, 20)));
+  }
+  *pkt_len = iph + ulen;
+  return ip;
+}
+
+static void set_addr(struct sockaddr_storage *ss, int family, const uint8_t *a, uint16_t port) {
+  memset(ss, 0, sizeof *ss);
+  if (family == AF_INET6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    s6->sin6_family = AF_INET6;
+    memcpy(&s6->sin6_addr, a, 16);
+    s6->sin6_port = htons(port);
+  } else {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    memcpy(&s4->sin_addr, a, 4);
+    s4->sin_port = htons(port);
+  }
+}
+
+bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *src,
+                       struct sockaddr_storage *dst, const uint8_t **payload, size_t *plen) {
+  const uint8_t *udp;
+  int family;
+  const uint8_t *sa, *da;
+  size_t avail;
+  if (len >= 20 && pkt[0] >> 4 == 4) {
+    size_t ihl = (size_t)(pkt[0] & 15) * 4, tot = get16(pkt + 2);
+    if (ihl < 20 || tot < ihl + 8 || tot > len || pkt[9] != 17) return false;
+    if (get16(pkt + 6) & 0x3fff) return false; /* a fragment */
+    family = AF_INET;
+    sa = pkt + 12;
+    da = pkt + 16;
+    udp = pkt + ihl;
+    avail = tot - ihl;
+  } else if (len >= 48 && pkt[0] >> 4 == 6) {
+    size_t pl = get16(pkt + 4);
+    if (pkt[6] != 17 || pl < 8 || 40 + pl > len) return false; /* extension headers: not ours */
+    family = AF_INET6;
+    sa = pkt + 8;
+    da = pkt + 24;
+    udp = pkt + 40;
+    avail = pl;
+  } else {
+    return false;
+  }
+  size_t ulen = get16(udp + 4);
+  if (ulen < 8 || ulen > avail) return false;
+  set_addr(src, family, sa, get16(udp));
+  set_addr(dst, family, da, get16(udp + 2));
+  *payload = udp + 8;
+  *plen = ulen - 8;
+  return true;
+}

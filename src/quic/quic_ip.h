@@ -1,0 +1,30 @@
+/* The inner IP + UDP headers of QUIC packets carried through the tunnel, built and parsed here
+ * without lwIP: a QUIC packet is written with headroom in front, the headers go into it, and the
+ * tunnel seals the whole. Inbound, the packets have been authenticated by the tunnel's AEAD, so
+ * the UDP checksum is not verified; outbound it is always computed (stock peers check it). */
+#ifndef AWGPROXY_QUIC_QUIC_IP_H
+#define AWGPROXY_QUIC_QUIC_IP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define QUIC_IP_HEADROOM 48 /* IPv6 (40) + UDP (8); IPv4 needs 28 */
+
+/* Writes the headers in front of payload (the bytes before it must be writable) for src -> dst
+ * (both AF_INET or both AF_INET6, with ports). Returns the packet start; *pkt_len its length. */
+uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storage *src,
+                      const struct sockaddr_storage *dst, size_t *pkt_len);
+
+/* An unfragmented UDP packet: its addresses and payload. False for anything else or a
+ * malformed one. */
+bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *src,
+                       struct sockaddr_storage *dst, const uint8_t **payload, size_t *plen);
+
+/* Port of an AF_INET/AF_INET6 address (host order). */
+uint16_t quic_ip_port(const struct sockaddr_storage *a);
+/* Same address (ignoring the port). */
+bool quic_ip_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+#endif
