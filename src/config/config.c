@@ -359,6 +359,22 @@ static int k_download_limit(load_ctx *L, char *v, char *err, size_t n) {
   return cfg_parse_rate(v, &L->peer->download_limit, err, n);
 }
 
+static int k_transport(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_transport(v, &L->peer->transport, err, n);
+}
+static int k_congestion(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_congestion(v, &L->peer->congestion, err, n);
+}
+static int k_quic_server(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_ip(v, &L->peer->quic_server) != 0)
+    return snprintf(err, n, "'%.64s' is not an IP address (the server's tunnel address)", v), -1;
+  L->peer->has_quic_server = true;
+  return 0;
+}
+static int k_peer_quic_port(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_port(v, &L->peer->quic_port, err, n);
+}
+
 static const key_spec peer_keys[] = {
     {"PublicKey", k_public_key, 0},
     {"PresharedKey", k_psk, 0},
@@ -372,6 +388,10 @@ static const key_spec peer_keys[] = {
     {"MaxConnections", k_peer_max_conns, 0},
     {"UploadLimit", k_upload_limit, 0},
     {"DownloadLimit", k_download_limit, 0},
+    {"Transport", k_transport, 0},
+    {"Congestion", k_congestion, 0},
+    {"QuicServer", k_quic_server, 0},
+    {"QuicPort", k_peer_quic_port, 0},
     {NULL, NULL, 0},
 };
 
@@ -530,6 +550,15 @@ static int k_max_conns_per_peer(load_ctx *L, char *v, char *err, size_t n) {
   return k_server_cap(v, &L->c->server_peer_max_connections, err, n);
 }
 
+static int k_server_quic(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_bool(v, &L->c->server_quic) != 0)
+    return snprintf(err, n, "'%.32s' is not a boolean; use on or off", v), -1;
+  return 0;
+}
+static int k_server_quic_port(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_port(v, &L->c->server_quic_port, err, n);
+}
+
 static const key_spec server_keys[] = {
     {"Socks", k_server_socks, 0},
     {"LocalSocks", k_local_socks, 0},
@@ -537,6 +566,8 @@ static const key_spec server_keys[] = {
     {"MaxSessions", k_max_sessions, 0},
     {"MaxConnections", k_max_conns, 0},
     {"MaxConnectionsPerPeer", k_max_conns_per_peer, 0},
+    {"Quic", k_server_quic, 0},
+    {"QuicPort", k_server_quic_port, 0},
     {NULL, NULL, 0},
 };
 
@@ -751,6 +782,8 @@ void config_init(awg_config *c) {
   c->server_socks_port = 1080;
   c->server_max_connections = CFG_DEFAULT_MAX_CONNECTIONS;
   c->server_peer_max_connections = CFG_DEFAULT_PEER_MAX_CONNECTIONS;
+  c->server_quic = true;
+  c->server_quic_port = CFG_DEFAULT_QUIC_PORT;
   c->log_level = -1;
   c->log_format = -1;
 }

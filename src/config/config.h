@@ -56,6 +56,12 @@ typedef struct {
   bool host_is_ip;
 } cfg_hostport;
 
+/* [Peer] Transport: how streams reach the server (docs/spec/quic-transport.md). */
+typedef enum { CFG_TRANSPORT_AUTO = 0, CFG_TRANSPORT_QUIC, CFG_TRANSPORT_IP } cfg_transport;
+/* [Peer] Congestion, for the QUIC transport. */
+typedef enum { CFG_CC_CUBIC = 0, CFG_CC_RENO, CFG_CC_BBR } cfg_congestion;
+#define CFG_DEFAULT_QUIC_PORT 443
+
 typedef struct {
   uint8_t public_key[AWG_KEY_LEN];
   bool has_psk;
@@ -73,6 +79,12 @@ typedef struct {
   uint32_t max_connections;      /* 0 = [Server] MaxConnectionsPerPeer */
   uint64_t upload_limit;         /* bytes/s the peer may send out through the exit, 0 = none */
   uint64_t download_limit;       /* bytes/s the exit may send back to the peer, 0 = none */
+  /* The client's QUIC transport to this server */
+  cfg_transport transport;
+  cfg_congestion congestion;
+  bool has_quic_server; /* QuicServer: the server's tunnel address; else derived (config_quic.c) */
+  cfg_ip quic_server;
+  uint16_t quic_port; /* QuicPort, 0 = CFG_DEFAULT_QUIC_PORT */
   int line;                      /* where its [Peer] header is */
 } cfg_peer;
 
@@ -127,6 +139,8 @@ typedef struct {
   uint32_t server_max_sessions; /* peers with a live session at once, 0 = no cap (tunnel) */
   uint32_t server_max_connections;      /* exit TCP connections + UDP flows, all peers together */
   uint32_t server_peer_max_connections; /* the same per peer, unless its MaxConnections says */
+  bool server_quic;          /* [Server] Quic: the QUIC endpoint on the tunnel addresses */
+  uint16_t server_quic_port; /* [Server] QuicPort */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;
@@ -164,6 +178,12 @@ void config_free(awg_config *c); /* wipes keys */
 int config_load_file(awg_config *c, const char *path, diag_list *d);
 int config_load_buffer(awg_config *c, const char *text, size_t len, const char *path,
                        diag_list *d);
+
+/* Where the client sends QUIC for peer p: its QuicServer, else the first host of the client's
+ * first IPv4 Address prefix (10.66.0.2/24 -> 10.66.0.1), or x.y.z.1 for a /31 or /32 (the
+ * common convention for the server's tunnel address); port QuicPort. False when the client has
+ * no Address to derive it from. */
+bool config_quic_server(const awg_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port);
 
 /* Writes the validation summary (no secrets) as human-readable lines. */
 void config_print_summary(const awg_config *c, FILE *out);

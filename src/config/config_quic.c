@@ -1,0 +1,56 @@
+/* The QUIC transport's keys: [Peer] Transport, Congestion, QuicServer, QuicPort and [Server]
+ * Quic, QuicPort (docs/config-reference.md), and where a client sends QUIC by default. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config_internal.h"
+
+int cfg_parse_transport(const char *v, cfg_transport *out, char *err, size_t errlen) {
+  if (!strcasecmp(v, "auto")) *out = CFG_TRANSPORT_AUTO;
+  else if (!strcasecmp(v, "quic")) *out = CFG_TRANSPORT_QUIC;
+  else if (!strcasecmp(v, "ip")) *out = CFG_TRANSPORT_IP;
+  else return snprintf(err, errlen, "'%.32s' is not a transport; use auto, quic or ip", v), -1;
+  return 0;
+}
+
+int cfg_parse_congestion(const char *v, cfg_congestion *out, char *err, size_t errlen) {
+  if (!strcasecmp(v, "cubic")) *out = CFG_CC_CUBIC;
+  else if (!strcasecmp(v, "reno")) *out = CFG_CC_RENO;
+  else if (!strcasecmp(v, "bbr")) *out = CFG_CC_BBR;
+  else
+    return snprintf(err, errlen, "'%.32s' is not a congestion controller; use cubic, bbr or reno",
+                    v),
+           -1;
+  return 0;
+}
+
+int cfg_parse_port(const char *v, uint16_t *out, char *err, size_t errlen) {
+  uint64_t p;
+  if (cfg_parse_uint(v, 1, 65535, &p, err, errlen)) return -1;
+  *out = (uint16_t)p;
+  return 0;
+}
+
+bool config_quic_server(const awg_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port) {
+  *port = p->quic_port ? p->quic_port : CFG_DEFAULT_QUIC_PORT;
+  if (p->has_quic_server) {
+    *addr = p->quic_server;
+    return true;
+  }
+  for (size_t i = 0; i < c->n_addresses; i++) {
+    const cfg_cidr *a = &c->addresses[i];
+    if (a->family != AF_INET) continue;
+    memset(addr, 0, sizeof *addr);
+    addr->family = AF_INET;
+    uint32_t host = (uint32_t)a->addr[0] << 24 | (uint32_t)a->addr[1] << 16 |
+                    (uint32_t)a->addr[2] << 8 | a->addr[3];
+    uint32_t mask = a->prefix <= 30 ? ~(uint32_t)0 << (32 - a->prefix) : 0xffffff00u;
+    uint32_t server = (host & mask) + 1;
+    if (server == host) continue; /* the client itself is .1: no guess */
+    for (int b = 0; b < 4; b++) addr->addr[b] = (uint8_t)(server >> (24 - 8 * b));
+    return true;
+  }
+  return false;
+}
