@@ -10,6 +10,7 @@
 
 #include "device/ipstack.h"
 #include "exit/exit_internal.h"
+#include "exit/exit_quic.h"
 #include "exit/exit_peer.h"
 #include "lwip/inet_chksum.h"
 #include "lwip/ip.h"
@@ -326,7 +327,8 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
   exit_icmp_start(x);
   bool built = exit_peers_build(x) == 0;
   if (!built) snprintf(err, errlen, "out of memory building the per-peer table");
-  if (!built || exit_socks_start(x, err, errlen) != 0) {
+  if (!built || exit_socks_start(x, err, errlen) != 0 || exit_quic_start(x, err, errlen) != 0) {
+    exit_socks_stop(x);
     exit_peers_free(x);
     exit_udp_stop(x);
     exit_icmp_stop(x);
@@ -357,6 +359,7 @@ void exit_stop(exit_ctx *x) {
   if (!x) return;
   if (g_exit == x) g_exit = NULL;
   x->stopping = true;
+  exit_quic_stop(x);
   exit_socks_stop(x);
   exit_tcp_stop(x);
   exit_udp_stop(x);

@@ -73,6 +73,7 @@ struct exit_ctx {
   /* per-peer state (exit_peer.c) and the SOCKS5 service (exit_socks.c) */
   struct exit_peer_table *peers;
   struct exit_socks *socks;
+  struct exit_quic *quic; /* the QUIC endpoint (exit_quic.c), NULL when off */
 };
 
 /* ---- exit.c ---- */

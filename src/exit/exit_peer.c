@@ -5,6 +5,7 @@
  * that removed their peer; the table itself is too, so that a late release after exit_stop
  * still finds its counters. */
 #include "exit/exit_peer.h"
+#include "exit/exit_quic.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +175,8 @@ void exit_conn_release(exit_ctx *x, exit_peer *p) {
 
 stream *exit_peer_throttle(exit_ctx *x, exit_peer *p, stream *s) {
   if (!p) return s;
-  bool up = strcmp(s->ops->kind, "lwip-tcp") == 0;
+  /* The peer's side of a connection is an lwIP TCP stream or a QUIC stream. */
+  bool up = strcmp(s->ops->kind, "lwip-tcp") == 0 || strcmp(s->ops->kind, "quic") == 0;
   p->refs++;
   stream_throttle_cfg c = {.bucket = up ? &p->up : &p->down,
                            .release = put_cb,
@@ -274,6 +276,7 @@ int exit_peers_build(exit_ctx *x) {
     exit_tcp_end_peer(x, p);
     exit_udp_end_peer(x, p);
     exit_socks_end_peer(x, p);
+    exit_quic_end_peer(x, p);
     exit_peer_put(p);
   }
   exit_icmp_end_stale(x);

@@ -1,0 +1,414 @@
+#include "exit/exit_quic.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exit/exit_peer.h"
+#include "exit/exit_quic_udp.h"
+#include "exit/exit_socks_connect.h"
+#include "quic/quic_conn.h"
+#include "quic/quic_ip.h"
+#include "quic/quic_proto.h"
+#include "stream/relay.h"
+#include "util/log.h"
+
+#define MAX_CONNS_PER_PEER 16
+#define MAX_CONNS 4096
+
+typedef struct qconn qconn;
+struct qconn {
+  struct exit_quic *eq;
+  qconn *next;
+  quic_conn *qc;
+  exit_peer *p; /* held */
+  quic_path_addrs path;
+  char name[64]; /* peer address:port for logs */
+  exit_quic_flows *flows;
+};
+
+struct exit_quic {
+  exit_ctx *x;
+  quic_tls *tls;
+  quic_conn_opts opts;
+  uint16_t port;
+  qconn *conns;
+  exit_socks_env env;
+  socks_connector connector;
+  exit_quic_stats st;
+};
+
+/* One stream: the request, the connect, then a relay. */
+typedef struct {
+  struct exit_quic *eq;
+  stream *s;
+  uint8_t buf[QP_REQUEST_MAX];
+  size_t have;
+  dial_dest dst;
+  char dst_name[300];
+  socks_origin origin;
+  void *req; /* the connector's request, from connect until released */
+  uint8_t *early; /* bytes that came behind the request, written once connected */
+  size_t early_len;
+  bool failed;
+} qsess;
+
+static const char *code_name(dial_error e) {
+  static const char *const names[DIAL_ERR_COUNT] = {
+      "connected", "general-failure", "not-allowed", "network-unreachable", "host-unreachable",
+      "refused", "timeout", "name-not-found", "tunnel-down"};
+  return (unsigned)e < DIAL_ERR_COUNT ? names[e] : "?";
+}
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+static dial_error from_socks_rep(uint8_t rep) {
+  switch (rep) {
+  case SOCKS5_REP_NOT_ALLOWED: return DIAL_ERR_NOT_ALLOWED;
+  case SOCKS5_REP_NET_UNREACHABLE: return DIAL_ERR_NET_UNREACHABLE;
+  case SOCKS5_REP_HOST_UNREACHABLE: return DIAL_ERR_HOST_UNREACHABLE;
+  case SOCKS5_REP_REFUSED: return DIAL_ERR_REFUSED;
+  case SOCKS5_REP_TTL_EXPIRED: return DIAL_ERR_TIMEOUT;
+  default: return DIAL_ERR_GENERAL;
+  }
+}
+
+static void to_socks_addr(const dial_dest *d, socks_addr *a) {
+  memset(a, 0, sizeof *a);
+  a->type = (socks_atyp)d->type;
+  memcpy(a->ip, d->ip, sizeof a->ip);
+  memcpy(a->domain, d->name, sizeof a->domain);
+  a->port = d->port;
+}
+
+static void sess_free(qsess *q) {
+  q->eq->st.streams--;
+  free(q->early);
+  free(q);
+}
+
+static void fail_closed(stream *s) { sess_free(s->user); }
+static void fail_read(stream *s, const uint8_t *d, size_t n) {}
+static void fail_shutdown(stream *s) { stream_close(s); }
+static void fail_error(stream *s, int err) { stream_close(s); }
+
+/* Answers a failure code, ends our side and closes once it is out (or at once when malformed:
+ * the stream is then reset). */
+static void sess_fail(qsess *q, dial_error code, const char *why, bool reset) {
+  q->failed = true;
+  q->eq->st.stream_results[code]++;
+  LOG_D("quic", "stream_failed", "dst", q->dst_name, "code", code_name(code), "reason",
+        why, NULL);
+  stream *s = q->s;
+  s->on_read = fail_read;
+  s->on_shutdown = fail_shutdown;
+  s->on_error = fail_error;
+  s->on_closed = fail_closed;
+  if (reset) {
+    stream_close(s);
+    return;
+  }
+  uint8_t r[QP_REPLY_LEN];
+  qp_build_reply(code, r);
+  stream_write(s, r, sizeof r);
+  stream_shutdown(s);
+  stream_read_start(s); /* discard what the client sent */
+}
+
+static void on_relay_done(void *ctx, const relay_result *r) {
+  qsess *q = ctx;
+  q->eq->connector.release(q->req);
+  sess_free(q);
+}
+
+static void on_connected(void *ctx, stream *remote, uint8_t rep, const char *reason) {
+  qsess *q = ctx;
+  struct exit_quic *eq = q->eq;
+  if (!remote) {
+    q->req = NULL; /* a failed request is gone once its callback ran */
+    sess_fail(q, from_socks_rep(rep), reason, false);
+    return;
+  }
+  eq->st.stream_results[DIAL_OK]++;
+  LOG_D("quic", "stream_connected", "dst", q->dst_name, NULL);
+  uint8_t r[QP_REPLY_LEN];
+  qp_build_reply(DIAL_OK, r);
+  stream *s = q->s;
+  stream_write(s, r, sizeof r);
+  if (q->early_len) stream_write(remote, q->early, q->early_len);
+  free(q->early);
+  q->early = NULL;
+  q->early_len = 0;
+  if (eq->connector.wrap) eq->connector.wrap(q->req, &s, &remote);
+  uint64_t idle = (uint64_t)eq->x->cfg->idle_timeout * 1000;
+  if (!relay_start(eq->x->loop, s, remote, idle, on_relay_done, q)) {
+    eq->connector.release(q->req);
+    sess_free(q);
+  }
+}
+
+/* While the request is read or the connect runs: the stream failing ends the attempt. */
+static void sess_error(stream *s, int err) {
+  qsess *q = s->user;
+  if (q->req) q->eq->connector.cancel(q->req);
+  q->req = NULL;
+  s->on_closed = fail_closed;
+  stream_close(s);
+}
+
+static void start_connect(qsess *q) {
+  struct exit_quic *eq = q->eq;
+  socks_addr dst;
+  to_socks_addr(&q->dst, &dst);
+  socks_addr_format(&dst, q->dst_name, sizeof q->dst_name);
+  stream_read_stop(q->s); /* the rest waits in the stream's window until the relay reads it */
+  q->req = eq->connector.connect(eq->connector.env, &q->origin, &dst, on_connected, q);
+  if (!q->req) sess_fail(q, DIAL_ERR_GENERAL, "out of memory", false);
+}
+
+static void sess_read(stream *s, const uint8_t *d, size_t n) {
+  qsess *q = s->user;
+  if (q->req) return; /* cannot happen: reading stops at the request's end */
+  if (n == 0) {
+    sess_fail(q, DIAL_ERR_GENERAL, "end of stream inside the request", true);
+    return;
+  }
+  size_t take = sizeof q->buf - q->have < n ? sizeof q->buf - q->have : n;
+  memcpy(q->buf + q->have, d, take);
+  q->have += take;
+  size_t used = 0;
+  qp_status st = qp_parse_request(q->buf, q->have, &q->dst, &used);
+  if (st == QP_NEED_MORE && q->have < sizeof q->buf) return;
+  if (st != QP_DONE) {
+    snprintf(q->dst_name, sizeof q->dst_name, "?");
+    sess_fail(q, DIAL_ERR_GENERAL, "malformed request", true);
+    return;
+  }
+  /* What followed the request in this read (the client's first bytes) waits for the connect. */
+  size_t extra = q->have - used + (n - take);
+  if (extra) {
+    q->early = malloc(extra);
+    if (!q->early) {
+      sess_fail(q, DIAL_ERR_GENERAL, "out of memory", true);
+      return;
+    }
+    memcpy(q->early, q->buf + used, q->have - used);
+    memcpy(q->early + (q->have - used), d + take, n - take);
+    q->early_len = extra;
+  }
+  start_connect(q);
+}
+
+static void sess_closed(stream *s) { sess_free(s->user); }
+static void sess_shutdown(stream *s) {}
+static void sess_drain(stream *s) {}
+
+static void on_new_stream(void *ctx, stream *s) {
+  qconn *c = ctx;
+  struct exit_quic *eq = c->eq;
+  qsess *q = calloc(1, sizeof *q);
+  if (!q) {
+    stream_close(s);
+    return;
+  }
+  q->eq = eq;
+  q->s = s;
+  q->origin.local = c->path.local;
+  q->origin.peer = c->path.remote;
+  eq->st.streams++;
+  eq->st.streams_total++;
+  s->user = q;
+  s->on_read = sess_read;
+  s->on_error = sess_error;
+  s->on_closed = sess_closed;
+  s->on_shutdown = sess_shutdown;
+  s->on_drain = sess_drain;
+  stream_read_start(s);
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+static void conn_send(void *ctx, const quic_pkt *pkts, size_t n) {
+  qconn *c = ctx;
+  for (size_t i = 0; i < n; i++) {
+    size_t len;
+    uint8_t *ip = quic_ip_wrap(pkts[i].data, pkts[i].len, &c->path.local, &c->path.remote, &len);
+    tunnel_send_inner(c->eq->x->tun, ip, len);
+  }
+  c->eq->st.pkts_sent += n;
+}
+
+static void conn_end(qconn *c, const char *reason) {
+  struct exit_quic *eq = c->eq;
+  for (qconn **pp = &eq->conns; *pp; pp = &(*pp)->next) {
+    if (*pp == c) {
+      *pp = c->next;
+      break;
+    }
+  }
+  LOG_D("quic", "connection_closed", "peer", exit_peer_name(c->p), "from", c->name, "reason",
+        reason, NULL);
+  exit_quic_flows_free(c->flows);
+  quic_conn_close(c->qc);
+  exit_peer_put(c->p);
+  eq->st.conns--;
+  free(c);
+}
+
+static void conn_closed(void *ctx, const char *reason) { conn_end(ctx, reason); }
+
+static void conn_established(void *ctx) {
+  qconn *c = ctx;
+  LOG_D("quic", "connection_established", "peer", exit_peer_name(c->p), "from", c->name, NULL);
+}
+
+static void conn_datagram(void *ctx, const uint8_t *d, size_t n) {
+  qconn *c = ctx;
+  c->eq->st.dgrams_recv++;
+  exit_quic_flows_input(c->flows, d, n);
+}
+
+static void flow_reply(void *ctx, const uint8_t *hdr, size_t hlen, const uint8_t *d, size_t n) {
+  qconn *c = ctx;
+  if (quic_conn_send_datagram(c->qc, hdr, hlen, d, n) == 0) c->eq->st.dgrams_sent++;
+  else c->eq->st.dgrams_dropped++;
+}
+
+static bool own_address(const exit_ctx *x, const struct sockaddr_storage *a) {
+  for (size_t i = 0; i < x->cfg->n_addresses; i++) {
+    const cfg_cidr *c = &x->cfg->addresses[i];
+    if (c->family != a->ss_family) continue;
+    const void *b = a->ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)a)->sin_addr;
+    if (!memcmp(c->addr, b, a->ss_family == AF_INET6 ? 16 : 4)) return true;
+  }
+  return false;
+}
+
+static bool same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  return quic_ip_same_host(a, b) && quic_ip_port(a) == quic_ip_port(b);
+}
+
+static void conn_new(struct exit_quic *eq, const quic_path_addrs *path, const uint8_t *pkt,
+                     size_t len) {
+  exit_ctx *x = eq->x;
+  exit_addr src;
+  memset(&src, 0, sizeof src);
+  src.family = path->remote.ss_family;
+  if (src.family == AF_INET6)
+    memcpy(src.a, &((const struct sockaddr_in6 *)&path->remote)->sin6_addr, 16);
+  else
+    memcpy(src.a, &((const struct sockaddr_in *)&path->remote)->sin_addr, 4);
+  exit_peer *p = exit_peer_lookup(x, &src);
+  size_t of_peer = 0, all = 0;
+  for (qconn *c = eq->conns; c; c = c->next, all++) of_peer += c->p == p;
+  if (!p || exit_peer_gone(p) || of_peer >= MAX_CONNS_PER_PEER || all >= MAX_CONNS) {
+    eq->st.conns_refused++;
+    return;
+  }
+  qconn *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->eq = eq;
+  c->path = *path;
+  c->p = p;
+  exit_peer_hold(p);
+  exit_addr_format(&src, quic_ip_port(&path->remote), c->name, sizeof c->name);
+  quic_conn_cb cb = {.send = conn_send,
+                     .established = conn_established,
+                     .closed = conn_closed,
+                     .new_stream = on_new_stream,
+                     .datagram = conn_datagram,
+                     .ctx = c};
+  c->flows = exit_quic_flows_new(x, p, flow_reply, c);
+  char err[160];
+  c->qc = c->flows ? quic_conn_server(x->loop, eq->tls, &eq->opts, &cb, path, pkt, len, err,
+                                      sizeof err)
+                   : NULL;
+  if (!c->qc) {
+    LOG_D("quic", "connection_refused", "from", c->name, "reason", c->flows ? err : "no memory",
+          NULL);
+    exit_quic_flows_free(c->flows);
+    exit_peer_put(p);
+    free(c);
+    eq->st.conns_refused++;
+    return;
+  }
+  c->next = eq->conns;
+  eq->conns = c;
+  eq->st.conns++;
+  eq->st.conns_total++;
+}
+
+/* Inner packets, before lwIP: ours when they are UDP to one of our addresses on QuicPort. */
+static bool on_inner(void *ctx, const uint8_t *pkt, size_t len) {
+  struct exit_quic *eq = ctx;
+  quic_path_addrs path;
+  const uint8_t *payload;
+  size_t plen;
+  if (!quic_ip_parse_udp(pkt, len, &path.remote, &path.local, &payload, &plen)) return false;
+  if (quic_ip_port(&path.local) != eq->port || !own_address(eq->x, &path.local)) return false;
+  eq->st.pkts_recv++;
+  for (qconn *c = eq->conns; c; c = c->next) {
+    if (same_endpoint(&c->path.remote, &path.remote) && same_endpoint(&c->path.local, &path.local)) {
+      quic_conn_input(c->qc, payload, plen);
+      return true;
+    }
+  }
+  if (quic_conn_acceptable(payload, plen)) conn_new(eq, &path, payload, plen);
+  return true; /* anything else to the QUIC port is dropped here, never given to the exit */
+}
+
+int exit_quic_start(exit_ctx *x, char *err, size_t errlen) {
+  if (!x->cfg->server_quic) return 0;
+  struct exit_quic *eq = calloc(1, sizeof *eq);
+  if (!eq) return snprintf(err, errlen, "out of memory"), -1;
+  eq->tls = quic_tls_new(true, err, errlen);
+  if (!eq->tls) {
+    free(eq);
+    return -1;
+  }
+  eq->x = x;
+  eq->port = x->cfg->server_quic_port;
+  quic_conn_opts_default(&eq->opts);
+  eq->opts.headroom = QUIC_IP_HEADROOM;
+  /* IPv6 headers are the larger: one size fits both families. */
+  eq->opts.max_payload = x->cfg->mtu > 1280 ? x->cfg->mtu - 48 : 1232;
+  eq->opts.keepalive_ms = 0; /* the client keeps the connection alive */
+  eq->env.x = x;
+  eq->env.tunnel = true;
+  eq->connector = exit_socks_connector(&eq->env);
+  x->quic = eq;
+  tunnel_set_inner_hook(x->tun, on_inner, eq);
+  char port[8];
+  snprintf(port, sizeof port, "%u", eq->port);
+  LOG_I("quic", "listening", "port", port, NULL);
+  return 0;
+}
+
+void exit_quic_stop(exit_ctx *x) {
+  struct exit_quic *eq = x->quic;
+  if (!eq) return;
+  tunnel_set_inner_hook(x->tun, NULL, NULL);
+  while (eq->conns) conn_end(eq->conns, "shutdown");
+  quic_tls_free(eq->tls);
+  free(eq);
+  x->quic = NULL;
+}
+
+void exit_quic_end_peer(exit_ctx *x, exit_peer *p) {
+  struct exit_quic *eq = x->quic;
+  if (!eq) return;
+  for (qconn *c = eq->conns, *n; c; c = n) {
+    n = c->next;
+    if (c->p == p) conn_end(c, "peer removed");
+  }
+}
+
+void exit_quic_get_stats(const exit_ctx *x, exit_quic_stats *out) {
+  memset(out, 0, sizeof *out);
+  const struct exit_quic *eq = x->quic;
+  if (!eq) return;
+  *out = eq->st;
+  for (const qconn *c = eq->conns; c; c = c->next) out->udp_flows += exit_quic_flows_count(c->flows);
+}
