@@ -320,6 +320,7 @@ static quic_conn *conn_alloc(uv_loop_t *loop, quic_tls *tls, const quic_conn_opt
   uv_timer_init(loop, &c->timer);
   c->timer.data = c;
   c->tls = quic_tls_session(tls, &c->conn_ref);
+  c->tlsctx = tls;
   if (!c->tls) {
     uv_close((uv_handle_t *)&c->timer, NULL);
     free(c->batch);
@@ -697,7 +698,7 @@ static void conn_free(quic_conn *c) {
   loop_turn_cancel(&c->deliver_hook);
   while (c->all) qs_free(c->all);
   if (c->conn) ngtcp2_conn_del(c->conn);
-  if (c->tls) gnutls_deinit(c->tls);
+  if (c->tls) quic_tls_session_done(c->tlsctx, c->tls);
   c->conn = NULL;
   c->tls = NULL;
   uv_close((uv_handle_t *)&c->timer, on_timer_closed);

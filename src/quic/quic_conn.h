@@ -77,6 +77,10 @@ void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len);
 /* A new bidirectional stream; NULL when the peer's stream limit is reached or the connection is
  * not usable. Data written before the handshake completes is sent when it does. */
 stream *quic_conn_open_stream(quic_conn *c);
+/* The next n (<= 8) bytes the stream receives come as one on_read of exactly n bytes, after
+ * which reading stops; what followed stays for the next read_start (a reply header read off
+ * the front of a stream). */
+void quic_stream_want_header(stream *s, size_t n);
 /* Queues one DATAGRAM frame made of hdr then data; -1 if it is too large for a packet or the
  * queue is full (dropped, as UDP would). */
 int quic_conn_send_datagram(quic_conn *c, const uint8_t *hdr, size_t hlen, const uint8_t *data,

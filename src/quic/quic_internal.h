@@ -42,8 +42,11 @@ struct quic_stream {
 
   /* Receive side: in order, delivered at the end of the turn. */
   qchunk *rcv_head, *rcv_tail;
+  size_t rcv_off; /* bytes of rcv_head already delivered (a header taken from its start) */
   uint64_t rcv_queued;
   bool rcv_fin, eof_told, reading;
+  uint8_t hdr[8]; /* quic_stream_want_header: collected here, then one on_read */
+  uint8_t hdr_want, hdr_have;
 
   bool announce; /* server: new_stream not yet called */
   int error;     /* to deliver via on_error (negative UV_*), 0 = none */
@@ -57,6 +60,7 @@ struct quic_conn {
   uv_loop_t *loop;
   ngtcp2_conn *conn;
   gnutls_session_t tls;
+  quic_tls *tlsctx; /* a reference for tls */
   ngtcp2_crypto_conn_ref conn_ref;
   ngtcp2_path_storage ps;
   quic_conn_opts opts;

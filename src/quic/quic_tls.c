@@ -15,6 +15,7 @@
 
 struct quic_tls {
   bool server;
+  unsigned refs; /* the owner's, plus one per session (quic_tls_session_done) */
   gnutls_certificate_credentials_t cred;
   gnutls_priority_t prio;
 };
@@ -54,6 +55,7 @@ quic_tls *quic_tls_new(bool server, char *err, size_t errlen) {
     return NULL;
   }
   t->server = server;
+  t->refs = 1;
   int rc = gnutls_certificate_allocate_credentials(&t->cred);
   if (rc) {
     snprintf(err, errlen, "QUIC TLS credentials: %s", gnutls_strerror(rc));
@@ -75,7 +77,7 @@ quic_tls *quic_tls_new(bool server, char *err, size_t errlen) {
 }
 
 void quic_tls_free(quic_tls *t) {
-  if (!t) return;
+  if (!t || --t->refs) return;
   gnutls_priority_deinit(t->prio);
   gnutls_certificate_free_credentials(t->cred);
   free(t);
@@ -98,5 +100,11 @@ gnutls_session_t quic_tls_session(quic_tls *t, ngtcp2_crypto_conn_ref *conn_ref)
     return NULL;
   }
   gnutls_session_set_ptr(s, conn_ref);
+  t->refs++;
   return s;
+}
+
+void quic_tls_session_done(quic_tls *t, gnutls_session_t s) {
+  gnutls_deinit(s);
+  quic_tls_free(t);
 }

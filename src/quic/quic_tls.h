@@ -17,10 +17,13 @@ typedef struct quic_tls quic_tls;
 
 /* Credentials for one role (server: with the generated certificate). NULL with err on failure. */
 quic_tls *quic_tls_new(bool server, char *err, size_t errlen);
+/* Drops the owner's reference; the credentials go when the last session is done too. */
 void quic_tls_free(quic_tls *t);
 
 /* A session for one connection, configured for QUIC; conn_ref must outlive it (ngtcp2's crypto
  * helper finds the connection through it). Returns NULL on failure. */
 gnutls_session_t quic_tls_session(quic_tls *t, ngtcp2_crypto_conn_ref *conn_ref);
+/* Ends a session made by quic_tls_session. */
+void quic_tls_session_done(quic_tls *t, gnutls_session_t s);
 
 #endif

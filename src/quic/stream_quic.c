@@ -239,18 +239,49 @@ void qs_sent(quic_stream *q, size_t n, bool fin) {
 
 /* ---- delivery (end of the loop turn) ------------------------------------------------------ */
 
+/* The header wanted by quic_stream_want_header, from the front of the buffer; true once it is
+ * complete. */
+static bool take_header(quic_stream *q, uint64_t *taken) {
+  while (q->hdr_have < q->hdr_want && q->rcv_head) {
+    qchunk *h = q->rcv_head;
+    size_t k = h->len - q->rcv_off;
+    if (k > (size_t)(q->hdr_want - q->hdr_have)) k = (size_t)(q->hdr_want - q->hdr_have);
+    memcpy(q->hdr + q->hdr_have, h->data + q->rcv_off, k);
+    q->hdr_have = (uint8_t)(q->hdr_have + k);
+    q->rcv_off += k;
+    q->rcv_queued -= k;
+    *taken += k;
+    if (q->rcv_off == h->len && (h->next || h->len == QCHUNK_SIZE)) {
+      q->rcv_head = h->next;
+      if (!q->rcv_head) q->rcv_tail = NULL;
+      q->rcv_off = 0;
+      free(h);
+    }
+  }
+  return q->hdr_have == q->hdr_want;
+}
+
 /* Each chunk is unlinked before on_read sees it, so the application may stop reading or close
  * the stream from inside the call. */
 static void deliver_data(quic_stream *q) {
   quic_conn *c = q->c;
   uint64_t taken = 0;
-  while (q->reading && !q->app_closed && q->rcv_head) {
+  if (q->reading && q->hdr_want && take_header(q, &taken)) {
+    size_t n = q->hdr_want;
+    q->hdr_want = 0;
+    q->reading = false; /* the rest waits for the next read_start */
+    q->s.on_read(&q->s, q->hdr, n);
+  }
+  while (q->reading && !q->app_closed && q->rcv_head && !q->hdr_want) {
     qchunk *h = q->rcv_head;
+    size_t off = q->rcv_off;
     q->rcv_head = h->next;
     if (!q->rcv_head) q->rcv_tail = NULL;
-    q->rcv_queued -= h->len;
-    taken += h->len;
-    if (h->len) q->s.on_read(&q->s, h->data, h->len);
+    q->rcv_off = 0;
+    size_t n = h->len - off;
+    q->rcv_queued -= n;
+    taken += n;
+    if (n) q->s.on_read(&q->s, h->data + off, n);
     free(h);
   }
   if (taken && !q->ng_closed && !c->dead) {
@@ -259,6 +290,7 @@ static void deliver_data(quic_stream *q) {
     qc_want_write(c);
   }
   if (q->reading && !q->app_closed && q->rcv_fin && !q->rcv_queued && !q->eof_told) {
+    q->hdr_want = 0;
     q->eof_told = true;
     q->s.on_read(&q->s, NULL, 0);
   }
@@ -289,4 +321,11 @@ void qs_deliver(quic_stream *q) {
     qc_stream_released(c);
   }
   if (q->closed_told && q->ng_closed) qs_free(q);
+}
+
+void quic_stream_want_header(stream *s, size_t n) {
+  quic_stream *q = of(s);
+  if (n > sizeof q->hdr) n = sizeof q->hdr;
+  q->hdr_want = (uint8_t)n;
+  q->hdr_have = 0;
 }
