@@ -5,7 +5,7 @@
 #include <uv.h>
 
 #include "daemon/daemon_internal.h"
-#include "stream/dialer.h"
+#include "stream/dialer_lwip.h"
 #include "stream/icmp_watch.h"
 #include "util/keys.h"
 #include "util/log.h"
@@ -40,11 +40,13 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   if (!s->cfg->n_dns)
     LOG_W("dns", "no_dns_configured", "msg",
           "no DNS in [Interface]: names go to 1.1.1.1 and 8.8.8.8 through the tunnel", NULL);
-  dialer_env env = {s->loop, s->tun, s->res, (uint64_t)s->cfg->connect_timeout * 1000,
-                    (uint64_t)s->cfg->tunnel_wait * 1000};
-  s->socks = socks_server_start(s->loop, s->cfg, &env, err, errlen);
+  dialer_lwip_env env = {s->loop, s->tun, s->res, (uint64_t)s->cfg->connect_timeout * 1000,
+                         (uint64_t)s->cfg->tunnel_wait * 1000};
+  s->dl = dialer_lwip_new(&env);
+  if (!s->dl) return snprintf(err, errlen, "out of memory"), -1;
+  s->socks = socks_server_start(s->loop, s->cfg, s->dl, s->res, err, errlen);
   if (!s->socks) return -1;
-  s->fwd = forwarder_start(s->loop, s->cfg, &env, err, errlen);
+  s->fwd = forwarder_start(s->loop, s->cfg, s->dl, s->res, err, errlen);
   return s->fwd ? 0 : -1;
 }
 
@@ -57,6 +59,8 @@ static void stop_all(daemon_state *s) {
   s->socks = NULL;
   forwarder_stop(s->fwd);
   s->fwd = NULL;
+  dialer_destroy(s->dl); /* after its users: they cancel their requests first */
+  s->dl = NULL;
   icmp_watch_stop();
   tunnel_destroy(s->tun);
   s->tun = NULL;

@@ -12,6 +12,7 @@
 #include "forward/forward.h"
 #include "observe/observe.h"
 #include "socks/socks_server.h"
+#include "stream/dialer.h"
 
 typedef struct {
   uv_loop_t *loop;
@@ -26,6 +27,7 @@ typedef struct {
   awg_config *cfg;
   tunnel *tun;
   resolver *res;
+  dialer *dl; /* client: how the front-ends open streams (lwIP TCP through the tunnel) */
   socks_server *socks;
   forwarder *fwd;
   exit_ctx *exit; /* server: the userspace exit */

@@ -160,8 +160,8 @@ fail:
 void exit_socks_end_peer(exit_ctx *x, exit_peer *p) {
   struct exit_socks *es = x->socks;
   if (!es || !es->tun_svc) return;
-  size_t n = socks_service_end_matching(es->tun_svc, exit_socks_request_of, p,
-                                        SOCKS5_REP_NOT_ALLOWED, "peer removed by a reload");
+  size_t n = socks_service_end_matching(es->tun_svc, exit_socks_request_of, p, DIAL_ERR_NOT_ALLOWED,
+                                        "peer removed by a reload");
   if (!n) return;
   char count[24];
   snprintf(count, sizeof count, "%zu", n);

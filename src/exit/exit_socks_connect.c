@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "exit/exit_peer.h"
+#include "stream/dial_error.h"
 #include "stream/stream_uv.h"
 
 #define MAX_ADDRS 16 /* addresses of one name tried in turn */
@@ -24,11 +25,11 @@ typedef struct {
   exit_addr addrs[MAX_ADDRS];
   bool checked[MAX_ADDRS]; /* exit_permit already said yes */
   size_t n, next;
-  int open;    /* the timer, an attempt's socket, a lookup in flight */
-  bool done;   /* cb has run, or the request was cancelled */
-  bool held;   /* succeeded: the session holds it until release */
-  bool denied; /* at least one address was refused by the policy */
-  uint8_t rep; /* the most telling connect failure so far */
+  int open;       /* the timer, an attempt's socket, a lookup in flight */
+  bool done;      /* cb has run, or the request was cancelled */
+  bool held;      /* succeeded: the session holds it until release */
+  bool denied;    /* at least one address was refused by the policy */
+  dial_error err; /* the most telling connect failure so far */
   const char *reason;
 } sreq;
 
@@ -67,20 +68,20 @@ static void teardown(sreq *r) {
   if (r->gai_pending) uv_cancel((uv_req_t *)&r->gai); /* on_gai still runs, with ECANCELED */
 }
 
-static void fail(sreq *r, uint8_t rep, const char *reason) {
+static void fail(sreq *r, dial_error err, const char *reason) {
   if (r->done) return;
   r->done = true;
   release_slot(r);
   teardown(r);
-  r->cb(r->ctx, NULL, rep, reason);
+  r->cb(r->ctx, NULL, err, reason);
 }
 
 static void note_failure(sreq *r, int status) {
-  const char *why;
-  uint8_t rep = socks5_rep_for_uv(status, &why);
-  if (rep == SOCKS5_REP_NOT_ALLOWED) why = "prohibited by the server's firewall"; /* EACCES/EPERM */
+  dial_error err = dial_error_from_uv(status);
+  const char *why = dial_error_reason(err);
+  if (err == DIAL_ERR_NOT_ALLOWED) why = "prohibited by the server's firewall"; /* EACCES/EPERM */
   /* Keep the most telling failure: anything beats a general failure. */
-  if (!r->reason || r->rep == SOCKS5_REP_GENERAL_FAILURE) r->rep = rep, r->reason = why;
+  if (!r->reason || r->err == DIAL_ERR_GENERAL) r->err = err, r->reason = why;
 }
 
 static void try_next(sreq *r);
@@ -101,11 +102,11 @@ static void on_connected(uv_connect_t *req, int status) {
   stream *s = stream_uv_wrap(tcp);
   if (!s) {
     uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
-    return fail(r, SOCKS5_REP_GENERAL_FAILURE, "out of memory");
+    return fail(r, DIAL_ERR_GENERAL, "out of memory");
   }
   r->done = r->held = true;
   teardown(r);
-  r->cb(r->ctx, s, SOCKS5_REP_SUCCEEDED, "connected");
+  r->cb(r->ctx, s, DIAL_OK, "connected");
 }
 
 /* Tries the remaining addresses in order; each one is checked against the policy first. */
@@ -118,7 +119,7 @@ static void try_next(sreq *r) {
       continue;
     }
     r->tcp = malloc(sizeof *r->tcp);
-    if (!r->tcp) return fail(r, SOCKS5_REP_GENERAL_FAILURE, "out of memory");
+    if (!r->tcp) return fail(r, DIAL_ERR_GENERAL, "out of memory");
     uv_tcp_init(r->x->loop, r->tcp);
     r->open++;
     r->creq.data = r;
@@ -131,19 +132,19 @@ static void try_next(sreq *r) {
   }
   if (r->done) return;
   if (r->reason)
-    fail(r, r->rep, r->reason);
+    fail(r, r->err, r->reason);
   else if (r->denied)
-    fail(r, SOCKS5_REP_NOT_ALLOWED, "destination not allowed by the exit policy");
+    fail(r, DIAL_ERR_NOT_ALLOWED, "destination not allowed by the exit policy");
   else
-    fail(r, SOCKS5_REP_HOST_UNREACHABLE, "no address to connect to");
+    fail(r, DIAL_ERR_HOST_UNREACHABLE, "no address to connect to");
 }
 
 static void on_deadline(uv_timer_t *t) {
   sreq *r = t->data;
   if (r->gai_pending)
-    fail(r, SOCKS5_REP_HOST_UNREACHABLE, "name resolution timed out");
+    fail(r, DIAL_ERR_NAME_NOT_FOUND, "name resolution timed out");
   else
-    fail(r, SOCKS5_REP_TTL_EXPIRED, "connection timed out");
+    fail(r, DIAL_ERR_TIMEOUT, "connection timed out");
 }
 
 static const char *gai_reason(int status) {
@@ -181,17 +182,17 @@ static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     uv_freeaddrinfo(res);
     return maybe_free(r);
   }
-  if (status < 0) return fail(r, SOCKS5_REP_HOST_UNREACHABLE, gai_reason(status));
+  if (status < 0) return fail(r, DIAL_ERR_NAME_NOT_FOUND, gai_reason(status));
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
     if (ai->ai_addr) add_addr(r, ai->ai_addr);
   uv_freeaddrinfo(res);
-  if (!r->n) return fail(r, SOCKS5_REP_HOST_UNREACHABLE, "name has no address");
+  if (!r->n) return fail(r, DIAL_ERR_NAME_NOT_FOUND, "name has no address");
   try_next(r);
 }
 
 static bool take_slot(sreq *r) {
   if (!exit_conn_acquire(r->x, r->p)) {
-    fail(r, SOCKS5_REP_GENERAL_FAILURE, "connection limit reached");
+    fail(r, DIAL_ERR_GENERAL, "connection limit reached");
     return false;
   }
   r->has_slot = true;
@@ -204,19 +205,19 @@ static void on_begin(uv_timer_t *t) {
   sreq *r = t->data;
   uv_timer_start(&r->timer, on_deadline, (uint64_t)r->x->cfg->connect_timeout * 1000, 0);
   /* NULL would mean local use (the server-wide policy only), never right for a tunnel client. */
-  if (r->orphan) return fail(r, SOCKS5_REP_NOT_ALLOWED, "no peer owns the client's tunnel address");
+  if (r->orphan) return fail(r, DIAL_ERR_NOT_ALLOWED, "no peer owns the client's tunnel address");
   if (r->dst.type != SOCKS_ADDR_DOMAIN) {
     r->addrs[0].family = r->dst.type == SOCKS_ADDR_IPV4 ? AF_INET : AF_INET6;
     memcpy(r->addrs[0].a, r->dst.ip, r->dst.type == SOCKS_ADDR_IPV4 ? 4 : 16);
     r->n = 1;
     if (!exit_permit(r->x, r->p, "tcp", &r->addrs[0], r->dst.port, NULL))
-      return fail(r, SOCKS5_REP_NOT_ALLOWED, "destination not allowed by the exit policy");
+      return fail(r, DIAL_ERR_NOT_ALLOWED, "destination not allowed by the exit policy");
     r->checked[0] = true;
     if (take_slot(r)) try_next(r);
     return;
   }
   if (!exit_permit_name(r->x, r->p, r->dst.domain))
-    return fail(r, SOCKS5_REP_NOT_ALLOWED, "name not allowed by the exit policy");
+    return fail(r, DIAL_ERR_NOT_ALLOWED, "name not allowed by the exit policy");
   if (!take_slot(r)) return;
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
@@ -224,7 +225,7 @@ static void on_begin(uv_timer_t *t) {
   hints.ai_socktype = SOCK_STREAM;
   r->gai.data = r;
   if (uv_getaddrinfo(r->x->loop, &r->gai, on_gai, r->dst.domain, NULL, &hints) != 0)
-    return fail(r, SOCKS5_REP_HOST_UNREACHABLE, "name resolution failed");
+    return fail(r, DIAL_ERR_NAME_NOT_FOUND, "name resolution failed");
   r->gai_pending = true;
   r->open++;
 }

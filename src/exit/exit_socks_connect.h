@@ -6,9 +6,11 @@
  *   an address: exit_permit, then the slot;
  * every resolved address is checked with exit_permit before it is tried; the allowed ones are
  * tried in turn (uv_tcp_connect) until one connects, all within [Socks] ConnectTimeout. Nothing is
- * connected without that check. Failures map to SOCKS5 replies: denied by the policy 0x02,
- * refused 0x05, network unreachable 0x03, host unreachable 0x04, locally prohibited (EACCES,
- * EPERM) 0x02, timed out 0x06, a name that does not resolve 0x04, no free slot 0x01.
+ * connected without that check. Failures are dial errors (the session answers with the SOCKS5
+ * reply, socks5_rep_for_dial): denied by the policy not-allowed (0x02), refused (0x05), network
+ * unreachable (0x03), host unreachable (0x04), locally prohibited (EACCES, EPERM) not-allowed
+ * (0x02), timed out (0x06), a name that does not resolve name-not-found (0x04), no free slot
+ * general (0x01).
  * The slot is held until the relay ends; both relayed streams are wrapped with
  * exit_peer_throttle. */
 #ifndef AWGPROXY_EXIT_EXIT_SOCKS_CONNECT_H

@@ -11,6 +11,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/udp.h"
 #include "observe/streams.h"
+#include "socks/socks_proto.h"
 #include "stream/relay.h"
 #include "stream/stream_uv.h"
 #include "util/log.h"
@@ -30,7 +31,7 @@ typedef struct {
 struct fwd {
   struct forwarder *owner;
   const cfg_forward *cfg;
-  socks_addr target;
+  dial_dest target;
   union {
     uv_tcp_t tcp;
     uv_udp_t udp;
@@ -43,23 +44,24 @@ struct fwd {
 
 struct forwarder {
   uv_loop_t *loop;
-  dialer_env env;
+  dialer *dl;
+  resolver *res;
   uint64_t idle_ms;
   fwd *fwds;
   size_t n, closing;
   uv_timer_t sweep;
 };
 
-static void to_socks_addr(const cfg_hostport *hp, socks_addr *out) {
+static void to_dial_dest(const cfg_hostport *hp, dial_dest *out) {
   memset(out, 0, sizeof *out);
   out->port = hp->port;
   cfg_ip ip;
   if (cfg_parse_ip(hp->host, &ip) == 0) {
-    out->type = ip.family == AF_INET ? SOCKS_ADDR_IPV4 : SOCKS_ADDR_IPV6;
+    out->type = ip.family == AF_INET ? DIAL_DEST_IPV4 : DIAL_DEST_IPV6;
     memcpy(out->ip, ip.addr, 16);
   } else {
-    out->type = SOCKS_ADDR_DOMAIN;
-    snprintf(out->domain, sizeof out->domain, "%s", hp->host);
+    out->type = DIAL_DEST_NAME;
+    snprintf(out->name, sizeof out->name, "%s", hp->host);
   }
 }
 
@@ -74,15 +76,17 @@ static void on_tcp_relay_done(void *ctx, const relay_result *r) {
   obs_stream_closed(OBS_STREAM_FORWARD_TCP);
 }
 
-static void on_tcp_dialed(void *ctx, stream *remote, uint8_t rep, const char *reason) {
+static void on_tcp_dialed(void *ctx, stream *remote, dial_error err, const char *reason) {
   tcp_pending *p = ctx;
   if (!remote) {
-    LOG_I("forward", "connect_failed", "reply", socks5_rep_name(rep), "reason", reason, NULL);
+    /* "reply" keeps the SOCKS reply's name, as before the dialer spoke dial_error. */
+    LOG_I("forward", "connect_failed", "reply", socks5_rep_name(socks5_rep_for_dial(err)), "reason",
+          reason, NULL);
     stream_close(p->client);
   } else {
     obs_stream_opened(OBS_STREAM_FORWARD_TCP);
-    if (!relay_start(p->f->owner->loop, p->client, remote, p->f->owner->idle_ms,
-                     on_tcp_relay_done, NULL))
+    if (!relay_start(p->f->owner->loop, p->client, remote, p->f->owner->idle_ms, on_tcp_relay_done,
+                     NULL))
       obs_stream_closed(OBS_STREAM_FORWARD_TCP);
   }
   free(p);
@@ -104,7 +108,7 @@ static void on_tcp_conn(uv_stream_t *srv, int status) {
     return;
   }
   p->f = f;
-  if (!dial_start(&f->owner->env, &f->target, on_tcp_dialed, p)) {
+  if (!dialer_start(f->owner->dl, &f->target, on_tcp_dialed, p)) {
     stream_close(p->client);
     free(p);
   }
@@ -124,7 +128,8 @@ static void on_flow_reply(void *arg, struct udp_pcb *pcb, struct pbuf *p, const 
 }
 
 static udp_flow *flow_for(fwd *f, const struct sockaddr *from) {
-  size_t alen = from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  size_t alen =
+      from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   udp_flow *free_slot = NULL, *oldest = NULL;
   for (size_t i = 0; i < UDP_FLOWS_MAX; i++) {
     udp_flow *fl = &f->flows[i];
@@ -169,7 +174,7 @@ static void on_udp_dgram(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const stru
 static void on_udp_target(void *ctx, int status, const resolver_result *res) {
   fwd *f = ctx;
   if (status != DNS_OK || !res->n) {
-    LOG_W("forward", "target_unresolved", "host", f->target.domain, NULL);
+    LOG_W("forward", "target_unresolved", "host", f->target.name, NULL);
     return;
   }
   const dns_answer *a = &res->addrs[0];
@@ -205,24 +210,26 @@ static int start_one(struct forwarder *fw, fwd *f, char *err, size_t errlen) {
     f->h.udp.data = f;
     if (!rc) rc = uv_udp_bind(&f->h.udp, (struct sockaddr *)&ss, 0);
     if (!rc) rc = uv_udp_recv_start(&f->h.udp, on_udp_alloc, on_udp_dgram);
-    if (!rc) resolver_lookup(fw->env.res, c->target.host, on_udp_target, f);
+    if (!rc) resolver_lookup(fw->res, c->target.host, on_udp_target, f);
   }
   char l[300];
   cfg_format_hostport(&c->listen, l, sizeof l);
   if (rc) {
-    snprintf(err, errlen, "[Forward] at line %d: cannot listen on %s: %s", c->line, l, uv_strerror(rc));
+    snprintf(err, errlen, "[Forward] at line %d: cannot listen on %s: %s", c->line, l,
+             uv_strerror(rc));
     return -1;
   }
   LOG_I("forward", "listening", "proto", c->proto == FWD_TCP ? "tcp" : "udp", "address", l, NULL);
   return 0;
 }
 
-forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, const dialer_env *env,
+forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, resolver *res,
                            char *err, size_t errlen) {
   struct forwarder *fw = calloc(1, sizeof *fw);
   if (!fw) return snprintf(err, errlen, "out of memory"), NULL;
   fw->loop = loop;
-  fw->env = *env;
+  fw->dl = dl;
+  fw->res = res;
   fw->idle_ms = (uint64_t)cfg->idle_timeout * 1000;
   fw->fwds = calloc(cfg->n_forwards ? cfg->n_forwards : 1, sizeof *fw->fwds);
   if (!fw->fwds) return free(fw), snprintf(err, errlen, "out of memory"), NULL;
@@ -233,7 +240,7 @@ forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, const dialer_
     fwd *f = &fw->fwds[i];
     f->owner = fw;
     f->cfg = &cfg->forwards[i];
-    to_socks_addr(&f->cfg->target, &f->target);
+    to_dial_dest(&f->cfg->target, &f->target);
     fw->n++;
     if (start_one(fw, f, err, errlen) != 0) {
       forwarder_stop(fw);
@@ -261,8 +268,10 @@ void forwarder_stop(forwarder *fw) {
       if (f->flows[k].pcb) udp_remove(f->flows[k].pcb), f->flows[k].pcb = NULL;
     uv_handle_t *h = (uv_handle_t *)&f->h;
     h->data = f;
-    if (h->type != UV_UNKNOWN_HANDLE) uv_close(h, on_fwd_closed); /* initialised */
-    else fw->closing--;
+    if (h->type != UV_UNKNOWN_HANDLE)
+      uv_close(h, on_fwd_closed); /* initialised */
+    else
+      fw->closing--;
   }
   uv_close((uv_handle_t *)&fw->sweep, on_sweep_closed);
 }

@@ -10,7 +10,6 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
-#include <uv.h>
 
 #define SOCKS4_VERSION 4
 #define SOCKS5_VERSION 5
@@ -333,28 +332,72 @@ void socks_addr_format(const socks_addr *a, char *buf, size_t len) {
   }
 }
 
-uint8_t socks5_rep_for_uv(int status, const char **reason) {
-  switch (status) {
-    case UV_ECONNREFUSED:
-      *reason = "connection refused";
-      return SOCKS5_REP_REFUSED;
-    case UV_ENETUNREACH:
-    case UV_EAFNOSUPPORT:
-    case UV_EADDRNOTAVAIL:
-      *reason = "network unreachable";
-      return SOCKS5_REP_NET_UNREACHABLE;
-    case UV_EHOSTUNREACH:
-      *reason = "host unreachable";
-      return SOCKS5_REP_HOST_UNREACHABLE;
-    case UV_EACCES:
-    case UV_EPERM:
-      *reason = "administratively prohibited";
+/* ---- dial results and destinations ---- */
+
+uint8_t socks5_rep_for_dial(dial_error err) {
+  switch (err) {
+    case DIAL_OK:
+      return SOCKS5_REP_SUCCEEDED;
+    case DIAL_ERR_NOT_ALLOWED:
       return SOCKS5_REP_NOT_ALLOWED;
-    case UV_ETIMEDOUT:
-      *reason = "connection timed out";
+    case DIAL_ERR_NET_UNREACHABLE:
+      return SOCKS5_REP_NET_UNREACHABLE;
+    case DIAL_ERR_HOST_UNREACHABLE:
+    case DIAL_ERR_NAME_NOT_FOUND:
+      return SOCKS5_REP_HOST_UNREACHABLE;
+    case DIAL_ERR_REFUSED:
+      return SOCKS5_REP_REFUSED;
+    case DIAL_ERR_TIMEOUT:
       return SOCKS5_REP_TTL_EXPIRED;
+    case DIAL_ERR_GENERAL:
+    case DIAL_ERR_TUNNEL_DOWN:
     default:
-      *reason = "connection failed";
       return SOCKS5_REP_GENERAL_FAILURE;
+  }
+}
+
+uint8_t socks4_rep_for_dial(dial_error err) {
+  return err == DIAL_OK ? SOCKS4_REP_GRANTED : SOCKS4_REP_REJECTED;
+}
+
+/* The two enums share their values (the SOCKS5 ATYP numbers), but each kind is spelled out so a
+ * change on either side cannot silently mistranslate. */
+void socks_addr_to_dial_dest(const socks_addr *a, dial_dest *out) {
+  memset(out, 0, sizeof *out);
+  out->port = a->port;
+  switch (a->type) {
+    case SOCKS_ADDR_IPV4:
+      out->type = DIAL_DEST_IPV4;
+      memcpy(out->ip, a->ip, 4);
+      break;
+    case SOCKS_ADDR_IPV6:
+      out->type = DIAL_DEST_IPV6;
+      memcpy(out->ip, a->ip, 16);
+      break;
+    case SOCKS_ADDR_DOMAIN:
+    default:
+      out->type = DIAL_DEST_NAME;
+      snprintf(out->name, sizeof out->name, "%.*s", (int)(sizeof a->domain - 1), a->domain);
+      break;
+  }
+}
+
+void socks_addr_from_dial_dest(const dial_dest *d, socks_addr *out) {
+  memset(out, 0, sizeof *out);
+  out->port = d->port;
+  switch (d->type) {
+    case DIAL_DEST_IPV4:
+      out->type = SOCKS_ADDR_IPV4;
+      memcpy(out->ip, d->ip, 4);
+      break;
+    case DIAL_DEST_IPV6:
+      out->type = SOCKS_ADDR_IPV6;
+      memcpy(out->ip, d->ip, 16);
+      break;
+    case DIAL_DEST_NAME:
+    default:
+      out->type = SOCKS_ADDR_DOMAIN;
+      snprintf(out->domain, sizeof out->domain, "%.*s", (int)(sizeof d->name - 1), d->name);
+      break;
   }
 }

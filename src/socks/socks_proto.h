@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stream/dial_types.h"
+
 typedef enum {
   SOCKS_NEED_MORE = 0,
   SOCKS_DONE = 1,
@@ -96,10 +98,17 @@ size_t socks4_build_reply(uint8_t cd, const socks_addr *bnd, uint8_t out[8]);
 
 /* A short name for logs and metrics ("refused", "host-unreachable", …). */
 const char *socks5_rep_name(uint8_t rep);
-/* The SOCKS5 reply for a failed connect (a negative UV_* code), with a short reason for logs:
- * refused 0x05, network unreachable 0x03, host unreachable 0x04, prohibited 0x02, timed out 0x06,
- * anything else 0x01. */
-uint8_t socks5_rep_for_uv(int status, const char **reason);
+/* The SOCKS5 reply for a dial result: ok 0x00, general 0x01, not allowed 0x02, network
+ * unreachable 0x03, host unreachable 0x04, refused 0x05, timeout 0x06 ("TTL expired"), a name
+ * that does not resolve 0x04 (the host cannot be reached), tunnel down 0x01; a value outside the
+ * enum (e.g. from the wire) 0x01. */
+uint8_t socks5_rep_for_dial(dial_error err);
+/* SOCKS4 knows only granted (0x5A, DIAL_OK) and rejected or failed (0x5B, anything else). */
+uint8_t socks4_rep_for_dial(dial_error err);
+/* The destination of a request as a dialer destination, and back (the same three kinds; names
+ * are copied bounded and stay NUL-terminated). */
+void socks_addr_to_dial_dest(const socks_addr *a, dial_dest *out);
+void socks_addr_from_dial_dest(const dial_dest *d, socks_addr *out);
 /* Formats addr as host:port / [v6]:port. */
 void socks_addr_format(const socks_addr *a, char *buf, size_t len);
 

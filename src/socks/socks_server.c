@@ -11,7 +11,8 @@
 
 struct socks_server {
   uv_loop_t *loop;
-  dialer_env env;
+  dialer *dl;
+  resolver *res;
   socks_service *svc;
   socks_uv_listener *lst[MAX_LISTENERS];
   size_t n_lst;
@@ -23,7 +24,9 @@ static void *tunnel_connect(void *env, const socks_origin *o, const socks_addr *
                             socks_connect_cb cb, void *ctx) {
   (void)o;
   struct socks_server *srv = env;
-  return dial_start(&srv->env, dst, cb, ctx);
+  dial_dest dd;
+  socks_addr_to_dial_dest(dst, &dd);
+  return dialer_start(srv->dl, &dd, cb, ctx);
 }
 
 static void tunnel_cancel(void *req) { dial_cancel(req); }
@@ -34,7 +37,7 @@ static void *tunnel_udp_start(void *env, const socks_origin *o, const socks_addr
   if (o->local.ss_family != o->peer.ss_family ||
       (o->local.ss_family != AF_INET && o->local.ss_family != AF_INET6))
     return snprintf(err, errlen, "cannot read the connection's addresses"), NULL;
-  return udp_assoc_start(srv->loop, srv->env.res, (const struct sockaddr *)&o->local,
+  return udp_assoc_start(srv->loop, srv->res, (const struct sockaddr *)&o->local,
                          (const struct sockaddr *)&o->peer, hint, bnd, err, errlen);
 }
 
@@ -42,12 +45,13 @@ static void tunnel_udp_stop(void *a) { udp_assoc_stop(a); }
 
 /* ---- listeners -------------------------------------------------------------------------- */
 
-socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, const dialer_env *env,
+socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, resolver *res,
                                  char *err, size_t errlen) {
   struct socks_server *srv = calloc(1, sizeof *srv);
   if (!srv) return snprintf(err, errlen, "out of memory"), NULL;
   srv->loop = loop;
-  srv->env = *env;
+  srv->dl = dl;
+  srv->res = res;
   socks_service_cfg sc = {
       .loop = loop,
       .log_component = "socks",
@@ -85,7 +89,7 @@ socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, const d
 void socks_server_stop(socks_server *srv) {
   if (!srv) return;
   for (size_t i = 0; i < srv->n_lst; i++) socks_uv_listener_close(srv->lst[i]);
-  /* Sessions end now; the dialer requests they cancel only refer to srv->env by value. */
+  /* Sessions end now, cancelling their dialer requests while the dialer still exists. */
   socks_service_stop(srv->svc);
   free(srv);
 }

@@ -249,13 +249,13 @@ static void start_relay(session *s, stream *remote, void *req) {
   maybe_free(s);
 }
 
-static void on_connected(void *ctx, stream *remote, uint8_t rep, const char *reason) {
+static void on_connected(void *ctx, stream *remote, dial_error err, const char *reason) {
   session *s = ctx;
   void *req = s->req;
   s->req = NULL;
-  if (!remote) return fail(s, rep, reason);
+  if (!remote) return fail(s, socks5_rep_for_dial(err), reason);
   uint8_t out[262];
-  size_t n = s->version == 4 ? socks4_build_reply(SOCKS4_REP_GRANTED, NULL, out)
+  size_t n = s->version == 4 ? socks4_build_reply(socks4_rep_for_dial(DIAL_OK), NULL, out)
                              : socks5_build_reply(SOCKS5_REP_SUCCEEDED, NULL, out, sizeof out);
   count_reply(s, SOCKS5_REP_SUCCEEDED);
   stream_write(s->client, out, n);
@@ -533,13 +533,13 @@ void socks_service_stop(socks_service *svc) {
 }
 
 size_t socks_service_end_matching(socks_service *svc, bool (*match)(void *req, void *arg),
-                                  void *arg, uint8_t rep, const char *reason) {
+                                  void *arg, dial_error err, const char *reason) {
   if (!svc || svc->stopping) return 0;
   size_t n = 0;
   for (session *s = svc->sessions, *next; s; s = next) {
     next = s->next;
     if (s->st != ST_DIALING || !s->req || !match(s->req, arg)) continue;
-    fail(s, rep, reason); /* cancels the request */
+    fail(s, socks5_rep_for_dial(err), reason); /* cancels the request */
     n++;
   }
   /* A relay is unlinked only when it has closed (from the loop), so the list stays intact. */

@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "socks/socks_proto.h"
+#include "stream/dial_types.h"
 #include "stream/stream.h"
 
 typedef struct {
@@ -30,9 +31,10 @@ typedef struct {
   struct sockaddr_storage local, peer;
 } socks_origin;
 
-/* On success s is a connected stream (ownership to the callee) and rep = 0. On failure s is NULL,
- * rep a SOCKS5 reply code and reason a short text for logs. The same shape as dial_cb. */
-typedef void (*socks_connect_cb)(void *ctx, stream *s, uint8_t rep, const char *reason);
+/* On success s is a connected stream (ownership to the callee) and err = DIAL_OK. On failure s is
+ * NULL, err the precise cause (the session turns it into the SOCKS reply) and reason a short text
+ * for logs. The same shape as dial_cb, so a dialer's requests can serve as connector requests. */
+typedef void (*socks_connect_cb)(void *ctx, stream *s, dial_error err, const char *reason);
 
 typedef struct {
   void *env;
@@ -75,12 +77,12 @@ void socks_session_start(socks_service *svc, stream *client, const socks_origin 
  * released before this returns. The service frees itself once the last one has closed. */
 void socks_service_stop(socks_service *svc);
 /* Ends the sessions and relays whose connector request match() says yes to (e.g. the server's:
- * "its peer was removed by a reload"): a request in progress is answered with rep and its
+ * "its peer was removed by a reload"): a request in progress is answered with err and its
  * connector request cancelled, a relay is reset (its request released once it has closed).
  * Sessions still in the handshake have no request and are left alone. Each ended one is logged
  * at debug with reason. Returns how many ended. */
 size_t socks_service_end_matching(socks_service *svc, bool (*match)(void *req, void *arg),
-                                  void *arg, uint8_t rep, const char *reason);
+                                  void *arg, dial_error err, const char *reason);
 void socks_service_get_stats(const socks_service *svc, socks_stats *out);
 
 #endif

@@ -1,38 +1,51 @@
-/* Opens a TCP stream through the tunnel to a SOCKS-style destination (IPv4, IPv6 or a name that
- * is resolved through the tunnel), racing the resolved addresses (Happy Eyeballs: IPv6 first, a
- * new attempt every 250 ms while none has succeeded) within a connect timeout. Failures come back
- * as a SOCKS5 reply code, the precise cause, so front-ends can answer each client exactly:
- *   refused 0x05 · ICMP net/host unreachable 0x03/0x04 · ICMP prohibited 0x02 · DNS failure 0x04 ·
- *   timeout with the tunnel up 0x06 · tunnel down (no session within the wait) 0x01.
- * Nothing is ever connected directly: the only path is the lwIP stack behind the tunnel. */
+/* The dialer interface: opens a byte stream to a destination (an IP literal or a name) and says
+ * precisely why when it cannot. Front-ends (SOCKS, forwards) hold a dialer * and never know what
+ * is behind it: lwIP TCP through the tunnel (dialer_lwip.h) today, QUIC streams to our own server
+ * and a dialer that picks between the two later.
+ *
+ * Contract for every implementation:
+ *   - start() copies dst and returns a request, or NULL when out of memory (cb is then never
+ *     called);
+ *   - cb runs exactly once, always later from the loop, never from inside start();
+ *   - on success s is a connected stream (ownership passes to the callee) and err == DIAL_OK; on
+ *     failure s is NULL, err the precise cause and reason a short static text for logs;
+ *   - cancel() abandons a request whose cb has not run: cb is then never called and whatever the
+ *     request held is released (a stream connected meanwhile is closed);
+ *   - destroy() frees the dialer; requests still running must have been cancelled first. */
 #ifndef AWGPROXY_STREAM_DIALER_H
 #define AWGPROXY_STREAM_DIALER_H
 
-#include <stdint.h>
-#include <uv.h>
-
-#include "device/tunnel.h"
-#include "dns/resolver.h"
-#include "socks/socks_proto.h"
+#include "stream/dial_types.h"
 #include "stream/stream.h"
 
-typedef struct {
-  uv_loop_t *loop;
-  tunnel *tun;
-  resolver *res;
-  uint64_t connect_timeout_ms;
-  uint64_t tunnel_wait_ms;
-} dialer_env;
-
+typedef struct dialer dialer;
 typedef struct dial_req dial_req;
 
-/* On success s is a connected stream (ownership to the callee) and rep = 0. On failure s is NULL,
- * rep a SOCKS5 code and reason a short text for logs. */
-typedef void (*dial_cb)(void *ctx, stream *s, uint8_t rep, const char *reason);
+typedef void (*dial_cb)(void *ctx, stream *s, dial_error err, const char *reason);
 
-/* Starts dialing; cb always runs later (never from inside this call). NULL = out of memory. */
-dial_req *dial_start(const dialer_env *env, const socks_addr *dst, dial_cb cb, void *ctx);
-/* Abandons a dial; cb is not called. */
-void dial_cancel(dial_req *d);
+typedef struct {
+  dial_req *(*start)(dialer *d, const dial_dest *dst, dial_cb cb, void *ctx);
+  void (*cancel)(dial_req *r);
+  void (*destroy)(dialer *d);
+  const char *name; /* "lwip", "quic", … for logs */
+} dialer_ops;
+
+/* Implementations embed these as the first member of their dialer and of their requests (so a
+ * request can be cancelled by whoever holds it, without the dialer at hand). */
+struct dialer {
+  const dialer_ops *ops;
+};
+struct dial_req {
+  const dialer_ops *ops;
+};
+
+static inline dial_req *dialer_start(dialer *d, const dial_dest *dst, dial_cb cb, void *ctx) {
+  return d->ops->start(d, dst, cb, ctx);
+}
+static inline void dial_cancel(dial_req *r) { r->ops->cancel(r); }
+static inline void dialer_destroy(dialer *d) {
+  if (d) d->ops->destroy(d);
+}
+static inline const char *dialer_name(const dialer *d) { return d->ops->name; }
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "socks/socks_proto.h"
+#include "stream/dial_error.h"
 #include <uv.h>
 
 /* ---- message builder ---- */
@@ -603,21 +604,76 @@ static void test_addr_format_truncation(void **state) {
   socks_addr_format(&a, buf, 0); /* no room: nothing written, no crash */
 }
 
-/* Connect failures map to the precise reply (issue: refused 0x05, unreachable 0x03/0x04, …). */
+/* Connect failures map to the precise reply (issue: refused 0x05, unreachable 0x03/0x04, …):
+ * the OS error becomes a dial error (src/stream/dial_error.c), the session turns that into the
+ * reply. */
 static void test_rep_for_uv(void **state) {
   (void)state;
   static const struct {
     int status;
     uint8_t rep;
-  } cases[] = {{UV_ECONNREFUSED, 0x05}, {UV_ENETUNREACH, 0x03}, {UV_EAFNOSUPPORT, 0x03},
-               {UV_EADDRNOTAVAIL, 0x03}, {UV_EHOSTUNREACH, 0x04}, {UV_EACCES, 0x02},
-               {UV_EPERM, 0x02},         {UV_ETIMEDOUT, 0x06},    {UV_ECONNRESET, 0x01},
-               {UV_EIO, 0x01}};
+  } cases[] = {{UV_ECONNREFUSED, 0x05}, {UV_ENETUNREACH, 0x03},
+               {UV_EAFNOSUPPORT, 0x03}, {UV_EADDRNOTAVAIL, 0x03},
+               {UV_EHOSTUNREACH, 0x04}, {UV_EACCES, 0x02},
+               {UV_EPERM, 0x02},        {UV_ETIMEDOUT, 0x06},
+               {UV_ECONNRESET, 0x01},   {UV_EIO, 0x01}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    const char *reason = NULL;
-    assert_int_equal(socks5_rep_for_uv(cases[i].status, &reason), cases[i].rep);
-    assert_non_null(reason);
+    dial_error err = dial_error_from_uv(cases[i].status);
+    assert_int_equal(socks5_rep_for_dial(err), cases[i].rep);
+    assert_int_equal(socks4_rep_for_dial(err), SOCKS4_REP_REJECTED);
+    assert_non_null(dial_error_reason(err));
   }
+}
+
+/* Every dial error has its reply; the ones without a SOCKS5 code of their own are the nearest. */
+static void test_rep_for_dial(void **state) {
+  (void)state;
+  static const uint8_t want[DIAL_ERR_COUNT] = {[DIAL_OK] = 0x00,
+                                               [DIAL_ERR_GENERAL] = 0x01,
+                                               [DIAL_ERR_NOT_ALLOWED] = 0x02,
+                                               [DIAL_ERR_NET_UNREACHABLE] = 0x03,
+                                               [DIAL_ERR_HOST_UNREACHABLE] = 0x04,
+                                               [DIAL_ERR_REFUSED] = 0x05,
+                                               [DIAL_ERR_TIMEOUT] = 0x06,
+                                               [DIAL_ERR_NAME_NOT_FOUND] = 0x04,
+                                               [DIAL_ERR_TUNNEL_DOWN] = 0x01};
+  for (int e = 0; e < DIAL_ERR_COUNT; e++) {
+    assert_int_equal(socks5_rep_for_dial((dial_error)e), want[e]);
+    assert_int_equal(socks4_rep_for_dial((dial_error)e),
+                     e ? SOCKS4_REP_REJECTED : SOCKS4_REP_GRANTED);
+    assert_string_not_equal(dial_error_name((dial_error)e), "unknown");
+  }
+  /* A value from the wire outside the enum is a general failure, never out of bounds. */
+  assert_int_equal(socks5_rep_for_dial((dial_error)200), 0x01);
+  assert_string_equal(dial_error_name((dial_error)200), "unknown");
+  assert_string_equal(dial_error_name(DIAL_ERR_REFUSED), "refused");
+  assert_string_equal(dial_error_name(DIAL_ERR_TUNNEL_DOWN), "tunnel-down");
+}
+
+static void test_dial_dest_round_trip(void **state) {
+  (void)state;
+  socks_addr in[3];
+  memset(in, 0, sizeof in);
+  in[0].type = SOCKS_ADDR_IPV4, in[0].port = 80, memcpy(in[0].ip, "\x0a\x00\x00\x01", 4);
+  in[1].type = SOCKS_ADDR_IPV6, in[1].port = 443, memset(in[1].ip, 0xfe, 16);
+  in[2].type = SOCKS_ADDR_DOMAIN, in[2].port = 8080;
+  memset(in[2].domain, 'a', 255); /* the longest name */
+  static const dial_dest_type types[3] = {DIAL_DEST_IPV4, DIAL_DEST_IPV6, DIAL_DEST_NAME};
+  for (int i = 0; i < 3; i++) {
+    dial_dest d;
+    socks_addr back;
+    socks_addr_to_dial_dest(&in[i], &d);
+    assert_int_equal(d.type, types[i]);
+    assert_int_equal(d.port, in[i].port);
+    socks_addr_from_dial_dest(&d, &back);
+    assert_memory_equal(&back, &in[i], sizeof back);
+  }
+  socks_addr over;
+  memset(&over, 'x', sizeof over); /* an unterminated name stays bounded */
+  over.type = SOCKS_ADDR_DOMAIN;
+  dial_dest d;
+  socks_addr_to_dial_dest(&over, &d);
+  assert_int_equal(strlen(d.name), DIAL_NAME_MAX);
 }
 
 int main(void) {
@@ -649,6 +705,8 @@ int main(void) {
       cmocka_unit_test(test_addr_format),
       cmocka_unit_test(test_addr_format_truncation),
       cmocka_unit_test(test_rep_for_uv),
+      cmocka_unit_test(test_rep_for_dial),
+      cmocka_unit_test(test_dial_dest_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

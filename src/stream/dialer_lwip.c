@@ -1,22 +1,31 @@
-#include "stream/dialer.h"
+#include "stream/dialer_lwip.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "stream/dial_error.h"
 #include "stream/stream_lwip.h"
 
 #define STAGGER_MS 250 /* RFC 8305 "Connection Attempt Delay" */
 
 typedef struct {
-  struct dial_req *d;
+  dialer base;
+  dialer_lwip_env env;
+} lwip_dialer;
+
+typedef struct lwip_req lwip_req;
+
+typedef struct {
+  lwip_req *d;
   stream *s;
 } attempt;
 
-struct dial_req {
-  dialer_env env;
-  socks_addr dst;
+struct lwip_req {
+  dial_req base;
+  dialer_lwip_env env; /* a copy: a request never needs its dialer */
+  dial_dest dst;
   dial_cb cb;
   void *ctx;
   resolver_query *rq;
@@ -29,27 +38,31 @@ struct dial_req {
   uint64_t started; /* uv_hrtime at dial_start: the tunnel is alive if a packet came since */
   bool late_probe;  /* the tunnel-wait check asked for a fresh proof of life */
   stream *result;
-  uint8_t rep;
+  dial_error err;
   const char *reason;
 };
 
+static const char *const TUNNEL_DOWN_REASON = "tunnel down: no session with the server";
+
 static void on_handle_closed(uv_handle_t *h) {
-  struct dial_req *d = h->data;
+  lwip_req *d = h->data;
   if (--d->open_handles) return;
-  if (!d->cancelled) d->cb(d->ctx, d->result, d->rep, d->reason);
-  else if (d->result) stream_close(d->result);
+  if (!d->cancelled)
+    d->cb(d->ctx, d->result, d->err, d->reason);
+  else if (d->result)
+    stream_close(d->result);
   free(d);
 }
 
 /* Stops everything; the callback runs once the timers are closed (always asynchronously). */
-static void finish(struct dial_req *d, stream *s, uint8_t rep, const char *reason) {
+static void finish(lwip_req *d, stream *s, dial_error err, const char *reason) {
   if (d->done) {
     if (s) stream_close(s);
     return;
   }
   d->done = true;
   d->result = s;
-  d->rep = rep;
+  d->err = err;
   d->reason = reason;
   if (d->rq) resolver_cancel(d->rq), d->rq = NULL;
   for (size_t i = 0; i < d->n; i++)
@@ -59,26 +72,27 @@ static void finish(struct dial_req *d, stream *s, uint8_t rep, const char *reaso
   uv_close((uv_handle_t *)&d->tunnel_wait, on_handle_closed);
 }
 
-static void start_next(struct dial_req *d);
+static void start_next(lwip_req *d);
 
 static void on_attempt(void *ctx, stream *s, int status) {
   attempt *a = ctx;
-  struct dial_req *d = a->d;
+  lwip_req *d = a->d;
   a->s = NULL;
   d->in_flight--;
   if (status == 0) {
-    finish(d, s, SOCKS5_REP_SUCCEEDED, "connected");
+    finish(d, s, DIAL_OK, "connected");
     return;
   }
-  const char *reason;
-  uint8_t rep = socks5_rep_for_uv(status, &reason);
+  dial_error err = dial_error_from_uv(status);
   /* Keep the most telling failure: anything beats a general failure. */
-  if (!d->reason || d->rep == SOCKS5_REP_GENERAL_FAILURE) d->rep = rep, d->reason = reason;
-  if (d->next < d->n) start_next(d);
-  else if (!d->in_flight) finish(d, NULL, d->rep, d->reason);
+  if (!d->reason || d->err == DIAL_ERR_GENERAL) d->err = err, d->reason = dial_error_reason(err);
+  if (d->next < d->n)
+    start_next(d);
+  else if (!d->in_flight)
+    finish(d, NULL, d->err, d->reason);
 }
 
-static void start_next(struct dial_req *d) {
+static void start_next(lwip_req *d) {
   while (d->next < d->n && !d->done) {
     size_t i = d->next++;
     attempt *a = &d->att[i];
@@ -88,35 +102,35 @@ static void start_next(struct dial_req *d) {
                                on_attempt, a);
     if (a->s) return;
     d->in_flight--;
-    if (!d->reason) d->rep = SOCKS5_REP_GENERAL_FAILURE, d->reason = "no free connection slots";
+    if (!d->reason) d->err = DIAL_ERR_GENERAL, d->reason = "no free connection slots";
   }
-  if (!d->in_flight && !d->done) finish(d, NULL, d->rep, d->reason ? d->reason : "no address");
+  if (!d->in_flight && !d->done) finish(d, NULL, d->err, d->reason ? d->reason : "no address");
 }
 
 static void on_stagger(uv_timer_t *t) {
-  struct dial_req *d = t->data;
+  lwip_req *d = t->data;
   if (d->next < d->n) {
     start_next(d);
     uv_timer_start(&d->stagger, on_stagger, STAGGER_MS, 0);
   }
 }
 
-static void begin_attempts(struct dial_req *d) {
+static void begin_attempts(lwip_req *d) {
   start_next(d);
   if (!d->done && d->next < d->n) uv_timer_start(&d->stagger, on_stagger, STAGGER_MS, 0);
 }
 
 /* Up = a usable session and proof of life since this dial began (tunnel_probe asked for it). */
-static bool tunnel_alive(const struct dial_req *d) {
+static bool tunnel_alive(const lwip_req *d) {
   return tunnel_is_up(d->env.tun) && tunnel_last_rx(d->env.tun) >= d->started;
 }
 
 static void on_deadline(uv_timer_t *t) {
-  struct dial_req *d = t->data;
+  lwip_req *d = t->data;
   if (!tunnel_alive(d))
-    finish(d, NULL, SOCKS5_REP_GENERAL_FAILURE, "tunnel down: no session with the server");
+    finish(d, NULL, DIAL_ERR_TUNNEL_DOWN, TUNNEL_DOWN_REASON);
   else
-    finish(d, NULL, SOCKS5_REP_TTL_EXPIRED, "connection timed out");
+    finish(d, NULL, DIAL_ERR_TIMEOUT, "connection timed out");
 }
 
 #define LATE_PROBE_MS 1500 /* a round trip plus the server's handshake work, generously */
@@ -124,7 +138,7 @@ static void on_deadline(uv_timer_t *t) {
 /* Nothing came back since the dial began. If the last word from the server was recent, no probe
  * was sent at the start: send one now and give it a round trip before calling the tunnel down. */
 static void on_tunnel_wait(uv_timer_t *t) {
-  struct dial_req *d = t->data;
+  lwip_req *d = t->data;
   if (tunnel_alive(d)) return;
   if (!d->late_probe && tunnel_is_up(d->env.tun)) {
     d->late_probe = true;
@@ -133,19 +147,19 @@ static void on_tunnel_wait(uv_timer_t *t) {
     uv_timer_start(&d->tunnel_wait, on_tunnel_wait, LATE_PROBE_MS, 0);
     return;
   }
-  finish(d, NULL, SOCKS5_REP_GENERAL_FAILURE, "tunnel down: no session with the server");
+  finish(d, NULL, DIAL_ERR_TUNNEL_DOWN, TUNNEL_DOWN_REASON);
 }
 
 static void on_resolved(void *ctx, int status, const resolver_result *res) {
-  struct dial_req *d = ctx;
+  lwip_req *d = ctx;
   d->rq = NULL;
   if (status != DNS_OK || !res->n) {
     /* A definite answer (or an invalid name) is the name's fault; only a resolver that never
      * answered may mean the tunnel is down. */
     if (status == DNS_ERR_SERVFAIL && !tunnel_alive(d))
-      finish(d, NULL, SOCKS5_REP_GENERAL_FAILURE, "tunnel down: no session with the server");
+      finish(d, NULL, DIAL_ERR_TUNNEL_DOWN, TUNNEL_DOWN_REASON);
     else
-      finish(d, NULL, SOCKS5_REP_HOST_UNREACHABLE,
+      finish(d, NULL, DIAL_ERR_NAME_NOT_FOUND,
              status == DNS_ERR_NXDOMAIN ? "name does not exist"
              : status == DNS_ERR_NODATA ? "name has no address"
              : status == DNS_ERR_NAME   ? "not a valid DNS name"
@@ -158,26 +172,28 @@ static void on_resolved(void *ctx, int status, const resolver_result *res) {
 }
 
 static void on_start(uv_timer_t *t) {
-  struct dial_req *d = t->data;
-  if (d->dst.type != SOCKS_ADDR_DOMAIN) {
+  lwip_req *d = t->data;
+  if (d->dst.type != DIAL_DEST_NAME) {
     begin_attempts(d);
     return;
   }
-  d->rq = resolver_lookup(d->env.res, d->dst.domain, on_resolved, d);
+  d->rq = resolver_lookup(d->env.res, d->dst.name, on_resolved, d);
 }
 
-dial_req *dial_start(const dialer_env *env, const socks_addr *dst, dial_cb cb, void *ctx) {
-  struct dial_req *d = calloc(1, sizeof *d);
+static dial_req *lwip_start(dialer *dl, const dial_dest *dst, dial_cb cb, void *ctx) {
+  const dialer_lwip_env *env = &((lwip_dialer *)dl)->env;
+  lwip_req *d = calloc(1, sizeof *d);
   if (!d) return NULL;
+  d->base.ops = dl->ops;
   d->env = *env;
   d->dst = *dst;
   d->cb = cb;
   d->ctx = ctx;
-  d->rep = SOCKS5_REP_GENERAL_FAILURE;
-  if (dst->type != SOCKS_ADDR_DOMAIN) {
+  d->err = DIAL_ERR_GENERAL;
+  if (dst->type != DIAL_DEST_NAME) {
     d->n = 1;
-    d->addrs[0].family = dst->type == SOCKS_ADDR_IPV4 ? AF_INET : AF_INET6;
-    memcpy(d->addrs[0].addr, dst->ip, dst->type == SOCKS_ADDR_IPV4 ? 4 : 16);
+    d->addrs[0].family = dst->type == DIAL_DEST_IPV4 ? AF_INET : AF_INET6;
+    memcpy(d->addrs[0].addr, dst->ip, dst->type == DIAL_DEST_IPV4 ? 4 : 16);
   }
   uv_timer_t *timers[] = {&d->stagger, &d->deadline, &d->tunnel_wait};
   for (int i = 0; i < 3; i++) uv_timer_init(env->loop, timers[i]), timers[i]->data = d;
@@ -187,11 +203,24 @@ dial_req *dial_start(const dialer_env *env, const socks_addr *dst, dial_cb cb, v
   uv_timer_start(&d->deadline, on_deadline, env->connect_timeout_ms, 0);
   if (env->tunnel_wait_ms < env->connect_timeout_ms)
     uv_timer_start(&d->tunnel_wait, on_tunnel_wait, env->tunnel_wait_ms, 0);
-  uv_timer_start(&d->stagger, on_start, 0, 0); /* so that cb never runs inside dial_start */
-  return d;
+  uv_timer_start(&d->stagger, on_start, 0, 0); /* so that cb never runs inside start */
+  return &d->base;
 }
 
-void dial_cancel(dial_req *d) {
+static void lwip_cancel(dial_req *r) {
+  lwip_req *d = (lwip_req *)r;
   d->cancelled = true;
-  finish(d, NULL, 0, NULL);
+  finish(d, NULL, DIAL_OK, NULL);
+}
+
+static void lwip_destroy(dialer *dl) { free(dl); }
+
+static const dialer_ops lwip_dialer_ops = {lwip_start, lwip_cancel, lwip_destroy, "lwip"};
+
+dialer *dialer_lwip_new(const dialer_lwip_env *env) {
+  lwip_dialer *dl = calloc(1, sizeof *dl);
+  if (!dl) return NULL;
+  dl->base.ops = &lwip_dialer_ops;
+  dl->env = *env;
+  return &dl->base;
 }
