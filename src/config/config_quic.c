@@ -8,17 +8,24 @@
 #include "config/config_internal.h"
 
 int cfg_parse_transport(const char *v, cfg_transport *out, char *err, size_t errlen) {
-  if (!strcasecmp(v, "auto")) *out = CFG_TRANSPORT_AUTO;
-  else if (!strcasecmp(v, "quic")) *out = CFG_TRANSPORT_QUIC;
-  else if (!strcasecmp(v, "ip")) *out = CFG_TRANSPORT_IP;
-  else return snprintf(err, errlen, "'%.32s' is not a transport; use auto, quic or ip", v), -1;
+  if (!strcasecmp(v, "auto"))
+    *out = CFG_TRANSPORT_AUTO;
+  else if (!strcasecmp(v, "quic"))
+    *out = CFG_TRANSPORT_QUIC;
+  else if (!strcasecmp(v, "ip"))
+    *out = CFG_TRANSPORT_IP;
+  else
+    return snprintf(err, errlen, "'%.32s' is not a transport; use auto, quic or ip", v), -1;
   return 0;
 }
 
 int cfg_parse_congestion(const char *v, cfg_congestion *out, char *err, size_t errlen) {
-  if (!strcasecmp(v, "cubic")) *out = CFG_CC_CUBIC;
-  else if (!strcasecmp(v, "reno")) *out = CFG_CC_RENO;
-  else if (!strcasecmp(v, "bbr")) *out = CFG_CC_BBR;
+  if (!strcasecmp(v, "cubic"))
+    *out = CFG_CC_CUBIC;
+  else if (!strcasecmp(v, "reno"))
+    *out = CFG_CC_RENO;
+  else if (!strcasecmp(v, "bbr"))
+    *out = CFG_CC_BBR;
   else
     return snprintf(err, errlen, "'%.32s' is not a congestion controller; use cubic, bbr or reno",
                     v),

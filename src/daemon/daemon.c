@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "daemon/daemon_internal.h"
+#include "quic/dialer_transport.h"
 #include "stream/dialer_lwip.h"
 #include "stream/icmp_watch.h"
 #include "util/keys.h"
@@ -42,7 +43,11 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
           "no DNS in [Interface]: names go to 1.1.1.1 and 8.8.8.8 through the tunnel", NULL);
   dialer_lwip_env env = {s->loop, s->tun, s->res, (uint64_t)s->cfg->connect_timeout * 1000,
                          (uint64_t)s->cfg->tunnel_wait * 1000};
-  s->dl = dialer_lwip_new(&env);
+  s->dl_ip = dialer_lwip_new(&env);
+  if (!s->dl_ip) return snprintf(err, errlen, "out of memory"), -1;
+  s->quic = quic_client_start(s->loop, s->tun, s->cfg, env.tunnel_wait_ms, err, errlen);
+  if (!s->quic) return -1;
+  s->dl = dialer_transport_new(s->dl_ip, s->quic);
   if (!s->dl) return snprintf(err, errlen, "out of memory"), -1;
   s->socks = socks_server_start(s->loop, s->cfg, s->dl, s->res, err, errlen);
   if (!s->socks) return -1;
@@ -61,6 +66,10 @@ static void stop_all(daemon_state *s) {
   s->fwd = NULL;
   dialer_destroy(s->dl); /* after its users: they cancel their requests first */
   s->dl = NULL;
+  quic_client_stop(s->quic);
+  s->quic = NULL;
+  dialer_destroy(s->dl_ip);
+  s->dl_ip = NULL;
   icmp_watch_stop();
   tunnel_destroy(s->tun);
   s->tun = NULL;

@@ -12,6 +12,7 @@
 #include "forward/forward.h"
 #include "observe/observe.h"
 #include "socks/socks_server.h"
+#include "quic/quic_client.h"
 #include "stream/dialer.h"
 
 typedef struct {
@@ -27,7 +28,9 @@ typedef struct {
   awg_config *cfg;
   tunnel *tun;
   resolver *res;
-  dialer *dl; /* client: how the front-ends open streams (lwIP TCP through the tunnel) */
+  dialer *dl;        /* client: how the front-ends open streams (dl_ip or QUIC, per quic) */
+  dialer *dl_ip;     /* client: lwIP TCP through the tunnel */
+  quic_client *quic; /* client: the QUIC transport and the choice of path */
   socks_server *socks;
   forwarder *fwd;
   exit_ctx *exit; /* server: the userspace exit */

@@ -10,6 +10,7 @@
 #include "quic/quic_conn.h"
 #include "quic/quic_ip.h"
 #include "quic/quic_proto.h"
+#include "stream/dial_error.h"
 #include "stream/relay.h"
 #include "util/log.h"
 
@@ -47,39 +48,13 @@ typedef struct {
   dial_dest dst;
   char dst_name[300];
   socks_origin origin;
-  void *req; /* the connector's request, from connect until released */
+  void *req;      /* the connector's request, from connect until released */
   uint8_t *early; /* bytes that came behind the request, written once connected */
   size_t early_len;
   bool failed;
 } qsess;
 
-static const char *code_name(dial_error e) {
-  static const char *const names[DIAL_ERR_COUNT] = {
-      "connected", "general-failure", "not-allowed", "network-unreachable", "host-unreachable",
-      "refused", "timeout", "name-not-found", "tunnel-down"};
-  return (unsigned)e < DIAL_ERR_COUNT ? names[e] : "?";
-}
-
 /* ---- streams ------------------------------------------------------------------------------ */
-
-static dial_error from_socks_rep(uint8_t rep) {
-  switch (rep) {
-  case SOCKS5_REP_NOT_ALLOWED: return DIAL_ERR_NOT_ALLOWED;
-  case SOCKS5_REP_NET_UNREACHABLE: return DIAL_ERR_NET_UNREACHABLE;
-  case SOCKS5_REP_HOST_UNREACHABLE: return DIAL_ERR_HOST_UNREACHABLE;
-  case SOCKS5_REP_REFUSED: return DIAL_ERR_REFUSED;
-  case SOCKS5_REP_TTL_EXPIRED: return DIAL_ERR_TIMEOUT;
-  default: return DIAL_ERR_GENERAL;
-  }
-}
-
-static void to_socks_addr(const dial_dest *d, socks_addr *a) {
-  memset(a, 0, sizeof *a);
-  a->type = (socks_atyp)d->type;
-  memcpy(a->ip, d->ip, sizeof a->ip);
-  memcpy(a->domain, d->name, sizeof a->domain);
-  a->port = d->port;
-}
 
 static void sess_free(qsess *q) {
   q->eq->st.streams--;
@@ -97,8 +72,8 @@ static void fail_error(stream *s, int err) { stream_close(s); }
 static void sess_fail(qsess *q, dial_error code, const char *why, bool reset) {
   q->failed = true;
   q->eq->st.stream_results[code]++;
-  LOG_D("quic", "stream_failed", "dst", q->dst_name, "code", code_name(code), "reason",
-        why, NULL);
+  LOG_D("quic", "stream_failed", "dst", q->dst_name, "code", dial_error_name(code), "reason", why,
+        NULL);
   stream *s = q->s;
   s->on_read = fail_read;
   s->on_shutdown = fail_shutdown;
@@ -121,12 +96,12 @@ static void on_relay_done(void *ctx, const relay_result *r) {
   sess_free(q);
 }
 
-static void on_connected(void *ctx, stream *remote, uint8_t rep, const char *reason) {
+static void on_connected(void *ctx, stream *remote, dial_error err, const char *reason) {
   qsess *q = ctx;
   struct exit_quic *eq = q->eq;
   if (!remote) {
     q->req = NULL; /* a failed request is gone once its callback ran */
-    sess_fail(q, from_socks_rep(rep), reason, false);
+    sess_fail(q, err, reason, false);
     return;
   }
   eq->st.stream_results[DIAL_OK]++;
@@ -159,7 +134,7 @@ static void sess_error(stream *s, int err) {
 static void start_connect(qsess *q) {
   struct exit_quic *eq = q->eq;
   socks_addr dst;
-  to_socks_addr(&q->dst, &dst);
+  socks_addr_from_dial_dest(&q->dst, &dst);
   socks_addr_format(&dst, q->dst_name, sizeof q->dst_name);
   stream_read_stop(q->s); /* the rest waits in the stream's window until the relay reads it */
   q->req = eq->connector.connect(eq->connector.env, &q->origin, &dst, on_connected, q);
@@ -270,8 +245,10 @@ static void conn_datagram(void *ctx, const uint8_t *d, size_t n) {
 
 static void flow_reply(void *ctx, const uint8_t *hdr, size_t hlen, const uint8_t *d, size_t n) {
   qconn *c = ctx;
-  if (quic_conn_send_datagram(c->qc, hdr, hlen, d, n) == 0) c->eq->st.dgrams_sent++;
-  else c->eq->st.dgrams_dropped++;
+  if (quic_conn_send_datagram(c->qc, hdr, hlen, d, n) == 0)
+    c->eq->st.dgrams_sent++;
+  else
+    c->eq->st.dgrams_dropped++;
 }
 
 static bool own_address(const exit_ctx *x, const struct sockaddr_storage *a) {
@@ -322,9 +299,9 @@ static void conn_new(struct exit_quic *eq, const quic_path_addrs *path, const ui
                      .ctx = c};
   c->flows = exit_quic_flows_new(x, p, flow_reply, c);
   char err[160];
-  c->qc = c->flows ? quic_conn_server(x->loop, eq->tls, &eq->opts, &cb, path, pkt, len, err,
-                                      sizeof err)
-                   : NULL;
+  c->qc = c->flows
+              ? quic_conn_server(x->loop, eq->tls, &eq->opts, &cb, path, pkt, len, err, sizeof err)
+              : NULL;
   if (!c->qc) {
     LOG_D("quic", "connection_refused", "from", c->name, "reason", c->flows ? err : "no memory",
           NULL);
@@ -350,7 +327,8 @@ static bool on_inner(void *ctx, const uint8_t *pkt, size_t len) {
   if (quic_ip_port(&path.local) != eq->port || !own_address(eq->x, &path.local)) return false;
   eq->st.pkts_recv++;
   for (qconn *c = eq->conns; c; c = c->next) {
-    if (same_endpoint(&c->path.remote, &path.remote) && same_endpoint(&c->path.local, &path.local)) {
+    if (same_endpoint(&c->path.remote, &path.remote) &&
+        same_endpoint(&c->path.local, &path.local)) {
       quic_conn_input(c->qc, payload, plen);
       return true;
     }
@@ -410,5 +388,6 @@ void exit_quic_get_stats(const exit_ctx *x, exit_quic_stats *out) {
   const struct exit_quic *eq = x->quic;
   if (!eq) return;
   *out = eq->st;
-  for (const qconn *c = eq->conns; c; c = c->next) out->udp_flows += exit_quic_flows_count(c->flows);
+  for (const qconn *c = eq->conns; c; c = c->next)
+    out->udp_flows += exit_quic_flows_count(c->flows);
 }

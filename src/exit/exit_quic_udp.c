@@ -159,7 +159,8 @@ static qflow *flow_get(exit_quic_flows *f, uint64_t id) {
   fl->next = f->flows;
   f->flows = fl;
   f->n++;
-  if (!uv_is_active((uv_handle_t *)&f->sweep)) uv_timer_start(&f->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+  if (!uv_is_active((uv_handle_t *)&f->sweep))
+    uv_timer_start(&f->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
   return fl;
 }
 

@@ -44,8 +44,6 @@ struct quic_client {
   uint64_t attempt_started, retry_at, tunnel_wait_ms;
   uv_timer_t tick;
   quic_dial *waiting;
-  void (*route_fn)(void *);
-  void *route_ctx;
   quic_client_status st_counts;
 };
 
@@ -55,10 +53,6 @@ quic_client *quic_client_current(void) { return g_client; }
 
 static uint64_t now_ms(const quic_client *qc) { return uv_now(qc->loop); }
 
-static void route_changed(quic_client *qc) {
-  if (qc->route_fn) qc->route_fn(qc->route_ctx);
-}
-
 quic_route quic_client_route(const quic_client *qc) {
   if (!qc || qc->mode == CFG_TRANSPORT_IP || !qc->has_server) return QUIC_ROUTE_IP;
   if (qc->st == ST_UP) return QUIC_ROUTE_QUIC;
@@ -66,10 +60,7 @@ quic_route quic_client_route(const quic_client *qc) {
   return QUIC_ROUTE_IP;
 }
 
-void quic_client_on_route_change(quic_client *qc, void (*fn)(void *ctx), void *ctx) {
-  qc->route_fn = fn;
-  qc->route_ctx = ctx;
-}
+bool quic_client_may_fall_back(const quic_client *qc) { return qc->mode != CFG_TRANSPORT_QUIC; }
 
 /* ---- dials -------------------------------------------------------------------------------- */
 
@@ -167,27 +158,27 @@ quic_dial *quic_dial_start(quic_client *qc, const dial_dest *dst, quic_dial_cb c
   uv_timer_init(qc->loop, &d->later);
   d->later.data = d;
   switch (quic_client_route(qc)) {
-  case QUIC_ROUTE_QUIC:
-    dial_open(d); /* the reply comes from the network: always later */
-    if (d->done) {
-      /* failed at once: report from the loop, as promised */
-      d->done = false;
+    case QUIC_ROUTE_QUIC:
+      dial_open(d); /* the reply comes from the network: always later */
+      if (d->done) {
+        /* failed at once: report from the loop, as promised */
+        d->done = false;
+        d->later_err = DIAL_ERR_TUNNEL_DOWN;
+        d->later_reason = "QUIC connection not usable";
+        uv_timer_start(&d->later, on_later, 0, 0);
+      }
+      break;
+    case QUIC_ROUTE_PENDING:
+      d->waiting = true;
+      d->deadline = now_ms(qc) + qc->tunnel_wait_ms;
+      d->next = qc->waiting;
+      qc->waiting = d;
+      break;
+    case QUIC_ROUTE_IP:
       d->later_err = DIAL_ERR_TUNNEL_DOWN;
-      d->later_reason = "QUIC connection not usable";
+      d->later_reason = "QUIC transport not in use";
       uv_timer_start(&d->later, on_later, 0, 0);
-    }
-    break;
-  case QUIC_ROUTE_PENDING:
-    d->waiting = true;
-    d->deadline = now_ms(qc) + qc->tunnel_wait_ms;
-    d->next = qc->waiting;
-    qc->waiting = d;
-    break;
-  case QUIC_ROUTE_IP:
-    d->later_err = DIAL_ERR_TUNNEL_DOWN;
-    d->later_reason = "QUIC transport not in use";
-    uv_timer_start(&d->later, on_later, 0, 0);
-    break;
+      break;
   }
   return d;
 }
@@ -218,13 +209,15 @@ static void settle_waiting(quic_client *qc, bool up) {
     quic_dial *n = w->next;
     w->waiting = false;
     w->next = NULL;
-    if (up) dial_open(w);
+    if (up)
+      dial_open(w);
     else if (qc->mode == CFG_TRANSPORT_QUIC) {
       /* forced QUIC: keep waiting for the next attempt until the deadline */
       w->waiting = true;
       w->next = qc->waiting;
       qc->waiting = w;
-    } else dial_finish(w, NULL, DIAL_ERR_TUNNEL_DOWN, "QUIC transport unavailable");
+    } else
+      dial_finish(w, NULL, DIAL_ERR_TUNNEL_DOWN, "QUIC transport unavailable");
     w = n;
   }
 }
@@ -251,7 +244,6 @@ static void conn_established(void *ctx) {
   snprintf(rtt, sizeof rtt, "%.1f", (double)s.rtt_ns / 1e6);
   LOG_I("quic", "connected", "rtt_ms", rtt, NULL);
   settle_waiting(qc, true);
-  route_changed(qc);
 }
 
 static void drop_conn(quic_client *qc, const char *reason) {
@@ -271,24 +263,23 @@ static void drop_conn(quic_client *qc, const char *reason) {
     LOG_I("quic", "unavailable", "reason", reason, "fallback",
           qc->mode == CFG_TRANSPORT_AUTO ? "ip" : "none", "retry_in_s", w, NULL);
   settle_waiting(qc, false);
-  route_changed(qc);
 }
 
 static void conn_closed(void *ctx, const char *reason) { drop_conn(ctx, reason); }
 
 static void set_port(struct sockaddr_storage *ss, uint16_t port) {
-  if (ss->ss_family == AF_INET6) ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-  else ((struct sockaddr_in *)ss)->sin_port = htons(port);
+  if (ss->ss_family == AF_INET6)
+    ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+  else
+    ((struct sockaddr_in *)ss)->sin_port = htons(port);
 }
 
 static void connect_now(quic_client *qc) {
   uint16_t port;
   gnutls_rnd(GNUTLS_RND_NONCE, &port, sizeof port);
   set_port(&qc->path.local, (uint16_t)(49152 + port % 16384)); /* a fresh source port */
-  quic_conn_cb cb = {.send = conn_send,
-                     .established = conn_established,
-                     .closed = conn_closed,
-                     .ctx = qc};
+  quic_conn_cb cb = {
+      .send = conn_send, .established = conn_established, .closed = conn_closed, .ctx = qc};
   char err[160];
   qc->conn = quic_conn_client(qc->loop, qc->tls, &qc->opts, &cb, &qc->path, err, sizeof err);
   if (!qc->conn) {
@@ -320,7 +311,8 @@ static void on_tick(uv_timer_t *t) {
     drop_conn(qc, "no QUIC answer from the server (a stock AmneziaWG/WireGuard server?)");
   for (quic_dial *d = qc->waiting, *n; d; d = n) {
     n = d->next;
-    if (now >= d->deadline) dial_finish(d, NULL, DIAL_ERR_TUNNEL_DOWN, "no QUIC connection within TunnelWait");
+    if (now >= d->deadline)
+      dial_finish(d, NULL, DIAL_ERR_TUNNEL_DOWN, "no QUIC connection within TunnelWait");
   }
 }
 

@@ -41,8 +41,8 @@ quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *c
                                uint64_t tunnel_wait_ms, char *err, size_t errlen);
 void quic_client_stop(quic_client *qc);
 quic_route quic_client_route(const quic_client *qc);
-/* Runs fn whenever the route may have changed (a handshake finished or failed). One listener. */
-void quic_client_on_route_change(quic_client *qc, void (*fn)(void *ctx), void *ctx);
+/* True when a stream QUIC could not carry may take the ip path instead (Transport = auto). */
+bool quic_client_may_fall_back(const quic_client *qc);
 
 typedef struct quic_dial quic_dial;
 /* On success s is the stream, connected at the server (the reply header already read). On
@@ -54,8 +54,8 @@ quic_dial *quic_dial_start(quic_client *qc, const dial_dest *dst, quic_dial_cb c
 void quic_dial_cancel(quic_dial *d);
 
 typedef struct {
-  bool enabled;   /* Transport is not ip */
-  bool up;        /* a QUIC connection is established */
+  bool enabled;          /* Transport is not ip */
+  bool up;               /* a QUIC connection is established */
   const char *transport; /* what new streams use now: "quic" or "ip" */
   quic_conn_stats conn;
   uint64_t connects, connect_failures;
