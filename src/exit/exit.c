@@ -67,8 +67,10 @@ bool exit_addr_equal(const exit_addr *a, const exit_addr *b) {
 void exit_addr_format(const exit_addr *a, uint16_t port, char *buf, size_t len) {
   char ip[INET6_ADDRSTRLEN] = "?";
   inet_ntop(a->family, a->a, ip, sizeof ip);
-  if (a->family == AF_INET6) snprintf(buf, len, "[%s]:%u", ip, port);
-  else snprintf(buf, len, "%s:%u", ip, port);
+  if (a->family == AF_INET6)
+    snprintf(buf, len, "[%s]:%u", ip, port);
+  else
+    snprintf(buf, len, "%s:%u", ip, port);
 }
 
 uint32_t exit_tuple_hash(const exit_tuple *t) {
@@ -340,16 +342,16 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
   uv_timer_start(&x->sweep, on_sweep, 1000, 1000);
   g_exit = x;
   if (spare_ip6_slot(x->nif) < 0)
-    LOG_W("exit", "no_ipv6_exit",
-          "msg", "every IPv6 address slot is taken by Address entries: IPv6 destinations are dropped",
+    LOG_W("exit", "no_ipv6_exit", "msg",
+          "every IPv6 address slot is taken by Address entries: IPv6 destinations are dropped",
           NULL);
   const char *echo = x->ping4 && x->ping6 ? "proxied"
-                     : x->ping4          ? "proxied for IPv4, prohibited for IPv6"
-                     : x->ping6          ? "proxied for IPv6, prohibited for IPv4"
-                                         : "answered with administratively prohibited "
-                                           "(net.ipv4.ping_group_range excludes our group)";
-  LOG_I("exit", "started", "allow_private", cfg->server_allow_private ? "yes" : "no",
-        "icmp_echo", echo, NULL);
+                     : x->ping4           ? "proxied for IPv4, prohibited for IPv6"
+                     : x->ping6           ? "proxied for IPv6, prohibited for IPv4"
+                                          : "answered with administratively prohibited "
+                                            "(net.ipv4.ping_group_range excludes our group)";
+  LOG_I("exit", "started", "allow_private", cfg->server_allow_private ? "yes" : "no", "icmp_echo",
+        echo, NULL);
   return x;
 }
 
@@ -388,4 +390,8 @@ bool exit_current_stats(exit_stats *out) {
   if (!g_exit) return false;
   exit_get_stats(g_exit, out);
   return true;
+}
+
+bool exit_current_quic_peer(const char *fingerprint, quic_conn_stats *out) {
+  return g_exit && exit_quic_peer_stats(g_exit, fingerprint, out);
 }

@@ -58,6 +58,7 @@
 
 #include "config/config.h"
 #include "device/tunnel.h"
+#include "quic/quic_conn.h"
 
 typedef struct exit_ctx exit_ctx;
 
@@ -88,8 +89,7 @@ typedef struct {
 
 /* Starts the exit on the tunnel's IP stack. Only one exit may exist per process (lwIP is global).
  * Returns NULL with a message in err. */
-exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *err,
-                     size_t errlen);
+exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *err, size_t errlen);
 /* Stops accepting, aborts every flow and frees everything (handles close from the loop). NULL is
  * fine. Call before the tunnel is destroyed. */
 void exit_stop(exit_ctx *x);
@@ -101,5 +101,8 @@ void exit_get_stats(const exit_ctx *x, exit_stats *out);
 /* The statistics of the exit running in this process (for the metrics endpoint); false when
  * there is none. */
 bool exit_current_stats(exit_stats *out);
+/* The QUIC connection of the peer with this key fingerprint on the exit running in this
+ * process (docs/spec/quic-transport.md); false when it has none. */
+bool exit_current_quic_peer(const char *fingerprint, quic_conn_stats *out);
 
 #endif

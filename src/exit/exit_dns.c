@@ -37,7 +37,7 @@ int exit_dns_parse_query(const uint8_t *msg, size_t len, exit_dns_query *q) {
   if (len < 12) return -1;
   q->id = rd16(msg);
   q->flags = rd16(msg + 2);
-  if (q->flags & 0x8000) return -1; /* a response: never answer those */
+  if (q->flags & 0x8000) return -1;                          /* a response: never answer those */
   if (((q->flags >> 11) & 0xF) != 0) return EXIT_DNS_NOTIMP; /* only standard queries */
   if (rd16(msg + 4) != 1) return EXIT_DNS_FORMERR;
   int odd = 0;
@@ -56,8 +56,8 @@ size_t exit_dns_build_response(const uint8_t *msg, const exit_dns_query *q, int 
   if (cap < EXIT_DNS_MAX_MSG || q->qend > EXIT_DNS_MAX_MSG) return 0;
   memset(out, 0, 12);
   wr16(out, q->id);
-  wr16(out + 2, (uint16_t)(0x8000 | (q->flags & 0x7800) | (q->flags & 0x0100) | 0x0080 |
-                           (rcode & 0xF)));
+  wr16(out + 2,
+       (uint16_t)(0x8000 | (q->flags & 0x7800) | (q->flags & 0x0100) | 0x0080 | (rcode & 0xF)));
   size_t off = 12;
   if (q->qend) {
     wr16(out + 4, 1);

@@ -21,8 +21,8 @@
 typedef struct {
   uint16_t id, flags;
   uint16_t qtype, qclass;
-  size_t qend;                        /* end of the question (0: no usable question) */
-  char name[EXIT_DNS_MAX_NAME + 1];   /* dotted, "" for the root */
+  size_t qend;                      /* end of the question (0: no usable question) */
+  char name[EXIT_DNS_MAX_NAME + 1]; /* dotted, "" for the root */
 } exit_dns_query;
 
 /* Parses msg. Returns -1 when nothing should be sent back (a response, or too short to carry an

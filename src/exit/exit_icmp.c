@@ -52,8 +52,10 @@ static void on_poll_closed(uv_handle_t *h) {
 static void close_flow(echo_flow *f) {
   exit_ctx *x = f->x;
   if (x) {
-    if (f->prev) f->prev->next = f->next;
-    else x->echo_list = f->next;
+    if (f->prev)
+      f->prev->next = f->next;
+    else
+      x->echo_list = f->next;
     if (f->next) f->next->prev = f->prev;
     x->n_echo--;
     f->x = NULL;
@@ -82,8 +84,10 @@ static void answer_error(echo_flow *f, int err) {
   q[ih + 4] = (uint8_t)(f->id >> 8), q[ih + 5] = (uint8_t)f->id;
   q[ih + 6] = (uint8_t)(f->last_seq >> 8), q[ih + 7] = (uint8_t)f->last_seq;
   uint8_t c4 = EXIT_ICMP4_HOST, c6 = EXIT_ICMP6_ADDR;
-  if (err == ENETUNREACH) c4 = EXIT_ICMP4_NET, c6 = EXIT_ICMP6_NOROUTE;
-  else if (err == EACCES || err == EPERM) c4 = EXIT_ICMP4_PROHIBITED, c6 = EXIT_ICMP6_PROHIBITED;
+  if (err == ENETUNREACH)
+    c4 = EXIT_ICMP4_NET, c6 = EXIT_ICMP6_NOROUTE;
+  else if (err == EACCES || err == EPERM)
+    c4 = EXIT_ICMP4_PROHIBITED, c6 = EXIT_ICMP6_PROHIBITED;
   exit_send_unreach(f->x, q, ih + 8, c4, c6);
 }
 

@@ -18,7 +18,7 @@ struct netif;
 #define EXIT_MAX_TCP_PENDING 1024 /* outbound connects in progress */
 #define EXIT_MAX_UDP_FLOWS 1024   /* the least recently used flow makes room for a new one */
 #define EXIT_MAX_DNS_PENDING 128
-#define EXIT_MAX_ECHO_FLOWS 256   /* ping sessions (peer, destination, identifier) */
+#define EXIT_MAX_ECHO_FLOWS 256 /* ping sessions (peer, destination, identifier) */
 #define EXIT_ECHO_IDLE_MS 30000
 #define EXIT_UDP_IDLE_MS 60000
 #define EXIT_HASH_BUCKETS 1024

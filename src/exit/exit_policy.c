@@ -57,7 +57,7 @@ static exit_verdict check4(const exit_policy *p, const uint8_t *a) {
 exit_verdict exit_policy_check(const exit_policy *p, int family, const uint8_t *a) {
   if (family == AF_INET) return check4(p, a);
   static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF},
-                              nat64[12] = {0, 0x64, 0xFF, 0x9B}, discard[8] = {0x01, 0x00};
+                                 nat64[12] = {0, 0x64, 0xFF, 0x9B}, discard[8] = {0x01, 0x00};
   if (!memcmp(a, zero, 16)) return EXIT_DENY_UNSPECIFIED;
   if (!memcmp(a, zero, 15) && a[15] == 1) return EXIT_DENY_LOOPBACK;
   if (!memcmp(a, mapped, 12)) return check4(p, a + 12);
@@ -74,15 +74,24 @@ exit_verdict exit_policy_check(const exit_policy *p, int family, const uint8_t *
 
 const char *exit_verdict_str(exit_verdict v) {
   switch (v) {
-    case EXIT_ALLOW: return "allowed";
-    case EXIT_DENY_UNSPECIFIED: return "unspecified address";
-    case EXIT_DENY_LOOPBACK: return "loopback";
-    case EXIT_DENY_LINKLOCAL: return "link-local";
-    case EXIT_DENY_PRIVATE: return "private network (AllowPrivate = no)";
-    case EXIT_DENY_SHARED: return "shared address space (100.64/10)";
-    case EXIT_DENY_MULTICAST: return "multicast";
-    case EXIT_DENY_RESERVED: return "reserved";
-    case EXIT_DENY_OWN: return "the server's own address or tunnel subnet";
+    case EXIT_ALLOW:
+      return "allowed";
+    case EXIT_DENY_UNSPECIFIED:
+      return "unspecified address";
+    case EXIT_DENY_LOOPBACK:
+      return "loopback";
+    case EXIT_DENY_LINKLOCAL:
+      return "link-local";
+    case EXIT_DENY_PRIVATE:
+      return "private network (AllowPrivate = no)";
+    case EXIT_DENY_SHARED:
+      return "shared address space (100.64/10)";
+    case EXIT_DENY_MULTICAST:
+      return "multicast";
+    case EXIT_DENY_RESERVED:
+      return "reserved";
+    case EXIT_DENY_OWN:
+      return "the server's own address or tunnel subnet";
   }
   return "?";
 }

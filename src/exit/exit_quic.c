@@ -9,6 +9,7 @@
 #include "exit/exit_socks_connect.h"
 #include "quic/quic_conn.h"
 #include "quic/quic_ip.h"
+#include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
 #include "stream/dial_error.h"
 #include "stream/relay.h"
@@ -71,7 +72,7 @@ static void fail_error(stream *s, int err) { stream_close(s); }
  * the stream is then reset). */
 static void sess_fail(qsess *q, dial_error code, const char *why, bool reset) {
   q->failed = true;
-  q->eq->st.stream_results[code]++;
+  quic_metrics_get()->stream_results[code]++;
   LOG_D("quic", "stream_failed", "dst", q->dst_name, "code", dial_error_name(code), "reason", why,
         NULL);
   stream *s = q->s;
@@ -104,7 +105,7 @@ static void on_connected(void *ctx, stream *remote, dial_error err, const char *
     sess_fail(q, err, reason, false);
     return;
   }
-  eq->st.stream_results[DIAL_OK]++;
+  quic_metrics_get()->stream_results[DIAL_OK]++;
   LOG_D("quic", "stream_connected", "dst", q->dst_name, NULL);
   uint8_t r[QP_REPLY_LEN];
   qp_build_reply(DIAL_OK, r);
@@ -210,7 +211,6 @@ static void conn_send(void *ctx, const quic_pkt *pkts, size_t n) {
     uint8_t *ip = quic_ip_wrap(pkts[i].data, pkts[i].len, &c->path.local, &c->path.remote, &len);
     tunnel_send_inner(c->eq->x->tun, ip, len);
   }
-  c->eq->st.pkts_sent += n;
 }
 
 static void conn_end(qconn *c, const char *reason) {
@@ -239,16 +239,12 @@ static void conn_established(void *ctx) {
 
 static void conn_datagram(void *ctx, const uint8_t *d, size_t n) {
   qconn *c = ctx;
-  c->eq->st.dgrams_recv++;
   exit_quic_flows_input(c->flows, d, n);
 }
 
 static void flow_reply(void *ctx, const uint8_t *hdr, size_t hlen, const uint8_t *d, size_t n) {
   qconn *c = ctx;
-  if (quic_conn_send_datagram(c->qc, hdr, hlen, d, n) == 0)
-    c->eq->st.dgrams_sent++;
-  else
-    c->eq->st.dgrams_dropped++;
+  quic_conn_send_datagram(c->qc, hdr, hlen, d, n); /* a full queue drops it, as UDP would */
 }
 
 static bool own_address(const exit_ctx *x, const struct sockaddr_storage *a) {
@@ -325,7 +321,6 @@ static bool on_inner(void *ctx, const uint8_t *pkt, size_t len) {
   size_t plen;
   if (!quic_ip_parse_udp(pkt, len, &path.remote, &path.local, &payload, &plen)) return false;
   if (quic_ip_port(&path.local) != eq->port || !own_address(eq->x, &path.local)) return false;
-  eq->st.pkts_recv++;
   for (qconn *c = eq->conns; c; c = c->next) {
     if (same_endpoint(&c->path.remote, &path.remote) &&
         same_endpoint(&c->path.local, &path.local)) {
@@ -357,6 +352,7 @@ int exit_quic_start(exit_ctx *x, char *err, size_t errlen) {
   eq->env.tunnel = true;
   eq->connector = exit_socks_connector(&eq->env);
   x->quic = eq;
+  quic_metrics_get()->active = true;
   tunnel_set_inner_hook(x->tun, on_inner, eq);
   char port[8];
   snprintf(port, sizeof port, "%u", eq->port);
@@ -383,11 +379,13 @@ void exit_quic_end_peer(exit_ctx *x, exit_peer *p) {
   }
 }
 
-void exit_quic_get_stats(const exit_ctx *x, exit_quic_stats *out) {
-  memset(out, 0, sizeof *out);
+bool exit_quic_peer_stats(const exit_ctx *x, const char *fingerprint, quic_conn_stats *out) {
   const struct exit_quic *eq = x->quic;
-  if (!eq) return;
-  *out = eq->st;
-  for (const qconn *c = eq->conns; c; c = c->next)
-    out->udp_flows += exit_quic_flows_count(c->flows);
+  for (const qconn *c = eq ? eq->conns : NULL; c; c = c->next) {
+    if (strcmp(exit_peer_name(c->p), fingerprint) != 0 || !quic_conn_is_established(c->qc))
+      continue;
+    quic_conn_get_stats(c->qc, out);
+    return true;
+  }
+  return false;
 }

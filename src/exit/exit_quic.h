@@ -11,18 +11,17 @@
 #ifndef AWGPROXY_EXIT_EXIT_QUIC_H
 #define AWGPROXY_EXIT_EXIT_QUIC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "exit/exit_internal.h"
+#include "quic/quic_conn.h"
 #include "stream/dial_types.h"
 
+/* Counted here; the rest of the QUIC counters are in quic_metrics.h. */
 typedef struct {
   uint64_t conns, conns_total, conns_refused;
   uint64_t streams, streams_total;
-  uint64_t stream_results[DIAL_ERR_COUNT]; /* by reply code (0 = connected) */
-  uint64_t pkts_sent, pkts_recv;
-  uint64_t dgrams_sent, dgrams_recv, dgrams_dropped;
-  uint64_t udp_flows;
 } exit_quic_stats;
 
 /* Starts the endpoint when [Server] Quic is on; -1 with a message. */
@@ -30,6 +29,7 @@ int exit_quic_start(exit_ctx *x, char *err, size_t errlen);
 void exit_quic_stop(exit_ctx *x);
 /* Closes the connections of p (a peer removed by a reload). */
 void exit_quic_end_peer(exit_ctx *x, exit_peer *p);
-void exit_quic_get_stats(const exit_ctx *x, exit_quic_stats *out);
+/* The established QUIC connection of the peer with this key fingerprint; false if it has none. */
+bool exit_quic_peer_stats(const exit_ctx *x, const char *fingerprint, quic_conn_stats *out);
 
 #endif

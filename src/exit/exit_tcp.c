@@ -27,12 +27,12 @@ struct tcp_flow {
   exit_ctx *x;           /* NULL once unlinked */
   exit_tuple t;
   flow_state st;
-  struct pbuf *syn;      /* the held SYN (F_CONNECTING) */
-  uint32_t rst_ack;      /* SYN sequence number + segment length, for a RST */
-  uint64_t deadline;     /* connect timeout (uv_now ms) */
-  uv_tcp_t *tcp;         /* the outbound socket (malloc'd; stream_uv takes it over) */
+  struct pbuf *syn;  /* the held SYN (F_CONNECTING) */
+  uint32_t rst_ack;  /* SYN sequence number + segment length, for a RST */
+  uint64_t deadline; /* connect timeout (uv_now ms) */
+  uv_tcp_t *tcp;     /* the outbound socket (malloc'd; stream_uv takes it over) */
   uv_connect_t req;
-  struct tcp_pcb *pcb;   /* the SYN_RCVD PCB (F_HANDSHAKE) */
+  struct tcp_pcb *pcb; /* the SYN_RCVD PCB (F_HANDSHAKE) */
   exit_listener *lst;
   exit_peer *peer; /* holds a connection slot (exit_conn_acquire) */
 };
@@ -88,8 +88,10 @@ static void unlink_flow(tcp_flow *f) {
       *pp = f->hnext;
       break;
     }
-  if (f->prev) f->prev->next = f->next;
-  else x->tcp_list = f->next;
+  if (f->prev)
+    f->prev->next = f->next;
+  else
+    x->tcp_list = f->next;
   if (f->next) f->next->prev = f->prev;
   f->x = NULL;
   x->stats.tcp_connecting--;
@@ -224,8 +226,10 @@ static void on_relay_done(void *ctx, const relay_result *r) {
   exit_conn *c = ctx;
   exit_ctx *x = c->x;
   if (x) {
-    if (c->prev) c->prev->next = c->next;
-    else x->conns = c->next;
+    if (c->prev)
+      c->prev->next = c->next;
+    else
+      x->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     x->stats.tcp_relays--;
   }
@@ -363,8 +367,10 @@ void exit_tcp_syn(exit_ctx *x, struct pbuf *p, const uint8_t *h, size_t ihl) {
 
   tcp_flow *f = lookup(x, &t);
   if (f) {
-    if (f->st == F_HANDSHAKE) exit_input_as_local(x, p, &t.dst); /* lwIP resends its SYN-ACK */
-    else pbuf_free(p); /* still connecting out: the peer will retransmit */
+    if (f->st == F_HANDSHAKE)
+      exit_input_as_local(x, p, &t.dst); /* lwIP resends its SYN-ACK */
+    else
+      pbuf_free(p); /* still connecting out: the peer will retransmit */
     return;
   }
   if (find_pcb(tcp_active_pcbs, &t)) { /* lwIP knows this connection; let it answer */

@@ -26,8 +26,8 @@ struct udp_flow {
   udp_flow *next, *prev; /* x->udp_list */
   exit_ctx *x;           /* NULL once unlinked */
   exit_tuple t;
-  uint64_t last;         /* uv_now of the last datagram either way */
-  exit_peer *peer;       /* holds a connection slot */
+  uint64_t last;   /* uv_now of the last datagram either way */
+  exit_peer *peer; /* holds a connection slot */
   uv_udp_t udp;
 };
 
@@ -75,8 +75,10 @@ static void close_flow(udp_flow *f) {
         *pp = f->hnext;
         break;
       }
-    if (f->prev) f->prev->next = f->next;
-    else x->udp_list = f->next;
+    if (f->prev)
+      f->prev->next = f->next;
+    else
+      x->udp_list = f->next;
     if (f->next) f->next->prev = f->prev;
     f->x = NULL;
     x->stats.udp_flows--;
@@ -208,8 +210,10 @@ static void dns_reply(exit_ctx *x, const uint8_t *msg, const exit_dns_query *q, 
 static void dns_unlink(dns_req *r) {
   exit_ctx *x = r->x;
   if (!x) return;
-  if (r->prev) r->prev->next = r->next;
-  else x->dns_list = r->next;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    x->dns_list = r->next;
   if (r->next) r->next->prev = r->prev;
   x->n_dns--;
   r->x = NULL;
@@ -236,9 +240,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uint8_t addrs[DNS_MAX_ANSWERS][16];
     size_t n = 0;
     int rcode = EXIT_DNS_NOERROR;
-    if (status == UV_EAI_NONAME || status == UV_EAI_NODATA) rcode = EXIT_DNS_NXDOMAIN;
-    else if (status < 0) rcode = EXIT_DNS_SERVFAIL;
-    for (struct addrinfo *ai = status == 0 ? res : NULL; ai && n < DNS_MAX_ANSWERS; ai = ai->ai_next) {
+    if (status == UV_EAI_NONAME || status == UV_EAI_NODATA)
+      rcode = EXIT_DNS_NXDOMAIN;
+    else if (status < 0)
+      rcode = EXIT_DNS_SERVFAIL;
+    for (struct addrinfo *ai = status == 0 ? res : NULL; ai && n < DNS_MAX_ANSWERS;
+         ai = ai->ai_next) {
       if (ai->ai_family != want) continue;
       const uint8_t *a = want == AF_INET6
                              ? (const uint8_t *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
@@ -257,7 +264,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
       char cnt[16];
       snprintf(cnt, sizeof cnt, "%zu", n);
       LOG_D("exit", "dns_answered", "qtype", want == AF_INET6 ? "AAAA" : "A", "rcode",
-            rcode == EXIT_DNS_NOERROR ? "NOERROR" : rcode == EXIT_DNS_NXDOMAIN ? "NXDOMAIN" : "SERVFAIL",
+            rcode == EXIT_DNS_NOERROR    ? "NOERROR"
+            : rcode == EXIT_DNS_NXDOMAIN ? "NXDOMAIN"
+                                         : "SERVFAIL",
             "answers", cnt, NULL);
     }
   }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "quic/quic_ip.h"
+#include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
 #include "util/log.h"
 
@@ -79,6 +80,7 @@ static void dial_finish(quic_dial *d, stream *s, dial_error err, const char *rea
     d->waiting = false;
   }
   qc->st_counts.stream_results[err]++;
+  quic_metrics_get()->stream_results[err]++;
   d->cb(d->ctx, s, err, reason);
   uv_close((uv_handle_t *)&d->later, dial_freed);
 }
@@ -377,6 +379,7 @@ quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *c
   qc->tick.data = qc;
   g_client = qc;
   if (qc->mode == CFG_TRANSPORT_IP) return qc;
+  quic_metrics_get()->active = true;
   qc->has_server = make_path(qc);
   if (!qc->has_server) {
     LOG_W("quic", "disabled", "reason",

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "quic/quic_internal.h"
+#include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
 
 #define CID_LEN 16
@@ -56,6 +57,38 @@ static quic_stream *sendq_pop(quic_conn *c) {
   return q;
 }
 
+/* A stream being freed leaves whatever queue it is on. */
+void qc_unlink(quic_stream *q) {
+  quic_conn *c = q->c;
+  if (q->in_sendq) {
+    quic_stream *prev = NULL;
+    for (quic_stream *p = c->sq_head; p; prev = p, p = p->sq_next) {
+      if (p != q) continue;
+      if (prev)
+        prev->sq_next = q->sq_next;
+      else
+        c->sq_head = q->sq_next;
+      if (c->sq_tail == q) c->sq_tail = prev;
+      break;
+    }
+    q->in_sendq = false;
+  }
+  if (q->in_readyq) {
+    quic_stream *prev = NULL;
+    for (quic_stream *p = c->rq_head; p; prev = p, p = p->rq_next) {
+      if (p != q) continue;
+      if (prev)
+        prev->rq_next = q->rq_next;
+      else
+        c->rq_head = q->rq_next;
+      if (c->rq_tail == q) c->rq_tail = prev;
+      break;
+    }
+    q->in_readyq = false;
+  }
+  if (q->id < 0) qc_pending_remove(q);
+}
+
 void qc_readyq_add(quic_stream *q) {
   quic_conn *c = q->c;
   if (q->in_readyq) return;
@@ -96,6 +129,10 @@ static void conn_dead(quic_conn *c, const char *reason, int err) {
   if (c->dead) return;
   c->dead = true;
   c->dead_reason = reason;
+  if (c->established)
+    quic_metrics_get()->conns--;
+  else
+    quic_metrics_get()->conn_failures++;
   loop_turn_cancel(&c->write_hook);
   uv_timer_stop(&c->timer);
   for (quic_stream *q = c->all; q; q = q->all_next) qs_on_conn_dead(q, err);
@@ -134,6 +171,9 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *user) {
   (void)conn;
   quic_conn *c = user;
   c->established = true;
+  quic_metrics *m = quic_metrics_get();
+  m->conns++;
+  m->conns_total++;
   if (c->cb.established) c->cb.established(c->cb.ctx);
   return 0;
 }
@@ -220,6 +260,7 @@ static int recv_datagram_cb(ngtcp2_conn *conn, uint32_t flags, const uint8_t *da
   (void)flags;
   quic_conn *c = user;
   c->dgrams_recv++;
+  quic_metrics_get()->dgrams_recv++;
   if (c->cb.datagram && !c->owner_closed) c->cb.datagram(c->cb.ctx, data, len);
   return 0;
 }
@@ -468,6 +509,7 @@ void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len) {
   ngtcp2_pkt_info pi = {0};
   int rc = ngtcp2_conn_read_pkt(c->conn, &c->ps.path, &pi, pkt, len, qc_now());
   c->pkts_recv++;
+  quic_metrics_get()->pkts_recv++;
   if (rc == 0) {
     qc_want_write(c);
     return;
@@ -494,6 +536,7 @@ static void on_timer(uv_timer_t *t) {
 static void flush(quic_conn *c, quic_pkt *pkts, size_t *n) {
   if (!*n) return;
   c->pkts_sent += *n;
+  quic_metrics_get()->pkts_sent += *n;
   if (c->cb.send && !c->owner_closed) c->cb.send(c->cb.ctx, pkts, *n);
   *n = 0;
 }
@@ -561,6 +604,14 @@ static ngtcp2_ssize write_one(quic_conn *c, uint8_t *dest, uint64_t ts) {
   }
 }
 
+static void sample_rtt(quic_conn *c, uint64_t ts) {
+  if (!c->established || ts - c->rtt_sampled < NGTCP2_SECONDS) return;
+  c->rtt_sampled = ts;
+  ngtcp2_conn_info ci;
+  ngtcp2_conn_get_conn_info(c->conn, &ci);
+  obs_hist_observe(&quic_metrics_get()->rtt, (double)ci.latest_rtt / 1e9);
+}
+
 static void write_pass(quic_conn *c) {
   if (c->dead) return;
   c->in_write = true;
@@ -587,6 +638,7 @@ static void write_pass(quic_conn *c) {
   }
   flush(c, pkts, &n);
   ngtcp2_conn_update_pkt_tx_time(c->conn, ts);
+  sample_rtt(c, ts);
   c->in_write = false;
   arm_timer(c);
 }
@@ -650,6 +702,7 @@ int quic_conn_send_datagram(quic_conn *c, const uint8_t *hdr, size_t hlen, const
                             size_t len) {
   if (c->dead || hlen + len > QUIC_DGRAM_MAX || c->dq.count == QUIC_DGRAM_SLOTS) {
     c->dgrams_dropped++;
+    quic_metrics_get()->dgrams_dropped++;
     return -1;
   }
   if (!c->dq.buf && !(c->dq.buf = malloc((size_t)QUIC_DGRAM_SLOTS * QUIC_DGRAM_MAX))) return -1;
@@ -694,6 +747,8 @@ static void on_timer_closed(uv_handle_t *h) {
 }
 
 static void conn_free(quic_conn *c) {
+  if (c->freed) return; /* the owner's close can run inside a callback of ours */
+  c->freed = true;
   loop_turn_cancel(&c->write_hook);
   loop_turn_cancel(&c->deliver_hook);
   while (c->all) qs_free(c->all);

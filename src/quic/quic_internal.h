@@ -81,10 +81,11 @@ struct quic_conn {
     size_t head, count;
   } dq;
   ngtcp2_ccerr ccerr;
-  bool established, dead, owner_closed, closed_told, timer_closed, in_write;
+  bool established, dead, owner_closed, closed_told, timer_closed, in_write, freed;
   const char *dead_reason;
   uint64_t streams_open; /* application-held streams */
   uint64_t pkts_sent, pkts_recv, dgrams_sent, dgrams_recv, dgrams_dropped;
+  uint64_t rtt_sampled; /* when the RTT histogram last got a sample from us */
 };
 
 /* stream_quic.c */
@@ -111,5 +112,6 @@ void qc_readyq_add(quic_stream *q);
 void qc_stream_released(quic_conn *c); /* an application-held stream was closed */
 uint64_t qc_now(void);
 void qc_pending_remove(quic_stream *q); /* closed before it got an id */
+void qc_unlink(quic_stream *q);         /* off every queue, before it is freed */
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "quic/quic_internal.h"
+#include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
 
 static quic_stream *of(stream *s) { return (quic_stream *)s; }
@@ -114,11 +115,15 @@ quic_stream *qs_new(quic_conn *c, int64_t id) {
   if (c->all) c->all->all_prev = q;
   c->all = q;
   c->streams_open++;
+  quic_metrics_get()->streams++;
+  quic_metrics_get()->streams_opened++;
   return q;
 }
 
 void qs_free(quic_stream *q) {
   quic_conn *c = q->c;
+  qc_unlink(q);
+  quic_metrics_get()->streams--;
   if (q->all_prev)
     q->all_prev->all_next = q->all_next;
   else
