@@ -29,7 +29,8 @@ static const char ctl_usage[] =
     "  streams  active streams by kind, SOCKS failures by reply\n"
     "  reload   reload the config file (like SIGHUP): peers added, removed, changed; keys that\n"
     "           need a restart; the file's errors if it was refused (nothing changed then)\n\n"
-    "Where to connect (default " CTL_DEFAULT_SOCKET "):\n"
+    "Where to connect (default " CTL_DEFAULT_SOCKET
+    "):\n"
     "  -s, --socket PATH     a unix socket\n"
     "  --connect HOST:PORT   a loopback TCP address\n"
     "  -c, --config FILE     whatever FILE's [Control] Listen says\n"
@@ -56,9 +57,12 @@ static int parse_args(int argc, char **argv, ctl_opts *o) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
-    if (!strcmp(a, "-s") || !strcmp(a, "--socket")) slot = &o->socket_path;
-    else if (!strcmp(a, "--connect")) slot = &o->connect;
-    else if (!strcmp(a, "-c") || !strcmp(a, "--config")) slot = &o->config;
+    if (!strcmp(a, "-s") || !strcmp(a, "--socket"))
+      slot = &o->socket_path;
+    else if (!strcmp(a, "--connect"))
+      slot = &o->connect;
+    else if (!strcmp(a, "-c") || !strcmp(a, "--config"))
+      slot = &o->config;
     if (slot) {
       if (i + 1 >= argc) return usage_error("%s needs an argument", a);
       *slot = argv[++i];
@@ -105,8 +109,8 @@ static int connect_unix(const char *path, char *err, size_t errlen) {
     close(fd);
     snprintf(err, errlen, "cannot connect to %s: %s%s", path, strerror(e),
              e == ENOENT || e == ECONNREFUSED ? " (is awgproxy running with [Control] Listen?)"
-             : e == EACCES                     ? " (the socket is mode 0600: run as its owner)"
-                                               : "");
+             : e == EACCES                    ? " (the socket is mode 0600: run as its owner)"
+                                              : "");
     return -1;
   }
   return fd;
@@ -143,14 +147,16 @@ static int open_control(const ctl_opts *o, char *err, size_t errlen) {
     if (!hp.host_is_ip) return snprintf(err, errlen, "--connect needs an IP address and port"), -1;
     return connect_tcp(&hp, err, errlen);
   }
-  if (!o->config) return connect_unix(o->socket_path ? o->socket_path : CTL_DEFAULT_SOCKET, err, errlen);
+  if (!o->config)
+    return connect_unix(o->socket_path ? o->socket_path : CTL_DEFAULT_SOCKET, err, errlen);
   awg_config c;
   diag_list d = {0};
   config_init(&c);
   int fd = -1;
   if (config_load_file(&c, o->config, &d) != 0) {
     diag_list_print(&d, o->config, stderr);
-    snprintf(err, errlen, "%s is not usable; `awgproxy check -c %s` explains", o->config, o->config);
+    snprintf(err, errlen, "%s is not usable; `awgproxy check -c %s` explains", o->config,
+             o->config);
   } else if (c.control_path[0]) {
     fd = connect_unix(c.control_path, err, errlen);
   } else if (c.has_control_tcp) {
@@ -197,7 +203,8 @@ static int request(int fd, const char *method, const char *path, ctl_response *r
   for (;;) {
     if (!buf) return snprintf(err, errlen, "out of memory"), -1;
     if (len + 1 >= cap) {
-      if (cap >= CTL_MAX_RESPONSE) return free(buf), snprintf(err, errlen, "response too large"), -1;
+      if (cap >= CTL_MAX_RESPONSE)
+        return free(buf), snprintf(err, errlen, "response too large"), -1;
       char *nb = realloc(buf, cap *= 2);
       if (!nb) free(buf);
       buf = nb;
@@ -208,7 +215,8 @@ static int request(int fd, const char *method, const char *path, ctl_response *r
     if (r < 0) {
       free(buf);
       return snprintf(err, errlen, "no answer from the daemon: %s",
-                      errno == EAGAIN ? "timed out" : strerror(errno)), -1;
+                      errno == EAGAIN ? "timed out" : strerror(errno)),
+             -1;
     }
     if (r == 0) break;
     len += (size_t)r;
@@ -233,8 +241,10 @@ static void human_bytes(double v, char *out, size_t n) {
   static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   int u = 0;
   while (v >= 1024 && u < 5) v /= 1024, u++;
-  if (u == 0) snprintf(out, n, "%.0f B", v);
-  else snprintf(out, n, "%.2f %s", v, units[u]);
+  if (u == 0)
+    snprintf(out, n, "%.0f B", v);
+  else
+    snprintf(out, n, "%.2f %s", v, units[u]);
 }
 
 static void human_duration(double s, char *out, size_t n) {
@@ -273,6 +283,17 @@ static void print_peer(const json_value *p, bool detail) {
   printf("peer %s: session %s, endpoint %s\n", json_get_string(p, "peer", "?"),
          json_get_bool(p, "has_session", false) ? "up" : "none", ep ? ep : "(not known yet)");
   print_handshake(p);
+  const char *transport = json_get_string(p, "transport", NULL);
+  const json_value *q = json_get(p, "quic");
+  if (transport && q) {
+    char cwnd[32];
+    human_bytes(json_get_number(q, "cwnd", 0), cwnd, sizeof cwnd);
+    printf("  transport: quic (rtt %.1f ms, cwnd %s, %.0f packets sent, %.0f lost)\n",
+           json_get_number(q, "rtt_ms", 0), cwnd, json_get_number(q, "packets_sent", 0),
+           json_get_number(q, "packets_lost", 0));
+  } else if (transport) {
+    printf("  transport: %s\n", transport);
+  }
   char rx[32], tx[32];
   human_bytes(json_get_number(p, "rx_bytes", 0), rx, sizeof rx);
   human_bytes(json_get_number(p, "tx_bytes", 0), tx, sizeof tx);
@@ -282,8 +303,8 @@ static void print_peer(const json_value *p, bool detail) {
            json_get_number(p, "tx_packets", 0));
   putchar('\n');
   if (!detail) return;
-  printf("  handshakes: %.0f completed, %.0f rounds failed\n", json_get_number(p, "handshakes_ok", 0),
-         json_get_number(p, "handshakes_failed", 0));
+  printf("  handshakes: %.0f completed, %.0f rounds failed\n",
+         json_get_number(p, "handshakes_ok", 0), json_get_number(p, "handshakes_failed", 0));
   const json_value *aips = json_get(p, "allowed_ips");
   if (aips && aips->type == JSON_ARRAY) {
     fputs("  allowed ips:", stdout);

@@ -45,7 +45,8 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
                          (uint64_t)s->cfg->tunnel_wait * 1000};
   s->dl_ip = dialer_lwip_new(&env);
   if (!s->dl_ip) return snprintf(err, errlen, "out of memory"), -1;
-  s->quic = quic_client_start(s->loop, s->tun, s->cfg, env.tunnel_wait_ms, err, errlen);
+  s->quic = quic_client_start(s->loop, s->tun, s->cfg, env.tunnel_wait_ms, env.connect_timeout_ms,
+                              err, errlen);
   if (!s->quic) return -1;
   s->dl = dialer_transport_new(s->dl_ip, s->quic);
   if (!s->dl) return snprintf(err, errlen, "out of memory"), -1;

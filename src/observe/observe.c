@@ -10,6 +10,7 @@
 #include "exit/exit_socks.h"
 #include "observe/http.h"
 #include "observe/prom.h"
+#include "observe/quic_obs.h"
 #include "observe/streams.h"
 #include "socks/socks_proto.h"
 #include "util/log.h"
@@ -230,6 +231,7 @@ void observe_render_metrics(const obs_sources *src, obs_buf *b) {
   stream_metrics(b, src);
   dns_metrics(b, src);
   exit_metrics(b);
+  quic_obs_metrics(b);
 }
 
 /* ---- control API documents ---------------------------------------------------------------- */
@@ -265,6 +267,7 @@ static void peer_json(obs_buf *b, const obs_sources *src, size_t i, bool detail)
   else obs_buf_puts(b, "null");
   json_u64(b, &first, "rx_bytes", ps.rx_bytes);
   json_u64(b, &first, "tx_bytes", ps.tx_bytes);
+  quic_obs_peer_fields(b, src->role && strcmp(src->role, "client") == 0, i, ps.fingerprint);
   if (detail) {
     json_u64(b, &first, "rx_packets", ps.rx_packets);
     json_u64(b, &first, "tx_packets", ps.tx_packets);

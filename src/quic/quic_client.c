@@ -40,9 +40,8 @@ struct quic_client {
   bool has_server;
   quic_conn *conn;
   conn_state st;
-  bool decided; /* auto: the first attempt has succeeded or failed */
   bool ever_up;
-  uint64_t attempt_started, retry_at, tunnel_wait_ms;
+  uint64_t attempt_started, retry_at, tunnel_wait_ms, connect_timeout_ms;
   uv_timer_t tick;
   quic_dial *waiting;
   quic_client_status st_counts;
@@ -57,8 +56,8 @@ static uint64_t now_ms(const quic_client *qc) { return uv_now(qc->loop); }
 quic_route quic_client_route(const quic_client *qc) {
   if (!qc || qc->mode == CFG_TRANSPORT_IP || !qc->has_server) return QUIC_ROUTE_IP;
   if (qc->st == ST_UP) return QUIC_ROUTE_QUIC;
-  if (qc->mode == CFG_TRANSPORT_QUIC || !qc->decided) return QUIC_ROUTE_PENDING;
-  return QUIC_ROUTE_IP;
+  /* auto never makes a stream wait for a handshake whose outcome is open: ip until QUIC is up */
+  return qc->mode == CFG_TRANSPORT_QUIC ? QUIC_ROUTE_PENDING : QUIC_ROUTE_IP;
 }
 
 bool quic_client_may_fall_back(const quic_client *qc) { return qc->mode != CFG_TRANSPORT_QUIC; }
@@ -116,6 +115,7 @@ static void reply_error(stream *s, int err) {
 }
 
 static void ignore_closed(stream *s) {}
+static void on_later(uv_timer_t *t);
 static void ignore_event(stream *s) {}
 
 static void dial_open(quic_dial *d) {
@@ -142,11 +142,21 @@ static void dial_open(quic_dial *d) {
   stream_write(s, req, n);
   quic_stream_want_header(s, QP_REPLY_LEN);
   stream_read_start(s);
+  uv_timer_start(&d->later, on_later, qc->connect_timeout_ms, 0);
 }
 
+/* A failure decided at start, reported from the loop; or the connect deadline of an open
+ * stream whose reply has not come. */
 static void on_later(uv_timer_t *t) {
   quic_dial *d = t->data;
-  if (d->s || d->waiting) return;
+  if (d->waiting) return;
+  if (d->s) {
+    stream *s = d->s;
+    d->s = NULL;
+    stream_close(s);
+    dial_finish(d, NULL, DIAL_ERR_TIMEOUT, "no answer from the server within ConnectTimeout");
+    return;
+  }
   dial_finish(d, NULL, d->later_err, d->later_reason);
 }
 
@@ -238,7 +248,7 @@ static void conn_send(void *ctx, const quic_pkt *pkts, size_t n) {
 static void conn_established(void *ctx) {
   quic_client *qc = ctx;
   qc->st = ST_UP;
-  qc->decided = qc->ever_up = true;
+  qc->ever_up = true;
   qc->st_counts.connects++;
   char rtt[16];
   quic_conn_stats s;
@@ -253,7 +263,6 @@ static void drop_conn(quic_client *qc, const char *reason) {
   if (qc->conn) quic_conn_close(qc->conn);
   qc->conn = NULL;
   qc->st = ST_IDLE;
-  qc->decided = true;
   uint64_t wait = qc->ever_up || qc->mode == CFG_TRANSPORT_QUIC ? QUIC_REDIAL_MS : QUIC_RETRY_MS;
   qc->retry_at = now_ms(qc) + wait;
   if (!was_up) qc->st_counts.connect_failures++;
@@ -367,13 +376,15 @@ static quic_cc cc_of(cfg_congestion c) {
 }
 
 quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg,
-                               uint64_t tunnel_wait_ms, char *err, size_t errlen) {
+                               uint64_t tunnel_wait_ms, uint64_t connect_timeout_ms, char *err,
+                               size_t errlen) {
   quic_client *qc = calloc(1, sizeof *qc);
   if (!qc) return snprintf(err, errlen, "out of memory"), NULL;
   qc->loop = loop;
   qc->tun = tun;
   qc->cfg = cfg;
   qc->tunnel_wait_ms = tunnel_wait_ms;
+  qc->connect_timeout_ms = connect_timeout_ms;
   qc->mode = cfg->n_peers ? cfg->peers[0].transport : CFG_TRANSPORT_IP;
   uv_timer_init(loop, &qc->tick);
   qc->tick.data = qc;

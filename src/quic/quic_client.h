@@ -3,8 +3,9 @@
  * it and the ip path ([Peer] Transport):
  *   quic  every stream goes over QUIC; while the connection is not up, new streams wait for it
  *         (up to [Socks] TunnelWait) and fail with "tunnel down";
- *   auto  a QUIC handshake is tried once the tunnel is up; no answer within QUIC_PROBE_MS (a
- *         stock AmneziaWG/WireGuard server) means the ip path, and QUIC is tried again every
+ *   auto  a QUIC handshake is tried once the tunnel is up; streams take the ip path until it
+ *         completes (never waiting for it). No answer within QUIC_PROBE_MS (a stock
+ *         AmneziaWG/WireGuard server) means the ip path, and QUIC is tried again every
  *         QUIC_RETRY_MS; a QUIC connection that dies sends new streams to the ip path until a
  *         new one is up (streams already open on either path are left alone);
  *   ip    QUIC is never tried.
@@ -32,13 +33,15 @@ typedef struct quic_client quic_client;
 typedef enum {
   QUIC_ROUTE_IP,      /* use the ip path */
   QUIC_ROUTE_QUIC,    /* the connection is up */
-  QUIC_ROUTE_PENDING, /* a handshake is running whose outcome decides */
+  QUIC_ROUTE_PENDING, /* Transport = quic and no connection yet: wait for one */
 } quic_route;
 
 /* NULL with err on failure; a client whose peer says Transport = ip gets an object that always
- * routes to ip. */
+ * routes to ip. A dial waits up to tunnel_wait_ms for a connection ([Socks] TunnelWait), then up
+ * to connect_timeout_ms for the server's answer ([Socks] ConnectTimeout: a timeout). */
 quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg,
-                               uint64_t tunnel_wait_ms, char *err, size_t errlen);
+                               uint64_t tunnel_wait_ms, uint64_t connect_timeout_ms, char *err,
+                               size_t errlen);
 void quic_client_stop(quic_client *qc);
 quic_route quic_client_route(const quic_client *qc);
 /* True when a stream QUIC could not carry may take the ip path instead (Transport = auto). */

@@ -218,6 +218,10 @@ static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64
   if (c->server && !ngtcp2_is_bidi_stream(id)) return 0;
   /* A peer-opened stream that ended makes room for another. */
   if (!ngtcp2_conn_is_local_stream(conn, id)) ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+  /* ngtcp2 counts losses per stream: keep them once the stream is gone. */
+  size_t lost = ngtcp2_conn_get_stream_loss_count(conn, id);
+  c->pkts_lost += lost;
+  quic_metrics_get()->pkts_lost += lost;
   if (sdata) qs_on_ng_closed(sdata);
   return 0;
 }
@@ -730,6 +734,10 @@ void quic_conn_get_stats(const quic_conn *c, quic_conn_stats *out) {
     out->bytes_in_flight = ci.bytes_in_flight;
   }
   out->pkts_sent = c->pkts_sent;
+  out->pkts_lost = c->pkts_lost;
+  for (const quic_stream *q = c->all; q && c->conn; q = q->all_next)
+    if (q->id >= 0 && !q->ng_closed)
+      out->pkts_lost += ngtcp2_conn_get_stream_loss_count(c->conn, q->id);
   out->pkts_recv = c->pkts_recv;
   out->streams_open = c->streams_open;
   out->dgrams_sent = c->dgrams_sent;

@@ -91,6 +91,7 @@ bool quic_conn_is_dead(const quic_conn *c);
 typedef struct {
   uint64_t rtt_ns, min_rtt_ns, cwnd, bytes_in_flight;
   uint64_t pkts_sent, pkts_recv;
+  uint64_t pkts_lost; /* packets carrying stream data declared lost (spurious ones included) */
   uint64_t streams_open;
   uint64_t dgrams_sent, dgrams_recv, dgrams_dropped;
 } quic_conn_stats;

@@ -85,6 +85,7 @@ struct quic_conn {
   const char *dead_reason;
   uint64_t streams_open; /* application-held streams */
   uint64_t pkts_sent, pkts_recv, dgrams_sent, dgrams_recv, dgrams_dropped;
+  uint64_t pkts_lost;   /* STREAM packets declared lost, of streams already closed */
   uint64_t rtt_sampled; /* when the RTT histogram last got a sample from us */
 };
 

@@ -19,6 +19,7 @@ typedef struct {
   uint64_t streams_opened; /* total */
   uint64_t stream_results[DIAL_ERR_COUNT]; /* by outcome: 0 connected, else the failure code */
   uint64_t pkts_sent, pkts_recv;
+  uint64_t pkts_lost; /* stream packets declared lost, counted when their stream closes */
   uint64_t dgrams_sent, dgrams_recv, dgrams_dropped;
   obs_hist rtt; /* seconds; each connection's latest RTT sample, at most once a second */
 } quic_metrics;

@@ -394,11 +394,11 @@ def _netns_etc(ns, files):
 
 
 def build_topology(lab, v6=True, v6_client=False, start_client=True, socks=None, env=None,
-                   log_level="debug", server="wireguard-go"):
+                   log_level="debug", server="wireguard-go", topology=None):
     """Creates C, S, T with links, routing, the target servers, the server in S (`server`: one of
     SERVER_KINDS; NAT and forwarding for wireguard-go) and (unless start_client=False) the
     awgproxy client in C, connected (S saw the handshake)."""
-    topo = Topology(lab, server=server)
+    topo = (topology or Topology)(lab, server=server)
     topo.v6_client = v6_client
     c, s, t = lab.netns("c"), lab.netns("s"), lab.netns("t")
     topo.c, topo.s, topo.t = c, s, t

@@ -1,0 +1,312 @@
+"""The QUIC transport between awgproxy client and server (docs/spec/quic-transport.md), in the
+three-namespace lab of clientlab.py (C client, S server, T target reachable only from S), with
+every AmneziaWG obfuscation parameter set on both sides.
+
+What runs over QUIC is asserted, not assumed: the client's `GET /status` says transport "quic"
+for the server, the client's awgproxy_quic_* metrics count the streams by outcome, and the
+server logs each stream it connected.
+
+- the curl matrix (--socks5, --socks5-hostname, --socks4, --socks4a), PySocks and ncat;
+- every reply code provoked over QUIC: refused, net unreachable, denied by an exit rule, denied
+  by a domain rule, NXDOMAIN, timeout;
+- Transport = auto against Debian's wireguard-go selects ip within 3 s and the matrix passes;
+- many parallel streams both ways, hash-verified;
+- the server killed mid-transfer: the streams end with an error; started again: new streams
+  work over QUIC with no client restart;
+- a server reload keeps the peer's QUIC connection.
+"""
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import clientlab as cl
+import netns
+from clientlab import (CLOSED_PORT, ECHO_PORT, HTTP_BODY, HTTP_PORT, NX_NAME, T_HTTP, TARGET_NAME,
+                       UNROUTED, BLACKHOLE, socks5)
+from test_client_socks import run_integrity
+
+PROXY = f"127.0.0.1:{cl.SOCKS_PORT}"
+METRICS_PORT = 9100
+DENIED_PORT = 8081                 # ExitDeny for the peer: 198.51.100.0/24:8081
+DENIED_DOMAIN = "blocked.test"     # ExitDenyDomain for the peer
+
+OBFUSCATION = ("Jc = 4\nJmin = 40\nJmax = 70\nS1 = 15\nS2 = 18\nS3 = 20\nS4 = 23\n"
+               "H1 = 100000-100500\nH2 = 200000-200500\nH3 = 300000-300500\nH4 = 400000-400500\n"
+               "I1 = <b 0xc0ff><r 20><t>\nI2 = <r 30>\n")
+
+
+class QuicTopology(cl.Topology):
+    """clientlab's topology with the obfuscation on both ends, per-peer exit rules on the server,
+    and [Metrics]/[Control] on the client."""
+
+    ctl_dir = None
+    transport = None  # [Peer] Transport on the client; None = the default (auto)
+
+    def server_conf(self):
+        text = super().server_conf()
+        text = text.replace("Address = ", OBFUSCATION + "Address = ", 1)
+        return text + (f"ExitDeny = 198.51.100.0/24:{DENIED_PORT}\n"
+                       f"ExitDenyDomain = {DENIED_DOMAIN}\n")
+
+    def client_conf(self, socks=None, extra_interface=""):
+        # wireguard-go is stock WireGuard: no obfuscation with it
+        obf = OBFUSCATION if self.server_kind == "awgproxy" else ""
+        text = super().client_conf(socks, extra_interface + obf)
+        if self.transport:
+            text = text.replace("PersistentKeepalive = 25\n",
+                                f"PersistentKeepalive = 25\nTransport = {self.transport}\n", 1)
+        return text + (f"\n[Metrics]\nListen = 127.0.0.1:{METRICS_PORT}\n"
+                       f"\n[Control]\nListen = {self.ctl_dir}/ctl.sock\n")
+
+    # -- observing the client
+    def status(self):
+        r = ctl("-s", f"{self.ctl_dir}/ctl.sock", "--json", "status")
+        assert r.returncode == 0, f"ctl status: {r.stderr}\n{self.logs()}"
+        return json.loads(r.stdout)
+
+    def transport_now(self):
+        return self.status()["peers"][0].get("transport")
+
+    def metrics(self):
+        r = self.c.run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{METRICS_PORT}/metrics"],
+                       check=False)
+        assert r.returncode == 0, r.stderr
+        out = {}
+        for line in r.stdout.splitlines():
+            m = re.match(r'^(awgproxy_quic_[a-z_]+)(\{result="([a-z-]+)"\})? (\S+)$', line)
+            if m:
+                out[(m.group(1), m.group(3))] = float(m.group(4))
+        return out
+
+    def result(self, name):
+        return self.metrics().get(("awgproxy_quic_stream_results_total", name), 0)
+
+    def wait_quic(self, timeout=10):
+        try:
+            self.proxy.wait_log(r"component=quic event=connected", timeout=timeout)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.logs()}") from None
+
+
+def ctl(*args, timeout=15):
+    env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "LOG_FORMAT")}
+    return subprocess.run([str(netns.awgproxy_binary()), "ctl", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def build(lab, server="awgproxy", transport=None, log_level="debug", connect_timeout=5):
+    ctl_dir = tempfile.mkdtemp(prefix="awgq", dir="/tmp")  # short: unix socket paths
+
+    def make(lab_, server):
+        topo = QuicTopology(lab_, server=server)
+        topo.ctl_dir, topo.transport = ctl_dir, transport
+        return topo
+
+    topo = cl.build_topology(lab, socks=cl.socks_section(connect_timeout=connect_timeout,
+                                                           tunnel_wait=5),
+                             server=server, log_level=log_level, topology=make)
+    topo.c.on_close(lambda: shutil.rmtree(ctl_dir, ignore_errors=True))
+    return topo
+
+
+@pytest.fixture
+def lab(tmp_path):
+    with netns.open_lab(tmp_path, tools=("wg", "wireguard-go", "curl", "ncat")) as lab:
+        yield lab
+
+
+@pytest.fixture
+def qtopo(lab):
+    topo = build(lab)
+    topo.wait_quic()
+    return topo
+
+
+def server_streams(topo):
+    return len(re.findall(r"component=quic event=stream_connected", topo.server.log()))
+
+
+# ---- the matrix over QUIC ------------------------------------------------------------------------
+
+
+def test_curl_matrix_over_quic(qtopo):
+    topo = qtopo
+    assert topo.transport_now() == "quic", topo.status()
+    peer = topo.status()["peers"][0]
+    assert peer["quic"]["rtt_ms"] > 0 and peer["quic"]["cwnd"] > 0, peer
+    ok0, before = topo.result("ok"), server_streams(topo)
+    n = 0
+    for mode in ("socks5", "socks5-hostname", "socks4", "socks4a"):
+        r = topo.curl(f"http://{T_HTTP}/", f"--{mode}", PROXY)
+        assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY, (mode, r.stderr, topo.logs())
+        n += 1
+        if mode in ("socks5-hostname", "socks4a"):
+            r = topo.curl(f"http://{TARGET_NAME}/", f"--{mode}", PROXY)
+            assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY, (mode, r.stderr,
+                                                                          topo.logs())
+            n += 1
+    assert topo.result("ok") - ok0 == n, topo.metrics()
+    assert server_streams(topo) - before == n, topo.logs()
+    assert f"dst={TARGET_NAME}:80" in topo.server.log()  # the server resolved the name
+    # `awgproxy ctl status` prints the transport with QUIC's figures
+    r = ctl("-s", f"{topo.ctl_dir}/ctl.sock", "status")
+    assert re.search(r"transport: quic \(rtt [0-9.]+ ms, cwnd .+ packets sent, \d+ lost\)",
+                     r.stdout), r.stdout
+
+
+def test_pysocks_and_ncat_over_quic(qtopo):
+    topo = qtopo
+    import socks as pysocks  # python3-socks
+    ok0 = topo.result("ok")
+    with cl.in_netns(topo.c):
+        for version, rdns in ((pysocks.SOCKS5, True), (pysocks.SOCKS4, True), (pysocks.SOCKS5, False)):
+            s = pysocks.socksocket()
+            s.set_proxy(version, "127.0.0.1", cl.SOCKS_PORT, rdns=rdns)
+            s.settimeout(15)
+            s.connect((TARGET_NAME if rdns else T_HTTP, HTTP_PORT))
+            resp = cl.http_get_over(s)
+            s.close()
+            assert cl.http_body(resp)[1] == HTTP_BODY
+    payload = os.urandom(1 << 20)
+    p = subprocess.run(["ip", "netns", "exec", topo.c.name, "ncat", "--proxy", PROXY,
+                        "--proxy-type", "socks5", T_HTTP, str(ECHO_PORT)],
+                       input=payload, capture_output=True, timeout=60)
+    assert p.stdout == payload, f"echo through ncat: {len(p.stdout)} of {len(payload)} bytes"
+    assert topo.result("ok") - ok0 == 4, topo.metrics()
+    assert topo.transport_now() == "quic"
+
+
+# ---- reply codes over QUIC -----------------------------------------------------------------------
+
+REPLY_CASES = [
+    ("refused", T_HTTP, CLOSED_PORT, 0x05),
+    ("network-unreachable", UNROUTED, 80, 0x03),
+    ("not-allowed", T_HTTP, DENIED_PORT, 0x02),          # the peer's ExitDeny
+    ("not-allowed", DENIED_DOMAIN, 80, 0x02),            # the peer's ExitDenyDomain
+    ("name-not-found", NX_NAME, 80, 0x04),
+    ("timeout", BLACKHOLE, 80, 0x06),
+]
+
+
+def test_reply_codes_over_quic(lab):
+    topo = build(lab, connect_timeout=4)
+    topo.wait_quic()
+    for name, host, port, rep in REPLY_CASES:
+        before = topo.result(name)
+        r = socks5(topo.c, host, port, timeout=20)
+        assert r.rep == rep, f"{host}:{port}: reply {r.rep!r}, expected {rep:#x} ({name})\n{topo.logs()}"
+        assert topo.result(name) == before + 1, (name, topo.metrics())
+    assert topo.transport_now() == "quic"
+
+
+# ---- transport selection ------------------------------------------------------------------------
+
+
+def test_auto_against_wireguard_go_selects_ip(lab):
+    topo = build(lab, server="wireguard-go")
+    topo.proxy.wait_log(r"component=quic event=unavailable.*fallback=ip", timeout=10)
+    lines = [l for l in topo.proxy.log().splitlines()
+             if "event=session_start" in l or "event=unavailable" in l]
+    t_session = cl_time(next(l for l in lines if "session_start" in l))
+    t_fallback = cl_time(next(l for l in lines if "unavailable" in l))
+    assert t_fallback - t_session <= 3.0, lines
+    assert topo.transport_now() == "ip"
+    for mode in ("socks5", "socks5-hostname", "socks4", "socks4a"):
+        r = topo.curl(f"http://{T_HTTP}/", f"--{mode}", PROXY)
+        assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY, (mode, r.stderr, topo.logs())
+    m = topo.metrics()
+    assert m.get(("awgproxy_quic_connections_total", None), 0) == 0, m
+    assert m.get(("awgproxy_quic_connection_failures_total", None), 0) >= 1, m
+
+
+def cl_time(line):
+    m = re.search(r"time=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z", line)
+    dt = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+    return dt.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def test_transport_ip_never_tries_quic(lab):
+    topo = build(lab, transport="ip")
+    r = topo.curl(f"http://{T_HTTP}/", "--socks5", PROXY)
+    assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY
+    assert topo.transport_now() == "ip"
+    assert "component=quic event=connection_established" not in topo.server.log(), topo.logs()
+    assert "component=quic" not in topo.proxy.log(), topo.logs()
+
+
+# ---- bulk, failures, reload ---------------------------------------------------------------------
+
+
+def test_parallel_streams_over_quic(lab):
+    streams = int(os.environ.get("AWG_QUIC_STREAMS", "100"))
+    mb = float(os.environ.get("AWG_QUIC_INTEGRITY_MB", os.environ.get("AWG_INTEGRITY_MB", "10")))
+    topo = build(lab, log_level="info")
+    topo.wait_quic()
+    ok0 = topo.result("ok")
+    elapsed, stalled, prog, errors, samples = run_integrity(topo, streams, int(mb * (1 << 20)), 600)
+    done = sum(1 for p in prog if p[2])
+    print(f"{streams} streams x {mb} MB each way over QUIC: {done} verified in {elapsed:.1f} s "
+          f"({streams * mb / elapsed:.1f} MB/s each way), RSS {topo.rss_kb()} kB")
+    assert not errors and not stalled and done == streams, (errors[:5], stalled, topo.logs())
+    assert topo.result("ok") - ok0 == streams, topo.metrics()
+    assert topo.transport_now() == "quic"
+
+
+def test_server_restart_mid_transfer(lab):
+    topo = build(lab, log_level="info")
+    topo.wait_quic()
+    r = socks5(topo.c, T_HTTP, ECHO_PORT, keep=True, timeout=15)
+    assert r.rep == 0 and r.sock is not None, topo.logs()
+    sock = r.sock
+    sock.sendall(b"x" * 100000)
+    got = 0
+    sock.settimeout(10)
+    while got < 100000:
+        got += len(sock.recv(65536))
+    topo.server.stop(sig=signal.SIGKILL)
+    # the stream ends with an error (reset or EOF), not a hang: QUIC's idle timeout is 30 s
+    t0 = time.monotonic()
+    sock.settimeout(60)
+    ended = False
+    try:
+        while True:
+            sock.sendall(b"y" * 1000)
+            if not sock.recv(65536):
+                ended = True
+                break
+    except OSError:
+        ended = True
+    assert ended and time.monotonic() - t0 < 60
+    sock.close()
+    topo.start_awg_server()
+    wait_connected_twice(topo)
+    r = topo.curl(f"http://{TARGET_NAME}/", "--socks5-hostname", PROXY)
+    assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY, (r.stderr, topo.logs())
+    assert topo.transport_now() == "quic"
+    assert topo.proxy.alive()
+
+
+def wait_connected_twice(topo, timeout=40):
+    netns.wait_until(lambda: len(re.findall(r"component=quic event=connected",
+                                            topo.proxy.log())) >= 2, timeout)
+
+
+def test_reload_keeps_quic_connection(lab):
+    topo = build(lab)
+    topo.wait_quic()
+    r = topo.curl(f"http://{T_HTTP}/", "--socks5", PROXY)
+    assert r.returncode == 0
+    os.kill(topo.server.pid, signal.SIGHUP)
+    topo.server.wait_log(r"component=daemon event=reloaded", timeout=10)
+    r = topo.curl(f"http://{T_HTTP}/", "--socks5", PROXY)
+    assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY
+    assert "event=connection_closed" not in topo.server.log(), topo.logs()
+    assert len(re.findall(r"component=quic event=connected", topo.proxy.log())) == 1
