@@ -46,6 +46,7 @@ struct forwarder {
   uv_loop_t *loop;
   dialer *dl;
   resolver *res;
+  struct tcp_pending *dialing; /* connections waiting for their dial, cancelled by stop */
   uint64_t idle_ms;
   fwd *fwds;
   size_t n, closing;
@@ -67,10 +68,21 @@ static void to_dial_dest(const cfg_hostport *hp, dial_dest *out) {
 
 /* ---- TCP -------------------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct tcp_pending {
   stream *client;
   fwd *f;
+  dial_req *req;
+  struct tcp_pending *prev, *next; /* on the forwarder's dialing list */
 } tcp_pending;
+
+static void unlink_pending(tcp_pending *p) {
+  struct forwarder *fw = p->f->owner;
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    fw->dialing = p->next;
+  if (p->next) p->next->prev = p->prev;
+}
 
 static void on_tcp_relay_done(void *ctx, const relay_result *r) {
   obs_stream_closed(OBS_STREAM_FORWARD_TCP);
@@ -78,6 +90,7 @@ static void on_tcp_relay_done(void *ctx, const relay_result *r) {
 
 static void on_tcp_dialed(void *ctx, stream *remote, dial_error err, const char *reason) {
   tcp_pending *p = ctx;
+  unlink_pending(p);
   if (!remote) {
     /* "reply" keeps the SOCKS reply's name, as before the dialer spoke dial_error. */
     LOG_I("forward", "connect_failed", "reply", socks5_rep_name(socks5_rep_for_dial(err)), "reason",
@@ -108,10 +121,15 @@ static void on_tcp_conn(uv_stream_t *srv, int status) {
     return;
   }
   p->f = f;
-  if (!dialer_start(f->owner->dl, &f->target, on_tcp_dialed, p)) {
+  p->req = dialer_start(f->owner->dl, &f->target, on_tcp_dialed, p);
+  if (!p->req) {
     stream_close(p->client);
     free(p);
+    return;
   }
+  p->next = f->owner->dialing;
+  if (p->next) p->next->prev = p;
+  f->owner->dialing = p;
 }
 
 /* ---- UDP -------------------------------------------------------------------------------- */
@@ -261,6 +279,14 @@ static void on_sweep_closed(uv_handle_t *h) { release(h->data); }
 
 void forwarder_stop(forwarder *fw) {
   if (!fw) return;
+  /* Dials still running are abandoned (their callbacks would find the forwarder gone). */
+  while (fw->dialing) {
+    tcp_pending *p = fw->dialing;
+    fw->dialing = p->next;
+    dial_cancel(p->req);
+    stream_close(p->client);
+    free(p);
+  }
   fw->closing = fw->n + 1;
   for (size_t i = 0; i < fw->n; i++) {
     fwd *f = &fw->fwds[i];

@@ -35,7 +35,7 @@ struct lwip_req {
   uv_timer_t stagger, deadline, tunnel_wait;
   int open_handles;
   bool done, cancelled;
-  uint64_t started; /* uv_hrtime at dial_start: the tunnel is alive if a packet came since */
+  uint64_t started; /* uv_hrtime at start: the tunnel is alive if a packet came since */
   bool late_probe;  /* the tunnel-wait check asked for a fresh proof of life */
   stream *result;
   dial_error err;

@@ -303,6 +303,10 @@ static void on_err(void *arg, err_t err) {
   lwip_stream *l = arg;
   if (!l) return;
   l->pcb = NULL; /* lwIP has freed it */
+  /* Both FINs exchanged and acknowledged before the owner closed: lwIP frees the PCB and says
+   * ERR_CLSD, but for the stream that is the clean end it already reported (EOF, on_shutdown),
+   * not an error. */
+  if (err == ERR_CLSD && l->eof_seen && l->shut_done) return;
   if (l->connecting) {
     finish(l, map_err(err, true));
     return;
