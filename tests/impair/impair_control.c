@@ -128,7 +128,12 @@ static int serve_lines(struct control_conn *conn, struct relay *r, const char *d
       continue;
     }
     conn->line[conn->len] = 0;
+    size_t len = conn->len;
     conn->len = 0;
+    if (strlen(conn->line) != len) {
+      if (answer(conn, "error NUL byte in line") != 0) return -1;
+      continue;
+    }
     int quit = control_exec(r, conn->line, out, sizeof out);
     if (out[0] && answer(conn, out) != 0) return -1;
     if (quit) return -1;

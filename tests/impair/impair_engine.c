@@ -129,9 +129,10 @@ static uint64_t transmit_ns(uint32_t len, uint64_t rate_bps) {
   return (uint64_t)((double)len * 1e9 / (double)rate_bps);
 }
 
-/* The emulated link picks up where it left off, but an idle link earns only a short burst. */
+/* An idle link earns only a short burst of credit. (A backlogged one keeps all of it: when the
+ * relay wakes late it sends what the link would have sent meanwhile, so the rate holds.) */
 static void link_catch_up(struct engine_fifo *f, uint64_t now) {
-  if (now > IMPAIR_MAX_BURST_NS && f->next_free_ns < now - IMPAIR_MAX_BURST_NS)
+  if (f->head < 0 && now > IMPAIR_MAX_BURST_NS && f->next_free_ns < now - IMPAIR_MAX_BURST_NS)
     f->next_free_ns = now - IMPAIR_MAX_BURST_NS;
 }
 
@@ -184,7 +185,6 @@ static void rate_admit(struct engine *e, int dir, const uint8_t *data, uint32_t 
 static void rate_run(struct engine *e, int dir, uint64_t now) {
   struct engine_fifo *f = &e->fifo[dir];
   struct impair_settings *s = &e->set[dir];
-  if (f->head >= 0) link_catch_up(f, now);
   while (f->head >= 0 && (s->rate_bps == 0 || f->next_free_ns <= now + IMPAIR_SLACK_NS)) {
     int32_t i = f->head;
     struct engine_slot *slot = &e->slots[i];

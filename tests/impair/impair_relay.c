@@ -22,8 +22,9 @@
 #include "impair_relay.h"
 #include "impair_settings.h"
 
-#define PUMP_BATCHES 8 /* receive batches per socket per loop turn: the other side gets its turn \
-                        */
+#define PUMP_BATCHES                                                          \
+  8 /* receive batches per socket per loop turn: the other side gets its turn \
+     */
 
 static int signal_pipe[2] = {-1, -1};
 
