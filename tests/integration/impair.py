@@ -102,6 +102,7 @@ class ImpairRelay:
         argv += list(extra_args)
         self.argv = argv
         self.final = None
+        self.returncode = None
         self._proc = self._popen = None
         if ns is not None:
             import netns
@@ -164,16 +165,19 @@ class ImpairRelay:
         raise RelayError(f"impair_relay did not become ready: {self.argv}\n{self.log_tail()}")
 
     def stop(self, timeout=5.0):
-        """SIGTERM; returns the final stats (dict, or None if the relay died without them)."""
+        """SIGTERM; returns the final stats (dict, or None if the relay died without them).
+        .returncode is the exit code afterwards (0 after a clean stop)."""
         if self._proc is not None:
-            self._proc.stop(timeout=timeout)
-        elif self._popen is not None and self._popen.poll() is None:
-            self._popen.send_signal(signal.SIGTERM)
-            try:
-                self._popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._popen.kill()
-                self._popen.wait()
+            self.returncode = self._proc.stop(timeout=timeout)
+        elif self._popen is not None:
+            if self._popen.poll() is None:
+                self._popen.send_signal(signal.SIGTERM)
+                try:
+                    self._popen.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self._popen.kill()
+                    self._popen.wait()
+            self.returncode = self._popen.returncode
         if self._proc is None and getattr(self, "_logf", None):
             self._logf.close()
         shutil.rmtree(self._ctl_dir, ignore_errors=True)
@@ -233,6 +237,11 @@ class ImpairRelay:
             if time.monotonic() >= deadline:
                 return st
             time.sleep(0.05)
+
+    def cpu_seconds(self):
+        """User + system CPU time the relay used so far (Linux /proc)."""
+        fields = pathlib.Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __repr__(self):
         return f"<impair_relay pid={self.pid} :{self.listen_port} -> {self.argv[4]}>"

@@ -67,7 +67,10 @@ def _stop_relays():
     """Each test's relays stop at its end (the namespace outlives the test)."""
     yield
     while _running:
-        _running.pop().stop()
+        relay = _running.pop()
+        relay.stop()
+        assert relay.returncode == 0, f"impair_relay exited with {relay.returncode}\n" \
+                                      f"{relay.log_tail()}"
 
 
 def udp_socket(ns, bind=("0.0.0.0", 0)):
@@ -419,6 +422,19 @@ def test_mtu_drop_and_any_size(net, ends):
     identity(relay.wait_idle(), "up")
 
 
+def test_held_datagrams_are_bounded(net, ends):
+    """--max-held 16: 16 small slots plus 16 big ones (small datagrams use them when the small
+    ones run out); with a delay everything beyond waits in no slot and is dropped, counted."""
+    c, s = ends
+    relay = start_relay(net, {"up.delay_ms": 300}, max_held=16)
+    send_paced(c, net.relay_addr, [seqd(i) for i in range(100)])
+    st = relay.stats()
+    assert st["up"]["held"] == 32 and st["up"]["dropped_pool"] == 68, st["up"]
+    got = seqs(drain(s))
+    assert got == list(range(32))
+    identity(relay.wait_idle(), "up")
+
+
 # ---- the control channel, stdin, signals -----------------------------------------------------
 
 
@@ -527,7 +543,6 @@ def test_awgproxy_through_impaired_path(e2e_lab):
     relay = impair.start(r, f"{cl.S_UNDERLAY}:{cl.WG_PORT}", f"{rs.ip_b}:{cl.WG_PORT}", seed=3,
                          settings={"both.loss": 0.02, "both.reorder": 0.05,
                                    "both.reorder_ms": 10, "both.dup": 0.01})
-    lab.processes.append(relay)
     topo.start_awg_server()
     topo.start_client(wait_tunnel=False)
     topo.wait_client_handshake(timeout=40)
@@ -547,4 +562,5 @@ def test_awgproxy_through_impaired_path(e2e_lab):
         assert st[d]["dropped_loss"] > 0 and st[d]["reordered"] > 0 and \
             st[d]["duplicated"] > 0, f"{d}: the path was not impaired: {st[d]}"
         identity(st, d)
+    assert relay.stop() is not None and relay.returncode == 0, relay.log_tail()
     print(f"{E2E_MB} MB through the impaired path in {took:.1f} s; relay {json.dumps(st)}")
