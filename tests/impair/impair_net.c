@@ -1,4 +1,5 @@
-/* UDP sockets and batched I/O for the relay (see impair_net.h). */
+/* UDP sockets and batched I/O for the relay (see impair_net.h). Build with -DIMPAIR_PORTABLE to
+ * use (and test) the portable recvfrom/sendto path on Linux too. */
 #define _GNU_SOURCE /* recvmmsg/sendmmsg */
 #include "impair_net.h"
 
@@ -122,7 +123,7 @@ static int transient(int err) {
   return err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNREFUSED;
 }
 
-#if defined(__linux__)
+#if defined(__linux__) && !defined(IMPAIR_PORTABLE)
 int net_recv_batch(int fd, struct rx_batch *b) {
   struct mmsghdr msgs[RX_BATCH];
   struct iovec iov[RX_BATCH];
@@ -172,7 +173,7 @@ static void wait_writable(int fd) {
  * itself failed. */
 static int send_some(int fd, const struct net_addr *dst, const struct tx_entry *e, unsigned from,
                      unsigned n) {
-#if defined(__linux__)
+#if defined(__linux__) && !defined(IMPAIR_PORTABLE)
   struct mmsghdr msgs[TX_BATCH];
   struct iovec iov[TX_BATCH];
   unsigned count = n - from;

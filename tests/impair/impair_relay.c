@@ -353,7 +353,7 @@ static void wait_events(struct pollfd *pfd, int n, uint64_t due, uint64_t now) {
     return;
   }
   uint64_t wait = due > now ? due - now : 0;
-#if defined(__linux__)
+#if defined(__linux__) && !defined(IMPAIR_PORTABLE)
   struct timespec ts = {.tv_sec = (time_t)(wait / 1000000000ull),
                         .tv_nsec = (long)(wait % 1000000000ull)};
   ppoll(pfd, (nfds_t)n, &ts, NULL);
@@ -396,7 +396,8 @@ static void run(struct relay *r, struct control *ctl, bool use_stdin) {
     engine_run(&r->eng, mono_ns());
     flush_all(r);
     control_serve(ctl, pfd + PFD_CONTROL, nctl, r);
-    flush_all(r); /* a rebind may have flushed; a changed setting releases nothing by itself */
+    engine_run(&r->eng, mono_ns()); /* e.g. a rate limit just lifted: its queue leaves now */
+    flush_all(r);
   }
 }
 

@@ -337,6 +337,19 @@ def test_queue_tail_drop(net, ends):
     identity(relay.wait_idle(), "up")
 
 
+def test_rate_lifted_at_run_time(net, ends):
+    """A queue behind a 100 B/s link (90 s of backlog) leaves at once when the limit is lifted."""
+    c, s = ends
+    relay = start_relay(net, {"up.rate": 100, "up.queue": 100_000})
+    for i in range(10):
+        c.sendto(seqd(i, 1000), net.relay_addr)
+    assert seqs(drain(s, quiet=0.5)) == [0]
+    assert relay.stats()["up"]["held"] == 9
+    relay.set("up", "rate", 0)
+    assert seqs(drain(s, quiet=0.5, timeout=5)) == list(range(1, 10))
+    identity(relay.wait_idle(), "up")
+
+
 # ---- blackhole, rebind, MTU ------------------------------------------------------------------
 
 
