@@ -38,8 +38,8 @@ class Net:
     def __init__(self, lab):
         self.lab = lab
         self.c, self.r, self.s = lab.netns("c"), lab.netns("r"), lab.netns("s")
-        self.cr = lab.veth(self.c, self.r)
-        self.rs = lab.veth(self.r, self.s)
+        self.cr = lab.veth(self.c, self.r, addr6_a="fd71::2", addr6_b="fd71::1")
+        self.rs = lab.veth(self.r, self.s, addr6_a="fd72::1", addr6_b="fd72::2")
         self.relay_addr = (self.cr.ip_b, RELAY_PORT)
         self.server_addr = (self.rs.ip_b, SERVER_PORT)
         r = self.c.run(["ip", "route", "get", self.rs.ip_b], check=False)
@@ -448,6 +448,34 @@ def test_held_datagrams_are_bounded(net, ends):
     identity(relay.wait_idle(), "up")
 
 
+def test_ipv6_both_sides(net):
+    """An IPv6 listen address and an IPv6 upstream: relayed both ways, rebind included."""
+    with in_netns(net.c):
+        c = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    with in_netns(net.s):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("fd72::2", SERVER_PORT))
+    relay = impair.start(net.r, f"[fd71::1]:{RELAY_PORT}", f"[fd72::2]:{SERVER_PORT}", seed=1)
+    _running.append(relay)
+    try:
+        s.settimeout(5)
+        c.settimeout(5)
+        for word in (b"one", b"two"):
+            c.sendto(word, ("fd71::1", RELAY_PORT))
+            d, src = s.recvfrom(100)
+            assert d == word and src[0] == "fd72::1", src
+            s.sendto(d.upper(), src)
+            d, src = c.recvfrom(100)
+            assert d == word.upper() and src[:2] == ("fd71::1", RELAY_PORT)
+            relay.rebind()
+        st = relay.stats()
+        assert st["client"] == f"[fd71::2]:{c.getsockname()[1]}", st
+        assert st["up"]["forwarded"] == 2 and st["down"]["forwarded"] == 2 and st["rebinds"] == 2
+    finally:
+        c.close()
+        s.close()
+
+
 # ---- the control channel, stdin, signals -----------------------------------------------------
 
 
@@ -462,6 +490,19 @@ def test_control_rejects_malformed_lines(net):
     for line in bad:
         answer = impair.control(relay.control_path, line)
         assert answer.startswith("error"), f"{line[:40]!r} -> {answer!r}"
+    assert relay.settings() == before
+    # Random bytes, line by line: each non-blank line gets an error (or, by chance, an answer).
+    import random
+    rnd = random.Random(5)
+    with socket.socket(socket.AF_UNIX) as k:
+        k.connect(str(relay.control_path))
+        f = k.makefile("rb")
+        for _ in range(300):
+            line = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 60)))
+            line = line.replace(b"\n", b"")
+            k.sendall(line + b"\n")
+            if line.strip(b" \t\r"):
+                assert f.readline().startswith((b"error", b"ok", b"{")), line
     assert relay.settings() == before
     # Several lines in one write, a blank one, CRLF.
     with socket.socket(socket.AF_UNIX) as k:
