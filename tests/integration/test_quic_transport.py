@@ -28,6 +28,7 @@ import time
 import pytest
 
 import clientlab as cl
+import impair as impair_relay
 import netns
 from clientlab import (CLOSED_PORT, ECHO_PORT, HTTP_BODY, HTTP_PORT, NX_NAME, T_HTTP, TARGET_NAME,
                        UNROUTED, BLACKHOLE, socks5)
@@ -37,6 +38,8 @@ PROXY = f"127.0.0.1:{cl.SOCKS_PORT}"
 METRICS_PORT = 9100
 DENIED_PORT = 8081                 # ExitDeny for the peer: 198.51.100.0/24:8081
 DENIED_DOMAIN = "blocked.test"     # ExitDenyDomain for the peer
+RELAY_PORT = 51999
+LOSSY = {"both.loss": 0.02, "both.reorder": 0.05, "both.reorder_ms": 10}
 
 OBFUSCATION = ("Jc = 4\nJmin = 40\nJmax = 70\nS1 = 15\nS2 = 18\nS3 = 20\nS4 = 23\n"
                "H1 = 100000-100500\nH2 = 200000-200500\nH3 = 300000-300500\nH4 = 400000-400500\n"
@@ -49,6 +52,7 @@ class QuicTopology(cl.Topology):
 
     ctl_dir = None
     transport = None  # [Peer] Transport on the client; None = the default (auto)
+    endpoint = None   # the client's Endpoint instead of S's (an impairment relay in C)
 
     def server_conf(self):
         text = super().server_conf()
@@ -60,6 +64,9 @@ class QuicTopology(cl.Topology):
         # wireguard-go is stock WireGuard: no obfuscation with it
         obf = OBFUSCATION if self.server_kind == "awgproxy" else ""
         text = super().client_conf(socks, extra_interface + obf)
+        if self.endpoint:
+            text = text.replace(f"Endpoint = {cl.S_UNDERLAY}:{cl.WG_PORT}",
+                                f"Endpoint = {self.endpoint}", 1)
         if self.transport:
             text = text.replace("PersistentKeepalive = 25\n",
                                 f"PersistentKeepalive = 25\nTransport = {self.transport}\n", 1)
@@ -102,7 +109,10 @@ def ctl(*args, timeout=15):
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def build(lab, server="awgproxy", transport=None, log_level="debug", connect_timeout=5):
+def build(lab, server="awgproxy", transport=None, log_level="debug", connect_timeout=5,
+          impair=None):
+    """The lab with our client; impair (relay settings) puts an impairment relay in C between
+    the client (Endpoint = the relay on C's loopback) and S."""
     ctl_dir = tempfile.mkdtemp(prefix="awgq", dir="/tmp")  # short: unix socket paths
 
     def make(lab_, server):
@@ -110,10 +120,15 @@ def build(lab, server="awgproxy", transport=None, log_level="debug", connect_tim
         topo.ctl_dir, topo.transport = ctl_dir, transport
         return topo
 
-    topo = cl.build_topology(lab, socks=cl.socks_section(connect_timeout=connect_timeout,
-                                                           tunnel_wait=5),
-                             server=server, log_level=log_level, topology=make)
+    socks = cl.socks_section(connect_timeout=connect_timeout, tunnel_wait=5)
+    topo = cl.build_topology(lab, socks=socks, server=server, log_level=log_level, topology=make,
+                             start_client=impair is None)
     topo.c.on_close(lambda: shutil.rmtree(ctl_dir, ignore_errors=True))
+    if impair is not None:
+        topo.endpoint = f"127.0.0.1:{RELAY_PORT}"
+        topo.relay = impair_relay.start(topo.c, topo.endpoint, f"{cl.S_UNDERLAY}:{cl.WG_PORT}",
+                                        seed=7, settings=impair)
+        topo.start_client(socks=socks, log_level=log_level)
     return topo
 
 
@@ -245,11 +260,14 @@ def test_transport_ip_never_tries_quic(lab):
 # ---- bulk, failures, reload ---------------------------------------------------------------------
 
 
-def test_parallel_streams_over_quic(lab):
+@pytest.mark.parametrize("path", ["clean", "lossy"])
+def test_parallel_streams_over_quic(lab, path):
+    """100 streams x 10 MB both ways at once, every byte checked: on a clean path, and through
+    the impairment relay dropping 2 % and reordering 5 % of the datagrams each way."""
     streams = int(os.environ.get("AWG_QUIC_STREAMS", "100"))
     mb = float(os.environ.get("AWG_QUIC_INTEGRITY_MB", os.environ.get("AWG_INTEGRITY_MB", "10")))
-    topo = build(lab, log_level="info")
-    topo.wait_quic()
+    topo = build(lab, log_level="info", impair=LOSSY if path == "lossy" else None)
+    topo.wait_quic(timeout=30)
     ok0 = topo.result("ok")
     elapsed, stalled, prog, errors, samples = run_integrity(topo, streams, int(mb * (1 << 20)), 600)
     done = sum(1 for p in prog if p[2])
@@ -258,6 +276,9 @@ def test_parallel_streams_over_quic(lab):
     assert not errors and not stalled and done == streams, (errors[:5], stalled, topo.logs())
     assert topo.result("ok") - ok0 == streams, topo.metrics()
     assert topo.transport_now() == "quic"
+    if path == "lossy":
+        st = topo.relay.stats()
+        assert all(st[d]["dropped_loss"] > 0 and st[d]["reordered"] > 0 for d in ("up", "down")), st
 
 
 def test_server_restart_mid_transfer(lab):
