@@ -112,6 +112,28 @@ static void keep_awg(diff_ctx *d, awg_params *l, const awg_params *r) {
   }
 }
 
+/* A client's QUIC transport is set up once from its [Peer] (quic_client.h): a peer kept across
+ * the reload keeps the transport keys it started with. */
+static void keep_peer_transport(diff_ctx *d, awg_config *l, const awg_config *r) {
+  for (size_t i = 0; i < l->n_peers; i++) {
+    cfg_peer *lp = &l->peers[i];
+    for (size_t k = 0; k < r->n_peers; k++) {
+      const cfg_peer *rp = &r->peers[k];
+      if (memcmp(lp->public_key, rp->public_key, sizeof lp->public_key) != 0) continue;
+      if (lp->transport != rp->transport || lp->congestion != rp->congestion ||
+          lp->has_quic_server != rp->has_quic_server || lp->quic_port != rp->quic_port ||
+          (lp->has_quic_server && !ip_eq(&lp->quic_server, &rp->quic_server))) {
+        note(d, "[Peer] Transport, Congestion, QuicServer, QuicPort");
+        lp->transport = rp->transport;
+        lp->congestion = rp->congestion;
+        lp->has_quic_server = rp->has_quic_server;
+        lp->quic_server = rp->quic_server;
+        lp->quic_port = rp->quic_port;
+      }
+    }
+  }
+}
+
 int config_keep_restart_only(awg_config *l, const awg_config *r, const char **names, size_t max) {
   diff_ctx d = {names, 0, max, 0};
   if (l->has_private_key != r->has_private_key ||
@@ -142,6 +164,9 @@ int config_keep_restart_only(awg_config *l, const awg_config *r, const char **na
   KEEP(&d, l, r, tunnel_wait, "[Socks] TunnelWait");
   KEEP_ARRAY(&d, l, r, forwards, n_forwards, fwd_eq, "[Forward]");
   KEEP(&d, l, r, server_socks_port, "[Server] Socks");
+  KEEP(&d, l, r, server_quic, "[Server] Quic");
+  KEEP(&d, l, r, server_quic_port, "[Server] QuicPort");
+  keep_peer_transport(&d, l, r);
   if (l->has_local_socks != r->has_local_socks ||
       (r->has_local_socks && !hostport_eq(&l->local_socks, &r->local_socks))) {
     note(&d, "[Server] LocalSocks");
