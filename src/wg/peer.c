@@ -64,10 +64,8 @@ void wg_peer_zero_keys(wg_peer *p) {
 
 void wg_peer_set_psk(wg_peer *p, const uint8_t *psk) {
   wg_peer_zero_keys(p);
-  if (psk)
-    memcpy(p->hs.psk, psk, WG_KEY_LEN);
-  else
-    wg_wipe(p->hs.psk, WG_KEY_LEN);
+  if (psk) memcpy(p->hs.psk, psk, WG_KEY_LEN);
+  else wg_wipe(p->hs.psk, WG_KEY_LEN);
 }
 
 /* Makes room for a new session per the rotation rules in peer.h. */
