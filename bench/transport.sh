@@ -8,12 +8,13 @@
 #   3. the in-process transport path (pad, seal, AWG pad, classify, replay check, open) at 1420.
 # Every figure is per CPU second (openssl speed divides by user CPU time; bench_transport by
 # process CPU time), which keeps them comparable on a shared machine.
-# Usage: bench/transport.sh [seconds]   (build first: cmake --build build)
+# Usage: [BENCH_BUILD=build-dir] bench/transport.sh [seconds]   (build first: cmake --build build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}
-bin=build/bench/bench_transport
-[ -x "$bin" ] || { cmake -S . -B build >/dev/null && cmake --build build --target bench_transport >/dev/null; }
+build=${BENCH_BUILD:-build}
+bin=$build/bench/bench_transport
+[ -x "$bin" ] || { cmake -S . -B "$build" >/dev/null && cmake --build "$build" --target bench_transport >/dev/null; }
 
 echo "== AEAD backends (bench_transport aead; $secs/6 s of CPU per figure)"
 "$bin" aead "$(awk -v s="$secs" 'BEGIN {print s / 6}')" 64 512 1420
