@@ -3,8 +3,10 @@
  * reference opens and vice versa, byte for byte, for sizes around the 16-byte Poly1305 block and
  * the 64-byte ChaCha20 block up to 65535; a flipped bit in the tag, the ciphertext or the AD, a
  * wrong counter or a truncated message is rejected and leaves no plaintext behind; sealing and
- * opening in place give the same bytes as out of place. */
+ * opening in place give the same bytes as out of place. With OpenSSL, no block OpenSSL frees
+ * still holds the key once the context is freed. */
 /* clang-format off */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,50 @@
 #include <sodium.h>
 
 #include "wg/aead.h"
+
+#ifdef AWG_AEAD_OPENSSL
+#include <malloc.h>
+#include <openssl/crypto.h>
+
+/* OpenSSL's allocator, watched: every block it frees is searched for either half of watched_key. */
+static uint8_t watched_key[WG_KEY_LEN];
+static int freed_with_key;
+
+static void *watch_malloc(size_t n, const char *file, int line) {
+  (void)file, (void)line;
+  return malloc(n);
+}
+static void *watch_realloc(void *p, size_t n, const char *file, int line) {
+  (void)file, (void)line;
+  return realloc(p, n);
+}
+static void watch_free(void *p, const char *file, int line) {
+  (void)file, (void)line;
+  if (p) {
+    size_t n = malloc_usable_size(p);
+    if (memmem(p, n, watched_key, 16) || memmem(p, n, watched_key + 16, 16)) freed_with_key++;
+  }
+  free(p);
+}
+
+static void test_key_wiped_on_free(void **state) {
+  (void)state;
+  uint8_t buf[64 + WG_AEAD_TAG_LEN] = {0};
+  randombytes_buf(watched_key, sizeof watched_key);
+  wg_aead_ctx *ctx = wg_aead_ctx_new(watched_key);
+  assert_non_null(ctx);
+  assert_true(wg_aead_ctx_seal(ctx, 1, buf, buf, 64, NULL, 0));
+  freed_with_key = 0;
+  wg_aead_ctx_free(ctx);
+  assert_int_equal(freed_with_key, 0);
+  /* The watch works: a block holding the key, freed unwiped, is seen. */
+  void *control = OPENSSL_malloc(WG_KEY_LEN);
+  assert_non_null(control);
+  memcpy(control, watched_key, WG_KEY_LEN);
+  OPENSSL_free(control);
+  assert_int_equal(freed_with_key, 1);
+}
+#endif
 
 #define MAX_SIZE 65535
 
@@ -191,7 +237,14 @@ static void test_backend_name(void **state) {
 }
 
 int main(void) {
+#ifdef AWG_AEAD_OPENSSL
+  /* Before anything makes OpenSSL allocate. */
+  if (!CRYPTO_set_mem_functions(watch_malloc, watch_realloc, watch_free)) return 1;
+#endif
   const struct CMUnitTest tests[] = {
+#ifdef AWG_AEAD_OPENSSL
+      cmocka_unit_test(test_key_wiped_on_free),
+#endif
       cmocka_unit_test_setup_teardown(test_seal_matches_reference, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_reference, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tampering_rejected, setup, teardown),
