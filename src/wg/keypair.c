@@ -4,20 +4,27 @@
 
 #include "wg/messages.h"
 
-void wg_keypair_setup(wg_keypair *kp, const wg_session_keys *keys, uint64_t now) {
-  memcpy(kp->send_key, keys->send, WG_KEY_LEN);
-  memcpy(kp->recv_key, keys->recv, WG_KEY_LEN);
+wg_result wg_keypair_setup(wg_keypair *kp, const wg_session_keys *keys, uint64_t now) {
+  kp->send_aead = wg_aead_ctx_new(keys->send);
+  kp->recv_aead = wg_aead_ctx_new(keys->recv);
+  if (!kp->send_aead || !kp->recv_aead) {
+    wg_keypair_wipe(kp);
+    return WG_ERR_NO_MEMORY;
+  }
   kp->remote_index = keys->remote_index;
   kp->initiator = keys->initiator;
   kp->send_counter = 0;
   wg_replay_init(&kp->replay);
   kp->birth = now;
   kp->live = true;
+  return WG_OK;
 }
 
 void wg_keypair_wipe(wg_keypair *kp) {
-  wg_wipe(kp->send_key, sizeof kp->send_key);
-  wg_wipe(kp->recv_key, sizeof kp->recv_key);
+  wg_aead_ctx_free(kp->send_aead);
+  wg_aead_ctx_free(kp->recv_aead);
+  kp->send_aead = NULL;
+  kp->recv_aead = NULL;
   wg_replay_init(&kp->replay);
   kp->send_counter = 0;
   kp->remote_index = 0;
@@ -48,7 +55,8 @@ wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t
   wg_le32_store(msg, type);
   wg_le32_store(msg + WG_DATA_RECEIVER, kp->remote_index);
   wg_le64_store(msg + WG_DATA_COUNTER, kp->send_counter);
-  wg_aead_seal(payload, kp->send_key, kp->send_counter, payload, padded_len, NULL, 0);
+  if (!wg_aead_ctx_seal(kp->send_aead, kp->send_counter, payload, payload, padded_len, NULL, 0))
+    return WG_ERR_BUFFER; /* padded_len beyond WG_AEAD_MAX_LEN; nothing was sent */
   kp->send_counter++;
   return WG_OK;
 }
@@ -61,8 +69,8 @@ wg_result wg_keypair_decrypt(wg_keypair *kp, uint8_t *msg, size_t len, const wg_
   if (!wg_keypair_fresh(kp, t, now) || counter >= t->reject_after_messages) return WG_ERR_EXPIRED;
   /* Cheap check first, so replayed packets cost no decryption. */
   if (!wg_replay_check(&kp->replay, counter, t->reject_after_messages)) return WG_ERR_REPLAY;
-  if (!wg_aead_open(msg + WG_DATA_PAYLOAD, kp->recv_key, counter, msg + WG_DATA_PAYLOAD,
-                    len - WG_DATA_PAYLOAD, NULL, 0))
+  if (!wg_aead_ctx_open(kp->recv_aead, counter, msg + WG_DATA_PAYLOAD, msg + WG_DATA_PAYLOAD,
+                        len - WG_DATA_PAYLOAD, NULL, 0))
     return WG_ERR_DECRYPT;
   if (!wg_replay_update(&kp->replay, counter, t->reject_after_messages)) return WG_ERR_REPLAY;
   return WG_OK;

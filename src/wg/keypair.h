@@ -4,7 +4,9 @@
  *   type (4, caller's value) | receiver index LE32 | counter LE64 | AEAD(padded plaintext)
  *
  * sealed with ChaCha20-Poly1305, nonce = 4 zero bytes || LE64 counter, no AAD (the header is not
- * authenticated). Both directions work in place in the caller's buffer, nothing is allocated. */
+ * authenticated). Both directions work in place in the caller's buffer. The session keys live only
+ * in two keyed AEAD contexts (wg/aead.h), allocated by wg_keypair_setup and freed (wiped) by
+ * wg_keypair_wipe: one key schedule per keypair, none per packet. */
 #ifndef AWGPROXY_WG_KEYPAIR_H
 #define AWGPROXY_WG_KEYPAIR_H
 
@@ -12,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wg/aead.h"
 #include "wg/index_table.h"
 #include "wg/noise.h"
 #include "wg/replay.h"
@@ -21,18 +24,20 @@
 typedef struct wg_keypair {
   wg_index_entry entry; /* our index = the receiver index the peer writes on its packets */
   uint32_t remote_index;
-  uint8_t send_key[WG_KEY_LEN];
-  uint8_t recv_key[WG_KEY_LEN];
-  uint64_t send_counter; /* next counter to send */
+  wg_aead_ctx *send_aead; /* keyed with the session's send key; owned, NULL when not live */
+  wg_aead_ctx *recv_aead; /* keyed with the session's receive key; owned, NULL when not live */
+  uint64_t send_counter;  /* next counter to send */
   wg_replay replay;
   uint64_t birth; /* monotonic ns */
   bool initiator; /* we sent the initiation of the handshake that made it */
   bool live;
 } wg_keypair;
 
-/* Installs fresh session keys (the index entry is left to the caller). */
-void wg_keypair_setup(wg_keypair *kp, const wg_session_keys *keys, uint64_t now);
-/* Wipes keys and counters. The caller unlinks kp->entry first. */
+/* Installs fresh session keys (the index entry is left to the caller): keys the two AEAD contexts.
+ * kp must not be live (fresh from wg_peer_init's zeroing, or wiped). WG_ERR_NO_MEMORY when a
+ * context cannot be allocated; kp is then left wiped and not live. */
+wg_result wg_keypair_setup(wg_keypair *kp, const wg_session_keys *keys, uint64_t now);
+/* Frees (and so wipes) the AEAD contexts, clears counters. The caller unlinks kp->entry first. */
 void wg_keypair_wipe(wg_keypair *kp);
 
 /* True when the keypair may still send/receive at now: live, younger than REJECT_AFTER_TIME. */

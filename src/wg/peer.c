@@ -98,17 +98,23 @@ static wg_keypair *free_slot(wg_peer *p) {
 static wg_result install_session(wg_peer *p, uint64_t now) {
   wg_session_keys keys;
   wg_keypair *kp;
+  bool initiator;
   wg_result r = wg_noise_derive_keys(&p->hs, &keys);
   if (r != WG_OK) return r;
-  rotate_out(p, keys.initiator);
+  initiator = keys.initiator;
+  rotate_out(p, initiator);
   kp = free_slot(p);
-  wg_keypair_setup(kp, &keys, now);
+  r = wg_keypair_setup(kp, &keys, now);
+  wg_wipe(&keys, sizeof keys);
+  if (r != WG_OK) {
+    drop_handshake(p); /* its keys are gone: a later handshake starts over */
+    return r;
+  }
   wg_index_replace(&p->dev->index, &p->hs_entry, &kp->entry);
-  if (keys.initiator)
+  if (initiator)
     p->current = kp;
   else
     p->next = kp;
-  wg_wipe(&keys, sizeof keys);
   wg_timers_session_derived(&p->timers, now);
   return WG_OK;
 }

@@ -4,10 +4,11 @@
  *    becomes previous, or an unconfirmed next does, being what the peer may still send with);
  *  - responder: the session from a response we create is "next" until the first transport packet
  *    arrives with it, which proves the initiator has it; then next -> current -> previous.
- * Replaced and expired keys are wiped; keypairs live in three embedded slots, so nothing is
- * allocated. Outputs go into caller buffers: pass a pointer S bytes into the datagram buffer to
- * leave room for AWG prefix padding. Actions requested by the protocol (handshake, keepalive,
- * key zeroing) accumulate and are collected by wg_peer_poll. */
+ * Replaced and expired keys are wiped; keypairs live in three embedded slots (each new session
+ * only allocates its two keyed AEAD contexts, freed with the keypair). Outputs go into caller
+ * buffers: pass a pointer S bytes into the datagram buffer to leave room for AWG prefix padding.
+ * Actions requested by the protocol (handshake, keepalive, key zeroing) accumulate and are
+ * collected by wg_peer_poll. */
 #ifndef AWGPROXY_WG_PEER_H
 #define AWGPROXY_WG_PEER_H
 

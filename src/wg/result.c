@@ -19,6 +19,7 @@ const char *wg_result_str(wg_result r) {
   case WG_ERR_RATE_LIMITED: return "rate-limited";
   case WG_ERR_BUFFER: return "buffer-too-small";
   case WG_ERR_NO_COOKIE_STATE: return "unexpected-cookie";
+  case WG_ERR_NO_MEMORY: return "out-of-memory";
   }
   return "unknown-result";
 }
