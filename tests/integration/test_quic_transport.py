@@ -53,6 +53,7 @@ class QuicTopology(cl.Topology):
     ctl_dir = None
     transport = None  # [Peer] Transport on the client; None = the default (auto)
     endpoint = None   # the client's Endpoint instead of S's (an impairment relay in C)
+    congestion = None # [Peer] Congestion on the client
 
     def server_conf(self):
         text = super().server_conf()
@@ -70,6 +71,9 @@ class QuicTopology(cl.Topology):
         if self.transport:
             text = text.replace("PersistentKeepalive = 25\n",
                                 f"PersistentKeepalive = 25\nTransport = {self.transport}\n", 1)
+        if self.congestion:
+            text = text.replace("PersistentKeepalive = 25\n",
+                                f"PersistentKeepalive = 25\nCongestion = {self.congestion}\n", 1)
         return text + (f"\n[Metrics]\nListen = 127.0.0.1:{METRICS_PORT}\n"
                        f"\n[Control]\nListen = {self.ctl_dir}/ctl.sock\n")
 
@@ -110,14 +114,14 @@ def ctl(*args, timeout=15):
 
 
 def build(lab, server="awgproxy", transport=None, log_level="debug", connect_timeout=5,
-          impair=None):
+          impair=None, congestion=None):
     """The lab with our client; impair (relay settings) puts an impairment relay in C between
     the client (Endpoint = the relay on C's loopback) and S."""
     ctl_dir = tempfile.mkdtemp(prefix="awgq", dir="/tmp")  # short: unix socket paths
 
     def make(lab_, server):
         topo = QuicTopology(lab_, server=server)
-        topo.ctl_dir, topo.transport = ctl_dir, transport
+        topo.ctl_dir, topo.transport, topo.congestion = ctl_dir, transport, congestion
         return topo
 
     socks = cl.socks_section(connect_timeout=connect_timeout, tunnel_wait=5)
