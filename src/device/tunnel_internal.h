@@ -8,6 +8,7 @@
 #include "device/allowedips.h"
 #include "device/ipstack.h"
 #include "device/tunnel.h"
+#include "device/tunnel_reorder.h"
 #include "device/udp_io.h"
 #include "wg/device.h"
 #include "wg/peer.h"
@@ -51,6 +52,7 @@ typedef struct tun_peer {
   /* Removed (reload or shutdown): unlinked and wiped, waiting for its handles to close. Peers are
    * allocated one by one so that the uv handles embedded in them never move. */
   bool removed;
+  tun_reorder reorder; /* received packets back in the order they were sent */
   unsigned handles_open; /* the timer, plus a getaddrinfo still running */
 } tun_peer;
 
@@ -96,6 +98,8 @@ void tun_flush_staged(tun_peer *p);
 
 /* tunnel_rx.c */
 void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from);
+/* An inner packet from a peer, in order, to lwIP (the inner hook saw it first). */
+void tun_deliver_inner(tunnel *t, const uint8_t *pkt, size_t len);
 
 /* tunnel_peer.c */
 /* A new peer for c, linked into the device; NULL with a message in err (bad key, no memory). */

@@ -97,10 +97,14 @@ void tun_peer_apply_endpoint(tun_peer *p) {
     LOG_W("tunnel", "endpoint_unresolved", "peer", p->fp, "error", err, NULL);
 }
 
+static void deliver_in_order(void *ctx, const uint8_t *pkt, size_t len);
+
 tun_peer *tun_peer_new(tunnel *t, const cfg_peer *c, char *err, size_t errlen) {
   tun_peer *p = calloc(1, sizeof *p);
   if (!p) return snprintf(err, errlen, "out of memory"), NULL;
   p->t = t;
+  /* an inner packet is at most the tunnel MTU */
+  tun_reorder_init(&p->reorder, t->mtu + 80, deliver_in_order, t);
   p->cfg = c;
   key_fingerprint(c->public_key, p->fp);
   wg_result r = wg_peer_init(&p->wp, &t->dev, c->public_key, c->has_psk ? c->psk : NULL,
@@ -123,12 +127,17 @@ tun_peer *tun_peer_new(tunnel *t, const cfg_peer *c, char *err, size_t errlen) {
   return p;
 }
 
+static void deliver_in_order(void *ctx, const uint8_t *pkt, size_t len) {
+  tun_deliver_inner(ctx, pkt, len);
+}
+
 void tun_peer_remove(tun_peer *p, const char *reason) {
   if (p->removed) return;
   if (p->in_session) tun_session_end(p, reason, tun_now());
   p->removed = true;
   for (size_t k = 0; k < TUN_STAGED_MAX; k++) free(p->staged[k].data), p->staged[k].data = NULL;
   p->staged_count = 0;
+  tun_reorder_free(&p->reorder);
   wg_peer_remove(&p->wp); /* unlinks it and its indices, wipes keys and handshake */
   p->handles_open = 1 + (p->resolving ? 1 : 0);
   if (p->resolving) uv_cancel((uv_req_t *)&p->resolve); /* its callback still runs */

@@ -31,23 +31,35 @@ static void drop(tunnel *t, tun_drop_reason why, const char *what, const udp_add
 
 static tun_drop_reason transport_drop_reason(wg_result r) {
   switch (r) {
-    case WG_ERR_DECRYPT: return TUN_DROP_DECRYPT;
-    case WG_ERR_REPLAY: return TUN_DROP_REPLAY;
-    case WG_ERR_UNKNOWN_INDEX: return TUN_DROP_UNKNOWN_INDEX;
-    case WG_ERR_EXPIRED: return TUN_DROP_EXPIRED;
-    default: return TUN_DROP_OTHER;
+    case WG_ERR_DECRYPT:
+      return TUN_DROP_DECRYPT;
+    case WG_ERR_REPLAY:
+      return TUN_DROP_REPLAY;
+    case WG_ERR_UNKNOWN_INDEX:
+      return TUN_DROP_UNKNOWN_INDEX;
+    case WG_ERR_EXPIRED:
+      return TUN_DROP_EXPIRED;
+    default:
+      return TUN_DROP_OTHER;
   }
 }
 
 static tun_hs_failure hs_failure_reason(wg_result r) {
   switch (r) {
-    case WG_ERR_DECRYPT: return TUN_HS_DECRYPT;
-    case WG_ERR_UNKNOWN_PEER: return TUN_HS_UNKNOWN_PEER;
-    case WG_ERR_STALE_TIMESTAMP: return TUN_HS_STALE_TIMESTAMP;
-    case WG_ERR_FLOOD: return TUN_HS_FLOOD;
-    case WG_ERR_STATE: return TUN_HS_STATE;
-    case WG_ERR_BAD_KEY: return TUN_HS_BAD_KEY;
-    default: return TUN_HS_OTHER;
+    case WG_ERR_DECRYPT:
+      return TUN_HS_DECRYPT;
+    case WG_ERR_UNKNOWN_PEER:
+      return TUN_HS_UNKNOWN_PEER;
+    case WG_ERR_STALE_TIMESTAMP:
+      return TUN_HS_STALE_TIMESTAMP;
+    case WG_ERR_FLOOD:
+      return TUN_HS_FLOOD;
+    case WG_ERR_STATE:
+      return TUN_HS_STATE;
+    case WG_ERR_BAD_KEY:
+      return TUN_HS_BAD_KEY;
+    default:
+      return TUN_HS_OTHER;
   }
 }
 
@@ -69,7 +81,8 @@ static void update_endpoint(tun_peer *p, const udp_addr *from) {
 }
 
 static bool under_load(tunnel *t, uint64_t now) {
-  if (now - t->load_window_start > WG_NS_PER_SEC) t->load_window_start = now, t->load_window_count = 0;
+  if (now - t->load_window_start > WG_NS_PER_SEC)
+    t->load_window_start = now, t->load_window_count = 0;
   t->load_window_count++;
   return wg_under_load(&t->load, t->load_window_count, TUN_HANDSHAKE_BURST, now);
 }
@@ -79,7 +92,8 @@ static void send_cookie_reply(tunnel *t, const uint8_t *msg, size_t len, const u
   t->stats.dropped[TUN_DROP_UNDER_LOAD]++;
   size_t s3 = awg_padding(t->awg, AWG_MSG_COOKIE);
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_COOKIE, awg_rng_fast());
-  if (wg_device_create_cookie_reply(&t->dev, type, msg, len, src, srclen, now, t->buf + s3) != WG_OK)
+  if (wg_device_create_cookie_reply(&t->dev, type, msg, len, src, srclen, now, t->buf + s3) !=
+      WG_OK)
     return;
   awg_fill_padding(t->awg, AWG_MSG_COOKIE, awg_rng_fast(), t->buf);
   tun_send_datagram(t, from, t->buf, s3 + WG_MSG_COOKIE_LEN, NULL);
@@ -133,8 +147,8 @@ static void log_handshake_failure(tunnel *t, const char *kind, const udp_addr *f
   }
   t->stats.dropped[TUN_DROP_HANDSHAKE]++;
   t->stats.handshakes_failed[hs_failure_reason(r)]++;
-  LOG_W("handshake", "rejected", "kind", kind, "from", ep, "peer", p ? p->fp : "unknown",
-        "reason", wg_result_str(r), NULL);
+  LOG_W("handshake", "rejected", "kind", kind, "from", ep, "peer", p ? p->fp : "unknown", "reason",
+        wg_result_str(r), NULL);
 }
 
 static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
@@ -144,8 +158,8 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   size_t srclen;
   tun_addr_bytes(from, src, &srclen);
   struct wg_peer *wp = NULL;
-  wg_result r = wg_device_consume_initiation(&t->dev, msg, len, src, srclen, under_load(t, now), now,
-                                             &wp);
+  wg_result r =
+      wg_device_consume_initiation(&t->dev, msg, len, src, srclen, under_load(t, now), now, &wp);
   if (r == WG_ERR_NEED_COOKIE) return send_cookie_reply(t, msg, len, from, src, srclen, now);
   tun_peer *p = wp ? wp->user : NULL;
   if (r != WG_OK) return log_handshake_failure(t, "initiation", from, r, p);
@@ -180,6 +194,7 @@ static void on_response(tunnel *t, const uint8_t *msg, size_t len, const udp_add
   update_endpoint(p, from);
   if (p->initiation_sent) {
     obs_hist_observe(&t->stats.handshake_duration, (double)(now - p->initiation_sent) / 1e9);
+    tun_reorder_set_rtt(&p->reorder, now - p->initiation_sent);
     p->initiation_sent = 0;
   }
   handshake_completed(p, "initiator");
@@ -222,33 +237,46 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
       len >= 8 ? wg_device_lookup_index(&t->dev, wg_le32_load(msg + 4), WG_INDEX_KEYPAIR) : NULL;
   bool had = e && e->peer->has_handshake;
   uint64_t before = e ? e->peer->last_handshake : 0;
+  uint32_t keypair = len >= 16 ? wg_le32_load(msg + 4) : 0;
+  uint64_t counter = len >= 16 ? wg_le64_load(msg + 8) : 0;
   wg_result r = wg_device_decrypt(&t->dev, msg, len, now, &wp, &pt_len);
   if (r != WG_OK)
     return drop(t, transport_drop_reason(r), "transport", from, len, wg_result_str(r));
   tun_peer *p = wp->user;
-  if (bare && pt_len != 0)
+  if (bare && pt_len != 0) {
+    tun_reorder_input(&p->reorder, keypair, counter, NULL, 0, now); /* its counter is used */
     return drop(t, TUN_DROP_BARE_NOT_KEEPALIVE, "transport", from, len,
                 "bare datagram is not a keepalive");
+  }
   update_endpoint(p, from);
   count_rx(p, wire_len);
-  if (p->wp.has_handshake && (!had || p->wp.last_handshake != before)) handshake_completed(p, "responder");
+  if (p->wp.has_handshake && (!had || p->wp.last_handshake != before))
+    handshake_completed(p, "responder");
+  size_t n = 0;
   if (pt_len == 0) {
     LOG_D("rx", "keepalive", "peer", p->fp, NULL);
   } else {
     int family = 0;
     const uint8_t *src = NULL;
-    size_t n = inner_len(msg + WG_DATA_PAYLOAD, pt_len, &family, &src);
+    n = inner_len(msg + WG_DATA_PAYLOAD, pt_len, &family, &src);
     if (!n) {
       drop(t, TUN_DROP_NOT_IP, "transport", from, len, "not an IP packet");
     } else if (allowedips_lookup(&t->aip, family, src) != p) {
       drop(t, TUN_DROP_NOT_ALLOWED_SOURCE, "transport", from, len,
            "inner source not in the peer's AllowedIPs");
-    } else if (!t->inner_hook || !t->inner_hook(t->inner_ctx, msg + WG_DATA_PAYLOAD, n)) {
-      ipstack_input(t->ip, msg + WG_DATA_PAYLOAD, n);
+      n = 0;
     }
   }
+  /* QUIC takes its packets as they come (it handles reordering itself and undoes congestion
+   * responses to reordering); lwIP's TCP gets them back in order. */
+  if (n && t->inner_hook && t->inner_hook(t->inner_ctx, msg + WG_DATA_PAYLOAD, n)) n = 0;
+  tun_reorder_input(&p->reorder, keypair, counter, msg + WG_DATA_PAYLOAD, n, now);
   tun_flush_staged(p);
   tun_service_peer(p);
+}
+
+void tun_deliver_inner(tunnel *t, const uint8_t *pkt, size_t len) {
+  ipstack_input(t->ip, pkt, len);
 }
 
 void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from) {
@@ -265,10 +293,18 @@ void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from)
           bare ? "yes" : "no", NULL);
   }
   switch (k) {
-    case AWG_MSG_INIT: on_initiation(t, msg, msg_len, from, len); break;
-    case AWG_MSG_RESPONSE: on_response(t, msg, msg_len, from, len); break;
-    case AWG_MSG_COOKIE: on_cookie(t, msg, msg_len, from, len); break;
-    case AWG_MSG_TRANSPORT: on_transport(t, (uint8_t *)msg, msg_len, from, bare, len); break;
+    case AWG_MSG_INIT:
+      on_initiation(t, msg, msg_len, from, len);
+      break;
+    case AWG_MSG_RESPONSE:
+      on_response(t, msg, msg_len, from, len);
+      break;
+    case AWG_MSG_COOKIE:
+      on_cookie(t, msg, msg_len, from, len);
+      break;
+    case AWG_MSG_TRANSPORT:
+      on_transport(t, (uint8_t *)msg, msg_len, from, bare, len);
+      break;
     default:
       drop(t, TUN_DROP_UNKNOWN_CLASS, "unknown", from, len,
            "no class matches (junk, I-packet or probe)");

@@ -183,7 +183,13 @@ static void handshake_failed(tun_peer *p) {
   tun_resolve_endpoint(p);
 }
 
-static void on_peer_timer(uv_timer_t *h) { tun_service_peer(h->data); }
+/* Held packets are released from here only: tun_service_peer also runs inside lwIP's output,
+ * where feeding lwIP again would re-enter it. */
+static void on_peer_timer(uv_timer_t *h) {
+  tun_peer *p = h->data;
+  tun_reorder_expire(&p->reorder, tun_now());
+  tun_service_peer(p);
+}
 
 void tun_service_peer(tun_peer *p) {
   for (int guard = 0; guard < 4; guard++) {
@@ -203,6 +209,8 @@ void tun_service_peer(tun_peer *p) {
   uint64_t expiry = tun_session_check(p, now), deadline;
   bool armed = wg_peer_next_deadline(&p->wp, &deadline);
   if (expiry && (!armed || expiry < deadline)) deadline = expiry, armed = true;
+  uint64_t held = p->reorder.deadline; /* packets held for reordering go out by then */
+  if (held && (!armed || held < deadline)) deadline = held, armed = true;
   if (!armed) {
     uv_timer_stop(&p->timer);
     return;

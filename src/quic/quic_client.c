@@ -333,7 +333,18 @@ static bool on_inner(void *ctx, const uint8_t *pkt, size_t len) {
   struct sockaddr_storage src, dst;
   const uint8_t *payload;
   size_t plen;
-  if (!qc->conn || !quic_ip_parse_udp(pkt, len, &src, &dst, &payload, &plen)) return false;
+  if (!qc->conn) return false;
+  if (!quic_ip_parse_udp(pkt, len, &src, &dst, &payload, &plen)) {
+    /* A stock server's host answers our probe with ICMP unreachable: no QUIC there. */
+    if (qc->st == ST_CONNECTING && quic_ip_parse_unreachable(pkt, len, &src, &dst) &&
+        quic_ip_port(&src) == quic_ip_port(&qc->path.local) &&
+        quic_ip_port(&dst) == quic_ip_port(&qc->path.remote) &&
+        quic_ip_same_host(&dst, &qc->path.remote)) {
+      drop_conn(qc, "ICMP unreachable from the server's tunnel address (a stock server?)");
+      return true;
+    }
+    return false;
+  }
   if (quic_ip_port(&dst) != quic_ip_port(&qc->path.local) ||
       quic_ip_port(&src) != quic_ip_port(&qc->path.remote) ||
       !quic_ip_same_host(&src, &qc->path.remote) || !quic_ip_same_host(&dst, &qc->path.local))

@@ -135,3 +135,30 @@ bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *
   *plen = ulen - 8;
   return true;
 }
+
+bool quic_ip_parse_unreachable(const uint8_t *pkt, size_t len, struct sockaddr_storage *qsrc,
+                               struct sockaddr_storage *qdst) {
+  const uint8_t *q;
+  size_t qlen;
+  if (len >= 20 && pkt[0] >> 4 == 4) {
+    size_t ihl = (size_t)(pkt[0] & 15) * 4, tot = get16(pkt + 2);
+    if (ihl < 20 || tot > len || tot < ihl + 8 || pkt[9] != 1 || pkt[ihl] != 3) return false;
+    q = pkt + ihl + 8;
+    qlen = tot - ihl - 8;
+    if (qlen < 20 || q[0] >> 4 != 4 || q[9] != 17) return false;
+    size_t qihl = (size_t)(q[0] & 15) * 4;
+    if (qihl < 20 || qlen < qihl + 8) return false;
+    set_addr(qsrc, AF_INET, q + 12, get16(q + qihl));
+    set_addr(qdst, AF_INET, q + 16, get16(q + qihl + 2));
+    return true;
+  }
+  if (len >= 40 + 8 + 48 && pkt[0] >> 4 == 6) {
+    if (pkt[6] != 58 || pkt[40] != 1) return false;
+    q = pkt + 48;
+    if (q[0] >> 4 != 6 || q[6] != 17) return false;
+    set_addr(qsrc, AF_INET6, q + 8, get16(q + 40));
+    set_addr(qdst, AF_INET6, q + 24, get16(q + 42));
+    return true;
+  }
+  return false;
+}

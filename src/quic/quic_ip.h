@@ -22,6 +22,11 @@ uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storag
 bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *src,
                        struct sockaddr_storage *dst, const uint8_t **payload, size_t *plen);
 
+/* An ICMP destination unreachable (IPv4 type 3, IPv6 type 1) quoting a UDP packet: the quoted
+ * packet's addresses (its source is ours). False for anything else. */
+bool quic_ip_parse_unreachable(const uint8_t *pkt, size_t len, struct sockaddr_storage *qsrc,
+                               struct sockaddr_storage *qdst);
+
 /* Port of an AF_INET/AF_INET6 address (host order). */
 uint16_t quic_ip_port(const struct sockaddr_storage *a);
 /* Same address (ignoring the port). */

@@ -1,0 +1,152 @@
+/* The tunnel's reorder buffer (src/device/tunnel_reorder.c): packets come out in counter order,
+ * gaps are waited for until the hold time runs out, and nothing is lost or duplicated. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "device/tunnel_reorder.h"
+
+static uint64_t out[4096];
+static size_t n_out;
+
+static void sink(void *ctx, const uint8_t *pkt, size_t len) {
+  (void)ctx;
+  assert_int_equal(len, 8);
+  uint64_t v;
+  memcpy(&v, pkt, 8);
+  out[n_out++] = v;
+}
+
+static void in(tun_reorder *r, uint32_t kp, uint64_t c, uint64_t now) {
+  tun_reorder_input(r, kp, c, (const uint8_t *)&c, sizeof c, now);
+}
+
+#define MS 1000000ull
+
+static void setup(tun_reorder *r) {
+  tun_reorder_init(r, 64, sink, NULL);
+  n_out = 0;
+}
+
+static void test_in_order_passes_at_once(void **state) {
+  tun_reorder r;
+  setup(&r);
+  for (uint64_t c = 0; c < 1000; c++) in(&r, 1, c, 0);
+  assert_int_equal(n_out, 1000);
+  for (uint64_t c = 0; c < 1000; c++) assert_int_equal(out[c], c);
+  assert_null(r.pool); /* no memory without a gap */
+  tun_reorder_free(&r);
+}
+
+static void test_gap_filled_in_time(void **state) {
+  tun_reorder r;
+  setup(&r);
+  in(&r, 1, 0, 0);
+  in(&r, 1, 2, 1 * MS);
+  in(&r, 1, 3, 1 * MS);
+  assert_int_equal(n_out, 1); /* 2 and 3 wait for 1 */
+  assert_int_not_equal(r.deadline, 0);
+  in(&r, 1, 1, 3 * MS);
+  assert_int_equal(n_out, 4);
+  for (uint64_t c = 0; c < 4; c++) assert_int_equal(out[c], c);
+  assert_int_equal(r.deadline, 0);
+  assert_int_equal(r.gaps_given_up, 0);
+  tun_reorder_free(&r);
+}
+
+static void test_gap_given_up_after_hold(void **state) {
+  tun_reorder r;
+  setup(&r);
+  tun_reorder_set_rtt(&r, 5 * MS);
+  in(&r, 1, 0, 0);
+  in(&r, 1, 2, 1 * MS);
+  in(&r, 1, 5, 2 * MS);
+  tun_reorder_expire(&r, 5 * MS); /* not yet: held at 1 ms + 5 ms */
+  assert_int_equal(n_out, 1);
+  tun_reorder_expire(&r, 6 * MS);
+  assert_int_equal(n_out, 3);
+  assert_int_equal(out[1], 2);
+  assert_int_equal(out[2], 5);
+  assert_int_equal(r.gaps_given_up, 3); /* 1, 3, 4 */
+  in(&r, 1, 1, 7 * MS);                 /* late: delivered as it comes */
+  in(&r, 1, 6, 7 * MS);
+  assert_int_equal(n_out, 5);
+  assert_int_equal(out[3], 1);
+  assert_int_equal(out[4], 6);
+  tun_reorder_free(&r);
+}
+
+static void test_new_keypair_releases_and_restarts(void **state) {
+  tun_reorder r;
+  setup(&r);
+  in(&r, 1, 10, 0);
+  in(&r, 1, 12, 0);
+  in(&r, 2, 0, 0); /* counters restart with the new keypair */
+  assert_int_equal(n_out, 3);
+  assert_int_equal(out[1], 12);
+  assert_int_equal(out[2], 0);
+  in(&r, 2, 1, 0);
+  assert_int_equal(n_out, 4);
+  tun_reorder_free(&r);
+}
+
+static void test_far_ahead_and_empty_counters(void **state) {
+  tun_reorder r;
+  setup(&r);
+  in(&r, 1, 0, 0);
+  in(&r, 1, 2, 0);
+  in(&r, 1, 1 + TUN_REORDER_SLOTS + 5, 0); /* beyond what can be held: the gaps are given up */
+  assert_int_equal(n_out, 3);
+  assert_int_equal(out[1], 2);
+  /* a keepalive (no packet) takes its counter and fills a gap */
+  uint64_t base = 2 + TUN_REORDER_SLOTS + 5;
+  in(&r, 1, base + 1, 0);
+  assert_int_equal(n_out, 3);
+  tun_reorder_input(&r, 1, base, NULL, 0, 0);
+  assert_int_equal(n_out, 4);
+  assert_int_equal(out[3], base + 1);
+  /* a duplicate of a held packet is held once */
+  in(&r, 1, base + 3, 0);
+  in(&r, 1, base + 3, 0);
+  in(&r, 1, base + 2, 0);
+  assert_int_equal(n_out, 6);
+  tun_reorder_free(&r);
+}
+
+static void test_random_permutation_in_window(void **state) {
+  tun_reorder r;
+  setup(&r);
+  uint64_t order[2000];
+  for (uint64_t i = 0; i < 2000; i++) order[i] = i;
+  uint32_t x = 99;
+  /* Counter 0 comes first (it starts the keypair's sequence); the rest is shuffled within
+   * blocks of 20. */
+  for (int i = 1; i + 20 <= 2000; i += 20)
+    for (int k = 19; k > 0; k--) {
+      x = x * 1103515245u + 12345u;
+      int j = (int)(x % (uint32_t)(k + 1));
+      uint64_t t = order[i + k];
+      order[i + k] = order[i + j];
+      order[i + j] = t;
+    }
+  for (int i = 0; i < 2000; i++) in(&r, 7, order[i], 0);
+  assert_int_equal(n_out, 2000);
+  for (uint64_t c = 0; c < 2000; c++) assert_int_equal(out[c], c);
+  tun_reorder_free(&r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_in_order_passes_at_once),
+      cmocka_unit_test(test_gap_filled_in_time),
+      cmocka_unit_test(test_gap_given_up_after_hold),
+      cmocka_unit_test(test_new_keypair_releases_and_restarts),
+      cmocka_unit_test(test_far_ahead_and_empty_counters),
+      cmocka_unit_test(test_random_permutation_in_window),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
