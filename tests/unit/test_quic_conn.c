@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -92,8 +93,27 @@ static void on_wire_timer(uv_timer_t *t) {
   }
 }
 
+/* Seeds for fuzz/fuzz_quic_endpoint.c: with QUIC_SEED_DIR set, test_handshake writes the client's
+ * first packet (its Initial) and all the client's packets of the handshake as datagram sequences
+ * (2-byte big-endian length, then the bytes) to initial.bin and handshake.bin there. */
+static FILE *seed_first, *seed_all;
+
+static void seed_put(FILE *f, const quic_pkt *p) {
+  uint8_t len[2] = {(uint8_t)(p->len >> 8), (uint8_t)p->len};
+  fwrite(len, 1, 2, f);
+  fwrite(p->data, 1, p->len, f);
+}
+
 static void c_send(void *ctx, const quic_pkt *p, size_t n) {
-  for (size_t i = 0; i < n; i++) wire_push(ctx, 1, &p[i]);
+  for (size_t i = 0; i < n; i++) {
+    if (seed_first) {
+      seed_put(seed_first, &p[i]);
+      fclose(seed_first);
+      seed_first = NULL;
+    }
+    if (seed_all) seed_put(seed_all, &p[i]);
+    wire_push(ctx, 1, &p[i]);
+  }
 }
 static void s_send(void *ctx, const quic_pkt *p, size_t n) {
   for (size_t i = 0; i < n; i++) wire_push(ctx, 0, &p[i]);
@@ -260,13 +280,28 @@ static void wire_end(wire *w) {
 
 static int both_established(wire *w) { return w->client_established && w->server_established; }
 
+static void seed_open(void) {
+  const char *dir = getenv("QUIC_SEED_DIR");
+  if (!dir) return;
+  char path[512];
+  snprintf(path, sizeof path, "%s/initial.bin", dir);
+  seed_first = fopen(path, "wb");
+  snprintf(path, sizeof path, "%s/handshake.bin", dir);
+  seed_all = fopen(path, "wb");
+  assert_non_null(seed_first);
+  assert_non_null(seed_all);
+}
+
 static void test_handshake(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   wire w;
   wire_init(&w, &loop);
+  seed_open();
   wire_connect(&w);
   run_until(&w, both_established, 5000);
+  if (seed_all) fclose(seed_all);
+  seed_all = NULL;
   assert_int_equal(w.client_established, 1);
   assert_int_equal(w.server_established, 1);
   assert_true(quic_conn_is_established(w.client));
@@ -448,11 +483,54 @@ static void test_datagrams(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A client Initial that does not decrypt (here: one flipped bit in its AEAD tag) still passes
+ * quic_conn_acceptable, but ngtcp2 answers DROP_CONN: the server connection must be refused at
+ * once. It used to be kept, and closing it (or its first write pass) crashed inside ngtcp2 --
+ * found by fuzz/fuzz_quic_endpoint.c. */
+static size_t server_sent;
+static void count_send(void *ctx, const quic_pkt *p, size_t n) { server_sent += n; }
+
+static void test_corrupt_initial_refused(void **state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  wire w;
+  wire_init(&w, &loop);
+  wire_connect(&w);
+  uv_run(&loop, UV_RUN_NOWAIT); /* the client's first write pass puts its Initial on the wire */
+  assert_non_null(w.head);
+  pkt *k = w.head;
+  assert_true(quic_conn_acceptable(k->data, k->len));
+  quic_conn_cb cb = {.send = count_send};
+  char err[160];
+  server_sent = 0;
+  k->data[k->len - 1] ^= 0x01;
+  assert_true(quic_conn_acceptable(k->data, k->len));
+  quic_conn *bad =
+      quic_conn_server(&loop, w.stls, &w.opts, &cb, &w.spath, k->data, k->len, err, sizeof err);
+  assert_null(bad);
+  assert_non_null(strstr(err, "first packet rejected"));
+  assert_int_equal(server_sent, 0); /* dropped silently: no CONNECTION_CLOSE */
+  /* the intact packet is accepted (the test can tell the two apart) */
+  k->data[k->len - 1] ^= 0x01;
+  quic_conn *good =
+      quic_conn_server(&loop, w.stls, &w.opts, &cb, &w.spath, k->data, k->len, err, sizeof err);
+  assert_non_null(good);
+  for (int i = 0; i < 3; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  assert_true(server_sent > 0); /* its handshake reply */
+  quic_conn_close(good);
+  wire_end(&w);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_handshake),       cmocka_unit_test(test_echo_clean),
-      cmocka_unit_test(test_echo_lossy),      cmocka_unit_test(test_backpressure),
-      cmocka_unit_test(test_reset_and_close), cmocka_unit_test(test_datagrams),
+      cmocka_unit_test(test_handshake),
+      cmocka_unit_test(test_echo_clean),
+      cmocka_unit_test(test_echo_lossy),
+      cmocka_unit_test(test_backpressure),
+      cmocka_unit_test(test_reset_and_close),
+      cmocka_unit_test(test_datagrams),
+      cmocka_unit_test(test_corrupt_initial_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
