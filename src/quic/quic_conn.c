@@ -482,7 +482,7 @@ static void fail(quic_conn *c, int rc, const char *reason) {
   if (c->dead) return;
   /* Tell the peer, unless the connection is already silent (idle, draining). */
   if (rc != NGTCP2_ERR_IDLE_CLOSE && rc != NGTCP2_ERR_DRAINING && rc != NGTCP2_ERR_CLOSING &&
-      rc != NGTCP2_ERR_DROP_CONN) {
+      rc != NGTCP2_ERR_DROP_CONN && rc != NGTCP2_ERR_RETRY) {
     ngtcp2_ccerr_set_liberr(&c->ccerr, rc, NULL, 0);
     quic_pkt p = {c->batch + c->opts.headroom, 0};
     ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data,
@@ -518,8 +518,10 @@ void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len) {
     qc_want_write(c);
     return;
   }
-  /* Packets that do not decrypt (stray, reordered across a key change) are not fatal. */
-  if (rc == NGTCP2_ERR_DISCARD_PKT || (rc == NGTCP2_ERR_DROP_CONN && !c->established)) return;
+  /* Packets that do not decrypt (stray, reordered across a key change) are not fatal. DROP_CONN
+   * (a server whose client Initial could not be read) and RETRY are: ngtcp2 wants that state
+   * discarded without another call (writing a CONNECTION_CLOSE then dereferences NULL). */
+  if (rc == NGTCP2_ERR_DISCARD_PKT) return;
   fail(c, rc, read_error_reason(rc));
 }
 

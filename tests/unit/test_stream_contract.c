@@ -14,8 +14,9 @@
  * against it. A factory may keep process-wide state (lwIP: one stack per process).
  *
  * Implementations covered: stream_pair (in memory), stream_uv (libuv TCP over loopback),
- * stream_lwip (two lwIP TCP endpoints on one stack whose output is fed back into its input), and
- * stream_throttle wrapped around a pair. */
+ * stream_lwip (two lwIP TCP endpoints on one stack whose output is fed back into its input),
+ * stream_throttle wrapped around a pair, and stream_quic (a client and a server QUIC connection
+ * over an in-memory wire). */
 /* cmocka.h needs these standard headers first. */
 /* clang-format off */
 #include <setjmp.h>
@@ -26,6 +27,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -35,6 +37,7 @@
 
 #include "device/ipstack.h"
 #include "lwip/tcp.h"
+#include "quic/quic_conn.h"
 #include "stream/stream.h"
 #include "stream/stream_lwip.h"
 #include "stream/stream_pair.h"
@@ -650,12 +653,181 @@ static int make_throttled(uv_loop_t *l, stream **a, stream **b) {
   return *a && *b ? 0 : UV_ENOMEM;
 }
 
+/* QUIC streams (src/quic/stream_quic.c): one client and one server quic_conn on the loop, kept for
+ * the whole run like the lwIP stack, joined by an in-memory wire whose packets are handed over
+ * from an idle handle (never from inside a send callback). A pair is a stream the client opens
+ * and the server's new_stream for it. A QUIC stream is announced to the server only when its
+ * first byte arrives, so the client writes one byte ahead of the test's data and the server end
+ * takes it off with quic_stream_want_header (as the exit reads a request header); the test then
+ * sees two clean ends. A close without shutdown is a RESET_STREAM. */
+static void quic_server_cb(quic_conn_cb *cb);
+
+static struct {
+  quic_tls *ctls, *stls;
+  quic_conn *client, *server;
+  quic_conn_opts opts;
+  quic_path_addrs cpath, spath;
+  uv_idle_t feeder;
+  pkt *head, **tail; /* each pkt's first data byte says where it goes: 1 server, 0 client */
+  stream *announced; /* the server's newest stream, until make_quic takes it */
+  bool preamble_read;
+} qw;
+
+static void quic_feed(uv_idle_t *h) {
+  (void)h;
+  pkt *batch = qw.head;
+  qw.head = NULL;
+  qw.tail = &qw.head;
+  while (batch) {
+    pkt *p = batch;
+    batch = p->next;
+    const uint8_t *d = p->data + 1;
+    size_t n = p->len - 1;
+    if (p->data[0] && !qw.server && quic_conn_acceptable(d, n)) {
+      quic_conn_cb cb;
+      quic_server_cb(&cb);
+      char err[160];
+      qw.server = quic_conn_server(loop, qw.stls, &qw.opts, &cb, &qw.spath, d, n, err, sizeof err);
+      assert_non_null(qw.server);
+    } else if (p->data[0] && qw.server) {
+      quic_conn_input(qw.server, d, n);
+    } else if (!p->data[0] && qw.client) {
+      quic_conn_input(qw.client, d, n);
+    }
+    free(p);
+  }
+  if (!qw.head) uv_idle_stop(&qw.feeder);
+}
+
+static void quic_push(int to_server, const quic_pkt *pk, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    pkt *p = malloc(sizeof *p + 1 + pk[i].len);
+    assert_non_null(p);
+    p->next = NULL;
+    p->len = 1 + pk[i].len;
+    p->data[0] = (uint8_t)to_server;
+    memcpy(p->data + 1, pk[i].data, pk[i].len);
+    *qw.tail = p;
+    qw.tail = &p->next;
+  }
+  uv_idle_start(&qw.feeder, quic_feed);
+}
+
+static void quic_c_send(void *ctx, const quic_pkt *p, size_t n) {
+  (void)ctx;
+  quic_push(1, p, n);
+}
+static void quic_s_send(void *ctx, const quic_pkt *p, size_t n) {
+  (void)ctx;
+  quic_push(0, p, n);
+}
+static void quic_conn_gone(void *ctx, const char *reason) {
+  (void)ctx;
+  fail_msg("QUIC connection closed: %s", reason);
+}
+
+static void preamble_read(stream *s, const uint8_t *d, size_t n) {
+  (void)s;
+  assert_int_equal(n, 1);
+  assert_int_equal(d[0], 0xA5);
+  qw.preamble_read = true;
+}
+static void preamble_nop(stream *s) { (void)s; }
+static void preamble_error(stream *s, int err) {
+  (void)s;
+  fail_msg("QUIC stream error %d before the test took it", err);
+}
+
+static void quic_new_stream(void *ctx, stream *s) {
+  (void)ctx;
+  assert_null(qw.announced);
+  qw.announced = s;
+  s->on_read = preamble_read;
+  s->on_drain = s->on_shutdown = s->on_closed = preamble_nop;
+  s->on_error = preamble_error;
+  quic_stream_want_header(s, 1);
+  stream_read_start(s);
+}
+
+static void quic_server_cb(quic_conn_cb *cb) {
+  memset(cb, 0, sizeof *cb);
+  cb->send = quic_s_send;
+  cb->closed = quic_conn_gone;
+  cb->new_stream = quic_new_stream;
+}
+
+static void quic_addr(struct sockaddr_storage *ss, uint32_t ip, uint16_t port) {
+  struct sockaddr_in *a = (struct sockaddr_in *)ss;
+  memset(ss, 0, sizeof *ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(port);
+  a->sin_addr.s_addr = htonl(ip);
+}
+
+static int quic_setup_once(uv_loop_t *l) {
+  if (qw.client) return 0;
+  char err[160];
+  qw.ctls = quic_tls_new(false, err, sizeof err);
+  qw.stls = quic_tls_new(true, err, sizeof err);
+  if (!qw.ctls || !qw.stls) return print_error("%s\n", err), -1;
+  quic_conn_opts_default(&qw.opts);
+  qw.opts.max_payload = 1360;
+  quic_addr(&qw.cpath.local, 0x0a000002, 40000);
+  quic_addr(&qw.cpath.remote, 0x0a000001, 443);
+  qw.spath.local = qw.cpath.remote;
+  qw.spath.remote = qw.cpath.local;
+  qw.tail = &qw.head;
+  uv_idle_init(l, &qw.feeder);
+  quic_conn_cb cb = {.send = quic_c_send, .closed = quic_conn_gone};
+  qw.client = quic_conn_client(l, qw.ctls, &qw.opts, &cb, &qw.cpath, err, sizeof err);
+  if (!qw.client) return print_error("%s\n", err), -1;
+  return 0;
+}
+
+static bool quic_announced(void *arg) {
+  (void)arg;
+  return qw.announced && qw.preamble_read;
+}
+
+static int make_quic(uv_loop_t *l, stream **a, stream **b) {
+  if (quic_setup_once(l)) return -1;
+  qw.announced = NULL;
+  qw.preamble_read = false;
+  stream *s = quic_conn_open_stream(qw.client);
+  if (!s) return UV_ENOMEM;
+  static const uint8_t preamble = 0xA5;
+  s->on_read = preamble_read;
+  s->on_drain = s->on_shutdown = s->on_closed = preamble_nop;
+  s->on_error = preamble_error;
+  if (stream_write(s, &preamble, 1)) return UV_EIO;
+  if (!run_until(quic_announced, NULL, 5000)) return UV_ETIMEDOUT;
+  *a = s;
+  *b = qw.announced;
+  qw.announced = NULL;
+  return 0;
+}
+
+static void quic_teardown(void) {
+  if (!qw.client) return;
+  quic_conn_close(qw.client);
+  if (qw.server) quic_conn_close(qw.server);
+  run_for(20);
+  uv_close((uv_handle_t *)&qw.feeder, NULL);
+  for (pkt *p = qw.head, *n; p; p = n) n = p->next, free(p);
+  qw.head = NULL;
+  uv_run(loop, UV_RUN_NOWAIT);
+  quic_tls_free(qw.ctls);
+  quic_tls_free(qw.stls);
+  qw.client = qw.server = NULL;
+}
+
 int main(void) {
   static const stream_impl IMPLS[] = {
       {"stream_pair", make_pair, abort_close},
       {"stream_uv", make_uv, abort_uv},
       {"stream_lwip", make_lwip, abort_close},
       {"stream_throttle(pair)", make_throttled, abort_close},
+      {"stream_quic", make_quic, abort_close},
   };
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_read_write),   cmocka_unit_test(test_large_both_ways),
@@ -671,6 +843,7 @@ int main(void) {
     failed += cmocka_run_group_tests_name(impl->name, tests, NULL, NULL);
   }
   lwip_teardown();
+  quic_teardown();
   loop_turn_stop();
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
