@@ -525,7 +525,9 @@ class Bench:
                 if vals.get(x) is None or not vals.get(y):
                     cells.append("—")
                 else:
-                    cells.append(f"{vals[x] / vals[y]:.2f}")
+                    ratio = vals[x] / vals[y]
+                    # impaired / clean can be ~0.005: two digits would print 0.00
+                    cells.append(f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3f}")
             out.append("| " + " | ".join(cells) + " |")
         return "\n".join(out)
 
