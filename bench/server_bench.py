@@ -34,56 +34,28 @@ Usage: see server_bench.sh, which installs, builds and runs this with the argume
 import argparse
 import concurrent.futures
 import json
-import os
 import pathlib
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-import netns  # noqa: E402  (namespaces, veth, wireguard-go, awgproxy processes)
+import benchlab  # noqa: E402  (the lab set-up shared with socks_bench.py)
+from benchlab import S_IP, T_IP, log, machine_busy, netns, proc_cpu, rss_kb
 
+HERE = benchlab.HERE
+REPO = benchlab.REPO
 LOAD = HERE / "server_load.py"
-C_IP, S_IP = "192.0.2.2", "192.0.2.1"
-S_T_IP, T_IP = "198.51.100.1", "198.51.100.2"
 TARGET = f"{T_IP}:5201"
 WG_PORT = 51820
 S_TUNNEL = "10.70.255.1/16"
 SERVERS = {"A": "awgproxy server (userspace exit)",
            "B": "wireguard-go + kernel forwarding + NAT"}
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
 
 
 def peer_ip(i):
     return f"10.70.{i // 250}.{i % 250 + 2}"
-
-
-def proc_cpu(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
-
-def machine_busy():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / HZ  # all but idle and iowait, in CPU-seconds
-
-
-def rss_kb(pid):
-    text = pathlib.Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+)\s+kB", text, re.M).group(1))
 
 
 class Bench:
@@ -99,14 +71,8 @@ class Bench:
 
     def setup(self):
         a, lab = self.a, self.lab
-        c, s, t = lab.netns("c"), lab.netns("s"), lab.netns("t")
+        c, s, t, self.st = benchlab.three_namespaces(lab)
         self.c, self.s, self.t = c, s, t
-        lab.veth(s, c, f"{S_IP}/24", f"{C_IP}/24")
-        self.st = lab.veth(s, t, f"{S_T_IP}/24", f"{T_IP}/24")
-        for ns in (c, s, t):
-            for kv in ("net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1",
-                       "net.core.somaxconn=4096", "net.ipv4.tcp_max_syn_backlog=4096"):
-                ns.run(["sysctl", "-qw", kv], check=False)
         c.run(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"], check=False)
 
         # The target answers "stats" on stdin (upload bytes are counted where they arrive).
@@ -301,27 +267,6 @@ class Bench:
         self.lab.close()
 
 
-def machine_notes(binary):
-    cpu = "?"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-
-    def ver(cmd):
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-            return (r.stdout or r.stderr).strip().splitlines()[0]
-        except Exception:
-            return "?"
-    head = ver(["git", "-C", str(REPO), "log", "-1", "--format=%h %cs"])
-    dirty = ver(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
-    return (f"tree {head}{' + uncommitted changes' if dirty not in ('', '?') else ''}; awgproxy "
-            f"{binary}; {os.cpu_count()} CPUs ({cpu}), kernel {os.uname().release}; "
-            f"{ver(['dpkg-query', '-W', '-f', '${Package} ${Version}', 'wireguard-go'])}, "
-            f"Python {sys.version.split()[0]}")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--binary", default=str(REPO / "build-bench" / "awgproxy"))
@@ -337,26 +282,16 @@ def main():
     a.peers = [int(x) for x in a.peers.split(",") if x]
     a.servers = [x.strip() for x in a.servers.split(",") if x.strip()]
     a.modes = [x.strip() for x in a.modes.split(",") if x.strip()]
-    if os.geteuid() != 0:
-        sys.exit("server_bench: needs root (network namespaces)")
     if "B" in a.servers and not shutil.which("nft"):
         sys.exit("server_bench: server B needs nft (Debian package nftables) for its NAT")
-    own_workdir = a.workdir is None
-    a.workdir = a.workdir or tempfile.mkdtemp(prefix="server-bench-")
-    pathlib.Path(a.workdir).mkdir(parents=True, exist_ok=True)
 
-    def stop(signum, frame):
-        raise SystemExit(f"server_bench: stopped by signal {signum}")
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, stop)
-    b = Bench(a)
-    try:
-        load0 = open("/proc/loadavg").read().split()[0]
+    def body(b):
+        load0 = benchlab.loadavg()
         t0 = time.monotonic()
         b.setup()
         b.run()
-        load1 = open("/proc/loadavg").read().split()[0]
-        print(f"\nserver_bench: {machine_notes(a.binary)}")
+        load1 = benchlab.loadavg()
+        print(f"\nserver_bench: {benchlab.machine_notes(['wireguard-go'], a.binary)}")
         print(f"peers: wireguard-go clients in one namespace, {a.streams} stream(s)/worker(s) per "
               f"peer, {a.seconds:g} s windows, {a.reps} rep(s); {time.monotonic() - t0:.0f} s "
               f"in all; 1-minute load average {load0} before, {load1} after\n")
@@ -365,10 +300,8 @@ def main():
             print(f)
         raw = {"/".join(map(str, k)): v for k, v in b.results.items()}
         (pathlib.Path(a.workdir) / "results.json").write_text(json.dumps(raw, indent=1))
-    finally:
-        b.close()
-        if own_workdir:
-            shutil.rmtree(a.workdir, ignore_errors=True)
+
+    benchlab.run_main("server_bench", a, Bench, body)
 
 
 if __name__ == "__main__":

@@ -21,22 +21,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "$(id -u)" -eq 0 ] || { echo "server_bench: needs root (network namespaces)" >&2; exit 1; }
-bash bench/setup.sh >/dev/null
+. bench/lab.sh
+bench_prelude server_bench "$@"
 if ! command -v nft >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables >/dev/null
 fi
-
-build=1
-for a in "$@"; do [ "$a" = "--binary" ] && build=0; done
-if [ "$build" -eq 1 ]; then
-  [ -f .deps/lwip-src/src/core/tcp.c ] || bash scripts/setup-deps.sh >/dev/null
-  cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build-bench -j"$(nproc)" --target awgproxy >/dev/null
-fi
-
-# 100 clients and the load's sockets: as many files as allowed.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # /usr/bin/python3: tests/integration/netns.py imports pytest (Debian's python3-pytest).
 exec /usr/bin/python3 bench/server_bench.py "$@"

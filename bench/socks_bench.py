@@ -3,12 +3,20 @@
 shadowsocks-libev and a direct connection, all in one run, against the same target.
 
     C (client)  192.0.2.2     awgproxy client  SOCKS 127.0.0.1:1080  -> wireguard-go in S   (A)
-                              awgproxy client  SOCKS 127.0.0.1:1082  -> awgproxy server in S (A2)
+                              awgproxy client  SOCKS 127.0.0.1:1082  -> awgproxy server in S (A2,
+                                Transport = ip: lwIP TCP per stream through the tunnel)
+                              awgproxy client  SOCKS 127.0.0.1:1083  -> awgproxy server in S (A3,
+                                Transport = quic: one QUIC connection inside the tunnel)
+                              with --impair also A2i (:1084) and A3i (:1085): the same, through
+                                tests/impair/impair_relay in S (UDP 51822 / 51823 -> 51821)
                               ss-local         SOCKS 127.0.0.1:1081  -> ss-server in S       (B)
                               the load client (bench/socks_load.py); direct TCP to T       (C)
        | veth 192.0.2.0/24
     S (server)  192.0.2.1     wireguard-go on TUN 10.66.0.1/24, UDP 51820, IP forwarding
-                              awgproxy server  10.67.0.1/24, UDP 51821 (its userspace exit)
+                              awgproxy server  10.67.0.1/24, UDP 51821 (its userspace exit), one
+                                peer per A2/A3/A2i/A3i client; A2 and A3 set every AmneziaWG
+                                obfuscation parameter (Jc/Jmin/Jmax, S1-S4, H1-H4 ranges, I1-I5),
+                                A stays plain WireGuard (wireguard-go knows none of them)
                               ss-server :8388 chacha20-ietf-poly1305
        | veth 198.51.100.0/24
     T (target)  198.51.100.2  bench/socks_load.py serve :5201
@@ -22,31 +30,35 @@ Metrics, each REPS times, interleaved (rep 1 of every path, then rep 2, ...), me
                byte to the last byte (up: to the target's 1-byte acknowledgement)
   cps1 / cps20 SOCKS connect + 'P' -> 'p' + close, sequential and 20 threads, CPS_SECONDS each
   rss          the proxy's VmRSS idle, and with IDLE streams open (each proved end to end)
+Impaired mode (--impair 'loss=0.02,reorder=0.05[,delay_ms=5]'): each key is set on both
+directions of a userspace UDP relay (docs/testing.md) between the A2i / A3i clients and the
+awgproxy server; those two paths take part in down / up only (--impair-mb each), next to the clean
+A2 / A3 of the same run. B (shadowsocks) cannot be impaired here: its ss-local <-> ss-server leg
+is TCP, the relay is UDP-only, and kernel netem (sch_netem) is not available on this machine; the
+output says so.
 Usage: see socks_bench.sh, which builds, installs and then runs this with the arguments given.
 """
 import argparse
 import json
-import os
 import pathlib
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-import netns  # noqa: E402  (namespaces, veth, wireguard-go, awgproxy processes)
+import benchlab  # the lab set-up shared with server_bench.py
+from benchlab import S_IP, S_T_IP, T_IP, log, netns, rss_kb, sysctl
+
+HERE = benchlab.HERE
+REPO = benchlab.REPO
+import impair  # noqa: E402  (tests/integration/impair.py, on sys.path through benchlab)
 
 LOAD = HERE / "socks_load.py"
-C_IP, S_IP = "192.0.2.2", "192.0.2.1"
-S_T_IP, T_IP = "198.51.100.1", "198.51.100.2"
 TARGET_PORT = 5201
 WG_PORT, AWGS_PORT, SS_PORT = 51820, 51821, 8388
+RELAY_PORT = {"A2i": 51822, "A3i": 51823}  # the impairment relays in S, in front of AWGS_PORT
 SS_PASSWORD = "bench-only-password"
 SS_METHOD = "chacha20-ietf-poly1305"
 
@@ -54,28 +66,49 @@ T_IP_W = "198.51.100.3"  # the same target, reached through wireguard-go in C (p
 
 PATHS = {
     "A": "awgproxy client -> wireguard-go",
-    "A2": "awgproxy client -> awgproxy server",
+    "A2": "awgproxy client -> awgproxy server, Transport = ip (lwIP)",
+    "A3": "awgproxy client -> awgproxy server, Transport = quic",
+    "A2i": "A2 through the impairment relay",
+    "A3i": "A3 through the impairment relay",
     "B": "ss-local -> ss-server",
     "C": "direct TCP",
     "W": "kernel TCP over wireguard-go -> wireguard-go",
 }
-PROXY_ADDR = {"A": "127.0.0.1:1080", "A2": "127.0.0.1:1082", "B": "127.0.0.1:1081", "C": None,
-              "W": None}
+ORDER = ("A", "A2", "A3", "A2i", "A3i", "B", "C", "W")
+PROXY_ADDR = {"A": "127.0.0.1:1080", "A2": "127.0.0.1:1082", "A3": "127.0.0.1:1083",
+              "A2i": "127.0.0.1:1084", "A3i": "127.0.0.1:1085", "B": "127.0.0.1:1081",
+              "C": None, "W": None}
 TARGET_OF = {"W": T_IP_W}
+# The awgproxy-server paths: [Peer] Transport, the client's tunnel address, and the path whose
+# clean run an impaired one is compared with.
+AWG_SERVER_PATHS = {"A2": ("ip", "10.67.0.2"), "A3": ("quic", "10.67.0.3"),
+                    "A2i": ("ip", "10.67.0.4"), "A3i": ("quic", "10.67.0.5")}
+IMPAIRED = ("A2i", "A3i")
+CLEAN_OF = {"A2i": "A2", "A3i": "A3"}
+
+# Every AmneziaWG obfuscation parameter, on both ends of A2 / A3 (the issue: "with every
+# obfuscation parameter set"); the same kind of values as tests/integration/test_quic_transport.py.
+# Jc/Jmin/Jmax and I1-I5 shape the client's handshake bursts, S1-S4 pad every message type
+# (S4: every transport packet, so the inner MTU shrinks by 23), H1-H4 ranges draw a fresh type
+# value per message.
+OBFUSCATION = ("Jc = 4\nJmin = 40\nJmax = 70\nS1 = 15\nS2 = 18\nS3 = 20\nS4 = 23\n"
+               "H1 = 100000-100500\nH2 = 200000-200500\nH3 = 300000-300500\n"
+               "H4 = 400000-400500\nI1 = <b 0xc0ffee><r 8>\nI2 = <t><c>\nI3 = <rc 5><rd 4>\n"
+               "I4 = <dz 3><d><ds>\nI5 = <b 0x01>\n")
 
 
-def log(*a):
-    print(*a, file=sys.stderr, flush=True)
-
-
-def sysctl(ns, *pairs):
-    for p in pairs:
-        ns.run(["sysctl", "-qw", p], check=False)
-
-
-def rss_kb(pid):
-    text = pathlib.Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmRSS:\s+(\d+)\s+kB", text, re.M).group(1))
+def parse_impair(spec):
+    """'loss=0.02,reorder=0.05,delay_ms=5' -> {"both.loss": "0.02", ...}: every key on both
+    directions of the relay (keys as in impair_relay --help: loss, dup, reorder, reorder_ms,
+    delay_ms, jitter_ms, rate, queue, mtu)."""
+    out = {}
+    for item in (x.strip() for x in spec.split(",") if x.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SystemExit(f"socks_bench: --impair: expected KEY=VALUE, got {item!r}")
+        key = key.strip()
+        out[key if key.startswith(("up.", "down.", "both.")) else f"both.{key}"] = value.strip()
+    return out
 
 
 class Bench:
@@ -97,17 +130,11 @@ class Bench:
     def setup(self):
         a = self.a
         lab = self.lab
-        c, s, t = lab.netns("c"), lab.netns("s"), lab.netns("t")
+        c, s, t, self.st = benchlab.three_namespaces(lab)
         self.c, self.s, self.t = c, s, t
-        lab.veth(s, c, f"{S_IP}/24", f"{C_IP}/24")
-        self.st = lab.veth(s, t, f"{S_T_IP}/24", f"{T_IP}/24")
         sysctl(s, "net.ipv4.ip_forward=1")
         c.run(["ip", "route", "add", "198.51.100.0/24", "via", S_IP])
         t.run(["ip", "route", "add", "default", "via", S_T_IP])
-        # Tens of thousands of short connections in 10 s: widen the port range, reuse TIME_WAIT.
-        for ns in (c, s, t):
-            sysctl(ns, "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1",
-                   "net.core.somaxconn=4096", "net.ipv4.tcp_max_syn_backlog=4096")
 
         target = netns.LoggedProcess(t, [sys.executable, "-u", str(LOAD), "serve", "--listen",
                                          f"0.0.0.0:{TARGET_PORT}"], t.file("target.log"))
@@ -145,9 +172,9 @@ class Bench:
         self.wg = wg
         self.start_proxy("A")
 
-        # A2: awgproxy server in S as the exit.
-        if "A2" in a.paths:
-            self.setup_a2()
+        # A2 / A3 (and their impaired twins): awgproxy server in S as the exit.
+        if any(p in AWG_SERVER_PATHS for p in a.paths):
+            self.setup_awg_server()
 
         # B: shadowsocks-libev.
         ss_common = ["-k", SS_PASSWORD, "-m", SS_METHOD, "-n", "16384"]
@@ -166,40 +193,62 @@ class Bench:
             if p in self.pending:
                 continue
             ok, why = self.probe(p)
+            if ok and AWG_SERVER_PATHS.get(p, ("",))[0] == "ip" and \
+                    re.search(r"component=quic event=connected", self.proc[p].log()):
+                ok, why = False, "Transport = ip, yet the client connected over QUIC"
             if not ok:
-                if p in ("A2",):
+                if p in AWG_SERVER_PATHS:
                     self.pending[p] = why
                     log(f"path {p} unavailable: {why}")
                 else:
                     raise AssertionError(f"path {p} ({PATHS[p]}) does not work: {why}\n"
                                          f"{self.logs()}")
 
-    def setup_a2(self):
-        a, c, s = self.a, self.c, self.s
+    def setup_awg_server(self):
+        """One awgproxy server in S, one peer (own key, own tunnel address) per A2/A3/A2i/A3i
+        client, so that all of them stay connected side by side."""
+        a, s = self.a, self.s
         s_priv, s_pub = netns.keypair()
-        c_priv, c_pub = netns.keypair()
+        wanted = [p for p in AWG_SERVER_PATHS if p in a.paths]
+        keys = {p: netns.keypair() for p in wanted}
         conf_s = (f"[Interface]\nPrivateKey = {s_priv}\nListenPort = {AWGS_PORT}\n"
-                  f"Address = 10.67.0.1/24\n\n[Peer]\nPublicKey = {c_pub}\n"
-                  f"AllowedIPs = 10.67.0.2/32\n"
-                  # The idle-stream figure opens 1000 connections through this one peer, above the
-                  # server's default per-peer cap (MaxConnectionsPerPeer, 512).
-                  f"MaxConnections = {max(4096, 2 * a.idle)}\n")
-        conf_c = (f"[Interface]\nPrivateKey = {c_priv}\nAddress = 10.67.0.2/32\n\n"
-                  f"[Peer]\nPublicKey = {s_pub}\nEndpoint = {S_IP}:{AWGS_PORT}\n"
-                  f"AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 25\n\n"
-                  f"[Socks]\nListen = {PROXY_ADDR['A2']}\n")
+                  f"Address = 10.67.0.1/24\n{OBFUSCATION}")
+        for p in wanted:
+            conf_s += (f"\n[Peer]\nPublicKey = {keys[p][1]}\n"
+                       f"AllowedIPs = {AWG_SERVER_PATHS[p][1]}/32\n"
+                       # The idle-stream figure opens 1000 connections (TCP over lwIP, or QUIC
+                       # streams: both count) through one peer, above the server's default
+                       # per-peer cap (MaxConnectionsPerPeer, 512).
+                       f"MaxConnections = {max(4096, 2 * a.idle)}\n")
+        for p in wanted:
+            transport, address = AWG_SERVER_PATHS[p]
+            endpoint = f"{S_IP}:{RELAY_PORT.get(p, AWGS_PORT)}"
+            self.conf[p] = (f"[Interface]\nPrivateKey = {keys[p][0]}\nAddress = {address}/32\n"
+                            f"{OBFUSCATION}\n"
+                            f"[Peer]\nPublicKey = {s_pub}\nEndpoint = {endpoint}\n"
+                            f"AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 25\n"
+                            f"Transport = {transport}\n\n"
+                            f"[Socks]\nListen = {PROXY_ADDR[p]}\n")
         self.awg_server = netns.awgproxy(s, "server", conf_s, binary=a.binary, log_level="info",
                                          name="awgserver")
         try:
             self.awg_server.wait_log(r"event=started|listening", timeout=10)
         except AssertionError as e:
-            self.pending["A2"] = "awgproxy server did not start: " + str(e).splitlines()[0]
+            for p in wanted:
+                self.pending[p] = "awgproxy server did not start: " + str(e).splitlines()[0]
             return
-        self.conf["A2"] = conf_c
-        try:
-            self.start_proxy("A2")
-        except AssertionError as e:
-            self.pending["A2"] = "no tunnel to awgproxy server: " + str(e).splitlines()[0]
+        self.relays = {}
+        for p in wanted:
+            if p in RELAY_PORT:
+                # In S, next to the server: listen for the client, forward to the server; the
+                # fixed seed makes the loss / reorder pattern the same from run to run.
+                self.relays[p] = impair.start(s, f"{S_IP}:{RELAY_PORT[p]}",
+                                              f"{S_IP}:{AWGS_PORT}", settings=a.impair,
+                                              seed=a.impair_seed, binary=a.impair_relay)
+            try:
+                self.start_proxy(p)
+            except AssertionError as e:
+                self.pending[p] = "no tunnel to awgproxy server: " + str(e).splitlines()[0]
 
     def start_proxy(self, path):
         """(Re)starts the client-side proxy of a path and waits until it serves: a fresh process,
@@ -209,12 +258,16 @@ class Bench:
             old.stop()
         self.starts += 1
         c = self.c
-        if path in ("A", "A2"):
+        if path == "A" or path in AWG_SERVER_PATHS:
             h = netns.awgproxy(c, "client", self.conf[path], binary=self.a.binary,
                                log_level="info", name=f"awgclient-{path.lower()}-{self.starts}")
             self.proc[path] = h
             h.wait_log(r"socks.*listening|listening.*socks", timeout=15)
             h.wait_log(r"handshake.*completed", timeout=15)
+            if AWG_SERVER_PATHS.get(path, ("",))[0] == "quic":
+                # What runs is asserted, not assumed: the QUIC connection is up before anything
+                # is measured (Transport = quic would otherwise hold the first streams).
+                h.wait_log(r"component=quic event=connected", timeout=20)
         else:
             h = netns.LoggedProcess(c, self.ss_local_argv, c.file(f"ss-local-{self.starts}.log"))
             h.kind = "ss-local"
@@ -326,13 +379,18 @@ class Bench:
             time.sleep(2.0)
 
     def run_bulk(self, rep, mode):
-        for path in self.active():
+        for path in self.active(with_impaired=True):
             pid = self.proc[path].pid if path in self.proc else self.cpu_pid.get(path, 0)
-            r = self.client(path, mode, "--bytes", str(self.a.mb * 1000000), "--watch-pid",
-                            str(pid), timeout=1800)
+            size = (self.a.impair_mb if path in IMPAIRED else self.a.mb) * 1000000
+            if path in IMPAIRED:
+                st0 = self.relays[path].stats()
+            r = self.client(path, mode, "--bytes", str(size), "--watch-pid", str(pid),
+                            timeout=3600)
+            if path in IMPAIRED:
+                self.log_relay(rep, mode, path, st0, self.relays[path].stats())
             if not r["complete"]:
                 # Recorded, not fatal: the table marks the cell, the log says what arrived.
-                what = (f"{r['bytes']} of {self.a.mb * 1000000} bytes "
+                what = (f"{r['bytes']} of {size} bytes "
                         + ("sent, then no acknowledgement from the target"
                            if mode == "up" else "received, then the stream ended"))
                 if r.get("error"):
@@ -349,8 +407,28 @@ class Bench:
                 + (f", client-side proxy CPU {cpu:.2f} s" if cpu is not None else ""))
             time.sleep(1.0)
 
-    def active(self, proxied_only=False):
-        out = [p for p in self.a.paths if p not in self.pending]
+    def log_relay(self, rep, mode, path, st0, st1):
+        """What the relay did to this transfer (counter deltas), in the log and results.json."""
+        def d(direction, key):
+            return st1[direction][key] - st0[direction][key]
+        parts = []
+        for direction in ("up", "down"):
+            got = d(direction, "received")
+            if got:
+                parts.append(f"{direction} {got} datagrams, {d(direction, 'dropped_loss')} lost "
+                             f"({d(direction, 'dropped_loss') / got:.1%}), "
+                             f"{d(direction, 'reordered')} reordered, "
+                             f"{d(direction, 'dropped') - d(direction, 'dropped_loss')} other "
+                             f"drops")
+        self.add(f"{mode}_relay_loss", path, d("down" if mode == "down" else "up",
+                                                "dropped_loss"))
+        log(f"rep {rep} {mode} {path}: relay: " + "; ".join(parts))
+
+    def active(self, proxied_only=False, with_impaired=False):
+        """The paths a measurement runs on: not pending; the impaired ones only for down / up
+        (with_impaired)."""
+        out = [p for p in self.a.paths if p not in self.pending
+               and (with_impaired or p not in IMPAIRED)]
         return [p for p in out if p in self.proc] if proxied_only else out
 
     def run_perf(self):
@@ -395,10 +473,13 @@ class Bench:
         return statistics.median(v) if v else None
 
     def table(self):
-        cols = [p for p in ("A", "A2", "B", "C", "W") if p in self.a.paths]
+        cols = [p for p in ORDER if p in self.a.paths]
+        size = f"{self.a.mb} MB"
+        if any(p in cols for p in IMPAIRED) and self.a.impair_mb != self.a.mb:
+            size += f" ({self.a.impair_mb} MB impaired)"
         rows = [
-            ("down", f"download, 1 stream, {self.a.mb} MB (MB/s)", "{:.0f}", True),
-            ("up", f"upload, 1 stream, {self.a.mb} MB (MB/s)", "{:.0f}", True),
+            ("down", f"download, 1 stream, {size} (MB/s)", "{:.1f}", True),
+            ("up", f"upload, 1 stream, {size} (MB/s)", "{:.1f}", True),
             ("cps1", f"connections/s, sequential ({self.a.cps_seconds:g} s)", "{:.0f}", True),
             ("cps20", f"connections/s, 20 concurrent ({self.a.cps_seconds:g} s)", "{:.0f}", True),
             ("cps1_sustained", f"connections/s, sequential, 3rd back-to-back {self.a.cps_seconds:g} s "
@@ -416,8 +497,10 @@ class Bench:
             ratio_cols.append(("A", "B", "A / B"))
         if "A" in cols and "C" in cols:
             ratio_cols.append(("A", "C", "A / C"))
-        if "A2" in cols and "B" in cols and "A2" not in self.pending:
-            ratio_cols.append(("A2", "B", "A2 / B"))
+        for x, y in (("A2", "B"), ("A3", "B"), ("A3", "A2"), ("A2i", "A2"), ("A3i", "A3"),
+                     ("A3i", "A2i")):
+            if x in cols and y in cols and x not in self.pending and y not in self.pending:
+                ratio_cols.append((x, y, f"{x} / {y}"))
         head += [r[2] for r in ratio_cols]
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for metric, label, fmt, _ in rows:
@@ -442,36 +525,14 @@ class Bench:
                 if vals.get(x) is None or not vals.get(y):
                     cells.append("—")
                 else:
-                    cells.append(f"{vals[x] / vals[y]:.2f}")
+                    ratio = vals[x] / vals[y]
+                    # impaired / clean can be ~0.005: two digits would print 0.00
+                    cells.append(f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3f}")
             out.append("| " + " | ".join(cells) + " |")
         return "\n".join(out)
 
     def close(self):
         self.lab.close()
-
-
-def machine_notes():
-    cpu = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    def ver(cmd):
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-            return (r.stdout or r.stderr).strip().splitlines()[0]
-        except Exception:
-            return "?"
-    head = ver(["git", "-C", str(REPO), "log", "-1", "--format=%h %cs"])
-    dirty = ver(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
-    return (f"tree {head}{' + uncommitted changes' if dirty not in ('', '?') else ''}; "
-            f"{os.cpu_count()} CPUs ({cpu}), kernel {os.uname().release}; "
-            f"{ver(['dpkg-query', '-W', '-f', '${Package} ${Version}', 'shadowsocks-libev'])}, "
-            f"{ver(['dpkg-query', '-W', '-f', '${Package} ${Version}', 'wireguard-go'])}, "
-            f"Python {sys.version.split()[0]}")
 
 
 def main():
@@ -481,8 +542,20 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--cps-seconds", type=float, default=10.0)
     ap.add_argument("--idle", type=int, default=1000, help="idle streams for the RSS figure")
-    ap.add_argument("--paths", default="A,A2,B,C,W")
+    ap.add_argument("--paths", default="A,A2,A3,B,C,W",
+                    help="subset of " + ",".join(ORDER) + " (A2i/A3i need --impair, which adds "
+                         "them next to A2/A3)")
     ap.add_argument("--metrics", default="rss,cps,bulk")
+    ap.add_argument("--impair", default=None, metavar="KEY=V,...",
+                    help="also measure A2 / A3 through the impairment relay (paths A2i / A3i), "
+                         "e.g. 'loss=0.02,reorder=0.05,delay_ms=5': each key on both directions "
+                         "(or up.KEY / down.KEY), keys as in impair_relay --help")
+    ap.add_argument("--impair-mb", type=int, default=None,
+                    help="bulk size for the impaired paths (default: --mb, at most 50: A2 under 2 %% "
+                         "loss moves well under 1 MB/s on a shared 2-core machine)")
+    ap.add_argument("--impair-seed", type=int, default=1, help="the relay's random seed")
+    ap.add_argument("--impair-relay", default=None,
+                    help="impair_relay binary (default: tests/impair_relay next to --binary)")
     ap.add_argument("--perf", action="store_true",
                     help="also profile awgproxy client (path A) during a download")
     ap.add_argument("--workdir", default=None, help="keep logs here (default: a temp dir, removed)")
@@ -491,21 +564,32 @@ def main():
                          "seconds (for probing by hand), then measure")
     a = ap.parse_args()
     a.paths = [p.strip() for p in a.paths.split(",") if p.strip()]
+    unknown = [p for p in a.paths if p not in PATHS]
+    if unknown:
+        sys.exit(f"socks_bench: unknown path(s) {unknown}; known: {','.join(ORDER)}")
+    notes = []
+    if a.impair:
+        a.impair = parse_impair(a.impair)
+        for p in IMPAIRED:
+            if CLEAN_OF[p] in a.paths and p not in a.paths:
+                a.paths.append(p)
+        a.impair_mb = a.impair_mb or min(a.mb, 50)
+        a.impair_relay = a.impair_relay or str(pathlib.Path(a.binary).parent / "tests" /
+                                               "impair_relay")
+        spec = ", ".join(f"{k}={v}" for k, v in a.impair.items())
+        for p in IMPAIRED:
+            PATHS[p] += f" ({spec})"
+        if "B" in a.paths:
+            notes.append("B under impairment: not measured. ss-local <-> ss-server is TCP and "
+                         "the impairment relay is UDP-only; impairing it would need kernel netem "
+                         "(sch_netem), which this machine lacks.")
+    elif any(p in IMPAIRED for p in a.paths):
+        sys.exit("socks_bench: A2i / A3i need --impair")
+    a.paths = [p for p in ORDER if p in a.paths]
     metrics = set(m.strip() for m in a.metrics.split(","))
-    own_workdir = a.workdir is None
-    a.workdir = a.workdir or tempfile.mkdtemp(prefix="socks-bench-")
-    pathlib.Path(a.workdir).mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        sys.exit("socks_bench: needs root (network namespaces)")
-    # SIGTERM / SIGINT / SIGHUP unwind through the finally below, so the namespaces and every
-    # process in them go away whichever way the run ends.
-    def stop(signum, frame):
-        raise SystemExit(f"socks_bench: stopped by signal {signum}")
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, stop)
-    b = Bench(a)
-    try:
-        load0 = open("/proc/loadavg").read().split()[0]
+
+    def body(b):
+        load0 = benchlab.loadavg()
         b.setup()
         if a.hold:
             pids = {p: h.pid for p, h in b.proc.items()}
@@ -528,10 +612,11 @@ def main():
                 b.run_bulk(rep, "up")
         if a.perf:
             b.run_perf()
-        print(f"\nsocks_bench: {machine_notes()}")
-        load1 = open("/proc/loadavg").read().split()[0]
+        notes = benchlab.machine_notes(["shadowsocks-libev", "wireguard-go"])
+        print(f"\nsocks_bench: {notes}")
         print(f"awgproxy: {a.binary}; measured in {time.monotonic() - t0:.0f} s; 1-minute load "
-              f"average {load0} before, {load1} after (other work on the machine shows here)\n")
+              f"average {load0} before, {benchlab.loadavg()} after (other work on the machine "
+              f"shows here)\n")
         print(b.table())
         for p, why in b.pending.items():
             print(f"\n{p} ({PATHS[p]}): pending: {why}")
@@ -541,10 +626,13 @@ def main():
             print(n)
         raw = {f"{m}/{p}": v for (m, p), v in b.results.items()}
         (pathlib.Path(a.workdir) / "results.json").write_text(json.dumps(raw, indent=1))
-    finally:
-        b.close()
-        if own_workdir:
-            shutil.rmtree(a.workdir, ignore_errors=True)
+
+    def make(a):
+        b = Bench(a)
+        b.notes.extend(notes)
+        return b
+
+    benchlab.run_main("socks_bench", a, make, body)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@
 # table and removes the namespaces again (also on Ctrl-C / SIGTERM).
 #
 #   paths   A   awgproxy client -> wireguard-go (plain WireGuard = AmneziaWG defaults) on a TUN in S
-#           A2  awgproxy client -> awgproxy server (its userspace exit) in S
+#           A2  awgproxy client -> awgproxy server (its userspace exit) in S, Transport = ip (lwIP
+#               TCP per stream inside the tunnel)
+#           A3  the same with Transport = quic (one QUIC connection inside the tunnel)
+#               A2 and A3 set every AmneziaWG obfuscation parameter (Jc/Jmin/Jmax, S1-S4, H1-H4
+#               ranges, I1-I5); A stays plain WireGuard (wireguard-go knows none of them)
+#           A2i, A3i  with --impair: A2 / A3 through tests/impair/impair_relay (down / up only)
 #           B   ss-local -> ss-server, chacha20-ietf-poly1305 (shadowsocks-libev)
 #           C   direct TCP, no proxy
 #           W   kernel TCP over wireguard-go in C -> wireguard-go in S (reference: the tunnel
@@ -18,7 +23,12 @@
 #   --reps N         runs per measurement (default 3)
 #   --cps-seconds S  length of each connections/s run (default 10)
 #   --idle N         idle streams for the RSS figure (default 1000)
-#   --paths A,B,...  subset of A,A2,B,C,W (default all)
+#   --paths A,B,...  subset of A,A2,A3,B,C,W (default all)
+#   --impair SPEC    also A2i / A3i through the UDP impairment relay, SPEC e.g.
+#                    'loss=0.02,reorder=0.05,delay_ms=5' (each key on both directions; B cannot
+#                    be impaired: its proxy-to-proxy leg is TCP, the relay UDP-only, no netem here)
+#   --impair-mb N    bulk size for A2i / A3i (default --mb, at most 50)
+#   --impair-seed N  the relay's seed (default 1: the same drop pattern every run)
 #   --metrics ...    subset of rss,cps,bulk (default all)
 #   --perf           also profile awgproxy client during a download (perf record -g)
 #   --workdir DIR    keep configs, logs, perf data and results.json there
@@ -26,19 +36,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ "$(id -u)" -eq 0 ] || { echo "socks_bench: needs root (network namespaces)" >&2; exit 1; }
-bash bench/setup.sh >/dev/null
-
-build=1
-for a in "$@"; do [ "$a" = "--binary" ] && build=0; done
-if [ "$build" -eq 1 ]; then
-  [ -f .deps/lwip-src/src/core/tcp.c ] || bash scripts/setup-deps.sh >/dev/null
-  cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build-bench -j"$(nproc)" --target awgproxy >/dev/null
-fi
-
-# 1000 idle streams are 2000+ sockets in the proxy and in the target: as many files as allowed.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+. bench/lab.sh
+bench_prelude socks_bench "$@"
 
 # /usr/bin/python3: tests/integration/netns.py imports pytest, which Debian's python3-pytest
 # provides for the system interpreter.
