@@ -57,35 +57,29 @@ static quic_stream *sendq_pop(quic_conn *c) {
   return q;
 }
 
+/* Removes q from a singly linked queue whose link is at next_off in quic_stream. */
+static void queue_remove(quic_stream **head, quic_stream **tail, quic_stream *q, size_t next_off) {
+#define NEXT(x) (*(quic_stream **)((char *)(x) + next_off))
+  quic_stream *prev = NULL;
+  for (quic_stream *p = *head; p; prev = p, p = NEXT(p)) {
+    if (p != q) continue;
+    if (prev)
+      NEXT(prev) = NEXT(q);
+    else
+      *head = NEXT(q);
+    if (*tail == q) *tail = prev;
+    NEXT(q) = NULL;
+    return;
+  }
+#undef NEXT
+}
+
 /* A stream being freed leaves whatever queue it is on. */
 void qc_unlink(quic_stream *q) {
   quic_conn *c = q->c;
-  if (q->in_sendq) {
-    quic_stream *prev = NULL;
-    for (quic_stream *p = c->sq_head; p; prev = p, p = p->sq_next) {
-      if (p != q) continue;
-      if (prev)
-        prev->sq_next = q->sq_next;
-      else
-        c->sq_head = q->sq_next;
-      if (c->sq_tail == q) c->sq_tail = prev;
-      break;
-    }
-    q->in_sendq = false;
-  }
-  if (q->in_readyq) {
-    quic_stream *prev = NULL;
-    for (quic_stream *p = c->rq_head; p; prev = p, p = p->rq_next) {
-      if (p != q) continue;
-      if (prev)
-        prev->rq_next = q->rq_next;
-      else
-        c->rq_head = q->rq_next;
-      if (c->rq_tail == q) c->rq_tail = prev;
-      break;
-    }
-    q->in_readyq = false;
-  }
+  if (q->in_sendq) queue_remove(&c->sq_head, &c->sq_tail, q, offsetof(quic_stream, sq_next));
+  if (q->in_readyq) queue_remove(&c->rq_head, &c->rq_tail, q, offsetof(quic_stream, rq_next));
+  q->in_sendq = q->in_readyq = false;
   if (q->id < 0) qc_pending_remove(q);
 }
 
@@ -668,18 +662,7 @@ stream *quic_conn_open_stream(quic_conn *c) {
 }
 
 void qc_pending_remove(quic_stream *q) {
-  quic_conn *c = q->c;
-  quic_stream *prev = NULL;
-  for (quic_stream *p = c->po_head; p; prev = p, p = p->po_next) {
-    if (p != q) continue;
-    if (prev)
-      prev->po_next = q->po_next;
-    else
-      c->po_head = q->po_next;
-    if (c->po_tail == q) c->po_tail = prev;
-    q->po_next = NULL;
-    return;
-  }
+  queue_remove(&q->c->po_head, &q->c->po_tail, q, offsetof(quic_stream, po_next));
 }
 
 static void assign_ids(quic_conn *c) {

@@ -14,10 +14,14 @@
 #define QUIC_DGRAM_SLOTS 64 /* DATAGRAM frames waiting for the next write pass */
 #define QUIC_DGRAM_MAX 1500
 
+/* Stream bytes in a list of chunks: small writes take small chunks (at least QCHUNK_MIN),
+ * bulk fills QCHUNK_SIZE ones. */
+#define QCHUNK_MIN 512
 typedef struct qchunk {
   struct qchunk *next;
   size_t len; /* bytes used in data */
-  uint8_t data[QCHUNK_SIZE];
+  size_t cap;
+  uint8_t data[];
 } qchunk;
 
 typedef struct quic_stream quic_stream;

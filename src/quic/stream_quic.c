@@ -22,6 +22,33 @@ static void free_chunks(qchunk *c) {
   }
 }
 
+/* Appends data to a chunk list; returns the bytes appended (fewer only when out of memory). */
+static size_t chunks_append(qchunk **head, qchunk **tail, const uint8_t *data, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    qchunk *t = *tail;
+    if (!t || t->len == t->cap) {
+      size_t want = len - done;
+      size_t cap = want < QCHUNK_MIN ? QCHUNK_MIN : want > QCHUNK_SIZE ? QCHUNK_SIZE : want;
+      qchunk *n = malloc(sizeof *n + cap);
+      if (!n) break;
+      n->next = NULL;
+      n->len = 0;
+      n->cap = cap;
+      if (t)
+        t->next = n;
+      else
+        *head = n;
+      *tail = t = n;
+    }
+    size_t k = t->cap - t->len < len - done ? t->cap - t->len : len - done;
+    memcpy(t->data + t->len, data + done, k);
+    t->len += k;
+    done += k;
+  }
+  return done;
+}
+
 /* ---- application side ------------------------------------------------------------------- */
 
 static void q_read_start(stream *s) {
@@ -36,28 +63,11 @@ static int q_write(stream *s, const uint8_t *data, size_t len) {
   quic_stream *q = of(s);
   if (q->fin_wanted || q->ng_closed) return UV_EPIPE;
   if (q->error) return q->error;
-  while (len) {
-    qchunk *t = q->snd_tail;
-    if (!t || t->len == QCHUNK_SIZE) {
-      qchunk *n = malloc(sizeof *n);
-      if (!n) return UV_ENOMEM;
-      n->next = NULL;
-      n->len = 0;
-      if (t)
-        t->next = n;
-      else
-        q->snd_head = n, q->snd_base = q->snd_end;
-      q->snd_tail = t = n;
-      if (!q->snd_cur) q->snd_cur = n, q->snd_cur_off = 0;
-    }
-    size_t k = QCHUNK_SIZE - t->len;
-    if (k > len) k = len;
-    memcpy(t->data + t->len, data, k);
-    t->len += k;
-    data += k;
-    len -= k;
-    q->snd_end += k;
-  }
+  if (!q->snd_head) q->snd_base = q->snd_end;
+  size_t n = chunks_append(&q->snd_head, &q->snd_tail, data, len);
+  if (!q->snd_cur) q->snd_cur = q->snd_head, q->snd_cur_off = 0;
+  q->snd_end += n;
+  if (n < len) return UV_ENOMEM;
   if (q->snd_end - q->snd_sent > STREAM_HIGH_WATER) q->over_high = true;
   qc_sendq_add(q);
   return 0;
@@ -144,30 +154,10 @@ void qs_on_recv(quic_stream *q, const uint8_t *data, size_t len, bool fin) {
     ngtcp2_conn_extend_max_offset(c->conn, len);
     return;
   }
-  while (len) {
-    qchunk *t = q->rcv_tail;
-    if (!t || t->len == QCHUNK_SIZE) {
-      qchunk *n = malloc(sizeof *n);
-      if (!n) {
-        q->error = UV_ENOMEM;
-        break;
-      }
-      n->next = NULL;
-      n->len = 0;
-      if (t)
-        t->next = n;
-      else
-        q->rcv_head = n;
-      q->rcv_tail = t = n;
-    }
-    size_t k = QCHUNK_SIZE - t->len;
-    if (k > len) k = len;
-    memcpy(t->data + t->len, data, k);
-    t->len += k;
-    data += k;
-    len -= k;
-    q->rcv_queued += k;
-  }
+  if (!q->rcv_head) q->rcv_off = 0;
+  size_t n = chunks_append(&q->rcv_head, &q->rcv_tail, data, len);
+  q->rcv_queued += n;
+  if (n < len) q->error = UV_ENOMEM;
   if (fin) q->rcv_fin = true;
   if (q->reading || q->error) qc_readyq_add(q);
 }
@@ -256,7 +246,7 @@ static bool take_header(quic_stream *q, uint64_t *taken) {
     q->rcv_off += k;
     q->rcv_queued -= k;
     *taken += k;
-    if (q->rcv_off == h->len && (h->next || h->len == QCHUNK_SIZE)) {
+    if (q->rcv_off == h->len && (h->next || h->len == h->cap)) {
       q->rcv_head = h->next;
       if (!q->rcv_head) q->rcv_tail = NULL;
       q->rcv_off = 0;
