@@ -99,13 +99,15 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   t->udp = udp_io_open(loop, cfg->has_listen_port ? cfg->listen_port : 0, tun_on_datagram, t, err,
                        errlen);
   if (!t->udp) goto fail;
-  t->ip = ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err,
-                         errlen);
+  t->ip =
+      ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err, errlen);
   if (!t->ip) goto fail;
   char port[8];
   snprintf(port, sizeof port, "%u", udp_io_port(t->udp));
+  bool gso, gro;
+  udp_io_offload(t->udp, &gso, &gro);
   LOG_I("tunnel", "listening", "udp_port", port, "peers", cfg->n_peers ? "configured" : "none",
-        NULL);
+        "udp_gso", gso ? "on" : "off", "udp_gro", gro ? "on" : "off", NULL);
   for (size_t i = 0; i < t->n_peers; i++) tun_service_peer(t->peers[i]);
   /* Peers with an Endpoint and a keepalive connect at once, so the tunnel is up before use. */
   for (size_t i = 0; i < t->n_peers; i++)
@@ -128,7 +130,8 @@ void tunnel_destroy(tunnel *t) {
   if (!t) return;
   t->destroying = true;
   if (t->ip) ipstack_destroy(t->ip);
-  if (t->udp) udp_io_close(t->udp);
+  if (t->udp) udp_io_close(t->udp); /* sends the batch first, while the peers still exist */
+  t->udp = NULL;
   for (size_t i = 0; i < t->n_peers; i++) tun_peer_remove(t->peers[i], "shutdown");
   t->n_peers = 0;
   wg_device_wipe(&t->dev);
@@ -197,17 +200,27 @@ void tunnel_stats_get(const tunnel *t, tunnel_stats *out) { *out = t->stats; }
 
 const char *tunnel_drop_reason_name(tun_drop_reason r) {
   static const char *const names[TUN_DROP_COUNT] = {
-      "unknown-class", "mac1",   "decrypt",       "replay",           "unknown-index",
-      "expired",       "not-allowed-source",      "not-ip",           "bare-not-keepalive",
-      "under-load",    "handshake-rejected",      "bad-cookie-reply", "other",
+      "unknown-class",
+      "mac1",
+      "decrypt",
+      "replay",
+      "unknown-index",
+      "expired",
+      "not-allowed-source",
+      "not-ip",
+      "bare-not-keepalive",
+      "under-load",
+      "handshake-rejected",
+      "bad-cookie-reply",
+      "other",
   };
   return r < TUN_DROP_COUNT ? names[r] : "other";
 }
 
 const char *tunnel_hs_failure_name(tun_hs_failure f) {
   static const char *const names[TUN_HS_FAILURE_COUNT] = {
-      "timeout", "decrypt", "unknown-peer", "stale-timestamp", "flood", "unexpected-state",
-      "bad-key", "max-sessions", "other",
+      "timeout",          "decrypt", "unknown-peer", "stale-timestamp", "flood",
+      "unexpected-state", "bad-key", "max-sessions", "other",
   };
   return f < TUN_HS_FAILURE_COUNT ? names[f] : "other";
 }
