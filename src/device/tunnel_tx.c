@@ -153,10 +153,8 @@ static void send_initiation(tun_peer *p, bool retry) {
   /* I1..I5 come first in the batch, then the junk, then the initiation itself. */
   size_t n_sig = awg_prehandshake_count(t->awg) - t->awg->jc;
   for (size_t i = 0; i < sent && i < (size_t)n; i++) {
-    if (i < n_sig)
-      t->stats.signature_sent++;
-    else
-      t->stats.junk_sent++;
+    if (i < n_sig) t->stats.signature_sent++;
+    else t->stats.junk_sent++;
   }
   if (sent == (size_t)n + 1) p->initiation_sent = now;
   if (!p->handshake_started || !retry) p->handshake_started = now, p->attempts = 0;
@@ -193,7 +191,8 @@ void tun_service_peer(tun_peer *p) {
     unsigned acts = wg_peer_poll(&p->wp, tun_now());
     if (!acts) break;
     if (acts & WG_ACT_HANDSHAKE_FAILED) handshake_failed(p);
-    if (acts & (WG_ACT_INITIATE | WG_ACT_RETRANSMIT)) send_initiation(p, !(acts & WG_ACT_INITIATE));
+    if (acts & (WG_ACT_INITIATE | WG_ACT_RETRANSMIT))
+      send_initiation(p, !(acts & WG_ACT_INITIATE));
     if (acts & WG_ACT_SEND_KEEPALIVE) send_keepalive(p);
     if (acts & WG_ACT_ZERO_KEYS) {
       if (p->handshakes_ok) p->session_lost = true;

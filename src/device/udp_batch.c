@@ -172,6 +172,7 @@ static int send_msgs(int fd, udp_mmsg *mm, size_t n) {
 }
 
 static void account_msg(udp_io *u, const udp_msg *m) {
+  if (m->seg) u->gso_sends++;
   for (size_t i = 0; i < m->count; i++) account(&u->out[m->first + i]);
 }
 

@@ -57,8 +57,10 @@ struct udp_io {
   size_t used;
   udp_out out[UDP_BATCH_MAX];
   size_t n_out;
-  turn_hook flush_hook; /* LOOP_TURN_SEND */
-  int test_gso_fail;    /* test hook: the next GSO send fails with this errno (0 = off) */
+  turn_hook flush_hook;    /* LOOP_TURN_SEND */
+  int test_gso_fail;       /* test hook: the next GSO send fails with this errno (0 = off) */
+  uint64_t gso_sends;      /* GSO messages the kernel took (tests, diagnostics) */
+  uint64_t gro_aggregates; /* received buffers holding more than one datagram */
 };
 
 /* udp_io.c */

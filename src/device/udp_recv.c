@@ -35,8 +35,9 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 }
 
 #ifdef UDP_IO_HAVE_GRO
-#define UDP_RECV_ROUNDS 8 /* recvmmsg calls per wakeup, so one busy socket cannot starve the loop \
-                           */
+#define UDP_RECV_ROUNDS                                                     \
+  8 /* recvmmsg calls per wakeup, so one busy socket cannot starve the loop \
+     */
 
 typedef struct {
   struct mmsghdr mm[UDP_RECV_SLOTS];
@@ -73,6 +74,7 @@ static void deliver_message(udp_io *u, struct mmsghdr *m) {
   uint8_t *data = h->msg_iov->iov_base;
   size_t len = m->msg_len, seg = gro_segment(h);
   if (!seg || seg >= len) return deliver(u, data, len, addr);
+  u->gro_aggregates++;
   for (size_t off = 0; off < len; off += seg)
     deliver(u, data + off, len - off < seg ? len - off : seg, addr);
 }
