@@ -104,8 +104,10 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   if (!t->ip) goto fail;
   char port[8];
   snprintf(port, sizeof port, "%u", udp_io_port(t->udp));
+  bool gso, gro;
+  udp_io_offload(t->udp, &gso, &gro);
   LOG_I("tunnel", "listening", "udp_port", port, "peers", cfg->n_peers ? "configured" : "none",
-        NULL);
+        "udp_gso", gso ? "on" : "off", "udp_gro", gro ? "on" : "off", NULL);
   for (size_t i = 0; i < t->n_peers; i++) tun_service_peer(t->peers[i]);
   /* Peers with an Endpoint and a keepalive connect at once, so the tunnel is up before use. */
   for (size_t i = 0; i < t->n_peers; i++)
@@ -128,7 +130,8 @@ void tunnel_destroy(tunnel *t) {
   if (!t) return;
   t->destroying = true;
   if (t->ip) ipstack_destroy(t->ip);
-  if (t->udp) udp_io_close(t->udp);
+  if (t->udp) udp_io_close(t->udp); /* sends the batch first, while the peers still exist */
+  t->udp = NULL;
   for (size_t i = 0; i < t->n_peers; i++) tun_peer_remove(t->peers[i], "shutdown");
   t->n_peers = 0;
   wg_device_wipe(&t->dev);

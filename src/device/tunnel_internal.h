@@ -74,7 +74,8 @@ struct tunnel {
   bool destroying;  /* tunnel_destroy ran: the last peer to close frees the tunnel */
   uint32_t mtu;
   uint32_t packets_sent; /* for the <c> tag */
-  uint8_t *buf;          /* TUN_BUF: the one send buffer (single-threaded) */
+  uint8_t *buf;          /* TUN_BUF: handshake messages are built here (transport datagrams are
+                          * sealed straight into udp_io's send batch) */
   uint8_t *prehs_arena;  /* I-packets and junk for one initiation */
   size_t prehs_arena_len;
   awg_datagram *prehs;

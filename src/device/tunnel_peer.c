@@ -133,6 +133,8 @@ static void deliver_in_order(void *ctx, const uint8_t *pkt, size_t len) {
 
 void tun_peer_remove(tun_peer *p, const char *reason) {
   if (p->removed) return;
+  /* Datagrams still in the send batch count into p's tx counters: send them while p lives. */
+  if (p->t->udp) udp_io_flush(p->t->udp);
   if (p->in_session) tun_session_end(p, reason, tun_now());
   p->removed = true;
   for (size_t k = 0; k < TUN_STAGED_MAX; k++) free(p->staged[k].data), p->staged[k].data = NULL;

@@ -13,26 +13,33 @@
 
 void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len,
                        tun_peer *p) {
-  int rc = udp_io_send(t->udp, to, data, len);
+  /* Queued behind the datagrams sealed before it; p's counters move when it is handed to the
+   * kernel (peers are flushed out before they are freed, see tun_peer_remove). */
+  int rc = udp_io_send(t->udp, to, data, len, p ? &p->tx_bytes : NULL, p ? &p->tx_packets : NULL);
   t->packets_sent++;
-  if (rc == 0 && p) p->tx_bytes += len, p->tx_packets++;
   if (rc != 0) LOG_D("tunnel", "send_failed", "error", uv_strerror(rc), NULL);
 }
 
-/* Encrypts the plaintext already placed at t->buf + S4 + 16 and sends it. */
-static wg_result seal_and_send(tun_peer *p, size_t pt_len) {
+/* Encrypts pt_len bytes of plaintext straight into the send batch (no copy of the ciphertext)
+ * and queues the datagram for the end of the loop turn. */
+static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   tunnel *t = p->t;
   uint64_t now = tun_now();
   size_t s4 = awg_padding(t->awg, AWG_MSG_TRANSPORT);
   size_t padded = wg_padded_len(pt_len, t->mtu);
   padded += awg_transport_extra_padding(t->awg, padded);
-  uint8_t *msg = t->buf + s4;
+  size_t wire_len = s4 + wg_transport_len(padded);
+  uint8_t *room = udp_io_reserve(t->udp, wire_len);
+  if (!room) return WG_ERR_STATE;
+  uint8_t *msg = room + s4;
+  if (pt_len) memcpy(msg + WG_DATA_PAYLOAD, pt, pt_len);
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast());
   wg_result r = wg_peer_encrypt(&p->wp, type, msg, pt_len, padded, now);
-  if (r != WG_OK) return r;
+  if (r != WG_OK) return r; /* the room is simply not committed */
   /* Keepalives are padded too (decisions.md #1). */
-  awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), t->buf);
-  tun_send_datagram(t, &p->endpoint, t->buf, s4 + wg_transport_len(padded), p);
+  awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), room);
+  udp_io_commit(t->udp, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
+  t->packets_sent++;
   return WG_OK;
 }
 
@@ -52,26 +59,20 @@ static void stage(tun_peer *p, const uint8_t *pkt, size_t len) {
 }
 
 static void send_packet(tun_peer *p, const uint8_t *pkt, size_t len) {
-  tunnel *t = p->t;
   if (!p->has_endpoint || !wg_peer_can_send(&p->wp, tun_now())) {
     stage(p, pkt, len);
     if (!wg_peer_can_send(&p->wp, tun_now())) p->wp.actions |= WG_ACT_INITIATE;
     tun_service_peer(p);
     return;
   }
-  size_t s4 = awg_padding(t->awg, AWG_MSG_TRANSPORT);
-  memcpy(t->buf + s4 + WG_DATA_PAYLOAD, pkt, len);
-  if (seal_and_send(p, len) != WG_OK) stage(p, pkt, len);
+  if (seal_and_send(p, pkt, len) != WG_OK) stage(p, pkt, len);
   tun_service_peer(p);
 }
 
 void tun_flush_staged(tun_peer *p) {
-  tunnel *t = p->t;
-  size_t s4 = awg_padding(t->awg, AWG_MSG_TRANSPORT);
   while (p->staged_count && p->has_endpoint && wg_peer_can_send(&p->wp, tun_now())) {
     tun_staged *s = &p->staged[p->staged_head];
-    memcpy(t->buf + s4 + WG_DATA_PAYLOAD, s->data, s->len);
-    if (seal_and_send(p, s->len) != WG_OK) break;
+    if (seal_and_send(p, s->data, s->len) != WG_OK) break;
     p->staged_head = (p->staged_head + 1) % TUN_STAGED_MAX;
     p->staged_count--;
   }
@@ -120,7 +121,7 @@ static void send_keepalive(tun_peer *p) {
     return;
   }
   if (!p->has_endpoint) return;
-  if (seal_and_send(p, 0) == WG_OK) LOG_D("tunnel", "keepalive_sent", "peer", p->fp, NULL);
+  if (seal_and_send(p, NULL, 0) == WG_OK) LOG_D("tunnel", "keepalive_sent", "peer", p->fp, NULL);
 }
 
 static void send_initiation(tun_peer *p, bool retry) {

@@ -1,5 +1,6 @@
-#include "device/udp_io.h"
-
+/* The sockets: opening both families, socket buffers, libuv's bounded queue for what a full
+ * socket buffer cannot take, immediate sends (handshake bursts), closing. The batch lives in
+ * udp_batch.c, receiving in udp_recv.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -7,40 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECV_SLOTS 32 /* datagrams per recvmmsg call */
-#define SLOT_SIZE (64 * 1024)
+#include "device/udp_io_internal.h"
+
 #define UDP_SOCKET_BUFFER (8 * 1024 * 1024)
 #define UDP_SEND_QUEUE_MAX 8192 /* datagrams waiting for a full socket buffer (~12 MB) */
 
-typedef struct {
-  uv_udp_t h;
-  int open;
-  udp_io *owner;
-} udp_sock;
-
-struct udp_io {
-  udp_sock s4, s6;
-  udp_recv_fn fn;
-  void *ctx;
-  uint16_t port;
-  int closing;
-  char *rbuf; /* RECV_SLOTS * SLOT_SIZE, shared by both sockets (one loop thread) */
-};
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  udp_io *u = ((udp_sock *)h->data)->owner;
-  *buf = uv_buf_init(u->rbuf, RECV_SLOTS * SLOT_SIZE);
-}
-
-static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-                    unsigned flags) {
-  udp_io *u = ((udp_sock *)h->data)->owner;
-  if (nread < 0 || !addr || (flags & UV_UDP_PARTIAL)) return; /* errors, end of batch, truncated */
-  udp_addr from;
-  memset(&from, 0, sizeof from);
-  from.len = addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-  memcpy(&from.ss, addr, from.len);
-  u->fn(u->ctx, (uint8_t *)buf->base, (size_t)nread, &from);
+bool udp_env_flag(const char *name) {
+  const char *v = getenv(name);
+  return v && *v == '1';
 }
 
 /* Large socket buffers absorb bursts (many streams at once, handshake floods): a datagram lost
@@ -65,6 +40,8 @@ static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_
   int rc = uv_udp_init_ex(loop, &s->h, (unsigned)family | UV_UDP_RECVMMSG);
   if (rc) return rc;
   s->owner = u;
+  s->family = family;
+  s->poll_fd = -1;
   s->h.data = s;
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
@@ -78,11 +55,14 @@ static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_
     a->sin6_port = htons(port);
   }
   rc = uv_udp_bind(&s->h, (struct sockaddr *)&ss, family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-  if (!rc) rc = uv_udp_recv_start(&s->h, on_alloc, on_recv);
+  if (!rc) rc = udp_recv_start(s);
   if (rc) {
     uv_close((uv_handle_t *)&s->h, NULL);
     return rc;
   }
+#ifdef UDP_IO_HAVE_GSO
+  s->gso = !udp_env_flag("AWG_UDP_NO_GSO");
+#endif
   grow_buffers(s);
   s->open = 1;
   return 0;
@@ -96,25 +76,32 @@ static uint16_t bound_port(udp_sock *s) {
                                        : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+static void free_io(udp_io *u) {
+  free(u->rbuf);
+  free(u->arena);
+  free(u);
+}
+
 udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, char *err,
                     size_t errlen) {
   udp_io *u = calloc(1, sizeof *u);
-  if (u) u->rbuf = malloc((size_t)RECV_SLOTS * SLOT_SIZE);
-  if (!u || !u->rbuf) {
-    if (u) free(u);
+  if (u) u->rbuf = malloc((size_t)UDP_RECV_SLOTS * UDP_SLOT_SIZE);
+  if (u) u->arena = malloc(UDP_ARENA_SIZE);
+  if (!u || !u->rbuf || !u->arena) {
+    if (u) free_io(u);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
   u->fn = fn;
   u->ctx = ctx;
+  udp_batch_init(u);
   int rc4 = open_one(loop, u, &u->s4, AF_INET, port);
   if (!rc4) u->port = bound_port(&u->s4);
   int rc6 = open_one(loop, u, &u->s6, AF_INET6, u->port ? u->port : port);
   if (!rc6 && !u->port) u->port = bound_port(&u->s6);
   if (rc4 && rc6) {
     snprintf(err, errlen, "cannot bind UDP port %u: %s", port, uv_strerror(rc4));
-    free(u->rbuf);
-    free(u);
+    free_io(u);
     return NULL;
   }
   return u;
@@ -122,8 +109,13 @@ udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, c
 
 uint16_t udp_io_port(const udp_io *u) { return u->port; }
 
-static udp_sock *sock_for(udp_io *u, const udp_addr *to) {
-  udp_sock *s = to->ss.ss_family == AF_INET ? &u->s4 : &u->s6;
+void udp_io_offload(const udp_io *u, bool *gso, bool *gro) {
+  *gso = (u->s4.open && u->s4.gso) || (u->s6.open && u->s6.gso);
+  *gro = (u->s4.open && u->s4.gro) || (u->s6.open && u->s6.gro);
+}
+
+udp_sock *udp_sock_for(udp_io *u, int family) {
+  udp_sock *s = family == AF_INET ? &u->s4 : &u->s6;
   return s->open ? s : NULL;
 }
 
@@ -138,7 +130,7 @@ static void on_queued_sent(uv_udp_send_t *req, int status) { free(req); }
 /* The socket buffer is full: queue the datagram in libuv (which sends it as soon as the socket is
  * writable, in order) instead of dropping it, because a drop costs a TCP connection inside the
  * tunnel a retransmission timeout. Bounded, so a stuck socket cannot grow memory without end. */
-static int send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, size_t len) {
+int udp_send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, size_t len) {
   if (uv_udp_get_send_queue_count(&s->h) >= UDP_SEND_QUEUE_MAX) return UV_EAGAIN;
   queued_send *q = malloc(sizeof *q + len);
   if (!q) return UV_ENOMEM;
@@ -150,45 +142,46 @@ static int send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, siz
   return rc;
 }
 
-int udp_io_send(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len) {
-  udp_sock *s = sock_for(u, to);
+static int send_now(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len) {
+  udp_sock *s = udp_sock_for(u, to->ss.ss_family);
   if (!s) return UV_EAFNOSUPPORT;
   /* Behind queued datagrams, queue too: order matters to TCP inside the tunnel. */
-  if (uv_udp_get_send_queue_count(&s->h)) return send_queued(s, to, data, len);
+  if (uv_udp_get_send_queue_count(&s->h)) return udp_send_queued(s, to, data, len);
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
   int rc = uv_udp_try_send(&s->h, &b, 1, (const struct sockaddr *)&to->ss);
-  if (rc == UV_EAGAIN || rc == UV_ENOBUFS) return send_queued(s, to, data, len);
+  if (rc == UV_EAGAIN || rc == UV_ENOBUFS) return udp_send_queued(s, to, data, len);
   return rc < 0 ? rc : 0;
 }
 
 size_t udp_io_send_batch(udp_io *u, const udp_addr *to, const uint8_t *const *data,
                          const size_t *len, size_t n) {
+  /* After everything sealed before (per-peer order), then one by one: a failure must stop the
+   * burst, and this runs once per handshake, not per data packet. */
+  udp_io_flush(u);
   size_t sent = 0;
-  /* In order, one by one: the kernel keeps the order of datagrams from one socket, and a
-   * failure must stop the batch. (sendmmsg would save syscalls, but this path runs once per
-   * handshake, not per data packet.) */
   for (; sent < n; sent++)
-    if (udp_io_send(u, to, data[sent], len[sent]) != 0) break;
+    if (send_now(u, to, data[sent], len[sent]) != 0) break;
   return sent;
 }
 
 static void on_closed(uv_handle_t *h) {
   udp_io *u = ((udp_sock *)h->data)->owner;
-  if (--u->closing == 0) {
-    free(u->rbuf);
-    free(u);
-  }
+  if (--u->closing == 0) free_io(u);
 }
 
 void udp_io_close(udp_io *u) {
   if (!u) return;
-  u->closing = u->s4.open + u->s6.open;
-  if (u->s4.open) uv_close((uv_handle_t *)&u->s4.h, on_closed);
-  if (u->s6.open) uv_close((uv_handle_t *)&u->s6.h, on_closed);
-  if (!u->closing) {
-    free(u->rbuf);
-    free(u);
+  udp_io_flush(u);
+  loop_turn_cancel(&u->flush_hook);
+  u->closing = 0;
+  udp_sock *socks[2] = {&u->s4, &u->s6};
+  for (int i = 0; i < 2; i++) {
+    if (!socks[i]->open) continue;
+    u->closing += 1 + udp_recv_close(socks[i], on_closed);
   }
+  for (int i = 0; i < 2; i++)
+    if (socks[i]->open) uv_close((uv_handle_t *)&socks[i]->h, on_closed);
+  if (!u->closing) free_io(u);
 }
 
 void udp_addr_format(const udp_addr *a, char *buf, size_t len) {

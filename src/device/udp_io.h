@@ -1,10 +1,21 @@
-/* The tunnel's UDP sockets: one per address family, non-blocking, on the libuv loop. Receiving
- * uses recvmmsg through libuv where the OS has it (UV_UDP_RECVMMSG; a plain recvmsg loop
- * elsewhere) into one preallocated buffer, so the receive path allocates nothing per datagram.
- * Sending is synchronous (uv_udp_try_send): nothing is queued or allocated per datagram. */
+/* The tunnel's UDP sockets: one per address family, non-blocking, on the libuv loop.
+ *
+ * Receiving: recvmmsg into one preallocated buffer, nothing allocated per datagram. On Linux the
+ * socket has UDP_GRO on, so one receive may hold many equal-size datagrams of one sender (split
+ * here, each handed to the callback in order); elsewhere, or with AWG_UDP_NO_GRO=1, libuv's
+ * recvmmsg (UV_UDP_RECVMMSG). Every datagram of a batch is handed over within one loop turn, so
+ * replies wait for the end of the turn (util/loop_turn.h).
+ *
+ * Sending: datagrams are sealed in place into a preallocated arena (udp_io_reserve, then
+ * udp_io_commit) and leave together at the end of the loop turn (phase LOOP_TURN_SEND), or
+ * earlier when the batch is full: one sendmmsg on Linux, with runs of equal-size datagrams to one
+ * endpoint as one UDP GSO send (UDP_SEGMENT) unless the kernel refuses it or AWG_UDP_NO_GSO=1;
+ * a sendmsg loop elsewhere. What the socket buffer cannot take goes to libuv's bounded queue, in
+ * order. */
 #ifndef AWGPROXY_DEVICE_UDP_IO_H
 #define AWGPROXY_DEVICE_UDP_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -26,13 +37,31 @@ typedef struct udp_io udp_io;
 udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, char *err,
                     size_t errlen);
 uint16_t udp_io_port(const udp_io *u);
-/* Sends one datagram. Returns 0, or a negative libuv error (UV_EAGAIN means dropped). */
-int udp_io_send(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len);
-/* Sends datagrams in order, stopping at the first failure (the rest are not sent, as in
- * amneziawg-go: a failing junk packet suppresses the initiation behind it). Returns how many
- * were sent. */
+#define UDP_IO_MAX_DATAGRAM (65536 + 128)
+
+/* Room for one datagram of at most max_len (<= UDP_IO_MAX_DATAGRAM) bytes in the send batch,
+ * flushing the batch first when it is full; NULL if max_len is too large. The caller writes (or
+ * seals) the datagram there and queues it with udp_io_commit, or abandons it (the next reserve
+ * returns the same room). Valid until the next udp_io call. */
+uint8_t *udp_io_reserve(udp_io *u, size_t max_len);
+/* Queues the datagram just written at the reserved room (len <= max_len) for `to`, after every
+ * datagram queued before it. When it is handed to the kernel (or libuv's queue), *bytes += len
+ * and *packets += 1 (either may be NULL); the counters must outlive the next udp_io_flush. */
+void udp_io_commit(udp_io *u, const udp_addr *to, size_t len, uint64_t *bytes, uint64_t *packets);
+/* Sends the batch now (runs by itself at the end of the loop turn). */
+void udp_io_flush(udp_io *u);
+/* Queues a copy of one datagram (udp_io_reserve + udp_io_commit). Returns 0, or a negative
+ * libuv error if it cannot be queued (too large). */
+int udp_io_send(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len, uint64_t *bytes,
+                uint64_t *packets);
+/* Sends datagrams now, in order and after the queued batch, stopping at the first failure (the
+ * rest are not sent, as in amneziawg-go: a failing junk packet suppresses the initiation behind
+ * it). Returns how many were sent (handed to the kernel or libuv's queue). */
 size_t udp_io_send_batch(udp_io *u, const udp_addr *to, const uint8_t *const *data,
                          const size_t *len, size_t n);
+/* Whether an open socket sends with UDP GSO / receives with UDP GRO (now). */
+void udp_io_offload(const udp_io *u, bool *gso, bool *gro);
+/* Flushes the batch and closes the sockets. */
 void udp_io_close(udp_io *u);
 
 /* Formats an address as ip:port or [ip]:port. */
