@@ -18,6 +18,7 @@ server logs each stream it connected.
 import datetime
 import json
 import os
+import pathlib
 import re
 import shutil
 import signal
@@ -335,3 +336,16 @@ def test_reload_keeps_quic_connection(lab):
     assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY
     assert "event=connection_closed" not in topo.server.log(), topo.logs()
     assert len(re.findall(r"component=quic event=connected", topo.proxy.log())) == 1
+
+
+def test_reload_removing_peer_closes_its_quic_connection(lab):
+    topo = build(lab)
+    topo.wait_quic()
+    conf = pathlib.Path(topo.server.conf_path)
+    text = conf.read_text()
+    conf.write_text(text[:text.index("[Peer]")])  # the client's [Peer] is gone
+    os.kill(topo.server.pid, signal.SIGHUP)
+    topo.server.wait_log(r"component=daemon event=reloaded.*peers_removed=1", timeout=10)
+    topo.server.wait_log(r"component=quic event=connection_closed.*reason=\"?peer removed", timeout=10)
+    r = topo.curl(f"http://{T_HTTP}/", "--socks5", PROXY, max_time=8)
+    assert r.returncode != 0 and HTTP_BODY.decode() not in r.stdout, (r.stdout, topo.logs())
