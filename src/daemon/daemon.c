@@ -5,7 +5,9 @@
 #include <uv.h>
 
 #include "daemon/daemon_internal.h"
+#include "quic/dgram_transport.h"
 #include "quic/dialer_transport.h"
+#include "stream/dgram_lwip.h"
 #include "stream/dialer_lwip.h"
 #include "stream/icmp_watch.h"
 #include "util/keys.h"
@@ -50,9 +52,12 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   if (!s->quic) return -1;
   s->dl = dialer_transport_new(s->dl_ip, s->quic);
   if (!s->dl) return snprintf(err, errlen, "out of memory"), -1;
-  s->socks = socks_server_start(s->loop, s->cfg, s->dl, s->res, err, errlen);
+  s->dg_ip = dgram_lwip_new();
+  s->dg = s->dg_ip ? dgram_transport_new(s->dg_ip, s->quic) : NULL;
+  if (!s->dg) return snprintf(err, errlen, "out of memory"), -1;
+  s->socks = socks_server_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
   if (!s->socks) return -1;
-  s->fwd = forwarder_start(s->loop, s->cfg, s->dl, s->res, err, errlen);
+  s->fwd = forwarder_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
   return s->fwd ? 0 : -1;
 }
 
@@ -67,10 +72,14 @@ static void stop_all(daemon_state *s) {
   s->fwd = NULL;
   dialer_destroy(s->dl); /* after its users: they cancel their requests first */
   s->dl = NULL;
+  dgram_opener_destroy(s->dg); /* after its users: they closed their flows */
+  s->dg = NULL;
   quic_client_stop(s->quic);
   s->quic = NULL;
   dialer_destroy(s->dl_ip);
   s->dl_ip = NULL;
+  dgram_opener_destroy(s->dg_ip);
+  s->dg_ip = NULL;
   icmp_watch_stop();
   tunnel_destroy(s->tun);
   s->tun = NULL;

@@ -13,6 +13,7 @@
 #include "observe/observe.h"
 #include "socks/socks_server.h"
 #include "quic/quic_client.h"
+#include "stream/dgram_flow.h"
 #include "stream/dialer.h"
 
 typedef struct {
@@ -28,9 +29,11 @@ typedef struct {
   awg_config *cfg;
   tunnel *tun;
   resolver *res;
-  dialer *dl;        /* client: how the front-ends open streams (dl_ip or QUIC, per quic) */
-  dialer *dl_ip;     /* client: lwIP TCP through the tunnel */
-  quic_client *quic; /* client: the QUIC transport and the choice of path */
+  dialer *dl;          /* client: how the front-ends open streams (dl_ip or QUIC, per quic) */
+  dialer *dl_ip;       /* client: lwIP TCP through the tunnel */
+  quic_client *quic;   /* client: the QUIC transport and the choice of path */
+  dgram_opener *dg;    /* client: how the front-ends open UDP flows (dg_ip or QUIC, per quic) */
+  dgram_opener *dg_ip; /* client: lwIP UDP through the tunnel */
   socks_server *socks;
   forwarder *fwd;
   exit_ctx *exit; /* server: the userspace exit */

@@ -6,10 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device/ipstack.h"
-#include "lwip/ip_addr.h"
-#include "lwip/pbuf.h"
-#include "lwip/udp.h"
 #include "observe/streams.h"
 #include "socks/socks_proto.h"
 #include "stream/relay.h"
@@ -23,7 +19,7 @@ typedef struct fwd fwd;
 
 typedef struct {
   fwd *f;
-  struct udp_pcb *pcb;
+  dgram_flow *df; /* owned; NULL = a free slot */
   struct sockaddr_storage client;
   uint64_t last;
 } udp_flow;
@@ -37,7 +33,7 @@ struct fwd {
     uv_udp_t udp;
   } h;
   udp_flow flows[UDP_FLOWS_MAX];
-  ip_addr_t target_ip; /* UDP: resolved once at start (names through the tunnel) */
+  dial_dest target_ip; /* UDP: an IP literal, resolved once at start (names through the tunnel) */
   bool target_ready;
   uint8_t rbuf[65536];
 };
@@ -45,6 +41,7 @@ struct fwd {
 struct forwarder {
   uv_loop_t *loop;
   dialer *dl;
+  dgram_opener *dg;
   resolver *res;
   struct tcp_pending *dialing; /* connections waiting for their dial, cancelled by stop */
   uint64_t idle_ms;
@@ -134,15 +131,17 @@ static void on_tcp_conn(uv_stream_t *srv, int status) {
 
 /* ---- UDP -------------------------------------------------------------------------------- */
 
-static void on_flow_reply(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
-                          u16_t port) {
-  udp_flow *fl = arg;
+static void on_flow_reply(void *ctx, const dial_dest *from, const uint8_t *data, size_t len) {
+  udp_flow *fl = ctx;
   fwd *f = fl->f;
-  size_t n = pbuf_copy_partial(p, f->rbuf, p->tot_len, 0);
-  pbuf_free(p);
   fl->last = uv_now(f->owner->loop);
-  uv_buf_t b = uv_buf_init((char *)f->rbuf, (unsigned)n);
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
   uv_udp_try_send(&f->h.udp, &b, 1, (struct sockaddr *)&fl->client);
+}
+
+static void flow_end(udp_flow *fl) {
+  dgram_close(fl->df);
+  fl->df = NULL;
 }
 
 static udp_flow *flow_for(fwd *f, const struct sockaddr *from) {
@@ -151,19 +150,17 @@ static udp_flow *flow_for(fwd *f, const struct sockaddr *from) {
   udp_flow *free_slot = NULL, *oldest = NULL;
   for (size_t i = 0; i < UDP_FLOWS_MAX; i++) {
     udp_flow *fl = &f->flows[i];
-    if (fl->pcb && !memcmp(&fl->client, from, alen)) return fl;
-    if (!fl->pcb && !free_slot) free_slot = fl;
-    if (fl->pcb && (!oldest || fl->last < oldest->last)) oldest = fl;
+    if (fl->df && !memcmp(&fl->client, from, alen)) return fl;
+    if (!fl->df && !free_slot) free_slot = fl;
+    if (fl->df && (!oldest || fl->last < oldest->last)) oldest = fl;
   }
   udp_flow *fl = free_slot;
   if (!fl) {
     fl = oldest; /* evict the least recently used flow */
-    udp_remove(fl->pcb);
-    fl->pcb = NULL;
+    flow_end(fl);
   }
-  fl->pcb = udp_new_ip_type(IP_IS_V6(&f->target_ip) ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
-  if (!fl->pcb) return NULL;
-  udp_recv(fl->pcb, on_flow_reply, fl);
+  fl->df = dgram_open(f->owner->dg, on_flow_reply, fl);
+  if (!fl->df) return NULL;
   fl->f = f;
   memset(&fl->client, 0, sizeof fl->client);
   memcpy(&fl->client, from, alen);
@@ -182,11 +179,7 @@ static void on_udp_dgram(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const stru
   udp_flow *fl = flow_for(f, from);
   if (!fl) return;
   fl->last = uv_now(f->owner->loop);
-  struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)n, PBUF_RAM);
-  if (!p) return;
-  memcpy(p->payload, buf->base, (size_t)n);
-  udp_sendto(fl->pcb, p, &f->target_ip, f->target.port);
-  pbuf_free(p);
+  dgram_send(fl->df, &f->target_ip, (const uint8_t *)buf->base, (size_t)n); /* may drop: UDP */
 }
 
 static void on_udp_target(void *ctx, int status, const resolver_result *res) {
@@ -196,7 +189,10 @@ static void on_udp_target(void *ctx, int status, const resolver_result *res) {
     return;
   }
   const dns_answer *a = &res->addrs[0];
-  ipstack_ip_from_bytes(&f->target_ip, a->family, a->addr);
+  memset(&f->target_ip, 0, sizeof f->target_ip);
+  f->target_ip.type = a->family == AF_INET6 ? DIAL_DEST_IPV6 : DIAL_DEST_IPV4;
+  memcpy(f->target_ip.ip, a->addr, a->family == AF_INET6 ? 16 : 4);
+  f->target_ip.port = f->target.port;
   f->target_ready = true;
 }
 
@@ -206,7 +202,7 @@ static void on_sweep(uv_timer_t *t) {
   for (size_t i = 0; i < fw->n; i++)
     for (size_t k = 0; k < UDP_FLOWS_MAX; k++) {
       udp_flow *fl = &fw->fwds[i].flows[k];
-      if (fl->pcb && now - fl->last > UDP_FLOW_IDLE_MS) udp_remove(fl->pcb), fl->pcb = NULL;
+      if (fl->df && now - fl->last > UDP_FLOW_IDLE_MS) flow_end(fl);
     }
 }
 
@@ -241,12 +237,13 @@ static int start_one(struct forwarder *fw, fwd *f, char *err, size_t errlen) {
   return 0;
 }
 
-forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, resolver *res,
-                           char *err, size_t errlen) {
+forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, dgram_opener *dg,
+                           resolver *res, char *err, size_t errlen) {
   struct forwarder *fw = calloc(1, sizeof *fw);
   if (!fw) return snprintf(err, errlen, "out of memory"), NULL;
   fw->loop = loop;
   fw->dl = dl;
+  fw->dg = dg;
   fw->res = res;
   fw->idle_ms = (uint64_t)cfg->idle_timeout * 1000;
   fw->fwds = calloc(cfg->n_forwards ? cfg->n_forwards : 1, sizeof *fw->fwds);
@@ -290,8 +287,7 @@ void forwarder_stop(forwarder *fw) {
   fw->closing = fw->n + 1;
   for (size_t i = 0; i < fw->n; i++) {
     fwd *f = &fw->fwds[i];
-    for (size_t k = 0; k < UDP_FLOWS_MAX; k++)
-      if (f->flows[k].pcb) udp_remove(f->flows[k].pcb), f->flows[k].pcb = NULL;
+    for (size_t k = 0; k < UDP_FLOWS_MAX; k++) flow_end(&f->flows[k]);
     uv_handle_t *h = (uv_handle_t *)&f->h;
     h->data = f;
     if (h->type != UV_UNKNOWN_HANDLE)

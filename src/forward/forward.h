@@ -9,14 +9,16 @@
 
 #include "config/config.h"
 #include "dns/resolver.h"
+#include "stream/dgram_flow.h"
 #include "stream/dialer.h"
 
 typedef struct forwarder forwarder;
 
-/* Starts every [Forward] of cfg: TCP connections are opened with dl, UDP targets resolved with
- * res (both must outlive the forwarder). NULL with a message naming the failing one. */
-forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, resolver *res,
-                           char *err, size_t errlen);
+/* Starts every [Forward] of cfg: TCP connections are opened with dl, UDP flows with dg (one per
+ * client address), UDP targets resolved with res (all must outlive the forwarder). NULL with a
+ * message naming the failing one. */
+forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, dgram_opener *dg,
+                           resolver *res, char *err, size_t errlen);
 void forwarder_stop(forwarder *f);
 
 #endif

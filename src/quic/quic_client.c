@@ -44,6 +44,8 @@ struct quic_client {
   uint64_t attempt_started, retry_at, tunnel_wait_ms, connect_timeout_ms;
   uv_timer_t tick;
   quic_dial *waiting;
+  quic_dgram_sink dgram_sink;
+  void *dgram_ctx;
   quic_client_status st_counts;
 };
 
@@ -278,6 +280,27 @@ static void drop_conn(quic_client *qc, const char *reason) {
 
 static void conn_closed(void *ctx, const char *reason) { drop_conn(ctx, reason); }
 
+static void conn_datagram(void *ctx, const uint8_t *data, size_t len) {
+  quic_client *qc = ctx;
+  if (qc->dgram_sink) qc->dgram_sink(qc->dgram_ctx, data, len);
+}
+
+int quic_client_send_dgram(quic_client *qc, const uint8_t *hdr, size_t hlen, const uint8_t *data,
+                           size_t len) {
+  if (qc->st != ST_UP || !qc->conn) {
+    quic_metrics_get()->dgrams_dropped++;
+    return -1;
+  }
+  return quic_conn_send_datagram(qc->conn, hdr, hlen, data, len);
+}
+
+uint64_t quic_client_now_ms(const quic_client *qc) { return now_ms(qc); }
+
+void quic_client_set_dgram_sink(quic_client *qc, quic_dgram_sink fn, void *ctx) {
+  qc->dgram_sink = fn;
+  qc->dgram_ctx = fn ? ctx : NULL;
+}
+
 static void set_port(struct sockaddr_storage *ss, uint16_t port) {
   if (ss->ss_family == AF_INET6)
     ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
@@ -289,8 +312,11 @@ static void connect_now(quic_client *qc) {
   uint16_t port;
   gnutls_rnd(GNUTLS_RND_NONCE, &port, sizeof port);
   set_port(&qc->path.local, (uint16_t)(49152 + port % 16384)); /* a fresh source port */
-  quic_conn_cb cb = {
-      .send = conn_send, .established = conn_established, .closed = conn_closed, .ctx = qc};
+  quic_conn_cb cb = {.send = conn_send,
+                     .established = conn_established,
+                     .closed = conn_closed,
+                     .datagram = conn_datagram,
+                     .ctx = qc};
   char err[160];
   qc->conn = quic_conn_client(qc->loop, qc->tls, &qc->opts, &cb, &qc->path, err, sizeof err);
   if (!qc->conn) {

@@ -56,6 +56,15 @@ typedef void (*quic_dial_cb)(void *ctx, stream *s, dial_error err, const char *r
 quic_dial *quic_dial_start(quic_client *qc, const dial_dest *dst, quic_dial_cb cb, void *ctx);
 void quic_dial_cancel(quic_dial *d);
 
+/* DATAGRAM frames (UDP flows, quic/dgram_quic.h). send: 0 when queued on the connection, -1
+ * when dropped (no connection up, the queue full, too large). The sink gets every frame the
+ * server sends, valid during the call; NULL fn removes it. */
+int quic_client_send_dgram(quic_client *qc, const uint8_t *hdr, size_t hlen, const uint8_t *data,
+                           size_t len);
+typedef void (*quic_dgram_sink)(void *ctx, const uint8_t *frame, size_t len);
+void quic_client_set_dgram_sink(quic_client *qc, quic_dgram_sink fn, void *ctx);
+uint64_t quic_client_now_ms(const quic_client *qc); /* its loop's clock */
+
 typedef struct {
   bool enabled;          /* Transport is not ip */
   bool up;               /* a QUIC connection is established */

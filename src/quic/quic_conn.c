@@ -555,10 +555,13 @@ static ngtcp2_ssize write_one(quic_conn *c, uint8_t *dest, uint64_t ts) {
                                       &accepted, NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, &v, 1, ts);
       if (accepted || n == NGTCP2_ERR_INVALID_ARGUMENT) {
         /* Sent, or larger than any packet can carry: either way it leaves the queue. */
-        if (accepted)
+        if (accepted) {
           c->dgrams_sent++;
-        else
+          quic_metrics_get()->dgrams_sent++;
+        } else {
           c->dgrams_dropped++;
+          quic_metrics_get()->dgrams_dropped++;
+        }
         c->dq.head = (c->dq.head + 1) % QUIC_DGRAM_SLOTS;
         c->dq.count--;
       }

@@ -12,6 +12,7 @@
 struct socks_server {
   uv_loop_t *loop;
   dialer *dl;
+  dgram_opener *dg;
   resolver *res;
   socks_service *svc;
   socks_uv_listener *lst[MAX_LISTENERS];
@@ -37,7 +38,7 @@ static void *tunnel_udp_start(void *env, const socks_origin *o, const socks_addr
   if (o->local.ss_family != o->peer.ss_family ||
       (o->local.ss_family != AF_INET && o->local.ss_family != AF_INET6))
     return snprintf(err, errlen, "cannot read the connection's addresses"), NULL;
-  return udp_assoc_start(srv->loop, srv->res, (const struct sockaddr *)&o->local,
+  return udp_assoc_start(srv->loop, srv->res, srv->dg, (const struct sockaddr *)&o->local,
                          (const struct sockaddr *)&o->peer, hint, bnd, err, errlen);
 }
 
@@ -45,12 +46,13 @@ static void tunnel_udp_stop(void *a) { udp_assoc_stop(a); }
 
 /* ---- listeners -------------------------------------------------------------------------- */
 
-socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, resolver *res,
-                                 char *err, size_t errlen) {
+socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl,
+                                 dgram_opener *dg, resolver *res, char *err, size_t errlen) {
   struct socks_server *srv = calloc(1, sizeof *srv);
   if (!srv) return snprintf(err, errlen, "out of memory"), NULL;
   srv->loop = loop;
   srv->dl = dl;
+  srv->dg = dg;
   srv->res = res;
   socks_service_cfg sc = {
       .loop = loop,

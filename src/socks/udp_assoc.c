@@ -6,10 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device/ipstack.h"
-#include "lwip/ip_addr.h"
-#include "lwip/pbuf.h"
-#include "lwip/udp.h"
 #include "util/log.h"
 
 #define DGRAM_MAX 65535
@@ -25,7 +21,7 @@ typedef struct pending_dgram {
 
 struct udp_assoc {
   uv_udp_t sock;
-  struct udp_pcb *pcb4, *pcb6;
+  dgram_flow *flow; /* owned: the tunnel side (lwIP or QUIC, chosen at start) */
   resolver *res;
   struct sockaddr_storage client; /* IP fixed at start; port learned from the first datagram */
   bool client_port_known;
@@ -52,19 +48,15 @@ static uint16_t port_of(const struct sockaddr *a) {
 
 static void send_to_tunnel(struct udp_assoc *a, int family, const uint8_t *addr, uint16_t port,
                            const uint8_t *data, size_t len) {
-  struct udp_pcb *pcb = family == AF_INET6 ? a->pcb6 : a->pcb4;
-  struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
-  if (!pcb || !p) {
+  dial_dest to;
+  memset(&to, 0, sizeof to);
+  to.type = family == AF_INET6 ? DIAL_DEST_IPV6 : DIAL_DEST_IPV4;
+  memcpy(to.ip, addr, family == AF_INET6 ? 16 : 4);
+  to.port = port;
+  if (dgram_send(a->flow, &to, data, len) == 0)
+    a->stats.to_tunnel++;
+  else
     a->stats.dropped++;
-    if (p) pbuf_free(p);
-    return;
-  }
-  memcpy(p->payload, data, len);
-  ip_addr_t dst;
-  ipstack_ip_from_bytes(&dst, family, addr);
-  if (udp_sendto(pcb, p, &dst, port) == ERR_OK) a->stats.to_tunnel++;
-  else a->stats.dropped++;
-  pbuf_free(p);
 }
 
 static void on_name(void *ctx, int status, const resolver_result *res) {
@@ -103,8 +95,8 @@ static void on_client_dgram(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   if (!same_ip(from, &a->client)) return;
   if (a->client_port_known && port_of(from) != port_of((struct sockaddr *)&a->client)) return;
   if (!a->client_port_known) {
-    memcpy(&a->client, from, from->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                        : sizeof(struct sockaddr_in6));
+    memcpy(&a->client, from,
+           from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
     a->client_port_known = true;
   }
   uint8_t frag;
@@ -117,8 +109,11 @@ static void on_client_dgram(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   }
   const uint8_t *data = (const uint8_t *)buf->base + hdr;
   size_t len = (size_t)n - hdr;
-  if (dst.type == SOCKS_ADDR_DOMAIN) send_by_name(a, &dst, data, len);
-  else send_to_tunnel(a, dst.type == SOCKS_ADDR_IPV4 ? AF_INET : AF_INET6, dst.ip, dst.port, data, len);
+  if (dst.type == SOCKS_ADDR_DOMAIN)
+    send_by_name(a, &dst, data, len);
+  else
+    send_to_tunnel(a, dst.type == SOCKS_ADDR_IPV4 ? AF_INET : AF_INET6, dst.ip, dst.port, data,
+                   len);
 }
 
 static void on_alloc(uv_handle_t *h, size_t s, uv_buf_t *buf) {
@@ -127,35 +122,23 @@ static void on_alloc(uv_handle_t *h, size_t s, uv_buf_t *buf) {
 }
 
 /* A reply from the tunnel: wrap it with the SOCKS header naming its source. */
-static void on_tunnel_dgram(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
-                            u16_t port) {
-  struct udp_assoc *a = arg;
-  if (!a->client_port_known || a->stopping) {
-    pbuf_free(p);
+static void on_tunnel_dgram(void *ctx, const dial_dest *from, const uint8_t *data, size_t len) {
+  struct udp_assoc *a = ctx;
+  if (!a->client_port_known || a->stopping || from->type == DIAL_DEST_NAME) return;
+  socks_addr src = {.port = from->port};
+  src.type = from->type == DIAL_DEST_IPV6 ? SOCKS_ADDR_IPV6 : SOCKS_ADDR_IPV4;
+  memcpy(src.ip, from->ip, from->type == DIAL_DEST_IPV6 ? 16 : 4);
+  size_t hdr = socks5_build_udp_header(&src, a->wbuf, sizeof a->wbuf);
+  if (!hdr || len > sizeof a->wbuf - hdr) {
+    a->stats.dropped++;
     return;
   }
-  socks_addr src = {.port = port};
-  if (IP_IS_V6(addr)) {
-    src.type = SOCKS_ADDR_IPV6;
-    memcpy(src.ip, ip_2_ip6(addr)->addr, 16);
-  } else {
-    src.type = SOCKS_ADDR_IPV4;
-    memcpy(src.ip, &ip_2_ip4(addr)->addr, 4);
-  }
-  size_t hdr = socks5_build_udp_header(&src, a->wbuf, sizeof a->wbuf);
-  size_t len = pbuf_copy_partial(p, a->wbuf + hdr, p->tot_len, 0); /* tot_len < wbuf - 262 */
-  pbuf_free(p);
+  memcpy(a->wbuf + hdr, data, len);
   uv_buf_t b = uv_buf_init((char *)a->wbuf, (unsigned)(hdr + len));
-  if (uv_udp_try_send(&a->sock, &b, 1, (struct sockaddr *)&a->client) >= 0) a->stats.from_tunnel++;
-  else a->stats.dropped++;
-}
-
-static struct udp_pcb *open_pcb(struct udp_assoc *a, u8_t type) {
-  struct udp_pcb *pcb = udp_new_ip_type(type);
-  if (!pcb) return NULL;
-  udp_bind(pcb, type == IPADDR_TYPE_V6 ? IP6_ADDR_ANY : IP4_ADDR_ANY, 0);
-  udp_recv(pcb, on_tunnel_dgram, a);
-  return pcb;
+  if (uv_udp_try_send(&a->sock, &b, 1, (struct sockaddr *)&a->client) >= 0)
+    a->stats.from_tunnel++;
+  else
+    a->stats.dropped++;
 }
 
 static void fill_bnd(struct udp_assoc *a, socks_addr *bnd) {
@@ -173,9 +156,9 @@ static void fill_bnd(struct udp_assoc *a, socks_addr *bnd) {
   bnd->port = port_of((struct sockaddr *)&ss);
 }
 
-udp_assoc *udp_assoc_start(uv_loop_t *loop, resolver *res, const struct sockaddr *local,
-                           const struct sockaddr *client, const socks_addr *hint, socks_addr *bnd,
-                           char *err, size_t errlen) {
+udp_assoc *udp_assoc_start(uv_loop_t *loop, resolver *res, dgram_opener *dg,
+                           const struct sockaddr *local, const struct sockaddr *client,
+                           const socks_addr *hint, socks_addr *bnd, char *err, size_t errlen) {
   struct udp_assoc *a = calloc(1, sizeof *a);
   if (!a) return snprintf(err, errlen, "out of memory"), NULL;
   a->res = res;
@@ -183,15 +166,19 @@ udp_assoc *udp_assoc_start(uv_loop_t *loop, resolver *res, const struct sockaddr
          client->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
   /* RFC 1928: a non-zero DST.PORT names the port the client will send from. */
   if (hint && hint->port) {
-    if (a->client.ss_family == AF_INET) ((struct sockaddr_in *)&a->client)->sin_port = htons(hint->port);
-    else ((struct sockaddr_in6 *)&a->client)->sin6_port = htons(hint->port);
+    if (a->client.ss_family == AF_INET)
+      ((struct sockaddr_in *)&a->client)->sin_port = htons(hint->port);
+    else
+      ((struct sockaddr_in6 *)&a->client)->sin6_port = htons(hint->port);
     a->client_port_known = true;
   }
   struct sockaddr_storage bind_addr;
   memcpy(&bind_addr, local,
          local->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-  if (bind_addr.ss_family == AF_INET) ((struct sockaddr_in *)&bind_addr)->sin_port = 0;
-  else ((struct sockaddr_in6 *)&bind_addr)->sin6_port = 0;
+  if (bind_addr.ss_family == AF_INET)
+    ((struct sockaddr_in *)&bind_addr)->sin_port = 0;
+  else
+    ((struct sockaddr_in6 *)&bind_addr)->sin6_port = 0;
   int rc = uv_udp_init(loop, &a->sock);
   if (!rc) {
     a->sock.data = a;
@@ -206,8 +193,13 @@ udp_assoc *udp_assoc_start(uv_loop_t *loop, resolver *res, const struct sockaddr
     free(a);
     return snprintf(err, errlen, "%s", uv_strerror(rc)), NULL;
   }
-  a->pcb4 = open_pcb(a, IPADDR_TYPE_V4);
-  a->pcb6 = open_pcb(a, IPADDR_TYPE_V6);
+  a->flow = dgram_open(dg, on_tunnel_dgram, a);
+  if (!a->flow) {
+    snprintf(err, errlen, "no UDP flow through the tunnel available");
+    udp_assoc_stop(a);
+    return NULL;
+  }
+  LOG_D("socks", "udp_flow", "transport", dgram_flow_name(a->flow), NULL);
   fill_bnd(a, bnd);
   return a;
 }
@@ -221,8 +213,8 @@ void udp_assoc_stop(udp_assoc *a) {
     if (a->pending[i].q) resolver_cancel(a->pending[i].q);
     free(a->pending[i].data);
   }
-  if (a->pcb4) udp_remove(a->pcb4);
-  if (a->pcb6) udp_remove(a->pcb6);
+  dgram_close(a->flow);
+  a->flow = NULL;
   uv_close((uv_handle_t *)&a->sock, on_closed);
 }
 
