@@ -33,16 +33,38 @@ void qc_want_write(quic_conn *c) {
   if (!c->dead && !c->in_write) loop_turn_want(&c->write_hook);
 }
 
+/* The three stream queues (send, ready, waiting for an id) are singly linked through their own
+ * field of quic_stream, at next_off. */
+#define QNEXT(x, off) (*(quic_stream **)((char *)(x) + (off)))
+
+static void queue_append(quic_stream **head, quic_stream **tail, quic_stream *q, size_t next_off) {
+  QNEXT(q, next_off) = NULL;
+  if (*tail)
+    QNEXT(*tail, next_off) = q;
+  else
+    *head = q;
+  *tail = q;
+}
+
+static void queue_remove(quic_stream **head, quic_stream **tail, quic_stream *q, size_t next_off) {
+  quic_stream *prev = NULL;
+  for (quic_stream *p = *head; p; prev = p, p = QNEXT(p, next_off)) {
+    if (p != q) continue;
+    if (prev)
+      QNEXT(prev, next_off) = QNEXT(q, next_off);
+    else
+      *head = QNEXT(q, next_off);
+    if (*tail == q) *tail = prev;
+    QNEXT(q, next_off) = NULL;
+    return;
+  }
+}
+
 void qc_sendq_add(quic_stream *q) {
   quic_conn *c = q->c;
   if (!q->in_sendq) {
     q->in_sendq = true;
-    q->sq_next = NULL;
-    if (c->sq_tail)
-      c->sq_tail->sq_next = q;
-    else
-      c->sq_head = q;
-    c->sq_tail = q;
+    queue_append(&c->sq_head, &c->sq_tail, q, offsetof(quic_stream, sq_next));
   }
   qc_want_write(c);
 }
@@ -55,23 +77,6 @@ static quic_stream *sendq_pop(quic_conn *c) {
   q->in_sendq = false;
   q->sq_next = NULL;
   return q;
-}
-
-/* Removes q from a singly linked queue whose link is at next_off in quic_stream. */
-static void queue_remove(quic_stream **head, quic_stream **tail, quic_stream *q, size_t next_off) {
-#define NEXT(x) (*(quic_stream **)((char *)(x) + next_off))
-  quic_stream *prev = NULL;
-  for (quic_stream *p = *head; p; prev = p, p = NEXT(p)) {
-    if (p != q) continue;
-    if (prev)
-      NEXT(prev) = NEXT(q);
-    else
-      *head = NEXT(q);
-    if (*tail == q) *tail = prev;
-    NEXT(q) = NULL;
-    return;
-  }
-#undef NEXT
 }
 
 /* A stream being freed leaves whatever queue it is on. */
@@ -87,12 +92,7 @@ void qc_readyq_add(quic_stream *q) {
   quic_conn *c = q->c;
   if (q->in_readyq) return;
   q->in_readyq = true;
-  q->rq_next = NULL;
-  if (c->rq_tail)
-    c->rq_tail->rq_next = q;
-  else
-    c->rq_head = q;
-  c->rq_tail = q;
+  queue_append(&c->rq_head, &c->rq_tail, q, offsetof(quic_stream, rq_next));
   loop_turn_want(&c->deliver_hook);
 }
 
@@ -654,12 +654,7 @@ stream *quic_conn_open_stream(quic_conn *c) {
   if (c->dead || c->owner_closed) return NULL;
   quic_stream *q = qs_new(c, -1);
   if (!q) return NULL;
-  q->po_next = NULL;
-  if (c->po_tail)
-    c->po_tail->po_next = q;
-  else
-    c->po_head = q;
-  c->po_tail = q;
+  queue_append(&c->po_head, &c->po_tail, q, offsetof(quic_stream, po_next));
   qc_want_write(c);
   return &q->s;
 }
