@@ -14,6 +14,7 @@
 #include "stream/dial_error.h"
 #include "stream/relay.h"
 #include "util/log.h"
+#include "wg/wg_crypto.h"
 
 #define MAX_CONNS_PER_PEER 16
 #define MAX_CONNS 4096
@@ -29,8 +30,16 @@ struct qconn {
   exit_quic_flows *flows;
 };
 
+#define RESETS_PER_SECOND 20
+
 struct exit_quic {
   exit_ctx *x;
+  /* Stateless reset tokens come from this (derived from the server's private key): after a
+   * restart the server can still end the connections clients hold with its predecessor, and
+   * they reconnect at once instead of waiting out the idle timeout. */
+  uint8_t reset_secret[32];
+  uint64_t reset_window; /* the second (uv_now / 1000) the count below is for */
+  unsigned resets;
   quic_tls *tls;
   quic_conn_opts opts;
   uint16_t port;
@@ -313,6 +322,23 @@ static void conn_new(struct exit_quic *eq, const quic_path_addrs *path, const ui
   eq->st.conns_total++;
 }
 
+/* A packet for a connection we do not know (one of a previous server process): a Stateless
+ * Reset ends it at the client, at most RESETS_PER_SECOND of them. */
+static void send_reset(struct exit_quic *eq, const quic_path_addrs *path, const uint8_t *pkt,
+                       size_t len) {
+  uint64_t second = uv_now(eq->x->loop) / 1000;
+  if (second != eq->reset_window) eq->reset_window = second, eq->resets = 0;
+  if (eq->resets >= RESETS_PER_SECOND) return;
+  uint8_t buf[QUIC_IP_HEADROOM + 64];
+  size_t n = quic_stateless_reset(eq->reset_secret, sizeof eq->reset_secret, pkt, len,
+                                  buf + QUIC_IP_HEADROOM, 64);
+  if (!n) return;
+  eq->resets++;
+  size_t ip_len;
+  uint8_t *ip = quic_ip_wrap(buf + QUIC_IP_HEADROOM, n, &path->local, &path->remote, &ip_len);
+  tunnel_send_inner(eq->x->tun, ip, ip_len);
+}
+
 /* Inner packets, before lwIP: ours when they are UDP to one of our addresses on QuicPort. */
 static bool on_inner(void *ctx, const uint8_t *pkt, size_t len) {
   struct exit_quic *eq = ctx;
@@ -328,7 +354,10 @@ static bool on_inner(void *ctx, const uint8_t *pkt, size_t len) {
       return true;
     }
   }
-  if (quic_conn_acceptable(payload, plen)) conn_new(eq, &path, payload, plen);
+  if (quic_conn_acceptable(payload, plen))
+    conn_new(eq, &path, payload, plen);
+  else
+    send_reset(eq, &path, payload, plen);
   return true; /* anything else to the QUIC port is dropped here, never given to the exit */
 }
 
@@ -351,6 +380,11 @@ int exit_quic_start(exit_ctx *x, char *err, size_t errlen) {
   eq->env.x = x;
   eq->env.tunnel = true;
   eq->connector = exit_socks_connector(&eq->env);
+  static const char label[] = "awgproxy quic stateless reset";
+  wg_hash(eq->reset_secret, label, sizeof label - 1, x->cfg->private_key,
+          sizeof x->cfg->private_key);
+  eq->opts.reset_secret = eq->reset_secret;
+  eq->opts.reset_secret_len = sizeof eq->reset_secret;
   x->quic = eq;
   quic_metrics_get()->active = true;
   tunnel_set_inner_hook(x->tun, on_inner, eq);
@@ -366,6 +400,7 @@ void exit_quic_stop(exit_ctx *x) {
   tunnel_set_inner_hook(x->tun, NULL, NULL);
   while (eq->conns) conn_end(eq->conns, "shutdown");
   quic_tls_free(eq->tls);
+  wg_wipe(eq->reset_secret, sizeof eq->reset_secret);
   free(eq);
   x->quic = NULL;
 }

@@ -150,15 +150,40 @@ static void rand_cb(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx) {
   gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
 }
 
+static int reset_token(const quic_conn_opts *o, const ngtcp2_cid *cid, uint8_t *token) {
+  if (o->reset_secret)
+    return ngtcp2_crypto_generate_stateless_reset_token(token, o->reset_secret, o->reset_secret_len,
+                                                        cid);
+  return gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN);
+}
+
 static int new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token, size_t cidlen,
                       void *user) {
   (void)conn;
-  (void)user;
+  quic_conn *c = user;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
   cid->datalen = cidlen;
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN) != 0)
-    return NGTCP2_ERR_CALLBACK_FAILURE;
-  return 0;
+  return reset_token(&c->opts, cid, token) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+size_t quic_stateless_reset(const uint8_t *secret, size_t secret_len, const uint8_t *pkt,
+                            size_t len, uint8_t *out, size_t cap) {
+  ngtcp2_version_cid vc;
+  if (len < 1 || (pkt[0] & 0x80) || ngtcp2_pkt_decode_version_cid(&vc, pkt, len, CID_LEN) != 0)
+    return 0; /* long headers (handshakes) get no reset */
+  /* Smaller than what it answers (no reset loops), at least 21 bytes (RFC 9000 §10.3). */
+  size_t total = len - 1 < 64 ? len - 1 : 64;
+  if (total < NGTCP2_MIN_STATELESS_RESET_RANDLEN + 1 + NGTCP2_STATELESS_RESET_TOKENLEN ||
+      total > cap)
+    return 0;
+  ngtcp2_cid cid;
+  ngtcp2_cid_init(&cid, vc.dcid, vc.dcidlen);
+  uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[64];
+  if (ngtcp2_crypto_generate_stateless_reset_token(token, secret, secret_len, &cid) != 0) return 0;
+  gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof rnd);
+  ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(out, total, token, rnd,
+                                                    total - NGTCP2_STATELESS_RESET_TOKENLEN);
+  return n > 0 ? (size_t)n : 0;
 }
 
 static int handshake_completed_cb(ngtcp2_conn *conn, void *user) {
@@ -441,6 +466,7 @@ quic_conn *quic_conn_server(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts
   fill_params(&tp, o, true);
   tp.original_dcid = hd.dcid;
   tp.original_dcid_present = 1;
+  if (reset_token(o, &scid, tp.stateless_reset_token) == 0) tp.stateless_reset_token_present = 1;
   rc = ngtcp2_conn_server_new(&c->conn, &hd.scid, &scid, &c->ps.path, hd.version, &cbs, &st, &tp,
                               NULL, c);
   if (rc) {

@@ -38,6 +38,11 @@ typedef struct {
   uint64_t max_streams;   /* concurrent streams the peer may open */
   uint64_t idle_timeout_ms;
   uint64_t keepalive_ms; /* PING interval, 0 = none */
+  /* Server: stateless reset tokens derive from this secret and the connection ID, so that a
+   * restarted server can still end its predecessor's connections (quic_stateless_reset). NULL:
+   * random tokens. */
+  const uint8_t *reset_secret;
+  size_t reset_secret_len;
 } quic_conn_opts;
 
 void quic_conn_opts_default(quic_conn_opts *o);
@@ -74,6 +79,12 @@ quic_conn *quic_conn_server(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts
 
 /* A packet from the peer (the UDP payload). */
 void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len);
+/* A Stateless Reset (RFC 9000 §10.3) answering pkt, a short-header packet for a connection this
+ * endpoint does not know, with the token the secret gives its connection ID; written to out.
+ * Returns its length, 0 when pkt gets none (not a short header, too short to answer). */
+size_t quic_stateless_reset(const uint8_t *secret, size_t secret_len, const uint8_t *pkt,
+                            size_t len, uint8_t *out, size_t cap);
+
 /* A new bidirectional stream; NULL when the peer's stream limit is reached or the connection is
  * not usable. Data written before the handshake completes is sent when it does. */
 stream *quic_conn_open_stream(quic_conn *c);

@@ -40,6 +40,9 @@ typedef struct {
   quic_path_addrs cpath, spath;
   int client_established, server_established, client_closed;
   size_t sent_to_server, dropped;
+  int capture; /* the next client packet goes to cap instead of the server */
+  uint8_t cap[1500];
+  size_t cap_len;
 } wire;
 
 static uint32_t rnd(wire *w) {
@@ -50,6 +53,11 @@ static uint32_t rnd(wire *w) {
 }
 
 static void wire_push(wire *w, int to_server, const quic_pkt *p) {
+  if (w->capture && to_server && !w->cap_len && p->len <= sizeof w->cap) {
+    memcpy(w->cap, p->data, p->len);
+    w->cap_len = p->len;
+    return;
+  }
   if (w->loss_pct && rnd(w) % 100 < w->loss_pct) {
     w->dropped++;
     return;
@@ -626,13 +634,52 @@ static void test_many_streams(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A server process that lost the connection (a restart) answers with a Stateless Reset whose
+ * token comes from the same secret: the client's connection ends at once. */
+static void test_stateless_reset(void **state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  wire w;
+  wire_init(&w, &loop);
+  static const uint8_t secret[32] = {1, 2, 3};
+  w.opts.reset_secret = secret;
+  w.opts.reset_secret_len = sizeof secret;
+  wire_connect(&w);
+  run_until(&w, both_established, 5000);
+  assert_true(quic_conn_is_established(w.client));
+  w.capture = 1;
+  uint8_t hdr[1] = {1}, data[100] = {0};
+  quic_conn_send_datagram(w.client, hdr, 1, data, sizeof data);
+  for (int i = 0; i < 20 && !w.cap_len; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  assert_true(w.cap_len > 0);
+  uint8_t reset[64];
+  /* a wrong secret gives a reset the client ignores */
+  static const uint8_t other[32] = {9};
+  size_t n = quic_stateless_reset(other, sizeof other, w.cap, w.cap_len, reset, sizeof reset);
+  assert_true(n >= 21 && n < w.cap_len);
+  quic_conn_input(w.client, reset, n);
+  assert_false(quic_conn_is_dead(w.client));
+  n = quic_stateless_reset(secret, sizeof secret, w.cap, w.cap_len, reset, sizeof reset);
+  assert_true(n >= 21 && n < w.cap_len);
+  quic_conn_input(w.client, reset, n);
+  assert_true(quic_conn_is_dead(w.client));
+  assert_int_equal(w.client_closed, 1);
+  /* long-header packets (handshakes) never get one */
+  uint8_t lh[100] = {0xc0};
+  assert_int_equal(quic_stateless_reset(secret, sizeof secret, lh, sizeof lh, reset, sizeof reset),
+                   0);
+  wire_end(&w);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       /* first: ru_maxrss is a peak, so it must not follow the bulk echo tests */
-      cmocka_unit_test(test_many_streams), cmocka_unit_test(test_handshake),
-      cmocka_unit_test(test_echo_clean),   cmocka_unit_test(test_echo_lossy),
-      cmocka_unit_test(test_backpressure), cmocka_unit_test(test_reset_and_close),
-      cmocka_unit_test(test_datagrams),    cmocka_unit_test(test_corrupt_initial_refused),
+      cmocka_unit_test(test_many_streams),    cmocka_unit_test(test_handshake),
+      cmocka_unit_test(test_echo_clean),      cmocka_unit_test(test_echo_lossy),
+      cmocka_unit_test(test_backpressure),    cmocka_unit_test(test_reset_and_close),
+      cmocka_unit_test(test_datagrams),       cmocka_unit_test(test_corrupt_initial_refused),
+      cmocka_unit_test(test_stateless_reset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
