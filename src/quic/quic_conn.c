@@ -146,7 +146,6 @@ static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) {
 }
 
 static void rand_cb(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx) {
-  (void)ctx;
   gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
 }
 
@@ -159,7 +158,6 @@ static int reset_token(const quic_conn_opts *o, const ngtcp2_cid *cid, uint8_t *
 
 static int new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token, size_t cidlen,
                       void *user) {
-  (void)conn;
   quic_conn *c = user;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
   cid->datalen = cidlen;
@@ -187,7 +185,6 @@ size_t quic_stateless_reset(const uint8_t *secret, size_t secret_len, const uint
 }
 
 static int handshake_completed_cb(ngtcp2_conn *conn, void *user) {
-  (void)conn;
   quic_conn *c = user;
   c->established = true;
   quic_metrics *m = quic_metrics_get();
@@ -199,10 +196,6 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *user) {
 
 static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
                                const uint8_t *data, size_t len, void *user, void *sdata) {
-  (void)conn;
-  (void)offset;
-  (void)user;
-  (void)id;
   quic_stream *q = sdata;
   if (!q) return 0;
   qs_on_recv(q, data, len, flags & NGTCP2_STREAM_DATA_FLAG_FIN);
@@ -211,9 +204,6 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
 
 static int acked_cb(ngtcp2_conn *conn, int64_t id, uint64_t offset, uint64_t len, void *user,
                     void *sdata) {
-  (void)conn;
-  (void)id;
-  (void)user;
   if (sdata) qs_on_acked(sdata, offset, len);
   return 0;
 }
@@ -231,8 +221,6 @@ static int stream_open_cb(ngtcp2_conn *conn, int64_t id, void *user) {
 
 static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t app_error,
                            void *user, void *sdata) {
-  (void)flags;
-  (void)app_error;
   quic_conn *c = user;
   if (c->server && !ngtcp2_is_bidi_stream(id)) return 0;
   /* A peer-opened stream that ended makes room for another. */
@@ -247,19 +235,12 @@ static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64
 
 static int stream_reset_cb(ngtcp2_conn *conn, int64_t id, uint64_t final_size, uint64_t app_error,
                            void *user, void *sdata) {
-  (void)conn;
-  (void)id;
-  (void)final_size;
-  (void)app_error;
-  (void)user;
   if (sdata) qs_on_reset(sdata);
   return 0;
 }
 
 static int stop_sending_cb(ngtcp2_conn *conn, int64_t id, uint64_t app_error, void *user,
                            void *sdata) {
-  (void)app_error;
-  (void)user;
   /* The peer will not read: our side of the stream is aborted too. */
   ngtcp2_conn_shutdown_stream_write(conn, 0, id, QP_APP_NO_ERROR);
   if (sdata) qs_on_reset(sdata);
@@ -268,10 +249,6 @@ static int stop_sending_cb(ngtcp2_conn *conn, int64_t id, uint64_t app_error, vo
 
 static int extend_stream_data_cb(ngtcp2_conn *conn, int64_t id, uint64_t max_data, void *user,
                                  void *sdata) {
-  (void)conn;
-  (void)id;
-  (void)max_data;
-  (void)user;
   quic_stream *q = sdata;
   if (q && (q->snd_sent != q->snd_end || (q->fin_wanted && !q->fin_sent))) qc_sendq_add(q);
   return 0;
@@ -279,8 +256,6 @@ static int extend_stream_data_cb(ngtcp2_conn *conn, int64_t id, uint64_t max_dat
 
 static int recv_datagram_cb(ngtcp2_conn *conn, uint32_t flags, const uint8_t *data, size_t len,
                             void *user) {
-  (void)conn;
-  (void)flags;
   quic_conn *c = user;
   c->dgrams_recv++;
   quic_metrics_get()->dgrams_recv++;
@@ -705,8 +680,6 @@ static void assign_ids(quic_conn *c) {
 }
 
 static int extend_local_streams_cb(ngtcp2_conn *conn, uint64_t max, void *user) {
-  (void)conn;
-  (void)max;
   qc_want_write(user);
   return 0;
 }
