@@ -123,8 +123,11 @@ cfg = json.loads(sys.argv[1])
 body = cfg["body"].encode("latin-1")
 records = cfg["records"]
 
+LOG = threading.Lock()
+
 def log(*a):
-    print(*a, flush=True)
+    with LOG:  # print() writes in pieces: lines from two threads would interleave
+        print(*a, flush=True)
 
 class Dual(socketserver.ThreadingTCPServer):
     daemon_threads = True

@@ -52,6 +52,7 @@ LIMIT = 1_000_000  # bytes/s: A's DownloadLimit = 8mbit
 TARGET_SCRIPT = r'''
 import http.server, socket, socketserver, sys, threading
 CHUNK = b"x" * 65536
+LOG = threading.Lock()  # print() writes in pieces: lines from two threads would interleave
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
@@ -62,7 +63,8 @@ class H(http.server.BaseHTTPRequestHandler):
                 while True:
                     self.wfile.write(CHUNK)
             except OSError:
-                print("closed", self.path, flush=True)  # /stream?NAME: which one ended
+                with LOG:  # /stream?NAME: which one ended
+                    print("closed", self.path, flush=True)
                 return
         body = ("hello from %s:%d\n" % self.server.server_address).encode()
         self.send_response(200)
