@@ -473,19 +473,23 @@ static void arm_timer(quic_conn *c) {
   uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
+/* Sends a CONNECTION_CLOSE carrying c->ccerr. */
+static void send_close(quic_conn *c) {
+  quic_pkt p = {c->batch + c->opts.headroom, 0};
+  ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data,
+                                                      c->opts.max_payload, &c->ccerr, qc_now());
+  if (n <= 0 || !c->cb.send) return;
+  p.len = (size_t)n;
+  c->cb.send(c->cb.ctx, &p, 1);
+}
+
 static void fail(quic_conn *c, int rc, const char *reason) {
   if (c->dead) return;
   /* Tell the peer, unless the connection is already silent (idle, draining). */
   if (rc != NGTCP2_ERR_IDLE_CLOSE && rc != NGTCP2_ERR_DRAINING && rc != NGTCP2_ERR_CLOSING &&
       rc != NGTCP2_ERR_DROP_CONN && rc != NGTCP2_ERR_RETRY) {
     ngtcp2_ccerr_set_liberr(&c->ccerr, rc, NULL, 0);
-    quic_pkt p = {c->batch + c->opts.headroom, 0};
-    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data,
-                                                        c->opts.max_payload, &c->ccerr, qc_now());
-    if (n > 0 && c->cb.send) {
-      p.len = (size_t)n;
-      c->cb.send(c->cb.ctx, &p, 1);
-    }
+    send_close(c);
   }
   conn_dead(c, reason, rc == NGTCP2_ERR_IDLE_CLOSE ? UV_ETIMEDOUT : UV_ECONNABORTED);
 }
@@ -753,13 +757,7 @@ void quic_conn_close(quic_conn *c) {
   if (c->owner_closed) return;
   if (!c->dead) {
     ngtcp2_ccerr_set_application_error(&c->ccerr, QP_APP_NO_ERROR, NULL, 0);
-    quic_pkt p = {c->batch + c->opts.headroom, 0};
-    ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data,
-                                                        c->opts.max_payload, &c->ccerr, qc_now());
-    if (n > 0 && c->cb.send) {
-      p.len = (size_t)n;
-      c->cb.send(c->cb.ctx, &p, 1);
-    }
+    send_close(c);
   }
   c->owner_closed = true;
   conn_dead(c, "closed", UV_ECONNABORTED);
