@@ -375,6 +375,13 @@ static int k_peer_quic_port(load_ctx *L, char *v, char *err, size_t n) {
   return cfg_parse_port(v, &L->peer->quic_port, err, n);
 }
 
+static int k_peer_stream_window(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_window(v, &L->peer->quic_stream_window, err, n);
+}
+static int k_peer_conn_window(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_window(v, &L->peer->quic_conn_window, err, n);
+}
+
 static const key_spec peer_keys[] = {
     {"PublicKey", k_public_key, 0},
     {"PresharedKey", k_psk, 0},
@@ -392,6 +399,8 @@ static const key_spec peer_keys[] = {
     {"Congestion", k_congestion, 0},
     {"QuicServer", k_quic_server, 0},
     {"QuicPort", k_peer_quic_port, 0},
+    {"QuicStreamWindow", k_peer_stream_window, 0},
+    {"QuicConnWindow", k_peer_conn_window, 0},
     {NULL, NULL, 0},
 };
 
@@ -559,6 +568,13 @@ static int k_server_quic_port(load_ctx *L, char *v, char *err, size_t n) {
   return cfg_parse_port(v, &L->c->server_quic_port, err, n);
 }
 
+static int k_server_stream_window(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_window(v, &L->c->server_quic_stream_window, err, n);
+}
+static int k_server_conn_window(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_window(v, &L->c->server_quic_conn_window, err, n);
+}
+
 static const key_spec server_keys[] = {
     {"Socks", k_server_socks, 0},
     {"LocalSocks", k_local_socks, 0},
@@ -568,6 +584,8 @@ static const key_spec server_keys[] = {
     {"MaxConnectionsPerPeer", k_max_conns_per_peer, 0},
     {"Quic", k_server_quic, 0},
     {"QuicPort", k_server_quic_port, 0},
+    {"QuicStreamWindow", k_server_stream_window, 0},
+    {"QuicConnWindow", k_server_conn_window, 0},
     {NULL, NULL, 0},
 };
 

@@ -85,6 +85,8 @@ typedef struct {
   bool has_quic_server; /* QuicServer: the server's tunnel address; else derived (config_quic.c) */
   cfg_ip quic_server;
   uint16_t quic_port; /* QuicPort, 0 = CFG_DEFAULT_QUIC_PORT */
+  /* QuicStreamWindow / QuicConnWindow: ceilings of the receive windows; 0 = the defaults */
+  uint64_t quic_stream_window, quic_conn_window;
   int line;                      /* where its [Peer] header is */
 } cfg_peer;
 
@@ -141,6 +143,7 @@ typedef struct {
   uint32_t server_peer_max_connections; /* the same per peer, unless its MaxConnections says */
   bool server_quic;          /* [Server] Quic: the QUIC endpoint on the tunnel addresses */
   uint16_t server_quic_port; /* [Server] QuicPort */
+  uint64_t server_quic_stream_window, server_quic_conn_window; /* 0 = the defaults */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;

@@ -122,13 +122,19 @@ static void keep_peer_transport(diff_ctx *d, awg_config *l, const awg_config *r)
       if (memcmp(lp->public_key, rp->public_key, sizeof lp->public_key) != 0) continue;
       if (lp->transport != rp->transport || lp->congestion != rp->congestion ||
           lp->has_quic_server != rp->has_quic_server || lp->quic_port != rp->quic_port ||
-          (lp->has_quic_server && !ip_eq(&lp->quic_server, &rp->quic_server))) {
-        note(d, "[Peer] Transport, Congestion, QuicServer, QuicPort");
+          (lp->has_quic_server && !ip_eq(&lp->quic_server, &rp->quic_server)) ||
+          lp->quic_stream_window != rp->quic_stream_window ||
+          lp->quic_conn_window != rp->quic_conn_window) {
+        note(d,
+             "[Peer] Transport, Congestion, QuicServer, QuicPort, QuicStreamWindow, "
+             "QuicConnWindow");
         lp->transport = rp->transport;
         lp->congestion = rp->congestion;
         lp->has_quic_server = rp->has_quic_server;
         lp->quic_server = rp->quic_server;
         lp->quic_port = rp->quic_port;
+        lp->quic_stream_window = rp->quic_stream_window;
+        lp->quic_conn_window = rp->quic_conn_window;
       }
     }
   }
@@ -166,6 +172,8 @@ int config_keep_restart_only(awg_config *l, const awg_config *r, const char **na
   KEEP(&d, l, r, server_socks_port, "[Server] Socks");
   KEEP(&d, l, r, server_quic, "[Server] Quic");
   KEEP(&d, l, r, server_quic_port, "[Server] QuicPort");
+  KEEP(&d, l, r, server_quic_stream_window, "[Server] QuicStreamWindow");
+  KEEP(&d, l, r, server_quic_conn_window, "[Server] QuicConnWindow");
   keep_peer_transport(&d, l, r);
   if (l->has_local_socks != r->has_local_socks ||
       (r->has_local_socks && !hostport_eq(&l->local_socks, &r->local_socks))) {

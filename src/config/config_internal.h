@@ -34,6 +34,7 @@ int cfg_interface_line(const int *iface_lines, const char *key);
 /* config_quic.c: the QUIC transport's keys */
 int cfg_parse_transport(const char *v, cfg_transport *out, char *err, size_t errlen);
 int cfg_parse_congestion(const char *v, cfg_congestion *out, char *err, size_t errlen);
+int cfg_parse_window(const char *v, uint64_t *out, char *err, size_t errlen);
 int cfg_parse_port(const char *v, uint16_t *out, char *err, size_t errlen);
 
 /* Whole-file checks after every key parsed: required keys, cross-key rules, size warnings. */

@@ -374,6 +374,8 @@ int exit_quic_start(exit_ctx *x, char *err, size_t errlen) {
   eq->port = x->cfg->server_quic_port;
   quic_conn_opts_default(&eq->opts);
   eq->opts.headroom = QUIC_IP_HEADROOM;
+  quic_conn_opts_windows(&eq->opts, x->cfg->server_quic_stream_window,
+                         x->cfg->server_quic_conn_window);
   /* IPv6 headers are the larger: one size fits both families. */
   eq->opts.max_payload = x->cfg->mtu > 1280 ? x->cfg->mtu - 48 : 1232;
   eq->opts.keepalive_ms = 0; /* the client keeps the connection alive */

@@ -443,6 +443,8 @@ quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *c
   }
   quic_conn_opts_default(&qc->opts);
   qc->opts.cc = cc_of(cfg->peers[0].congestion);
+  quic_conn_opts_windows(&qc->opts, cfg->peers[0].quic_stream_window,
+                         cfg->peers[0].quic_conn_window);
   qc->opts.headroom = QUIC_IP_HEADROOM;
   size_t hdr = qc->path.remote.ss_family == AF_INET6 ? 48 : 28;
   qc->opts.max_payload = cfg->mtu > 1200 + hdr ? cfg->mtu - hdr : 1200;

@@ -27,6 +27,12 @@ void quic_conn_opts_default(quic_conn_opts *o) {
   o->keepalive_ms = 10000;
 }
 
+void quic_conn_opts_windows(quic_conn_opts *o, uint64_t stream_window, uint64_t conn_window) {
+  if (stream_window) o->stream_window = stream_window;
+  if (conn_window) o->conn_window = conn_window;
+  if (o->conn_window < o->stream_window) o->conn_window = o->stream_window;
+}
+
 /* ---- queues ------------------------------------------------------------------------------- */
 
 void qc_want_write(quic_conn *c) {

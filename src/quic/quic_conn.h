@@ -46,6 +46,9 @@ typedef struct {
 } quic_conn_opts;
 
 void quic_conn_opts_default(quic_conn_opts *o);
+/* Sets the window ceilings from the config (0 keeps the default); the connection's is raised to
+ * the stream's when given smaller, since one stream could otherwise never fill its own. */
+void quic_conn_opts_windows(quic_conn_opts *o, uint64_t stream_window, uint64_t conn_window);
 
 typedef struct {
   /* Packets of one write pass, in order; valid during the call. */

@@ -96,7 +96,8 @@ static void assert_hostport(const cfg_hostport *h, const char *host, uint16_t po
 
 static const char kFull[] =
     "[Interface]\n"
-    "PrivateKey = " PRIV_A "\n"
+    "PrivateKey = " PRIV_A
+    "\n"
     "ListenPort = 51820\n"
     "Address = 10.8.0.2/24, fd00:8::2/64\n"
     "DNS = 1.1.1.1, 2606:4700:4700::1111\n"
@@ -115,21 +116,25 @@ static const char kFull[] =
     "I3 = <rc 5><rd 6><c><dz 7><d><ds>\n"
     "\n"
     "[Peer]\n"
-    "PublicKey = " PUB_B "\n"
-    "PresharedKey = " PSK "\n"
+    "PublicKey = " PUB_B
+    "\n"
+    "PresharedKey = " PSK
+    "\n"
     "AllowedIPs = 10.8.0.77/24, 192.168.1.1/32\n"
     "AllowedIPs = fd00:8::1234:5678/64, 0.0.0.0/0\n"
     "Endpoint = 192.0.2.1:51820\n"
     "PersistentKeepalive = 25\n"
     "\n"
     "[Peer]\n"
-    "PublicKey = " PUB_C "\n"
+    "PublicKey = " PUB_C
+    "\n"
     "AllowedIPs = 10.9.0.0/16\n"
     "Endpoint = [2001:db8::1]:443\n"
     "PersistentKeepalive = off\n"
     "\n"
     "[Peer]\n"
-    "PublicKey = " PUB_D "\n"
+    "PublicKey = " PUB_D
+    "\n"
     "AllowedIPs = ::/0\n"
     "Endpoint = vpn.example.com:65535\n"
     "\n"
@@ -219,7 +224,7 @@ static void test_full_config(void **state) {
   assert_key(a->public_key, PUB_B);
   assert_true(a->has_psk);
   assert_key(a->psk, PSK);
-  assert_int_equal(a->n_allowed_ips, 4); /* two AllowedIPs lines append */
+  assert_int_equal(a->n_allowed_ips, 4);          /* two AllowedIPs lines append */
   assert_cidr(&a->allowed_ips[0], "10.8.0.0/24"); /* host bits cleared, like wg */
   assert_cidr(&a->allowed_ips[1], "192.168.1.1/32");
   assert_cidr(&a->allowed_ips[2], "fd00:8::/64");
@@ -292,7 +297,8 @@ static void test_minimal_defaults(void **state) {
 
 static void test_explicit_mtu(void **state) {
   loaded L;
-  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A "\nAddress = 10.0.0.2/32\nS4 = 100\nMTU = 1300\n");
+  load_ok(&L,
+          "[Interface]\nPrivateKey = " PRIV_A "\nAddress = 10.0.0.2/32\nS4 = 100\nMTU = 1300\n");
   assert_true(L.c.mtu_explicit);
   assert_int_equal(L.c.mtu, 1300);
   assert_int_equal(L.d.warnings, 0);
@@ -303,13 +309,15 @@ static void test_explicit_mtu(void **state) {
   unload(&L);
 }
 
-/* ---- syntax variants --------------------------------------------------------------------------- */
+/* ---- syntax variants ---------------------------------------------------------------------------
+ */
 
 static void test_case_insensitive_names(void **state) {
   loaded L;
   load_ok(&L,
           "[INTERFACE]\n"
-          "privatekey = " PRIV_A "\n"
+          "privatekey = " PRIV_A
+          "\n"
           "ADDRESS = 10.0.0.2/32\n"
           "jc = 2\n"
           "JMIN = 10\n"
@@ -317,7 +325,8 @@ static void test_case_insensitive_names(void **state) {
           "h1 = 5\n"
           "i1 = <r 4>\n"
           "[peer]\n"
-          "PUBLICKEY = " PUB_B "\n"
+          "PUBLICKEY = " PUB_B
+          "\n"
           "allowedips = 10.0.0.1/32\n"
           "persistentkeepalive = OFF\n"
           "[fOrWaRd]\n"
@@ -342,7 +351,8 @@ static void test_comments(void **state) {
   /* `;` starts a comment only at the beginning of a line (as in wg-quick). */
   load(&L,
        "[Interface]\n"
-       "PrivateKey = " PRIV_A "\n"
+       "PrivateKey = " PRIV_A
+       "\n"
        "Address = 10.0.0.2/32\n"
        "ListenPort = 51820 ; trailing\n");
   assert_int_equal(L.rc, -1);
@@ -354,7 +364,8 @@ static void test_comments(void **state) {
           "; an ini-style comment\n"
           "   # indented comment\n"
           "[Interface] # comment after a section\n"
-          "PrivateKey = " PRIV_A " # comment after a key\n"
+          "PrivateKey = " PRIV_A
+          " # comment after a key\n"
           "Address = 10.0.0.2/32#no space before it\n"
           "ListenPort = 51820 #\n"
           "DNS = # everything is a comment: an empty list\n"
@@ -371,12 +382,14 @@ static void test_crlf(void **state) {
   loaded L;
   load_ok(&L,
           "[Interface]\r\n"
-          "PrivateKey = " PRIV_A "\r\n"
+          "PrivateKey = " PRIV_A
+          "\r\n"
           "Address = 10.0.0.2/32\r\n"
           "MTU = 1400\r\n"
           "\r\n"
           "[Peer]\r\n"
-          "PublicKey = " PUB_B "\r\n"
+          "PublicKey = " PUB_B
+          "\r\n"
           "Endpoint = vpn.example.com:51820\r\n"
           "AllowedIPs = 0.0.0.0/0\r\n");
   assert_int_equal(L.c.mtu, 1400);
@@ -413,7 +426,8 @@ static void test_address_lines_append(void **state) {
   loaded L;
   load_ok(&L,
           "[Interface]\n"
-          "PrivateKey = " PRIV_A "\n"
+          "PrivateKey = " PRIV_A
+          "\n"
           "Address = 10.0.0.2/32\n"
           "Address = fd00::2/128, 10.1.0.2/16\n"
           "Address = ,, 10.2.0.2/8 ,\n");
@@ -429,7 +443,8 @@ static void test_whitespace_around_values(void **state) {
   loaded L;
   load_ok(&L,
           "  [ Interface ]  \n"
-          "\tPrivateKey\t=\t" PRIV_A "\t\n"
+          "\tPrivateKey\t=\t" PRIV_A
+          "\t\n"
           "Address=10.0.0.2/32\n"
           "ListenPort   =   1234   \n");
   assert_int_equal(L.c.listen_port, 1234);
@@ -442,7 +457,8 @@ static void test_errors_have_lines(void **state) {
   loaded L;
   load(&L,
        "[Interface]\n"
-       "PrivateKey = " PRIV_A "\n"
+       "PrivateKey = " PRIV_A
+       "\n"
        "Address = 10.0.0.2/33\n"
        "Jc = 128\n"
        "Bogus = 1\n"
@@ -458,6 +474,38 @@ static void test_errors_have_lines(void **state) {
   unload(&L);
 }
 
+/* [Peer] and [Server] QuicStreamWindow / QuicConnWindow: sizes with K/M/G, bounded 64K..1G. */
+static void test_quic_windows(void **state) {
+  loaded L;
+  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
+              "\nAddress = 10.0.0.2/24\n"
+              "[Server]\nQuicStreamWindow = 16M\nQuicConnWindow = 65536\n"
+              "[Peer]\nPublicKey = " PUB_B
+              "\nAllowedIPs = 0.0.0.0/0\n"
+              "QuicStreamWindow = 512k\nQuicConnWindow = 1G\n");
+  assert_int_equal(L.c.server_quic_stream_window, 16u << 20);
+  assert_int_equal(L.c.server_quic_conn_window, 65536);
+  assert_int_equal(L.c.peers[0].quic_stream_window, 512u << 10);
+  assert_int_equal(L.c.peers[0].quic_conn_window, 1u << 30);
+  unload(&L);
+
+  const char *bad[] = {"63K", "2G", "8 MB", "-1", "", "M", "99999999999", "8.5M"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char text[512];
+    snprintf(text, sizeof text,
+             "[Interface]\nPrivateKey = " PRIV_A
+             "\nAddress = 10.0.0.2/24\n"
+             "[Peer]\nPublicKey = " PUB_B
+             "\nAllowedIPs = 0.0.0.0/0\n"
+             "QuicStreamWindow = %s\n",
+             bad[i]);
+    load(&L, text);
+    assert_int_equal(L.rc, -1);
+    expect_diag(&L, DIAG_ERROR, 7, "is not a window size");
+    unload(&L);
+  }
+}
+
 static void test_whole_file_errors(void **state) {
   loaded L;
   load(&L, "");
@@ -471,7 +519,8 @@ static void test_validation_points_at_parameter(void **state) {
   loaded L;
   load(&L,
        "[Interface]\n"
-       "PrivateKey = " PRIV_A "\n"
+       "PrivateKey = " PRIV_A
+       "\n"
        "Address = 10.0.0.2/32\n"
        "Jmax = 10\n"
        "Jc = 5\n"
@@ -481,7 +530,8 @@ static void test_validation_points_at_parameter(void **state) {
   unload(&L);
   load(&L,
        "[Interface]\n"
-       "PrivateKey = " PRIV_A "\n"
+       "PrivateKey = " PRIV_A
+       "\n"
        "Address = 10.0.0.2/32\n"
        "H4 = 3\n");
   expect_diag(&L, DIAG_ERROR, 4, "H3 (3) and H4 (3) overlap");
@@ -492,7 +542,8 @@ static void test_warnings_keep_config_valid(void **state) {
   loaded L;
   load_ok(&L,
           "[Interface]\n"
-          "PrivateKey = " PRIV_A "\n"
+          "PrivateKey = " PRIV_A
+          "\n"
           "Address = 10.0.0.2/32\n"
           "PostUp = echo hi\n"
           "PostUp = echo again\n"
@@ -519,7 +570,8 @@ static void test_duplicate_section(void **state) {
   loaded L;
   load(&L,
        "[Interface]\n"
-       "PrivateKey = " PRIV_A "\n"
+       "PrivateKey = " PRIV_A
+       "\n"
        "Address = 10.0.0.2/32\n"
        "[Log]\n"
        "[Interface]\n"
@@ -543,7 +595,8 @@ static void test_buffer_not_modified(void **state) {
   unload(&L);
 }
 
-/* ---- cfg_parse_cidr ---------------------------------------------------------------------------- */
+/* ---- cfg_parse_cidr ----------------------------------------------------------------------------
+ */
 
 static void cidr_ok(const char *in, const char *want, int family) {
   cfg_cidr c;
@@ -606,7 +659,8 @@ static void test_parse_address_keeps_host(void **state) {
   unload(&L);
 }
 
-/* ---- cfg_parse_hostport ------------------------------------------------------------------------ */
+/* ---- cfg_parse_hostport ------------------------------------------------------------------------
+ */
 
 static void hp_ok(const char *in, const char *host, uint16_t port, bool is_ip) {
   cfg_hostport h;
@@ -693,6 +747,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config),
       cmocka_unit_test(test_minimal_defaults),
+      cmocka_unit_test(test_quic_windows),
       cmocka_unit_test(test_explicit_mtu),
       cmocka_unit_test(test_case_insensitive_names),
       cmocka_unit_test(test_comments),
