@@ -475,6 +475,12 @@ static int k_tunnel_wait(load_ctx *L, char *v, char *e, size_t n) {
   return k_seconds(v, 1, &L->c->tunnel_wait, e, n);
 }
 
+static int k_fast_open(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_bool(v, &L->c->socks_fast_open) != 0)
+    return snprintf(err, n, "'%.32s' is not a boolean; use on or off", v), -1;
+  return 0;
+}
+
 static const key_spec socks_keys[] = {
     {"Listen", k_socks_listen, KEY_LIST},
     {"User", k_socks_user, KEY_LIST},
@@ -482,6 +488,7 @@ static const key_spec socks_keys[] = {
     {"ConnectTimeout", k_conn_timeout, 0},
     {"IdleTimeout", k_idle_timeout, 0},
     {"TunnelWait", k_tunnel_wait, 0},
+    {"FastOpen", k_fast_open, 0},
     {NULL, NULL, 0},
 };
 

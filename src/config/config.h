@@ -127,6 +127,7 @@ typedef struct {
   cfg_socks_user *socks_users;
   size_t n_socks_users;
   uint32_t socks_handshake_timeout; /* seconds */
+  bool socks_fast_open;             /* [Socks] FastOpen (socks_session.h) */
   uint32_t connect_timeout;         /* seconds */
   uint32_t idle_timeout;            /* seconds, 0 = never */
   uint32_t tunnel_wait;             /* seconds a new stream waits for the tunnel */

@@ -19,6 +19,7 @@ struct quic_dial {
   quic_client *qc;
   quic_dial *next; /* on qc->waiting */
   bool waiting, done;
+  bool early_ready; /* fast open: the stream is out with its request; hand it over */
   dial_dest dst;
   quic_dial_cb cb;
   void *ctx;
@@ -68,6 +69,12 @@ bool quic_client_may_fall_back(const quic_client *qc) { return qc->mode != CFG_T
 
 static void dial_freed(uv_handle_t *h) { free(h->data); }
 
+static void count_result(void *ctx, dial_error err) {
+  quic_client *qc = ctx;
+  qc->st_counts.stream_results[err]++;
+  quic_metrics_get()->stream_results[err]++;
+}
+
 static void dial_finish(quic_dial *d, stream *s, dial_error err, const char *reason) {
   if (d->done) return;
   d->done = true;
@@ -80,8 +87,7 @@ static void dial_finish(quic_dial *d, stream *s, dial_error err, const char *rea
       }
     d->waiting = false;
   }
-  qc->st_counts.stream_results[err]++;
-  quic_metrics_get()->stream_results[err]++;
+  if (!d->early_ready) count_result(qc, err); /* a fast-open stream's comes with its reply */
   d->cb(d->ctx, s, err, reason);
   uv_close((uv_handle_t *)&d->later, dial_freed);
 }
@@ -142,9 +148,27 @@ static void dial_open(quic_dial *d) {
   s->on_shutdown = ignore_event;
   qc->st_counts.streams_opened++;
   stream_write(s, req, n);
+  if (d->dst.flags & DIAL_EARLY) {
+    /* Fast open: the caller's bytes follow the request at once; the reply is checked by the
+     * stream itself and a refusal ends it (the caller sees a closed connection). The server's
+     * own ConnectTimeout bounds the wait for that reply. */
+    quic_stream_gate_reply(s, count_result, qc);
+    d->early_ready = true;
+    return;
+  }
   quic_stream_want_header(s, QP_REPLY_LEN);
   stream_read_start(s);
   uv_timer_start(&d->later, on_later, qc->connect_timeout_ms, 0);
+}
+
+/* Fast open: the stream goes to the caller as it is, callbacks cleared for the new owner. */
+static void finish_early(quic_dial *d) {
+  stream *s = d->s;
+  d->s = NULL;
+  s->user = NULL;
+  s->on_read = NULL;
+  s->on_error = NULL;
+  dial_finish(d, s, DIAL_OK, NULL);
 }
 
 /* A failure decided at start, reported from the loop; or the connect deadline of an open
@@ -152,6 +176,7 @@ static void dial_open(quic_dial *d) {
 static void on_later(uv_timer_t *t) {
   quic_dial *d = t->data;
   if (d->waiting) return;
+  if (d->early_ready) return finish_early(d);
   if (d->s) {
     stream *s = d->s;
     d->s = NULL;
@@ -180,7 +205,8 @@ quic_dial *quic_dial_start(quic_client *qc, const dial_dest *dst, quic_dial_cb c
         d->later_err = DIAL_ERR_TUNNEL_DOWN;
         d->later_reason = "QUIC connection not usable";
         uv_timer_start(&d->later, on_later, 0, 0);
-      }
+      } else if (d->early_ready)
+        uv_timer_start(&d->later, on_later, 0, 0); /* cb never runs inside start */
       break;
     case QUIC_ROUTE_PENDING:
       d->waiting = true;
@@ -223,9 +249,10 @@ static void settle_waiting(quic_client *qc, bool up) {
     quic_dial *n = w->next;
     w->waiting = false;
     w->next = NULL;
-    if (up)
+    if (up) {
       dial_open(w);
-    else if (qc->mode == CFG_TRANSPORT_QUIC) {
+      if (w->early_ready) finish_early(w);
+    } else if (qc->mode == CFG_TRANSPORT_QUIC) {
       /* forced QUIC: keep waiting for the next attempt until the deadline */
       w->waiting = true;
       w->next = qc->waiting;

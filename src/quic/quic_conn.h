@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "quic/quic_tls.h"
+#include "stream/dial_types.h"
 #include "stream/stream.h"
 
 typedef struct quic_conn quic_conn;
@@ -95,6 +96,13 @@ stream *quic_conn_open_stream(quic_conn *c);
  * which reading stops; what followed stays for the next read_start (a reply header read off
  * the front of a stream). */
 void quic_stream_want_header(stream *s, size_t n);
+/* Client, fast open: the stream is handed out before the server's reply (quic_proto.h). The
+ * reply header is taken off the front as soon as it arrives, whether the application reads or
+ * not, and fn (if set) hears its code (GENERAL for a malformed or missing one); a refusal
+ * becomes the stream's error (dial_error_to_uv) and the data after a success flows as usual.
+ * ctx must outlive the stream's connection. */
+typedef void (*quic_reply_fn)(void *ctx, dial_error code);
+void quic_stream_gate_reply(stream *s, quic_reply_fn fn, void *ctx);
 /* Queues one DATAGRAM frame made of hdr then data; -1 if it is too large for a packet or the
  * queue is full (dropped, as UDP would). */
 int quic_conn_send_datagram(quic_conn *c, const uint8_t *hdr, size_t hlen, const uint8_t *data,

@@ -51,6 +51,9 @@ struct quic_stream {
   bool rcv_fin, eof_told, reading;
   uint8_t hdr[8]; /* quic_stream_want_header: collected here, then one on_read */
   uint8_t hdr_want, hdr_have;
+  bool reply_gate; /* quic_stream_gate_reply: the reply header is still to be checked */
+  quic_reply_fn reply_fn;
+  void *reply_ctx;
 
   bool announce; /* server: new_stream not yet called */
   int error;     /* to deliver via on_error (negative UV_*), 0 = none */

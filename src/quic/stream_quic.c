@@ -10,6 +10,7 @@
 #include "quic/quic_internal.h"
 #include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
+#include "stream/dial_error.h"
 
 static quic_stream *of(stream *s) { return (quic_stream *)s; }
 static const quic_stream *cof(const stream *s) { return (const quic_stream *)s; }
@@ -159,7 +160,7 @@ void qs_on_recv(quic_stream *q, const uint8_t *data, size_t len, bool fin) {
   q->rcv_queued += n;
   if (n < len) q->error = UV_ENOMEM;
   if (fin) q->rcv_fin = true;
-  if (q->reading || q->error) qc_readyq_add(q);
+  if (q->reading || q->error || q->reply_gate) qc_readyq_add(q);
 }
 
 void qs_on_acked(quic_stream *q, uint64_t offset, uint64_t len) {
@@ -190,6 +191,12 @@ void qs_on_ng_closed(quic_stream *q) {
 
 void qs_on_conn_dead(quic_stream *q, int err) {
   q->ng_closed = true;
+  if (q->reply_gate && q->reply_fn) {
+    /* No reply will come; its listener hears it now, while it surely exists (the connection's
+     * owner may be gone by the time this stream is delivered to). */
+    q->reply_fn(q->reply_ctx, DIAL_ERR_TUNNEL_DOWN);
+    q->reply_fn = NULL;
+  }
   if (!q->app_closed && !q->error && !(q->rcv_fin && q->fin_sent && q->snd_sent == q->snd_end))
     q->error = err;
   qc_readyq_add(q);
@@ -256,12 +263,29 @@ static bool take_header(quic_stream *q, uint64_t *taken) {
   return q->hdr_have == q->hdr_want;
 }
 
+/* Fast open: the reply header off the front of the stream; a refusal is the stream's error. */
+static void check_reply(quic_stream *q, uint64_t *taken) {
+  dial_error code = DIAL_ERR_GENERAL;
+  if (take_header(q, taken)) {
+    size_t used;
+    if (qp_parse_reply(q->hdr, QP_REPLY_LEN, &code, &used) != QP_DONE) code = DIAL_ERR_GENERAL;
+  } else if (q->error)
+    code = dial_error_from_uv(q->error); /* reset or connection lost before the reply */
+  else if (!(q->rcv_fin && !q->rcv_queued))
+    return; /* more to come */
+  q->reply_gate = false;
+  q->hdr_want = 0;
+  if (q->reply_fn) q->reply_fn(q->reply_ctx, code);
+  if (code != DIAL_OK && !q->error) q->error = dial_error_to_uv(code);
+}
+
 /* Each chunk is unlinked before on_read sees it, so the application may stop reading or close
  * the stream from inside the call. */
 static void deliver_data(quic_stream *q) {
   quic_conn *c = q->c;
   uint64_t taken = 0;
-  if (q->reading && q->hdr_want && take_header(q, &taken)) {
+  if (q->reply_gate) check_reply(q, &taken);
+  if (q->reading && q->hdr_want && !q->reply_gate && take_header(q, &taken)) {
     size_t n = q->hdr_want;
     q->hdr_want = 0;
     q->reading = false; /* the rest waits for the next read_start */
@@ -284,7 +308,8 @@ static void deliver_data(quic_stream *q) {
     ngtcp2_conn_extend_max_offset(c->conn, taken);
     qc_want_write(c);
   }
-  if (q->reading && !q->app_closed && q->rcv_fin && !q->rcv_queued && !q->eof_told) {
+  if (q->reading && !q->app_closed && q->rcv_fin && !q->rcv_queued && !q->eof_told &&
+      !q->reply_gate) {
     q->hdr_want = 0;
     q->eof_told = true;
     q->s.on_read(&q->s, NULL, 0);
@@ -316,6 +341,16 @@ void qs_deliver(quic_stream *q) {
     qc_stream_released(c);
   }
   if (q->closed_told && q->ng_closed) qs_free(q);
+}
+
+void quic_stream_gate_reply(stream *s, quic_reply_fn fn, void *ctx) {
+  quic_stream *q = of(s);
+  q->reply_gate = true;
+  q->reply_fn = fn;
+  q->reply_ctx = ctx;
+  q->hdr_want = QP_REPLY_LEN;
+  q->hdr_have = 0;
+  qc_readyq_add(q);
 }
 
 void quic_stream_want_header(stream *s, size_t n) {

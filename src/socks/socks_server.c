@@ -14,6 +14,7 @@ struct socks_server {
   dialer *dl;
   dgram_opener *dg;
   resolver *res;
+  bool fast_open; /* [Socks] FastOpen */
   socks_service *svc;
   socks_uv_listener *lst[MAX_LISTENERS];
   size_t n_lst;
@@ -27,6 +28,7 @@ static void *tunnel_connect(void *env, const socks_origin *o, const socks_addr *
   struct socks_server *srv = env;
   dial_dest dd;
   socks_addr_to_dial_dest(dst, &dd);
+  if (srv->fast_open) dd.flags |= DIAL_EARLY;
   return dialer_start(srv->dl, &dd, cb, ctx);
 }
 
@@ -54,6 +56,7 @@ socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, dialer 
   srv->dl = dl;
   srv->dg = dg;
   srv->res = res;
+  srv->fast_open = cfg->socks_fast_open;
   socks_service_cfg sc = {
       .loop = loop,
       .log_component = "socks",
@@ -61,6 +64,7 @@ socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, dialer 
       .n_users = cfg->n_socks_users,
       .handshake_timeout_ms = (uint64_t)cfg->socks_handshake_timeout * 1000,
       .idle_timeout_ms = (uint64_t)cfg->idle_timeout * 1000,
+      .fast_open = cfg->socks_fast_open,
       .conn = {.env = srv,
                .connect = tunnel_connect,
                .cancel = tunnel_cancel,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "observe/streams.h"
+#include "stream/dial_error.h"
 #include "stream/relay.h"
 #include "util/log.h"
 
@@ -47,7 +48,9 @@ struct session {
   uint8_t buf[HS_BUF];
   size_t len;
   socks_addr dst;
-  void *req; /* connector request while ST_DIALING */
+  void *req;      /* connector request while ST_DIALING */
+  uint8_t *early; /* fast open: client bytes read while dialing (owned; handed to the relay) */
+  size_t early_len, early_cap;
   void *udp;
   socks5_userpass up;
   uv_work_t work;
@@ -64,7 +67,8 @@ struct relay_entry {
   void *req; /* released when the relay is over (connector.release set), else NULL */
   void (*release)(void *req);
   const char *component;
-  bool ended; /* socks_service_end_matching reset it */
+  bool ended;     /* socks_service_end_matching reset it */
+  bool fast_open; /* success was answered before the connect was known */
   char sid[OBS_SID_LEN + 1];
 };
 
@@ -88,6 +92,7 @@ static void maybe_free(session *s) {
   else
     svc->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
+  free(s->early);
   free(s);
   service_unref(svc);
 }
@@ -195,6 +200,13 @@ static void on_relay_done(void *ctx, const relay_result *r) {
           "idle_timeout", r->idle_timeout ? "yes" : "no", "error",
           r->error ? uv_err_name(r->error) : "none", NULL);
   }
+  if (e->fast_open && r->error && !r->b_to_a) {
+    /* most likely the connect itself failed (fast open answered success before knowing) */
+    dial_error de = dial_error_from_uv(r->error);
+    LOG_I(e->component, "request_failed", "sid", e->sid, "reply",
+          socks5_rep_name(socks5_rep_for_dial(de)), "reason", uv_strerror(r->error), "fast_open",
+          "yes", NULL);
+  }
   socks_service *svc = e->svc;
   if (svc) {
     if (e->prev)
@@ -221,6 +233,8 @@ static void start_relay(session *s, stream *remote, void *req) {
   if (req && cn->wrap) cn->wrap(req, &client, &remote);
   if (s->len) stream_write(remote, s->buf, s->len); /* data the client sent ahead of the reply */
   s->len = 0;
+  if (s->early_len) stream_write(remote, s->early, s->early_len); /* read while fast-opening */
+  s->early_len = 0;
   relay_entry *e = calloc(1, sizeof *e);
   obs_stream_opened(OBS_STREAM_SOCKS_TCP);
   relay *r =
@@ -237,6 +251,7 @@ static void start_relay(session *s, stream *remote, void *req) {
     e->req = req;
     e->release = cn->release;
     e->component = svc->cfg.log_component;
+    e->fast_open = svc->cfg.fast_open;
     memcpy(e->sid, s->sid, sizeof e->sid);
     e->next = svc->relays;
     if (svc->relays) svc->relays->prev = e;
@@ -249,16 +264,31 @@ static void start_relay(session *s, stream *remote, void *req) {
   maybe_free(s);
 }
 
-static void on_connected(void *ctx, stream *remote, dial_error err, const char *reason) {
-  session *s = ctx;
-  void *req = s->req;
-  s->req = NULL;
-  if (!remote) return fail(s, socks5_rep_for_dial(err), reason);
+static void reply_success(session *s) {
   uint8_t out[262];
   size_t n = s->version == 4 ? socks4_build_reply(socks4_rep_for_dial(DIAL_OK), NULL, out)
                              : socks5_build_reply(SOCKS5_REP_SUCCEEDED, NULL, out, sizeof out);
   count_reply(s, SOCKS5_REP_SUCCEEDED);
   stream_write(s->client, out, n);
+}
+
+/* Fast open: success was answered already, so a failed connect can only close the connection;
+ * the log still says why. */
+static void fast_open_failed(session *s, dial_error err, const char *reason) {
+  char dst[300];
+  socks_addr_format(&s->dst, dst, sizeof dst);
+  LOG_I(COMP(s), "request_failed", "sid", s->sid, "dst", dst, "reply",
+        socks5_rep_name(socks5_rep_for_dial(err)), "reason", reason, "fast_open", "yes", NULL);
+  abort_session(s);
+}
+
+static void on_connected(void *ctx, stream *remote, dial_error err, const char *reason) {
+  session *s = ctx;
+  void *req = s->req;
+  s->req = NULL;
+  if (!remote && s->svc->cfg.fast_open) return fast_open_failed(s, err, reason);
+  if (!remote) return fail(s, socks5_rep_for_dial(err), reason);
+  if (!s->svc->cfg.fast_open) reply_success(s);
   s->st = ST_DONE;
   end_handshake_timer(s);
   if (log_enabled(LOG_DEBUG)) {
@@ -272,7 +302,10 @@ static void on_connected(void *ctx, stream *remote, dial_error err, const char *
 static void start_connect(session *s) {
   const socks_connector *cn = &s->svc->cfg.conn;
   s->st = ST_DIALING;
-  stream_read_stop(s->client);
+  if (s->svc->cfg.fast_open)
+    reply_success(s); /* the client's next bytes are kept in s->early meanwhile */
+  else
+    stream_read_stop(s->client);
   s->req = cn->connect(cn->env, &s->origin, &s->dst, on_connected, s);
   if (!s->req) fail(s, SOCKS5_REP_GENERAL_FAILURE, "out of memory");
 }
@@ -447,8 +480,29 @@ static void process(session *s) {
   }
 }
 
+/* Fast open: a client byte read while the connect runs waits here; past STREAM_HIGH_WATER
+ * reading stops until the relay takes over (a chunk that crosses it is still kept whole). */
+static void keep_early(session *s, const uint8_t *data, size_t n) {
+  if (s->early_len + n > s->early_cap) {
+    size_t cap = s->early_cap ? s->early_cap : 4096;
+    while (cap < s->early_len + n) cap *= 2;
+    uint8_t *b = realloc(s->early, cap);
+    if (!b) return abort_session(s);
+    s->early = b;
+    s->early_cap = cap;
+  }
+  memcpy(s->early + s->early_len, data, n);
+  s->early_len += n;
+  if (s->early_len >= STREAM_HIGH_WATER) stream_read_stop(s->client);
+}
+
 static void client_read(session *s, const uint8_t *data, size_t n) {
-  if (!n) return abort_session(s);                 /* EOF before the relay: nothing more to do */
+  if (!n && s->st == ST_DIALING && s->svc->cfg.fast_open) {
+    /* EOF after the request: the client half-closed; stop reading, the relay sends the EOF on */
+    return stream_read_stop(s->client);
+  }
+  if (!n) return abort_session(s); /* EOF before the relay: nothing more to do */
+  if (s->st == ST_DIALING && s->svc->cfg.fast_open) return keep_early(s, data, n);
   if (s->st == ST_DONE || s->st == ST_UDP) return; /* after a reply: discard */
   if (s->len + n > sizeof s->buf) return bad_input(s, "handshake too long");
   memcpy(s->buf + s->len, data, n);

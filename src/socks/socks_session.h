@@ -64,6 +64,11 @@ typedef struct {
   size_t n_users;
   uint64_t handshake_timeout_ms;
   uint64_t idle_timeout_ms; /* relays; 0 = never */
+  /* [Socks] FastOpen: CONNECT is answered with success at once and the client's first bytes
+   * are kept (up to STREAM_HIGH_WATER) and sent right behind the request; a connect that then
+   * fails closes the client's connection instead of answering with a reply code. The connector
+   * should pass DIAL_EARLY on so that those bytes need not wait for the far end's answer. */
+  bool fast_open;
   socks_connector conn;
 } socks_service_cfg;
 

@@ -17,8 +17,33 @@ dial_error dial_error_from_uv(int uv_status) {
       return DIAL_ERR_NOT_ALLOWED;
     case UV_ETIMEDOUT:
       return DIAL_ERR_TIMEOUT;
+    case UV_EAI_NONAME:
+      return DIAL_ERR_NAME_NOT_FOUND;
+    case UV_ENOTCONN:
+      return DIAL_ERR_TUNNEL_DOWN;
     default:
       return DIAL_ERR_GENERAL;
+  }
+}
+
+int dial_error_to_uv(dial_error err) {
+  switch (err) {
+    case DIAL_ERR_REFUSED:
+      return UV_ECONNREFUSED;
+    case DIAL_ERR_NET_UNREACHABLE:
+      return UV_ENETUNREACH;
+    case DIAL_ERR_HOST_UNREACHABLE:
+      return UV_EHOSTUNREACH;
+    case DIAL_ERR_NOT_ALLOWED:
+      return UV_EACCES;
+    case DIAL_ERR_TIMEOUT:
+      return UV_ETIMEDOUT;
+    case DIAL_ERR_NAME_NOT_FOUND:
+      return UV_EAI_NONAME;
+    case DIAL_ERR_TUNNEL_DOWN:
+      return UV_ENOTCONN;
+    default:
+      return UV_ECONNABORTED;
   }
 }
 

@@ -18,7 +18,14 @@ typedef struct {
   uint8_t ip[16];                /* IPV4: 4 bytes; IPV6: 16 */
   char name[DIAL_NAME_MAX + 1]; /* NAME: NUL-terminated, 1..255 bytes, no NUL inside */
   uint16_t port;
+  uint8_t flags; /* DIAL_EARLY; not part of the destination on the wire */
 } dial_dest;
+
+/* The caller takes the stream before the far end confirmed the connect, so that its first bytes
+ * leave with the request ([Socks] FastOpen). A dialer that can do this hands out the stream at
+ * once and reports a later refusal as a stream error (dial_error_to_uv); one that cannot ignores
+ * the flag and answers as usual. */
+#define DIAL_EARLY 0x01
 
 /* Why a connect failed. 0 is success. Wire values: do not renumber. */
 typedef enum {
