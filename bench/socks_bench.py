@@ -431,15 +431,15 @@ class Bench:
                and (with_impaired or p not in IMPAIRED)]
         return [p for p in out if p in self.proc] if proxied_only else out
 
-    def run_perf(self):
-        """perf record on awgproxy client (path A) during a bulk download."""
+    def run_perf(self, path):
+        """perf record on awgproxy client (path A, A2 or A3) during a bulk download."""
         if not shutil.which("perf"):
             self.notes.append("perf not installed: no profile")
             return
-        pid = self.proc["A"].pid
-        data = pathlib.Path(self.a.workdir) / "perf-awgproxy-down.data"
+        pid = self.proc[path].pid
+        data = pathlib.Path(self.a.workdir) / f"perf-awgproxy-{path}-down.data"
         argv = self.c.argv([sys.executable, str(LOAD), "down", "--target",
-                            f"{T_IP}:{TARGET_PORT}", "--proxy", PROXY_ADDR["A"], "--bytes",
+                            f"{T_IP}:{TARGET_PORT}", "--proxy", PROXY_ADDR[path], "--bytes",
                             str(self.a.mb * 1000000)])
         load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
@@ -456,10 +456,11 @@ class Bench:
         syscalls = [l for l in report("--children", "--sort", "symbol", "-g", "none")
                     if re.search(r"\b(__GI___libc_write|__libc_sendmsg|__x64_sys_recvmmsg|"
                                  r"__x64_sys_sendto|__GI___getrandom|do_syscall_64)\b", l)]
-        out = pathlib.Path(self.a.workdir) / "perf-awgproxy-down.txt"
+        out = pathlib.Path(self.a.workdir) / f"perf-awgproxy-{path}-down.txt"
         out.write_text("\n".join(by_dso + [""] + by_sym + [""] + syscalls) + "\n")
-        log(f"perf profile of awgproxy client during a download: {out}")
-        print("\nperf record -g -p <awgproxy client> during a download, 5 s; share by library:")
+        log(f"perf profile of awgproxy client ({path}) during a download: {out}")
+        print(f"\nperf record -g -p <awgproxy client, path {path}> during a download, 5 s; "
+              "share by library:")
         print("\n".join(by_dso[:8]))
         print("including children (where the syscalls come from):")
         print("\n".join(syscalls))
@@ -557,7 +558,7 @@ def main():
     ap.add_argument("--impair-relay", default=None,
                     help="impair_relay binary (default: tests/impair_relay next to --binary)")
     ap.add_argument("--perf", action="store_true",
-                    help="also profile awgproxy client (path A) during a download")
+                    help="also profile awgproxy client (each of A, A2, A3 that runs) during a download")
     ap.add_argument("--workdir", default=None, help="keep logs here (default: a temp dir, removed)")
     ap.add_argument("--hold", type=float, default=0,
                     help="after setup, print the namespace names and keep the lab up this many "
@@ -611,7 +612,9 @@ def main():
                 b.run_bulk(rep, "down")
                 b.run_bulk(rep, "up")
         if a.perf:
-            b.run_perf()
+            for path in ("A", "A2", "A3"):
+                if path in b.proc:
+                    b.run_perf(path)
         notes = benchlab.machine_notes(["shadowsocks-libev", "wireguard-go"])
         print(f"\nsocks_bench: {notes}")
         print(f"awgproxy: {a.binary}; measured in {time.monotonic() - t0:.0f} s; 1-minute load "

@@ -94,9 +94,14 @@
 #define LWIP_CALLBACK_API 1
 #define LWIP_EVENT_API 0
 
-/* Checksums: generated on output; inbound packets were already authenticated by the tunnel's
- * AEAD, but we keep checking because a stock peer may forward corrupted packets from elsewhere. */
-#define LWIP_CHECKSUM_CTRL_PER_NETIF 0
+/* Checksums: always generated on output (stock peers check them). Inbound, every packet was
+ * already authenticated by the tunnel's AEAD; the checks stay on by default because on the
+ * client a stock server may forward segments that were corrupted on the Internet leg (its NAT
+ * rewrites checksums incrementally and never verifies them), and TCP's checksum is the only end
+ * to end check they have. The server turns them off for its netif (ipstack_trust_inbound):
+ * what reaches it was sealed by the peer device that made it. Per-netif control lets the two
+ * differ. */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
 #define LWIP_CHKSUM_ALGORITHM 3
 
 #define LWIP_STATS 0

@@ -292,6 +292,12 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
   return s;
 }
 
+void ipstack_trust_inbound(ipstack *s) {
+  NETIF_SET_CHECKSUM_CTRL(&s->netif, NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_UDP |
+                                         NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_ICMP |
+                                         NETIF_CHECKSUM_GEN_ICMP6);
+}
+
 int ipstack_input(ipstack *s, const uint8_t *pkt, size_t len) {
   if (len == 0 || len > 65535) return -1;
   struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL);

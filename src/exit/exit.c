@@ -319,6 +319,7 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
   x->cfg = cfg;
   x->tun = tun;
   x->nif = ipstack_netif(tunnel_ipstack(tun));
+  ipstack_trust_inbound(tunnel_ipstack(tun)); /* every packet comes sealed from a peer device */
   exit_policy_init(&x->policy, cfg->server_allow_private, cfg->addresses, cfg->n_addresses);
   refresh_host_addresses(x);
   raise_fd_limit(cfg);

@@ -17,6 +17,7 @@
 /* Stream bytes in a list of chunks: small writes take small chunks (at least QCHUNK_MIN),
  * bulk fills QCHUNK_SIZE ones. */
 #define QCHUNK_MIN 512
+#define QCHUNK_RCV_BURST 65536
 typedef struct qchunk {
   struct qchunk *next;
   size_t len; /* bytes used in data */

@@ -23,14 +23,17 @@ static void free_chunks(qchunk *c) {
   }
 }
 
-/* Appends data to a chunk list; returns the bytes appended (fewer only when out of memory). */
-static size_t chunks_append(qchunk **head, qchunk **tail, const uint8_t *data, size_t len) {
+/* Appends data to a chunk list; returns the bytes appended (fewer only when out of memory). A
+ * new chunk holds at least min_cap bytes (up to max_cap), so a burst of small appends fills few
+ * chunks. */
+static size_t chunks_append(qchunk **head, qchunk **tail, const uint8_t *data, size_t len,
+                            size_t min_cap, size_t max_cap) {
   size_t done = 0;
   while (done < len) {
     qchunk *t = *tail;
     if (!t || t->len == t->cap) {
       size_t want = len - done;
-      size_t cap = want < QCHUNK_MIN ? QCHUNK_MIN : want > QCHUNK_SIZE ? QCHUNK_SIZE : want;
+      size_t cap = want < min_cap ? min_cap : want > max_cap ? max_cap : want;
       qchunk *n = malloc(sizeof *n + cap);
       if (!n) break;
       n->next = NULL;
@@ -65,7 +68,7 @@ static int q_write(stream *s, const uint8_t *data, size_t len) {
   if (q->fin_wanted || q->ng_closed) return UV_EPIPE;
   if (q->error) return q->error;
   if (!q->snd_head) q->snd_base = q->snd_end;
-  size_t n = chunks_append(&q->snd_head, &q->snd_tail, data, len);
+  size_t n = chunks_append(&q->snd_head, &q->snd_tail, data, len, QCHUNK_MIN, QCHUNK_SIZE);
   if (!q->snd_cur) q->snd_cur = q->snd_head, q->snd_cur_off = 0;
   q->snd_end += n;
   if (n < len) return UV_ENOMEM;
@@ -156,7 +159,12 @@ void qs_on_recv(quic_stream *q, const uint8_t *data, size_t len, bool fin) {
     return;
   }
   if (!q->rcv_head) q->rcv_off = 0;
-  size_t n = chunks_append(&q->rcv_head, &q->rcv_tail, data, len);
+  /* A packet's worth arrives at a time. The first of a turn gets a chunk of its own size (a
+   * small exchange stays small); once data is waiting, it is a burst, and the next packets
+   * share large chunks, which reach the application as one on_read each: one write() to its
+   * socket per QCHUNK_RCV_BURST instead of one per packet. */
+  size_t min_cap = q->rcv_queued ? QCHUNK_RCV_BURST : QCHUNK_MIN;
+  size_t n = chunks_append(&q->rcv_head, &q->rcv_tail, data, len, min_cap, QCHUNK_RCV_BURST);
   q->rcv_queued += n;
   if (n < len) q->error = UV_ENOMEM;
   if (fin) q->rcv_fin = true;
