@@ -58,11 +58,13 @@ import impair  # noqa: E402  (tests/integration/impair.py, on sys.path through b
 LOAD = HERE / "socks_load.py"
 TARGET_PORT = 5201
 WG_PORT, AWGS_PORT, SS_PORT = 51820, 51821, 8388
-RELAY_PORT = {"A2i": 51822, "A3i": 51823}  # the impairment relays in S, in front of AWGS_PORT
+# the impairment relays in S, in front of AWGS_PORT (Wi: of WG_PORT)
+RELAY_PORT = {"A2i": 51822, "A3i": 51823, "Wi": 51824}
 SS_PASSWORD = "bench-only-password"
 SS_METHOD = "chacha20-ietf-poly1305"
 
 T_IP_W = "198.51.100.3"  # the same target, reached through wireguard-go in C (path W)
+T_IP_WI = "198.51.100.4"  # and through a second wireguard-go in C behind the relay (path Wi)
 
 PATHS = {
     "A": "awgproxy client -> wireguard-go",
@@ -73,18 +75,19 @@ PATHS = {
     "B": "ss-local -> ss-server",
     "C": "direct TCP",
     "W": "kernel TCP over wireguard-go -> wireguard-go",
+    "Wi": "W through the impairment relay (issue 10's anchor for the ip path)",
 }
-ORDER = ("A", "A2", "A3", "A2i", "A3i", "B", "C", "W")
+ORDER = ("A", "A2", "A3", "A2i", "A3i", "B", "C", "W", "Wi")
 PROXY_ADDR = {"A": "127.0.0.1:1080", "A2": "127.0.0.1:1082", "A3": "127.0.0.1:1083",
               "A2i": "127.0.0.1:1084", "A3i": "127.0.0.1:1085", "B": "127.0.0.1:1081",
-              "C": None, "W": None}
-TARGET_OF = {"W": T_IP_W}
+              "C": None, "W": None, "Wi": None}
+TARGET_OF = {"W": T_IP_W, "Wi": T_IP_WI}
 # The awgproxy-server paths: [Peer] Transport, the client's tunnel address, and the path whose
 # clean run an impaired one is compared with.
 AWG_SERVER_PATHS = {"A2": ("ip", "10.67.0.2"), "A3": ("quic", "10.67.0.3"),
                     "A2i": ("ip", "10.67.0.4"), "A3i": ("quic", "10.67.0.5")}
-IMPAIRED = ("A2i", "A3i")
-CLEAN_OF = {"A2i": "A2", "A3i": "A3"}
+IMPAIRED = ("A2i", "A3i", "Wi")
+CLEAN_OF = {"A2i": "A2", "A3i": "A3", "Wi": "W"}
 
 # Every AmneziaWG obfuscation parameter, on both ends of A2 / A3 (the issue: "with every
 # obfuscation parameter set"); the same kind of values as tests/integration/test_quic_transport.py.
@@ -164,6 +167,25 @@ class Bench:
             c.run(["ip", "route", "replace", f"{T_IP_W}/32", "dev", wgc.ifname])
             self.wg_client = wgc
             self.cpu_pid["W"] = wgc.pid
+        if "Wi" in a.paths:
+            # Wi: W's set-up once more, its endpoint an impairment relay in S in front of the
+            # same wireguard-go: the kernel's TCP (CUBIC, SACK, RACK) over the same bad path.
+            self.relays = getattr(self, "relays", {})
+            self.relays["Wi"] = impair.start(s, f"{S_IP}:{RELAY_PORT['Wi']}",
+                                             f"{S_IP}:{WG_PORT}", settings=a.impair,
+                                             seed=a.impair_seed, binary=a.impair_relay)
+            wi_priv, wi_pub = netns.keypair()
+            wg.set_peer(wi_pub, allowed_ips="10.66.0.4/32")
+            t.run(["ip", "addr", "add", f"{T_IP_WI}/32", "dev", self.st.ifname_b])
+            wgi = netns.wireguard_go(c, private_key=wi_priv, address="10.66.0.4/32",
+                                     peers=[{"public_key": wg.public_key,
+                                             "endpoint": f"{S_IP}:{RELAY_PORT['Wi']}",
+                                             "allowed_ips": f"{T_IP_WI}/32",
+                                             "persistent_keepalive": 25}],
+                                     log_level="error")
+            c.run(["ip", "route", "replace", f"{T_IP_WI}/32", "dev", wgi.ifname])
+            self.cpu_pid["Wi"] = wgi.pid
+            self.wi_pub = wi_pub
         conf_a = (f"[Interface]\nPrivateKey = {c_priv}\nAddress = 10.66.0.2/32\n\n"
                   f"[Peer]\nPublicKey = {wg.public_key}\nEndpoint = {S_IP}:{WG_PORT}\n"
                   f"AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 25\n\n"
@@ -189,6 +211,8 @@ class Bench:
 
         # Everything up: prove each path once.
         wg.wait_handshake(c_pub, timeout=15)
+        if "Wi" in a.paths:
+            wg.wait_handshake(self.wi_pub, timeout=30)
         for p in list(a.paths):
             if p in self.pending:
                 continue
@@ -237,7 +261,7 @@ class Bench:
             for p in wanted:
                 self.pending[p] = "awgproxy server did not start: " + str(e).splitlines()[0]
             return
-        self.relays = {}
+        self.relays = getattr(self, "relays", {})
         for p in wanted:
             if p in RELAY_PORT:
                 # In S, next to the server: listen for the client, forward to the server; the
@@ -499,7 +523,7 @@ class Bench:
         if "A" in cols and "C" in cols:
             ratio_cols.append(("A", "C", "A / C"))
         for x, y in (("A2", "B"), ("A3", "B"), ("A3", "A2"), ("A2i", "A2"), ("A3i", "A3"),
-                     ("A3i", "A2i")):
+                     ("A3i", "A2i"), ("Wi", "W"), ("A2i", "Wi"), ("A3i", "Wi")):
             if x in cols and y in cols and x not in self.pending and y not in self.pending:
                 ratio_cols.append((x, y, f"{x} / {y}"))
         head += [r[2] for r in ratio_cols]
@@ -544,8 +568,8 @@ def main():
     ap.add_argument("--cps-seconds", type=float, default=10.0)
     ap.add_argument("--idle", type=int, default=1000, help="idle streams for the RSS figure")
     ap.add_argument("--paths", default="A,A2,A3,B,C,W",
-                    help="subset of " + ",".join(ORDER) + " (A2i/A3i need --impair, which adds "
-                         "them next to A2/A3)")
+                    help="subset of " + ",".join(ORDER) + " (A2i/A3i/Wi need --impair, which "
+                         "adds them next to A2/A3/W)")
     ap.add_argument("--metrics", default="rss,cps,bulk")
     ap.add_argument("--impair", default=None, metavar="KEY=V,...",
                     help="also measure A2 / A3 through the impairment relay (paths A2i / A3i), "
@@ -585,7 +609,7 @@ def main():
                          "the impairment relay is UDP-only; impairing it would need kernel netem "
                          "(sch_netem), which this machine lacks.")
     elif any(p in IMPAIRED for p in a.paths):
-        sys.exit("socks_bench: A2i / A3i need --impair")
+        sys.exit("socks_bench: A2i / A3i / Wi need --impair")
     a.paths = [p for p in ORDER if p in a.paths]
     metrics = set(m.strip() for m in a.metrics.split(","))
 

@@ -11,6 +11,7 @@
 #               A2 and A3 set every AmneziaWG obfuscation parameter (Jc/Jmin/Jmax, S1-S4, H1-H4
 #               ranges, I1-I5); A stays plain WireGuard (wireguard-go knows none of them)
 #           A2i, A3i  with --impair: A2 / A3 through tests/impair/impair_relay (down / up only)
+#           Wi  with --impair and W: W through the same kind of relay (the kernel TCP anchor)
 #           B   ss-local -> ss-server, chacha20-ietf-poly1305 (shadowsocks-libev)
 #           C   direct TCP, no proxy
 #           W   kernel TCP over wireguard-go in C -> wireguard-go in S (reference: the tunnel

@@ -88,7 +88,9 @@
  * 1.5 s: with the 500 ms tick, every loss lwIP's fast retransmit cannot repair stalled an upload
  * for seconds. Cost: 40 wake-ups/s while any connection exists, each a walk over the PCBs. */
 #define TCP_TMR_INTERVAL 25
-#define LWIP_TCP_TIMESTAMPS 0
+/* Timestamps (RFC 7323), as Linux negotiates them: the window floor (tcp_bw_floor.h) takes its
+ * round trip times from the echoes; 12 bytes of every segment. */
+#define LWIP_TCP_TIMESTAMPS 1
 #define TCP_LISTEN_BACKLOG 1
 #define LWIP_TCP_KEEPALIVE 1
 #define LWIP_CALLBACK_API 1
@@ -122,5 +124,10 @@
 #define LWIP_HOOK_IP4_INPUT(p, inp) awg_lwip_hook_ip4_input((p), (inp))
 #define LWIP_HOOK_IP6_INPUT(p, inp) awg_lwip_hook_ip6_input((p), (inp))
 #define LWIP_HOOK_IP4_ROUTE(dest) awg_lwip_hook_ip4_route(dest)
+/* Every TCP sender's window floor from its measured delivery rate (src/device/tcp_bw_floor.h);
+ * its per-connection state is PCB ext arg 0. */
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
+  awg_lwip_hook_tcp_inpacket((pcb), (hdr), (optlen), (opt1len), (opt2), (p))
+#define LWIP_TCP_PCB_NUM_EXT_ARGS 1
 
 #endif

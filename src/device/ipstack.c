@@ -1,4 +1,5 @@
 #include "device/ipstack.h"
+#include "device/tcp_bw_floor.h"
 #include "device/tcp_recovery.h"
 
 #include <arpa/inet.h>
@@ -262,7 +263,7 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
   }
   ipstack *s = calloc(1, sizeof *s);
   if (!s) return snprintf(err, errlen, "out of memory"), NULL;
-  if (!g_lwip_ready) lwip_init(), g_lwip_ready = true;
+  if (!g_lwip_ready) lwip_init(), tcp_bw_floor_init(), g_lwip_ready = true;
   s->out = out;
   s->ctx = ctx;
   netif_add_noaddr(&s->netif, s, netif_setup, ip_input);

@@ -7,6 +7,7 @@
 #include "device/ipstack.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "util/loop_turn.h"
 
@@ -202,8 +203,24 @@ static void read_stop(stream *s) { ((lwip_stream *)s)->reading = false; }
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
+/* Whether the last segment of lwIP's unsent queue is a retransmission (moved back from the
+ * unacknowledged ones by a fast retransmit or src/device/tcp_recovery.c) rather than the end of
+ * the stream. lwIP's tcp_write would then append new bytes to it, and tcp_shutdown put the FIN
+ * on it, both at that old sequence number: the receiver would see the stream end early or
+ * bytes out of place. Writes and the FIN wait until it has been sent (on_sent runs again). */
+static bool tail_resent(const struct tcp_pcb *pcb) {
+  const struct tcp_seg *t = pcb->unsent;
+  if (!t) return false;
+  while (t->next) t = t->next;
+  return lwip_ntohl(t->tcphdr->seqno) + TCP_TCPLEN(t) != pcb->snd_lbb;
+}
+
 static void push_pending(lwip_stream *l) {
   size_t off = 0;
+  if (l->pcb && tail_resent(l->pcb)) {
+    tcp_output(l->pcb);
+    if (tail_resent(l->pcb)) return;
+  }
   while (l->pcb && off < l->pending_len) {
     size_t room = tcp_sndbuf(l->pcb);
     if (tcp_sndqueuelen(l->pcb) >= TCP_SND_QUEUELEN - 2) room = 0;

@@ -1,0 +1,45 @@
+/* A congestion-window floor for lwIP's TCP senders, from the delivery rate each connection has
+ * measured (lwIP is configured, never patched: this runs in LWIP_HOOK_TCP_INPACKET_PCB and keeps
+ * its state in a PCB ext arg).
+ *
+ * Why: lwIP 2.1 is a Reno sender. Inside a tunnel, random loss (a lossy radio link, a policer)
+ * halves its window for every lost segment, so at 2 % loss and a 10 ms round trip one stream
+ * crawls at ~0.6 MB/s, held at Reno's equilibrium of a few segments; the kernel's BBR through
+ * the same relay keeps ~25 MB/s (docs/benchmarks.md). BBR's model is what this borrows: the
+ * path's bandwidth is the highest delivery rate seen over the last BW_ROUNDS round trips, its
+ * delay the lowest round trip time over the last 10 s, and a window of twice their product
+ * keeps the path full through one round trip of loss recovery. lwIP's own window may grow above
+ * the floor (slow start, congestion avoidance) and still reacts to loss, but never falls below
+ * it; a real bottleneck caps the delivery rate, so the floor follows it down within BW_ROUNDS
+ * round trips, and a retransmission timeout still restarts lwIP from one segment until the next
+ * ACK.
+ *
+ * Round trip times come from TCP timestamps (lwIP's TSval is sys_now() in ms, echoed back);
+ * a connection without them gets no floor. State is allocated for a connection only once it
+ * has sent data that was acknowledged, so receivers and idle connections cost nothing. */
+#ifndef AWGPROXY_DEVICE_TCP_BW_FLOOR_H
+#define AWGPROXY_DEVICE_TCP_BW_FLOOR_H
+
+#include <stdint.h>
+
+#define BW_ROUNDS 10
+#define BW_MIN_RTT_WINDOW_MS 10000
+
+/* The model of one connection (pure: tcp_bw_floor_update is testable without lwIP). */
+typedef struct {
+  uint32_t min_rtt_ms, min_rtt_at; /* lowest RTT sample and when it was taken */
+  uint32_t round_start, round_bytes;
+  uint32_t bw[BW_ROUNDS]; /* delivery rate of each of the last rounds, bytes per ms */
+  uint8_t bw_next;
+  uint8_t have_rtt;
+} tcp_bw_model;
+
+/* One ACK: acked new bytes, an RTT sample in ms (or UINT32_MAX for none), now in ms. Returns the
+ * window floor in bytes (0 while nothing is known). mss bounds it from below (4 segments). */
+uint32_t tcp_bw_floor_update(tcp_bw_model *m, uint32_t acked, uint32_t rtt_ms, uint32_t now_ms,
+                             uint32_t mss);
+
+/* Allocates the PCB ext arg id; once, after lwip_init. */
+void tcp_bw_floor_init(void);
+
+#endif

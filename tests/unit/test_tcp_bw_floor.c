@@ -1,0 +1,99 @@
+/* The window floor's model (src/device/tcp_bw_floor.c): the floor is twice the best delivery
+ * rate of the last BW_ROUNDS rounds times the lowest RTT; it ignores a round of loss (no drop),
+ * follows a real rate drop once the old rounds age out, and needs an RTT sample to say
+ * anything. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "device/tcp_bw_floor.h"
+
+#define MSS 1328
+
+/* Feeds `ms` milliseconds of ACKs at `bytes_per_ms`, one ACK per ms with an RTT sample of rtt;
+ * returns the last floor. */
+static uint32_t run(tcp_bw_model *m, uint32_t *now, uint32_t ms, uint32_t bytes_per_ms,
+                    uint32_t rtt) {
+  uint32_t floor = 0;
+  for (uint32_t i = 0; i < ms; i++) {
+    (*now)++;
+    floor = tcp_bw_floor_update(m, bytes_per_ms, rtt, *now, MSS);
+  }
+  return floor;
+}
+
+static void test_nothing_without_rtt(void **state) {
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  for (uint32_t t = 1; t < 100; t++)
+    assert_int_equal(tcp_bw_floor_update(&m, 10000, UINT32_MAX, t, MSS), 0);
+}
+
+static void test_floor_is_twice_bdp(void **state) {
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  uint32_t now = 1000;
+  /* 10 MB/s = 10000 bytes per ms, RTT 10 ms: BDP 100 kB, floor 200 kB */
+  uint32_t floor = run(&m, &now, 200, 10000, 10);
+  assert_in_range(floor, 190000, 210000);
+}
+
+static void test_loss_round_does_not_lower_it(void **state) {
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  uint32_t now = 1000;
+  uint32_t before = run(&m, &now, 200, 10000, 10);
+  /* two rounds in loss recovery: the cumulative ACK stands still */
+  uint32_t during = run(&m, &now, 20, 0, UINT32_MAX);
+  assert_int_equal(during, before);
+}
+
+static void test_follows_a_real_drop(void **state) {
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  uint32_t now = 1000;
+  run(&m, &now, 200, 10000, 10);
+  /* the bottleneck now gives 1 MB/s: after BW_ROUNDS rounds the old rate is forgotten */
+  uint32_t floor = run(&m, &now, (BW_ROUNDS + 2) * 10, 1000, 10);
+  assert_in_range(floor, 19000, 21000);
+}
+
+static void test_min_rtt_and_its_window(void **state) {
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  uint32_t now = 1000;
+  run(&m, &now, 100, 10000, 10);
+  /* queueing: RTT samples of 40 ms do not raise the floor's RTT within the window */
+  uint32_t floor = run(&m, &now, 100, 10000, 40);
+  assert_in_range(floor, 190000, 210000);
+  /* after BW_MIN_RTT_WINDOW_MS without a lower sample, the newer RTT takes over */
+  floor = run(&m, &now, BW_MIN_RTT_WINDOW_MS + 100, 10000, 40);
+  assert_in_range(floor, 760000, 840000);
+}
+
+static void test_bounds(void **state) {
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  uint32_t now = 1000;
+  /* a trickle: at least 4 segments */
+  assert_int_equal(run(&m, &now, 50, 10, 1), 4 * MSS);
+  memset(&m, 0, sizeof m);
+  /* absurd rates are capped */
+  assert_true(run(&m, &now, 500, 4000000, 200) <= 8u * 1024 * 1024);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_nothing_without_rtt),
+      cmocka_unit_test(test_floor_is_twice_bdp),
+      cmocka_unit_test(test_loss_round_does_not_lower_it),
+      cmocka_unit_test(test_follows_a_real_drop),
+      cmocka_unit_test(test_min_rtt_and_its_window),
+      cmocka_unit_test(test_bounds),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
