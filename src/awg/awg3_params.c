@@ -18,25 +18,24 @@ bool awg3_params_is_off(const awg3_params *p) {
 }
 
 /* Digits only in [s, s+n), at most max. */
-static int parse_number(const char *text, const char *s, size_t n, uint32_t max, const char *what,
-                        uint32_t *out, char *err, size_t errlen) {
+static int parse_number(const char *text, const char *s, size_t n, uint32_t max, uint32_t *out,
+                        char *err, size_t errlen) {
   if (n == 0) {
-    snprintf(err, errlen, "%s \"%.40s\": a number is missing (write A or A-B, e.g. 10-100)", what,
-             text);
+    snprintf(err, errlen, "\"%.40s\": a number is missing (write A or A-B, e.g. 10-100)", text);
     return -1;
   }
   uint64_t v = 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i] < '0' || s[i] > '9') {
       snprintf(err, errlen,
-               "%s \"%.40s\": \"%.*s\" is not an unsigned decimal number (digits 0-9 only, write "
+               "\"%.40s\": \"%.*s\" is not an unsigned decimal number (digits 0-9 only, write "
                "A or A-B)",
-               what, text, (int)(n > 20 ? 20 : n), s);
+               text, (int)(n > 20 ? 20 : n), s);
       return -1;
     }
     v = v * 10 + (uint64_t)(s[i] - '0');
     if (v > max) {
-      snprintf(err, errlen, "%s \"%.40s\": %.*s is above the maximum %" PRIu32, what, text,
+      snprintf(err, errlen, "\"%.40s\": %.*s is above the maximum %" PRIu32, text,
                (int)(n > 20 ? 20 : n), s, max);
       return -1;
     }
@@ -45,22 +44,19 @@ static int parse_number(const char *text, const char *s, size_t n, uint32_t max,
   return 0;
 }
 
-int awg3_range_parse(const char *text, uint32_t max, const char *what, awg3_range *out, char *err,
-                     size_t errlen) {
+int awg3_range_parse(const char *text, uint32_t max, awg3_range *out, char *err, size_t errlen) {
   const char *dash = strchr(text, '-');
   if (dash != NULL && strchr(dash + 1, '-') != NULL) {
-    snprintf(err, errlen, "%s \"%.40s\": expected A or A-B with a single '-'", what, text);
+    snprintf(err, errlen, "\"%.40s\": expected A or A-B with a single '-'", text);
     return -1;
   }
   awg3_range r;
   size_t first = dash ? (size_t)(dash - text) : strlen(text);
-  if (parse_number(text, text, first, max, what, &r.lo, err, errlen)) return -1;
+  if (parse_number(text, text, first, max, &r.lo, err, errlen)) return -1;
   r.hi = r.lo;
-  if (dash && parse_number(text, dash + 1, strlen(dash + 1), max, what, &r.hi, err, errlen))
-    return -1;
+  if (dash && parse_number(text, dash + 1, strlen(dash + 1), max, &r.hi, err, errlen)) return -1;
   if (r.hi < r.lo) {
-    snprintf(err, errlen,
-             "%s \"%.40s\": the end is below the start (write the smaller number first)", what,
+    snprintf(err, errlen, "\"%.40s\": the end is below the start (write the smaller number first)",
              text);
     return -1;
   }

@@ -34,9 +34,8 @@ bool awg3_params_is_off(const awg3_params *p);
 bool awg3_range_is_set(awg3_range r);
 
 /* "A" or "A-B" (A <= B), unsigned decimal up to max. "0" and "0-0" give the unset range.
- * `what` names the key in the message. Returns 0, or -1 with err filled. */
-int awg3_range_parse(const char *text, uint32_t max, const char *what, awg3_range *out, char *err,
-                     size_t errlen);
+ * Returns 0, or -1 with err filled (the caller names the key). */
+int awg3_range_parse(const char *text, uint32_t max, awg3_range *out, char *err, size_t errlen);
 int awg3_range_format(awg3_range r, char *buf, size_t len);
 /* on/off (any case) or a decimal number, non-zero = on (amneziawg-tools' rule, spec R11). */
 int awg3_bool_parse(const char *text, bool *out, char *err, size_t errlen);

@@ -32,7 +32,7 @@ int cfg_k_header_protection_key(load_ctx *L, char *v, char *err, size_t n) {
 
 int cfg_k_content_padding(load_ctx *L, char *v, char *err, size_t n) {
   /* More than an MTU is never added (the cap), so a bigger bound is a typo. */
-  return awg3_range_parse(v, 65535, "ContentPaddingAddition", &v3(L)->content_padding, err, n);
+  return awg3_range_parse(v, 65535, &v3(L)->content_padding, err, n);
 }
 
 int cfg_k_random_trailers(load_ctx *L, char *v, char *err, size_t n) {
@@ -45,14 +45,14 @@ int cfg_k_disable_cookies(load_ctx *L, char *v, char *err, size_t n) {
 
 /* A timing range whose start is 0 but whose end is not would sometimes draw 0, which upstream
  * treats as "never fire" (spec R54/R55); we refuse it (docs/decisions.md). */
-static int timing(const char *what, char *v, uint32_t max, awg3_range *out, char *err, size_t n) {
+static int timing(char *v, uint32_t max, awg3_range *out, char *err, size_t n) {
   awg3_range r;
-  if (awg3_range_parse(v, max, what, &r, err, n) != 0) return -1;
+  if (awg3_range_parse(v, max, &r, err, n) != 0) return -1;
   if (r.lo == 0 && r.hi != 0) {
     snprintf(err, n,
-             "%s \"%.40s\" starts at 0: a draw of 0 would disable the timer; start the range at 1 "
-             "or more (or write 0 for the default)",
-             what, v);
+             "\"%.40s\" starts at 0: a draw of 0 would disable the timer; start the range at 1 or "
+             "more (or write 0 for the default)",
+             v);
     return -1;
   }
   *out = r;
@@ -60,20 +60,19 @@ static int timing(const char *what, char *v, uint32_t max, awg3_range *out, char
 }
 
 int cfg_k_rekey_after_time(load_ctx *L, char *v, char *err, size_t n) {
-  return timing("RekeyAfterTime", v, AWG3_MAX_SECONDS, &v3(L)->rekey_after_time, err, n);
+  return timing(v, AWG3_MAX_SECONDS, &v3(L)->rekey_after_time, err, n);
 }
 int cfg_k_rekey_timeout(load_ctx *L, char *v, char *err, size_t n) {
-  return timing("RekeyTimeout", v, AWG3_MAX_SECONDS, &v3(L)->rekey_timeout, err, n);
+  return timing(v, AWG3_MAX_SECONDS, &v3(L)->rekey_timeout, err, n);
 }
 int cfg_k_reject_after_time(load_ctx *L, char *v, char *err, size_t n) {
-  return timing("RejectAfterTime", v, AWG3_MAX_SECONDS, &v3(L)->reject_after_time, err, n);
+  return timing(v, AWG3_MAX_SECONDS, &v3(L)->reject_after_time, err, n);
 }
 int cfg_k_keepalive_timeout(load_ctx *L, char *v, char *err, size_t n) {
-  return timing("KeepaliveTimeout", v, AWG3_MAX_SECONDS, &v3(L)->keepalive_timeout, err, n);
+  return timing(v, AWG3_MAX_SECONDS, &v3(L)->keepalive_timeout, err, n);
 }
 int cfg_k_max_handshake_attempts(load_ctx *L, char *v, char *err, size_t n) {
-  return timing("MaxHandshakeAttempts", v, AWG3_MAX_ATTEMPTS, &v3(L)->max_handshake_attempts, err,
-                n);
+  return timing(v, AWG3_MAX_ATTEMPTS, &v3(L)->max_handshake_attempts, err, n);
 }
 
 /* [Peer] PersistentKeepalive: "off", N or A-B seconds (AWG 3.x draws each interval from the
@@ -85,7 +84,14 @@ int cfg_k_persistent_keepalive(load_ctx *L, char *v, char *err, size_t n) {
     return 0;
   }
   awg3_range r;
-  if (timing("PersistentKeepalive", v, 65535, &r, err, n) != 0) return -1;
+  /* A plain number keeps WireGuard's messages; a range is AWG 3.x. */
+  if (!strchr(v, '-')) {
+    uint64_t k;
+    if (cfg_parse_uint(v, 0, 65535, &k, err, n) != 0) return -1;
+    r.lo = r.hi = (uint32_t)k;
+  } else if (timing(v, 65535, &r, err, n) != 0) {
+    return -1;
+  }
   peer->persistent_keepalive = (uint16_t)r.lo;
   peer->persistent_keepalive_max = (uint16_t)r.hi;
   return 0;

@@ -25,15 +25,15 @@ static void test_value_syntax(void **state) {
   awg3_range r;
   bool b;
   char err[256];
-  assert_int_equal(awg3_range_parse("10-100", 65535, "X", &r, err, sizeof err), 0);
+  assert_int_equal(awg3_range_parse("10-100", 65535, &r, err, sizeof err), 0);
   assert_true(r.lo == 10 && r.hi == 100);
-  assert_int_equal(awg3_range_parse("7", 65535, "X", &r, err, sizeof err), 0);
+  assert_int_equal(awg3_range_parse("7", 65535, &r, err, sizeof err), 0);
   assert_true(r.lo == 7 && r.hi == 7);
-  assert_int_equal(awg3_range_parse("0-0", 65535, "X", &r, err, sizeof err), 0);
+  assert_int_equal(awg3_range_parse("0-0", 65535, &r, err, sizeof err), 0);
   assert_false(awg3_range_is_set(r));
   const char *bad[] = {"10-5", "1-2-3", "", "-3", "+5", "1-70000", "a-b", "(off)"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-    assert_int_equal(awg3_range_parse(bad[i], 65535, "X", &r, err, sizeof err), -1);
+    assert_int_equal(awg3_range_parse(bad[i], 65535, &r, err, sizeof err), -1);
   assert_int_equal(awg3_bool_parse("ON", &b, err, sizeof err), 0);
   assert_true(b);
   assert_int_equal(awg3_bool_parse("2", &b, err, sizeof err), 0);
