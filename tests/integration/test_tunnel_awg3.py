@@ -201,3 +201,35 @@ def test_awg3_every_key_masked_and_unaligned(lab):
 
     assert topo.proxy.stop() == 0, topo.proxy.log_tail()
     assert topo.server.stop() == 0, topo.server.log_tail()
+
+
+def test_awg3_timing_ranges_drive_retries(lab):
+    """RekeyTimeout = 1-2 and MaxHandshakeAttempts = 1, the server absent: the client sends its
+    first initiation and exactly two retries (value + 2 in all, spec R53), each 1 s to 2.33 s
+    (range + jitter) after the previous one, then gives up; every initiation masked."""
+    a, b = lab.netns("a"), lab.netns("b")
+    link = lab.veth(a, b, "192.168.77.1/24", "192.168.77.2/24")
+    a_priv, _ = netns.keypair()
+    _, b_pub = netns.keypair()
+    text = (f"[Interface]\nPrivateKey = {a_priv}\nAddress = 10.67.0.2/32\n"
+            + AWG3.replace("RekeyTimeout = 4-6", "RekeyTimeout = 1-2")
+                  .replace("MaxHandshakeAttempts = 10-15", "MaxHandshakeAttempts = 1")
+            + f"\n[Peer]\nPublicKey = {b_pub}\nAllowedIPs = 10.67.0.1/32\n"
+            f"Endpoint = 192.168.77.2:{cl.WG_PORT}\nPersistentKeepalive = 60\n")
+    cap = lab.tcpdump(a, link.ifname_a, filter="udp")
+    pa = lab.awgproxy(a, "client", text, env=NO_GSO)
+    try:
+        pa.wait_log(r"component=handshake event=failed", timeout=15)
+        time.sleep(3)  # nothing more may follow the give-up
+    finally:
+        dgs = cap.stop()
+    assert pa.alive(), pa.log_tail()
+    inits = [d for d in dgs if classify(d.payload) == 0]
+    assert len(inits) == 3, (f"expected 3 initiations (MaxHandshakeAttempts 1 + 2), saw "
+                             f"{len(inits)}\n{pa.log_tail()}")
+    gaps = [y.time - x.time for x, y in zip(inits, inits[1:])]
+    assert all(0.95 <= g <= 2.45 for g in gaps), f"retry gaps {gaps} outside RekeyTimeout 1-2 s"
+    for d in dgs:
+        if len(d.payload) >= S[0] + 4:
+            assert not H[0][0] <= pcap.le32(d.payload, S[0]) <= H[0][1], "an H1 type in clear"
+    assert pa.stop() == 0, pa.log_tail()
