@@ -287,7 +287,6 @@ static int k_allowed_ips(load_ctx *L, char *v, char *err, size_t n) {
   return 0;
 }
 
-
 /* The exit rules: list keys, each line appends. */
 static int add_exit_rules(load_ctx *L, char *v, cfg_exit_rule **arr, size_t *n, char *err,
                           size_t errlen) {

@@ -81,8 +81,7 @@ void wg_timers_stop(wg_timers *t) {
 
 void wg_timers_data_sent(wg_timers *t, uint64_t now) {
   if (!t->armed[WG_TIMER_NEW_HANDSHAKE])
-    arm(t, WG_TIMER_NEW_HANDSHAKE,
-        now + keepalive_timeout_max(t) + rekey_timeout(t) + jitter(t));
+    arm(t, WG_TIMER_NEW_HANDSHAKE, now + keepalive_timeout_max(t) + rekey_timeout(t) + jitter(t));
 }
 
 void wg_timers_data_received(wg_timers *t, uint64_t now) {
@@ -105,8 +104,7 @@ void wg_timers_authenticated_received(wg_timers *t, uint64_t now) {
 }
 
 void wg_timers_traversal(wg_timers *t, uint64_t now) {
-  if (t->persistent_interval)
-    arm(t, WG_TIMER_PERSISTENT_KEEPALIVE, now + persistent_interval(t));
+  if (t->persistent_interval) arm(t, WG_TIMER_PERSISTENT_KEEPALIVE, now + persistent_interval(t));
 }
 
 void wg_timers_handshake_initiated(wg_timers *t, uint64_t now, bool retry) {
