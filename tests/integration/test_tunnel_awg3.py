@@ -233,3 +233,75 @@ def test_awg3_timing_ranges_drive_retries(lab):
         if len(d.payload) >= S[0] + 4:
             assert not H[0][0] <= pcap.le32(d.payload, S[0]) <= H[0][1], "an H1 type in clear"
     assert pa.stop() == 0, pa.log_tail()
+
+
+def keystream(nonce, n):
+    return b"".join(chacha20_block(HP_KEY, i, nonce) for i in range((n + 63) // 64))[:n]
+
+
+def fake_initiation(server_pub, sender):
+    """An initiation with a valid mac1 for the server but garbage inside (the Noise part fails)
+    and no mac2: under load the server must ask for a cookie, or with DisableCookies stay silent.
+    Built, masked and prefixed by the AWG 3.x send rules."""
+    import struct
+    msg = bytearray(struct.pack("<II", H[0][0] + 7, sender) + os.urandom(140))
+    key = hashlib.blake2s(b"mac1----" + base64.b64decode(server_pub)).digest()
+    msg[116:132] = hashlib.blake2s(bytes(msg[:116]), digest_size=16, key=key).digest()
+    msg[132:148] = bytes(16)
+    prefix = os.urandom(S[0])
+    ks = keystream(prefix[:12], 148)
+    return prefix + bytes(a ^ b for a, b in zip(msg, ks))
+
+
+@pytest.mark.parametrize("disable_cookies", [False, True], ids=["cookies", "disable-cookies"])
+def test_awg3_cookie_reply_masked_or_disabled(lab, disable_cookies):
+    """A flood of initiations (valid mac1, no mac2) puts the server under load. With cookies it
+    answers with cookie replies: masked (type in H3 only after unmasking), addressed to the
+    initiation's sender index, with a random trailer below 500 bytes. With DisableCookies it sends
+    nothing at all."""
+    a, b = lab.netns("a"), lab.netns("b")
+    lab.veth(a, b, "192.168.78.1/24", "192.168.78.2/24")
+    b_priv, b_pub = netns.keypair()
+    _, a_pub = netns.keypair()
+    block = AWG3 if disable_cookies else AWG3.replace("DisableCookies = on", "DisableCookies = off")
+    text = (f"[Interface]\nPrivateKey = {b_priv}\nListenPort = {cl.WG_PORT}\n"
+            f"Address = 10.68.0.1/24\n{block}\n[Peer]\nPublicKey = {a_pub}\n"
+            f"AllowedIPs = 10.68.0.2/32\n")
+    pb = lab.awgproxy(b, "server", text, env=NO_GSO)
+    pb.wait_log(r"event=started", timeout=10)
+    with cl.in_netns(a):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        senders = set()
+        for i in range(600):
+            sender = 0x10000 + i
+            senders.add(sender)
+            s.sendto(fake_initiation(b_pub, sender), ("192.168.78.2", cl.WG_PORT))
+            if i % 50 == 49:
+                time.sleep(0.01)  # do not overrun the server's receive buffer
+        replies = []
+        s.settimeout(1.5)
+        while True:
+            try:
+                replies.append(s.recv(4096))
+            except socket.timeout:
+                break
+    finally:
+        s.close()
+    assert pb.alive(), pb.log_tail()
+    if disable_cookies:
+        assert not replies, (f"DisableCookies: the server sent {len(replies)} datagrams, sizes "
+                             f"{sorted({len(r) for r in replies})}\n{pb.log_tail()}")
+    else:
+        assert len(replies) > 50, f"only {len(replies)} cookie replies\n{pb.log_tail()}"
+        for r in replies:
+            assert classify(r) == 2, f"a {len(r)}-byte reply is not a cookie reply"
+            assert S[2] + 64 <= len(r) < 500, f"cookie reply of {len(r)} bytes"
+            assert not H[2][0] <= pcap.le32(r, S[2]) <= H[2][1], "cookie reply type in clear"
+            receiver = int.from_bytes(bytes(x ^ y for x, y in zip(r[S[2] + 4:S[2] + 8],
+                                                                  keystream(r[:12], 8)[4:])),
+                                      "little")
+            assert receiver in senders, f"cookie reply to unknown index {receiver:#x}"
+        assert len({len(r) for r in replies}) > 10, "cookie reply lengths do not vary (trailers)"
+    assert pb.stop() == 0, pb.log_tail()
