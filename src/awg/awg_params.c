@@ -8,6 +8,7 @@
 
 void awg_params_init(awg_params *p) {
   memset(p, 0, sizeof *p);
+  awg3_params_init(&p->v3);
   /* H defaults are the vanilla WireGuard message types, so defaults are byte-identical to WG. */
   for (uint32_t k = 0; k < 4; k++) p->h[k] = (awg_hrange){k + 1, k + 1};
 }
@@ -28,7 +29,7 @@ bool awg_params_is_plain(const awg_params *p) {
   for (int k = 0; k < AWG_NUM_I; k++) {
     if (p->i[k] != NULL) return false;
   }
-  return true;
+  return awg3_params_is_off(&p->v3);
 }
 
 /* Parses the decimal number in [s, s+n) (digits only, leading zeros fine) into *out.

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "awg/awg3_params.h"
+
 /* Limits we enforce at load time (decisions.md #4). */
 #define AWG_MAX_PREHANDSHAKE_DATAGRAMS 127 /* I-packets + junk, the INIT makes 128 */
 #define AWG_MAX_DATAGRAM 65535             /* any single datagram we would build */
@@ -25,6 +27,7 @@ typedef struct {
   uint32_t s[4];                 /* S1..S4 prefix paddings */
   awg_hrange h[4];               /* H1..H4; defaults 1,2,3,4 */
   awg_itemplate *i[AWG_NUM_I];   /* NULL = slot unset (decisions.md #6) */
+  awg3_params v3;                /* AWG 3.x additions, all off by default */
 } awg_params;
 
 /* Defaults = plain WireGuard. */

@@ -66,6 +66,10 @@ uint32_t awg_draw_type(const awg_params *p, awg_msg_kind kind, const awg_rng *rn
   return awg_rng_range(rng, h.start, h.end);
 }
 
+size_t awg_handshake_size(awg_msg_kind kind) {
+  return kind >= AWG_MSG_INIT && kind <= AWG_MSG_COOKIE ? kHandshakeSize[kind - 1] : 0;
+}
+
 uint32_t awg_padding(const awg_params *p, awg_msg_kind kind) {
   return valid_kind(kind) ? p->s[kind - 1] : 0;
 }
@@ -84,6 +88,10 @@ static bool handshake_length(const awg_params *p, uint64_t len) {
     if (p->s[k] != p->s[3] || awg_hrange_overlap(p->h[k], p->h[3])) return true;
   }
   return false;
+}
+
+bool awg_transport_len_ambiguous(const awg_params *p, uint64_t datagram_len) {
+  return handshake_length(p, datagram_len);
 }
 
 /* Decisions #8: avoid the colliding lengths themselves by whole 16-byte blocks (any receiver strips
@@ -245,7 +253,8 @@ static int validate_prehandshake(const awg_params *p, char *err, size_t errlen) 
 int awg_params_validate(const awg_params *p, char *err, size_t errlen) {
   if (err != NULL && errlen > 0) err[0] = '\0';
   if (validate_padding(p, err, errlen) || validate_headers(p, err, errlen) ||
-      validate_junk(p, err, errlen) || validate_prehandshake(p, err, errlen))
+      validate_junk(p, err, errlen) || validate_prehandshake(p, err, errlen) ||
+      awg3_params_validate(&p->v3, p->s, err, errlen))
     return -1;
   return 0;
 }

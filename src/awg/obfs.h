@@ -40,6 +40,9 @@ awg_msg_kind awg_classify(const awg_params *p, const uint8_t *d, size_t len, con
 /* A fresh type value for kind (1..4) drawn uniformly from H_kind. */
 uint32_t awg_draw_type(const awg_params *p, awg_msg_kind kind, const awg_rng *rng);
 
+/* The unpadded WireGuard size of a handshake kind (INIT, RESPONSE, COOKIE); 0 for others. */
+size_t awg_handshake_size(awg_msg_kind kind);
+
 /* Padding size S_kind for a message of this kind. */
 uint32_t awg_padding(const awg_params *p, awg_msg_kind kind);
 
@@ -50,6 +53,10 @@ void awg_fill_padding(const awg_params *p, awg_msg_kind kind, const awg_rng *rng
  * the caller), returns how many extra zero bytes to append (0 or 16, …) so that the datagram length
  * S4 + 32 + padded cannot be classified as INIT/RESPONSE/COOKIE by a receiver with our params. */
 size_t awg_transport_extra_padding(const awg_params *p, size_t padded_len);
+
+/* True if a transport datagram of this length could be taken for a handshake message by a
+ * receiver with our params (the lengths awg_transport_extra_padding steps over). */
+bool awg_transport_len_ambiguous(const awg_params *p, uint64_t datagram_len);
 
 /* Pre-handshake datagrams sent before each initiation: I1..I5 (set slots, in order) then Jc junk.
  * A caller-provided arena holds the bytes. */

@@ -32,7 +32,6 @@ typedef enum {
   SEC_COUNT
 } sec_id;
 
-typedef struct load_ctx load_ctx;
 typedef int (*key_fn)(load_ctx *L, char *value, char *err, size_t errlen);
 
 enum { KEY_LIST = 1, KEY_WGQUICK_ONLY = 2 };
@@ -50,7 +49,7 @@ typedef struct {
   bool repeatable;
 } section_spec;
 
-#define MAX_KEYS_PER_SECTION 32
+#define MAX_KEYS_PER_SECTION 48
 
 struct load_ctx {
   awg_config *c;
@@ -65,6 +64,9 @@ struct load_ctx {
   cfg_forward *fwd;
   bool fwd_has_listen, fwd_has_target;
 };
+
+awg_config *cfg_load_config(load_ctx *L) { return L->c; }
+cfg_peer *cfg_load_peer(load_ctx *L) { return L->peer; }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -233,6 +235,15 @@ static const key_spec interface_keys[] = {
     {"I3", k_i3, 0},
     {"I4", k_i4, 0},
     {"I5", k_i5, 0},
+    {"HeaderProtectionKey", cfg_k_header_protection_key, 0},
+    {"ContentPaddingAddition", cfg_k_content_padding, 0},
+    {"RandomTrailers", cfg_k_random_trailers, 0},
+    {"DisableCookies", cfg_k_disable_cookies, 0},
+    {"RekeyAfterTime", cfg_k_rekey_after_time, 0},
+    {"RekeyTimeout", cfg_k_rekey_timeout, 0},
+    {"RejectAfterTime", cfg_k_reject_after_time, 0},
+    {"KeepaliveTimeout", cfg_k_keepalive_timeout, 0},
+    {"MaxHandshakeAttempts", cfg_k_max_handshake_attempts, 0},
     {"PostUp", k_ignored, KEY_LIST | KEY_WGQUICK_ONLY},
     {"PostDown", k_ignored, KEY_LIST | KEY_WGQUICK_ONLY},
     {"PreUp", k_ignored, KEY_LIST | KEY_WGQUICK_ONLY},
@@ -273,14 +284,6 @@ static int k_allowed_ips(load_ctx *L, char *v, char *err, size_t n) {
     L->peer->allowed_ips = arr;
     arr[L->peer->n_allowed_ips++] = a;
   }
-  return 0;
-}
-
-static int k_keepalive(load_ctx *L, char *v, char *err, size_t n) {
-  if (strcasecmp(v, "off") == 0) return L->peer->persistent_keepalive = 0, 0;
-  uint64_t k;
-  if (set_uint(v, 0, 65535, &k, err, n)) return -1;
-  L->peer->persistent_keepalive = (uint16_t)k;
   return 0;
 }
 
@@ -387,7 +390,7 @@ static const key_spec peer_keys[] = {
     {"PresharedKey", k_psk, 0},
     {"Endpoint", k_endpoint, 0},
     {"AllowedIPs", k_allowed_ips, KEY_LIST},
-    {"PersistentKeepalive", k_keepalive, 0},
+    {"PersistentKeepalive", cfg_k_persistent_keepalive, 0},
     {"ExitAllow", k_exit_allow, KEY_LIST},
     {"ExitDeny", k_exit_deny, KEY_LIST},
     {"ExitAllowDomain", k_allow_domain, KEY_LIST},

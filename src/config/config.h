@@ -70,7 +70,8 @@ typedef struct {
   cfg_hostport endpoint;
   cfg_cidr *allowed_ips;
   size_t n_allowed_ips;
-  uint16_t persistent_keepalive; /* seconds, 0 = off */
+  uint16_t persistent_keepalive;     /* seconds, 0 = off; the start of the range */
+  uint16_t persistent_keepalive_max; /* the end of an AWG 3.x range A-B; 0 = same as the start */
   /* The server's exit rules and limits for this peer (docs/config-reference.md §7.1) */
   cfg_exit_rule *exit_allow, *exit_deny;
   size_t n_exit_allow, n_exit_deny;

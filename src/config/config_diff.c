@@ -97,6 +97,16 @@ static void keep_awg(diff_ctx *d, awg_params *l, const awg_params *r) {
   KEEP(d, l, r, jmax, "[Interface] Jmax");
   for (int k = 0; k < 4; k++) KEEP(d, l, r, s[k], s_names[k]);
   for (int k = 0; k < 4; k++) KEEP(d, l, r, h[k], h_names[k]);
+  KEEP(d, l, r, v3.header_protection, "[Interface] HeaderProtectionKey");
+  KEEP(d, l, r, v3.hp_key, "[Interface] HeaderProtectionKey");
+  KEEP(d, l, r, v3.content_padding, "[Interface] ContentPaddingAddition");
+  KEEP(d, l, r, v3.random_trailers, "[Interface] RandomTrailers");
+  KEEP(d, l, r, v3.disable_cookies, "[Interface] DisableCookies");
+  KEEP(d, l, r, v3.rekey_after_time, "[Interface] RekeyAfterTime");
+  KEEP(d, l, r, v3.rekey_timeout, "[Interface] RekeyTimeout");
+  KEEP(d, l, r, v3.reject_after_time, "[Interface] RejectAfterTime");
+  KEEP(d, l, r, v3.keepalive_timeout, "[Interface] KeepaliveTimeout");
+  KEEP(d, l, r, v3.max_handshake_attempts, "[Interface] MaxHandshakeAttempts");
   for (int k = 0; k < AWG_NUM_I; k++) {
     if (strcmp(itemplate_text(l->i[k]), itemplate_text(r->i[k])) == 0) continue;
     note(d, i_names[k]);

@@ -37,6 +37,23 @@ int cfg_parse_congestion(const char *v, cfg_congestion *out, char *err, size_t e
 int cfg_parse_window(const char *v, uint64_t *out, char *err, size_t errlen);
 int cfg_parse_port(const char *v, uint16_t *out, char *err, size_t errlen);
 
+/* The loader's state, opaque outside config.c: what a key handler in another file may touch. */
+typedef struct load_ctx load_ctx;
+awg_config *cfg_load_config(load_ctx *L);
+cfg_peer *cfg_load_peer(load_ctx *L); /* the [Peer] being read */
+
+/* config_awg3.c: the AmneziaWG 3.x keys */
+int cfg_k_header_protection_key(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_content_padding(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_random_trailers(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_disable_cookies(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_rekey_after_time(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_rekey_timeout(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_reject_after_time(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_keepalive_timeout(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_max_handshake_attempts(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_persistent_keepalive(load_ctx *L, char *v, char *err, size_t n);
+
 /* Whole-file checks after every key parsed: required keys, cross-key rules, size warnings. */
 void config_validate(awg_config *c, diag_list *d, const int *iface_lines);
 

@@ -15,6 +15,30 @@ static void print_list_cidr(FILE *out, const cfg_cidr *a, size_t n) {
   if (!n) fputs("(none)", out);
 }
 
+/* AmneziaWG 3.x settings, only those that are set (the key itself is a secret: never shown). */
+static void print_awg3(const awg3_params *v, FILE *out) {
+  if (awg3_params_is_off(v)) return;
+  fprintf(out, "  awg 3.x: header protection %s; random trailers %s; cookies %s",
+          v->header_protection ? "on" : "off", v->random_trailers ? "on" : "off",
+          v->disable_cookies ? "disabled" : "enabled");
+  const struct {
+    const char *name;
+    awg3_range r;
+  } ranges[] = {{"content padding", v->content_padding},
+                {"RekeyAfterTime", v->rekey_after_time},
+                {"RekeyTimeout", v->rekey_timeout},
+                {"RejectAfterTime", v->reject_after_time},
+                {"KeepaliveTimeout", v->keepalive_timeout},
+                {"MaxHandshakeAttempts", v->max_handshake_attempts}};
+  for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++) {
+    char buf[32];
+    if (!awg3_range_is_set(ranges[i].r)) continue;
+    awg3_range_format(ranges[i].r, buf, sizeof buf);
+    fprintf(out, "; %s %s", ranges[i].name, buf);
+  }
+  fputc('\n', out);
+}
+
 static void print_obfuscation(const awg_config *c, FILE *out) {
   const awg_params *p = &c->awg;
   if (awg_params_is_plain(p)) {
@@ -32,6 +56,7 @@ static void print_obfuscation(const awg_config *c, FILE *out) {
   fputc('\n', out);
   for (int i = 0; i < AWG_NUM_I; i++)
     if (p->i[i]) fprintf(out, "  I%d: %zu bytes per initiation\n", i + 1, awg_itemplate_size(p->i[i]));
+  print_awg3(&p->v3, out);
 }
 
 static void print_rules(FILE *out, const char *what, const cfg_exit_rule *r, size_t n) {
@@ -72,7 +97,10 @@ static void print_peer(const cfg_peer *p, FILE *out) {
   if (p->has_endpoint) cfg_format_hostport(&p->endpoint, ep, sizeof ep);
   fprintf(out, "  peer %s…: endpoint %s; allowed ", fp, ep);
   print_list_cidr(out, p->allowed_ips, p->n_allowed_ips);
-  if (p->persistent_keepalive) fprintf(out, "; keepalive every %us", p->persistent_keepalive);
+  if (p->persistent_keepalive_max > p->persistent_keepalive)
+    fprintf(out, "; keepalive every %u-%us", p->persistent_keepalive, p->persistent_keepalive_max);
+  else if (p->persistent_keepalive)
+    fprintf(out, "; keepalive every %us", p->persistent_keepalive);
   fprintf(out, "%s\n", p->has_psk ? "; preshared key set" : "");
 }
 

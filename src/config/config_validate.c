@@ -17,7 +17,8 @@
 #define PATH_UDP_PAYLOAD 1472
 
 static const char *const awg_names[] = {"Jc", "Jmin", "Jmax", "S1", "S2", "S3", "S4", "H1",
-                                        "H2", "H3", "H4", "I1", "I2", "I3", "I4", "I5"};
+                                        "H2", "H3", "H4", "I1", "I2", "I3", "I4", "I5",
+                                        "HeaderProtectionKey"};
 
 /* awg_params_validate names the parameter in its message; point at that parameter's line. */
 static int line_for_message(const char *msg, const int *iface_lines) {

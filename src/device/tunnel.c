@@ -44,6 +44,30 @@ static void fast_timers(wg_tunables *t) {
   t->rekey_jitter_max = 100 * WG_NS_PER_MS;
 }
 
+/* AWG 3.x timing ranges replace WireGuard's constants where set (spec R47/R48). */
+static void awg3_timers(wg_tunables *t, const awg3_params *v3) {
+  if (awg3_range_is_set(v3->rekey_after_time)) {
+    t->rekey_after_time = v3->rekey_after_time.lo * WG_NS_PER_SEC;
+    t->rekey_after_time_max = v3->rekey_after_time.hi * WG_NS_PER_SEC;
+  }
+  if (awg3_range_is_set(v3->rekey_timeout)) {
+    t->rekey_timeout = v3->rekey_timeout.lo * WG_NS_PER_SEC;
+    t->rekey_timeout_max = v3->rekey_timeout.hi * WG_NS_PER_SEC;
+  }
+  if (awg3_range_is_set(v3->keepalive_timeout)) {
+    t->keepalive_timeout = v3->keepalive_timeout.lo * WG_NS_PER_SEC;
+    t->keepalive_timeout_max = v3->keepalive_timeout.hi * WG_NS_PER_SEC;
+  }
+  if (awg3_range_is_set(v3->reject_after_time)) {
+    t->reject_after_time = v3->reject_after_time.hi * WG_NS_PER_SEC;
+    t->reject_after_time_min = v3->reject_after_time.lo * WG_NS_PER_SEC;
+  }
+  if (awg3_range_is_set(v3->max_handshake_attempts)) {
+    t->max_retries_min = v3->max_handshake_attempts.lo;
+    t->max_retries_max = v3->max_handshake_attempts.hi;
+  }
+}
+
 /* Cryptokey routing for peers[i] = cfg's peers (NULL entries skipped) into a fresh trie. */
 int tun_build_allowedips(allowedips *aip, tun_peer **peers, const cfg_peer *cps, size_t n) {
   allowedips_init(aip);
@@ -90,6 +114,7 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   wg_tunables_default(&t->tun);
   const char *fast = getenv("AWGPROXY_TEST_FAST_TIMERS");
   if (fast && *fast == '1') fast_timers(&t->tun);
+  awg3_timers(&t->tun, &cfg->awg.v3);
   static const double hs_bounds[TUN_HS_DURATION_BOUNDS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                            0.5,   1,    2.5,   5,    10,  30};
   obs_hist_init(&t->stats.handshake_duration, hs_bounds, TUN_HS_DURATION_BOUNDS);

@@ -4,6 +4,8 @@
 #ifndef AWGPROXY_DEVICE_TUNNEL_INTERNAL_H
 #define AWGPROXY_DEVICE_TUNNEL_INTERNAL_H
 
+#include "awg/awg3_mask.h"
+#include "awg/awg3_pad.h"
 #include "awg/obfs.h"
 #include "device/allowedips.h"
 #include "device/ipstack.h"
@@ -43,6 +45,7 @@ typedef struct tun_peer {
   uint64_t handshake_started; /* monotonic ns of the first attempt of this round, 0 = none */
   uint64_t initiation_sent;   /* monotonic ns of the latest initiation, 0 = none pending */
   uint32_t attempts;
+  uint32_t udp_window; /* AWG 3.x random-trailer window (spec R36), AWG3_UDP_WINDOW after rx */
   bool session_lost; /* had a session and lost it: the next completed handshake is a reconnect */
   /* The session as the session_start / session_end log lines see it: from the first completed
    * handshake after having none, to expiry, removal or shutdown. */
@@ -93,6 +96,10 @@ void tun_addr_bytes(const udp_addr *a, uint8_t out[18], size_t *len);
 /* tunnel_tx.c */
 void tun_send_ip(void *ctx, const uint8_t *pkt, size_t len); /* ipstack output */
 void tun_service_peer(tun_peer *p);                          /* run timers/actions, re-arm */
+/* t->buf holds a handshake message of `kind` at offset s: fills the S prefix, masks the message
+ * (AWG 3.x header protection) and appends the random trailer drawn under `window`. Returns the
+ * datagram length. */
+size_t tun_protect_handshake(tunnel *t, awg_msg_kind kind, size_t s, uint32_t window);
 void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len,
                        tun_peer *p);
 void tun_flush_staged(tun_peer *p);

@@ -116,6 +116,9 @@ tun_peer *tun_peer_new(tunnel *t, const cfg_peer *c, char *err, size_t errlen) {
     return NULL;
   }
   p->wp.user = p; /* after init, which starts from a zeroed peer */
+  wg_timers_set_persistent_max(&p->wp.timers,
+                               (uint64_t)c->persistent_keepalive_max * WG_NS_PER_SEC);
+  p->udp_window = AWG3_UDP_WINDOW;
   uv_timer_init(t->loop, &p->timer);
   p->timer.data = p;
   t->peer_objs++;

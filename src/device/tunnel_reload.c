@@ -46,8 +46,11 @@ static bool apply_peer(tun_peer *p, const cfg_peer *nc) {
   char what[64] = "";
   p->cfg = nc;
   if (!allowed_ips_equal(old, nc)) strcat(what, "allowed_ips,");
-  if (old->persistent_keepalive != nc->persistent_keepalive) {
+  if (old->persistent_keepalive != nc->persistent_keepalive ||
+      old->persistent_keepalive_max != nc->persistent_keepalive_max) {
     strcat(what, "keepalive,");
+    wg_timers_set_persistent_max(&p->wp.timers,
+                                 (uint64_t)nc->persistent_keepalive_max * WG_NS_PER_SEC);
     wg_timers_set_persistent(&p->wp.timers, (uint64_t)nc->persistent_keepalive * WG_NS_PER_SEC,
                              tun_now());
   }

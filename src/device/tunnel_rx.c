@@ -71,6 +71,8 @@ static void count_rx(tun_peer *p, size_t wire_len) {
 /* An authenticated packet from p came from `from`: follow the peer if it moved (roaming). */
 static void update_endpoint(tun_peer *p, const udp_addr *from) {
   p->last_rx = tun_now(); /* only authenticated packets get here: proof the peer is alive */
+  /* amneziawg-go resets its trailer window on every received packet (spec R37). */
+  p->udp_window = AWG3_UDP_WINDOW;
   if (p->has_endpoint && udp_addr_equal(&p->endpoint, from)) return;
   char ep[64];
   udp_addr_format(from, ep, sizeof ep);
@@ -90,13 +92,18 @@ static bool under_load(tunnel *t, uint64_t now) {
 static void send_cookie_reply(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
                               const uint8_t *src, size_t srclen, uint64_t now) {
   t->stats.dropped[TUN_DROP_UNDER_LOAD]++;
+  if (t->awg->v3.disable_cookies) {
+    log_drop("handshake", from, len, "under load: dropped (DisableCookies)");
+    return;
+  }
   size_t s3 = awg_padding(t->awg, AWG_MSG_COOKIE);
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_COOKIE, awg_rng_fast());
   if (wg_device_create_cookie_reply(&t->dev, type, msg, len, src, srclen, now, t->buf + s3) !=
       WG_OK)
     return;
-  awg_fill_padding(t->awg, AWG_MSG_COOKIE, awg_rng_fast(), t->buf);
-  tun_send_datagram(t, from, t->buf, s3 + WG_MSG_COOKIE_LEN, NULL);
+  /* Cookie replies take their trailer from the fixed window (spec R40). */
+  size_t wire = tun_protect_handshake(t, AWG_MSG_COOKIE, s3, AWG3_UDP_WINDOW);
+  tun_send_datagram(t, from, t->buf, wire, NULL);
   log_drop("handshake", from, len, "under load: cookie reply sent");
 }
 
@@ -170,8 +177,8 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_RESPONSE, awg_rng_fast());
   r = wg_peer_create_response(&p->wp, type, now, t->buf + s2);
   if (r != WG_OK) return log_handshake_failure(t, "initiation", from, r, p);
-  awg_fill_padding(t->awg, AWG_MSG_RESPONSE, awg_rng_fast(), t->buf);
-  tun_send_datagram(t, from, t->buf, s2 + WG_MSG_RESPONSE_LEN, p);
+  size_t wire = tun_protect_handshake(t, AWG_MSG_RESPONSE, s2, p->udp_window);
+  tun_send_datagram(t, from, t->buf, wire, p);
   char ep[64];
   udp_addr_format(from, ep, sizeof ep);
   LOG_I("handshake", "response_sent", "peer", p->fp, "endpoint", ep, NULL);
@@ -253,7 +260,9 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
   if (p->wp.has_handshake && (!had || p->wp.last_handshake != before))
     handshake_completed(p, "responder");
   size_t n = 0;
-  if (pt_len == 0) {
+  /* An empty plaintext, or one starting with a zero byte (an AWG 3.x padded keepalive, spec R33:
+   * no IP packet starts with version 0). */
+  if (pt_len == 0 || msg[WG_DATA_PAYLOAD] == 0) {
     LOG_D("rx", "keepalive", "peer", p->fp, NULL);
   } else {
     int family = 0;
@@ -284,7 +293,7 @@ void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from)
   const uint8_t *msg = NULL;
   size_t msg_len = 0;
   int bare = 0;
-  awg_msg_kind k = awg_classify(t->awg, data, len, &msg, &msg_len, &bare);
+  awg_msg_kind k = awg3_classify(t->awg, data, len, &msg, &msg_len, &bare);
   if (log_enabled(LOG_DEBUG)) {
     char ep[64], l[16];
     udp_addr_format(from, ep, sizeof ep);

@@ -11,6 +11,15 @@
 #include "util/log.h"
 #include "wg/messages.h"
 
+size_t tun_protect_handshake(tunnel *t, awg_msg_kind kind, size_t s, uint32_t window) {
+  size_t base = s + awg_handshake_size(kind);
+  awg_fill_padding(t->awg, kind, awg_rng_fast(), t->buf);
+  awg3_mask(&t->awg->v3, t->buf, s, base - s);
+  size_t trailer = awg3_trailer_len(&t->awg->v3, base, window, TUN_BUF - base, awg_rng_fast());
+  awg_rng_bytes(awg_rng_fast(), t->buf + base, trailer);
+  return base + trailer;
+}
+
 void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len,
                        tun_peer *p) {
   /* Queued behind the datagrams sealed before it; p's counters move when it is handed to the
@@ -26,8 +35,12 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   tunnel *t = p->t;
   uint64_t now = tun_now();
   size_t s4 = awg_padding(t->awg, AWG_MSG_TRANSPORT);
-  size_t padded = wg_padded_len(pt_len, t->mtu);
-  padded += awg_transport_extra_padding(t->awg, padded);
+  size_t padded;
+  /* AWG 3.x content padding or data trailer when configured, else WireGuard's alignment. */
+  if (!awg3_transport_padded_len(t->awg, pt_len, t->mtu, p->udp_window, awg_rng_fast(), &padded)) {
+    padded = wg_padded_len(pt_len, t->mtu);
+    padded += awg_transport_extra_padding(t->awg, padded);
+  }
   size_t wire_len = s4 + wg_transport_len(padded);
   uint8_t *room = udp_io_reserve(t->udp, wire_len);
   if (!room) return WG_ERR_STATE;
@@ -36,8 +49,11 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast());
   wg_result r = wg_peer_encrypt(&p->wp, type, msg, pt_len, padded, now);
   if (r != WG_OK) return r; /* the room is simply not committed */
-  /* Keepalives are padded too (decisions.md #1). */
+  /* Keepalives are padded too (decisions.md #1). The prefix is the mask's nonce, so it comes
+   * first; the header is masked after sealing (there is no AAD, spec R20). */
   awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), room);
+  awg3_mask(&t->awg->v3, room, s4, WG_TRANSPORT_HEADER);
+  p->udp_window = awg3_window_after_send(p->udp_window, s4 + WG_TRANSPORT_MIN + pt_len);
   udp_io_commit(t->udp, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
   t->packets_sent++;
   return WG_OK;
@@ -136,7 +152,7 @@ static void send_initiation(tun_peer *p, bool retry) {
     LOG_D("handshake", "initiation_suppressed", "peer", p->fp, "reason", wg_result_str(r), NULL);
     return;
   }
-  awg_fill_padding(t->awg, AWG_MSG_INIT, awg_rng_fast(), t->buf);
+  size_t init_len = tun_protect_handshake(t, AWG_MSG_INIT, s1, p->udp_window);
   awg_render_ctx ctx = {awg_rng_fast(), (uint32_t)(tun_wall_ns() / 1000000000u), t->packets_sent};
   int n = awg_build_prehandshake(t->awg, &ctx, t->prehs_arena, t->prehs_arena_len, t->prehs,
                                  t->prehs_cap);
@@ -145,7 +161,7 @@ static void send_initiation(tun_peer *p, bool retry) {
   size_t lens[AWG_MAX_PREHANDSHAKE_DATAGRAMS + 1];
   for (int i = 0; i < n; i++) data[i] = t->prehs[i].data, lens[i] = t->prehs[i].len;
   data[n] = t->buf;
-  lens[n] = s1 + WG_MSG_INIT_LEN;
+  lens[n] = init_len;
   size_t sent = udp_io_send_batch(t->udp, &p->endpoint, data, lens, (size_t)n + 1);
   t->packets_sent += (uint32_t)sent;
   for (size_t i = 0; i < sent; i++) p->tx_bytes += lens[i];

@@ -209,7 +209,9 @@ wg_result wg_peer_decrypt(wg_peer *p, wg_keypair *kp, uint8_t *msg, size_t len, 
   if (r != WG_OK) return r;
   if (kp == p->next) confirm_next(p, now);
   received_authenticated(p, now);
-  if (len > WG_MSG_TRANSPORT_MIN_LEN) wg_timers_data_received(&p->timers, now);
+  /* A plaintext starting with a zero byte is an AWG 3.x padded keepalive, not data (spec R33). */
+  if (len > WG_MSG_TRANSPORT_MIN_LEN && msg[WG_DATA_PAYLOAD] != 0)
+    wg_timers_data_received(&p->timers, now);
   if (kp == p->current && wg_timers_rekey_on_receive(&p->timers, kp->birth, kp->initiator, now))
     p->actions |= WG_ACT_INITIATE;
   return WG_OK;

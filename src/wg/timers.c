@@ -9,6 +9,41 @@ static uint64_t jitter(const wg_timers *t) {
   return awg_rng_range(t->rng, 0, (uint32_t)max);
 }
 
+/* A draw from [lo, hi] in whole seconds, as amneziawg 3.x draws its timing ranges (hi <= lo: lo,
+ * without touching the RNG, so that fixed timers behave exactly as before). */
+static uint64_t pick(const wg_timers *t, uint64_t lo, uint64_t hi) {
+  if (hi <= lo) return lo;
+  uint64_t steps = (hi - lo) / WG_NS_PER_SEC;
+  if (steps > UINT32_MAX) steps = UINT32_MAX;
+  return lo + (uint64_t)awg_rng_range(t->rng, 0, (uint32_t)steps) * WG_NS_PER_SEC;
+}
+
+static uint64_t rekey_timeout(const wg_timers *t) {
+  return pick(t, t->tun->rekey_timeout, t->tun->rekey_timeout_max);
+}
+
+static uint64_t keepalive_timeout(const wg_timers *t) {
+  return pick(t, t->tun->keepalive_timeout, t->tun->keepalive_timeout_max);
+}
+
+static uint64_t keepalive_timeout_max(const wg_timers *t) {
+  uint64_t hi = t->tun->keepalive_timeout_max;
+  return hi > t->tun->keepalive_timeout ? hi : t->tun->keepalive_timeout;
+}
+
+static uint64_t persistent_interval(const wg_timers *t) {
+  return pick(t, t->persistent_interval, t->persistent_interval_max);
+}
+
+/* MaxHandshakeAttempts: retries allowed in the coming round (spec R53). */
+static uint32_t draw_max_retries(const wg_timers *t) {
+  const wg_tunables *u = t->tun;
+  if (u->max_retries_min == 0 && u->max_retries_max == 0)
+    return wg_tunables_max_handshake_retries(u);
+  if (u->max_retries_max <= u->max_retries_min) return u->max_retries_min;
+  return awg_rng_range(t->rng, u->max_retries_min, u->max_retries_max);
+}
+
 static void arm(wg_timers *t, wg_timer_id id, uint64_t deadline) {
   t->deadline[id] = deadline;
   t->armed[id] = true;
@@ -24,12 +59,17 @@ void wg_timers_init(wg_timers *t, const wg_tunables *tun, const awg_rng *rng,
   t->tun = tun;
   t->rng = rng;
   t->persistent_interval = persistent_interval;
+  t->max_retries = draw_max_retries(t);
+}
+
+void wg_timers_set_persistent_max(wg_timers *t, uint64_t interval_max) {
+  t->persistent_interval_max = interval_max;
 }
 
 void wg_timers_set_persistent(wg_timers *t, uint64_t interval, uint64_t now) {
   t->persistent_interval = interval;
   if (interval)
-    arm(t, WG_TIMER_PERSISTENT_KEEPALIVE, now + interval);
+    arm(t, WG_TIMER_PERSISTENT_KEEPALIVE, now + persistent_interval(t));
   else
     disarm(t, WG_TIMER_PERSISTENT_KEEPALIVE);
 }
@@ -41,13 +81,12 @@ void wg_timers_stop(wg_timers *t) {
 
 void wg_timers_data_sent(wg_timers *t, uint64_t now) {
   if (!t->armed[WG_TIMER_NEW_HANDSHAKE])
-    arm(t, WG_TIMER_NEW_HANDSHAKE,
-        now + t->tun->keepalive_timeout + t->tun->rekey_timeout + jitter(t));
+    arm(t, WG_TIMER_NEW_HANDSHAKE, now + keepalive_timeout_max(t) + rekey_timeout(t) + jitter(t));
 }
 
 void wg_timers_data_received(wg_timers *t, uint64_t now) {
   if (!t->armed[WG_TIMER_SEND_KEEPALIVE])
-    arm(t, WG_TIMER_SEND_KEEPALIVE, now + t->tun->keepalive_timeout);
+    arm(t, WG_TIMER_SEND_KEEPALIVE, now + keepalive_timeout(t));
   else
     t->need_another_keepalive = true;
 }
@@ -65,12 +104,15 @@ void wg_timers_authenticated_received(wg_timers *t, uint64_t now) {
 }
 
 void wg_timers_traversal(wg_timers *t, uint64_t now) {
-  if (t->persistent_interval) arm(t, WG_TIMER_PERSISTENT_KEEPALIVE, now + t->persistent_interval);
+  if (t->persistent_interval) arm(t, WG_TIMER_PERSISTENT_KEEPALIVE, now + persistent_interval(t));
 }
 
 void wg_timers_handshake_initiated(wg_timers *t, uint64_t now, bool retry) {
-  if (!retry) t->handshake_attempts = 0;
-  arm(t, WG_TIMER_RETRANSMIT, now + t->tun->rekey_timeout + jitter(t));
+  if (!retry) {
+    t->handshake_attempts = 0;
+    t->max_retries = draw_max_retries(t);
+  }
+  arm(t, WG_TIMER_RETRANSMIT, now + rekey_timeout(t) + jitter(t));
 }
 
 void wg_timers_handshake_sent(wg_timers *t, uint64_t now) {
@@ -82,6 +124,7 @@ void wg_timers_handshake_complete(wg_timers *t, uint64_t now) {
   (void)now;
   disarm(t, WG_TIMER_RETRANSMIT);
   t->handshake_attempts = 0;
+  t->max_retries = draw_max_retries(t);
   t->sent_lastminute_handshake = false;
 }
 
@@ -114,7 +157,7 @@ static unsigned give_up(wg_timers *t, uint64_t now) {
 
 /* With defaults the first initiation plus 19 retransmissions: 20 attempts over ~95 s. */
 static unsigned fire_retransmit(wg_timers *t, uint64_t now) {
-  if (t->handshake_attempts > wg_tunables_max_handshake_retries(t->tun)) return give_up(t, now);
+  if (t->handshake_attempts > t->max_retries) return give_up(t, now);
   t->handshake_attempts++;
   return WG_ACT_RETRANSMIT;
 }
@@ -122,7 +165,7 @@ static unsigned fire_retransmit(wg_timers *t, uint64_t now) {
 static unsigned fire_send_keepalive(wg_timers *t, uint64_t now) {
   if (t->need_another_keepalive) {
     t->need_another_keepalive = false;
-    arm(t, WG_TIMER_SEND_KEEPALIVE, now + t->tun->keepalive_timeout);
+    arm(t, WG_TIMER_SEND_KEEPALIVE, now + keepalive_timeout(t));
   }
   return WG_ACT_SEND_KEEPALIVE;
 }
@@ -152,13 +195,17 @@ unsigned wg_timers_expire(wg_timers *t, uint64_t now) {
 bool wg_timers_rekey_on_send(const wg_timers *t, uint64_t birth, bool initiator,
                              uint64_t send_counter, uint64_t now) {
   if (send_counter > t->tun->rekey_after_messages) return true;
-  return initiator && since(birth, now) >= t->tun->rekey_after_time;
+  return initiator &&
+         since(birth, now) >= pick(t, t->tun->rekey_after_time, t->tun->rekey_after_time_max);
 }
 
 bool wg_timers_rekey_on_receive(wg_timers *t, uint64_t birth, bool initiator, uint64_t now) {
   const wg_tunables *u = t->tun;
   uint64_t margin = u->keepalive_timeout + u->rekey_timeout;
-  uint64_t limit = u->reject_after_time > margin ? u->reject_after_time - margin : 0;
+  uint64_t reject = u->reject_after_time_min && u->reject_after_time_min < u->reject_after_time
+                        ? pick(t, u->reject_after_time_min, u->reject_after_time)
+                        : u->reject_after_time;
+  uint64_t limit = reject > margin ? reject - margin : 0;
   if (!initiator || t->sent_lastminute_handshake || since(birth, now) < limit) return false;
   t->sent_lastminute_handshake = true;
   return true;

@@ -44,8 +44,10 @@ typedef struct {
   const awg_rng *rng;
   uint64_t deadline[WG_TIMER_COUNT];
   bool armed[WG_TIMER_COUNT];
-  uint64_t persistent_interval; /* 0 = off */
-  uint32_t handshake_attempts;  /* retransmissions in the current round */
+  uint64_t persistent_interval;     /* 0 = off; with a range, its start */
+  uint64_t persistent_interval_max; /* AWG 3.x PersistentKeepalive range end; 0 = no range */
+  uint32_t handshake_attempts;      /* retransmissions in the current round */
+  uint32_t max_retries;             /* allowed in the current round (drawn per round) */
   bool need_another_keepalive;
   bool sent_lastminute_handshake;
   uint64_t last_handshake_sent; /* for the REKEY_TIMEOUT rate limit on handshake messages */
@@ -55,6 +57,8 @@ typedef struct {
 void wg_timers_init(wg_timers *t, const wg_tunables *tun, const awg_rng *rng,
                     uint64_t persistent_interval);
 void wg_timers_set_persistent(wg_timers *t, uint64_t interval, uint64_t now);
+/* An AWG 3.x PersistentKeepalive range [interval, interval_max]: each arming draws from it. */
+void wg_timers_set_persistent_max(wg_timers *t, uint64_t interval_max);
 /* Disarms everything (peer removed or keys zeroed). */
 void wg_timers_stop(wg_timers *t);
 

@@ -11,6 +11,9 @@ void wg_tunables_default(wg_tunables *t) {
   t->keepalive_timeout = 10 * WG_NS_PER_SEC;
   /* 50 initiations per second, the rate WireGuard allows per peer. */
   t->initiation_min_interval = WG_NS_PER_SEC / 50;
+  t->rekey_after_time_max = t->rekey_timeout_max = t->keepalive_timeout_max = 0;
+  t->reject_after_time_min = 0;
+  t->max_retries_min = t->max_retries_max = 0;
 }
 
 uint32_t wg_tunables_max_handshake_retries(const wg_tunables *t) {

@@ -22,6 +22,15 @@ typedef struct {
   uint64_t rekey_jitter_max;        /* + uniform [0, this] jitter on handshake timers (333 ms) */
   uint64_t keepalive_timeout;       /* passive keepalive after receiving data (10 s) */
   uint64_t initiation_min_interval; /* accept at most one initiation per peer per this (20 ms) */
+  /* AmneziaWG 3.x timing ranges (awg3-obfuscation.md R48): where a range is set, each use draws
+   * from it. The fields above hold the value WireGuard's fixed rules use: the start of the range
+   * for rekey_after_time, rekey_timeout and keepalive_timeout, the end for reject_after_time.
+   * 0 = no range (the fixed value alone). */
+  uint64_t rekey_after_time_max;
+  uint64_t rekey_timeout_max;
+  uint64_t keepalive_timeout_max;
+  uint64_t reject_after_time_min;
+  uint32_t max_retries_min, max_retries_max; /* MaxHandshakeAttempts; both 0 = derived (18) */
 } wg_tunables;
 
 void wg_tunables_default(wg_tunables *t);
