@@ -124,8 +124,8 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   t->udp = udp_io_open(loop, cfg->has_listen_port ? cfg->listen_port : 0, tun_on_datagram, t, err,
                        errlen);
   if (!t->udp) goto fail;
-  t->ip = ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err,
-                         errlen);
+  t->ip =
+      ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err, errlen);
   if (!t->ip) goto fail;
   char port[8];
   snprintf(port, sizeof port, "%u", udp_io_port(t->udp));
@@ -197,6 +197,13 @@ void tunnel_probe(tunnel *t, bool even_if_recent) {
   }
 }
 
+uint64_t tunnel_probe_delay_ms(const tunnel *t) {
+  uint64_t rtt = 0;
+  for (size_t i = 0; i < t->n_peers; i++)
+    if (t->peers[i]->handshake_rtt > rtt) rtt = t->peers[i]->handshake_rtt;
+  return (rtt ? rtt / 1000000 : 300) + 1000;
+}
+
 bool tunnel_is_up(const tunnel *t) {
   uint64_t now = tun_now();
   for (size_t i = 0; i < t->n_peers; i++)
@@ -225,17 +232,27 @@ void tunnel_stats_get(const tunnel *t, tunnel_stats *out) { *out = t->stats; }
 
 const char *tunnel_drop_reason_name(tun_drop_reason r) {
   static const char *const names[TUN_DROP_COUNT] = {
-      "unknown-class", "mac1",   "decrypt",       "replay",           "unknown-index",
-      "expired",       "not-allowed-source",      "not-ip",           "bare-not-keepalive",
-      "under-load",    "handshake-rejected",      "bad-cookie-reply", "other",
+      "unknown-class",
+      "mac1",
+      "decrypt",
+      "replay",
+      "unknown-index",
+      "expired",
+      "not-allowed-source",
+      "not-ip",
+      "bare-not-keepalive",
+      "under-load",
+      "handshake-rejected",
+      "bad-cookie-reply",
+      "other",
   };
   return r < TUN_DROP_COUNT ? names[r] : "other";
 }
 
 const char *tunnel_hs_failure_name(tun_hs_failure f) {
   static const char *const names[TUN_HS_FAILURE_COUNT] = {
-      "timeout", "decrypt", "unknown-peer", "stale-timestamp", "flood", "unexpected-state",
-      "bad-key", "max-sessions", "other",
+      "timeout",          "decrypt", "unknown-peer", "stale-timestamp", "flood",
+      "unexpected-state", "bad-key", "max-sessions", "other",
   };
   return f < TUN_HS_FAILURE_COUNT ? names[f] : "other";
 }

@@ -85,11 +85,16 @@ bool tunnel_is_up(const tunnel *t);
 size_t tunnel_peer_count(const tunnel *t);
 /* Monotonic ns (uv_hrtime) of the newest authenticated packet from any peer; 0 = none yet. */
 uint64_t tunnel_last_rx(const tunnel *t);
-/* Liveness probe for new connections: a session can look valid for minutes after the server
- * died, so when nothing has come from a peer for a second (or always, with even_if_recent),
- * start a handshake with it unless one is already unanswered; a live server answers within a
- * round trip, and callers compare tunnel_last_rx() with the time they started. */
+/* Liveness probe: a session can look valid for minutes after the server died (or restarted and
+ * forgot it), so start a handshake with each peer unless one is already unanswered; a live
+ * server answers within a round trip, and callers compare tunnel_last_rx() with the time they
+ * started. Without even_if_recent, peers heard from within the last second are skipped. Dialers
+ * call it only once a new stream has had no answer for tunnel_probe_delay_ms: a handshake per
+ * connection would be a fingerprint stock clients do not have (issue 14). */
 void tunnel_probe(tunnel *t, bool even_if_recent);
+/* How long a new stream waits for any answer through the tunnel before a probe: one round trip
+ * (the last handshake's, 300 ms while unknown) plus a second. */
+uint64_t tunnel_probe_delay_ms(const tunnel *t);
 void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out);
 /* The [Peer] the i-th peer comes from (valid until the next tunnel_reload). */
 const cfg_peer *tunnel_peer_cfg(const tunnel *t, size_t i);

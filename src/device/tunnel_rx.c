@@ -202,6 +202,7 @@ static void on_response(tunnel *t, const uint8_t *msg, size_t len, const udp_add
   if (p->initiation_sent) {
     obs_hist_observe(&t->stats.handshake_duration, (double)(now - p->initiation_sent) / 1e9);
     tun_reorder_set_rtt(&p->reorder, now - p->initiation_sent);
+    p->handshake_rtt = now - p->initiation_sent;
     p->initiation_sent = 0;
   }
   handshake_completed(p, "initiator");

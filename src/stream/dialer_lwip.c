@@ -32,7 +32,7 @@ struct lwip_req {
   dns_answer addrs[RESOLVER_MAX_ADDRS];
   size_t n, next, in_flight;
   attempt att[RESOLVER_MAX_ADDRS];
-  uv_timer_t stagger, deadline, tunnel_wait;
+  uv_timer_t stagger, deadline, tunnel_wait, probe;
   int open_handles;
   bool done, cancelled;
   uint64_t started; /* uv_hrtime at start: the tunnel is alive if a packet came since */
@@ -70,6 +70,7 @@ static void finish(lwip_req *d, stream *s, dial_error err, const char *reason) {
   uv_close((uv_handle_t *)&d->stagger, on_handle_closed);
   uv_close((uv_handle_t *)&d->deadline, on_handle_closed);
   uv_close((uv_handle_t *)&d->tunnel_wait, on_handle_closed);
+  uv_close((uv_handle_t *)&d->probe, on_handle_closed);
 }
 
 static void start_next(lwip_req *d);
@@ -120,7 +121,8 @@ static void begin_attempts(lwip_req *d) {
   if (!d->done && d->next < d->n) uv_timer_start(&d->stagger, on_stagger, STAGGER_MS, 0);
 }
 
-/* Up = a usable session and proof of life since this dial began (tunnel_probe asked for it). */
+/* Up = a usable session and proof of life since this dial began: the SYN's answer, a DNS reply,
+ * or the answer to a probe. */
 static bool tunnel_alive(const lwip_req *d) {
   return tunnel_is_up(d->env.tun) && tunnel_last_rx(d->env.tun) >= d->started;
 }
@@ -134,6 +136,16 @@ static void on_deadline(uv_timer_t *t) {
 }
 
 #define LATE_PROBE_MS 1500 /* a round trip plus the server's handshake work, generously */
+
+/* No answer of any kind for a round trip and a second since the dial began: the session may be
+ * dead (a restarted server forgot it), so a handshake is now the right probe. A live tunnel has
+ * answered the SYN (or the DNS query) long before: connections never cost a handshake. */
+static void on_probe(uv_timer_t *t) {
+  lwip_req *d = t->data;
+  if (tunnel_alive(d) || !tunnel_is_up(d->env.tun)) return; /* no session: the SYN started one */
+  d->late_probe = true; /* the TunnelWait check needs no second one */
+  tunnel_probe(d->env.tun, true);
+}
 
 /* Nothing came back since the dial began. If the last word from the server was recent, no probe
  * was sent at the start: send one now and give it a round trip before calling the tunnel down. */
@@ -195,11 +207,11 @@ static dial_req *lwip_start(dialer *dl, const dial_dest *dst, dial_cb cb, void *
     d->addrs[0].family = dst->type == DIAL_DEST_IPV4 ? AF_INET : AF_INET6;
     memcpy(d->addrs[0].addr, dst->ip, dst->type == DIAL_DEST_IPV4 ? 4 : 16);
   }
-  uv_timer_t *timers[] = {&d->stagger, &d->deadline, &d->tunnel_wait};
-  for (int i = 0; i < 3; i++) uv_timer_init(env->loop, timers[i]), timers[i]->data = d;
-  d->open_handles = 3;
+  uv_timer_t *timers[] = {&d->stagger, &d->deadline, &d->tunnel_wait, &d->probe};
+  for (int i = 0; i < 4; i++) uv_timer_init(env->loop, timers[i]), timers[i]->data = d;
+  d->open_handles = 4;
   d->started = uv_hrtime();
-  tunnel_probe(env->tun, false);
+  uv_timer_start(&d->probe, on_probe, tunnel_probe_delay_ms(env->tun), 0);
   uv_timer_start(&d->deadline, on_deadline, env->connect_timeout_ms, 0);
   if (env->tunnel_wait_ms < env->connect_timeout_ms)
     uv_timer_start(&d->tunnel_wait, on_tunnel_wait, env->tunnel_wait_ms, 0);
