@@ -1,6 +1,8 @@
 /* AWG obfuscation on the datagram path (spec §2-§5, §7; decisions.md #1, #4, #5, #8). */
 #include "awg/obfs.h"
 
+#include "awg/first_bytes.h"
+
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -161,7 +163,7 @@ int awg_build_prehandshake(const awg_params *p, const awg_render_ctx *ctx, uint8
     size_t size = awg_rng_range(ctx->rng, lo, hi);
     uint8_t *at = take(arena, arena_len, &used, size, &ok);
     if (!ok) return -1;
-    awg_rng_bytes(ctx->rng, at, size);
+    awg_fill_screened(ctx->rng, at, size, size); /* junk starts a datagram: first_bytes.h */
     out[n++] = (awg_datagram){at, size};
   }
   return (int)n;

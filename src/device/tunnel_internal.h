@@ -45,6 +45,7 @@ typedef struct tun_peer {
   uint64_t handshake_started; /* monotonic ns of the first attempt of this round, 0 = none */
   uint64_t initiation_sent;   /* monotonic ns of the latest initiation, 0 = none pending */
   uint64_t handshake_rtt;     /* ns from our last answered initiation to its response */
+  uint8_t screen_left;        /* transport prefixes still screened (awg/first_bytes.h) */
   uint32_t attempts;
   uint32_t udp_window; /* AWG 3.x random-trailer window (spec R36), AWG3_UDP_WINDOW after rx */
   bool session_lost; /* had a session and lost it: the next completed handshake is a reconnect */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "awg/first_bytes.h"
 #include "device/tunnel_internal.h"
 #include "util/log.h"
 #include "wg/messages.h"
@@ -118,6 +119,7 @@ static void handshake_completed(tun_peer *p, const char *role) {
   p->handshakes_ok++;
   p->handshake_started = 0;
   p->last_handshake_mono = now;
+  p->screen_left = AWG_SCREEN_DATAGRAMS;
   p->last_handshake_unix_ns = tun_wall_ns();
   char ep[64];
   udp_addr_format(&p->endpoint, ep, sizeof ep);

@@ -7,16 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "awg/first_bytes.h"
 #include "device/tunnel_internal.h"
 #include "util/log.h"
 #include "wg/messages.h"
 
 size_t tun_protect_handshake(tunnel *t, awg_msg_kind kind, size_t s, uint32_t window) {
   size_t base = s + awg_handshake_size(kind);
-  awg_fill_padding(t->awg, kind, awg_rng_fast(), t->buf);
-  awg3_mask(&t->awg->v3, t->buf, s, base - s);
   size_t trailer = awg3_trailer_len(&t->awg->v3, base, window, TUN_BUF - base, awg_rng_fast());
   awg_rng_bytes(awg_rng_fast(), t->buf + base, trailer);
+  /* The prefix is drawn once the datagram's length is known (first_bytes.h), then masks. */
+  awg_fill_screened(awg_rng_fast(), t->buf, awg_padding(t->awg, kind), base + trailer);
+  awg3_mask(&t->awg->v3, t->buf, s, base - s);
   return base + trailer;
 }
 
@@ -51,7 +53,13 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   if (r != WG_OK) return r; /* the room is simply not committed */
   /* Keepalives are padded too (decisions.md #1). The prefix is the mask's nonce, so it comes
    * first; the header is masked after sealing (there is no AAD, spec R20). */
-  awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), room);
+  if (p->screen_left) {
+    /* right after a handshake, where classifiers look (first_bytes.h) */
+    awg_fill_screened(awg_rng_fast(), room, s4, wire_len);
+    p->screen_left--;
+  } else {
+    awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), room);
+  }
   awg3_mask(&t->awg->v3, room, s4, WG_TRANSPORT_HEADER);
   p->udp_window = awg3_window_after_send(p->udp_window, s4 + WG_TRANSPORT_MIN + pt_len);
   udp_io_commit(t->udp, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);

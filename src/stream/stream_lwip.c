@@ -389,7 +389,12 @@ static struct tcp_pcb *connect_pcb(int family, const ip_addr_t *dst, uint16_t po
     const ip_addr_t *any = family == AF_INET6 ? IP6_ADDR_ANY : IP4_ADDR_ANY;
     *err = tcp_bind(pcb, any, lport);
     if (*err == ERR_OK) *err = tcp_connect(pcb, dst, port, on_connected);
-    if (*err == ERR_OK) return pcb;
+    if (*err == ERR_OK) {
+      /* RFC 6298's initial RTO of 1 s, as Linux has, not lwIP's fixed 3 s: a lost SYN (or a
+       * suppressed ICMP error) costs a second, not three. */
+      pcb->rto = pcb->sv = (s16_t)(1000 / TCP_SLOW_INTERVAL);
+      return pcb;
+    }
     tcp_arg(pcb, NULL);
     tcp_abort(pcb); /* CLOSED: only unlinks and frees it, nothing is sent */
     if (*err != ERR_USE) return NULL;
