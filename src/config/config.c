@@ -19,58 +19,12 @@
 #include "util/log.h"
 
 
-typedef enum {
-  SEC_NONE,
-  SEC_INTERFACE,
-  SEC_PEER,
-  SEC_SOCKS,
-  SEC_FORWARD,
-  SEC_SERVER,
-  SEC_LOG,
-  SEC_METRICS,
-  SEC_CONTROL,
-  SEC_COUNT
-} sec_id;
-
-typedef int (*key_fn)(load_ctx *L, char *value, char *err, size_t errlen);
-
-enum { KEY_LIST = 1, KEY_WGQUICK_ONLY = 2 };
-
-typedef struct {
-  const char *name;
-  key_fn fn;
-  unsigned flags;
-} key_spec;
-
-typedef struct {
-  const char *name;
-  sec_id id;
-  const key_spec *keys;
-  bool repeatable;
-} section_spec;
-
-#define MAX_KEYS_PER_SECTION 48
-
-struct load_ctx {
-  awg_config *c;
-  diag_list *d;
-  const section_spec *sec;
-  int sec_line;
-  int key_line;
-  int seen[MAX_KEYS_PER_SECTION]; /* line where each key of this section instance was set */
-  int section_seen[SEC_COUNT];            /* line of the first instance of a non-repeatable section */
-  int iface_lines[MAX_KEYS_PER_SECTION]; /* the [Interface] keys' lines, for validation */
-  cfg_peer *peer;
-  cfg_forward *fwd;
-  bool fwd_has_listen, fwd_has_target;
-};
-
 awg_config *cfg_load_config(load_ctx *L) { return L->c; }
 cfg_peer *cfg_load_peer(load_ctx *L) { return L->peer; }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static void *grow(void *arr, size_t n, size_t size) {
+void *cfg_grow(void *arr, size_t n, size_t size) {
   if (n >= CFG_MAX_LIST * 64) return NULL;
   return realloc(arr, (n + 1) * size);
 }
@@ -123,7 +77,7 @@ static int k_address(load_ctx *L, char *v, char *err, size_t n) {
   for (int i = 0; i < cnt; i++) {
     cfg_cidr a;
     if (cfg_parse_address(items[i], &a, err, n)) return -1;
-    cfg_cidr *arr = grow(L->c->addresses, L->c->n_addresses, sizeof *arr);
+    cfg_cidr *arr = cfg_grow(L->c->addresses, L->c->n_addresses, sizeof *arr);
     if (!arr) return snprintf(err, n, "too many addresses"), -1;
     L->c->addresses = arr;
     arr[L->c->n_addresses++] = a;
@@ -145,7 +99,7 @@ static int k_dns(load_ctx *L, char *v, char *err, size_t n) {
                items[i]);
       continue;
     }
-    cfg_ip *arr = grow(L->c->dns, L->c->n_dns, sizeof *arr);
+    cfg_ip *arr = cfg_grow(L->c->dns, L->c->n_dns, sizeof *arr);
     if (!arr) return snprintf(err, n, "too many DNS servers"), -1;
     L->c->dns = arr;
     arr[L->c->n_dns++] = ip;
@@ -279,7 +233,7 @@ static int k_allowed_ips(load_ctx *L, char *v, char *err, size_t n) {
   for (int i = 0; i < cnt; i++) {
     cfg_cidr a;
     if (cfg_parse_cidr(items[i], &a, err, n)) return -1;
-    cfg_cidr *arr = grow(L->peer->allowed_ips, L->peer->n_allowed_ips, sizeof *arr);
+    cfg_cidr *arr = cfg_grow(L->peer->allowed_ips, L->peer->n_allowed_ips, sizeof *arr);
     if (!arr) return snprintf(err, n, "too many prefixes"), -1;
     L->peer->allowed_ips = arr;
     arr[L->peer->n_allowed_ips++] = a;
@@ -308,7 +262,7 @@ static int add_exit_rules(load_ctx *L, char *v, cfg_exit_rule **arr, size_t *n, 
                  items[i]);
       return -1;
     }
-    cfg_exit_rule *a = grow(*arr, *n, sizeof *a);
+    cfg_exit_rule *a = cfg_grow(*arr, *n, sizeof *a);
     if (!a) return snprintf(err, errlen, "too many rules"), -1;
     *arr = a;
     a[(*n)++] = r;
@@ -327,7 +281,7 @@ static int add_domain_rules(load_ctx *L, char *v, cfg_domain_rule **arr, size_t 
   for (int i = 0; i < cnt; i++) {
     cfg_domain_rule r;
     if (cfg_parse_domain_rule(items[i], &r, err, errlen)) return -1;
-    cfg_domain_rule *a = grow(*arr, *n, sizeof *a);
+    cfg_domain_rule *a = cfg_grow(*arr, *n, sizeof *a);
     if (!a) return snprintf(err, errlen, "too many patterns"), -1;
     *arr = a;
     a[(*n)++] = r;
@@ -407,271 +361,15 @@ static const key_spec peer_keys[] = {
     {NULL, NULL, 0},
 };
 
-/* ---- [Socks] ---------------------------------------------------------------------------- */
-
-static int k_socks_listen(load_ctx *L, char *v, char *err, size_t n) {
-  char *items[CFG_MAX_LIST];
-  int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
-  if (cnt <= 0) return snprintf(err, n, "is empty; expected e.g. 127.0.0.1:1080"), -1;
-  for (int i = 0; i < cnt; i++) {
-    cfg_hostport hp;
-    if (cfg_parse_hostport(items[i], &hp, err, n)) return -1;
-    if (!hp.host_is_ip) {
-      snprintf(err, n, "'%s' must be an IP address to listen on (e.g. 127.0.0.1 or [::1])",
-               hp.host);
-      return -1;
-    }
-    cfg_hostport *arr = grow(L->c->socks_listen, L->c->n_socks_listen, sizeof *arr);
-    if (!arr) return snprintf(err, n, "too many listeners"), -1;
-    L->c->socks_listen = arr;
-    arr[L->c->n_socks_listen++] = hp;
-  }
-  return 0;
-}
-
-static int k_socks_user(load_ctx *L, char *v, char *err, size_t n) {
-  char *colon = strchr(v, ':');
-  if (!colon || colon == v || !colon[1]) {
-    snprintf(err, n, "expected NAME:HASH, where HASH is the output of `awgproxy passwd`");
-    return -1;
-  }
-  *colon = '\0';
-  const char *hash = colon + 1;
-  if (strlen(v) > 255 || strlen(hash) > 255) return snprintf(err, n, "user name or hash too long"), -1;
-  if (strncmp(hash, "$argon2id$", 10) != 0) {
-    snprintf(err, n,
-             "the password for '%.64s' must be stored hashed: run `awgproxy passwd` and paste "
-             "its output after the colon",
-             v);
-    return -1;
-  }
-  for (size_t i = 0; i < L->c->n_socks_users; i++)
-    if (strcmp(L->c->socks_users[i].user, v) == 0)
-      return snprintf(err, n, "user '%.64s' is listed twice", v), -1;
-  cfg_socks_user *arr = grow(L->c->socks_users, L->c->n_socks_users, sizeof *arr);
-  if (!arr) return snprintf(err, n, "too many users"), -1;
-  L->c->socks_users = arr;
-  cfg_socks_user *u = &arr[L->c->n_socks_users++];
-  /* Zero-filled: the SOCKS server compares the whole user[] buffer in constant time. */
-  memset(u, 0, sizeof *u);
-  snprintf(u->user, sizeof u->user, "%s", v);
-  snprintf(u->hash, sizeof u->hash, "%s", hash);
-  return 0;
-}
-
-static int k_seconds(char *v, uint64_t min, uint32_t *out, char *err, size_t n) {
-  uint64_t sec;
-  if (cfg_parse_uint(v, min, 86400 * 7, &sec, err, n)) return -1;
-  *out = (uint32_t)sec;
-  return 0;
-}
-static int k_hs_timeout(load_ctx *L, char *v, char *e, size_t n) {
-  return k_seconds(v, 1, &L->c->socks_handshake_timeout, e, n);
-}
-static int k_conn_timeout(load_ctx *L, char *v, char *e, size_t n) {
-  return k_seconds(v, 1, &L->c->connect_timeout, e, n);
-}
-static int k_idle_timeout(load_ctx *L, char *v, char *e, size_t n) {
-  return k_seconds(v, 0, &L->c->idle_timeout, e, n); /* 0 = never */
-}
-static int k_tunnel_wait(load_ctx *L, char *v, char *e, size_t n) {
-  return k_seconds(v, 1, &L->c->tunnel_wait, e, n);
-}
-
-static int k_fast_open(load_ctx *L, char *v, char *err, size_t n) {
-  if (cfg_parse_bool(v, &L->c->socks_fast_open) != 0)
-    return snprintf(err, n, "'%.32s' is not a boolean; use on or off", v), -1;
-  return 0;
-}
-
-static const key_spec socks_keys[] = {
-    {"Listen", k_socks_listen, KEY_LIST},
-    {"User", k_socks_user, KEY_LIST},
-    {"HandshakeTimeout", k_hs_timeout, 0},
-    {"ConnectTimeout", k_conn_timeout, 0},
-    {"IdleTimeout", k_idle_timeout, 0},
-    {"TunnelWait", k_tunnel_wait, 0},
-    {"FastOpen", k_fast_open, 0},
-    {NULL, NULL, 0},
-};
-
-/* ---- [Forward] -------------------------------------------------------------------------- */
-
-static int k_fwd_listen(load_ctx *L, char *v, char *err, size_t n) {
-  if (cfg_parse_hostport(v, &L->fwd->listen, err, n)) return -1;
-  if (!L->fwd->listen.host_is_ip)
-    return snprintf(err, n, "'%s' must be an IP address to listen on", L->fwd->listen.host), -1;
-  L->fwd_has_listen = true;
-  return 0;
-}
-
-static int k_fwd_target(load_ctx *L, char *v, char *err, size_t n) {
-  if (cfg_parse_hostport(v, &L->fwd->target, err, n)) return -1;
-  L->fwd_has_target = true;
-  return 0;
-}
-
-static int k_fwd_proto(load_ctx *L, char *v, char *err, size_t n) {
-  if (strcasecmp(v, "tcp") == 0) L->fwd->proto = FWD_TCP;
-  else if (strcasecmp(v, "udp") == 0) L->fwd->proto = FWD_UDP;
-  else return snprintf(err, n, "'%.32s' is not a protocol; use tcp or udp", v), -1;
-  return 0;
-}
-
-static const key_spec forward_keys[] = {
-    {"Listen", k_fwd_listen, 0},
-    {"Target", k_fwd_target, 0},
-    {"Protocol", k_fwd_proto, 0},
-    {NULL, NULL, 0},
-};
-
-/* ---- [Server] --------------------------------------------------------------------------- */
-
-static int k_server_socks(load_ctx *L, char *v, char *err, size_t n) {
-  uint64_t p;
-  if (strcasecmp(v, "off") == 0) return L->c->server_socks_port = 0, 0;
-  if (cfg_parse_uint(v, 0, 65535, &p, err, n)) return -1;
-  L->c->server_socks_port = (uint16_t)p;
-  return 0;
-}
-
-static int k_local_socks(load_ctx *L, char *v, char *err, size_t n) {
-  if (strcasecmp(v, "off") == 0) return L->c->has_local_socks = false, 0;
-  if (cfg_parse_hostport(v, &L->c->local_socks, err, n)) return -1;
-  if (!L->c->local_socks.host_is_ip)
-    return snprintf(err, n, "'%s' must be an IP address to listen on", L->c->local_socks.host), -1;
-  L->c->has_local_socks = true;
-  return 0;
-}
-
-static int k_allow_private(load_ctx *L, char *v, char *err, size_t n) {
-  if (cfg_parse_bool(v, &L->c->server_allow_private) != 0)
-    return snprintf(err, n, "'%.32s' is not a boolean; use yes or no", v), -1;
-  return 0;
-}
-
-static int k_server_cap(char *v, uint32_t *out, char *err, size_t n) {
-  uint64_t m;
-  if (cfg_parse_uint(v, 1, CFG_MAX_CONNECTIONS_LIMIT, &m, err, n)) return -1;
-  *out = (uint32_t)m;
-  return 0;
-}
-static int k_max_sessions(load_ctx *L, char *v, char *err, size_t n) {
-  uint64_t m;
-  if (cfg_parse_uint(v, 0, CFG_MAX_CONNECTIONS_LIMIT, &m, err, n)) return -1;
-  L->c->server_max_sessions = (uint32_t)m;
-  return 0;
-}
-static int k_max_conns(load_ctx *L, char *v, char *err, size_t n) {
-  return k_server_cap(v, &L->c->server_max_connections, err, n);
-}
-static int k_max_conns_per_peer(load_ctx *L, char *v, char *err, size_t n) {
-  return k_server_cap(v, &L->c->server_peer_max_connections, err, n);
-}
-
-static int k_server_quic(load_ctx *L, char *v, char *err, size_t n) {
-  if (cfg_parse_bool(v, &L->c->server_quic) != 0)
-    return snprintf(err, n, "'%.32s' is not a boolean; use on or off", v), -1;
-  return 0;
-}
-static int k_server_quic_port(load_ctx *L, char *v, char *err, size_t n) {
-  return cfg_parse_port(v, &L->c->server_quic_port, err, n);
-}
-
-static int k_server_stream_window(load_ctx *L, char *v, char *err, size_t n) {
-  return cfg_parse_window(v, &L->c->server_quic_stream_window, err, n);
-}
-static int k_server_conn_window(load_ctx *L, char *v, char *err, size_t n) {
-  return cfg_parse_window(v, &L->c->server_quic_conn_window, err, n);
-}
-
-static const key_spec server_keys[] = {
-    {"Socks", k_server_socks, 0},
-    {"LocalSocks", k_local_socks, 0},
-    {"AllowPrivate", k_allow_private, 0},
-    {"MaxSessions", k_max_sessions, 0},
-    {"MaxConnections", k_max_conns, 0},
-    {"MaxConnectionsPerPeer", k_max_conns_per_peer, 0},
-    {"Quic", k_server_quic, 0},
-    {"QuicPort", k_server_quic_port, 0},
-    {"QuicStreamWindow", k_server_stream_window, 0},
-    {"QuicConnWindow", k_server_conn_window, 0},
-    {NULL, NULL, 0},
-};
-
-/* ---- [Metrics], [Control] ------------------------------------------------------------- */
-
-static int k_metrics_listen(load_ctx *L, char *v, char *err, size_t n) {
-  if (cfg_parse_hostport(v, &L->c->metrics_listen, err, n)) return -1;
-  if (!L->c->metrics_listen.host_is_ip)
-    return snprintf(err, n, "'%s' must be an IP address (e.g. 127.0.0.1:9100)",
-                    L->c->metrics_listen.host), -1;
-  L->c->has_metrics = true;
-  return 0;
-}
-
-static const key_spec metrics_keys[] = {
-    {"Listen", k_metrics_listen, 0},
-    {NULL, NULL, 0},
-};
-
-static int k_control_listen(load_ctx *L, char *v, char *err, size_t n) {
-  if (v[0] == '/') {
-    if (strlen(v) >= sizeof L->c->control_path)
-      return snprintf(err, n, "socket path is longer than %zu bytes", sizeof L->c->control_path - 1),
-             -1;
-    strcpy(L->c->control_path, v);
-    return 0;
-  }
-  if (cfg_parse_hostport(v, &L->c->control_listen, err, n)) return -1;
-  cfg_ip ip;
-  if (cfg_parse_ip(L->c->control_listen.host, &ip) != 0 ||
-      !((ip.family == AF_INET && ip.addr[0] == 127) ||
-        (ip.family == AF_INET6 && !memcmp(ip.addr, (const uint8_t[16]){[15] = 1}, 16))))
-    return snprintf(err, n,
-                    "the control API can change the running proxy: use a unix socket path "
-                    "(/run/awgproxy.sock) or a loopback address (127.0.0.1:PORT)"),
-           -1;
-  L->c->has_control_tcp = true;
-  return 0;
-}
-
-static const key_spec control_keys[] = {
-    {"Listen", k_control_listen, 0},
-    {NULL, NULL, 0},
-};
-
-/* ---- [Log] ------------------------------------------------------------------------------ */
-
-static int k_log_level(load_ctx *L, char *v, char *err, size_t n) {
-  int l = log_level_parse(v);
-  if (l < 0) return snprintf(err, n, "'%.32s' is not a level; use error, warn, info or debug", v), -1;
-  L->c->log_level = l;
-  return 0;
-}
-
-static int k_log_format(load_ctx *L, char *v, char *err, size_t n) {
-  if (strcasecmp(v, "logfmt") == 0) L->c->log_format = LOG_FORMAT_LOGFMT;
-  else if (strcasecmp(v, "json") == 0) L->c->log_format = LOG_FORMAT_JSON;
-  else return snprintf(err, n, "'%.32s' is not a format; use logfmt or json", v), -1;
-  return 0;
-}
-
-static const key_spec log_keys[] = {
-    {"Level", k_log_level, 0},
-    {"Format", k_log_format, 0},
-    {NULL, NULL, 0},
-};
-
 static const section_spec sections[] = {
     {"Interface", SEC_INTERFACE, interface_keys, false},
     {"Peer", SEC_PEER, peer_keys, true},
-    {"Socks", SEC_SOCKS, socks_keys, false},
-    {"Forward", SEC_FORWARD, forward_keys, true},
-    {"Server", SEC_SERVER, server_keys, false},
-    {"Log", SEC_LOG, log_keys, false},
-    {"Metrics", SEC_METRICS, metrics_keys, false},
-    {"Control", SEC_CONTROL, control_keys, false},
+    {"Socks", SEC_SOCKS, cfg_socks_keys, false},
+    {"Forward", SEC_FORWARD, cfg_forward_keys, true},
+    {"Server", SEC_SERVER, cfg_server_keys, false},
+    {"Log", SEC_LOG, cfg_log_keys, false},
+    {"Metrics", SEC_METRICS, cfg_metrics_keys, false},
+    {"Control", SEC_CONTROL, cfg_control_keys, false},
     {NULL, SEC_NONE, NULL, false},
 };
 
@@ -729,14 +427,14 @@ static int on_section(load_ctx *L, const ini_item *it) {
     }
     L->sec = s;
     if (s->id == SEC_PEER) {
-      cfg_peer *arr = grow(L->c->peers, L->c->n_peers, sizeof *arr);
+      cfg_peer *arr = cfg_grow(L->c->peers, L->c->n_peers, sizeof *arr);
       if (!arr) return diag_add(L->d, DIAG_ERROR, it->line, "too many peers"), -1;
       L->c->peers = arr;
       L->peer = &arr[L->c->n_peers++];
       memset(L->peer, 0, sizeof *L->peer);
       L->peer->line = it->line;
     } else if (s->id == SEC_FORWARD) {
-      cfg_forward *arr = grow(L->c->forwards, L->c->n_forwards, sizeof *arr);
+      cfg_forward *arr = cfg_grow(L->c->forwards, L->c->n_forwards, sizeof *arr);
       if (!arr) return diag_add(L->d, DIAG_ERROR, it->line, "too many forwards"), -1;
       L->c->forwards = arr;
       L->fwd = &arr[L->c->n_forwards++];

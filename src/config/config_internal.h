@@ -37,10 +37,63 @@ int cfg_parse_congestion(const char *v, cfg_congestion *out, char *err, size_t e
 int cfg_parse_window(const char *v, uint64_t *out, char *err, size_t errlen);
 int cfg_parse_port(const char *v, uint16_t *out, char *err, size_t errlen);
 
-/* The loader's state, opaque outside config.c: what a key handler in another file may touch. */
+/* The loader's state and its tables of sections and keys (config.c reads a file with them;
+ * config_sections.c holds the keys of our own sections). */
 typedef struct load_ctx load_ctx;
+typedef enum {
+  SEC_NONE,
+  SEC_INTERFACE,
+  SEC_PEER,
+  SEC_SOCKS,
+  SEC_FORWARD,
+  SEC_SERVER,
+  SEC_LOG,
+  SEC_METRICS,
+  SEC_CONTROL,
+  SEC_COUNT
+} sec_id;
+
+typedef int (*key_fn)(load_ctx *L, char *value, char *err, size_t errlen);
+
+enum { KEY_LIST = 1, KEY_WGQUICK_ONLY = 2 };
+
+typedef struct {
+  const char *name;
+  key_fn fn;
+  unsigned flags;
+} key_spec;
+
+typedef struct {
+  const char *name;
+  sec_id id;
+  const key_spec *keys;
+  bool repeatable;
+} section_spec;
+
+#define MAX_KEYS_PER_SECTION 48
+
+struct load_ctx {
+  awg_config *c;
+  diag_list *d;
+  const section_spec *sec;
+  int sec_line;
+  int key_line;
+  int seen[MAX_KEYS_PER_SECTION]; /* line where each key of this section instance was set */
+  int section_seen[SEC_COUNT];    /* line of the first instance of a non-repeatable section */
+  int iface_lines[MAX_KEYS_PER_SECTION]; /* the [Interface] keys' lines, for validation */
+  cfg_peer *peer;
+  cfg_forward *fwd;
+  bool fwd_has_listen, fwd_has_target;
+};
+
 awg_config *cfg_load_config(load_ctx *L);
 cfg_peer *cfg_load_peer(load_ctx *L); /* the [Peer] being read */
+/* A list grown by one element (NULL past a sane bound or when out of memory). */
+void *cfg_grow(void *arr, size_t n, size_t size);
+
+/* config_sections.c: [Socks], [Forward], [Server], [Metrics], [Control], [Log] */
+extern const key_spec cfg_socks_keys[], cfg_forward_keys[], cfg_server_keys[], cfg_metrics_keys[],
+    cfg_control_keys[], cfg_log_keys[];
 
 /* config_awg3.c: the AmneziaWG 3.x keys */
 int cfg_k_header_protection_key(load_ctx *L, char *v, char *err, size_t n);
