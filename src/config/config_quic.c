@@ -71,12 +71,29 @@ int cfg_parse_window(const char *v, uint64_t *out, char *err, size_t errlen) {
   return -1;
 }
 
+/* IPv6: the first address of the client's prefix plus one (fd00:1::2/64 -> fd00:1::1), as
+ * stock setups number the server; a host address (/127, /128) is taken as a /64, as the IPv4
+ * guess takes a /31 or /32 as a /24. None when that is the client itself. */
+static bool v6_server(const cfg_cidr *a, cfg_ip *addr) {
+  int prefix = a->prefix > 126 ? 64 : a->prefix;
+  memset(addr, 0, sizeof *addr);
+  addr->family = AF_INET6;
+  for (int b = 0; b < 16; b++) {
+    int bits = prefix - 8 * b;
+    uint8_t mask = bits >= 8 ? 0xff : bits <= 0 ? 0 : (uint8_t)(0xff << (8 - bits));
+    addr->addr[b] = a->addr[b] & mask;
+  }
+  addr->addr[15] |= 1;
+  return memcmp(addr->addr, a->addr, 16) != 0;
+}
+
 bool config_quic_server(const awg_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port) {
   *port = p->quic_port ? p->quic_port : CFG_DEFAULT_QUIC_PORT;
   if (p->has_quic_server) {
     *addr = p->quic_server;
     return true;
   }
+  /* IPv4 first: where both exist, stock setups give the server the IPv4 .1 for sure. */
   for (size_t i = 0; i < c->n_addresses; i++) {
     const cfg_cidr *a = &c->addresses[i];
     if (a->family != AF_INET) continue;
@@ -90,5 +107,7 @@ bool config_quic_server(const awg_config *c, const cfg_peer *p, cfg_ip *addr, ui
     for (int b = 0; b < 4; b++) addr->addr[b] = (uint8_t)(server >> (24 - 8 * b));
     return true;
   }
+  for (size_t i = 0; i < c->n_addresses; i++)
+    if (c->addresses[i].family == AF_INET6 && v6_server(&c->addresses[i], addr)) return true;
   return false;
 }

@@ -506,6 +506,41 @@ static void test_quic_windows(void **state) {
   }
 }
 
+/* Where the client sends QUIC by default: the .1 of its IPv4 prefix, else ::1 of its IPv6 one. */
+static void quic_server_is(const char *address, const char *want) {
+  loaded L;
+  char text[512];
+  snprintf(text, sizeof text,
+           "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = %s\n"
+           "[Peer]\nPublicKey = " PUB_B "\nAllowedIPs = 0.0.0.0/0, ::/0\n",
+           address);
+  load_ok(&L, text);
+  cfg_ip ip;
+  uint16_t port;
+  bool ok = config_quic_server(&L.c, &L.c.peers[0], &ip, &port);
+  if (!want) {
+    assert_false(ok);
+  } else {
+    char got[INET6_ADDRSTRLEN];
+    assert_true(ok);
+    inet_ntop(ip.family, ip.addr, got, sizeof got);
+    assert_string_equal(got, want);
+    assert_int_equal(port, 443);
+  }
+  unload(&L);
+}
+
+static void test_quic_server_guess(void **state) {
+  quic_server_is("10.8.0.2/24", "10.8.0.1");
+  quic_server_is("10.8.0.2/32", "10.8.0.1");
+  quic_server_is("10.8.0.1/24", NULL);
+  quic_server_is("fd00:1::2/64", "fd00:1::1");
+  quic_server_is("fd00:1:0:0:5::7/128", "fd00:1::1");
+  quic_server_is("fd00:1::1/64", NULL);
+  quic_server_is("fd00:1::2/64, 10.8.0.2/24", "10.8.0.1");
+}
+
 static void test_whole_file_errors(void **state) {
   loaded L;
   load(&L, "");
@@ -748,6 +783,7 @@ int main(void) {
       cmocka_unit_test(test_full_config),
       cmocka_unit_test(test_minimal_defaults),
       cmocka_unit_test(test_quic_windows),
+      cmocka_unit_test(test_quic_server_guess),
       cmocka_unit_test(test_explicit_mtu),
       cmocka_unit_test(test_case_insensitive_names),
       cmocka_unit_test(test_comments),
