@@ -221,7 +221,7 @@ def _version():
 def test_promtool_accepts_scrape(session, tmp_path):
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool is not installed (Debian package prometheus; scripts/setup-deps.sh)")
+        netns._skip("promtool is not installed (Debian package prometheus; scripts/setup-deps.sh)")
     r = subprocess.run([promtool, "check", "metrics"], input=session.after_text,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, f"promtool check metrics: {r.stdout}{r.stderr}"

@@ -376,8 +376,7 @@ def max_sessions_supported(tmp_path):
 
 
 def test_max_sessions_refuses_extra_peer(lab, tmp_path):
-    if not max_sessions_supported(tmp_path):
-        pytest.skip("[Server] MaxSessions is not parsed by this build's config loader yet")
+    assert max_sessions_supported(tmp_path), "[Server] MaxSessions is not accepted by check"
     rl = ReloadLab(lab, max_sessions=1)
     a, c = rl.client(2), rl.client(3)
     server = rl.start(a.server_peer() + c.server_peer())

@@ -322,7 +322,7 @@ def test_tcp_locally_prohibited_destination(xl):
 
 def test_tcp_connect_timeout(xl):
     if not xl.has_nft:
-        pytest.skip("nft is not installed: no silent drop on the target")
+        netns._skip("nft is not installed: no silent drop on the target")
     res, took = xl.connect(T_ADDR, 9, timeout=15)
     assert res == "EHOSTUNREACH", f"{res}\n{xl.logs()}"  # ICMP host unreachable after the timeout
     assert 1.5 < took < 4.0, f"took {took:.2f} s (ConnectTimeout = 2)"

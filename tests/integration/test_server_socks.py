@@ -139,7 +139,7 @@ def test_pysocks(xl):
     try:
         import socks  # noqa: F401
     except ImportError:
-        pytest.skip("PySocks is not installed for this python")
+        netns._skip("PySocks is not installed for this python")
     out = pysocks(xl.c, TUN_PROXY, "target.test", 80)
     assert out == f"body {HTTP_BODY.decode().strip()}", f"{out}\n{xl.logs()}"
     out = pysocks(xl.c, TUN_PROXY, T_ADDR, 81)
@@ -201,7 +201,7 @@ def test_reply_dns_failure(xl):
 
 def test_reply_timeout(xl):
     if not xl.has_nft:
-        pytest.skip("nft is not installed: no silent drop on the target")
+        netns._skip("nft is not installed: no silent drop on the target")
     r = tun_socks5(xl, T_ADDR, 9, timeout=20)
     assert r.rep == 0x06, f"{r}\n{xl.logs()}"
     assert 1.5 < r.elapsed < 10, r  # ConnectTimeout = 2
@@ -419,7 +419,7 @@ def test_metrics_and_ctl_count_the_service(xl):
                                                re.M), human.stdout
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool is not installed (Debian package prometheus; scripts/setup-deps.sh)")
+        netns._skip("promtool is not installed (Debian package prometheus; scripts/setup-deps.sh)")
     r = subprocess.run([promtool, "check", "metrics"], input=after, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, f"promtool check metrics: {r.stdout}{r.stderr}"
