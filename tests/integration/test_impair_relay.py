@@ -515,8 +515,13 @@ def test_control_rejects_malformed_lines(net):
     for _ in range(8):
         k = socket.socket(socket.AF_UNIX)
         k.connect(str(relay.control_path))
-        k.sendall(b"set up.lo")
         idle.append(k)
+        try:
+            k.sendall(b"set up.lo")
+        except (BrokenPipeError, ConnectionResetError):
+            # A slot still held by an earlier connection whose close the relay has not yet
+            # read: this one was turned away as busy, which is what the next check asserts.
+            pass
     extra = impair.control(relay.control_path, "stats")
     assert extra.startswith("error too many"), extra
     for k in idle:
