@@ -18,7 +18,6 @@
 #include "config/ini.h"
 #include "util/log.h"
 
-
 awg_config *cfg_load_config(load_ctx *L) { return L->c; }
 cfg_peer *cfg_load_peer(load_ctx *L) { return L->peer; }
 
@@ -70,7 +69,8 @@ static int k_address(load_ctx *L, char *v, char *err, size_t n) {
   char *items[CFG_MAX_LIST];
   int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
   if (cnt <= 0) {
-    snprintf(err, n, cnt < 0 ? "lists more than %d addresses" : "is empty; expected e.g. 10.0.0.2/32",
+    snprintf(err, n,
+             cnt < 0 ? "lists more than %d addresses" : "is empty; expected e.g. 10.0.0.2/32",
              CFG_MAX_LIST);
     return -1;
   }
@@ -339,6 +339,14 @@ static int k_peer_conn_window(load_ctx *L, char *v, char *err, size_t n) {
   return cfg_parse_window(v, &L->peer->quic_conn_window, err, n);
 }
 
+static int k_repair(load_ctx *L, char *v, char *err, size_t n) {
+  bool on;
+  if (cfg_parse_bool(v, &on) != 0)
+    return snprintf(err, n, "'%.32s' is not a boolean; use on or off", v), -1;
+  L->peer->no_repair = !on;
+  return 0;
+}
+
 static const key_spec peer_keys[] = {
     {"PublicKey", k_public_key, 0},
     {"PresharedKey", k_psk, 0},
@@ -358,6 +366,7 @@ static const key_spec peer_keys[] = {
     {"QuicPort", k_peer_quic_port, 0},
     {"QuicStreamWindow", k_peer_stream_window, 0},
     {"QuicConnWindow", k_peer_conn_window, 0},
+    {"Repair", k_repair, 0},
     {NULL, NULL, 0},
 };
 
@@ -545,8 +554,10 @@ int config_load_buffer(awg_config *c, const char *text, size_t len, const char *
   int err_line = 0;
   char err[300];
   int rc = ini_parse(buf, len, on_item, &L, &err_line, err, sizeof err);
-  if (rc == -1 && err_line) diag_add(d, DIAG_ERROR, err_line, "%s", err);
-  else finish_section(&L);
+  if (rc == -1 && err_line)
+    diag_add(d, DIAG_ERROR, err_line, "%s", err);
+  else
+    finish_section(&L);
   sodium_memzero(buf, len + 1); /* it held the private key */
   free(buf);
   if (!d->errors) config_validate(c, d, L.iface_lines);

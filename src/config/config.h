@@ -77,9 +77,9 @@ typedef struct {
   size_t n_exit_allow, n_exit_deny;
   cfg_domain_rule *allow_domains, *deny_domains;
   size_t n_allow_domains, n_deny_domains;
-  uint32_t max_connections;      /* 0 = [Server] MaxConnectionsPerPeer */
-  uint64_t upload_limit;         /* bytes/s the peer may send out through the exit, 0 = none */
-  uint64_t download_limit;       /* bytes/s the exit may send back to the peer, 0 = none */
+  uint32_t max_connections; /* 0 = [Server] MaxConnectionsPerPeer */
+  uint64_t upload_limit;    /* bytes/s the peer may send out through the exit, 0 = none */
+  uint64_t download_limit;  /* bytes/s the exit may send back to the peer, 0 = none */
   /* The client's QUIC transport to this server */
   cfg_transport transport;
   cfg_congestion congestion;
@@ -88,7 +88,9 @@ typedef struct {
   uint16_t quic_port; /* QuicPort, 0 = CFG_DEFAULT_QUIC_PORT */
   /* QuicStreamWindow / QuicConnWindow: ceilings of the receive windows; 0 = the defaults */
   uint64_t quic_stream_window, quic_conn_window;
-  int line;                      /* where its [Peer] header is */
+  /* Repair = off: no loss repair with this peer (device/tunnel_repair.h); on by default */
+  bool no_repair;
+  int line; /* where its [Peer] header is */
 } cfg_peer;
 
 typedef struct {
@@ -116,7 +118,7 @@ typedef struct {
   size_t n_addresses;
   cfg_ip *dns;
   size_t n_dns;
-  uint32_t mtu;          /* effective: explicit, or 1420 - S4 (decisions.md #7) */
+  uint32_t mtu; /* effective: explicit, or 1420 - S4 (decisions.md #7) */
   bool mtu_explicit;
   awg_params awg;
   /* [Peer]… */
@@ -136,11 +138,11 @@ typedef struct {
   cfg_forward *forwards;
   size_t n_forwards;
   /* [Server] */
-  uint16_t server_socks_port;  /* SOCKS5 on the tunnel address, 0 = off */
+  uint16_t server_socks_port; /* SOCKS5 on the tunnel address, 0 = off */
   bool has_local_socks;
-  cfg_hostport local_socks;    /* e.g. 127.0.0.1:1081 */
-  bool server_allow_private;   /* the exit may reach RFC 1918 / ULA destinations */
-  uint32_t server_max_sessions; /* peers with a live session at once, 0 = no cap (tunnel) */
+  cfg_hostport local_socks;             /* e.g. 127.0.0.1:1081 */
+  bool server_allow_private;            /* the exit may reach RFC 1918 / ULA destinations */
+  uint32_t server_max_sessions;         /* peers with a live session at once, 0 = no cap (tunnel) */
   uint32_t server_max_connections;      /* exit TCP connections + UDP flows, all peers together */
   uint32_t server_peer_max_connections; /* the same per peer, unless its MaxConnections says */
   bool server_quic;          /* [Server] Quic: the QUIC endpoint on the tunnel addresses */
@@ -154,8 +156,8 @@ typedef struct {
   bool has_control_tcp;
   cfg_hostport control_listen;
   /* [Log] */
-  int log_level;               /* -1 = not set */
-  int log_format;              /* -1 = not set */
+  int log_level;  /* -1 = not set */
+  int log_format; /* -1 = not set */
   char path[512];
 } awg_config;
 
@@ -181,8 +183,7 @@ void config_free(awg_config *c); /* wipes keys */
 
 /* Loads and validates. Returns 0 when there are no errors (warnings may exist). */
 int config_load_file(awg_config *c, const char *path, diag_list *d);
-int config_load_buffer(awg_config *c, const char *text, size_t len, const char *path,
-                       diag_list *d);
+int config_load_buffer(awg_config *c, const char *text, size_t len, const char *path, diag_list *d);
 
 /* Where the client sends QUIC for peer p: its QuicServer, else the first host of the client's
  * first IPv4 Address prefix (10.66.0.2/24 -> 10.66.0.1), or x.y.z.1 for a /31 or /32 (the

@@ -224,11 +224,23 @@ void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out) 
   out->tx_packets = p->tx_packets;
   out->handshakes_ok = p->handshakes_ok;
   out->handshakes_failed = p->handshakes_failed;
+  out->repair = p->repair_on;
 }
 
 const cfg_peer *tunnel_peer_cfg(const tunnel *t, size_t i) { return t->peers[i]->cfg; }
 
-void tunnel_stats_get(const tunnel *t, tunnel_stats *out) { *out = t->stats; }
+void tunnel_stats_get(const tunnel *t, tunnel_stats *out) {
+  *out = t->stats;
+  /* The reorder buffers count per peer; the tunnel-wide figures add up the peers configured now
+   * to what removed peers had counted. */
+  for (size_t i = 0; i < t->n_peers; i++) {
+    const tun_reorder *r = &t->peers[i]->reorder;
+    out->repair_nacks_sent += r->nacks_sent;
+    out->repair_asked += r->asked;
+    out->repair_filled += r->repaired;
+    out->gaps_given_up += r->gaps_given_up;
+  }
+}
 
 const char *tunnel_drop_reason_name(tun_drop_reason r) {
   static const char *const names[TUN_DROP_COUNT] = {

@@ -26,6 +26,7 @@ typedef struct {
   uint64_t rx_bytes, tx_bytes;
   uint64_t rx_packets, tx_packets;
   uint64_t handshakes_ok, handshakes_failed;
+  bool repair; /* loss repair is on with this peer */
 } tunnel_peer_status;
 
 /* Why a received datagram was not used. */
@@ -70,6 +71,11 @@ typedef struct {
   uint64_t reconnects;
   uint64_t junk_sent, signature_sent; /* Jc junk and I1..I5 datagrams */
   uint64_t dropped[TUN_DROP_COUNT];
+  /* Loss repair between awgproxy ends (tunnel_repair.h): NACK messages sent, counters asked for,
+   * gaps filled after being asked for, gaps given up (with or without repair), datagrams resent
+   * and resends refused (no longer kept, or over the resend budget). */
+  uint64_t repair_nacks_sent, repair_asked, repair_filled, gaps_given_up;
+  uint64_t repair_resent, repair_refused;
   /* Seconds from sending an initiation to consuming its response (our side initiating). */
   obs_hist handshake_duration;
 } tunnel_stats;

@@ -15,8 +15,8 @@
 #include "wg/device.h"
 #include "wg/peer.h"
 
-#define TUN_STAGED_MAX 64      /* packets held per peer while its handshake runs */
-#define TUN_BUF (65536 + 128)  /* one datagram: S4 + header + 64 KiB + tag + extra padding */
+#define TUN_STAGED_MAX 64       /* packets held per peer while its handshake runs */
+#define TUN_BUF (65536 + 128)   /* one datagram: S4 + header + 64 KiB + tag + extra padding */
 #define TUN_HANDSHAKE_BURST 128 /* handshake messages per second before "under load" */
 
 typedef struct {
@@ -41,24 +41,31 @@ typedef struct tun_peer {
   uint64_t rx_packets, tx_packets;
   uint64_t handshakes_ok, handshakes_failed;
   uint64_t last_handshake_unix_ns;
-  uint64_t last_handshake_mono;  /* monotonic ns of the last completed handshake */
-  uint64_t handshake_started; /* monotonic ns of the first attempt of this round, 0 = none */
-  uint64_t initiation_sent;   /* monotonic ns of the latest initiation, 0 = none pending */
-  uint64_t handshake_rtt;     /* ns from our last answered initiation to its response */
-  uint8_t screen_left;        /* transport prefixes still screened (awg/first_bytes.h) */
+  uint64_t last_handshake_mono; /* monotonic ns of the last completed handshake */
+  uint64_t handshake_started;   /* monotonic ns of the first attempt of this round, 0 = none */
+  uint64_t initiation_sent;     /* monotonic ns of the latest initiation, 0 = none pending */
+  uint64_t handshake_rtt;       /* ns from our last answered initiation to its response */
+  uint8_t screen_left;          /* transport prefixes still screened (awg/first_bytes.h) */
   uint32_t attempts;
   uint32_t udp_window; /* AWG 3.x random-trailer window (spec R36), AWG3_UDP_WINDOW after rx */
-  bool session_lost; /* had a session and lost it: the next completed handshake is a reconnect */
+  bool session_lost;   /* had a session and lost it: the next completed handshake is a reconnect */
   /* The session as the session_start / session_end log lines see it: from the first completed
    * handshake after having none, to expiry, removal or shutdown. */
   bool in_session;
-  uint64_t session_started; /* monotonic ns */
+  uint64_t session_started;          /* monotonic ns */
   uint64_t session_rx0, session_tx0; /* rx_bytes / tx_bytes when it started */
   /* Removed (reload or shutdown): unlinked and wiped, waiting for its handles to close. Peers are
    * allocated one by one so that the uv handles embedded in them never move. */
   bool removed;
   tun_reorder reorder; /* received packets back in the order they were sent */
-  unsigned handles_open; /* the timer, plus a getaddrinfo still running */
+  /* Loss repair (tunnel_repair.h): on once the peer has said HELLO; the ring holds what we sent. */
+  bool repair_on;
+  uint8_t hellos_unanswered;  /* HELLOs we sent that no HELLO answered */
+  uint32_t repair_budget;     /* resends allowed now: one per 8 datagrams sent, at most 256 */
+  uint8_t repair_budget_tick; /* datagrams sent towards the next unit of budget */
+  tun_repair_ring repair_ring;
+  uint64_t response_sent; /* monotonic ns our latest handshake response went out, 0 = none */
+  unsigned handles_open;  /* the timer, plus a getaddrinfo still running */
 } tun_peer;
 
 struct tunnel {
@@ -102,9 +109,22 @@ void tun_service_peer(tun_peer *p);                          /* run timers/actio
  * (AWG 3.x header protection) and appends the random trailer drawn under `window`. Returns the
  * datagram length. */
 size_t tun_protect_handshake(tunnel *t, awg_msg_kind kind, size_t s, uint32_t window);
-void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len,
-                       tun_peer *p);
+void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len, tun_peer *p);
 void tun_flush_staged(tun_peer *p);
+/* Seals a control message (tunnel_repair.h) to p, outside any IP routing. */
+void tun_send_control(tun_peer *p, const uint8_t *msg, size_t len);
+
+/* tunnel_repair_peer.c: loss repair between two awgproxy ends */
+/* A control message from p (authenticated, any bytes). */
+void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len);
+/* A handshake with p completed: say HELLO when it is ours to start. */
+void tun_repair_on_handshake(tun_peer *p);
+/* The reorder buffer asks p for missing counters. */
+void tun_repair_send_nack(void *peer, uint32_t keypair, const tun_nack_run *runs, size_t n);
+/* A transport datagram (index and counter as in its header) is about to go into the send batch:
+ * keep a copy of its wire bytes when repair is on. */
+void tun_repair_keep(tun_peer *p, uint32_t index, uint64_t counter, const uint8_t *wire,
+                     size_t wire_len);
 
 /* tunnel_rx.c */
 void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from);
@@ -121,7 +141,7 @@ void tun_peer_remove(tun_peer *p, const char *reason);
 void tun_resolve_endpoint(tun_peer *p);
 /* Resolves the configured Endpoint now: IP literals at once, names asynchronously. */
 void tun_peer_apply_endpoint(tun_peer *p);
-void tun_session_begin(tun_peer *p);                    /* a handshake completed */
+void tun_session_begin(tun_peer *p); /* a handshake completed */
 void tun_session_end(tun_peer *p, const char *reason, uint64_t end);
 /* Ends the session if it can no longer send; returns when it will expire (0 = no session). */
 uint64_t tun_session_check(tun_peer *p, uint64_t now);
@@ -131,6 +151,7 @@ void tun_free(tunnel *t);
 
 /* tunnel.c */
 /* A fresh trie mapping cps[i]'s AllowedIPs to peers[i] (NULL peers skipped); -1 out of memory. */
-int tun_build_allowedips(allowedips *aip, tun_peer **peers, const cfg_peer *cps, size_t n); /* the tunnel object itself, once every peer is gone */
+int tun_build_allowedips(allowedips *aip, tun_peer **peers, const cfg_peer *cps,
+                         size_t n); /* the tunnel object itself, once every peer is gone */
 
 #endif

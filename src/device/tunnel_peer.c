@@ -104,7 +104,7 @@ tun_peer *tun_peer_new(tunnel *t, const cfg_peer *c, char *err, size_t errlen) {
   if (!p) return snprintf(err, errlen, "out of memory"), NULL;
   p->t = t;
   /* an inner packet is at most the tunnel MTU */
-  tun_reorder_init(&p->reorder, t->mtu + 80, deliver_in_order, t);
+  tun_reorder_init(&p->reorder, t->mtu + 80, deliver_in_order, tun_repair_send_nack, p);
   p->cfg = c;
   key_fingerprint(c->public_key, p->fp);
   wg_result r = wg_peer_init(&p->wp, &t->dev, c->public_key, c->has_psk ? c->psk : NULL,
@@ -131,7 +131,11 @@ tun_peer *tun_peer_new(tunnel *t, const cfg_peer *c, char *err, size_t errlen) {
 }
 
 static void deliver_in_order(void *ctx, const uint8_t *pkt, size_t len) {
-  tun_deliver_inner(ctx, pkt, len);
+  tun_peer *p = ctx;
+  /* With repair, QUIC's packets come through the buffer too (tunnel_rx.c): the hook sees them
+   * here, in order; without it, it saw them as they arrived. */
+  if (p->repair_on && p->t->inner_hook && p->t->inner_hook(p->t->inner_ctx, pkt, len)) return;
+  tun_deliver_inner(p->t, pkt, len);
 }
 
 void tun_peer_remove(tun_peer *p, const char *reason) {
@@ -142,7 +146,13 @@ void tun_peer_remove(tun_peer *p, const char *reason) {
   p->removed = true;
   for (size_t k = 0; k < TUN_STAGED_MAX; k++) free(p->staged[k].data), p->staged[k].data = NULL;
   p->staged_count = 0;
+  tunnel_stats *st = &p->t->stats; /* its counts stay in the tunnel's totals */
+  st->repair_nacks_sent += p->reorder.nacks_sent;
+  st->repair_asked += p->reorder.asked;
+  st->repair_filled += p->reorder.repaired;
+  st->gaps_given_up += p->reorder.gaps_given_up;
   tun_reorder_free(&p->reorder);
+  tun_repair_ring_free(&p->repair_ring);
   wg_peer_remove(&p->wp); /* unlinks it and its indices, wipes keys and handshake */
   p->handles_open = 1 + (p->resolving ? 1 : 0);
   if (p->resolving) uv_cancel((uv_req_t *)&p->resolve); /* its callback still runs */

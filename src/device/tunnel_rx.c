@@ -125,6 +125,7 @@ static void handshake_completed(tun_peer *p, const char *role) {
   udp_addr_format(&p->endpoint, ep, sizeof ep);
   LOG_I("handshake", "completed", "peer", p->fp, "endpoint", ep, "role", role, NULL);
   tun_session_begin(p);
+  tun_repair_on_handshake(p);
 }
 
 /* [Server] MaxSessions: a peer without a session may not start one while the cap is reached
@@ -181,6 +182,7 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   if (r != WG_OK) return log_handshake_failure(t, "initiation", from, r, p);
   size_t wire = tun_protect_handshake(t, AWG_MSG_RESPONSE, s2, p->udp_window);
   tun_send_datagram(t, from, t->buf, wire, p);
+  p->response_sent = now;
   char ep[64];
   udp_addr_format(from, ep, sizeof ep);
   LOG_I("handshake", "response_sent", "peer", p->fp, "endpoint", ep, NULL);
@@ -260,13 +262,21 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
   }
   update_endpoint(p, from);
   count_rx(p, wire_len);
-  if (p->wp.has_handshake && (!had || p->wp.last_handshake != before))
+  if (p->wp.has_handshake && (!had || p->wp.last_handshake != before)) {
+    /* The initiator's first packet follows our response by about a round trip when it has
+     * something to send at once (as our client does); a later one says nothing about the path. */
+    if (p->response_sent && now - p->response_sent < WG_NS_PER_SEC)
+      tun_reorder_set_rtt(&p->reorder, now - p->response_sent);
+    p->response_sent = 0;
     handshake_completed(p, "responder");
+  }
   size_t n = 0;
   /* An empty plaintext, or one starting with a zero byte (an AWG 3.x padded keepalive, spec R33:
    * no IP packet starts with version 0). */
   if (pt_len == 0 || msg[WG_DATA_PAYLOAD] == 0) {
     LOG_D("rx", "keepalive", "peer", p->fp, NULL);
+  } else if (tun_ctl_is(msg + WG_DATA_PAYLOAD, pt_len)) {
+    tun_repair_on_control(p, msg + WG_DATA_PAYLOAD, pt_len); /* takes its counter, below */
   } else {
     int family = 0;
     const uint8_t *src = NULL;
@@ -279,9 +289,12 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
       n = 0;
     }
   }
-  /* QUIC takes its packets as they come (it handles reordering itself and undoes congestion
-   * responses to reordering); lwIP's TCP gets them back in order. */
-  if (n && t->inner_hook && t->inner_hook(t->inner_ctx, msg + WG_DATA_PAYLOAD, n)) n = 0;
+  /* Without repair QUIC takes its packets as they come (it handles reordering itself and undoes
+   * congestion responses to reordering, and holding them would only delay its loss recovery);
+   * lwIP's TCP gets them back in order. With repair a loss is repaired below QUIC, so its
+   * packets wait in order too (the hook sees them in deliver_in_order). */
+  if (n && !p->repair_on && t->inner_hook && t->inner_hook(t->inner_ctx, msg + WG_DATA_PAYLOAD, n))
+    n = 0;
   tun_reorder_input(&p->reorder, keypair, counter, msg + WG_DATA_PAYLOAD, n, now);
   tun_flush_staged(p);
   tun_service_peer(p);

@@ -60,11 +60,19 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   } else {
     awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), room);
   }
+  uint32_t index = wg_le32_load(msg + 4);
+  uint64_t counter = wg_le64_load(msg + 8);
   awg3_mask(&t->awg->v3, room, s4, WG_TRANSPORT_HEADER);
+  tun_repair_keep(p, index, counter, room, wire_len);
   p->udp_window = awg3_window_after_send(p->udp_window, s4 + WG_TRANSPORT_MIN + pt_len);
   udp_io_commit(t->udp, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
   t->packets_sent++;
   return WG_OK;
+}
+
+void tun_send_control(tun_peer *p, const uint8_t *msg, size_t len) {
+  if (!p->has_endpoint || !wg_peer_can_send(&p->wp, tun_now())) return;
+  if (seal_and_send(p, msg, len) != WG_OK) LOG_D("tunnel", "control_not_sent", "peer", p->fp, NULL);
 }
 
 static void stage(tun_peer *p, const uint8_t *pkt, size_t len) {
@@ -177,8 +185,10 @@ static void send_initiation(tun_peer *p, bool retry) {
   /* I1..I5 come first in the batch, then the junk, then the initiation itself. */
   size_t n_sig = awg_prehandshake_count(t->awg) - t->awg->jc;
   for (size_t i = 0; i < sent && i < (size_t)n; i++) {
-    if (i < n_sig) t->stats.signature_sent++;
-    else t->stats.junk_sent++;
+    if (i < n_sig)
+      t->stats.signature_sent++;
+    else
+      t->stats.junk_sent++;
   }
   if (sent == (size_t)n + 1) p->initiation_sent = now;
   if (!p->handshake_started || !retry) p->handshake_started = now, p->attempts = 0;
@@ -221,8 +231,7 @@ void tun_service_peer(tun_peer *p) {
     unsigned acts = wg_peer_poll(&p->wp, tun_now());
     if (!acts) break;
     if (acts & WG_ACT_HANDSHAKE_FAILED) handshake_failed(p);
-    if (acts & (WG_ACT_INITIATE | WG_ACT_RETRANSMIT))
-      send_initiation(p, !(acts & WG_ACT_INITIATE));
+    if (acts & (WG_ACT_INITIATE | WG_ACT_RETRANSMIT)) send_initiation(p, !(acts & WG_ACT_INITIATE));
     if (acts & WG_ACT_SEND_KEEPALIVE) send_keepalive(p);
     if (acts & WG_ACT_ZERO_KEYS) {
       if (p->handshakes_ok) p->session_lost = true;

@@ -89,13 +89,28 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
   prom_header(b, "awgproxy_reconnects_total", "counter",
               "Sessions re-established after being lost (routine rekeys not counted).");
   prom_sample_u64(b, "awgproxy_reconnects_total", NULL, 0, st.reconnects);
+  prom_header(b, "awgproxy_repair_total", "counter",
+              "Loss repair between awgproxy ends: nacks = NACK messages sent, asked = missing "
+              "datagrams asked for, filled = gaps filled after asking, given_up = gaps given up, "
+              "resent = datagrams resent, refused = resends refused (not kept, or over budget).");
+  const struct {
+    const char *what;
+    uint64_t v;
+  } rep[] = {{"nacks", st.repair_nacks_sent}, {"asked", st.repair_asked},
+             {"filled", st.repair_filled},    {"given_up", st.gaps_given_up},
+             {"resent", st.repair_resent},    {"refused", st.repair_refused}};
+  for (size_t i = 0; i < sizeof rep / sizeof rep[0]; i++) {
+    prom_label l = {"event", rep[i].what};
+    prom_sample_u64(b, "awgproxy_repair_total", &l, 1, rep[i].v);
+  }
   prom_header(b, "awgproxy_handshake_duration_seconds", "histogram",
               "Time from sending a handshake initiation to consuming its response.");
   prom_histogram(b, "awgproxy_handshake_duration_seconds", NULL, 0, &st.handshake_duration);
 
-  peer_counter(b, src, "awgproxy_peer_rx_bytes_total",
-               "Bytes of authenticated UDP datagrams received from the peer (AWG padding included).",
-               f_rx_bytes);
+  peer_counter(
+      b, src, "awgproxy_peer_rx_bytes_total",
+      "Bytes of authenticated UDP datagrams received from the peer (AWG padding included).",
+      f_rx_bytes);
   peer_counter(b, src, "awgproxy_peer_tx_bytes_total",
                "Bytes of UDP datagrams sent to the peer (padding, junk and I-packets included).",
                f_tx_bytes);
@@ -256,15 +271,21 @@ static void peer_json(obs_buf *b, const obs_sources *src, size_t i, bool detail)
   json_key(b, &first, "peer");
   obs_buf_json_string(b, ps.fingerprint);
   json_key(b, &first, "endpoint");
-  if (ps.endpoint[0]) obs_buf_json_string(b, ps.endpoint);
-  else obs_buf_puts(b, "null");
+  if (ps.endpoint[0])
+    obs_buf_json_string(b, ps.endpoint);
+  else
+    obs_buf_puts(b, "null");
   json_key(b, &first, "has_session");
   obs_buf_puts(b, ps.has_session ? "true" : "false");
+  json_key(b, &first, "repair");
+  obs_buf_puts(b, ps.repair ? "true" : "false");
   /* Unix time in seconds with exactly millisecond precision, null if never. */
   json_key(b, &first, "last_handshake");
   uint64_t ms = ps.last_handshake_unix_ns / 1000000;
-  if (ps.last_handshake_unix_ns) obs_buf_printf(b, "%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
-  else obs_buf_puts(b, "null");
+  if (ps.last_handshake_unix_ns)
+    obs_buf_printf(b, "%" PRIu64 ".%03u", ms / 1000, (unsigned)(ms % 1000));
+  else
+    obs_buf_puts(b, "null");
   json_u64(b, &first, "rx_bytes", ps.rx_bytes);
   json_u64(b, &first, "tx_bytes", ps.tx_bytes);
   quic_obs_peer_fields(b, src->role && strcmp(src->role, "client") == 0, i, ps.fingerprint);

@@ -77,6 +77,9 @@ class QuicTopology(cl.Topology):
         if self.transport:
             text = text.replace("PersistentKeepalive = 25\n",
                                 f"PersistentKeepalive = 25\nTransport = {self.transport}\n", 1)
+        if getattr(self, "peer_extra", ""):
+            text = text.replace("PersistentKeepalive = 25\n",
+                                f"PersistentKeepalive = 25\n{self.peer_extra}", 1)
         if self.congestion:
             text = text.replace("PersistentKeepalive = 25\n",
                                 f"PersistentKeepalive = 25\nCongestion = {self.congestion}\n", 1)
@@ -120,7 +123,7 @@ def ctl(*args, timeout=15):
 
 
 def build(lab, server="awgproxy", transport=None, log_level="debug", connect_timeout=5,
-          impair=None, congestion=None, extra=""):
+          impair=None, congestion=None, extra="", peer_extra=""):
     """The lab with our client; impair (relay settings) puts an impairment relay in C between
     the client (Endpoint = the relay on C's loopback) and S; extra is appended to the client's
     [Socks] section (e.g. [Forward] sections)."""
@@ -129,6 +132,7 @@ def build(lab, server="awgproxy", transport=None, log_level="debug", connect_tim
     def make(lab_, server):
         topo = QuicTopology(lab_, server=server)
         topo.ctl_dir, topo.transport, topo.congestion = ctl_dir, transport, congestion
+        topo.peer_extra = peer_extra  # lines for the client's [Peer]
         return topo
 
     socks = cl.socks_section(connect_timeout=connect_timeout, tunnel_wait=5) + extra

@@ -1,0 +1,108 @@
+#include "device/tunnel_repair.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t tun_ctl_hello(uint8_t out[4], bool reply) {
+  out[0] = TUN_CTL_HELLO;
+  out[1] = TUN_CTL_VERSION;
+  out[2] = reply ? TUN_CTL_HELLO_REPLY : 0;
+  out[3] = 0;
+  return 4;
+}
+
+static void put_be64(uint8_t *p, uint64_t v) {
+  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+  return v;
+}
+
+size_t tun_ctl_nack(uint8_t *out, uint32_t index, const tun_nack_run *runs, size_t n) {
+  if (n > TUN_NACK_MAX_RUNS) n = TUN_NACK_MAX_RUNS;
+  out[0] = TUN_CTL_NACK;
+  out[1] = TUN_CTL_VERSION;
+  out[2] = (uint8_t)n;
+  out[3] = 0;
+  for (int i = 0; i < 4; i++) out[4 + i] = (uint8_t)(index >> (8 * i));
+  uint8_t *p = out + 8;
+  for (size_t i = 0; i < n; i++, p += 10) {
+    put_be64(p, runs[i].first);
+    p[8] = (uint8_t)(runs[i].count >> 8);
+    p[9] = (uint8_t)runs[i].count;
+  }
+  return (size_t)(p - out);
+}
+
+int tun_ctl_parse(const uint8_t *pt, size_t len, tun_ctl_msg *out) {
+  /* The plaintext may carry WireGuard's zero padding behind the message: lengths are minimums. */
+  if (len < 4 || pt[1] != TUN_CTL_VERSION) return -1;
+  out->type = pt[0];
+  out->flags = pt[2];
+  out->n_runs = 0;
+  out->index = 0;
+  if (pt[0] == TUN_CTL_HELLO) return 0;
+  if (pt[0] != TUN_CTL_NACK) return -1;
+  size_t n = pt[2];
+  if (n == 0 || n > TUN_NACK_MAX_RUNS || len < 8 + n * 10) return -1;
+  out->flags = 0;
+  for (int i = 0; i < 4; i++) out->index |= (uint32_t)pt[4 + i] << (8 * i);
+  const uint8_t *p = pt + 8;
+  for (size_t i = 0; i < n; i++, p += 10) {
+    uint16_t count = (uint16_t)(p[8] << 8 | p[9]);
+    uint64_t first = get_be64(p);
+    if (count == 0 || count > TUN_NACK_MAX_RUN_LEN || first > UINT64_MAX - count) return -1;
+    out->runs[i].first = first;
+    out->runs[i].count = count;
+  }
+  out->n_runs = n;
+  return 0;
+}
+
+int tun_repair_ring_enable(tun_repair_ring *r, size_t slot_size) {
+  if (r->pool) return 0;
+  r->slots = calloc(TUN_REPAIR_RING, sizeof *r->slots);
+  r->pool = malloc(TUN_REPAIR_RING * slot_size);
+  if (!r->slots || !r->pool) {
+    tun_repair_ring_free(r);
+    return -1;
+  }
+  r->slot_size = slot_size;
+  return 0;
+}
+
+void tun_repair_ring_free(tun_repair_ring *r) {
+  free(r->pool);
+  free(r->slots);
+  r->pool = NULL;
+  r->slots = NULL;
+}
+
+void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
+                           const uint8_t *wire, size_t len) {
+  if (!r->pool) return;
+  tun_repair_slot *s = &r->slots[counter % TUN_REPAIR_RING];
+  if (len > r->slot_size) {
+    s->len = 0;
+    return;
+  }
+  memcpy(r->pool + (counter % TUN_REPAIR_RING) * r->slot_size, wire, len);
+  s->counter = counter;
+  s->index = index;
+  s->len = (uint16_t)len;
+  s->resends = 0;
+}
+
+const uint8_t *tun_repair_ring_take(tun_repair_ring *r, uint32_t index, uint64_t counter,
+                                    size_t *len) {
+  if (!r->pool) return NULL;
+  tun_repair_slot *s = &r->slots[counter % TUN_REPAIR_RING];
+  if (!s->len || s->counter != counter || s->index != index || s->resends >= TUN_REPAIR_MAX_RESENDS)
+    return NULL;
+  s->resends++;
+  *len = s->len;
+  return r->pool + (counter % TUN_REPAIR_RING) * r->slot_size;
+}

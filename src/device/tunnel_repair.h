@@ -1,0 +1,88 @@
+/* Loss repair between two awgproxy ends (decisions.md, "Tunnel loss repair"). Random loss on a
+ * bad path (2 % here means one datagram in fifty, not congestion) makes every loss-based
+ * congestion controller inside the tunnel, lwIP's and QUIC's alike, collapse to a few segments
+ * per round trip. Between two awgproxy ends the tunnel repairs such losses below them: the sender
+ * keeps its recent transport datagrams, the receiver asks for the ones missing from the counter
+ * sequence (a NACK), the sender sends the very same bytes again, and the receiver's reorder
+ * buffer (tunnel_reorder.h) hands the inner packets on in order. TCP or QUIC then see a round trip
+ * of delay instead of a loss.
+ *
+ * The control messages ride inside ordinary transport packets: a plaintext whose first byte's high
+ * nibble is 0xF, a version no IP packet has (stock WireGuard and AmneziaWG receivers drop it as
+ * "not IP"; AWG 3.x keepalives start with 0). They are never sent to a peer that has not shown it
+ * speaks them: the end with an Endpoint says HELLO after a handshake (at most a few times while
+ * unanswered), the other end answers HELLO(reply) when its config allows repair, and each end
+ * turns repair on when it hears the other.
+ *
+ *   HELLO  F0 | version (1) | flags (bit 0: reply) | 0
+ *   NACK   F1 | version (1) | runs n (1..TUN_NACK_MAX_RUNS) | 0 | receiver index (4, LE, as in
+ *          the transport header) | n x (first counter: 8 bytes BE, count: 2 bytes BE, 1..256) */
+#ifndef AWGPROXY_DEVICE_TUNNEL_REPAIR_H
+#define AWGPROXY_DEVICE_TUNNEL_REPAIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TUN_CTL_HELLO 0xF0
+#define TUN_CTL_NACK 0xF1
+#define TUN_CTL_VERSION 1
+#define TUN_CTL_HELLO_REPLY 0x01
+#define TUN_NACK_MAX_RUNS 64
+#define TUN_NACK_MAX_RUN_LEN 256
+#define TUN_CTL_MAX (8 + TUN_NACK_MAX_RUNS * 10)
+
+#define TUN_REPAIR_RING 1024 /* sent datagrams kept per peer: ~1.5 MB at full size */
+#define TUN_REPAIR_MAX_RESENDS 3
+
+typedef struct {
+  uint64_t first;
+  uint16_t count;
+} tun_nack_run;
+
+typedef struct {
+  uint8_t type; /* TUN_CTL_HELLO or TUN_CTL_NACK */
+  uint8_t flags;
+  uint32_t index;
+  size_t n_runs;
+  tun_nack_run runs[TUN_NACK_MAX_RUNS];
+} tun_ctl_msg;
+
+/* True when an inner plaintext is a control message rather than an IP packet. */
+static inline bool tun_ctl_is(const uint8_t *pt, size_t len) {
+  return len > 0 && (pt[0] >> 4) == 0xF;
+}
+size_t tun_ctl_hello(uint8_t out[4], bool reply);
+/* Encodes up to TUN_NACK_MAX_RUNS runs into out (TUN_CTL_MAX bytes); returns the length. */
+size_t tun_ctl_nack(uint8_t *out, uint32_t index, const tun_nack_run *runs, size_t n);
+/* Parses a control message (hostile input: any bytes). Returns 0, or -1 when it is malformed or
+ * of an unknown type or version (ignored: a later version may add messages). */
+int tun_ctl_parse(const uint8_t *pt, size_t len, tun_ctl_msg *out);
+
+/* The sender's copies of its recent transport datagrams, by (receiver index, counter). */
+typedef struct {
+  uint64_t counter;
+  uint32_t index;
+  uint16_t len; /* 0 = empty */
+  uint8_t resends;
+} tun_repair_slot;
+
+typedef struct {
+  uint8_t *pool; /* TUN_REPAIR_RING * slot_size, NULL while repair is off */
+  tun_repair_slot *slots;
+  size_t slot_size;
+} tun_repair_ring;
+
+/* Allocates the ring for datagrams of up to slot_size bytes; -1 out of memory. Idempotent. */
+int tun_repair_ring_enable(tun_repair_ring *r, size_t slot_size);
+void tun_repair_ring_free(tun_repair_ring *r);
+static inline bool tun_repair_ring_on(const tun_repair_ring *r) { return r->pool != NULL; }
+/* Keeps a copy of a datagram as it went on the wire (too long ones are not kept). */
+void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
+                           const uint8_t *wire, size_t len);
+/* The datagram sent with (index, counter), or NULL when it is no longer kept or was resent
+ * TUN_REPAIR_MAX_RESENDS times already; counts the resend. */
+const uint8_t *tun_repair_ring_take(tun_repair_ring *r, uint32_t index, uint64_t counter,
+                                    size_t *len);
+
+#endif

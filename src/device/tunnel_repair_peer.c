@@ -1,0 +1,102 @@
+/* Loss repair with one peer (tunnel_repair.h): the HELLO exchange that turns it on, NACKs to the
+ * peer for what our reorder buffer misses, and resends of what the peer misses. */
+#include <stdio.h>
+
+#include "device/tunnel_internal.h"
+#include "util/log.h"
+
+#define HELLOS_UNANSWERED_MAX 3 /* then the peer is taken for a stock one and left alone */
+#define BUDGET_START 64
+#define BUDGET_MAX 256
+#define BUDGET_EVERY 8 /* one resend allowed per 8 datagrams sent: a loss share of 12.5 % */
+
+/* The ring keeps whole datagrams: S4, header, an MTU of padded payload and the tag, with room for
+ * AWG 3.x trailers; longer ones are not kept. */
+static size_t ring_slot_size(const tun_peer *p) { return p->t->mtu + 192; }
+
+static void repair_on(tun_peer *p) {
+  if (p->repair_on) return;
+  if (tun_repair_ring_enable(&p->repair_ring, ring_slot_size(p)) != 0) {
+    LOG_W("tunnel", "repair_unavailable", "peer", p->fp, "reason", "out of memory", NULL);
+    return;
+  }
+  p->repair_on = true;
+  p->repair_budget = BUDGET_START;
+  tun_reorder_set_repair(&p->reorder, true);
+  LOG_I("tunnel", "repair_on", "peer", p->fp, NULL);
+}
+
+static void repair_off(tun_peer *p) {
+  if (!p->repair_on) return;
+  p->repair_on = false;
+  tun_reorder_set_repair(&p->reorder, false);
+  tun_repair_ring_free(&p->repair_ring);
+  LOG_I("tunnel", "repair_off", "peer", p->fp, NULL);
+}
+
+static void send_hello(tun_peer *p, bool reply) {
+  uint8_t m[4];
+  size_t n = tun_ctl_hello(m, reply);
+  tun_send_control(p, m, n);
+}
+
+void tun_repair_on_handshake(tun_peer *p) {
+  if (p->cfg->no_repair) return repair_off(p); /* a reload turned it off */
+  /* The end that dials (it has an Endpoint) asks; the other only answers, so a server never sends
+   * anything unusual to a stock client. A server that restarted has forgotten us: asking after
+   * every handshake tells it again. */
+  if (!p->cfg->has_endpoint) return;
+  if (!p->repair_on && p->hellos_unanswered >= HELLOS_UNANSWERED_MAX) return;
+  if (!p->repair_on) p->hellos_unanswered++;
+  send_hello(p, false);
+}
+
+static void resend(tun_peer *p, uint32_t index, uint64_t counter) {
+  tunnel_stats *st = &p->t->stats;
+  size_t len = 0;
+  const uint8_t *d =
+      p->repair_budget ? tun_repair_ring_take(&p->repair_ring, index, counter, &len) : NULL;
+  if (!d) {
+    st->repair_refused++;
+    return;
+  }
+  p->repair_budget--;
+  /* The very same bytes: the receiver's replay window takes a counter it has not seen. */
+  if (udp_io_send(p->t->udp, &p->endpoint, d, len, &p->tx_bytes, &p->tx_packets) == 0)
+    st->repair_resent++;
+}
+
+void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len) {
+  tun_ctl_msg m;
+  if (tun_ctl_parse(pt, len, &m) != 0) {
+    LOG_D("tunnel", "control_ignored", "peer", p->fp, "reason", "malformed or unknown", NULL);
+    return;
+  }
+  if (p->cfg->no_repair) return; /* Repair = off: we do not speak it, as a stock peer would not */
+  if (m.type == TUN_CTL_HELLO) {
+    p->hellos_unanswered = 0;
+    repair_on(p);
+    if (!(m.flags & TUN_CTL_HELLO_REPLY)) send_hello(p, true);
+    return;
+  }
+  if (!p->repair_on || !p->has_endpoint) return;
+  for (size_t i = 0; i < m.n_runs; i++)
+    for (uint16_t k = 0; k < m.runs[i].count; k++) resend(p, m.index, m.runs[i].first + k);
+}
+
+void tun_repair_send_nack(void *peer, uint32_t keypair, const tun_nack_run *runs, size_t n) {
+  tun_peer *p = peer;
+  uint8_t m[TUN_CTL_MAX];
+  size_t len = tun_ctl_nack(m, keypair, runs, n);
+  tun_send_control(p, m, len);
+}
+
+void tun_repair_keep(tun_peer *p, uint32_t index, uint64_t counter, const uint8_t *wire,
+                     size_t wire_len) {
+  if (!p->repair_on) return;
+  tun_repair_ring_store(&p->repair_ring, index, counter, wire, wire_len);
+  if (++p->repair_budget_tick == BUDGET_EVERY) {
+    p->repair_budget_tick = 0;
+    if (p->repair_budget < BUDGET_MAX) p->repair_budget++;
+  }
+}

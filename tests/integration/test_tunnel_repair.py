@@ -1,0 +1,59 @@
+"""Loss repair between our client and our server (src/device/tunnel_repair.h): through a relay
+that drops 2 % of the datagrams each way, the two ends turn repair on by themselves (HELLO),
+NACK what they miss and resend it, and every byte arrives, over both transports. With
+`Repair = off` on the client nothing of it happens. Stock peers never see it: the client says
+HELLO only a few times while unanswered, which test_tunnel_interop.py and the wireguard-go cases
+of test_quic_transport.py run through. How fast it goes is measured in bench/ (transport_loss.py,
+docs/benchmarks.md), not here."""
+import re
+
+import pytest
+
+from test_client_socks import run_integrity
+from test_quic_transport import METRICS_PORT, build, lab  # noqa: F401  (the fixture)
+
+LOSS = {"both.loss": 0.02, "both.delay_ms": 2}
+
+
+def repair_metrics(topo):
+    r = topo.c.run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{METRICS_PORT}/metrics"],
+                   check=False)
+    out = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r'^awgproxy_repair_total\{event="([a-z_]+)"\} (\S+)$', line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+@pytest.mark.parametrize("transport", ["ip", "quic"])
+def test_repair_through_loss(lab, transport):
+    topo = build(lab, transport=transport, log_level="info", impair=LOSS)
+    if transport == "quic":
+        topo.wait_quic(timeout=30)
+    topo.proxy.wait_log(r"component=tunnel event=repair_on", timeout=10)
+    topo.server.wait_log(r"component=tunnel event=repair_on", timeout=10)
+    assert topo.status()["peers"][0]["repair"] is True, topo.status()
+    elapsed, stalled, prog, errors, _ = run_integrity(topo, 4, 3 << 20, 300)
+    assert not errors and not stalled and all(p[2] for p in prog), (errors[:5], stalled,
+                                                                   topo.logs())
+    m = repair_metrics(topo)
+    # The client asked for what the relay dropped on the way down and got it, and resent what
+    # the server asked for on the way up.
+    assert m.get("asked", 0) > 0 and m.get("filled", 0) > 0 and m.get("resent", 0) > 0, m
+    st = topo.relay.stats()
+    assert all(st[d]["dropped_loss"] > 0 for d in ("up", "down")), st
+    print("repair", m, "relay dropped down", st["down"]["dropped_loss"])
+    # Most of what the relay dropped on the way down was repaired rather than given up to TCP or
+    # QUIC (a resend or a NACK can be dropped too, and the budget may run out in a burst).
+    assert m["filled"] >= 0.5 * st["down"]["dropped_loss"], (m, st["down"])
+
+
+def test_repair_off(lab):
+    topo = build(lab, transport="ip", log_level="info", impair=LOSS, peer_extra="Repair = off\n")
+    elapsed, stalled, prog, errors, _ = run_integrity(topo, 2, 1 << 20, 300)
+    assert not errors and not stalled and all(p[2] for p in prog), (errors[:5], topo.logs())
+    assert topo.status()["peers"][0]["repair"] is False
+    m = repair_metrics(topo)
+    assert m.get("asked", 0) == 0 and m.get("resent", 0) == 0, m
+    assert "event=repair_on" not in topo.proxy.log() + topo.server.log()

@@ -1,0 +1,169 @@
+/* Loss repair (src/device/tunnel_repair.c, tunnel_reorder.c with repair on): the control
+ * messages round-trip and hostile ones are refused; the sender's ring gives back exactly what was
+ * sent, a bounded number of times; the receiver asks for a missing counter after a short grace,
+ * asks again, counts what the resend filled, and gives a gap up only after its last try. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "device/tunnel_reorder.h"
+#include "device/tunnel_repair.h"
+
+#define MS 1000000ull
+
+static void test_messages_round_trip(void **state) {
+  uint8_t m[TUN_CTL_MAX + 16];
+  tun_ctl_msg got;
+  size_t n = tun_ctl_hello(m, true);
+  assert_true(tun_ctl_is(m, n));
+  assert_int_equal(tun_ctl_parse(m, n, &got), 0);
+  assert_int_equal(got.type, TUN_CTL_HELLO);
+  assert_true(got.flags & TUN_CTL_HELLO_REPLY);
+  tun_nack_run runs[TUN_NACK_MAX_RUNS];
+  for (size_t i = 0; i < TUN_NACK_MAX_RUNS; i++) runs[i] = (tun_nack_run){1000000007ull * i, 1 + i};
+  n = tun_ctl_nack(m, 0xA1B2C3D4u, runs, TUN_NACK_MAX_RUNS);
+  assert_int_equal(n, 8 + 10 * TUN_NACK_MAX_RUNS);
+  memset(m + n, 0, 16); /* WireGuard's zero padding behind it is fine */
+  assert_int_equal(tun_ctl_parse(m, n + 16, &got), 0);
+  assert_int_equal(got.index, 0xA1B2C3D4u);
+  assert_int_equal(got.n_runs, TUN_NACK_MAX_RUNS);
+  for (size_t i = 0; i < TUN_NACK_MAX_RUNS; i++) {
+    assert_int_equal(got.runs[i].first, runs[i].first);
+    assert_int_equal(got.runs[i].count, runs[i].count);
+  }
+}
+
+static void test_hostile_messages_refused(void **state) {
+  uint8_t m[TUN_CTL_MAX];
+  tun_ctl_msg got;
+  tun_nack_run run = {5, 3};
+  size_t n = tun_ctl_nack(m, 1, &run, 1);
+  assert_int_equal(tun_ctl_parse(m, n - 1, &got), -1); /* truncated */
+  m[2] = 2;
+  assert_int_equal(tun_ctl_parse(m, n, &got), -1); /* claims more runs than it has */
+  m[2] = 0;
+  assert_int_equal(tun_ctl_parse(m, n, &got), -1); /* no runs */
+  m[2] = 1;
+  m[16] = 0, m[17] = 0;
+  assert_int_equal(tun_ctl_parse(m, n, &got), -1); /* empty run */
+  m[16] = 0x01, m[17] = 0x01;
+  assert_int_equal(tun_ctl_parse(m, n, &got), -1); /* run longer than 256 */
+  memset(m + 8, 0xff, 8);
+  m[16] = 0, m[17] = 2;
+  assert_int_equal(tun_ctl_parse(m, n, &got), -1); /* counter overflow */
+  uint8_t other[4] = {0xF7, TUN_CTL_VERSION, 0, 0};
+  assert_int_equal(tun_ctl_parse(other, 4, &got), -1); /* unknown type */
+  uint8_t v2[4] = {TUN_CTL_HELLO, 2, 0, 0};
+  assert_int_equal(tun_ctl_parse(v2, 4, &got), -1); /* unknown version */
+  uint8_t ip[1] = {0x45};
+  assert_false(tun_ctl_is(ip, 1));
+}
+
+static void test_ring_gives_back_what_was_sent(void **state) {
+  tun_repair_ring r = {0};
+  uint8_t wire[100] = {0};
+  size_t len;
+  tun_repair_ring_store(&r, 7, 1, wire, 10); /* off: nothing kept */
+  assert_null(tun_repair_ring_take(&r, 7, 1, &len));
+  assert_int_equal(tun_repair_ring_enable(&r, 64), 0);
+  for (uint64_t c = 0; c < TUN_REPAIR_RING + 10; c++) {
+    memset(wire, (int)(c & 0xff), sizeof wire);
+    tun_repair_ring_store(&r, 7, c, wire, 20 + c % 40);
+  }
+  assert_null(tun_repair_ring_take(&r, 7, 5, &len)); /* overwritten by a newer one */
+  assert_null(tun_repair_ring_take(&r, 8, TUN_REPAIR_RING + 5, &len)); /* other keypair */
+  const uint8_t *d = tun_repair_ring_take(&r, 7, TUN_REPAIR_RING + 5, &len);
+  assert_non_null(d);
+  assert_int_equal(len, 20 + (TUN_REPAIR_RING + 5) % 40);
+  assert_int_equal(d[0], (TUN_REPAIR_RING + 5) & 0xff);
+  for (int i = 1; i < TUN_REPAIR_MAX_RESENDS; i++)
+    assert_non_null(tun_repair_ring_take(&r, 7, TUN_REPAIR_RING + 5, &len));
+  assert_null(tun_repair_ring_take(&r, 7, TUN_REPAIR_RING + 5, &len)); /* resent enough */
+  tun_repair_ring_store(&r, 7, 999999, wire, 65);                      /* too long to keep */
+  assert_null(tun_repair_ring_take(&r, 7, 999999, &len));
+  tun_repair_ring_free(&r);
+}
+
+static uint64_t delivered[64];
+static size_t n_delivered;
+static tun_nack_run asked[64];
+static size_t n_asked;
+
+static void sink(void *ctx, const uint8_t *pkt, size_t len) {
+  memcpy(&delivered[n_delivered++], pkt, 8);
+}
+
+static void on_nack(void *ctx, uint32_t kp, const tun_nack_run *runs, size_t n) {
+  assert_int_equal(kp, 3);
+  for (size_t i = 0; i < n; i++) asked[n_asked++] = runs[i];
+}
+
+static void in(tun_reorder *r, uint64_t c, uint64_t now) {
+  tun_reorder_input(r, 3, c, (const uint8_t *)&c, 8, now);
+}
+
+static void test_receiver_asks_retries_and_gives_up(void **state) {
+  tun_reorder r;
+  tun_reorder_init(&r, 8, sink, on_nack, NULL);
+  tun_reorder_set_rtt(&r, 10 * MS); /* grace 1.25 ms, retry 17 ms */
+  tun_reorder_set_repair(&r, true);
+  n_delivered = n_asked = 0;
+  in(&r, 0, 0);
+  in(&r, 3, 1 * MS); /* 1 and 2 missing */
+  in(&r, 4, 1 * MS);
+  tun_reorder_expire(&r, 2 * MS); /* before the grace: nothing asked */
+  assert_int_equal(n_asked, 0);
+  tun_reorder_expire(&r, 3 * MS);
+  assert_int_equal(n_asked, 1);
+  assert_int_equal(asked[0].first, 1);
+  assert_int_equal(asked[0].count, 2);
+  in(&r, 1, 14 * MS); /* the resend of 1: 0, 1 out; 3, 4 wait for 2 */
+  assert_int_equal(n_delivered, 2);
+  assert_int_equal(r.repaired, 1);
+  tun_reorder_expire(&r, 19 * MS); /* 2 asked again at 3 + 17 ms */
+  assert_int_equal(n_asked, 1);
+  tun_reorder_expire(&r, 20 * MS);
+  assert_int_equal(n_asked, 2);
+  assert_int_equal(asked[1].first, 2);
+  assert_int_equal(asked[1].count, 1);
+  tun_reorder_expire(&r, 38 * MS); /* third and last try (the resend of 1 made the RTT 10.1 ms) */
+  assert_int_equal(n_asked, 3);
+  tun_reorder_expire(&r, 55 * MS); /* not yet given up: 1 + 1.25 + 3 * 17 + 2 ms */
+  assert_int_equal(n_delivered, 2);
+  tun_reorder_expire(&r, 56 * MS);
+  assert_int_equal(n_delivered, 4);
+  assert_int_equal(delivered[2], 3);
+  assert_int_equal(delivered[3], 4);
+  assert_int_equal(r.gaps_given_up, 1);
+  assert_int_equal(r.deadline, 0);
+  assert_int_equal(n_asked, 3); /* nothing asked after giving up */
+  tun_reorder_free(&r);
+}
+
+static void test_without_repair_nothing_is_asked(void **state) {
+  tun_reorder r;
+  tun_reorder_init(&r, 8, sink, on_nack, NULL);
+  n_delivered = n_asked = 0;
+  in(&r, 0, 0);
+  in(&r, 2, 0);
+  tun_reorder_expire(&r, 9 * MS);
+  tun_reorder_expire(&r, 10 * MS); /* the 10 ms default hold */
+  assert_int_equal(n_asked, 0);
+  assert_int_equal(n_delivered, 2);
+  tun_reorder_free(&r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_messages_round_trip),
+      cmocka_unit_test(test_hostile_messages_refused),
+      cmocka_unit_test(test_ring_gives_back_what_was_sent),
+      cmocka_unit_test(test_receiver_asks_retries_and_gives_up),
+      cmocka_unit_test(test_without_repair_nothing_is_asked),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
