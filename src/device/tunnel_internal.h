@@ -117,6 +117,8 @@ void tun_send_control(tun_peer *p, const uint8_t *msg, size_t len);
 /* tunnel_repair_peer.c: loss repair between two awgproxy ends */
 /* A control message from p (authenticated, any bytes). */
 void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len);
+/* p's session ended: repair is off until the next handshake, and its memory freed. */
+void tun_repair_on_session_end(tun_peer *p);
 /* A handshake with p completed: say HELLO when it is ours to start. */
 void tun_repair_on_handshake(tun_peer *p);
 /* The reorder buffer asks p for missing counters. */

@@ -185,6 +185,7 @@ void tun_session_end(tun_peer *p, const char *reason, uint64_t end) {
   snprintf(tx, sizeof tx, "%llu", (unsigned long long)(p->tx_bytes - p->session_tx0));
   LOG_I("tunnel", "session_end", "peer", p->fp, "endpoint", ep[0] ? ep : "unknown", "reason",
         reason, "duration_s", dur, "rx_bytes", rx, "tx_bytes", tx, NULL);
+  tun_repair_on_session_end(p);
 }
 
 uint64_t tun_session_check(tun_peer *p, uint64_t now) {
