@@ -272,11 +272,14 @@ def _start_pair(lab, a_env=None, b_env=None, start_b=True):
 def test_obfuscated_handshake_and_transport_on_the_wire(lab):
     env = _start_pair(lab)
     a, b, link = env["a"], env["b"], env["link"]
-    pb = lab.awgproxy(b, "server", env["conf_b"])
+    # A capture on the sender's side sees a UDP GSO send as one super-datagram (the HELLO of loss
+    # repair goes out in the same loop turn as B's first packet): one datagram per send here.
+    no_gso = {"AWG_UDP_NO_GSO": "1"}
+    pb = lab.awgproxy(b, "server", env["conf_b"], env=no_gso)
     pb.wait_log(r"event=started", timeout=10)
     cap = lab.tcpdump(b, link.ifname_b, filter=f"udp and host {UNDERLAY_A}")
     started = time.time()
-    pa = lab.awgproxy(a, "client", env["conf_a"])
+    pa = lab.awgproxy(a, "client", env["conf_a"], env=no_gso)
 
     def enough():
         dgs = cap.datagrams()
