@@ -316,6 +316,23 @@ async def _integrity_stream(i, nbytes, pool, off, prog, errors, offsets, deadlin
         writer.close()
 
 
+def stall_report(topo):
+    """What the kernels at the far end think of the echo connections still open (window, RTO,
+    backoff, unacknowledged bytes) when a run stalls: it tells a zero window waiting on a probe
+    from retransmissions being lost."""
+    out = []
+    for name in ("t", "s"):
+        ns = getattr(topo, name, None)
+        if ns is None:
+            continue
+        r = ns.run(["ss", "-tinoe", "state", "established", f"( sport = :{ECHO_PORT} or "
+                    f"dport = :{ECHO_PORT} )"], check=False)
+        lines = r.stdout.splitlines()
+        out.append(f"--- ss in {name} ({max(0, len(lines) - 1) // 2} connections) ---")
+        out.extend(lines[:41])
+    return "\n".join(out)
+
+
 def run_integrity(topo, streams, nbytes, timeout, stall_limit=60):
     """Gives up early when no byte moved in any stream for stall_limit seconds."""
     pool = memoryview(os.urandom(nbytes + 64 * 1024 * 1024 // 2))
@@ -346,6 +363,8 @@ def run_integrity(topo, streams, nbytes, timeout, stall_limit=60):
                 last, last_change = moved, now
             if now - t0 >= timeout or now - last_change >= stall_limit:
                 break
+        if pending:
+            topo.stall_report = stall_report(topo)
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -383,7 +402,7 @@ def test_parallel_streams_integrity(lab, server):
     slow = [(i, p[0], p[1]) for i, p in enumerate(prog) if not p[2]][:10]
     assert not errors and not stalled and ok == streams, (
         f"{summary}\nerrors: {errors[:10]}\nunfinished (stream, sent, received): {slow}\n"
-        f"{topo.logs()}")
+        f"{getattr(topo, 'stall_report', '')}\n{topo.logs()}")
     assert topo.proxy.alive(), topo.logs()
 
 

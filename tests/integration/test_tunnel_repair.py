@@ -35,8 +35,8 @@ def test_repair_through_loss(lab, transport):
     topo.server.wait_log(r"component=tunnel event=repair_on", timeout=10)
     assert topo.status()["peers"][0]["repair"] is True, topo.status()
     elapsed, stalled, prog, errors, _ = run_integrity(topo, 4, 3 << 20, 300)
-    assert not errors and not stalled and all(p[2] for p in prog), (errors[:5], stalled,
-                                                                   topo.logs())
+    assert not errors and not stalled and all(p[2] for p in prog), (
+        errors[:5], stalled, getattr(topo, "stall_report", ""), topo.logs())
     m = repair_metrics(topo)
     # The client asked for what the relay dropped on the way down and got it, and resent what
     # the server asked for on the way up.
@@ -52,7 +52,8 @@ def test_repair_through_loss(lab, transport):
 def test_repair_off(lab):
     topo = build(lab, transport="ip", log_level="info", impair=LOSS, peer_extra="Repair = off\n")
     elapsed, stalled, prog, errors, _ = run_integrity(topo, 2, 1 << 20, 300)
-    assert not errors and not stalled and all(p[2] for p in prog), (errors[:5], topo.logs())
+    assert not errors and not stalled and all(p[2] for p in prog), (
+        errors[:5], getattr(topo, "stall_report", ""), topo.logs())
     assert topo.status()["peers"][0]["repair"] is False
     m = repair_metrics(topo)
     assert m.get("asked", 0) == 0 and m.get("resent", 0) == 0, m
