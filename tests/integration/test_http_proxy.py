@@ -1,0 +1,309 @@
+"""The client's HTTP proxy front-end ([Http] Listen, issue 13 items 1-2) in clientlab's three
+namespaces: C runs `awgproxy client` with SOCKS on 1080 and the HTTP proxy on 8118, S runs
+`awgproxy server` (our exit, with ExitDeny for port 8081, so "denied by policy" can be provoked),
+T runs clientlab's servers and httpweb.py on :8080 (echo of the headers it received, bodies,
+every response framing, a static directory with a dumb-HTTP git repository, a PEP 503 simple
+index and a page for the browser). C has no route to T: whatever reaches T went through the
+tunnel, and names (target.test) are resolved by the server, never in C.
+
+- real clients: curl -x (absolute URI) and -p -x (CONNECT), Python requests, git clone over
+  http_proxy, pip download from the simple index, headless Chromium; the PAC file;
+- forwarding: hop-by-hop and Proxy-* headers never reach T, keep-alive with the upstream stream
+  reused per host:port and a new one when it changes, pipelining, request bodies (Content-Length,
+  chunked), HTTP/1.0, responses chunked / close-delimited / HEAD / 204 / 304 / 100-continue;
+- every status code: 400, 403, 405, 407, 408, 414, 431, 502 (refused, NXDOMAIN), 503 (tunnel
+  down, MaxConnections), 504, 505;
+- hostile input (truncated requests, 1 MB of headers, 10,000 headers, one byte per second,
+  pipelined garbage): the client stays up and its RSS returns near its baseline;
+- `awgproxy check` and reload ([Http] keys need a restart, as [Socks] Listen).
+"""
+import base64
+import hashlib
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+
+import pytest
+
+import clientlab as cl
+import netns
+from clientlab import BLACKHOLE, CLOSED_PORT, ECHO_PORT, HTTP_BODY, NX_NAME, T_HTTP, TARGET_NAME
+
+HTTP_PROXY_PORT = 8118
+PROXY = f"http://127.0.0.1:{HTTP_PROXY_PORT}"
+WEB_PORT = 8080
+DENIED_PORT = 8081
+WEB = f"http://{TARGET_NAME}:{WEB_PORT}"
+HEADER_TIMEOUT = 2
+MAX_CONNECTIONS = 40
+PAGE_MARKER = "awgproxy-browser-page-5c1e"
+
+
+class HttpTopology(cl.Topology):
+    http_section = ""
+
+    def server_conf(self):
+        return super().server_conf() + f"ExitDeny = 198.51.100.0/24:{DENIED_PORT}\n"
+
+    def client_conf(self, socks=None, extra_interface=""):
+        return super().client_conf(socks, extra_interface) + self.http_section
+
+
+def http_section(header_timeout=HEADER_TIMEOUT, max_connections=MAX_CONNECTIONS):
+    return (f"\n[Http]\nListen = 127.0.0.1:{HTTP_PROXY_PORT}\nHeaderTimeout = {header_timeout}\n"
+            f"MaxConnections = {max_connections}\n")
+
+
+def socks(users=""):
+    return cl.socks_section(connect_timeout=4, tunnel_wait=3) + users
+
+
+@pytest.fixture
+def lab(tmp_path):
+    with netns.open_lab(tmp_path, tools=("curl", "git", "chromium", "nft")) as lab:
+        yield lab
+
+
+def make_site(root):
+    """The static directory: a bare git repository served as dumb HTTP, a simple index with one
+    wheel, a page for the browser."""
+    root.mkdir(parents=True, exist_ok=True)
+    work = root.parent / "gitwork"
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", HOME=str(root.parent))
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True, env=env)
+    (work / "README").write_text("through the tunnel\n")
+    subprocess.run(["git", "-C", str(work), "add", "README"], check=True, env=env)
+    subprocess.run(["git", "-C", str(work), "commit", "-qm", "first"], check=True, env=env)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(root / "repo.git")], check=True,
+                   env=env)
+    subprocess.run(["git", "-C", str(root / "repo.git"), "update-server-info"], check=True, env=env)
+    pkgs = root / "packages"
+    pkgs.mkdir()
+    whl = pkgs / "awgdemo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as z:
+        z.writestr("awgdemo/__init__.py", "VALUE = 1\n")
+        z.writestr("awgdemo-1.0.dist-info/METADATA",
+                   "Metadata-Version: 2.1\nName: awgdemo\nVersion: 1.0\n")
+        z.writestr("awgdemo-1.0.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("awgdemo-1.0.dist-info/RECORD", "")
+    digest = hashlib.sha256(whl.read_bytes()).hexdigest()
+    (root / "simple" / "awgdemo").mkdir(parents=True)
+    (root / "simple" / "index.html").write_text('<html><body><a href="awgdemo/">awgdemo</a>'
+                                               "</body></html>\n")
+    (root / "simple" / "awgdemo" / "index.html").write_text(
+        f'<html><body><a href="../../packages/{whl.name}#sha256={digest}">{whl.name}</a>'
+        "</body></html>\n")
+    (root / "page.html").write_text(f"<html><body><p id=m>{PAGE_MARKER}</p></body></html>\n")
+    return digest
+
+
+def build(lab, users=""):
+    def make(lab_, server):
+        t = HttpTopology(lab_, server=server)
+        t.http_section = http_section()
+        return t
+
+    topo = cl.build_topology(lab, socks=socks(users), server="awgproxy", topology=make)
+    topo.proxy.wait_log(r"component=http event=listening", timeout=10)
+    root = pathlib.Path(topo.t.file("site"))
+    topo.wheel_sha = make_site(root)
+    here = pathlib.Path(__file__).parent
+    topo.web = netns.LoggedProcess(topo.t, [sys.executable, "-u", str(here / "httpweb.py"),
+                                            str(root), str(WEB_PORT)], topo.t.file("web.log"))
+    topo.web.kind = "web server"
+    lab.processes.append(topo.web)
+    topo.web.wait_log(r"^ready$", timeout=10)
+    return topo
+
+
+def restart_client(topo, users="", wait_tunnel=True):
+    topo.proxy.stop()
+    topo.start_client(socks=socks(users), wait_tunnel=wait_tunnel)
+    topo.proxy.wait_log(r"component=http event=listening", timeout=10)
+
+
+def web_requests(topo):
+    """[(port, method, path)] T's web server has served."""
+    return [(int(m.group(1)), m.group(2), m.group(3))
+            for m in re.finditer(r"^req (\d+) (\S+) (\S+)$", topo.web.log(), re.M)]
+
+
+# ---- a small HTTP client over a raw socket ------------------------------------------------------
+
+
+class Resp:
+    def __init__(self, status, headers, body, raw_head):
+        self.status, self.headers, self.body, self.raw_head = status, headers, body, raw_head
+
+    def __repr__(self):
+        return f"Resp({self.status}, {self.raw_head[:300]!r}, body={self.body[:200]!r})"
+
+
+class Conn:
+    """A connection to the HTTP proxy in C that reads responses by their framing."""
+
+    def __init__(self, topo, timeout=20):
+        self.s = cl.connect_in(topo.c, "127.0.0.1", HTTP_PROXY_PORT, timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def _fill(self):
+        d = self.s.recv(65536)
+        if not d:
+            raise EOFError("closed")
+        self.buf += d
+
+    def _take(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def response(self, head=False):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        raw, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            headers.setdefault(k.strip().lower(), v.strip())
+        if head or status < 200 or status in (204, 304):
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self._line().split(b";")[0], 16)
+                if not size:
+                    while self._line():
+                        pass
+                    break
+                body += self._take(size)
+                self._line()
+        elif "content-length" in headers:
+            body = self._take(int(headers["content-length"]))
+        else:
+            body = self.rest()
+        return Resp(status, headers, body, raw)
+
+    def rest(self):
+        """Everything until the proxy closes."""
+        try:
+            while True:
+                self._fill()
+        except EOFError:
+            pass
+        except OSError:
+            pass
+        out, self.buf = self.buf, b""
+        return out
+
+    def closed(self, timeout=5):
+        ok, _, _ = cl.wait_closed(self.s, timeout)
+        return ok
+
+    def close(self):
+        self.s.close()
+
+
+def get(url, extra=b"", version=b"HTTP/1.1", method=b"GET"):
+    host = url.split("/")[2].encode()
+    return method + b" " + url.encode() + b" " + version + b"\r\nHost: " + host + b"\r\n" + extra \
+        + b"\r\n"
+
+
+def one(topo, request, head=False, timeout=20):
+    c = Conn(topo, timeout=timeout)
+    try:
+        c.send(request)
+        return c.response(head=head)
+    finally:
+        c.close()
+
+
+# ---- 1. real clients ------------------------------------------------------------------------------
+
+
+def test_real_clients_fetch_through_the_tunnel(lab, tmp_path):
+    topo = build(lab)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+
+    # curl -x: absolute-URI requests, by name (resolved by the server) and by address
+    for url in (f"{WEB}/big?n=300000", f"http://{T_HTTP}/"):
+        r = topo.curl(url, "-x", PROXY, "-o", "-", "-w", "")
+        want = HTTP_BODY.decode() if url.endswith(f"{T_HTTP}/") else None
+        assert r.returncode == 0, f"curl -x {url}: {r.stderr}\n{topo.logs()}"
+        if want:
+            assert r.stdout == want
+        else:
+            assert len(r.stdout) == 300000
+    # curl -p -x: CONNECT
+    r = topo.curl(f"{WEB}/echo", "-p", "-x", PROXY, "-v")
+    assert r.returncode == 0, f"curl -p -x: {r.stderr}\n{topo.logs()}"
+    assert "200 Connection established" in r.stderr
+    assert json.loads(r.stdout)["request_line"] == "GET /echo HTTP/1.1"
+
+    # Python requests (python3-requests), in C's namespace
+    import requests
+    with cl.in_netns(topo.c):
+        s = requests.Session()
+        s.trust_env = False
+        resp = s.get(f"{WEB}/echo?x=1", proxies={"http": PROXY}, timeout=20)
+        resp2 = s.post(f"{WEB}/echo", data=b"z" * 100000, proxies={"http": PROXY}, timeout=20)
+        s.close()
+    assert resp.status_code == 200 and resp.json()["request_line"] == "GET /echo?x=1 HTTP/1.1"
+    assert resp2.json()["body_len"] == 100000
+
+    # git clone over http_proxy (dumb HTTP)
+    dest = tmp_path / "clone"
+    r = topo.c.run(["git", "clone", f"{WEB}/static/repo.git", str(dest)], check=False, timeout=60,
+                   env=dict(env, http_proxy=PROXY, GIT_TERMINAL_PROMPT="0"))
+    assert r.returncode == 0, f"git clone: {r.stderr}\n{topo.logs()}"
+    assert (dest / "README").read_text() == "through the tunnel\n"
+
+    # pip download from a PEP 503 simple index on T
+    dl = tmp_path / "pip"
+    r = topo.c.run([sys.executable, "-m", "pip", "download", "--no-cache-dir", "--no-deps",
+                    "--disable-pip-version-check", "--index-url", f"{WEB}/static/simple/",
+                    "--trusted-host", TARGET_NAME, "--dest", str(dl), "awgdemo"],
+                   check=False, timeout=90, env=dict(env, http_proxy=PROXY))
+    assert r.returncode == 0, f"pip download: {r.stdout}\n{r.stderr}\n{topo.logs()}"
+    got = dl / "awgdemo-1.0-py3-none-any.whl"
+    assert hashlib.sha256(got.read_bytes()).hexdigest() == topo.wheel_sha
+
+    # headless Chromium with --proxy-server
+    r = topo.c.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                    "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
+                    f"--proxy-server={PROXY}", "--dump-dom", f"{WEB}/static/page.html"],
+                   check=False, timeout=90, env=env)
+    assert PAGE_MARKER in r.stdout, f"chromium: rc={r.returncode} {r.stderr[-2000:]}\n{topo.logs()}"
+
+    # the PAC file points at this listener and the SOCKS port
+    r = topo.curl(f"http://127.0.0.1:{HTTP_PROXY_PORT}/proxy.pac", "-i")
+    assert r.returncode == 0, r.stderr
+    assert "content-type: application/x-ns-proxy-autoconfig" in r.stdout.lower()
+    assert (f'return "PROXY 127.0.0.1:{HTTP_PROXY_PORT}; SOCKS5 127.0.0.1:{cl.SOCKS_PORT}; '
+            f'SOCKS 127.0.0.1:{cl.SOCKS_PORT}";') in r.stdout
+    assert "function FindProxyForURL(url, host)" in r.stdout
+    assert "DIRECT" not in r.stdout
+    assert topo.proxy.alive(), topo.logs()
