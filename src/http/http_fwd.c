@@ -22,8 +22,10 @@ static void finish(hp_conn *c) {
 
 static void response_done(hp_conn *c) {
   c->resp_done = true;
-  /* Reused for the next request to the same host:port only when both messages ended cleanly. */
-  c->up_usable = !c->resp_close && c->req_done;
+  /* Reused for the next request to the same host:port only when both messages ended cleanly
+   * and the origin keeps the connection: an HTTP/1.0 request went up as 1.0 without
+   * keep-alive (that token is hop-by-hop), so the origin closes after answering it. */
+  c->up_usable = !c->resp_close && c->req_done && c->client_minor == 1;
   finish(c);
 }
 

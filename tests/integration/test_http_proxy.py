@@ -307,3 +307,118 @@ def test_real_clients_fetch_through_the_tunnel(lab, tmp_path):
     assert "function FindProxyForURL(url, host)" in r.stdout
     assert "DIRECT" not in r.stdout
     assert topo.proxy.alive(), topo.logs()
+
+
+# ---- 2. forwarding --------------------------------------------------------------------------------
+
+
+def echo(resp):
+    assert resp.status == 200, resp
+    return json.loads(resp.body)
+
+
+def test_forwarding_headers_keepalive_bodies_framing(lab):
+    topo = build(lab)
+    c = Conn(topo)
+    # Hop-by-hop and Proxy-* headers never reach T; the target is sent in origin-form with the
+    # URI's Host; end-to-end headers pass unchanged.
+    c.send(get(f"{WEB}/echo?q=1#frag",
+               b"Proxy-Authorization: Basic dXNlcjpwYXNz\r\nProxy-Connection: keep-alive\r\n"
+               b"Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\n"
+               b"TE: trailers\r\nUpgrade: websocket\r\nX-End: kept\r\nHost: wrong.example\r\n"))
+    doc = echo(c.response())
+    names = [k.lower() for k, _ in doc["headers"]]
+    assert doc["request_line"] == "GET /echo?q=1 HTTP/1.1", doc
+    for hop in ("proxy-authorization", "proxy-connection", "connection", "x-hop", "keep-alive",
+                "te", "upgrade"):
+        assert hop not in names, (hop, doc)
+    assert dict((k.lower(), v) for k, v in doc["headers"])["host"] == f"{TARGET_NAME}:{WEB_PORT}"
+    assert names.count("host") == 1 and ("X-End", "kept") in map(tuple, doc["headers"])
+
+    # Keep-alive: the same client connection, the same upstream stream for the same host:port
+    # (T sees one source port), a new one for another host:port and again on the way back.
+    c.send(get(f"{WEB}/echo?q=2"))
+    echo(c.response())
+    c.send(get(f"http://{T_HTTP}/"))
+    r = c.response()
+    assert r.status == 200 and r.body == HTTP_BODY, r
+    c.send(get(f"{WEB}/echo?q=3"))
+    echo(c.response())
+    ports = {p: port for port, _, p in web_requests(topo)}
+    assert ports["/echo?q=1"] == ports["/echo?q=2"] != ports["/echo?q=3"], web_requests(topo)
+
+    # Pipelined requests, answered in order
+    c.send(get(f"{WEB}/echo?p=1") + get(f"{WEB}/big?n=5000") + get(f"{WEB}/echo?p=2"))
+    assert echo(c.response())["request_line"] == "GET /echo?p=1 HTTP/1.1"
+    assert len(c.response().body) == 5000
+    assert echo(c.response())["request_line"] == "GET /echo?p=2 HTTP/1.1"
+
+    # Request bodies: Content-Length (1 MB) and chunked
+    body = os.urandom(1 << 20)
+    c.send(get(f"{WEB}/echo", b"Content-Length: %d\r\n" % len(body), method=b"POST") + body)
+    doc = echo(c.response())
+    assert doc["body_len"] == len(body) and doc["body_sha256"] == hashlib.sha256(body).hexdigest()
+    chunks = [os.urandom(n) for n in (1, 4000, 70000, 3)]
+    wire = b"".join(b"%x;e=1\r\n%s\r\n" % (len(x), x) for x in chunks) + b"0\r\nX-T: 1\r\n\r\n"
+    c.send(get(f"{WEB}/echo", b"Transfer-Encoding: chunked\r\n", method=b"PUT") + wire)
+    doc = echo(c.response())
+    assert doc["body_sha256"] == hashlib.sha256(b"".join(chunks)).hexdigest(), doc
+    # 100-continue: the interim response is passed on, then the final one
+    c.send(get(f"{WEB}/echo", b"Content-Length: 5\r\nExpect: 100-continue\r\n", method=b"POST"))
+    r = c.response()
+    assert r.status == 100, r
+    c.send(b"hello")
+    assert echo(c.response())["body_len"] == 5
+
+    # Response framings: chunked (passed through), HEAD, 204, 304, all on the same connection
+    c.send(get(f"{WEB}/chunked?n=70"))
+    r = c.response()
+    assert r.headers.get("transfer-encoding") == "chunked" and r.body == httpweb_pattern(70000)
+    c.send(get(f"{WEB}/big?n=1000", method=b"HEAD"))
+    r = c.response(head=True)
+    assert r.status == 200 and r.headers["content-length"] == "1000"
+    for st in (204, 304):
+        c.send(get(f"{WEB}/status/{st}"))
+        assert c.response().status == st
+    c.send(get(f"{WEB}/echo?after=1"))
+    echo(c.response())
+    # A close-delimited response ends the client connection too (that is how its end is told)
+    c.send(get(f"{WEB}/close?n=200000"))
+    r = c.response()
+    assert r.status == 200 and r.body == httpweb_pattern(200000)
+    assert r.headers.get("connection") == "close"
+    assert c.closed(), "the proxy kept the connection after a close-delimited response"
+    c.close()
+
+    # HTTP/1.0: forwarded as 1.0 (so the origin does not answer chunked), the connection closed
+    # after the response unless the client asked for keep-alive
+    c = Conn(topo)
+    c.send(get(f"{WEB}/echo", version=b"HTTP/1.0"))
+    doc = echo(c.response())
+    assert doc["request_line"] == "GET /echo HTTP/1.0"
+    assert c.closed()
+    c.close()
+    c = Conn(topo)
+    c.send(get(f"{WEB}/big?n=10", b"Connection: keep-alive\r\n", version=b"HTTP/1.0"))
+    r = c.response()
+    assert r.status == 200 and r.headers.get("connection") == "keep-alive", r
+    c.send(get(f"{WEB}/big?n=20", version=b"HTTP/1.0"))
+    assert len(c.response().body) == 20
+    c.close()
+
+    # CONNECT carries any TCP: 1 MB through T's echo service
+    c = Conn(topo)
+    c.send(b"CONNECT %s:%d HTTP/1.1\r\nHost: x\r\n\r\n" % (TARGET_NAME.encode(), ECHO_PORT))
+    r = c.response(head=True)
+    assert r.status == 200, r
+    payload = os.urandom(1 << 20)
+    threading.Thread(target=c.send, args=(payload,), daemon=True).start()
+    got = c._take(len(payload))
+    assert got == payload
+    c.close()
+    assert topo.proxy.alive(), topo.logs()
+
+
+def httpweb_pattern(n):
+    unit = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
+    return (unit * (n // len(unit) + 1))[:n]
