@@ -345,6 +345,7 @@ static void auth_done(uv_work_t *w, int status) {
     return hp_reply(c, 407, "wrong user name or password",
                     "Proxy-Authenticate: Basic realm=\"awgproxy\"\r\n");
   }
+  LOG_D(HP_COMP, "auth_ok", "sid", c->sid, NULL);
   dispatch_authed(c);
 }
 

@@ -422,3 +422,118 @@ def test_forwarding_headers_keepalive_bodies_framing(lab):
 def httpweb_pattern(n):
     unit = b"0123456789abcdefghijklmnopqrstuvwxyz\n"
     return (unit * (n // len(unit) + 1))[:n]
+
+
+# ---- 3. status codes ------------------------------------------------------------------------------
+
+
+def expect(resp, status, text=None):
+    assert resp.status == status, resp
+    assert resp.headers.get("content-type", "").startswith("text/plain"), resp
+    assert resp.body.endswith(b"\n") and resp.body.count(b"\n") == 1, resp  # one line
+    if text:
+        assert text.encode() in resp.body, resp
+
+
+def test_status_codes(lab):
+    topo = build(lab)
+    before = len(web_requests(topo))
+    # dial failures, mapped as the SOCKS replies are
+    expect(one(topo, get(f"http://{T_HTTP}:{CLOSED_PORT}/")), 502, "refused")
+    expect(one(topo, get(f"http://{NX_NAME}/")), 502)
+    expect(one(topo, b"CONNECT %s:80 HTTP/1.1\r\n\r\n" % NX_NAME.encode()), 502)
+    expect(one(topo, get(f"http://{T_HTTP}:{DENIED_PORT}/")), 403)
+    expect(one(topo, b"CONNECT %s:%d HTTP/1.1\r\n\r\n" % (T_HTTP.encode(), DENIED_PORT)), 403)
+    t0 = time.monotonic()
+    expect(one(topo, get(f"http://{BLACKHOLE}/"), timeout=30), 504)
+    assert time.monotonic() - t0 < 15
+    # malformed or refused requests
+    expect(one(topo, b"GET http://x/ HTTP/1.1 extra\r\n\r\n"), 400)
+    expect(one(topo, get("https://target.test/")), 400, "CONNECT")
+    expect(one(topo, b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"), 400, "proxy")
+    expect(one(topo, get(f"{WEB}/", b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+                         method=b"POST")), 400)
+    expect(one(topo, get(f"{WEB}/", b" folded\r\n")), 400)
+    expect(one(topo, b"CONNECT target.test HTTP/1.1\r\n\r\n"), 400)
+    expect(one(topo, get(f"{WEB}/", method=b"TRACE")), 405)
+    r = one(topo, get(f"{WEB}/", method=b"PROPFIND"))
+    expect(r, 405)
+    assert "CONNECT" in r.headers["allow"]
+    expect(one(topo, get(f"{WEB}/", version=b"HTTP/2.0")), 505)
+    expect(one(topo, get(f"{WEB}/" + "a" * 9000)), 414)
+    expect(one(topo, get(f"{WEB}/", b"X-Big: " + b"b" * 9000 + b"\r\n")), 431)
+    expect(one(topo, get(f"{WEB}/", b"".join(b"X-%d: 1\r\n" % i for i in range(150)))), 431)
+    # a request head that does not complete within HeaderTimeout
+    c = Conn(topo)
+    c.send(b"GET http://target.test/ HTTP/1.1\r\n")
+    t0 = time.monotonic()
+    expect(c.response(), 408, "HeaderTimeout")
+    assert HEADER_TIMEOUT - 0.5 < time.monotonic() - t0 < HEADER_TIMEOUT + 3
+    c.close()
+    assert len(web_requests(topo)) == before, "a refused request reached T"
+    # MaxConnections: the next connection is answered 503 and closed
+    idle = [Conn(topo) for _ in range(MAX_CONNECTIONS)]
+    for c in idle:
+        c.send(b"G")  # keeps each in its header read
+    time.sleep(0.3)
+    expect(one(topo, get(f"{WEB}/echo")), 503, "MaxConnections")
+    for c in idle:
+        c.close()
+    time.sleep(0.5)
+    assert one(topo, get(f"{WEB}/echo")).status == 200
+    # the tunnel down: the server gone, a client started without a session
+    topo.stop_server()
+    restart_client(topo, wait_tunnel=False)
+    t0 = time.monotonic()
+    expect(one(topo, get(f"{WEB}/echo"), timeout=30), 503, "tunnel down")
+    expect(one(topo, b"CONNECT %s:80 HTTP/1.1\r\n\r\n" % T_HTTP.encode(), timeout=30), 503)
+    assert time.monotonic() - t0 < 20
+    assert topo.proxy.alive(), topo.logs()
+
+
+# ---- 4. authentication ----------------------------------------------------------------------------
+
+
+def passwd_hash(password):
+    r = subprocess.run([str(netns.awgproxy_binary()), "passwd"], input=password + "\n",
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def basic(user, password):
+    return b"Proxy-Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()) + \
+        b"\r\n"
+
+
+def test_proxy_authorization(lab):
+    users = f"User = alice:{passwd_hash('wonderland')}\nUser = bob:{passwd_hash('builder')}\n"
+    topo = build(lab, users=users)
+    before = len(web_requests(topo))
+    for hdr in (b"", basic("alice", "wrong"), basic("mallory", "wonderland"),
+                b"Proxy-Authorization: Bearer abc\r\n", b"Proxy-Authorization: Basic !!!\r\n"):
+        r = one(topo, get(f"{WEB}/echo", hdr))
+        expect(r, 407)
+        assert r.headers["proxy-authenticate"] == 'Basic realm="awgproxy"', r
+        r = one(topo, b"CONNECT %s:%d HTTP/1.1\r\n%s\r\n" % (TARGET_NAME.encode(), WEB_PORT, hdr))
+        expect(r, 407)
+    assert len(web_requests(topo)) == before, "an unauthenticated request reached T"
+    # the right password: forwarded, and the header itself never reaches T; keep-alive requests
+    # with the same header are not checked again (the log shows one check per connection)
+    c = Conn(topo)
+    for i in range(3):
+        c.send(get(f"{WEB}/echo?i={i}", basic("bob", "builder")))
+        doc = echo(c.response())
+        assert "proxy-authorization" not in [k.lower() for k, _ in doc["headers"]]
+    c.close()
+    assert topo.proxy.log().count("event=auth_failed") == 4  # two wrong pairs, GET and CONNECT
+    assert topo.proxy.log().count("event=auth_ok") == 1
+    # real clients with credentials: curl -U with -x and with -p -x (CONNECT)
+    for mode in ((), ("-p",)):
+        r = topo.curl(f"{WEB}/echo", *mode, "-x", PROXY, "-U", "alice:wonderland")
+        assert r.returncode == 0 and json.loads(r.stdout)["request_line"].startswith("GET /echo"), (
+            r.stderr, topo.logs())
+        r = topo.curl(f"{WEB}/echo", *mode, "-x", PROXY, "-U", "alice:nope", "-w",
+                      "%{http_code}")
+        assert "407" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    assert topo.proxy.alive(), topo.logs()
