@@ -416,6 +416,19 @@ def test_forwarding_headers_keepalive_bodies_framing(lab):
     got = c._take(len(payload))
     assert got == payload
     c.close()
+
+    # `awgproxy check` reads the section; a reload keeps the running listener and names the
+    # changed key as needing a restart, as for [Socks] Listen
+    conf = pathlib.Path(topo.proxy.conf_path)
+    r = subprocess.run([str(netns.awgproxy_binary()), "check", "-c", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and f"http proxy: 127.0.0.1:{HTTP_PROXY_PORT}" in r.stdout, r
+    conf.write_text(conf.read_text().replace(f"Listen = 127.0.0.1:{HTTP_PROXY_PORT}",
+                                             "Listen = 127.0.0.1:8119"))
+    topo.proxy.proc.send_signal(signal.SIGHUP)
+    topo.proxy.wait_log(r"event=reload_needs_restart key=\"?\[Http\] Listen", timeout=10)
+    topo.proxy.wait_log(r"event=reloaded", timeout=10)
+    echo(one(topo, get(f"{WEB}/echo?after-reload")))
     assert topo.proxy.alive(), topo.logs()
 
 
@@ -537,3 +550,88 @@ def test_proxy_authorization(lab):
                       "%{http_code}")
         assert "407" in r.stdout + r.stderr, (r.stdout, r.stderr)
     assert topo.proxy.alive(), topo.logs()
+
+
+# ---- 5. hostile input -----------------------------------------------------------------------------
+
+
+def hostile(topo, payload, delay=0.0, wait=3.0):
+    """Sends payload (maybe byte by byte with delay), then reads what comes back until the proxy
+    closes or wait passes; returns the bytes read."""
+    try:
+        s = cl.connect_in(topo.c, "127.0.0.1", HTTP_PROXY_PORT, timeout=10)
+    except OSError:
+        return b""
+    try:
+        if delay:
+            for b in payload:
+                s.sendall(bytes([b]))
+                time.sleep(delay)
+        else:
+            s.sendall(payload)
+    except OSError:
+        pass  # the proxy may close (answering first) while we still send
+    _, data, _ = cl.wait_closed(s, wait)  # truncated requests: closed by HeaderTimeout
+    s.close()
+    return data
+
+
+def test_hostile_input_keeps_client_up_and_memory_bounded(lab):
+    topo = build(lab)
+    for _ in range(20):  # warm-up: allocator arenas, the QUIC stream machinery
+        echo(one(topo, get(f"{WEB}/echo")))
+    time.sleep(0.5)
+    base = topo.rss_kb()
+    cases = {
+        "truncated": (get(f"{WEB}/echo")[:30], b""),
+        "truncated-body": (get(f"{WEB}/echo", b"Content-Length: 100000\r\n", method=b"POST")
+                           + b"x" * 5000, b""),
+        "1MB-headers": (b"GET http://target.test/ HTTP/1.1\r\n" +
+                        b"X-A: " + b"a" * (1 << 20) + b"\r\n\r\n", b"431"),
+        "10000-headers": (b"GET http://target.test/ HTTP/1.1\r\n" +
+                          b"".join(b"X-%d: v\r\n" % i for i in range(10000)) + b"\r\n", b"431"),
+        "pipelined-garbage": (get(f"{WEB}/echo") + os.urandom(3000) + b"\r\n\r\n", b"400"),
+        "binary": (os.urandom(20000), b"HTTP/1.1 4"),
+        "bad-chunks": (get(f"{WEB}/echo", b"Transfer-Encoding: chunked\r\n", method=b"POST")
+                       + b"zz\r\n", b""),
+    }
+    for rnd in range(3):
+        threads = []
+        results = {}
+        for name, (payload, _) in cases.items():
+            for k in range(5):
+                def run(name=name, payload=payload, k=k):
+                    results[(name, k)] = hostile(topo, payload)
+                threads.append(threading.Thread(target=run))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for (name, k), data in results.items():
+            want = cases[name][1]
+            assert want in data, (name, data[:300])
+        assert topo.proxy.alive(), topo.logs()
+    # one byte per second: HeaderTimeout answers 408 and closes, whatever keeps trickling in
+    s = cl.connect_in(topo.c, "127.0.0.1", HTTP_PROXY_PORT, timeout=10)
+    s.setblocking(False)
+    data, t0 = b"", time.monotonic()
+    for b in b"GET http://target.test/ HTTP/1.1\r\nX: " + b"y" * 30:
+        try:
+            s.send(bytes([b]))
+            data += s.recv(4096)
+        except BlockingIOError:
+            pass
+        except OSError:
+            break
+        if b"408" in data:
+            break
+        time.sleep(1.0)
+    s.close()
+    assert b"408" in data and time.monotonic() - t0 < HEADER_TIMEOUT + 2, data
+    # memory back near the baseline once the connections are gone
+    time.sleep(1.5)
+    rss = topo.rss_kb()
+    assert rss < base + 8 * 1024, f"RSS {base} kB before, {rss} kB after the hostile input"
+    echo(one(topo, get(f"{WEB}/echo")))
+    assert topo.proxy.alive(), topo.logs()
+    assert "AddressSanitizer" not in topo.proxy.log()
