@@ -299,6 +299,7 @@ static void on_connect_dialed(void *ctx, stream *remote, dial_error err, const c
 }
 
 static void start_connect(hp_conn *c) {
+  hp_close_up(c); /* an idle stream of earlier forwarded requests: the relay takes over */
   hp_consume(c, c->head_end);
   c->px->stats.connects++;
   dial_dest dd;
