@@ -108,10 +108,10 @@ def make_site(root):
     return digest
 
 
-def build(lab, users=""):
+def build(lab, users="", max_connections=MAX_CONNECTIONS):
     def make(lab_, server):
         t = HttpTopology(lab_, server=server)
-        t.http_section = http_section()
+        t.http_section = http_section(max_connections=max_connections)
         return t
 
     topo = cl.build_topology(lab, socks=socks(users), server="awgproxy", topology=make)
@@ -576,8 +576,11 @@ def hostile(topo, payload, delay=0.0, wait=3.0):
     return data
 
 
+PER_CASE = 20  # parallel connections per case and round
+
+
 def test_hostile_input_keeps_client_up_and_memory_bounded(lab):
-    topo = build(lab)
+    topo = build(lab, max_connections=1000)
     for _ in range(20):  # warm-up: allocator arenas, the QUIC stream machinery
         echo(one(topo, get(f"{WEB}/echo")))
     time.sleep(0.5)
@@ -599,7 +602,7 @@ def test_hostile_input_keeps_client_up_and_memory_bounded(lab):
         threads = []
         results = {}
         for name, (payload, _) in cases.items():
-            for k in range(5):
+            for k in range(PER_CASE):
                 def run(name=name, payload=payload, k=k):
                     results[(name, k)] = hostile(topo, payload)
                 threads.append(threading.Thread(target=run))
@@ -631,6 +634,7 @@ def test_hostile_input_keeps_client_up_and_memory_bounded(lab):
     # memory back near the baseline once the connections are gone
     time.sleep(1.5)
     rss = topo.rss_kb()
+    print(f"RSS {base} kB before, {rss} kB after the hostile input")
     assert rss < base + 8 * 1024, f"RSS {base} kB before, {rss} kB after the hostile input"
     echo(one(topo, get(f"{WEB}/echo")))
     assert topo.proxy.alive(), topo.logs()
