@@ -1,5 +1,5 @@
-/* The keys of awgproxy's own sections: [Socks], [Http], [Forward], [Server], [Metrics], [Control] and
- * [Log] (docs/config-reference.md §8-§12); config.c reads the file with these tables. */
+/* The keys of awgproxy's own sections: [Socks], [Http], [Forward], [Server], [Metrics], [Control]
+ * and [Log] (docs/config-reference.md §8-§12); config.c reads the file with these tables. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -22,8 +22,8 @@ typedef struct {
   uv_signal_t sigint, sigterm, sighup;
   daemon_role role;
   /* The config the daemon was started with (owned by the caller). The SOCKS server, the HTTP
-   * proxy and the forwarder keep pointing into it for their whole life: their keys need a restart, so it never
-   * changes and is never freed while they run. */
+   * proxy and the forwarder keep pointing into it for their whole life: their keys need a restart,
+   * so it never changes and is never freed while they run. */
   awg_config *initial;
   /* The config in effect: initial, or the latest reload's (owned here, heap). The tunnel, the
    * exit and the observe endpoints point into it. */
