@@ -11,12 +11,16 @@ simple index, a page for the browser).
     /status/NNN    an empty response with that status (204, 304)
     /static/...    files under the root directory
 
+With a TLS port, a certificate and its key as extra arguments, the same is also served over
+HTTPS (what clients reach through CONNECT).
+
 Every request is logged as `req PORT METHOD PATH` (PORT: the peer's source port, which tells
 whether two requests shared one connection).
 """
 import hashlib
 import json
 import socketserver
+import ssl
 import sys
 import threading
 import http.server
@@ -117,7 +121,18 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     request_queue_size = 256
 
 
+class TlsServer(Server):
+    def get_request(self):
+        sock, addr = super().get_request()
+        return CTX.wrap_socket(sock, server_side=True), addr
+
+
 ROOT = sys.argv[1]
 srv = Server(("0.0.0.0", int(sys.argv[2])), Handler)
+if len(sys.argv) > 5:
+    CTX = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    CTX.load_cert_chain(sys.argv[4], sys.argv[5])
+    tls = TlsServer(("0.0.0.0", int(sys.argv[3])), Handler)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
 log("ready")
 srv.serve_forever()

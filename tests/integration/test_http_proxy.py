@@ -43,6 +43,8 @@ PROXY = f"http://127.0.0.1:{HTTP_PROXY_PORT}"
 WEB_PORT = 8080
 DENIED_PORT = 8081
 WEB = f"http://{TARGET_NAME}:{WEB_PORT}"
+TLS_PORT = 8443
+WEBS = f"https://{TARGET_NAME}:{TLS_PORT}"
 HEADER_TIMEOUT = 2
 MAX_CONNECTIONS = 40
 PAGE_MARKER = "awgproxy-browser-page-5c1e"
@@ -69,7 +71,7 @@ def socks(users=""):
 
 @pytest.fixture
 def lab(tmp_path):
-    with netns.open_lab(tmp_path, tools=("curl", "git", "chromium", "nft")) as lab:
+    with netns.open_lab(tmp_path, tools=("curl", "git", "chromium", "nft", "openssl")) as lab:
         yield lab
 
 
@@ -122,9 +124,15 @@ def build(lab, users="", max_connections=MAX_CONNECTIONS):
     topo.proxy.wait_log(r"component=http event=listening", timeout=10)
     root = pathlib.Path(topo.t.file("site"))
     topo.wheel_sha = make_site(root)
+    topo.cert, key = pathlib.Path(topo.t.file("cert.pem")), topo.t.file("key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(topo.cert), "-days", "2", "-subj", f"/CN={TARGET_NAME}",
+                    "-addext", f"subjectAltName=DNS:{TARGET_NAME}"],
+                   check=True, capture_output=True, timeout=60)
     here = pathlib.Path(__file__).parent
     topo.web = netns.LoggedProcess(topo.t, [sys.executable, "-u", str(here / "httpweb.py"),
-                                            str(root), str(WEB_PORT)], topo.t.file("web.log"))
+                                            str(root), str(WEB_PORT), str(TLS_PORT),
+                                            str(topo.cert), str(key)], topo.t.file("web.log"))
     topo.web.kind = "web server"
     lab.processes.append(topo.web)
     topo.web.wait_log(r"^ready$", timeout=10)
@@ -267,40 +275,58 @@ def test_real_clients_fetch_through_the_tunnel(lab, tmp_path):
     assert "200 Connection established" in r.stderr
     assert json.loads(r.stdout)["request_line"] == "GET /echo HTTP/1.1"
 
-    # Python requests (python3-requests), in C's namespace
+    # https through CONNECT: curl verifies T's certificate by name (target.test)
+    r = topo.curl(f"{WEBS}/echo", "-x", PROXY, "--cacert", str(topo.cert))
+    assert r.returncode == 0 and json.loads(r.stdout)["request_line"] == "GET /echo HTTP/1.1", (
+        r.stderr, topo.logs())
+
+    # Python requests (python3-requests), in C's namespace, http and https
     import requests
     with cl.in_netns(topo.c):
         s = requests.Session()
         s.trust_env = False
-        resp = s.get(f"{WEB}/echo?x=1", proxies={"http": PROXY}, timeout=20)
-        resp2 = s.post(f"{WEB}/echo", data=b"z" * 100000, proxies={"http": PROXY}, timeout=20)
+        proxies = {"http": PROXY, "https": PROXY}
+        resp = s.get(f"{WEB}/echo?x=1", proxies=proxies, timeout=20)
+        resp2 = s.post(f"{WEB}/echo", data=b"z" * 100000, proxies=proxies, timeout=20)
+        resp3 = s.get(f"{WEBS}/echo?tls=1", proxies=proxies, timeout=20, verify=str(topo.cert))
         s.close()
     assert resp.status_code == 200 and resp.json()["request_line"] == "GET /echo?x=1 HTTP/1.1"
     assert resp2.json()["body_len"] == 100000
+    assert resp3.json()["request_line"] == "GET /echo?tls=1 HTTP/1.1"
 
-    # git clone over http_proxy (dumb HTTP)
-    dest = tmp_path / "clone"
-    r = topo.c.run(["git", "clone", f"{WEB}/static/repo.git", str(dest)], check=False, timeout=60,
-                   env=dict(env, http_proxy=PROXY, GIT_TERMINAL_PROMPT="0"))
-    assert r.returncode == 0, f"git clone: {r.stderr}\n{topo.logs()}"
-    assert (dest / "README").read_text() == "through the tunnel\n"
+    # git clone (dumb HTTP) over http_proxy and over https_proxy (CONNECT)
+    for url, var in ((f"{WEB}/static/repo.git", "http_proxy"),
+                     (f"{WEBS}/static/repo.git", "https_proxy")):
+        dest = tmp_path / f"clone-{var}"
+        r = topo.c.run(["git", "clone", url, str(dest)], check=False, timeout=60,
+                       env=dict(env, GIT_TERMINAL_PROMPT="0", GIT_SSL_CAINFO=str(topo.cert),
+                                **{var: PROXY}))
+        assert r.returncode == 0, f"git clone {url} over {var}: {r.stderr}\n{topo.logs()}"
+        assert (dest / "README").read_text() == "through the tunnel\n"
 
-    # pip download from a PEP 503 simple index on T
-    dl = tmp_path / "pip"
-    r = topo.c.run([sys.executable, "-m", "pip", "download", "--no-cache-dir", "--no-deps",
-                    "--disable-pip-version-check", "--index-url", f"{WEB}/static/simple/",
-                    "--trusted-host", TARGET_NAME, "--dest", str(dl), "awgdemo"],
-                   check=False, timeout=90, env=dict(env, http_proxy=PROXY))
-    assert r.returncode == 0, f"pip download: {r.stdout}\n{r.stderr}\n{topo.logs()}"
-    got = dl / "awgdemo-1.0-py3-none-any.whl"
-    assert hashlib.sha256(got.read_bytes()).hexdigest() == topo.wheel_sha
+    # pip download from a PEP 503 simple index on T, over http and over https
+    for index, var, extra in ((f"{WEB}/static/simple/", "http_proxy",
+                               ["--trusted-host", TARGET_NAME]),
+                              (f"{WEBS}/static/simple/", "https_proxy", ["--cert", str(topo.cert)])):
+        dl = tmp_path / f"pip-{var}"
+        r = topo.c.run([sys.executable, "-m", "pip", "download", "--no-cache-dir", "--no-deps",
+                        "--disable-pip-version-check", "--index-url", index, *extra,
+                        "--dest", str(dl), "awgdemo"],
+                       check=False, timeout=90, env=dict(env, **{var: PROXY}))
+        assert r.returncode == 0, f"pip download {index}: {r.stdout}\n{r.stderr}\n{topo.logs()}"
+        got = dl / "awgdemo-1.0-py3-none-any.whl"
+        assert hashlib.sha256(got.read_bytes()).hexdigest() == topo.wheel_sha
 
-    # headless Chromium with --proxy-server
-    r = topo.c.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                    "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
-                    f"--proxy-server={PROXY}", "--dump-dom", f"{WEB}/static/page.html"],
-                   check=False, timeout=90, env=env)
-    assert PAGE_MARKER in r.stdout, f"chromium: rc={r.returncode} {r.stderr[-2000:]}\n{topo.logs()}"
+    # headless Chromium with --proxy-server, http and https (through CONNECT)
+    for url in (f"{WEB}/static/page.html", f"{WEBS}/static/page.html"):
+        r = topo.c.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--no-first-run", "--ignore-certificate-errors",
+                        f"--user-data-dir={tmp_path / 'chromium'}",
+                        f"--proxy-server={PROXY}", "--dump-dom", url],
+                       check=False, timeout=90, env=env)
+        assert PAGE_MARKER in r.stdout, (
+            f"chromium {url}: rc={r.returncode} {r.stderr[-2000:]}\n{topo.logs()}")
+    assert topo.proxy.log().count("component=http event=connected") >= 5  # the CONNECTs above
 
     # the PAC file points at this listener and the SOCKS port
     r = topo.curl(f"http://127.0.0.1:{HTTP_PROXY_PORT}/proxy.pac", "-i")
