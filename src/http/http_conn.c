@@ -72,8 +72,11 @@ void hp_close_now(hp_conn *c) {
 static void on_defer(uv_timer_t *t) {
   hp_conn *c = t->data;
   if (c->st == HC_CLOSING) return hp_close_now(c);
+  if (c->redial) return hp_fwd_redial(c);
   hp_process(c);
 }
+
+void hp_defer(hp_conn *c) { uv_timer_start(&c->defer, on_defer, 0, 0); }
 
 void hp_end(hp_conn *c) {
   if (c->st == HC_CLOSING) return;

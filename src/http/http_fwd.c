@@ -94,6 +94,8 @@ static int pass_head(hp_conn *c, size_t start, size_t end) {
 }
 
 static void head_bytes(hp_conn *c, const uint8_t *d, size_t n) {
+  free(c->out); /* the origin answers: no retry from here on */
+  c->out = NULL;
   if (!rbuf_append(c, d, n)) return upstream_fail(c, 502, "response head larger than 16 KB");
   for (;;) {
     size_t end;
@@ -119,6 +121,22 @@ static void head_bytes(hp_conn *c, const uint8_t *d, size_t n) {
   }
 }
 
+/* A kept stream the origin had closed meanwhile (its keep-alive timeout crossing our request):
+ * nothing came back, so a request without a body goes once more on a new stream, as browsers
+ * do. Dialed from the loop: the stale stream is closed there, not inside its own callback. */
+static bool retry_stale(hp_conn *c) {
+  if (!c->reused || c->retried || c->resp_started || c->rlen || !c->out ||
+      c->reqb.kind != HBODY_NONE)
+    return false;
+  LOG_D(HP_COMP, "retry", "sid", c->sid, "reason", "kept stream closed by the server", NULL);
+  c->retried = c->redial = true;
+  c->up_usable = c->u_reading = false;
+  c->st = HC_DIAL;
+  uv_timer_stop(&c->timer);
+  hp_defer(c);
+  return true;
+}
+
 static void on_up_read(stream *s, const uint8_t *d, size_t n) {
   hp_conn *c = s->user;
   if (c->st == HC_CLOSING) return;
@@ -132,6 +150,7 @@ static void on_up_read(stream *s, const uint8_t *d, size_t n) {
   c->resp_close = true;
   c->u_reading = false;
   if (c->resp_head_done && c->respb.kind == HBODY_CLOSE) return response_done(c);
+  if (retry_stale(c)) return;
   upstream_fail(c, 502, "the server closed the connection before the response ended");
 }
 
@@ -143,6 +162,7 @@ static void on_up_error(stream *s, int err) {
     c->up_usable = false;
     return;
   }
+  if (retry_stale(c)) return;
   upstream_fail(c, hp_status_for_dial(dial_error_from_uv(err)), uv_strerror(err));
 }
 
@@ -179,12 +199,11 @@ void hp_fwd_pump_client(hp_conn *c) {
   hp_update_reading(c);
 }
 
+/* The rewritten head stays in c->out until the origin answers (for retry_stale). */
 static void send_request(hp_conn *c) {
   c->st = HC_FWD;
   c->up_usable = false; /* busy */
   stream_write(c->up, c->out, c->out_len);
-  free(c->out);
-  c->out = NULL;
   hmsg_scan_init(&c->rscan);
   c->last_activity = uv_now(c->px->loop);
   if (c->px->idle_ms) uv_timer_start(&c->timer, on_idle, c->px->idle_ms, 0);
@@ -200,6 +219,7 @@ static void on_dialed(void *ctx, stream *s, dial_error err, const char *reason) 
     return hp_reply(c, hp_status_for_dial(err), why, NULL);
   }
   c->up = s;
+  c->reused = false;
   c->open++;
   obs_stream_opened(OBS_STREAM_HTTP_TCP);
   s->user = c;
@@ -209,6 +229,17 @@ static void on_dialed(void *ctx, stream *s, dial_error err, const char *reason) 
   s->on_shutdown = NULL;
   s->on_closed = hp_stream_closed;
   send_request(c);
+}
+
+/* A new upstream stream to up_host:up_port (rq's host and port, which are copies). */
+static void dial(hp_conn *c) {
+  hp_close_up(c); /* another host:port, or not reusable */
+  dial_dest dd;
+  hp_dial_dest(&c->rq, &dd);
+  c->st = HC_DIAL;
+  hp_update_reading(c);
+  c->req = dialer_start(c->px->dl, &dd, on_dialed, c);
+  if (!c->req) hp_reply(c, 503, "out of memory", NULL);
 }
 
 void hp_fwd_begin(hp_conn *c) {
@@ -224,18 +255,20 @@ void hp_fwd_begin(hp_conn *c) {
   c->keep_alive = !r->close;
   c->client_minor = r->minor;
   c->resp_done = c->resp_head_done = c->resp_started = c->resp_close = false;
+  c->retried = c->redial = false;
   free(c->rbuf);
   c->rbuf = NULL;
   c->rlen = c->rcap = 0;
-  if (c->up && c->up_usable && c->up_port == r->port && strcmp(c->up_host, r->host) == 0)
+  if (c->up && c->up_usable && c->up_port == r->port && strcmp(c->up_host, r->host) == 0) {
+    c->reused = true;
     return send_request(c);
-  hp_close_up(c); /* another host:port, or not reusable: a new stream */
+  }
   snprintf(c->up_host, sizeof c->up_host, "%s", r->host);
   c->up_port = r->port;
-  dial_dest dd;
-  hp_dial_dest(r, &dd);
-  c->st = HC_DIAL;
-  hp_update_reading(c);
-  c->req = dialer_start(c->px->dl, &dd, on_dialed, c);
-  if (!c->req) hp_reply(c, 503, "out of memory", NULL);
+  dial(c);
+}
+
+void hp_fwd_redial(hp_conn *c) {
+  c->redial = false;
+  dial(c);
 }

@@ -80,6 +80,9 @@ struct hp_conn {
   size_t out_len;
   hbody reqb, respb;
   bool req_done, resp_done, resp_head_done, resp_started, resp_close, head_request, keep_alive;
+  bool reused;  /* the request went up a stream kept from an earlier one */
+  bool retried; /* … which had closed: sent once more on a new stream */
+  bool redial;  /* that new stream is to be dialed from the loop */
   int client_minor;
   uint8_t *rbuf; /* the response head being read */
   size_t rlen, rcap;
@@ -103,6 +106,8 @@ void hp_close_now(hp_conn *c);
 void hp_close_up(hp_conn *c);
 /* The last answer is written: half-close, close once the client has (or after a second). */
 void hp_linger(hp_conn *c);
+/* Runs hp_process (or a pending redial, or the close) from the loop on its next turn. */
+void hp_defer(hp_conn *c);
 /* Works through the buffered client bytes in the current state. */
 void hp_process(hp_conn *c);
 /* Starts or stops reading each stream according to the state and the write queues. */
@@ -118,6 +123,8 @@ void hp_dial_dest(const hreq *r, dial_dest *out);
 /* http_fwd.c */
 void hp_fwd_begin(hp_conn *c);
 void hp_fwd_pump_client(hp_conn *c);
+/* Dials a new upstream for the request already sent up a stale one (from the loop). */
+void hp_fwd_redial(hp_conn *c);
 
 /* http_proxy.c */
 size_t hp_pac(const http_proxy *px, const struct sockaddr_storage *local, char *out, size_t cap);

@@ -9,6 +9,8 @@ simple index, a page for the browser).
     /close?n=K     K bytes with neither Content-Length nor chunked: ends when the server closes
     /big?n=K       K bytes with Content-Length
     /status/NNN    an empty response with that status (204, 304)
+    /dropnext      answered, but the next request on that connection is read and the connection
+                   closed without an answer (an origin whose keep-alive timeout crossed it)
     /static/...    files under the root directory
 
 With a TLS port, a certificate and its key as extra arguments, the same is also served over
@@ -78,7 +80,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def _route(self):
         log("req", self.client_address[1], self.command, self.path)
+        if getattr(self, "drop_next", False):
+            self.close_connection = True
+            return None
         path, args = self._query()
+        if path == "/dropnext":
+            self.drop_next = True
+            return self._send(200, b"the next one is dropped\n")
         if path == "/echo":
             body = self._body()
             doc = {"request_line": self.requestline, "headers": list(self.headers.items()),

@@ -377,6 +377,15 @@ def test_forwarding_headers_keepalive_bodies_framing(lab):
     ports = {p: port for port, _, p in web_requests(topo)}
     assert ports["/echo?q=1"] == ports["/echo?q=2"] != ports["/echo?q=3"], web_requests(topo)
 
+    # A kept stream the origin closes under the next request: sent once more on a new stream
+    c.send(get(f"{WEB}/dropnext"))
+    assert c.response().status == 200
+    c.send(get(f"{WEB}/echo?retried"))
+    echo(c.response())
+    seen = [port for port, _, p in web_requests(topo) if p == "/echo?retried"]
+    assert len(seen) == 2 and seen[0] != seen[1], web_requests(topo)
+    assert "event=retry" in topo.proxy.log()
+
     # Pipelined requests, answered in order
     c.send(get(f"{WEB}/echo?p=1") + get(f"{WEB}/big?n=5000") + get(f"{WEB}/echo?p=2"))
     assert echo(c.response())["request_line"] == "GET /echo?p=1 HTTP/1.1"
