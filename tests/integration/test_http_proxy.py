@@ -327,6 +327,9 @@ def test_real_clients_fetch_through_the_tunnel(lab, tmp_path):
         assert PAGE_MARKER in r.stdout, (
             f"chromium {url}: rc={r.returncode} {r.stderr[-2000:]}\n{topo.logs()}")
     assert topo.proxy.log().count("component=http event=connected") >= 5  # the CONNECTs above
+    # names went through the tunnel as names: the server resolved them (C cannot)
+    assert f"dst={TARGET_NAME}:{WEB_PORT}" in topo.server.log()
+    assert f"dst={TARGET_NAME}:{TLS_PORT}" in topo.server.log()
 
     # the PAC file points at this listener and the SOCKS port
     r = topo.curl(f"http://127.0.0.1:{HTTP_PROXY_PORT}/proxy.pac", "-i")
