@@ -123,9 +123,10 @@ void hp_update_reading(hp_conn *c) {
 }
 
 void hp_consume(hp_conn *c, size_t n) {
+  if (!n) return;
   memmove(c->in, c->in + n, c->in_len - n);
   c->in_len -= n;
-  if (!c->in_len && c->in_cap > 4096) { /* idle keep-alive connections hold no buffer */
+  if (!c->in_len) { /* idle keep-alive connections hold no buffer */
     free(c->in);
     c->in = NULL;
     c->in_cap = 0;
@@ -304,7 +305,6 @@ static void on_connect_dialed(void *ctx, stream *remote, dial_error err, const c
 static void start_connect(hp_conn *c) {
   hp_close_up(c); /* an idle stream of earlier forwarded requests: the relay takes over */
   hp_consume(c, c->head_end);
-  c->px->stats.connects++;
   dial_dest dd;
   hp_dial_dest(&c->rq, &dd);
   c->st = HC_DIAL;
@@ -431,7 +431,6 @@ static void dispatch_authed(hp_conn *c) {
 static void dispatch(hp_conn *c) {
   hreq *r = &c->rq;
   c->head_request = strcmp(r->method, "HEAD") == 0;
-  c->px->stats.requests++;
   if (r->form == HREQ_ORIGIN) {
     bool pac = r->path_len == 10 && memcmp(c->in + r->path, "/proxy.pac", 10) == 0;
     if (pac && (strcmp(r->method, "GET") == 0 || c->head_request)) return serve_pac(c);
@@ -515,7 +514,6 @@ void hp_conn_start(http_proxy *px, stream *client, const struct sockaddr_storage
   if (px->conns) px->conns->prev = c;
   px->conns = c;
   px->n_conns++;
-  px->stats.accepted++;
   client->user = c;
   client->on_read = on_client_read;
   client->on_error = on_client_error;

@@ -32,7 +32,6 @@ struct http_proxy {
   hp_conn *conns; /* every connection, relays included */
   size_t n_conns;
   bool stopping;
-  http_proxy_stats stats;
   void *listeners[16];
   size_t n_listeners;
 };

@@ -130,11 +130,6 @@ void http_proxy_stop(http_proxy *px) {
   if (!any) px_free(px);
 }
 
-void http_proxy_get_stats(const http_proxy *px, http_proxy_stats *out) {
-  *out = px->stats;
-  out->active = px->n_conns;
-}
-
 /* ---- the PAC file ----------------------------------------------------------------------- */
 
 /* "host:port" for a PAC directive: the listener's own address, or the address this client

@@ -27,17 +27,13 @@
 
 typedef struct http_proxy http_proxy;
 
-typedef struct {
-  uint64_t accepted, active, requests, connects;
-} http_proxy_stats;
-
-/* Binds every [Http] Listen address of cfg (none: returns a stopped-state proxy that does
- * nothing); destinations are opened with dl, which must outlive the proxy. NULL with a message
- * (which address, why) on failure. */
+/* Binds every [Http] Listen address of cfg (none: a proxy without listeners, which does
+ * nothing); destinations are opened with dl, which must outlive the proxy. Authentication uses a
+ * copy of cfg's [Socks] User entries. NULL with a message (which address, why) on failure. */
 http_proxy *http_proxy_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, char *err,
                              size_t errlen);
-/* Stops listening and ends every connection now (dials cancelled before this returns). */
+/* Stops listening and ends every connection now: dials are cancelled and streams closed before
+ * this returns; the proxy frees itself from the loop once the last one has closed. */
 void http_proxy_stop(http_proxy *p);
-void http_proxy_get_stats(const http_proxy *p, http_proxy_stats *out);
 
 #endif
