@@ -39,6 +39,7 @@ import netns
 from clientlab import BLACKHOLE, CLOSED_PORT, ECHO_PORT, HTTP_BODY, NX_NAME, T_HTTP, TARGET_NAME
 
 HTTP_PROXY_PORT = 8118
+HTTP_PROXY_PORT6 = 8119  # a second listener, on [::1]
 PROXY = f"http://127.0.0.1:{HTTP_PROXY_PORT}"
 WEB_PORT = 8080
 DENIED_PORT = 8081
@@ -61,8 +62,8 @@ class HttpTopology(cl.Topology):
 
 
 def http_section(header_timeout=HEADER_TIMEOUT, max_connections=MAX_CONNECTIONS):
-    return (f"\n[Http]\nListen = 127.0.0.1:{HTTP_PROXY_PORT}\nHeaderTimeout = {header_timeout}\n"
-            f"MaxConnections = {max_connections}\n")
+    return (f"\n[Http]\nListen = 127.0.0.1:{HTTP_PROXY_PORT}, [::1]:{HTTP_PROXY_PORT6}\n"
+            f"HeaderTimeout = {header_timeout}\nMaxConnections = {max_connections}\n")
 
 
 def socks(users=""):
@@ -339,6 +340,11 @@ def test_real_clients_fetch_through_the_tunnel(lab, tmp_path):
             f'SOCKS 127.0.0.1:{cl.SOCKS_PORT}";') in r.stdout
     assert "function FindProxyForURL(url, host)" in r.stdout
     assert "DIRECT" not in r.stdout
+    # the second listener (IPv6) serves too, and its PAC names itself
+    r = topo.curl(f"http://[::1]:{HTTP_PROXY_PORT6}/proxy.pac")
+    assert f'"PROXY [::1]:{HTTP_PROXY_PORT6}; SOCKS5 127.0.0.1:{cl.SOCKS_PORT};' in r.stdout, r
+    r = topo.curl(f"{WEB}/echo", "-x", f"http://[::1]:{HTTP_PROXY_PORT6}")
+    assert r.returncode == 0 and json.loads(r.stdout)["request_line"] == "GET /echo HTTP/1.1", r
     assert topo.proxy.alive(), topo.logs()
 
 
@@ -466,7 +472,7 @@ def test_forwarding_headers_keepalive_bodies_framing(lab):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and f"http proxy: 127.0.0.1:{HTTP_PROXY_PORT}" in r.stdout, r
     conf.write_text(conf.read_text().replace(f"Listen = 127.0.0.1:{HTTP_PROXY_PORT}",
-                                             "Listen = 127.0.0.1:8119"))
+                                             "Listen = 127.0.0.1:8120"))
     topo.proxy.proc.send_signal(signal.SIGHUP)
     topo.proxy.wait_log(r"event=reload_needs_restart key=\"?\[Http\] Listen", timeout=10)
     topo.proxy.wait_log(r"event=reloaded", timeout=10)
