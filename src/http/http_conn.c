@@ -149,6 +149,8 @@ static bool in_append(hp_conn *c, const uint8_t *d, size_t n) {
   return true;
 }
 
+static void start_head_timer(hp_conn *c);
+
 static void on_client_read(stream *s, const uint8_t *d, size_t n) {
   hp_conn *c = s->user;
   if (c->st == HC_CLOSING) return;
@@ -163,6 +165,7 @@ static void on_client_read(stream *s, const uint8_t *d, size_t n) {
   }
   if (c->st == HC_REPLY) return; /* after our final answer: discarded */
   if (!in_append(c, d, n)) return hp_end(c);
+  if (c->st == HC_HEAD && !c->head_timing) start_head_timer(c); /* a next request begins */
   hp_process(c);
 }
 
@@ -485,18 +488,38 @@ void hp_process(hp_conn *c) {
 static void on_head_timeout(uv_timer_t *t) {
   hp_conn *c = t->data;
   if (c->st != HC_HEAD) return;
-  if (!c->in_len) return hp_end(c); /* an idle keep-alive connection: just closed */
+  if (!c->in_len) return hp_end(c); /* a new connection that never sent a byte */
   char why[96];
   snprintf(why, sizeof why, "request head not complete within %llu s ([Http] HeaderTimeout)",
            (unsigned long long)(c->px->header_timeout_ms / 1000));
   hp_reply(c, 408, why, NULL);
 }
 
+/* HeaderTimeout runs from a connection's accept, or from the first byte of a later request, to
+ * the end of that request's head (slowloris). */
+static void start_head_timer(hp_conn *c) {
+  c->head_timing = true;
+  uv_timer_start(&c->timer, on_head_timeout, c->px->header_timeout_ms, 0);
+}
+
+static void on_keepalive_idle(uv_timer_t *t) {
+  hp_conn *c = t->data;
+  if (c->st == HC_HEAD && !c->in_len) hp_end(c); /* closed without an answer, as servers do */
+}
+
 void hp_next_request(hp_conn *c) {
   c->st = HC_HEAD;
   hmsg_scan_init(&c->scan);
   c->head_request = false;
-  uv_timer_start(&c->timer, on_head_timeout, c->px->header_timeout_ms, 0);
+  c->head_timing = false;
+  /* Between requests a keep-alive connection may idle for [Socks] IdleTimeout (the client may
+   * still be reading the last response out of our queue, or just have nothing to ask). */
+  if (c->in_len)
+    start_head_timer(c);
+  else if (c->px->idle_ms)
+    uv_timer_start(&c->timer, on_keepalive_idle, c->px->idle_ms, 0);
+  else
+    uv_timer_stop(&c->timer);
   if (c->in_len)
     uv_timer_start(&c->defer, on_defer, 0, 0); /* pipelined: from the loop, not a callback */
   hp_update_reading(c);
@@ -528,4 +551,5 @@ void hp_conn_start(http_proxy *px, stream *client, const struct sockaddr_storage
     return;
   }
   hp_next_request(c);
+  start_head_timer(c); /* a new connection has HeaderTimeout for its first head */
 }

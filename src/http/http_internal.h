@@ -58,6 +58,7 @@ struct hp_conn {
   bool work_pending;
   hc_state st;
   bool c_reading, u_reading, client_eof;
+  bool head_timing;              /* HeaderTimeout runs for the head being read */
   struct sockaddr_storage local; /* the address the client reached us on (PAC) */
   /* client bytes not yet consumed */
   uint8_t *in;

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import zipfile
 
 import pytest
@@ -374,6 +375,9 @@ def test_forwarding_headers_keepalive_bodies_framing(lab):
     assert dict((k.lower(), v) for k, v in doc["headers"])["host"] == f"{TARGET_NAME}:{WEB_PORT}"
     assert names.count("host") == 1 and ("X-End", "kept") in map(tuple, doc["headers"])
 
+    # An idle keep-alive connection outlives HeaderTimeout (that limit runs from a head's first
+    # byte); [Socks] IdleTimeout closes it
+    time.sleep(HEADER_TIMEOUT + 1)
     # Keep-alive: the same client connection, the same upstream stream for the same host:port
     # (T sees one source port), a new one for another host:port and again on the way back.
     c.send(get(f"{WEB}/echo?q=2"))
@@ -687,3 +691,67 @@ def test_hostile_input_keeps_client_up_and_memory_bounded(lab):
     echo(one(topo, get(f"{WEB}/echo")))
     assert topo.proxy.alive(), topo.logs()
     assert "AddressSanitizer" not in topo.proxy.log()
+
+
+# ---- 6. volume and flow control -------------------------------------------------------------------
+
+
+def test_parallel_transfers_and_backpressure(lab):
+    """16 keep-alive clients at once, each a 3 MB chunked download, a 2 MB upload (chunked) and a
+    CONNECT echo, all hash-checked; then a client that reads a 24 MB response slowly: the proxy
+    holds back (about STREAM_HIGH_WATER per direction), its RSS does not take the response in."""
+    topo = build(lab, max_connections=200)
+    errors = []
+
+    def worker(i):
+        try:
+            c = Conn(topo, timeout=60)
+            c.send(get(f"{WEB}/chunked?n=3000"))
+            r = c.response()
+            assert r.body == httpweb_pattern(3_000_000), (i, len(r.body))
+            body = os.urandom(2 << 20)
+            wire = b"".join(b"%x\r\n%s\r\n" % (len(body[k:k + 65536]), body[k:k + 65536])
+                            for k in range(0, len(body), 65536)) + b"0\r\n\r\n"
+            c.send(get(f"{WEB}/echo", b"Transfer-Encoding: chunked\r\n", method=b"POST") + wire)
+            assert echo(c.response())["body_sha256"] == hashlib.sha256(body).hexdigest(), i
+            c.close()
+            e = Conn(topo, timeout=60)
+            e.send(b"CONNECT %s:%d HTTP/1.1\r\n\r\n" % (T_HTTP.encode(), ECHO_PORT))
+            assert e.response(head=True).status == 200
+            payload = os.urandom(1 << 20)
+            threading.Thread(target=e.send, args=(payload,), daemon=True).start()
+            assert e._take(len(payload)) == payload, i
+            e.close()
+        except Exception as ex:  # reported below with the worker's number
+            errors.append(f"worker {i}: {traceback.format_exc()}")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, "\n".join(errors) + "\n" + topo.logs()
+
+    time.sleep(0.5)
+    base = topo.rss_kb()
+    size = 24 << 20
+    c = Conn(topo, timeout=60)
+    c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    c.send(get(f"{WEB}/big?n={size}"))
+    got, peak = 0, 0
+    while b"\r\n\r\n" not in c.buf:
+        c._fill()
+    got = len(c.buf.partition(b"\r\n\r\n")[2])
+    deadline = time.monotonic() + 60
+    while got < size and time.monotonic() < deadline:
+        if got < 4 << 20:
+            time.sleep(0.05)  # slow for the first 4 MB: the proxy must hold back, not buffer
+            peak = max(peak, topo.rss_kb())
+        d = c.s.recv(65536)
+        if not d:
+            break
+        got += len(d)
+    c.close()
+    assert got == size, f"{got} of {size} bytes"
+    assert peak < base + 6 * 1024, f"RSS {base} kB, {peak} kB while the client read slowly"
+    assert topo.proxy.alive(), topo.logs()
