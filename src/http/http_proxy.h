@@ -14,7 +14,9 @@
  *     loop) when there are any: 407 with Proxy-Authenticate otherwise;
  *   - failures as status codes from the dialer's causes (502 refused / unreachable / no such
  *     name, 504 timeout, 403 denied by policy, 503 tunnel down), 400 malformed, 405 methods not
- *     forwarded, 408 slow request head ([Http] HeaderTimeout), 414/431 limits (http_msg.h), 503
+ *     forwarded, 408 slow request head ([Http] HeaderTimeout, from accept or from a later
+ *     request's first byte; an idle keep-alive connection lasts [Socks] IdleTimeout), 414/431
+ *     limits (http_msg.h), 503
  *     over [Http] MaxConnections; each with a one-line text/plain body. */
 #ifndef AWGPROXY_HTTP_HTTP_PROXY_H
 #define AWGPROXY_HTTP_HTTP_PROXY_H
