@@ -226,8 +226,19 @@ static err_t netif_setup(struct netif *nif) {
   return ERR_OK;
 }
 
+/* lwIP drops a connection that has been in LAST_ACK for 2 MSL without hearing from the peer (4 s
+ * with our short TIME_WAIT, lwipopts.h), even while it still has data queued behind its FIN: a
+ * stream whose end was being sent when the path went quiet for a few seconds would lose its tail.
+ * Such connections end as any other does, when lwIP's retransmissions give up (TCP_MAXRTX), as
+ * on Linux. */
+static void keep_last_ack(void) {
+  for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+    if (pcb->state == LAST_ACK) pcb->tmr = tcp_ticks;
+}
+
 /* Runs lwIP's due timers, then sleeps until the next one. */
 static void on_timer(uv_timer_t *t) {
+  keep_last_ack();
   sys_check_timeouts();
   u32_t next = sys_timeouts_sleeptime();
   if (next == SYS_TIMEOUTS_SLEEPTIME_INFINITE) next = 1000;

@@ -233,13 +233,7 @@ void tunnel_stats_get(const tunnel *t, tunnel_stats *out) {
   *out = t->stats;
   /* The reorder buffers count per peer; the tunnel-wide figures add up the peers configured now
    * to what removed peers had counted. */
-  for (size_t i = 0; i < t->n_peers; i++) {
-    const tun_reorder *r = &t->peers[i]->reorder;
-    out->repair_nacks_sent += r->nacks_sent;
-    out->repair_asked += r->asked;
-    out->repair_filled += r->repaired;
-    out->gaps_given_up += r->gaps_given_up;
-  }
+  for (size_t i = 0; i < t->n_peers; i++) tun_repair_add_counts(out, t->peers[i]);
 }
 
 const char *tunnel_drop_reason_name(tun_drop_reason r) {

@@ -117,6 +117,8 @@ void tun_send_control(tun_peer *p, const uint8_t *msg, size_t len);
 /* tunnel_repair_peer.c: loss repair between two awgproxy ends */
 /* A control message from p (authenticated, any bytes). */
 void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len);
+/* Adds the counters p's reorder buffer keeps to st (tunnel-wide figures). */
+void tun_repair_add_counts(tunnel_stats *st, const tun_peer *p);
 /* p's session ended: repair is off until the next handshake, and its memory freed. */
 void tun_repair_on_session_end(tun_peer *p);
 /* A handshake with p completed: say HELLO when it is ours to start. */

@@ -146,11 +146,7 @@ void tun_peer_remove(tun_peer *p, const char *reason) {
   p->removed = true;
   for (size_t k = 0; k < TUN_STAGED_MAX; k++) free(p->staged[k].data), p->staged[k].data = NULL;
   p->staged_count = 0;
-  tunnel_stats *st = &p->t->stats; /* its counts stay in the tunnel's totals */
-  st->repair_nacks_sent += p->reorder.nacks_sent;
-  st->repair_asked += p->reorder.asked;
-  st->repair_filled += p->reorder.repaired;
-  st->gaps_given_up += p->reorder.gaps_given_up;
+  tun_repair_add_counts(&p->t->stats, p); /* its counts stay in the tunnel's totals */
   tun_reorder_free(&p->reorder);
   tun_repair_ring_free(&p->repair_ring);
   wg_peer_remove(&p->wp); /* unlinks it and its indices, wipes keys and handshake */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wg/messages.h"
+
 size_t tun_ctl_hello(uint8_t out[4], bool reply) {
   out[0] = TUN_CTL_HELLO;
   out[1] = TUN_CTL_VERSION;
@@ -27,7 +29,7 @@ size_t tun_ctl_nack(uint8_t *out, uint32_t index, const tun_nack_run *runs, size
   out[1] = TUN_CTL_VERSION;
   out[2] = (uint8_t)n;
   out[3] = 0;
-  for (int i = 0; i < 4; i++) out[4 + i] = (uint8_t)(index >> (8 * i));
+  wg_le32_store(out + 4, index); /* as in the transport header */
   uint8_t *p = out + 8;
   for (size_t i = 0; i < n; i++, p += 10) {
     put_be64(p, runs[i].first);
@@ -49,7 +51,7 @@ int tun_ctl_parse(const uint8_t *pt, size_t len, tun_ctl_msg *out) {
   size_t n = pt[2];
   if (n == 0 || n > TUN_NACK_MAX_RUNS || len < 8 + n * 10) return -1;
   out->flags = 0;
-  for (int i = 0; i < 4; i++) out->index |= (uint32_t)pt[4 + i] << (8 * i);
+  out->index = wg_le32_load(pt + 4);
   const uint8_t *p = pt + 8;
   for (size_t i = 0; i < n; i++, p += 10) {
     uint16_t count = (uint16_t)(p[8] << 8 | p[9]);

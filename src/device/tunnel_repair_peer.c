@@ -34,6 +34,13 @@ static void repair_off(tun_peer *p) {
   LOG_I("tunnel", "repair_off", "peer", p->fp, NULL);
 }
 
+void tun_repair_add_counts(tunnel_stats *st, const tun_peer *p) {
+  st->repair_nacks_sent += p->reorder.nacks_sent;
+  st->repair_asked += p->reorder.asked;
+  st->repair_filled += p->reorder.repaired;
+  st->gaps_given_up += p->reorder.gaps_given_up;
+}
+
 void tun_repair_on_session_end(tun_peer *p) {
   /* An idle peer gives its memory back (up to ~3 MB with repair on): the ring, and the reorder
    * buffer unless it still holds packets (they go out on the peer's timer; flushing here could

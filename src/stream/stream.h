@@ -8,9 +8,11 @@
  * Writing never blocks: data is copied, write_queued() tells how much is still buffered, and
  * on_drain fires when it falls to STREAM_LOW_WATER or below after having exceeded it.
  * shutdown() sends EOF after the queued data; on_shutdown fires once all of it has been handed to
- * the transport (closing before that would lose it). close() ends the stream at once; on_closed runs
- * later from the loop and the stream must not be touched after it. Errors arrive in on_error
- * (a negative UV_* code) once; the owner then closes. */
+ * the transport (closing before that would lose it). close() ends the stream at once; on_closed
+ * runs later from the loop and the stream must not be touched after it. A close before the shutdown
+ * completed (or, where the transport can tell, before the peer's EOF was read) resets the far end
+ * (TCP RST, QUIC RESET_STREAM): a stream cut short must never look complete to the other side.
+ * Errors arrive in on_error (a negative UV_* code) once; the owner then closes. */
 #ifndef AWGPROXY_STREAM_STREAM_H
 #define AWGPROXY_STREAM_STREAM_H
 

@@ -65,6 +65,13 @@ static void detach_pcb(lwip_stream *l, bool abort_it) {
   tcp_recv(pcb, NULL);
   tcp_sent(pcb, NULL);
   tcp_err(pcb, NULL);
+  /* Both FINs are already exchanged: lwIP ends the connection by itself once what is still queued
+   * and our FIN are acknowledged (or its retransmissions give up). tcp_close would only add
+   * TF_RXCLOSED, which stops lwIP from refreshing the connection's inactivity timer, so LAST_ACK
+   * would be dropped 2 MSL (4 s here) after the close even while the rest was still being sent;
+   * the far end then met a reset with part of the data missing. */
+  if (!abort_it && (pcb->state == LAST_ACK || pcb->state == CLOSING || pcb->state == TIME_WAIT))
+    return;
   if (abort_it || tcp_close(pcb) != ERR_OK) {
     l->aborted = true;
     tcp_abort(pcb);

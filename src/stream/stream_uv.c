@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define READ_CHUNK (64 * 1024)
 
@@ -10,7 +11,7 @@ struct uv_stream_impl {
   stream s;
   uv_tcp_t *tcp;
   size_t queued;
-  bool reading, closing, shut, over_high;
+  bool reading, closing, shut, shut_done, over_high;
 };
 
 /* One read buffer for every libuv stream: the loop is single-threaded and on_read consumers copy
@@ -28,8 +29,24 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(shared_rbuf, sizeof shared_rbuf);
 }
 
+/* A reset that arrives after data can come out of libuv as UV_EOF: on POLLHUP after a short read
+ * it reports the end without reading again, and the kernel's pending error stays unread. The
+ * socket's SO_ERROR tells a reset from a FIN. */
+static int pending_error(uv_stream_t *h) {
+  uv_os_fd_t fd;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (uv_fileno((uv_handle_t *)h, &fd) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+    return 0;
+  return err ? uv_translate_sys_error(err) : 0;
+}
+
 static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
   uv_stream_impl *u = h->data;
+  if (n == UV_EOF) {
+    int err = pending_error(h);
+    if (err) n = err;
+  }
   if (n == UV_EOF) {
     uv_read_stop(h);
     u->reading = false;
@@ -106,8 +123,9 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   if (u->closing) return;
   if (status < 0) {
     if (u->s.on_error) u->s.on_error(&u->s, status);
-  } else if (u->s.on_shutdown) {
-    u->s.on_shutdown(&u->s);
+  } else {
+    u->shut_done = true;
+    if (u->s.on_shutdown) u->s.on_shutdown(&u->s);
   }
 }
 
@@ -132,10 +150,18 @@ static void on_closed(uv_handle_t *h) {
   free(u);
 }
 
+/* A stream closed before its shutdown completed was cut short (the relay's other side failed,
+ * or it timed out): the application gets a reset rather than a FIN, so that a truncated download
+ * or upload never looks complete. (uv_tcp_close_reset refuses while a shutdown is pending.) */
 static void close_(stream *s) {
   uv_stream_impl *u = (uv_stream_impl *)s;
   if (u->closing) return;
   u->closing = true;
+  uv_os_fd_t fd;
+  if (!u->shut_done && uv_fileno((uv_handle_t *)u->tcp, &fd) == 0) {
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, (const void *)&lg, sizeof lg);
+  }
   uv_close((uv_handle_t *)u->tcp, on_closed);
 }
 
