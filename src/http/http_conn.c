@@ -488,7 +488,7 @@ void hp_process(hp_conn *c) {
 static void on_head_timeout(uv_timer_t *t) {
   hp_conn *c = t->data;
   if (c->st != HC_HEAD) return;
-  if (!c->in_len) return hp_end(c); /* a new connection that never sent a byte */
+  if (!c->in_len) return hp_linger(c); /* a new connection that never sent a byte: a FIN */
   char why[96];
   snprintf(why, sizeof why, "request head not complete within %llu s ([Http] HeaderTimeout)",
            (unsigned long long)(c->px->header_timeout_ms / 1000));
@@ -504,7 +504,9 @@ static void start_head_timer(hp_conn *c) {
 
 static void on_keepalive_idle(uv_timer_t *t) {
   hp_conn *c = t->data;
-  if (c->st == HC_HEAD && !c->in_len) hp_end(c); /* closed without an answer, as servers do */
+  /* Closed without an answer, as servers do, with a FIN (a close without it would be a reset,
+   * which a client may report as an error instead of opening a new connection). */
+  if (c->st == HC_HEAD && !c->in_len) hp_linger(c);
 }
 
 void hp_next_request(hp_conn *c) {
