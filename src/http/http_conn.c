@@ -48,15 +48,43 @@ void hp_stream_closed(stream *s) {
   maybe_free(c);
 }
 
+static void close_retiring(hp_conn *c) {
+  if (c->retiring) stream_close(c->retiring), c->retiring = NULL;
+}
+
+static void on_retiring_read(stream *s, const uint8_t *d, size_t n) {
+  (void)d;
+  hp_conn *c = s->user;
+  if (!n) close_retiring(c); /* the origin closed in turn: both FINs, a clean end */
+}
+
+static void on_retiring_error(stream *s, int err) {
+  (void)err;
+  close_retiring(s->user);
+}
+
+/* An idle upstream (both messages complete) ends as a client's would, with a FIN, and is closed
+ * once the origin answers with its own; a busy one, or any while stopping, is reset. */
 void hp_close_up(hp_conn *c) {
   if (!c->up) return;
-  stream_close(c->up);
+  stream *up = c->up;
+  bool idle = c->up_usable && !c->px->stopping;
   c->up = NULL;
   c->u_reading = c->up_usable = false;
   obs_stream_closed(OBS_STREAM_HTTP_TCP);
+  if (!idle) return stream_close(up);
+  close_retiring(c); /* at most one at a time */
+  c->retiring = up;
+  up->on_read = on_retiring_read;
+  up->on_error = on_retiring_error;
+  up->on_drain = NULL;
+  up->on_shutdown = NULL;
+  stream_shutdown(up);
+  stream_read_start(up);
 }
 
 void hp_close_now(hp_conn *c) {
+  if (c->px->stopping) close_retiring(c); /* while the transports still exist */
   if (c->st == HC_CLOSING && uv_is_closing((uv_handle_t *)&c->timer)) return;
   c->st = HC_CLOSING;
   if (c->req) dial_cancel(c->req), c->req = NULL;
@@ -504,6 +532,7 @@ static void start_head_timer(hp_conn *c) {
 
 static void on_keepalive_idle(uv_timer_t *t) {
   hp_conn *c = t->data;
+  if (c->st == HC_HEAD && !c->in_len) hp_close_up(c); /* idle too: a FIN for the origin */
   /* Closed without an answer, as servers do, with a FIN (a close without it would be a reset,
    * which a client may report as an error instead of opening a new connection). */
   if (c->st == HC_HEAD && !c->in_len) hp_linger(c);

@@ -50,6 +50,7 @@ struct hp_conn {
   hp_conn *next, *prev;
   http_proxy *px;
   stream *client, *up; /* owned while not NULL */
+  stream *retiring;    /* an idle upstream given up: shut down, closed on its EOF (owned) */
   dial_req *req;
   relay *relay;
   uv_timer_t timer; /* header timeout, idle timeout, linger after a reply */

@@ -128,6 +128,11 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
+    def handle_error(self, request, client_address):
+        # One line, under the log's lock (the default traceback interleaves with `req` lines):
+        # `error PORT EXCEPTION`, e.g. a connection the proxy reset.
+        log("error", client_address[1], sys.exc_info()[0].__name__)
+
 
 class TlsServer(Server):
     def get_request(self):

@@ -67,8 +67,8 @@ def http_section(header_timeout=HEADER_TIMEOUT, max_connections=MAX_CONNECTIONS)
             f"HeaderTimeout = {header_timeout}\nMaxConnections = {max_connections}\n")
 
 
-def socks(users=""):
-    return cl.socks_section(connect_timeout=4, tunnel_wait=3) + users
+def socks(users="", idle_timeout=None):
+    return cl.socks_section(connect_timeout=4, tunnel_wait=3, idle_timeout=idle_timeout) + users
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def make_site(root):
     return digest
 
 
-def build(lab, users="", max_connections=MAX_CONNECTIONS):
+def build(lab, users="", max_connections=MAX_CONNECTIONS, idle_timeout=None):
     def make(lab_, server):
         t = HttpTopology(lab_, server=server)
         t.http_section = http_section(max_connections=max_connections)
@@ -122,7 +122,8 @@ def build(lab, users="", max_connections=MAX_CONNECTIONS):
     # returned: the hostile-input test measures RSS, so the client runs without one.
     asan = os.environ.get("ASAN_OPTIONS", "")
     env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=0:thread_local_quarantine_size_kb=0"}
-    topo = cl.build_topology(lab, socks=socks(users), server="awgproxy", topology=make, env=env)
+    topo = cl.build_topology(lab, socks=socks(users, idle_timeout), server="awgproxy", topology=make,
+                             env=env)
     topo.proxy.wait_log(r"component=http event=listening", timeout=10)
     root = pathlib.Path(topo.t.file("site"))
     topo.wheel_sha = make_site(root)
@@ -357,8 +358,24 @@ def echo(resp):
     return json.loads(resp.body)
 
 
+IDLE_TIMEOUT = 5  # [Socks] IdleTimeout for the forwarding test: longer than HEADER_TIMEOUT + 1
+
+
 def test_forwarding_headers_keepalive_bodies_framing(lab):
-    topo = build(lab)
+    topo = build(lab, idle_timeout=IDLE_TIMEOUT)
+    # An idle keep-alive connection is closed after IdleTimeout with a FIN, as servers do: a
+    # client reads EOF and opens a new connection (a reset would be reported as an error).
+    idle = Conn(topo)
+    idle.send(get(f"{WEB}/echo?idle"))
+    echo(idle.response())
+    idle.s.settimeout(IDLE_TIMEOUT + 10)
+    t0 = time.monotonic()
+    assert idle.s.recv(1) == b"" and time.monotonic() - t0 >= IDLE_TIMEOUT - 1
+    idle.s.close()
+    # Its upstream ended with a FIN too: T's server read the end, not a reset.
+    port = [port for port, _, p in web_requests(topo) if p == "/echo?idle"][0]
+    time.sleep(1)
+    assert f"error {port} " not in topo.web.log(), topo.web.log()
     c = Conn(topo)
     # Hop-by-hop and Proxy-* headers never reach T; the target is sent in origin-form with the
     # URI's Host; end-to-end headers pass unchanged.
