@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job on a built-in local default: builds awgproxy, generates fresh keys, and starts a
 # server and a client on loopback joined by an obfuscated AmneziaWG tunnel. Applications then use
-# the client's SOCKS5 port. Ctrl-C stops both. Usage: scripts/demo.sh [SOCKS_PORT]
+# the client's SOCKS5 port or its HTTP proxy port. Ctrl-C stops both.
+# Usage: scripts/demo.sh [SOCKS_PORT [HTTP_PORT]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOCKS_PORT=${1:-1080}
+HTTP_PORT=${2:-8118}
 # A random high port, never 51820: classifiers label unknown UDP on 51820 "WireGuard" by port.
 UDP_PORT=${DEMO_UDP_PORT:-$((20000 + RANDOM % 40000))}
 
@@ -64,6 +66,9 @@ PersistentKeepalive = 25
 
 [Socks]
 Listen = 127.0.0.1:$SOCKS_PORT
+
+[Http]
+Listen = 127.0.0.1:$HTTP_PORT
 CONF
 
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"; }
@@ -77,11 +82,14 @@ sleep 1
 cat <<MSG
 awgproxy demo is running (configs and logs in $dir):
   server  udp 127.0.0.1:$UDP_PORT   tunnel address 10.99.0.1
-  client  SOCKS4/4a/5 on 127.0.0.1:$SOCKS_PORT
+  client  SOCKS4/4a/5 on 127.0.0.1:$SOCKS_PORT, HTTP proxy on 127.0.0.1:$HTTP_PORT
 
-Point an application at the SOCKS port, for example:
+Point an application at the SOCKS or the HTTP proxy port, for example:
   curl --socks5-hostname 127.0.0.1:$SOCKS_PORT https://example.com/
   ALL_PROXY=socks5h://127.0.0.1:$SOCKS_PORT your-app
+  curl -x http://127.0.0.1:$HTTP_PORT https://example.com/
+  https_proxy=http://127.0.0.1:$HTTP_PORT http_proxy=http://127.0.0.1:$HTTP_PORT git clone …
+  a browser's automatic proxy configuration: http://127.0.0.1:$HTTP_PORT/proxy.pac
 Logs: tail -f $dir/client.log $dir/server.log      Ctrl-C stops both.
 MSG
 wait -n "${pids[@]}" || true

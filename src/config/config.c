@@ -379,6 +379,7 @@ static const section_spec sections[] = {
     {"Log", SEC_LOG, cfg_log_keys, false},
     {"Metrics", SEC_METRICS, cfg_metrics_keys, false},
     {"Control", SEC_CONTROL, cfg_control_keys, false},
+    {"Http", SEC_HTTP, cfg_http_keys, false},
     {NULL, SEC_NONE, NULL, false},
 };
 
@@ -515,6 +516,8 @@ void config_init(awg_config *c) {
   c->idle_timeout = 300;
   c->tunnel_wait = 10;
   c->server_socks_port = 1080;
+  c->http_header_timeout = CFG_DEFAULT_HTTP_HEADER_TIMEOUT;
+  c->http_max_connections = CFG_DEFAULT_HTTP_MAX_CONNECTIONS;
   c->server_max_connections = CFG_DEFAULT_MAX_CONNECTIONS;
   c->server_peer_max_connections = CFG_DEFAULT_PEER_MAX_CONNECTIONS;
   c->server_quic = true;
@@ -540,6 +543,7 @@ void config_free(awg_config *c) {
   if (c->socks_users) sodium_memzero(c->socks_users, c->n_socks_users * sizeof *c->socks_users);
   free(c->socks_users);
   free(c->forwards);
+  free(c->http_listen);
   awg_params_free(&c->awg);
   memset(c, 0, sizeof *c);
 }

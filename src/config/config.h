@@ -1,5 +1,5 @@
 /* The configuration model: an AmneziaWG / wg-quick file ([Interface], [Peer]) plus our own
- * sections ([Socks], [Forward], [Server], [Log]). Loading validates everything and reports
+ * sections ([Socks], [Http], [Forward], [Server], [Log]). Loading validates everything and reports
  * problems as `FILE:LINE: error: …` diagnostics. docs/config-reference.md documents each key. */
 #ifndef AWGPROXY_CONFIG_CONFIG_H
 #define AWGPROXY_CONFIG_CONFIG_H
@@ -14,6 +14,8 @@
 
 #define CFG_DEFAULT_MTU 1420
 #define CFG_DEFAULT_SOCKS "127.0.0.1:1080"
+#define CFG_DEFAULT_HTTP_HEADER_TIMEOUT 10
+#define CFG_DEFAULT_HTTP_MAX_CONNECTIONS 1024
 #define CFG_MAX_HOST 253
 #define CFG_MAX_LIST 256 /* entries per list key (Address, AllowedIPs, DNS, Listen, …) */
 
@@ -134,6 +136,11 @@ typedef struct {
   uint32_t connect_timeout;         /* seconds */
   uint32_t idle_timeout;            /* seconds, 0 = never */
   uint32_t tunnel_wait;             /* seconds a new stream waits for the tunnel */
+  /* [Http]: the HTTP proxy front-end (src/http/), off unless Listen is set */
+  cfg_hostport *http_listen;
+  size_t n_http_listen;
+  uint32_t http_header_timeout;  /* seconds from a request's first byte to its complete head */
+  uint32_t http_max_connections; /* client connections at once, relays included */
   /* [Forward]… */
   cfg_forward *forwards;
   size_t n_forwards;

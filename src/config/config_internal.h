@@ -50,6 +50,7 @@ typedef enum {
   SEC_LOG,
   SEC_METRICS,
   SEC_CONTROL,
+  SEC_HTTP,
   SEC_COUNT
 } sec_id;
 
@@ -91,9 +92,9 @@ cfg_peer *cfg_load_peer(load_ctx *L); /* the [Peer] being read */
 /* A list grown by one element (NULL past a sane bound or when out of memory). */
 void *cfg_grow(void *arr, size_t n, size_t size);
 
-/* config_sections.c: [Socks], [Forward], [Server], [Metrics], [Control], [Log] */
+/* config_sections.c: [Socks], [Forward], [Server], [Metrics], [Control], [Log], [Http] */
 extern const key_spec cfg_socks_keys[], cfg_forward_keys[], cfg_server_keys[], cfg_metrics_keys[],
-    cfg_control_keys[], cfg_log_keys[];
+    cfg_control_keys[], cfg_log_keys[], cfg_http_keys[];
 
 /* config_awg3.c: the AmneziaWG 3.x keys */
 int cfg_k_header_protection_key(load_ctx *L, char *v, char *err, size_t n);

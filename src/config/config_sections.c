@@ -1,5 +1,5 @@
-/* The keys of awgproxy's own sections: [Socks], [Forward], [Server], [Metrics], [Control] and
- * [Log] (docs/config-reference.md §8-§12); config.c reads the file with these tables. */
+/* The keys of awgproxy's own sections: [Socks], [Http], [Forward], [Server], [Metrics], [Control]
+ * and [Log] (docs/config-reference.md §8-§12); config.c reads the file with these tables. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +12,12 @@
 
 /* ---- [Socks] ---------------------------------------------------------------------------- */
 
-static int k_socks_listen(load_ctx *L, char *v, char *err, size_t n) {
+/* Listen = ADDR:PORT[, ADDR:PORT…] appended to *list (IP literals only). */
+static int listen_list(char *v, cfg_hostport **list, size_t *count, const char *example, char *err,
+                       size_t n) {
   char *items[CFG_MAX_LIST];
   int cnt = cfg_split_list(v, items, CFG_MAX_LIST);
-  if (cnt <= 0) return snprintf(err, n, "is empty; expected e.g. 127.0.0.1:1080"), -1;
+  if (cnt <= 0) return snprintf(err, n, "is empty; expected e.g. %s", example), -1;
   for (int i = 0; i < cnt; i++) {
     cfg_hostport hp;
     if (cfg_parse_hostport(items[i], &hp, err, n)) return -1;
@@ -24,12 +26,16 @@ static int k_socks_listen(load_ctx *L, char *v, char *err, size_t n) {
                hp.host);
       return -1;
     }
-    cfg_hostport *arr = cfg_grow(L->c->socks_listen, L->c->n_socks_listen, sizeof *arr);
+    cfg_hostport *arr = cfg_grow(*list, *count, sizeof *arr);
     if (!arr) return snprintf(err, n, "too many listeners"), -1;
-    L->c->socks_listen = arr;
-    arr[L->c->n_socks_listen++] = hp;
+    *list = arr;
+    arr[(*count)++] = hp;
   }
   return 0;
+}
+
+static int k_socks_listen(load_ctx *L, char *v, char *err, size_t n) {
+  return listen_list(v, &L->c->socks_listen, &L->c->n_socks_listen, "127.0.0.1:1080", err, n);
 }
 
 static int k_socks_user(load_ctx *L, char *v, char *err, size_t n) {
@@ -93,6 +99,28 @@ const key_spec cfg_socks_keys[] = {
     {"HandshakeTimeout", k_hs_timeout, 0}, {"ConnectTimeout", k_conn_timeout, 0},
     {"IdleTimeout", k_idle_timeout, 0},    {"TunnelWait", k_tunnel_wait, 0},
     {"FastOpen", k_fast_open, 0},          {NULL, NULL, 0},
+};
+
+/* ---- [Http] ----------------------------------------------------------------------------- */
+
+static int k_http_listen(load_ctx *L, char *v, char *err, size_t n) {
+  return listen_list(v, &L->c->http_listen, &L->c->n_http_listen, "127.0.0.1:8080", err, n);
+}
+static int k_http_header_timeout(load_ctx *L, char *v, char *e, size_t n) {
+  return k_seconds(v, 1, &L->c->http_header_timeout, e, n);
+}
+static int k_http_max_conns(load_ctx *L, char *v, char *err, size_t n) {
+  uint64_t m;
+  if (cfg_parse_uint(v, 1, CFG_MAX_CONNECTIONS_LIMIT, &m, err, n)) return -1;
+  L->c->http_max_connections = (uint32_t)m;
+  return 0;
+}
+
+const key_spec cfg_http_keys[] = {
+    {"Listen", k_http_listen, KEY_LIST},
+    {"HeaderTimeout", k_http_header_timeout, 0},
+    {"MaxConnections", k_http_max_conns, 0},
+    {NULL, NULL, 0},
 };
 
 /* ---- [Forward] -------------------------------------------------------------------------- */

@@ -144,6 +144,16 @@ void config_print_summary(const awg_config *c, FILE *out) {
     fprintf(out, " %s", buf);
   }
   fprintf(out, " (%s)\n", c->n_socks_users ? "username/password required" : "no authentication");
+  if (c->n_http_listen) {
+    fputs("  http proxy:", out);
+    for (size_t i = 0; i < c->n_http_listen; i++) {
+      char buf[300];
+      cfg_format_hostport(&c->http_listen[i], buf, sizeof buf);
+      fprintf(out, " %s", buf);
+    }
+    fprintf(out, " (%s; PAC at /proxy.pac)\n",
+            c->n_socks_users ? "[Socks] User required" : "no authentication");
+  }
   for (size_t i = 0; i < c->n_forwards; i++) {
     char l[300], t[300];
     cfg_format_hostport(&c->forwards[i].listen, l, sizeof l);

@@ -244,6 +244,32 @@ static void validate_listeners(const awg_config *c, diag_list *d) {
   }
 }
 
+/* [Http] Listen: like [Socks] Listen (open to others without User: a warning), and no address
+ * shared with a SOCKS or TCP [Forward] listener. */
+static void validate_http(const awg_config *c, diag_list *d) {
+  for (size_t i = 0; i < c->n_http_listen; i++) {
+    const cfg_hostport *h = &c->http_listen[i];
+    char buf[300];
+    cfg_format_hostport(h, buf, sizeof buf);
+    if (!is_loopback(h) && c->n_socks_users == 0)
+      diag_add(d, DIAG_WARNING, 0,
+               "[Http] Listen = %s is reachable from other machines and no [Socks] User is set: "
+               "anyone who can reach it can use your tunnel; add User = NAME:HASH to [Socks] "
+               "(awgproxy passwd)",
+               buf);
+    for (size_t j = 0; j < i; j++)
+      if (same_hostport(h, &c->http_listen[j]))
+        diag_add(d, DIAG_ERROR, 0, "[Http] Listen = %s is given twice", buf);
+    for (size_t k = 0; k < c->n_socks_listen; k++)
+      if (same_hostport(h, &c->socks_listen[k]))
+        diag_add(d, DIAG_ERROR, 0, "[Http] Listen = %s is also a [Socks] Listen address", buf);
+    for (size_t k = 0; k < c->n_forwards; k++)
+      if (c->forwards[k].proto == FWD_TCP && same_hostport(h, &c->forwards[k].listen))
+        diag_add(d, DIAG_ERROR, c->forwards[k].line,
+                 "[Forward] Listen = %s is also an [Http] Listen address", buf);
+  }
+}
+
 void config_validate(awg_config *c, diag_list *d, const int *iface_lines) {
   validate_interface(c, d, iface_lines);
   validate_mtu(c, d, iface_lines);
@@ -252,4 +278,5 @@ void config_validate(awg_config *c, diag_list *d, const int *iface_lines) {
   validate_exit(c, d);
   validate_socks(c, d);
   validate_listeners(c, d);
+  validate_http(c, d);
 }

@@ -31,7 +31,8 @@ static void close_cb(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-/* The client role serves SOCKS through the tunnel; names resolve through it too. */
+/* The client role serves SOCKS (and HTTP, with [Http] Listen) through the tunnel; names resolve
+ * through it too. */
 static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   if (icmp_watch_start() != 0) return snprintf(err, errlen, "cannot watch ICMP"), -1;
   if (s->role != DAEMON_CLIENT) {
@@ -57,6 +58,8 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   if (!s->dg) return snprintf(err, errlen, "out of memory"), -1;
   s->socks = socks_server_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
   if (!s->socks) return -1;
+  s->http = http_proxy_start(s->loop, s->cfg, s->dl, err, errlen);
+  if (!s->http) return -1;
   s->fwd = forwarder_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
   return s->fwd ? 0 : -1;
 }
@@ -68,6 +71,8 @@ static void stop_all(daemon_state *s) {
   s->exit = NULL;
   socks_server_stop(s->socks);
   s->socks = NULL;
+  http_proxy_stop(s->http);
+  s->http = NULL;
   forwarder_stop(s->fwd);
   s->fwd = NULL;
   dialer_destroy(s->dl); /* after its users: they cancel their requests first */

@@ -10,6 +10,7 @@
 #include "dns/resolver.h"
 #include "exit/exit.h"
 #include "forward/forward.h"
+#include "http/http_proxy.h"
 #include "observe/observe.h"
 #include "socks/socks_server.h"
 #include "quic/quic_client.h"
@@ -20,9 +21,9 @@ typedef struct {
   uv_loop_t *loop;
   uv_signal_t sigint, sigterm, sighup;
   daemon_role role;
-  /* The config the daemon was started with (owned by the caller). The SOCKS server and the
-   * forwarder keep pointing into it for their whole life: their keys need a restart, so it never
-   * changes and is never freed while they run. */
+  /* The config the daemon was started with (owned by the caller). The SOCKS server, the HTTP
+   * proxy and the forwarder keep pointing into it for their whole life: their keys need a restart,
+   * so it never changes and is never freed while they run. */
   awg_config *initial;
   /* The config in effect: initial, or the latest reload's (owned here, heap). The tunnel, the
    * exit and the observe endpoints point into it. */
@@ -36,6 +37,7 @@ typedef struct {
   dgram_opener *dg_ip; /* client: lwIP UDP through the tunnel */
   socks_server *socks;
   forwarder *fwd;
+  http_proxy *http; /* client: [Http] Listen */
   exit_ctx *exit; /* server: the userspace exit */
   observe *obs;   /* [Metrics] and [Control] endpoints */
 } daemon_state;

@@ -7,7 +7,7 @@
  * 3. Swap: the tunnel (peers, AllowedIPs, MaxSessions), the exit (per-peer rules, AllowPrivate),
  *    the observe endpoints and [Log] Level/Format switch to the new config; then the previous
  *    config is freed, since nothing points into it any more (the initial config is kept: the
- *    SOCKS server and the forwarder use it until shutdown).
+ *    SOCKS server, the HTTP proxy and the forwarder use it until shutdown).
  * 4. One log line with the counts (component=daemon event=reloaded). */
 #include <stdio.h>
 #include <stdlib.h>

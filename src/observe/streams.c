@@ -17,8 +17,8 @@ uint64_t obs_streams_active(obs_stream_kind k) { return active[k]; }
 uint64_t obs_streams_total(obs_stream_kind k) { return total[k]; }
 
 const char *obs_stream_kind_name(obs_stream_kind k) {
-  static const char *const names[] = {"socks_tcp", "socks_udp", "forward_tcp", "exit_tcp",
-                                      "exit_udp"};
+  static const char *const names[] = {"socks_tcp", "socks_udp", "forward_tcp",
+                                      "exit_tcp",  "exit_udp",  "http_tcp"};
   return k < OBS_STREAM_KINDS ? names[k] : "unknown";
 }
 

@@ -11,6 +11,7 @@ typedef enum {
   OBS_STREAM_FORWARD_TCP, /* [Forward] TCP connection, relaying */
   OBS_STREAM_EXIT_TCP,    /* server: a peer's TCP connection relayed by the exit */
   OBS_STREAM_EXIT_UDP,    /* server: a peer's UDP flow through the exit, alive */
+  OBS_STREAM_HTTP_TCP,    /* [Http]: a CONNECT relay or a forwarded request's upstream stream */
   OBS_STREAM_KINDS
 } obs_stream_kind;
 
@@ -18,7 +19,7 @@ void obs_stream_opened(obs_stream_kind k);
 void obs_stream_closed(obs_stream_kind k);
 uint64_t obs_streams_active(obs_stream_kind k);
 uint64_t obs_streams_total(obs_stream_kind k); /* opened since start */
-/* "socks_tcp", "socks_udp", "forward_tcp", "exit_tcp", "exit_udp". */
+/* "socks_tcp", "socks_udp", "forward_tcp", "exit_tcp", "exit_udp", "http_tcp". */
 const char *obs_stream_kind_name(obs_stream_kind k);
 
 #define OBS_SID_LEN 8

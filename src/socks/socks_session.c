@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "observe/streams.h"
+#include "socks/socks_users.h"
 #include "stream/dial_error.h"
 #include "stream/relay.h"
 #include "util/log.h"
@@ -351,13 +352,7 @@ static void handle_v5_request(session *s, const socks5_request *rq) {
 static void auth_work(uv_work_t *w) {
   session *s = w->data;
   const socks_service_cfg *c = &s->svc->cfg;
-  s->auth_ok = false;
-  for (size_t i = 0; i < c->n_users; i++) {
-    /* Every user is checked the same way so the time does not tell whether a name exists. */
-    bool name = sodium_memcmp(c->users[i].user, s->up.user, sizeof s->up.user) == 0;
-    bool pass = crypto_pwhash_str_verify(c->users[i].hash, s->up.pass, strlen(s->up.pass)) == 0;
-    if (name && pass) s->auth_ok = true;
-  }
+  s->auth_ok = socks_users_verify(c->users, c->n_users, s->up.user, s->up.pass);
 }
 
 static void process(session *s);
