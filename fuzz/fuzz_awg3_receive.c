@@ -92,7 +92,7 @@ static void receive(const awg_params *p, const uint8_t *data, size_t len, const 
     return;
   }
   if (msg < d || msg_len > len || (size_t)(msg - d) > len - msg_len) __builtin_trap();
-  if (!awg_hrange_contains(p->h[kind - 1], wg_le32_load(msg))) __builtin_trap();
+  if (!awg_hrange_contains(p->h[kind - 1], le32_load(msg))) __builtin_trap();
   hand_on(kind, msg, msg_len, rng);
 }
 
@@ -105,7 +105,7 @@ static void round_trip(const awg_params *p, int k, const uint8_t *data, size_t l
   if (s + body + 600 > MAX_DATAGRAM) return;
   memset(d, 0, sizeof d);
   memcpy(d, data, len < s + body ? len : s + body); /* prefix and message from the input */
-  wg_le32_store(d + s, awg_rng_range(rng, p->h[k].start, p->h[k].end));
+  le32_store(d + s, awg_rng_range(rng, p->h[k].start, p->h[k].end));
   memcpy(orig, d + s, body);
   size_t masked = k == 3 ? WG_TRANSPORT_HEADER : base;
   awg3_mask(&p->v3, d, s, masked);

@@ -99,10 +99,10 @@ static void patch_index(const world *w, const wg_device *d, uint8_t *m, size_t l
   const wg_peer *p = d == &w->a ? &w->a_b : &w->b_a;
   const wg_keypair *kp = p->current ? p->current : p->next;
   uint32_t hs = p->hs_entry.index;
-  if (len == WG_MSG_RESPONSE_LEN) wg_le32_store(m + WG_RESP_RECEIVER, hs);
-  if (len == WG_MSG_COOKIE_LEN) wg_le32_store(m + WG_COOKIE_RECEIVER, hs);
+  if (len == WG_MSG_RESPONSE_LEN) le32_store(m + WG_RESP_RECEIVER, hs);
+  if (len == WG_MSG_COOKIE_LEN) le32_store(m + WG_COOKIE_RECEIVER, hs);
   if (len >= WG_MSG_TRANSPORT_MIN_LEN && len != WG_MSG_RESPONSE_LEN && kp)
-    wg_le32_store(m + WG_DATA_RECEIVER, kp->entry.index);
+    le32_store(m + WG_DATA_RECEIVER, kp->entry.index);
 }
 
 static void fix_mac1(const wg_device *d, uint8_t *m, size_t len) {

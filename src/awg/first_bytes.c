@@ -1,5 +1,7 @@
 #include "awg/first_bytes.h"
 
+#include "util/bytes.h"
+
 static bool rtp_like(const uint8_t *d, size_t len) {
   if (len < 12 || (d[0] & 0xC0) != 0x80) return false;
   uint8_t pt = d[1] & 0x7F;
@@ -18,7 +20,7 @@ static bool dtls_like(const uint8_t *d, size_t len) {
 
 static bool quic_like(const uint8_t *d, size_t len) {
   if (len < 7 || (d[0] & 0xC0) != 0xC0) return false;
-  uint32_t v = (uint32_t)d[1] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 8 | d[4];
+  uint32_t v = be32_load(d + 1);
   return v == 1 || v == 0x6b3343cfu || (v & 0xFFFFFF00u) == 0xFF000000u;
 }
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bytes.h"
+
 typedef enum {
   EL_NONE,    /* <d>, <ds>: the data payload of an I-packet is empty, so they emit nothing */
   EL_BYTES,   /* <b HEX> */
@@ -333,13 +335,6 @@ size_t awg_itemplate_size(const awg_itemplate *t) { return t ? t->size : 0; }
 
 const char *awg_itemplate_text(const awg_itemplate *t) { return t ? t->text : ""; }
 
-static void put_be32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
 /* Random letters keep the reference's mapping, byte mod 52 (slightly biased, but faithful). */
 static void render_element(const element *e, const awg_render_ctx *ctx, uint8_t *o) {
   static const char kAlpha[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -361,10 +356,10 @@ static void render_element(const element *e, const awg_render_ctx *ctx, uint8_t 
       for (size_t i = 0; i < e->len; i++) o[i] = (uint8_t)('0' + o[i] % 10);
       break;
     case EL_TIME:
-      put_be32(o, ctx->unix_time);
+      be32_store(o, ctx->unix_time);
       break;
     case EL_COUNTER:
-      put_be32(o, ctx->packet_counter);
+      be32_store(o, ctx->packet_counter);
       break;
     case EL_ZEROS:
       memset(o, 0, e->len);

@@ -8,12 +8,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "util/bytes.h"
+
 /* Unpadded WireGuard sizes of the three handshake kinds, indexed by kind - 1. */
 static const size_t kHandshakeSize[3] = {WG_INIT_SIZE, WG_RESPONSE_SIZE, WG_COOKIE_SIZE};
-
-static uint32_t get_le32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static bool valid_kind(awg_msg_kind kind) {
   return kind >= AWG_MSG_INIT && kind <= AWG_MSG_TRANSPORT;
@@ -43,18 +41,19 @@ awg_msg_kind awg_classify(const awg_params *p, const uint8_t *d, size_t len, con
   /* Fixed order, first match wins: the handshake kinds by exact size, then transport (§4.1). */
   for (int k = 0; k < 3; k++) {
     uint64_t s = p->s[k];
-    if ((uint64_t)len == s + kHandshakeSize[k] && awg_hrange_contains(p->h[k], get_le32(d + s)))
+    if ((uint64_t)len == s + kHandshakeSize[k] && awg_hrange_contains(p->h[k], le32_load(d + s)))
       return found((awg_msg_kind)(k + 1), d + s, kHandshakeSize[k], msg, msg_len);
   }
   uint64_t s4 = p->s[3];
   /* An e796d47 sender never pads keepalives (§3.5). With S4 > 0 no padded transport message is
    * 32 bytes long, so a 32-byte datagram typed in H4 can only be such a keepalive (decisions #1).
    * The caller accepts it only if it authenticates as one. */
-  if (s4 > 0 && len == WG_TRANSPORT_MIN && awg_hrange_contains(p->h[3], get_le32(d))) {
+  if (s4 > 0 && len == WG_TRANSPORT_MIN && awg_hrange_contains(p->h[3], le32_load(d))) {
     *bare_keepalive = 1;
     return found(AWG_MSG_TRANSPORT, d, len, msg, msg_len);
   }
-  if ((uint64_t)len >= s4 + WG_TRANSPORT_HEADER && awg_hrange_contains(p->h[3], get_le32(d + s4))) {
+  if ((uint64_t)len >= s4 + WG_TRANSPORT_HEADER &&
+      awg_hrange_contains(p->h[3], le32_load(d + s4))) {
     /* The reference classifies from S4+16 bytes on but then drops anything under 32 (§4.2). */
     if ((uint64_t)len - s4 < WG_TRANSPORT_MIN) return AWG_MSG_UNKNOWN;
     return found(AWG_MSG_TRANSPORT, d + s4, len - (size_t)s4, msg, msg_len);

@@ -18,6 +18,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/timeouts.h"
 #include "util/loop_turn.h"
+#include "util/bytes.h"
 
 #define OUT_BUF 65536
 #define ACK_SLOTS 64   /* connections with a held ACK per loop turn; more flush early */
@@ -82,7 +83,7 @@ static void clamp_pure_ack(uint8_t *pkt, size_t len) {
   uint16_t sport = (uint16_t)(tcp[0] << 8 | tcp[1]), dport = (uint16_t)(tcp[2] << 8 | tcp[3]);
   for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
     if (!pcb_matches(pcb, pkt, v6, sport, dport)) continue;
-    uint32_t seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+    uint32_t seq = be32_load(tcp + 4);
     uint32_t edge = pcb->lastack + (uint32_t)pcb->snd_wnd;
     if ((int32_t)(seq - edge) <= 0) return;
     uint16_t sum = (uint16_t)(tcp[16] << 8 | tcp[17]);
@@ -124,10 +125,6 @@ static void drop_held(ipstack *s, held_ack *h) {
   *h = s->held[--s->n_held]; /* order between connections does not matter */
 }
 
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static void flush_held(ipstack *s) {
   for (size_t i = 0; i < s->n_held; i++) s->out(s->ctx, s->held[i].pkt, s->held[i].len);
   s->n_held = 0;
@@ -164,7 +161,7 @@ static bool hold_ack(ipstack *s, const uint8_t *pkt, size_t len) {
     o += tcp[o + 1];
   }
   held_ack *h = s->n_held ? find_held(s, key, klen, tcp) : NULL;
-  uint32_t ack = get32(tcp + 8);
+  uint32_t ack = be32_load(tcp + 8);
   if (!pure || sack) {
     if (h) drop_held(s, h);
     return false;

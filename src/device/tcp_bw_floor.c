@@ -7,6 +7,7 @@
 #include "lwip/sys.h"
 #include "lwip/tcp.h"
 #include "lwip_hooks.h"
+#include "util/bytes.h"
 
 #define TCPOPT_EOL 0
 #define TCPOPT_NOP 1
@@ -71,10 +72,6 @@ static tcp_bw_model *state_of(struct tcp_pcb *pcb, bool create) {
   return m;
 }
 
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The i-th option byte: the options may be split between the header's pbuf (opt1len bytes
  * right after the fixed header) and opt2. */
 static int opt_byte(const struct tcp_hdr *hdr, u16_t opt1len, const u8_t *opt2, u16_t i) {
@@ -98,7 +95,7 @@ static bool ts_echo(const struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len, cons
     if (kind == TCPOPT_TS && len == 10) {
       uint8_t b[4];
       for (int k = 0; k < 4; k++) b[k] = (uint8_t)opt_byte(hdr, opt1len, opt2, (u16_t)(i + 6 + k));
-      *ecr = get32(b);
+      *ecr = be32_load(b);
       return true;
     }
     i = (u16_t)(i + len);

@@ -6,12 +6,9 @@
 #include "lwip/ip_addr.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
+#include "util/bytes.h"
 
 #define TCPOPT_SACK 5
-
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* RFC 1624 incremental update of a one's-complement checksum for a 16-bit word change. */
 static uint16_t csum_adjust(uint16_t sum, uint16_t old, uint16_t new_) {
@@ -45,7 +42,7 @@ static bool sack_above(const uint8_t *opt, size_t n, uint32_t ack) {
     if (o + 1 >= n || opt[o + 1] < 2 || o + opt[o + 1] > n) break;
     if (opt[o] == TCPOPT_SACK)
       for (size_t b = o + 2; b + 8 <= o + opt[o + 1]; b += 8)
-        if ((int32_t)(get32(opt + b) - ack) > 0) return true;
+        if ((int32_t)(be32_load(opt + b) - ack) > 0) return true;
     o += opt[o + 1];
   }
   return false;
@@ -71,7 +68,7 @@ int tcp_recovery_before(tcp_recovery *r, uint8_t *pkt, size_t len) {
   size_t thl = (size_t)(tcp[12] >> 4) * 4;
   /* A pure ACK (no payload, no SYN/FIN/RST) with options: the only kind looked at. */
   if (thl <= 20 || len != off + thl || (tcp[13] & 0x17) != 0x10) return 0;
-  r->ack = get32(tcp + 8);
+  r->ack = be32_load(tcp + 8);
   if (!sack_above(tcp + 20, thl - 20, r->ack)) return 0;
   r->sport = (uint16_t)(tcp[0] << 8 | tcp[1]);
   r->dport = (uint16_t)(tcp[2] << 8 | tcp[3]);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bytes.h"
 #include "wg/messages.h"
 
 size_t tun_ctl_hello(uint8_t out[4], bool reply) {
@@ -13,26 +14,16 @@ size_t tun_ctl_hello(uint8_t out[4], bool reply) {
   return 4;
 }
 
-static void put_be64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-  return v;
-}
-
 size_t tun_ctl_nack(uint8_t *out, uint32_t index, const tun_nack_run *runs, size_t n) {
   if (n > TUN_NACK_MAX_RUNS) n = TUN_NACK_MAX_RUNS;
   out[0] = TUN_CTL_NACK;
   out[1] = TUN_CTL_VERSION;
   out[2] = (uint8_t)n;
   out[3] = 0;
-  wg_le32_store(out + 4, index); /* as in the transport header */
+  le32_store(out + 4, index); /* as in the transport header */
   uint8_t *p = out + 8;
   for (size_t i = 0; i < n; i++, p += 10) {
-    put_be64(p, runs[i].first);
+    be64_store(p, runs[i].first);
     p[8] = (uint8_t)(runs[i].count >> 8);
     p[9] = (uint8_t)runs[i].count;
   }
@@ -51,11 +42,11 @@ int tun_ctl_parse(const uint8_t *pt, size_t len, tun_ctl_msg *out) {
   size_t n = pt[2];
   if (n == 0 || n > TUN_NACK_MAX_RUNS || len < 8 + n * 10) return -1;
   out->flags = 0;
-  out->index = wg_le32_load(pt + 4);
+  out->index = le32_load(pt + 4);
   const uint8_t *p = pt + 8;
   for (size_t i = 0; i < n; i++, p += 10) {
     uint16_t count = (uint16_t)(p[8] << 8 | p[9]);
-    uint64_t first = get_be64(p);
+    uint64_t first = be64_load(p);
     if (count == 0 || count > TUN_NACK_MAX_RUN_LEN || first > UINT64_MAX - count) return -1;
     out->runs[i].first = first;
     out->runs[i].count = count;

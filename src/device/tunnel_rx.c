@@ -246,11 +246,11 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
   /* Peek at the peer before decrypting, to tell when this packet confirms a new session (the
    * responder's side of a completed handshake). */
   wg_index_entry *e =
-      len >= 8 ? wg_device_lookup_index(&t->dev, wg_le32_load(msg + 4), WG_INDEX_KEYPAIR) : NULL;
+      len >= 8 ? wg_device_lookup_index(&t->dev, le32_load(msg + 4), WG_INDEX_KEYPAIR) : NULL;
   bool had = e && e->peer->has_handshake;
   uint64_t before = e ? e->peer->last_handshake : 0;
-  uint32_t keypair = len >= 16 ? wg_le32_load(msg + 4) : 0;
-  uint64_t counter = len >= 16 ? wg_le64_load(msg + 8) : 0;
+  uint32_t keypair = len >= 16 ? le32_load(msg + 4) : 0;
+  uint64_t counter = len >= 16 ? le64_load(msg + 8) : 0;
   wg_result r = wg_device_decrypt(&t->dev, msg, len, now, &wp, &pt_len);
   if (r != WG_OK)
     return drop(t, transport_drop_reason(r), "transport", from, len, wg_result_str(r));

@@ -60,8 +60,8 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   } else {
     awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), room);
   }
-  uint32_t index = wg_le32_load(msg + WG_DATA_RECEIVER);
-  uint64_t counter = wg_le64_load(msg + WG_DATA_COUNTER);
+  uint32_t index = le32_load(msg + WG_DATA_RECEIVER);
+  uint64_t counter = le64_load(msg + WG_DATA_COUNTER);
   awg3_mask(&t->awg->v3, room, s4, WG_TRANSPORT_HEADER);
   tun_repair_keep(p, index, counter, room, wire_len);
   p->udp_window = awg3_window_after_send(p->udp_window, s4 + WG_TRANSPORT_MIN + pt_len);

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "util/bytes.h"
+
 #define HDR_LEN 12
 #define RR_FIXED 10      /* TYPE, CLASS, TTL, RDLENGTH after the owner name */
 #define QUESTION_FIXED 4 /* QTYPE, QCLASS after QNAME */
@@ -62,17 +64,6 @@ typedef struct {
   size_t n;
 } name_set;
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
 /* RFC 2181 §8: a TTL with the most significant bit set is treated as zero. */
 static uint32_t ttl_value(uint32_t raw) { return (raw & 0x80000000u) ? 0 : raw; }
 
@@ -122,12 +113,12 @@ int dns_build_query(uint16_t id, const char *name, uint16_t qtype, uint8_t *out,
   size_t total = HDR_LEN + (size_t)wire_len + QUESTION_FIXED;
   if (out == NULL || cap < total) return DNS_ERR_MALFORMED; /* would not fit */
   memset(out, 0, HDR_LEN);
-  put16(out, id);
-  put16(out + 2, FLAG_RD); /* QR=0, OPCODE=0 (QUERY), RD=1 */
-  put16(out + 4, 1);       /* QDCOUNT; AN/NS/AR counts stay 0 */
+  be16_store(out, id);
+  be16_store(out + 2, FLAG_RD); /* QR=0, OPCODE=0 (QUERY), RD=1 */
+  be16_store(out + 4, 1);       /* QDCOUNT; AN/NS/AR counts stay 0 */
   memcpy(out + HDR_LEN, wire, (size_t)wire_len);
-  put16(out + HDR_LEN + wire_len, qtype);
-  put16(out + HDR_LEN + wire_len + 2, CLASS_IN);
+  be16_store(out + HDR_LEN + wire_len, qtype);
+  be16_store(out + HDR_LEN + wire_len + 2, CLASS_IN);
   return (int)total;
 }
 
@@ -193,10 +184,10 @@ static int next_rr(section *s, rr *r) {
   if (read_name(s->msg, s->len, &s->pos, r->owner, &r->owner_len) < 0) return -1;
   if (s->len - s->pos < RR_FIXED) return -1;
   const uint8_t *p = s->msg + s->pos;
-  r->type = get16(p);
-  r->cls = get16(p + 2);
-  r->ttl = ttl_value(get32(p + 4));
-  r->rdlen = get16(p + 8);
+  r->type = be16_load(p);
+  r->cls = be16_load(p + 2);
+  r->ttl = ttl_value(be32_load(p + 4));
+  r->rdlen = be16_load(p + 8);
   r->rdata = s->pos + RR_FIXED;
   if (r->rdlen > s->len - r->rdata) return -1;
   s->pos = r->rdata + r->rdlen;
@@ -218,7 +209,7 @@ static int soa_minimum(const uint8_t *msg, const rr *r, uint32_t *minimum) {
   if (read_name(msg, end, &pos, wire, &wire_len) < 0) return -1;
   if (read_name(msg, end, &pos, wire, &wire_len) < 0) return -1;
   if (end - pos != SOA_FIXED) return -1;
-  *minimum = ttl_value(get32(msg + pos + 16)); /* same sanitising as a TTL: it is used as one */
+  *minimum = ttl_value(be32_load(msg + pos + 16)); /* same sanitising as a TTL: it is used as one */
   return 0;
 }
 
@@ -269,8 +260,8 @@ static dns_status walk_framing(section *s) {
 /* ---- the response ------------------------------------------------------------------------- */
 
 static header read_header(const uint8_t *msg) {
-  header h = {get16(msg),     get16(msg + 2), get16(msg + 4),
-              get16(msg + 6), get16(msg + 8), get16(msg + 10)};
+  header h = {be16_load(msg),     be16_load(msg + 2), be16_load(msg + 4),
+              be16_load(msg + 6), be16_load(msg + 8), be16_load(msg + 10)};
   return h;
 }
 
@@ -292,7 +283,7 @@ static dns_status check_question(const uint8_t *msg, size_t len, size_t *pos, co
   size_t wire_len;
   if (read_name(msg, len, pos, wire, &wire_len) < 0) return DNS_ERR_MALFORMED;
   if (len - *pos < QUESTION_FIXED) return DNS_ERR_MALFORMED;
-  uint16_t type = get16(msg + *pos), cls = get16(msg + *pos + 2);
+  uint16_t type = be16_load(msg + *pos), cls = be16_load(msg + *pos + 2);
   *pos += QUESTION_FIXED;
   if (!names_equal(wire, wire_len, set->name[0], set->len[0]) || type != qtype || cls != CLASS_IN)
     return DNS_ERR_MISMATCH;

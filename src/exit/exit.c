@@ -20,11 +20,10 @@
 #include "lwip/pbuf.h"
 #include "lwip_hooks.h"
 #include "util/log.h"
+#include "util/bytes.h"
 
 static exit_ctx *g_exit;
 static int g_depth; /* > 0 while a foreign packet is inside lwIP */
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 /* ---- addresses -------------------------------------------------------------------------- */
 
@@ -172,7 +171,7 @@ int awg_exit_ip4_input(struct pbuf *p, struct netif *inp) {
   if (dst[0] == 0 || dst[0] >= 224) return 0; /* multicast, broadcast, reserved: lwIP drops */
   exit_addr da = {.family = AF_INET};
   memcpy(da.a, dst, 4);
-  bool fragment = (rd16(h + 6) & 0x3FFF) != 0;
+  bool fragment = (be16_load(h + 6) & 0x3FFF) != 0;
   if (h[9] == IP_PROTO_TCP && !fragment && n >= ihl + 20 && is_syn(h + ihl)) {
     exit_tcp_syn(x, p, h, ihl);
     return 1;

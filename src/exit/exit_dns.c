@@ -2,12 +2,7 @@
 
 #include <string.h>
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static void wr16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
+#include "util/bytes.h"
 
 /* The question name: uncompressed labels only (a query has nothing to point back to). Returns
  * the offset after it, 0 if malformed, or sets *odd when a label holds bytes we will not resolve
@@ -35,16 +30,16 @@ static size_t parse_name(const uint8_t *msg, size_t len, size_t off, char *out, 
 int exit_dns_parse_query(const uint8_t *msg, size_t len, exit_dns_query *q) {
   memset(q, 0, sizeof *q);
   if (len < 12) return -1;
-  q->id = rd16(msg);
-  q->flags = rd16(msg + 2);
+  q->id = be16_load(msg);
+  q->flags = be16_load(msg + 2);
   if (q->flags & 0x8000) return -1;                          /* a response: never answer those */
   if (((q->flags >> 11) & 0xF) != 0) return EXIT_DNS_NOTIMP; /* only standard queries */
-  if (rd16(msg + 4) != 1) return EXIT_DNS_FORMERR;
+  if (be16_load(msg + 4) != 1) return EXIT_DNS_FORMERR;
   int odd = 0;
   size_t off = parse_name(msg, len, 12, q->name, &odd);
   if (!off || off + 4 > len) return EXIT_DNS_FORMERR;
-  q->qtype = rd16(msg + off);
-  q->qclass = rd16(msg + off + 2);
+  q->qtype = be16_load(msg + off);
+  q->qclass = be16_load(msg + off + 2);
   q->qend = off + 4;
   if (q->qclass != 1 || odd) return EXIT_DNS_REFUSED;
   return EXIT_DNS_NOERROR;
@@ -55,12 +50,12 @@ size_t exit_dns_build_response(const uint8_t *msg, const exit_dns_query *q, int 
                                uint8_t *out, size_t cap) {
   if (cap < EXIT_DNS_MAX_MSG || q->qend > EXIT_DNS_MAX_MSG) return 0;
   memset(out, 0, 12);
-  wr16(out, q->id);
-  wr16(out + 2,
-       (uint16_t)(0x8000 | (q->flags & 0x7800) | (q->flags & 0x0100) | 0x0080 | (rcode & 0xF)));
+  be16_store(out, q->id);
+  be16_store(out + 2, (uint16_t)(0x8000 | (q->flags & 0x7800) | (q->flags & 0x0100) | 0x0080 |
+                                 (rcode & 0xF)));
   size_t off = 12;
   if (q->qend) {
-    wr16(out + 4, 1);
+    be16_store(out + 4, 1);
     memcpy(out + 12, msg + 12, q->qend - 12);
     off = q->qend;
   }
@@ -69,16 +64,16 @@ size_t exit_dns_build_response(const uint8_t *msg, const exit_dns_query *q, int 
   uint16_t an = 0;
   for (size_t i = 0; rdlen && i < n_addrs && off + 12 + rdlen <= EXIT_DNS_MAX_MSG; i++) {
     uint8_t *r = out + off;
-    wr16(r, 0xC00C); /* the name in the question */
-    wr16(r + 2, q->qtype);
-    wr16(r + 4, 1);
-    wr16(r + 6, (uint16_t)(ttl >> 16));
-    wr16(r + 8, (uint16_t)ttl);
-    wr16(r + 10, (uint16_t)rdlen);
+    be16_store(r, 0xC00C); /* the name in the question */
+    be16_store(r + 2, q->qtype);
+    be16_store(r + 4, 1);
+    be16_store(r + 6, (uint16_t)(ttl >> 16));
+    be16_store(r + 8, (uint16_t)ttl);
+    be16_store(r + 10, (uint16_t)rdlen);
     memcpy(r + 12, addrs[i], rdlen);
     off += 12 + rdlen;
     an++;
   }
-  wr16(out + 6, an);
+  be16_store(out + 6, an);
   return off;
 }

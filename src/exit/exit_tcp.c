@@ -18,6 +18,7 @@
 #include "stream/stream_uv.h"
 #include "observe/streams.h"
 #include "util/log.h"
+#include "util/bytes.h"
 
 typedef enum { F_CONNECTING, F_HANDSHAKE } flow_state;
 
@@ -51,11 +52,6 @@ struct exit_conn {
   relay *r;
   exit_peer *peer; /* holds a connection slot */
 };
-
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 /* ---- the flow table --------------------------------------------------------------------- */
 
@@ -360,9 +356,9 @@ void exit_tcp_syn(exit_ctx *x, struct pbuf *p, const uint8_t *h, size_t ihl) {
   memcpy(t.src.a, h + (v6 ? 8 : 12), v6 ? 16 : 4);
   memcpy(t.dst.a, h + (v6 ? 24 : 16), v6 ? 16 : 4);
   const uint8_t *th = h + ihl;
-  t.sport = rd16(th);
-  t.dport = rd16(th + 2);
-  size_t total = v6 ? 40u + rd16(h + 4) : rd16(h + 2);
+  t.sport = be16_load(th);
+  t.dport = be16_load(th + 2);
+  size_t total = v6 ? 40u + be16_load(h + 4) : be16_load(h + 2);
   size_t doff = (size_t)(th[12] >> 4) * 4;
 
   tcp_flow *f = lookup(x, &t);
@@ -390,7 +386,7 @@ void exit_tcp_syn(exit_ctx *x, struct pbuf *p, const uint8_t *h, size_t ihl) {
     pbuf_free(p);
     return;
   }
-  uint32_t rst_ack = rd32(th + 4) + 1 + (uint32_t)(total - ihl - doff);
+  uint32_t rst_ack = be32_load(th + 4) + 1 + (uint32_t)(total - ihl - doff);
   if (!exit_conn_acquire(x, peer)) { /* over a connection cap: refused like a full server */
     tcp_flow tmp = {.t = t, .rst_ack = rst_ack};
     send_rst(x, &tmp);

@@ -20,6 +20,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/raw.h"
 #include "util/log.h"
+#include "util/bytes.h"
 
 struct udp_flow {
   udp_flow *hnext;       /* hash chain */
@@ -50,8 +51,6 @@ struct dns_req {
 
 #define DNS_TTL 30
 #define DNS_MAX_ANSWERS 16
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 /* ---- flows ------------------------------------------------------------------------------ */
 
@@ -346,12 +345,12 @@ static u8_t on_raw_udp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_
   exit_tuple t;
   exit_addr_from_ip(ip_current_src_addr(), &t.src);
   exit_addr_from_ip(ip_current_dest_addr(), &t.dst);
-  t.sport = rd16(uh);
-  t.dport = rd16(uh + 2);
+  t.sport = be16_load(uh);
+  t.dport = be16_load(uh + 2);
   bool dns = !foreign && t.dport == 53 && is_own_address(x, ip_current_dest_addr());
   if (!foreign && !dns) return 0; /* ours, for lwIP's UDP */
   /* From here on the packet is ours. */
-  size_t ulen = rd16(uh + 4);
+  size_t ulen = be16_load(uh + 4);
   udp_flow *f = dns ? NULL : lookup(x, &t);
   exit_peer *peer = f ? f->peer : NULL;
   if (!dns && !f) {
@@ -368,7 +367,7 @@ static u8_t on_raw_udp(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_
     pbuf_remove_header(p, (u16_t)hl);
     if (p->tot_len > ulen) pbuf_realloc(p, (u16_t)ulen);
     bool v6 = IP_IS_V6(ip_current_dest_addr());
-    if (v6 || rd16(uh + 6) != 0) /* IPv4 may leave the checksum out */
+    if (v6 || be16_load(uh + 6) != 0) /* IPv4 may leave the checksum out */
       ok = ip_chksum_pseudo(p, IP_PROTO_UDP, (u16_t)ulen, ip_current_src_addr(),
                             ip_current_dest_addr()) == 0;
   }

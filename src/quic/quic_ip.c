@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "util/bytes.h"
+
 static uint32_t sum16(uint32_t acc, const uint8_t *p, size_t len) {
   for (; len >= 2; p += 2, len -= 2) acc += (uint32_t)p[0] << 8 | p[1];
   if (len) acc += (uint32_t)p[0] << 8;
@@ -13,13 +15,6 @@ static uint16_t fold(uint32_t acc) {
   while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
   return (uint16_t)~acc;
 }
-
-static void put16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 uint16_t quic_ip_port(const struct sockaddr_storage *a) {
   return a->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)a)->sin6_port)
@@ -50,21 +45,21 @@ uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storag
   size_t iph = v6 ? 40 : 20;
   uint8_t *udp = payload - 8, *ip = udp - iph;
   size_t ulen = len + 8;
-  put16(udp, quic_ip_port(src));
-  put16(udp + 2, quic_ip_port(dst));
-  put16(udp + 4, (uint16_t)ulen);
-  put16(udp + 6, 0);
+  be16_store(udp, quic_ip_port(src));
+  be16_store(udp + 2, quic_ip_port(dst));
+  be16_store(udp + 4, (uint16_t)ulen);
+  be16_store(udp + 6, 0);
   /* pseudo header: addresses, protocol, UDP length */
   uint32_t acc = sum16(0, s, alen);
   acc = sum16(acc, d, alen);
   acc += 17 + (uint32_t)ulen;
   acc = sum16(acc, udp, ulen);
   uint16_t ck = fold(acc);
-  put16(udp + 6, ck ? ck : 0xffff);
+  be16_store(udp + 6, ck ? ck : 0xffff);
   if (v6) {
     ip[0] = 0x60;
     ip[1] = ip[2] = ip[3] = 0;
-    put16(ip + 4, (uint16_t)ulen);
+    be16_store(ip + 4, (uint16_t)ulen);
     ip[6] = 17;
     ip[7] = 64;
     memcpy(ip + 8, s, 16);
@@ -72,15 +67,15 @@ uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storag
   } else {
     ip[0] = 0x45;
     ip[1] = 0;
-    put16(ip + 2, (uint16_t)(ulen + 20));
-    put16(ip + 4, ip_id++);
-    put16(ip + 6, 0x4000); /* DF */
+    be16_store(ip + 2, (uint16_t)(ulen + 20));
+    be16_store(ip + 4, ip_id++);
+    be16_store(ip + 6, 0x4000); /* DF */
     ip[8] = 64;
     ip[9] = 17;
-    put16(ip + 10, 0);
+    be16_store(ip + 10, 0);
     memcpy(ip + 12, s, 4);
     memcpy(ip + 16, d, 4);
-    put16(ip + 10, fold(sum16(0, ip, 20)));
+    be16_store(ip + 10, fold(sum16(0, ip, 20)));
   }
   *pkt_len = iph + ulen;
   return ip;
@@ -108,16 +103,16 @@ bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *
   const uint8_t *sa, *da;
   size_t avail;
   if (len >= 20 && pkt[0] >> 4 == 4) {
-    size_t ihl = (size_t)(pkt[0] & 15) * 4, tot = get16(pkt + 2);
+    size_t ihl = (size_t)(pkt[0] & 15) * 4, tot = be16_load(pkt + 2);
     if (ihl < 20 || tot < ihl + 8 || tot > len || pkt[9] != 17) return false;
-    if (get16(pkt + 6) & 0x3fff) return false; /* a fragment */
+    if (be16_load(pkt + 6) & 0x3fff) return false; /* a fragment */
     family = AF_INET;
     sa = pkt + 12;
     da = pkt + 16;
     udp = pkt + ihl;
     avail = tot - ihl;
   } else if (len >= 48 && pkt[0] >> 4 == 6) {
-    size_t pl = get16(pkt + 4);
+    size_t pl = be16_load(pkt + 4);
     if (pkt[6] != 17 || pl < 8 || 40 + pl > len) return false; /* extension headers: not ours */
     family = AF_INET6;
     sa = pkt + 8;
@@ -127,10 +122,10 @@ bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *
   } else {
     return false;
   }
-  size_t ulen = get16(udp + 4);
+  size_t ulen = be16_load(udp + 4);
   if (ulen < 8 || ulen > avail) return false;
-  set_addr(src, family, sa, get16(udp));
-  set_addr(dst, family, da, get16(udp + 2));
+  set_addr(src, family, sa, be16_load(udp));
+  set_addr(dst, family, da, be16_load(udp + 2));
   *payload = udp + 8;
   *plen = ulen - 8;
   return true;
@@ -141,23 +136,23 @@ bool quic_ip_parse_unreachable(const uint8_t *pkt, size_t len, struct sockaddr_s
   const uint8_t *q;
   size_t qlen;
   if (len >= 20 && pkt[0] >> 4 == 4) {
-    size_t ihl = (size_t)(pkt[0] & 15) * 4, tot = get16(pkt + 2);
+    size_t ihl = (size_t)(pkt[0] & 15) * 4, tot = be16_load(pkt + 2);
     if (ihl < 20 || tot > len || tot < ihl + 8 || pkt[9] != 1 || pkt[ihl] != 3) return false;
     q = pkt + ihl + 8;
     qlen = tot - ihl - 8;
     if (qlen < 20 || q[0] >> 4 != 4 || q[9] != 17) return false;
     size_t qihl = (size_t)(q[0] & 15) * 4;
     if (qihl < 20 || qlen < qihl + 8) return false;
-    set_addr(qsrc, AF_INET, q + 12, get16(q + qihl));
-    set_addr(qdst, AF_INET, q + 16, get16(q + qihl + 2));
+    set_addr(qsrc, AF_INET, q + 12, be16_load(q + qihl));
+    set_addr(qdst, AF_INET, q + 16, be16_load(q + qihl + 2));
     return true;
   }
   if (len >= 40 + 8 + 48 && pkt[0] >> 4 == 6) {
     if (pkt[6] != 58 || pkt[40] != 1) return false;
     q = pkt + 48;
     if (q[0] >> 4 != 6 || q[6] != 17) return false;
-    set_addr(qsrc, AF_INET6, q + 8, get16(q + 40));
-    set_addr(qdst, AF_INET6, q + 24, get16(q + 42));
+    set_addr(qsrc, AF_INET6, q + 8, be16_load(q + 40));
+    set_addr(qdst, AF_INET6, q + 24, be16_load(q + 42));
     return true;
   }
   return false;

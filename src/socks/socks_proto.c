@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/bytes.h"
+
 #define SOCKS4_VERSION 4
 #define SOCKS5_VERSION 5
 #define USERPASS_VERSION 1
@@ -18,13 +20,6 @@
 #define SOCKS5_REQ_HDR_LEN 4 /* VER CMD RSV ATYP */
 #define UDP_HDR_FIXED_LEN 4  /* RSV(2) FRAG ATYP */
 #define SOCKS4_STR_MAX 255   /* user id / host name bytes before the NUL, to fit char[256] */
-
-static uint16_t get_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-
-static void put_be16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -83,7 +78,7 @@ static void read_addr(uint8_t atyp, const uint8_t *p, socks_addr *a) {
   } else {
     memcpy(a->ip, p, n);
   }
-  a->port = get_be16(p + n);
+  a->port = be16_load(p + n);
 }
 
 /* Length of a's domain, or 0 if it is empty or not NUL-terminated within the array (such an
@@ -120,7 +115,7 @@ static size_t put_addr(const socks_addr *a, uint8_t *out, size_t cap) {
   } else {
     memcpy(p, a->ip, n);
   }
-  put_be16(p + n, a->port);
+  be16_store(p + n, a->port);
   return total;
 }
 
@@ -249,7 +244,7 @@ socks_status socks4_parse_request(const uint8_t *buf, size_t len, socks4_request
   }
   memset(out, 0, sizeof *out);
   out->cmd = buf[1];
-  out->addr.port = get_be16(buf + 2);
+  out->addr.port = be16_load(buf + 2);
   memcpy(out->user, buf + SOCKS4_HDR_LEN, ulen); /* includes the NUL */
   if (v4a) {
     out->addr.type = SOCKS_ADDR_DOMAIN;
@@ -266,7 +261,7 @@ size_t socks4_build_reply(uint8_t cd, const socks_addr *bnd, uint8_t out[8]) {
   memset(out, 0, 8); /* VN = 0; port and address stay zero unless bnd is IPv4 */
   out[1] = cd;
   if (bnd != NULL && bnd->type == SOCKS_ADDR_IPV4) {
-    put_be16(out + 2, bnd->port);
+    be16_store(out + 2, bnd->port);
     memcpy(out + 4, bnd->ip, 4);
   }
   return 8;

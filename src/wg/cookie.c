@@ -49,7 +49,7 @@ wg_result wg_cookie_create_reply(wg_cookie_checker *c, const wg_device_keys *key
                                  uint64_t now, uint8_t out[64]) {
   uint8_t cookie[WG_MAC_LEN];
   if (!is_handshake_len(len)) return WG_ERR_SIZE;
-  wg_le32_store(out, type);
+  le32_store(out, type);
   /* The sender index sits at offset 4 in both initiation and response. */
   memcpy(out + WG_COOKIE_RECEIVER, msg + WG_INIT_SENDER, 4);
   awg_rng_bytes(c->rng, out + WG_COOKIE_NONCE, WG_XNONCE_LEN);

@@ -63,7 +63,7 @@ wg_result wg_device_consume_response(wg_device *d, const uint8_t *msg, size_t le
   if (len != WG_MSG_RESPONSE_LEN) return WG_ERR_SIZE;
   r = wg_cookie_check(&d->checker, &d->keys, msg, len, src, srclen, under_load, now);
   if (r != WG_OK) return r;
-  e = wg_index_lookup(&d->index, wg_le32_load(msg + WG_RESP_RECEIVER), WG_INDEX_HANDSHAKE);
+  e = wg_index_lookup(&d->index, le32_load(msg + WG_RESP_RECEIVER), WG_INDEX_HANDSHAKE);
   if (!e) return WG_ERR_UNKNOWN_INDEX;
   *peer = e->peer;
   return wg_peer_consume_response(e->peer, msg, now);
@@ -81,7 +81,7 @@ wg_result wg_device_consume_cookie_reply(wg_device *d, const uint8_t *msg, size_
   *peer = NULL;
   if (len != WG_MSG_COOKIE_LEN) return WG_ERR_SIZE;
   /* Our initiation's index names a handshake; our response's has become a keypair. */
-  e = wg_index_lookup(&d->index, wg_le32_load(msg + WG_COOKIE_RECEIVER),
+  e = wg_index_lookup(&d->index, le32_load(msg + WG_COOKIE_RECEIVER),
                       WG_INDEX_HANDSHAKE | WG_INDEX_KEYPAIR);
   if (!e) return WG_ERR_UNKNOWN_INDEX;
   *peer = e->peer;
@@ -95,7 +95,7 @@ wg_result wg_device_decrypt(wg_device *d, uint8_t *msg, size_t len, uint64_t now
   *peer = NULL;
   *pt_len = 0;
   if (len < WG_MSG_TRANSPORT_MIN_LEN) return WG_ERR_SIZE;
-  e = wg_index_lookup(&d->index, wg_le32_load(msg + WG_DATA_RECEIVER), WG_INDEX_KEYPAIR);
+  e = wg_index_lookup(&d->index, le32_load(msg + WG_DATA_RECEIVER), WG_INDEX_KEYPAIR);
   if (!e) return WG_ERR_UNKNOWN_INDEX;
   *peer = e->peer;
   r = wg_peer_decrypt(e->peer, e->obj, msg, len, now);

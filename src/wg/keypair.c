@@ -52,9 +52,9 @@ wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t
   if (!wg_keypair_fresh(kp, t, now) || kp->send_counter >= t->reject_after_messages)
     return WG_ERR_EXPIRED;
   memset(payload + pt_len, 0, padded_len - pt_len);
-  wg_le32_store(msg, type);
-  wg_le32_store(msg + WG_DATA_RECEIVER, kp->remote_index);
-  wg_le64_store(msg + WG_DATA_COUNTER, kp->send_counter);
+  le32_store(msg, type);
+  le32_store(msg + WG_DATA_RECEIVER, kp->remote_index);
+  le64_store(msg + WG_DATA_COUNTER, kp->send_counter);
   if (!wg_aead_ctx_seal(kp->send_aead, kp->send_counter, payload, payload, padded_len, NULL, 0))
     return WG_ERR_BUFFER; /* padded_len beyond WG_AEAD_MAX_LEN; nothing was sent */
   kp->send_counter++;
@@ -65,7 +65,7 @@ wg_result wg_keypair_decrypt(wg_keypair *kp, uint8_t *msg, size_t len, const wg_
                              uint64_t now) {
   uint64_t counter;
   if (len < WG_MSG_TRANSPORT_MIN_LEN) return WG_ERR_SIZE;
-  counter = wg_le64_load(msg + WG_DATA_COUNTER);
+  counter = le64_load(msg + WG_DATA_COUNTER);
   if (!wg_keypair_fresh(kp, t, now) || counter >= t->reject_after_messages) return WG_ERR_EXPIRED;
   /* Cheap check first, so replayed packets cost no decryption. */
   if (!wg_replay_check(&kp->replay, counter, t->reject_after_messages)) return WG_ERR_REPLAY;

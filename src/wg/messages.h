@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/bytes.h"
+
 #define WG_MSG_INIT_LEN 148
 #define WG_MSG_RESPONSE_LEN 92
 #define WG_MSG_COOKIE_LEN 64
@@ -38,22 +40,5 @@
 #define WG_DATA_RECEIVER 4
 #define WG_DATA_COUNTER 8
 #define WG_DATA_PAYLOAD 16
-
-static inline uint32_t wg_le32_load(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline void wg_le32_store(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t wg_le64_load(const uint8_t *p) {
-  return (uint64_t)wg_le32_load(p) | (uint64_t)wg_le32_load(p + 4) << 32;
-}
-
-static inline void wg_le64_store(uint8_t *p, uint64_t v) {
-  wg_le32_store(p, (uint32_t)v);
-  wg_le32_store(p + 4, (uint32_t)(v >> 32));
-}
 
 #endif

@@ -100,8 +100,8 @@ wg_result wg_noise_create_initiation(wg_handshake *hs, const wg_device_keys *key
   chain c;
   uint8_t eph[WG_KEY_LEN], ts[WG_TIMESTAMP_LEN];
   memset(msg, 0, WG_MSG_INIT_LEN);
-  wg_le32_store(msg, type);
-  wg_le32_store(msg + WG_INIT_SENDER, local_index);
+  le32_store(msg, type);
+  le32_store(msg + WG_INIT_SENDER, local_index);
   chain_start(&c, hs->remote_static);
   wg_keygen(eph, msg + WG_INIT_EPHEMERAL, rng);
   mix_ephemeral(&c, msg + WG_INIT_EPHEMERAL);
@@ -139,7 +139,7 @@ wg_result wg_noise_identify_initiation(const wg_device_keys *keys, const uint8_t
     memcpy(scan->remote_ephemeral, eph, WG_KEY_LEN);
     memcpy(scan->hash, c.h, WG_HASH_LEN);
     memcpy(scan->chaining_key, c.ck, WG_HASH_LEN);
-    scan->sender_index = wg_le32_load(msg + WG_INIT_SENDER);
+    scan->sender_index = le32_load(msg + WG_INIT_SENDER);
   }
   chain_wipe(&c);
   if (r != WG_OK) wg_initiation_scan_wipe(scan);
@@ -208,9 +208,9 @@ wg_result wg_noise_create_response(wg_handshake *hs, uint32_t type, uint32_t loc
   wg_result r = WG_OK;
   if (hs->state != WG_HS_CONSUMED_INITIATION) return WG_ERR_STATE;
   memset(msg, 0, WG_MSG_RESPONSE_LEN);
-  wg_le32_store(msg, type);
-  wg_le32_store(msg + WG_RESP_SENDER, local_index);
-  wg_le32_store(msg + WG_RESP_RECEIVER, hs->remote_index);
+  le32_store(msg, type);
+  le32_store(msg + WG_RESP_SENDER, local_index);
+  le32_store(msg + WG_RESP_RECEIVER, hs->remote_index);
   load_chain(&c, hs);
   wg_keygen(eph, msg + WG_RESP_EPHEMERAL, rng);
   mix_ephemeral(&c, msg + WG_RESP_EPHEMERAL);
@@ -234,7 +234,7 @@ wg_result wg_noise_consume_response(wg_handshake *hs, const wg_device_keys *keys
   wg_result r = WG_OK;
   const uint8_t *eph = msg + WG_RESP_EPHEMERAL;
   if (hs->state != WG_HS_CREATED_INITIATION) return WG_ERR_STATE;
-  if (wg_le32_load(msg + WG_RESP_RECEIVER) != hs->local_index) return WG_ERR_UNKNOWN_INDEX;
+  if (le32_load(msg + WG_RESP_RECEIVER) != hs->local_index) return WG_ERR_UNKNOWN_INDEX;
   load_chain(&c, hs);
   mix_ephemeral(&c, eph);
   if (!mix_dh(&c, hs->ephemeral_priv, eph) || !mix_dh(&c, keys->priv, eph)) {
@@ -245,7 +245,7 @@ wg_result wg_noise_consume_response(wg_handshake *hs, const wg_device_keys *keys
   }
   if (r == WG_OK) {
     memcpy(hs->remote_ephemeral, eph, WG_KEY_LEN);
-    hs->remote_index = wg_le32_load(msg + WG_RESP_SENDER);
+    hs->remote_index = le32_load(msg + WG_RESP_SENDER);
     commit(hs, &c, WG_HS_CONSUMED_RESPONSE);
   }
   chain_wipe(&c);

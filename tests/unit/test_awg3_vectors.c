@@ -195,8 +195,8 @@ static void test_classification(void **state) {
     if (v.kind == AWG_MSG_UNKNOWN) continue;
     /* The unmasked type lies in the class's range; on the wire it does not. */
     const awg_params *p = &receiver(c, d)->awg;
-    assert_true(awg_hrange_contains(p->h[v.kind - 1], wg_le32_load(v.msg)));
-    assert_false(awg_hrange_contains(p->h[v.kind - 1], wg_le32_load(d->raw + p->s[v.kind - 1])));
+    assert_true(awg_hrange_contains(p->h[v.kind - 1], le32_load(v.msg)));
+    assert_false(awg_hrange_contains(p->h[v.kind - 1], le32_load(d->raw + p->s[v.kind - 1])));
     if (v.kind == AWG_MSG_INIT) assert_true(d->from_a && i == 5);
     if (v.kind == AWG_MSG_RESPONSE) assert_true(!d->from_a && i == 6);
   }
@@ -280,7 +280,7 @@ static void test_consume_initiation(void **state) {
   assert_int_equal(wg_device_consume_initiation(&dev, v.msg, v.len, in->src, 6, false, now, &got),
                    WG_OK);
   assert_ptr_equal(got, &peer);
-  assert_int_equal(peer.hs.remote_index, wg_le32_load(v.msg + WG_INIT_SENDER));
+  assert_int_equal(peer.hs.remote_index, le32_load(v.msg + WG_INIT_SENDER));
   /* The decrypted TAI64N time is the capture's (label = 2^62 + 10 + seconds). */
   uint64_t label = 0;
   for (int i = 0; i < 8; i++) label = label << 8 | peer.hs.latest_timestamp[i];
@@ -289,7 +289,7 @@ static void test_consume_initiation(void **state) {
   /* The response's receiver index is the initiation's sender (both unmasked). */
   view r;
   classify(&c->conf_a.awg, c->d[6].raw, c->d[6].len, &r);
-  assert_int_equal(wg_le32_load(r.msg + WG_RESP_RECEIVER), wg_le32_load(v.msg + WG_INIT_SENDER));
+  assert_int_equal(le32_load(r.msg + WG_RESP_RECEIVER), le32_load(v.msg + WG_INIT_SENDER));
   wg_peer_remove(&peer);
   wg_device_wipe(&dev);
 }
@@ -334,7 +334,7 @@ static void test_transport(void **state) {
     view v;
     classify(&receiver(c, d)->awg, d->raw, d->len, &v);
     if (v.kind != AWG_MSG_TRANSPORT) continue;
-    assert_int_equal(wg_le32_load(v.msg + WG_DATA_RECEIVER), d->from_a ? c->index_ab : c->index_ba);
+    assert_int_equal(le32_load(v.msg + WG_DATA_RECEIVER), d->from_a ? c->index_ab : c->index_ba);
     long n = open_transport(c, d->from_a, v.msg, v.len, pt);
     if (n < 0) fail_msg("%s #%zu does not authenticate", c->spec->name, i + 1);
     if (n % 16) unaligned++;
@@ -360,7 +360,7 @@ static void test_transport(void **state) {
       classify(&receiver(c, d)->awg, bad, d->len, &w);
       if (w.kind != AWG_MSG_TRANSPORT) continue;
       if (open_transport(c, d->from_a, w.msg, w.len, pt) >= 0 &&
-          wg_le32_load(w.msg + WG_DATA_RECEIVER) == (d->from_a ? c->index_ab : c->index_ba))
+          le32_load(w.msg + WG_DATA_RECEIVER) == (d->from_a ? c->index_ab : c->index_ba))
         fail_msg("%s #%zu: flipped byte %zu accepted", c->spec->name, i + 1, spots[k]);
     }
   }

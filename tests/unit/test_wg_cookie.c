@@ -35,7 +35,7 @@ static int setup(void **state) {
   wg_cookie_checker_init(&f.checker, &f.rng.rng);
   wg_cookie_maker_init(&f.maker, f.server.pub);
   for (size_t i = 0; i < sizeof f.msg; i++) f.msg[i] = (uint8_t)i;
-  wg_le32_store(f.msg, 100062); /* an AWG type value: covered like any other byte */
+  le32_store(f.msg, 100062); /* an AWG type value: covered like any other byte */
   *state = &f;
   return 0;
 }
@@ -50,7 +50,7 @@ static void get_cookie(fixture *f, uint64_t now) {
   assert_int_equal(wg_cookie_create_reply(&f->checker, &f->server, 300042, f->msg, sizeof f->msg,
                                           SRC, 6, now, reply),
                    WG_OK);
-  assert_int_equal(wg_le32_load(reply), 300042);
+  assert_int_equal(le32_load(reply), 300042);
   assert_memory_equal(reply + WG_COOKIE_RECEIVER, f->msg + WG_INIT_SENDER, 4);
   assert_int_equal(wg_cookie_consume_reply(&f->maker, reply, sizeof reply, now), WG_OK);
 }
@@ -102,7 +102,7 @@ static void test_cookie_on_response(void **state) {
   assert_int_equal(
       wg_cookie_create_reply(&f->checker, &f->server, 3, resp, sizeof resp, SRC, 6, 0, reply),
       WG_OK);
-  assert_int_equal(wg_le32_load(reply + WG_COOKIE_RECEIVER), 0xaabbccdd);
+  assert_int_equal(le32_load(reply + WG_COOKIE_RECEIVER), 0xaabbccdd);
   assert_int_equal(wg_cookie_consume_reply(&f->maker, reply, sizeof reply, 0), WG_OK);
   wg_cookie_add_macs(&f->maker, resp, sizeof resp, 0);
   assert_int_equal(wg_cookie_check(&f->checker, &f->server, resp, sizeof resp, SRC, 6, true, 0),
@@ -200,7 +200,7 @@ static void test_device_exchange(void **state) {
   assert_int_equal(wg_device_consume_cookie_reply(&p.b, reply, 64, p.now, &got), WG_OK);
   assert_ptr_equal(got, &p.b_a);
   /* An unknown receiver index. */
-  wg_le32_store(reply + WG_COOKIE_RECEIVER, wg_le32_load(reply + WG_COOKIE_RECEIVER) ^ 1);
+  le32_store(reply + WG_COOKIE_RECEIVER, le32_load(reply + WG_COOKIE_RECEIVER) ^ 1);
   assert_int_equal(wg_device_consume_cookie_reply(&p.b, reply, 64, p.now, &got),
                    WG_ERR_UNKNOWN_INDEX);
   wg_pair_free(&p);

@@ -83,8 +83,8 @@ static void test_type_not_mixed_into_handshake(void **state) {
   wg_peer *got;
   wg_pair_init(&p, NULL, NULL);
   assert_int_equal(wg_peer_create_initiation(&p.a_b, 100062, p.now, p.wall, false, init), WG_OK);
-  assert_int_equal(wg_le32_load(init), 100062);
-  wg_le32_store(init, 0xfffffffeu);
+  assert_int_equal(le32_load(init), 100062);
+  le32_store(init, 0xfffffffeu);
   assert_int_equal(wg_device_consume_initiation(&p.b, init, 148, p.src_a, 6, false, p.now, &got),
                    WG_ERR_MAC1);
   wg_cookie_add_macs(&p.a_b.cookie, init, 148, p.now);
@@ -102,7 +102,7 @@ static void test_transport_type_not_authenticated(void **state) {
   wg_pair_init(&p, NULL, NULL);
   wg_pair_handshake(&p, true);
   n = wg_pair_seal(&p.a_b, 4, PING, sizeof PING, p.now, buf, sizeof buf);
-  wg_le32_store(buf, 400099);
+  le32_store(buf, 400099);
   assert_int_equal(wg_device_decrypt(&p.b, buf, n, p.now, &got, &pt_len), WG_OK);
   assert_memory_equal(buf + 16, PING, sizeof PING);
   wg_pair_free(&p);

@@ -183,8 +183,8 @@ static void test_classification(void **state) {
   assert_int_equal(n[AWG_MSG_UNKNOWN], c->spec->n_unknown);
   assert_true(c->init->from_a);
   assert_false(c->resp->from_a);
-  assert_true(awg_hrange_contains(c->spec->h[0], wg_le32_load(c->init->msg)));
-  assert_true(awg_hrange_contains(c->spec->h[1], wg_le32_load(c->resp->msg)));
+  assert_true(awg_hrange_contains(c->spec->h[0], le32_load(c->init->msg)));
+  assert_true(awg_hrange_contains(c->spec->h[1], le32_load(c->resp->msg)));
 }
 
 /* mac1 verifies for the receiver only, and covers every byte before it. */
@@ -246,7 +246,7 @@ static void test_consume_initiation(void **state) {
       wg_device_consume_initiation(&b.dev, in->msg, in->len, in->src, 6, false, now, &got), WG_OK);
   assert_ptr_equal(got, &b.peer);
   assert_int_equal(b.peer.hs.state, WG_HS_CONSUMED_INITIATION);
-  assert_int_equal(b.peer.hs.remote_index, wg_le32_load(in->msg + WG_INIT_SENDER));
+  assert_int_equal(b.peer.hs.remote_index, le32_load(in->msg + WG_INIT_SENDER));
   uint64_t secs = tai64n_unix_seconds(b.peer.hs.latest_timestamp);
   uint64_t pcap_secs = in->ts_ns / WG_NS_PER_SEC;
   assert_true(secs + 2 >= pcap_secs && secs <= pcap_secs + 2);
@@ -302,8 +302,8 @@ typedef struct {
 
 static void check_transport(const datagram *d, direction *dir, size_t *max_payload) {
   assert_true(d->len >= WG_MSG_TRANSPORT_MIN_LEN);
-  assert_int_equal(wg_le32_load(d->msg + WG_DATA_RECEIVER), dir->index);
-  uint64_t counter = wg_le64_load(d->msg + WG_DATA_COUNTER);
+  assert_int_equal(le32_load(d->msg + WG_DATA_RECEIVER), dir->index);
+  uint64_t counter = le64_load(d->msg + WG_DATA_COUNTER);
   if (!wg_replay_update(&dir->window, counter, WG_REJECT_AFTER_MESSAGES))
     fail_msg("counter %llu repeated or out of window", (unsigned long long)counter);
   dir->count++;
@@ -314,10 +314,10 @@ static void check_transport(const datagram *d, direction *dir, size_t *max_paylo
 
 static void test_transport_consistency(void **state) {
   capture *c = *state;
-  direction a_to_b = {.index = wg_le32_load(c->resp->msg + WG_RESP_SENDER)};
-  direction b_to_a = {.index = wg_le32_load(c->init->msg + WG_INIT_SENDER)};
+  direction a_to_b = {.index = le32_load(c->resp->msg + WG_RESP_SENDER)};
+  direction b_to_a = {.index = le32_load(c->init->msg + WG_INIT_SENDER)};
   size_t max_payload = 0, keepalives = 0;
-  assert_int_equal(wg_le32_load(c->resp->msg + WG_RESP_RECEIVER), b_to_a.index);
+  assert_int_equal(le32_load(c->resp->msg + WG_RESP_RECEIVER), b_to_a.index);
   wg_replay_init(&a_to_b.window);
   wg_replay_init(&b_to_a.window);
   for (size_t i = 0; i < c->n; i++) {

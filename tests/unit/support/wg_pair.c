@@ -76,7 +76,7 @@ size_t wg_pair_seal(wg_peer *from, uint32_t type, const void *pt, size_t len, ui
   assert_true(wg_transport_len(padded) <= cap);
   if (len) memcpy(buf + WG_DATA_PAYLOAD, pt, len);
   assert_int_equal(wg_peer_encrypt(from, type, buf, len, padded, now), WG_OK);
-  assert_int_equal(wg_le32_load(buf), type);
+  assert_int_equal(le32_load(buf), type);
   return wg_transport_len(padded);
 }
 
