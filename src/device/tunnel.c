@@ -34,16 +34,6 @@ void tun_addr_bytes(const udp_addr *a, uint8_t out[18], size_t *len) {
   }
 }
 
-static void fast_timers(wg_tunables *t) {
-  /* Integration tests exercise rekeying and retries in seconds instead of minutes. */
-  t->rekey_after_time = 4 * WG_NS_PER_SEC;
-  t->reject_after_time = 8 * WG_NS_PER_SEC;
-  t->rekey_timeout = 1 * WG_NS_PER_SEC;
-  t->keepalive_timeout = 2 * WG_NS_PER_SEC;
-  t->rekey_attempt_time = 10 * WG_NS_PER_SEC;
-  t->rekey_jitter_max = 100 * WG_NS_PER_MS;
-}
-
 /* AWG 3.x timing ranges replace WireGuard's constants where set (spec R47/R48). */
 static void awg3_timers(wg_tunables *t, const awg3_params *v3) {
   if (awg3_range_is_set(v3->rekey_after_time)) {
@@ -112,8 +102,6 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   t->awg = &cfg->awg;
   t->mtu = cfg->mtu;
   wg_tunables_default(&t->tun);
-  const char *fast = getenv("AWGPROXY_TEST_FAST_TIMERS");
-  if (fast && *fast == '1') fast_timers(&t->tun);
   awg3_timers(&t->tun, &cfg->awg.v3);
   static const double hs_bounds[TUN_HS_DURATION_BOUNDS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                            0.5,   1,    2.5,   5,    10,  30};

@@ -400,7 +400,7 @@ def test_awg_counters_between_two_instances(lab):
 
 
 def test_reconnects_counted_but_rekeys_not(lab):
-    """With AWGPROXY_TEST_FAST_TIMERS=1 (rekey after 4 s, sessions die after 8 s) and a keepalive
+    """With netns.FAST_TIMERS (rekey after 4 s, sessions die after 8 s) and a keepalive
     every second: routine rekeys leave awgproxy_reconnects_total at 0; when wireguard-go goes away
     long enough for the session to die and comes back, the new session counts as a reconnect."""
     w, a = lab.netns("w"), lab.netns("a")
@@ -412,7 +412,7 @@ def test_reconnects_counted_but_rekeys_not(lab):
                           peers=peers)
     conf = client_conf(a_priv, wg.public_key, "127.0.0.1:9101").replace(
         "PersistentKeepalive = 25", "PersistentKeepalive = 1")
-    proxy = lab.awgproxy(a, "client", conf, env={"AWGPROXY_TEST_FAST_TIMERS": "1"})
+    proxy = lab.awgproxy(a, "client", netns.fast_timers(conf))
     wg.wait_handshake(a_pub, timeout=10)
 
     def counters():

@@ -144,7 +144,7 @@ class Client:
 
 
 class ReloadLab:
-    def __init__(self, lab, server_env=None, max_sessions=None):
+    def __init__(self, lab, fast_timers=False, max_sessions=None):
         self.lab = lab
         self.s, self.t = lab.netns("s"), lab.netns("t")
         lab.veth(self.s, self.t, f"{T_SIDE}/24", f"{T_ADDR}/24")
@@ -152,7 +152,7 @@ class ReloadLab:
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.s_priv, self.s_pub = keypair()
         self.sock = self.s.file("control.sock")
-        self.server_env = server_env
+        self.fast_timers = fast_timers
         self.max_sessions = max_sessions
         self.server = None
 
@@ -164,11 +164,11 @@ class ReloadLab:
                 f"Address = {S_TUNNEL}/24\n\n[Control]\nListen = {self.sock}\n")
         if self.max_sessions is not None:
             text += f"\n[Server]\nMaxSessions = {self.max_sessions}\n"
-        return text + extra + peers_text
+        text += extra + peers_text
+        return netns.fast_timers(text) if self.fast_timers else text
 
     def start(self, peers_text):
-        self.server = self.lab.awgproxy(self.s, "server", self.conf(peers_text),
-                                        env=self.server_env)
+        self.server = self.lab.awgproxy(self.s, "server", self.conf(peers_text))
         self.server.wait_log(r"event=started.*role=server", timeout=15)
         assert netns.wait_until(lambda: os.path.exists(self.sock), 10), self.server.log_tail()
         return self.server
@@ -335,7 +335,7 @@ def test_changed_psk_forces_new_handshake(lab):
 
 def test_session_log_lines_expiry_and_shutdown(lab):
     # Fast test timers: REJECT_AFTER_TIME = 8 s, so an idle session expires quickly.
-    rl = ReloadLab(lab, server_env={"AWGPROXY_TEST_FAST_TIMERS": "1"})
+    rl = ReloadLab(lab, fast_timers=True)
     a, c = rl.client(2, keepalive=0), rl.client(3)
     server = rl.start(a.server_peer() + c.server_peer())
     assert a.connected(), rl.logs()

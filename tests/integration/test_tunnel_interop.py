@@ -7,10 +7,9 @@
 
 Contract with the engine (what these tests rely on):
 
-* `AWGPROXY_TEST_FAST_TIMERS=1` in awgproxy's environment shrinks the WireGuard timers so a rekey
-  can be observed in seconds: REKEY_AFTER_TIME = 4 s, REJECT_AFTER_TIME = 8 s, REKEY_TIMEOUT = 1 s,
-  KEEPALIVE_TIMEOUT = 2 s (everything else as in wg_tunables_default). Without it, the normal
-  values apply. It is for tests only.
+* `netns.fast_timers(conf)` adds the timing keys (RekeyAfterTime = 4, RejectAfterTime = 8,
+  RekeyTimeout = 1, KeepaliveTimeout = 2, MaxHandshakeAttempts = 10) to a config, so a rekey can
+  be observed in seconds; they change nothing on the wire. Without them the normal values apply.
 * The log (LOG_LEVEL=debug, logfmt) has one line per completed handshake that contains the words
   "handshake" and "complete(d)" and the peer's fingerprint (first 8 characters of its base64 public
   key, as key_fingerprint() prints it), e.g.
@@ -178,16 +177,14 @@ def test_wireguard_go_initiates(lab):
 
 
 def test_rekey_with_fast_timers(lab):
-    """With AWGPROXY_TEST_FAST_TIMERS=1 (rekey after 4 s) a 15 s ping stream from W survives
+    """With netns.FAST_TIMERS in its config (rekey after 4 s) a 15 s ping stream from W survives
     several key rotations: at most 5 % loss, and W records a newer handshake during the run."""
     w, a, link = _pair(lab)
     a_priv, a_pub = keypair()
     wg = lab.wireguard_go(w, listen_port=W_PORT, address=f"{W_TUNNEL}/24",
                           peers=[{"public_key": a_pub, "allowed_ips": f"{A_TUNNEL}/32"}])
-    proxy = lab.awgproxy(a, "client",
-                         plain_conf(a_priv, wg.public_key, endpoint=f"{W_UNDERLAY}:{W_PORT}",
-                                    keepalive=1),
-                         env={"AWGPROXY_TEST_FAST_TIMERS": "1"})
+    proxy = lab.awgproxy(a, "client", netns.fast_timers(
+        plain_conf(a_priv, wg.public_key, endpoint=f"{W_UNDERLAY}:{W_PORT}", keepalive=1)))
     try:
         first = wg.wait_handshake(a_pub, timeout=10)
     except AssertionError as e:
@@ -212,7 +209,7 @@ def test_rekey_with_fast_timers(lab):
         f"lost {r.lost}/{count} echo replies across rekeys (max 5 %)\n{r}\n{proxy.log_tail()}")
     later = sorted(t for t in seen if t > first)
     assert later, (f"W's latest-handshake never changed from {first} during {count * 0.2:.0f} s "
-                   f"with REKEY_AFTER_TIME = 4 s: no rekey happened (AWGPROXY_TEST_FAST_TIMERS "
+                   f"with REKEY_AFTER_TIME = 4 s: no rekey happened (RekeyAfterTime "
                    f"honoured?)\n{proxy.log_tail()}")
     assert proxy.handshake_completed_lines(wg.public_key), (
         f"no 'handshake … completed' log line naming peer {wg.public_key[:8]}\n{proxy.log_tail()}")

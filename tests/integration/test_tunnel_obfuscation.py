@@ -12,7 +12,7 @@ Expected wire format (docs/spec/awg-obfuscation.md §2, §3, §5, §6 and docs/s
 
 The first tests only exercise tests/integration/pcap.py against the recorded vectors and always run.
 
-The retry test uses AWGPROXY_TEST_FAST_TIMERS=1 (REKEY_TIMEOUT 1 s, see test_tunnel_interop.py) but
+The retry test uses netns.FAST_TIMERS (REKEY_TIMEOUT 1 s, see test_tunnel_interop.py) but
 also passes with the normal 5 s timers, only slower.
 """
 import re
@@ -362,7 +362,7 @@ def test_every_retry_resends_signature_and_junk(lab):
     a, link = env["a"], env["link"]
     cap = lab.tcpdump(a, link.ifname_a, filter="udp")
     started = time.time()
-    pa = lab.awgproxy(a, "client", env["conf_a"], env={"AWGPROXY_TEST_FAST_TIMERS": "1"})
+    pa = lab.awgproxy(a, "client", netns.fast_timers(env["conf_a"]))
 
     def three_bursts():
         return sum(1 for d in cap.datagrams() if is_init(d.payload)) >= 3
