@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "util/addr_fmt.h"
 
 int cfg_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err,
                    size_t errlen) {
@@ -235,8 +236,5 @@ void cfg_format_cidr(const cfg_cidr *c, char *buf, size_t len) {
 }
 
 void cfg_format_hostport(const cfg_hostport *h, char *buf, size_t len) {
-  if (strchr(h->host, ':'))
-    snprintf(buf, len, "[%s]:%u", h->host, h->port);
-  else
-    snprintf(buf, len, "%s:%u", h->host, h->port);
+  addr_format_host(h->host, h->port, buf, len);
 }

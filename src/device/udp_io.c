@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "device/udp_io_internal.h"
+#include "util/addr_fmt.h"
 
 #define UDP_SOCKET_BUFFER (8 * 1024 * 1024)
 #define UDP_SEND_QUEUE_MAX 8192 /* datagrams waiting for a full socket buffer (~12 MB) */
@@ -185,16 +186,7 @@ void udp_io_close(udp_io *u) {
 }
 
 void udp_addr_format(const udp_addr *a, char *buf, size_t len) {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  if (a->ss.ss_family == AF_INET) {
-    const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
-    inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
-    snprintf(buf, len, "%s:%u", ip, ntohs(s->sin_port));
-  } else {
-    const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->ss;
-    inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
-    snprintf(buf, len, "[%s]:%u", ip, ntohs(s->sin6_port));
-  }
+  addr_format_sockaddr(&a->ss, buf, len);
 }
 
 int udp_addr_equal(const udp_addr *a, const udp_addr *b) {

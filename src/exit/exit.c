@@ -21,6 +21,7 @@
 #include "lwip_hooks.h"
 #include "util/log.h"
 #include "util/bytes.h"
+#include "util/addr_fmt.h"
 
 static exit_ctx *g_exit;
 static int g_depth; /* > 0 while a foreign packet is inside lwIP */
@@ -64,12 +65,7 @@ bool exit_addr_equal(const exit_addr *a, const exit_addr *b) {
 }
 
 void exit_addr_format(const exit_addr *a, uint16_t port, char *buf, size_t len) {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  inet_ntop(a->family, a->a, ip, sizeof ip);
-  if (a->family == AF_INET6)
-    snprintf(buf, len, "[%s]:%u", ip, port);
-  else
-    snprintf(buf, len, "%s:%u", ip, port);
+  addr_format(a->family, a->a, port, buf, len);
 }
 
 uint32_t exit_tuple_hash(const exit_tuple *t) {

@@ -11,6 +11,7 @@
 #include "http/http_internal.h"
 #include "stream/stream_uv.h"
 #include "util/log.h"
+#include "util/addr_fmt.h"
 
 #define MAX_LISTENERS (sizeof((http_proxy *)0)->listeners / sizeof(void *))
 
@@ -136,16 +137,17 @@ void http_proxy_stop(http_proxy *px) {
  * reached us on when the listener is a wildcard (0.0.0.0, ::). */
 static void pac_addr(const cfg_hostport *hp, const struct sockaddr_storage *local, char *out,
                      size_t cap) {
-  char host[CFG_MAX_HOST + 1] = "";
   bool wildcard = strcmp(hp->host, "0.0.0.0") == 0 || strcmp(hp->host, "::") == 0;
-  if (wildcard && local->ss_family == AF_INET)
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)local)->sin_addr, host, sizeof host);
-  else if (wildcard && local->ss_family == AF_INET6)
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)local)->sin6_addr, host, sizeof host);
-  else
-    memcpy(host, hp->host, sizeof host);
-  bool v6 = strchr(host, ':') != NULL;
-  snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", hp->port);
+  if (wildcard && (local->ss_family == AF_INET || local->ss_family == AF_INET6)) {
+    struct sockaddr_storage ss = *local;
+    if (ss.ss_family == AF_INET)
+      ((struct sockaddr_in *)&ss)->sin_port = htons(hp->port);
+    else
+      ((struct sockaddr_in6 *)&ss)->sin6_port = htons(hp->port);
+    addr_format_sockaddr(&ss, out, cap);
+  } else {
+    addr_format_host(hp->host, hp->port, out, cap);
+  }
 }
 
 size_t hp_pac(const http_proxy *px, const struct sockaddr_storage *local, char *out, size_t cap) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util/bytes.h"
+#include "util/addr_fmt.h"
 
 #define SOCKS4_VERSION 4
 #define SOCKS5_VERSION 5
@@ -304,14 +305,12 @@ static size_t put_escaped(char *buf, size_t len, const char *s, size_t n) {
 
 void socks_addr_format(const socks_addr *a, char *buf, size_t len) {
   if (buf == NULL || len == 0) return;
-  char ip[INET6_ADDRSTRLEN];
   switch (a != NULL ? (int)a->type : 0) {
     case SOCKS_ADDR_IPV4:
-      snprintf(buf, len, "%u.%u.%u.%u:%u", a->ip[0], a->ip[1], a->ip[2], a->ip[3], a->port);
+      addr_format(AF_INET, a->ip, a->port, buf, len);
       break;
     case SOCKS_ADDR_IPV6:
-      if (inet_ntop(AF_INET6, a->ip, ip, sizeof ip) == NULL) snprintf(ip, sizeof ip, "?");
-      snprintf(buf, len, "[%s]:%u", ip, a->port);
+      addr_format(AF_INET6, a->ip, a->port, buf, len);
       break;
     case SOCKS_ADDR_DOMAIN: {
       /* Bounded: a domain without its NUL is shown up to the array's end, not beyond. */
