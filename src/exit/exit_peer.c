@@ -173,12 +173,10 @@ void exit_conn_release(exit_ctx *x, exit_peer *p) {
 
 /* ---- bandwidth -------------------------------------------------------------------------- */
 
-stream *exit_peer_throttle(exit_ctx *x, exit_peer *p, stream *s) {
+stream *exit_peer_throttle(exit_ctx *x, exit_peer *p, stream *s, bool from_peer) {
   if (!p) return s;
-  /* The peer's side of a connection is an lwIP TCP stream or a QUIC stream. */
-  bool up = strcmp(s->ops->kind, "lwip-tcp") == 0 || strcmp(s->ops->kind, "quic") == 0;
   p->refs++;
-  stream_throttle_cfg c = {.bucket = up ? &p->up : &p->down,
+  stream_throttle_cfg c = {.bucket = from_peer ? &p->up : &p->down,
                            .release = put_cb,
                            .ctx = p,
                            .waits = &p->tab->st.throttle_waits,

@@ -45,13 +45,13 @@ bool exit_permit_name(exit_ctx *x, exit_peer *p, const char *name);
 bool exit_conn_acquire(exit_ctx *x, exit_peer *p);
 void exit_conn_release(exit_ctx *x, exit_peer *p);
 /* Wraps s so the bytes read from it draw from p's token bucket (reading pauses while empty).
- * The direction follows the stream: reads from an lwIP stream (kind "lwip-tcp", the peer's side
- * of a connection) are the peer's uploads (UploadLimit); reads from anything else (the
- * destination's side) are downloads to the peer (DownloadLimit). Returns s itself when p is
+ * from_peer: s is the peer's side of the connection (an lwIP TCP or a QUIC stream), whose reads
+ * are the peer's uploads (UploadLimit); otherwise s is the destination's side, whose reads are
+ * downloads to the peer (DownloadLimit). Returns s itself when p is
  * NULL; otherwise a wrapper even while p has no limit, so that a reload adding one applies to
  * the live connection. The wrapper owns s. Never NULL: out of memory, s is returned unwrapped
  * (logged). */
-stream *exit_peer_throttle(exit_ctx *x, exit_peer *p, stream *s);
+stream *exit_peer_throttle(exit_ctx *x, exit_peer *p, stream *s, bool from_peer);
 
 /* A UDP datagram of len bytes in one direction (up: from the peer): true when p's bucket
  * allows it, false (counted) when it must be dropped. */

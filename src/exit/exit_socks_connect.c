@@ -275,8 +275,8 @@ static void sc_cancel(void *req) {
 
 static void sc_wrap(void *req, stream **client, stream **remote) {
   sreq *r = req;
-  *client = exit_peer_throttle(r->x, r->p, *client);
-  *remote = exit_peer_throttle(r->x, r->p, *remote);
+  *client = exit_peer_throttle(r->x, r->p, *client, true);
+  *remote = exit_peer_throttle(r->x, r->p, *remote, false);
 }
 
 static void sc_release(void *req) {

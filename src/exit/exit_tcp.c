@@ -273,8 +273,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err) {
   free(f);
   c->x = x;
   /* Both directions draw from the peer's buckets. */
-  a = exit_peer_throttle(x, c->peer, a);
-  b = exit_peer_throttle(x, c->peer, b);
+  a = exit_peer_throttle(x, c->peer, a, true);
+  b = exit_peer_throttle(x, c->peer, b, false);
   c->r = relay_start(x->loop, a, b, (uint64_t)x->cfg->idle_timeout * 1000, on_relay_done, c);
   if (!c->r) {
     exit_conn_release(x, c->peer);
