@@ -22,6 +22,7 @@
 #include "util/log.h"
 #include "util/bytes.h"
 #include "util/addr_fmt.h"
+#include "util/list.h"
 
 static exit_ctx *g_exit;
 static int g_depth; /* > 0 while a foreign packet is inside lwIP */
@@ -313,6 +314,11 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
   x->loop = loop;
   x->cfg = cfg;
   x->tun = tun;
+  list_init(&x->tcp_list);
+  list_init(&x->conns);
+  list_init(&x->udp_list);
+  list_init(&x->dns_list);
+  list_init(&x->echo_list);
   x->nif = ipstack_netif(tunnel_ipstack(tun));
   ipstack_trust_inbound(tunnel_ipstack(tun)); /* every packet comes sealed from a peer device */
   exit_policy_init(&x->policy, cfg->server_allow_private, cfg->addresses, cfg->n_addresses);

@@ -15,10 +15,11 @@
 #include "exit/exit_internal.h"
 #include "exit/exit_peer.h"
 #include "util/log.h"
+#include "util/list.h"
 
 struct echo_flow {
-  echo_flow *next, *prev;
-  exit_ctx *x; /* NULL once unlinked */
+  list_node link; /* on x->echo_list */
+  exit_ctx *x;    /* NULL once unlinked */
   exit_addr src, dst;
   uint16_t id;       /* the peer's identifier */
   uint16_t last_seq; /* of the last request, for an ICMP error back */
@@ -52,11 +53,7 @@ static void on_poll_closed(uv_handle_t *h) {
 static void close_flow(echo_flow *f) {
   exit_ctx *x = f->x;
   if (x) {
-    if (f->prev)
-      f->prev->next = f->next;
-    else
-      x->echo_list = f->next;
-    if (f->next) f->next->prev = f->prev;
+    list_remove(&f->link);
     x->n_echo--;
     f->x = NULL;
   }
@@ -112,8 +109,11 @@ static void on_readable(uv_poll_t *h, int status, int events) {
 }
 
 static echo_flow *find(exit_ctx *x, const exit_addr *src, const exit_addr *dst, uint16_t id) {
-  for (echo_flow *f = x->echo_list; f; f = f->next)
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &x->echo_list) {
+    echo_flow *f = list_entry(it, echo_flow, link);
     if (f->id == id && exit_addr_equal(&f->src, src) && exit_addr_equal(&f->dst, dst)) return f;
+  }
   return NULL;
 }
 
@@ -121,10 +121,13 @@ static echo_flow *find(exit_ctx *x, const exit_addr *src, const exit_addr *dst, 
 static echo_flow *open_flow(exit_ctx *x, const exit_addr *src, const exit_addr *dst, uint16_t id,
                             int *err) {
   if (x->n_echo >= EXIT_MAX_ECHO_FLOWS) { /* the least recently used goes */
-    echo_flow *old = x->echo_list;
-    for (echo_flow *f = x->echo_list; f; f = f->next)
-      if (f->last < old->last) old = f;
-    close_flow(old);
+    echo_flow *old = NULL;
+    list_node *it, *tmp;
+    list_each_safe(it, tmp, &x->echo_list) {
+      echo_flow *f = list_entry(it, echo_flow, link);
+      if (!old || f->last < old->last) old = f;
+    }
+    if (old) close_flow(old);
   }
   int fd = open_ping_socket(dst->family);
   if (fd < 0) return *err = errno, NULL;
@@ -148,9 +151,7 @@ static echo_flow *open_flow(exit_ctx *x, const exit_addr *src, const exit_addr *
   f->poll.data = f;
   uv_poll_start(&f->poll, UV_READABLE, on_readable);
   f->x = x;
-  f->next = x->echo_list;
-  if (x->echo_list) x->echo_list->prev = f;
-  x->echo_list = f;
+  list_push_front(&x->echo_list, &f->link);
   x->n_echo++;
   return f;
 }
@@ -177,19 +178,21 @@ bool exit_icmp_echo(exit_ctx *x, const exit_addr *src, const exit_addr *dst, con
 }
 
 void exit_icmp_sweep(exit_ctx *x, uint64_t now) {
-  for (echo_flow *f = x->echo_list, *next; f; f = next) {
-    next = f->next;
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &x->echo_list) {
+    echo_flow *f = list_entry(it, echo_flow, link);
     if (now - f->last >= EXIT_ECHO_IDLE_MS) close_flow(f);
   }
 }
 
 void exit_icmp_end_stale(exit_ctx *x) {
-  for (echo_flow *f = x->echo_list, *next; f; f = next) {
-    next = f->next;
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &x->echo_list) {
+    echo_flow *f = list_entry(it, echo_flow, link);
     if (!exit_peer_lookup(x, &f->src)) close_flow(f);
   }
 }
 
 void exit_icmp_stop(exit_ctx *x) {
-  while (x->echo_list) close_flow(x->echo_list);
+  while (!list_empty(&x->echo_list)) close_flow(list_entry(x->echo_list.next, echo_flow, link));
 }

@@ -11,6 +11,7 @@
 #include "exit/exit.h"
 #include "exit/exit_policy.h"
 #include "lwip/ip_addr.h"
+#include "util/list.h"
 
 struct pbuf;
 struct netif;
@@ -56,18 +57,18 @@ struct exit_ctx {
   exit_stats stats;
   /* TCP */
   tcp_flow *tcp_buckets[EXIT_HASH_BUCKETS];
-  tcp_flow *tcp_list; /* every pending flow, for the sweep */
+  list_node tcp_list; /* tcp_flow.link: every pending flow, for the sweep */
   exit_listener *listeners;
-  exit_conn *conns;
+  list_node conns; /* exit_conn.link */
   /* UDP and DNS */
   udp_flow *udp_buckets[EXIT_HASH_BUCKETS];
-  udp_flow *udp_list;
-  dns_req *dns_list;
+  list_node udp_list; /* udp_flow.link */
+  list_node dns_list; /* dns_req.link */
   size_t n_dns;
   struct raw_pcb *raw_udp4, *raw_udp6, *raw_icmp4, *raw_icmp6;
   /* ICMP echo */
-  bool ping4, ping6; /* unprivileged ICMP sockets work (net.ipv4.ping_group_range) */
-  echo_flow *echo_list;
+  bool ping4, ping6;   /* unprivileged ICMP sockets work (net.ipv4.ping_group_range) */
+  list_node echo_list; /* echo_flow.link */
   size_t n_echo;
   uint8_t rbuf[65536];
   /* per-peer state (exit_peer.c) and the SOCKS5 service (exit_socks.c) */

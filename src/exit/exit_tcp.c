@@ -19,13 +19,14 @@
 #include "observe/streams.h"
 #include "util/log.h"
 #include "util/bytes.h"
+#include "util/list.h"
 
 typedef enum { F_CONNECTING, F_HANDSHAKE } flow_state;
 
 struct tcp_flow {
-  tcp_flow *hnext;       /* hash chain */
-  tcp_flow *next, *prev; /* x->tcp_list */
-  exit_ctx *x;           /* NULL once unlinked */
+  tcp_flow *hnext; /* hash chain */
+  list_node link;  /* on x->tcp_list */
+  exit_ctx *x;     /* NULL once unlinked */
   exit_tuple t;
   flow_state st;
   struct pbuf *syn;  /* the held SYN (F_CONNECTING) */
@@ -47,8 +48,8 @@ struct exit_listener {
 };
 
 struct exit_conn {
-  exit_conn *next, *prev;
-  exit_ctx *x; /* NULL once the exit stopped */
+  list_node link; /* on x->conns while the exit runs */
+  exit_ctx *x;    /* NULL once the exit stopped */
   relay *r;
   exit_peer *peer; /* holds a connection slot */
 };
@@ -69,9 +70,7 @@ static void link_flow(exit_ctx *x, tcp_flow *f) {
   tcp_flow **b = bucket(x, &f->t);
   f->hnext = *b;
   *b = f;
-  f->next = x->tcp_list;
-  if (x->tcp_list) x->tcp_list->prev = f;
-  x->tcp_list = f;
+  list_push_front(&x->tcp_list, &f->link);
   f->x = x;
   x->stats.tcp_connecting++;
 }
@@ -84,11 +83,7 @@ static void unlink_flow(tcp_flow *f) {
       *pp = f->hnext;
       break;
     }
-  if (f->prev)
-    f->prev->next = f->next;
-  else
-    x->tcp_list = f->next;
-  if (f->next) f->next->prev = f->prev;
+  list_remove(&f->link);
   f->x = NULL;
   x->stats.tcp_connecting--;
 }
@@ -222,11 +217,7 @@ static void on_relay_done(void *ctx, const relay_result *r) {
   exit_conn *c = ctx;
   exit_ctx *x = c->x;
   if (x) {
-    if (c->prev)
-      c->prev->next = c->next;
-    else
-      x->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    list_remove(&c->link);
     x->stats.tcp_relays--;
   }
   exit_conn_release(x, c->peer);
@@ -282,9 +273,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err) {
     return ERR_ABRT; /* relay_start closed both streams, which aborted newpcb */
   }
   obs_stream_opened(OBS_STREAM_EXIT_TCP);
-  c->next = x->conns;
-  if (x->conns) x->conns->prev = c;
-  x->conns = c;
+  list_push_front(&x->conns, &c->link);
   x->stats.tcp_relays++;
   x->stats.tcp_accepted++;
   return ERR_OK;
@@ -423,8 +412,9 @@ void exit_tcp_syn(exit_ctx *x, struct pbuf *p, const uint8_t *h, size_t ihl) {
 /* ---- time and shutdown ------------------------------------------------------------------ */
 
 void exit_tcp_sweep(exit_ctx *x, uint64_t now) {
-  for (tcp_flow *f = x->tcp_list, *next; f; f = next) {
-    next = f->next;
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &x->tcp_list) {
+    tcp_flow *f = list_entry(it, tcp_flow, link);
     if (f->st == F_CONNECTING && now >= f->deadline) {
       answer_failure(x, f, UV_ETIMEDOUT);
       drop_flow(f);
@@ -434,20 +424,23 @@ void exit_tcp_sweep(exit_ctx *x, uint64_t now) {
 }
 
 void exit_tcp_end_peer(exit_ctx *x, exit_peer *p) {
-  for (tcp_flow *f = x->tcp_list, *next; f; f = next) {
-    next = f->next;
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &x->tcp_list) {
+    tcp_flow *f = list_entry(it, tcp_flow, link);
     if (f->peer == p) drop_flow(f);
   }
-  for (exit_conn *c = x->conns; c; c = c->next)
+  list_each_safe(it, tmp, &x->conns) {
+    exit_conn *c = list_entry(it, exit_conn, link);
     if (c->peer == p && c->r) relay_abort(c->r); /* on_relay_done unlinks it later */
+  }
 }
 
 void exit_tcp_stop(exit_ctx *x) {
-  while (x->tcp_list) drop_flow(x->tcp_list);
+  while (!list_empty(&x->tcp_list)) drop_flow(list_entry(x->tcp_list.next, tcp_flow, link));
   close_idle_listeners(x, true);
-  while (x->conns) {
-    exit_conn *c = x->conns;
-    x->conns = c->next;
+  while (!list_empty(&x->conns)) {
+    exit_conn *c = list_entry(x->conns.next, exit_conn, link);
+    list_remove(&c->link);
     c->x = NULL;
     relay_abort(c->r);
   }

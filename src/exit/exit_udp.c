@@ -21,11 +21,12 @@
 #include "lwip/raw.h"
 #include "util/log.h"
 #include "util/bytes.h"
+#include "util/list.h"
 
 struct udp_flow {
-  udp_flow *hnext;       /* hash chain */
-  udp_flow *next, *prev; /* x->udp_list */
-  exit_ctx *x;           /* NULL once unlinked */
+  udp_flow *hnext; /* hash chain */
+  list_node link;  /* on x->udp_list */
+  exit_ctx *x;     /* NULL once unlinked */
   exit_tuple t;
   uint64_t last;   /* uv_now of the last datagram either way */
   exit_peer *peer; /* holds a connection slot */
@@ -39,8 +40,8 @@ typedef struct {
 } udp_send;
 
 struct dns_req {
-  dns_req *next, *prev;
-  exit_ctx *x; /* NULL once detached (stop) */
+  list_node link; /* on x->dns_list */
+  exit_ctx *x;    /* NULL once detached (stop) */
   uv_getaddrinfo_t req;
   exit_addr client, server;
   exit_peer *peer; /* held (exit_peer_hold) while the lookup runs; may be NULL */
@@ -74,11 +75,7 @@ static void close_flow(udp_flow *f) {
         *pp = f->hnext;
         break;
       }
-    if (f->prev)
-      f->prev->next = f->next;
-    else
-      x->udp_list = f->next;
-    if (f->next) f->next->prev = f->prev;
+    list_remove(&f->link);
     f->x = NULL;
     x->stats.udp_flows--;
     obs_stream_closed(OBS_STREAM_EXIT_UDP);
@@ -145,9 +142,12 @@ static void on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct so
 /* *uv_err is 0 when a connection cap refused the flow (nothing to tell the peer). */
 static udp_flow *open_flow(exit_ctx *x, exit_peer *peer, const exit_tuple *t, int *uv_err) {
   if (x->stats.udp_flows >= EXIT_MAX_UDP_FLOWS) { /* make room: the least recently used goes */
-    udp_flow *old = x->udp_list;
-    for (udp_flow *f = x->udp_list; f; f = f->next)
-      if (f->last < old->last) old = f;
+    udp_flow *old = NULL;
+    list_node *it, *tmp;
+    list_each_safe(it, tmp, &x->udp_list) {
+      udp_flow *f = list_entry(it, udp_flow, link);
+      if (!old || f->last < old->last) old = f;
+    }
     if (old) close_flow(old);
   }
   if (!exit_conn_acquire(x, peer)) return *uv_err = 0, NULL;
@@ -172,9 +172,7 @@ static udp_flow *open_flow(exit_ctx *x, exit_peer *peer, const exit_tuple *t, in
   udp_flow **b = bucket(x, t);
   f->hnext = *b;
   *b = f;
-  f->next = x->udp_list;
-  if (x->udp_list) x->udp_list->prev = f;
-  x->udp_list = f;
+  list_push_front(&x->udp_list, &f->link);
   f->x = x;
   x->stats.udp_flows++;
   x->stats.udp_flows_total++;
@@ -209,11 +207,7 @@ static void dns_reply(exit_ctx *x, const uint8_t *msg, const exit_dns_query *q, 
 static void dns_unlink(dns_req *r) {
   exit_ctx *x = r->x;
   if (!x) return;
-  if (r->prev)
-    r->prev->next = r->next;
-  else
-    x->dns_list = r->next;
-  if (r->next) r->next->prev = r->prev;
+  list_remove(&r->link);
   x->n_dns--;
   r->x = NULL;
 }
@@ -309,9 +303,7 @@ static void dns_query(exit_ctx *x, const uint8_t *msg, size_t len, const exit_ad
   }
   exit_peer_hold(peer);
   r->x = x;
-  r->next = x->dns_list;
-  if (x->dns_list) x->dns_list->prev = r;
-  x->dns_list = r;
+  list_push_front(&x->dns_list, &r->link);
   x->n_dns++;
 }
 
@@ -443,15 +435,17 @@ int exit_udp_start(exit_ctx *x) {
 }
 
 void exit_udp_sweep(exit_ctx *x, uint64_t now) {
-  for (udp_flow *f = x->udp_list, *next; f; f = next) {
-    next = f->next;
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &x->udp_list) {
+    udp_flow *f = list_entry(it, udp_flow, link);
     if (now - f->last >= EXIT_UDP_IDLE_MS) close_flow(f);
   }
 }
 
 void exit_udp_end_peer(exit_ctx *x, exit_peer *p) {
-  for (udp_flow *f = x->udp_list, *next; f; f = next) {
-    next = f->next;
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &x->udp_list) {
+    udp_flow *f = list_entry(it, udp_flow, link);
     if (f->peer == p) close_flow(f);
   }
 }
@@ -460,9 +454,9 @@ void exit_udp_stop(exit_ctx *x) {
   struct raw_pcb **pcbs[] = {&x->raw_udp4, &x->raw_udp6, &x->raw_icmp4, &x->raw_icmp6};
   for (size_t i = 0; i < 4; i++)
     if (*pcbs[i]) raw_remove(*pcbs[i]), *pcbs[i] = NULL;
-  while (x->udp_list) close_flow(x->udp_list);
-  while (x->dns_list) {
-    dns_req *r = x->dns_list;
+  while (!list_empty(&x->udp_list)) close_flow(list_entry(x->udp_list.next, udp_flow, link));
+  while (!list_empty(&x->dns_list)) {
+    dns_req *r = list_entry(x->dns_list.next, dns_req, link);
     dns_unlink(r);
     uv_cancel((uv_req_t *)&r->req); /* on_resolved frees it either way */
   }

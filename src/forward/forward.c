@@ -11,6 +11,7 @@
 #include "stream/relay.h"
 #include "stream/stream_uv.h"
 #include "util/log.h"
+#include "util/list.h"
 
 #define UDP_FLOWS_MAX 256
 #define UDP_FLOW_IDLE_MS 60000
@@ -43,7 +44,7 @@ struct forwarder {
   dialer *dl;
   dgram_opener *dg;
   resolver *res;
-  struct tcp_pending *dialing; /* connections waiting for their dial, cancelled by stop */
+  list_node dialing; /* tcp_pending.link: connections waiting for their dial, cancelled by stop */
   uint64_t idle_ms;
   fwd *fwds;
   size_t n, closing;
@@ -69,17 +70,8 @@ typedef struct tcp_pending {
   stream *client;
   fwd *f;
   dial_req *req;
-  struct tcp_pending *prev, *next; /* on the forwarder's dialing list */
+  list_node link; /* on the forwarder's dialing list */
 } tcp_pending;
-
-static void unlink_pending(tcp_pending *p) {
-  struct forwarder *fw = p->f->owner;
-  if (p->prev)
-    p->prev->next = p->next;
-  else
-    fw->dialing = p->next;
-  if (p->next) p->next->prev = p->prev;
-}
 
 static void on_tcp_relay_done(void *ctx, const relay_result *r) {
   obs_stream_closed(OBS_STREAM_FORWARD_TCP);
@@ -87,7 +79,7 @@ static void on_tcp_relay_done(void *ctx, const relay_result *r) {
 
 static void on_tcp_dialed(void *ctx, stream *remote, dial_error err, const char *reason) {
   tcp_pending *p = ctx;
-  unlink_pending(p);
+  list_remove(&p->link);
   if (!remote) {
     /* "reply" keeps the SOCKS reply's name, as before the dialer spoke dial_error. */
     LOG_I("forward", "connect_failed", "reply", socks5_rep_name(socks5_rep_for_dial(err)), "reason",
@@ -118,15 +110,14 @@ static void on_tcp_conn(uv_stream_t *srv, int status) {
     return;
   }
   p->f = f;
+  list_init(&p->link);
   p->req = dialer_start(f->owner->dl, &f->target, on_tcp_dialed, p);
   if (!p->req) {
     stream_close(p->client);
     free(p);
     return;
   }
-  p->next = f->owner->dialing;
-  if (p->next) p->next->prev = p;
-  f->owner->dialing = p;
+  list_push_front(&f->owner->dialing, &p->link);
 }
 
 /* ---- UDP -------------------------------------------------------------------------------- */
@@ -245,6 +236,7 @@ forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, d
   fw->dl = dl;
   fw->dg = dg;
   fw->res = res;
+  list_init(&fw->dialing);
   fw->idle_ms = (uint64_t)cfg->idle_timeout * 1000;
   fw->fwds = calloc(cfg->n_forwards ? cfg->n_forwards : 1, sizeof *fw->fwds);
   if (!fw->fwds) return free(fw), snprintf(err, errlen, "out of memory"), NULL;
@@ -277,9 +269,9 @@ static void on_sweep_closed(uv_handle_t *h) { release(h->data); }
 void forwarder_stop(forwarder *fw) {
   if (!fw) return;
   /* Dials still running are abandoned (their callbacks would find the forwarder gone). */
-  while (fw->dialing) {
-    tcp_pending *p = fw->dialing;
-    fw->dialing = p->next;
+  while (!list_empty(&fw->dialing)) {
+    tcp_pending *p = list_entry(fw->dialing.next, tcp_pending, link);
+    list_remove(&p->link);
     dial_cancel(p->req);
     stream_close(p->client);
     free(p);

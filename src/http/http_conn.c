@@ -21,11 +21,7 @@
 static void maybe_free(hp_conn *c) {
   if (c->open || c->work_pending || c->relay) return;
   http_proxy *px = c->px;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    px->conns = c->next;
-  if (c->next) c->next->prev = c->prev;
+  list_remove(&c->link);
   px->n_conns--;
   sodium_memzero(c->pass, sizeof c->pass);
   sodium_memzero(c->cred, sizeof c->cred);
@@ -564,9 +560,7 @@ void hp_conn_start(http_proxy *px, stream *client, const struct sockaddr_storage
   c->local = *local;
   c->open = 3; /* the two timers and the client stream */
   obs_session_id(c->sid);
-  c->next = px->conns;
-  if (px->conns) px->conns->prev = c;
-  px->conns = c;
+  list_push_front(&px->conns, &c->link);
   px->n_conns++;
   client->user = c;
   client->on_read = on_client_read;

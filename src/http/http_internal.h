@@ -15,6 +15,7 @@
 #include "observe/streams.h"
 #include "stream/dialer.h"
 #include "stream/relay.h"
+#include "util/list.h"
 
 #define HP_CRED_MAX 700 /* a Proxy-Authorization value we remember per connection */
 
@@ -29,7 +30,7 @@ struct http_proxy {
   size_t max_conns;
   cfg_hostport *socks; /* [Socks] Listen, for the PAC file */
   size_t n_socks;
-  hp_conn *conns; /* every connection, relays included */
+  list_node conns; /* hp_conn.link: every connection, relays included */
   size_t n_conns;
   bool stopping;
   void *listeners[16];
@@ -47,7 +48,7 @@ typedef enum {
 } hc_state;
 
 struct hp_conn {
-  hp_conn *next, *prev;
+  list_node link; /* on px->conns */
   http_proxy *px;
   stream *client, *up; /* owned while not NULL */
   stream *retiring;    /* an idle upstream given up: shut down, closed on its EOF (owned) */

@@ -28,7 +28,7 @@ static void px_free(http_proxy *px) {
 }
 
 void hp_conn_freed(http_proxy *px) {
-  if (px->stopping && !px->conns && !px->n_listeners) px_free(px);
+  if (px->stopping && list_empty(&px->conns) && !px->n_listeners) px_free(px);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -82,6 +82,7 @@ http_proxy *http_proxy_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl,
   http_proxy *px = calloc(1, sizeof *px);
   if (!px) return snprintf(err, errlen, "out of memory"), NULL;
   px->loop = loop;
+  list_init(&px->conns);
   px->dl = dl;
   px->header_timeout_ms = (uint64_t)cfg->http_header_timeout * 1000;
   px->idle_ms = (uint64_t)cfg->idle_timeout * 1000;
@@ -121,13 +122,14 @@ static void on_listener_closed(uv_handle_t *h) {
 void http_proxy_stop(http_proxy *px) {
   if (!px || px->stopping) return;
   px->stopping = true;
-  bool any = px->n_listeners || px->conns;
+  bool any = px->n_listeners || !list_empty(&px->conns);
   for (size_t i = 0; i < px->n_listeners; i++) {
     listener *l = px->listeners[i];
     uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
   }
   /* Dials are cancelled and streams closed now, while the dialer and the transports exist. */
-  for (hp_conn *c = px->conns; c; c = c->next) hp_close_now(c);
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &px->conns) hp_close_now(list_entry(it, hp_conn, link));
   if (!any) px_free(px);
 }
 

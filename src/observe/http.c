@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/list.h"
 
 /* ---- request parser ----------------------------------------------------------------------- */
 
@@ -18,11 +19,11 @@ typedef enum {
   P_METHOD,
   P_TARGET,
   P_VERSION,
-  P_LINE_LF,  /* CR seen after the request line / a header */
+  P_LINE_LF, /* CR seen after the request line / a header */
   P_HDR_START,
   P_HDR_NAME,
   P_HDR_VALUE,
-  P_END_LF,   /* CR seen on the empty line */
+  P_END_LF, /* CR seen on the empty line */
   P_DONE_HEAD,
 } pstate;
 
@@ -31,9 +32,9 @@ typedef struct {
   pstate st;
   size_t method_len, target_len, path_len, version_pos;
   bool in_query;
-  char name[32];   /* current header name, lower case (truncated names never match) */
+  char name[32]; /* current header name, lower case (truncated names never match) */
   size_t name_len;
-  char value[32];  /* value of a header we act on, OWS trimmed later */
+  char value[32]; /* value of a header we act on, OWS trimmed later */
   size_t value_len;
   bool value_long;
   size_t headers;
@@ -114,7 +115,8 @@ static http_parse_status step(parser *p, unsigned char c) {
       if (c == '?' || c == '#') p->in_query = true;
       if (!p->in_query) req->path[p->path_len++] = (char)c;
       return HTTP_NEED_MORE;
-    case P_VERSION: return version_byte(p, c);
+    case P_VERSION:
+      return version_byte(p, c);
     case P_LINE_LF:
       if (c != '\n') return fail(req, 400, "CR without LF");
       p->st = P_HDR_START;
@@ -130,8 +132,10 @@ static http_parse_status step(parser *p, unsigned char c) {
     case P_HDR_NAME:
       if (c == ':') return p->st = P_HDR_VALUE, HTTP_NEED_MORE;
       if (!tchar(c)) return fail(req, 400, "malformed header field name");
-      if (p->name_len < sizeof p->name) p->name[p->name_len] = (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
-      if (p->name_len <= sizeof p->name) p->name_len++; /* a name longer than name[] never matches */
+      if (p->name_len < sizeof p->name)
+        p->name[p->name_len] = (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+      if (p->name_len <= sizeof p->name)
+        p->name_len++; /* a name longer than name[] never matches */
       return HTTP_NEED_MORE;
     case P_HDR_VALUE:
       if (c == '\r' || c == '\n') {
@@ -141,14 +145,17 @@ static http_parse_status step(parser *p, unsigned char c) {
         return HTTP_NEED_MORE;
       }
       if ((c < 0x20 && c != '\t') || c == 0x7f) return fail(req, 400, "control byte in a header");
-      if (p->value_len < sizeof p->value) p->value[p->value_len++] = (char)c;
-      else p->value_long = true;
+      if (p->value_len < sizeof p->value)
+        p->value[p->value_len++] = (char)c;
+      else
+        p->value_long = true;
       return HTTP_NEED_MORE;
     case P_END_LF:
       if (c != '\n') return fail(req, 400, "CR without LF");
       p->st = P_DONE_HEAD;
       return HTTP_NEED_MORE;
-    case P_DONE_HEAD: break;
+    case P_DONE_HEAD:
+      break;
   }
   return HTTP_NEED_MORE;
 }
@@ -174,19 +181,32 @@ http_parse_status http_parse_request(const char *buf, size_t len, http_request *
 
 const char *http_status_text(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 422: return "Unprocessable Content";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 422:
+      return "Unprocessable Content";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
   }
   return "Unknown";
 }
@@ -202,7 +222,7 @@ typedef union {
 
 typedef struct http_conn {
   struct http_server *srv;
-  struct http_conn *prev, *next;
+  list_node link; /* on srv->conns */
   any_stream io;
   uv_timer_t timer;
   uv_write_t wr;
@@ -222,22 +242,20 @@ struct http_server {
   const char *what;
   http_handler fn;
   void *ctx;
-  http_conn *conns;
+  list_node conns; /* http_conn.link */
   size_t n_conns;
   bool listener_open;
 };
 
 static void maybe_free_server(struct http_server *s) {
-  if (s->stopping && !s->listener_open && !s->conns) free(s);
+  if (s->stopping && !s->listener_open && list_empty(&s->conns)) free(s);
 }
 
 static void on_conn_handle_closed(uv_handle_t *h) {
   http_conn *c = h->data;
   if (--c->open_handles > 0) return;
   struct http_server *s = c->srv;
-  if (c->prev) c->prev->next = c->next;
-  else s->conns = c->next;
-  if (c->next) c->next->prev = c->prev;
+  list_remove(&c->link);
   s->n_conns--;
   obs_buf_free(&c->out);
   free(c);
@@ -347,9 +365,7 @@ static void on_connection(uv_stream_t *lst, int status) {
   uv_timer_init(s->loop, &c->timer);
   c->timer.data = c;
   obs_buf_init(&c->out);
-  c->next = s->conns;
-  if (s->conns) s->conns->prev = c;
-  s->conns = c;
+  list_push_front(&s->conns, &c->link);
   s->n_conns++;
   if (uv_accept(lst, &c->io.s) != 0 || s->stopping) return conn_close(c);
   if (s->n_conns > HTTP_MAX_CONNS) {
@@ -369,7 +385,9 @@ static int clear_stale_socket(const char *path, char *err, size_t errlen) {
     return snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1;
   }
   if (!S_ISSOCK(st.st_mode))
-    return snprintf(err, errlen, "%s exists and is not a socket; remove it or pick another path", path), -1;
+    return snprintf(err, errlen, "%s exists and is not a socket; remove it or pick another path",
+                    path),
+           -1;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return snprintf(err, errlen, "socket: %s", strerror(errno)), -1;
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -377,7 +395,9 @@ static int clear_stale_socket(const char *path, char *err, size_t errlen) {
   int live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
   close(fd);
   if (live)
-    return snprintf(err, errlen, "%s is in use by another process (another awgproxy running?)", path), -1;
+    return snprintf(err, errlen, "%s is in use by another process (another awgproxy running?)",
+                    path),
+           -1;
   if (unlink(path) != 0)
     return snprintf(err, errlen, "cannot remove stale %s: %s", path, strerror(errno)), -1;
   return 0;
@@ -429,6 +449,7 @@ http_server *http_server_start(uv_loop_t *loop, const char *what, const char *un
   struct http_server *s = calloc(1, sizeof *s);
   if (!s) return snprintf(err, errlen, "out of memory"), NULL;
   s->loop = loop;
+  list_init(&s->conns);
   s->what = what;
   s->fn = fn;
   s->ctx = ctx;
@@ -446,8 +467,10 @@ http_server *http_server_start(uv_loop_t *loop, const char *what, const char *un
     return NULL;
   }
   char a[300];
-  if (s->is_unix) snprintf(a, sizeof a, "%s", unix_path);
-  else cfg_format_hostport(hp, a, sizeof a);
+  if (s->is_unix)
+    snprintf(a, sizeof a, "%s", unix_path);
+  else
+    cfg_format_hostport(hp, a, sizeof a);
   LOG_I(what, "listening", "address", a, NULL);
   return s;
 }
@@ -456,7 +479,10 @@ void http_server_stop(http_server *s) {
   if (!s) return;
   s->stopping = true;
   if (s->path[0]) unlink(s->path);
-  for (http_conn *c = s->conns; c; c = c->next) conn_close(c);
-  if (s->listener_open && !uv_is_closing(&s->lst.h)) uv_close(&s->lst.h, on_listener_closed);
-  else maybe_free_server(s);
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &s->conns) conn_close(list_entry(it, http_conn, link));
+  if (s->listener_open && !uv_is_closing(&s->lst.h))
+    uv_close(&s->lst.h, on_listener_closed);
+  else
+    maybe_free_server(s);
 }

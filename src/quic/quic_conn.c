@@ -135,7 +135,8 @@ static void conn_dead(quic_conn *c, const char *reason, int err) {
     quic_metrics_get()->conn_failures++;
   loop_turn_cancel(&c->write_hook);
   uv_timer_stop(&c->timer);
-  for (quic_stream *q = c->all; q; q = q->all_next) qs_on_conn_dead(q, err);
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &c->all) qs_on_conn_dead(list_entry(it, quic_stream, all_link), err);
   if (!c->owner_closed && !c->closed_told && c->cb.closed) {
     c->closed_told = true;
     c->cb.closed(c->cb.ctx, reason);
@@ -343,6 +344,7 @@ static quic_conn *conn_alloc(uv_loop_t *loop, quic_tls *tls, const quic_conn_opt
                              const quic_conn_cb *cb, const quic_path_addrs *path, bool server) {
   quic_conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
+  list_init(&c->all);
   c->slot = o->headroom + o->max_payload;
   c->batch = malloc(QUIC_BATCH * c->slot);
   if (!c->batch) {
@@ -727,9 +729,12 @@ void quic_conn_get_stats(const quic_conn *c, quic_conn_stats *out) {
   }
   out->pkts_sent = c->pkts_sent;
   out->pkts_lost = c->pkts_lost;
-  for (const quic_stream *q = c->all; q && c->conn; q = q->all_next)
-    if (q->id >= 0 && !q->ng_closed)
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &c->all) {
+    const quic_stream *q = list_entry(it, quic_stream, all_link);
+    if (c->conn && q->id >= 0 && !q->ng_closed)
       out->pkts_lost += ngtcp2_conn_get_stream_loss_count(c->conn, q->id);
+  }
   out->pkts_recv = c->pkts_recv;
   out->streams_open = c->streams_open;
   out->dgrams_sent = c->dgrams_sent;
@@ -751,7 +756,7 @@ static void conn_free(quic_conn *c) {
   c->freed = true;
   loop_turn_cancel(&c->write_hook);
   loop_turn_cancel(&c->deliver_hook);
-  while (c->all) qs_free(c->all);
+  while (!list_empty(&c->all)) qs_free(list_entry(c->all.next, quic_stream, all_link));
   if (c->conn) ngtcp2_conn_del(c->conn);
   if (c->tls) quic_tls_session_done(c->tlsctx, c->tls);
   c->conn = NULL;

@@ -8,6 +8,7 @@
 
 #include "quic/quic_conn.h"
 #include "util/loop_turn.h"
+#include "util/list.h"
 
 #define QCHUNK_SIZE 16384
 #define QUIC_BATCH 64       /* packets handed to the tunnel per send callback */
@@ -29,11 +30,11 @@ typedef struct quic_stream quic_stream;
 struct quic_stream {
   stream s; /* first: the public face */
   quic_conn *c;
-  int64_t id;                       /* -1 until ngtcp2 gives one */
-  quic_stream *all_prev, *all_next; /* every stream of the connection */
-  quic_stream *sq_next;             /* send queue: unsent data or FIN */
-  quic_stream *rq_next;             /* ready queue: something to tell the application */
-  quic_stream *po_next;             /* waiting for a stream id (handshake, stream limit) */
+  int64_t id;           /* -1 until ngtcp2 gives one */
+  list_node all_link;   /* on c->all: every stream of the connection */
+  quic_stream *sq_next; /* send queue: unsent data or FIN */
+  quic_stream *rq_next; /* ready queue: something to tell the application */
+  quic_stream *po_next; /* waiting for a stream id (handshake, stream limit) */
   bool in_sendq, in_readyq;
 
   /* Send side: chunks from the first unacknowledged byte; cur/cur_off is the first unsent. */
@@ -77,7 +78,7 @@ struct quic_conn {
   uv_timer_t timer;
   turn_hook write_hook;   /* LOOP_TURN_STACK: the write pass */
   turn_hook deliver_hook; /* LOOP_TURN_DELIVER: stream events to the application */
-  quic_stream *all;
+  list_node all;          /* quic_stream.all_link */
   quic_stream *sq_head, *sq_tail;
   quic_stream *rq_head, *rq_tail;
   quic_stream *po_head, *po_tail; /* opened by the application, no stream id yet */

@@ -125,9 +125,7 @@ quic_stream *qs_new(quic_conn *c, int64_t id) {
   q->s.ops = &quic_stream_ops;
   q->c = c;
   q->id = id;
-  q->all_next = c->all;
-  if (c->all) c->all->all_prev = q;
-  c->all = q;
+  list_push_front(&c->all, &q->all_link);
   c->streams_open++;
   quic_metrics_get()->streams++;
   quic_metrics_get()->streams_opened++;
@@ -135,14 +133,9 @@ quic_stream *qs_new(quic_conn *c, int64_t id) {
 }
 
 void qs_free(quic_stream *q) {
-  quic_conn *c = q->c;
   qc_unlink(q);
   quic_metrics_get()->streams--;
-  if (q->all_prev)
-    q->all_prev->all_next = q->all_next;
-  else
-    c->all = q->all_next;
-  if (q->all_next) q->all_next->all_prev = q->all_prev;
+  list_remove(&q->all_link);
   free_chunks(q->snd_head);
   free_chunks(q->rcv_head);
   free(q);

@@ -11,6 +11,7 @@
 #include "stream/dial_error.h"
 #include "stream/relay.h"
 #include "util/log.h"
+#include "util/list.h"
 
 #define HS_BUF 1100    /* greeting + auth + the longest request (SOCKS4a: 8 + 256 + 256) */
 #define LINGER_MS 1000 /* after a final failure reply, for the client to close first */
@@ -31,14 +32,14 @@ typedef struct relay_entry relay_entry;
 struct socks_service {
   socks_service_cfg cfg; /* cfg.users points at our own copy */
   socks_stats stats;
-  session *sessions;   /* before the relay */
-  relay_entry *relays; /* relaying */
-  size_t live;         /* sessions and relays not yet freed */
+  list_node sessions; /* session.link: before the relay */
+  list_node relays;   /* relay_entry.link: relaying */
+  size_t live;        /* sessions and relays not yet freed */
   bool stopping;
 };
 
 struct session {
-  session *next, *prev;
+  list_node link; /* on svc->sessions */
   socks_service *svc;
   stream *client;
   socks_origin origin;
@@ -62,7 +63,7 @@ struct session {
 
 /* A relay the service started: kept so that stopping can end it and give back its request. */
 struct relay_entry {
-  relay_entry *next, *prev;
+  list_node link;     /* on svc->relays until the service stops */
   socks_service *svc; /* NULL once the service stopped (the request was released then) */
   relay *r;
   void *req; /* released when the relay is over (connector.release set), else NULL */
@@ -88,11 +89,7 @@ static void service_unref(socks_service *svc) {
 static void maybe_free(session *s) {
   if (s->client || !s->timer_closed || s->work_pending) return;
   socks_service *svc = s->svc;
-  if (s->prev)
-    s->prev->next = s->next;
-  else
-    svc->sessions = s->next;
-  if (s->next) s->next->prev = s->prev;
+  list_remove(&s->link);
   free(s->early);
   free(s);
   service_unref(svc);
@@ -210,11 +207,7 @@ static void on_relay_done(void *ctx, const relay_result *r) {
   }
   socks_service *svc = e->svc;
   if (svc) {
-    if (e->prev)
-      e->prev->next = e->next;
-    else
-      svc->relays = e->next;
-    if (e->next) e->next->prev = e->prev;
+    list_remove(&e->link);
     if (e->req) e->release(e->req);
     free(e);
     service_unref(svc);
@@ -254,9 +247,7 @@ static void start_relay(session *s, stream *remote, void *req) {
     e->component = svc->cfg.log_component;
     e->fast_open = svc->cfg.fast_open;
     memcpy(e->sid, s->sid, sizeof e->sid);
-    e->next = svc->relays;
-    if (svc->relays) svc->relays->prev = e;
-    svc->relays = e;
+    list_push_front(&svc->relays, &e->link);
     svc->live++;
   }
   /* The relay owns the client stream now; the session only waits for its timer to close. */
@@ -528,6 +519,8 @@ socks_service *socks_service_create(const socks_service_cfg *cfg) {
   if (!svc) return NULL;
   svc->cfg = *cfg;
   svc->cfg.users = NULL;
+  list_init(&svc->sessions);
+  list_init(&svc->relays);
   if (cfg->n_users) {
     cfg_socks_user *u = malloc(cfg->n_users * sizeof *u);
     if (!u) return free(svc), NULL;
@@ -550,9 +543,7 @@ void socks_session_start(socks_service *svc, stream *client, const socks_origin 
   svc->stats.accepted++;
   svc->stats.active++;
   svc->live++;
-  s->next = svc->sessions;
-  if (svc->sessions) svc->sessions->prev = s;
-  svc->sessions = s;
+  list_push_front(&svc->sessions, &s->link);
   client->user = s;
   client->on_read = on_client_read;
   client->on_error = on_client_error;
@@ -567,12 +558,13 @@ void socks_service_stop(socks_service *svc) {
   if (!svc || svc->stopping) return;
   svc->stopping = true;
   svc->live++; /* keeps svc while sessions below finish synchronously */
-  for (session *s = svc->sessions; s; s = s->next) abort_session(s);
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &svc->sessions) abort_session(list_entry(it, session, link));
   /* Relays end from the loop; what their requests hold is given back now, while the owner of the
    * connector still exists. */
-  while (svc->relays) {
-    relay_entry *e = svc->relays;
-    svc->relays = e->next;
+  while (!list_empty(&svc->relays)) {
+    relay_entry *e = list_entry(svc->relays.next, relay_entry, link);
+    list_remove(&e->link);
     e->svc = NULL;
     if (e->req) e->release(e->req), e->req = NULL;
     relay_abort(e->r);
@@ -585,14 +577,16 @@ size_t socks_service_end_matching(socks_service *svc, bool (*match)(void *req, v
                                   void *arg, dial_error err, const char *reason) {
   if (!svc || svc->stopping) return 0;
   size_t n = 0;
-  for (session *s = svc->sessions, *next; s; s = next) {
-    next = s->next;
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &svc->sessions) {
+    session *s = list_entry(it, session, link);
     if (s->st != ST_DIALING || !s->req || !match(s->req, arg)) continue;
     fail(s, socks5_rep_for_dial(err), reason); /* cancels the request */
     n++;
   }
   /* A relay is unlinked only when it has closed (from the loop), so the list stays intact. */
-  for (relay_entry *e = svc->relays; e; e = e->next) {
+  list_each_safe(it, tmp, &svc->relays) {
+    relay_entry *e = list_entry(it, relay_entry, link);
     if (e->ended || !e->req || !match(e->req, arg)) continue;
     e->ended = true;
     LOG_D(e->component, "stream_ended", "sid", e->sid, "reason", reason, NULL);

@@ -9,6 +9,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
+#include "util/list.h"
 #include "util/loop_turn.h"
 
 typedef struct lwip_stream {
@@ -28,32 +29,18 @@ typedef struct lwip_stream {
   void *connect_ctx;
   uv_timer_t defer; /* runs on_closed / connect failures outside lwIP callbacks */
   int defer_status;
-  struct lwip_stream *next_connecting;         /* for ICMP matching */
-  struct lwip_stream *ready_prev, *ready_next; /* on ready_list: data arrived this turn */
-  bool ready;
+  list_node connecting_link; /* on connecting_list while connecting: for ICMP matching */
+  list_node ready_link;      /* on ready_list while data that arrived this turn waits */
 } lwip_stream;
 
-static lwip_stream *connecting_list;
+static list_node connecting_list = {&connecting_list, &connecting_list};
 /* Streams that received data this loop turn; delivered together at its end (deliver_ready). */
-static lwip_stream *ready_list;
+static list_node ready_list = {&ready_list, &ready_list};
 
-static void unready(lwip_stream *l) {
-  if (!l->ready) return;
-  if (l->ready_prev)
-    l->ready_prev->ready_next = l->ready_next;
-  else
-    ready_list = l->ready_next;
-  if (l->ready_next) l->ready_next->ready_prev = l->ready_prev;
-  l->ready_prev = l->ready_next = NULL;
-  l->ready = false;
-}
+static void unready(lwip_stream *l) { list_remove(&l->ready_link); }
 
 static void unlink_connecting(lwip_stream *l) {
-  for (lwip_stream **pp = &connecting_list; *pp; pp = &(*pp)->next_connecting)
-    if (*pp == l) {
-      *pp = l->next_connecting;
-      break;
-    }
+  list_remove(&l->connecting_link);
   l->connecting = false;
 }
 
@@ -165,17 +152,13 @@ static void deliver(lwip_stream *l) {
  * delivery. */
 static void deliver_ready(turn_hook *h) {
   (void)h;
-  while (ready_list) deliver(ready_list);
+  while (!list_empty(&ready_list)) deliver(list_entry(ready_list.next, lwip_stream, ready_link));
 }
 static _Thread_local turn_hook deliver_hook = {.run = deliver_ready, .phase = LOOP_TURN_DELIVER};
 
 static void mark_ready(lwip_stream *l) {
-  if (l->ready) return;
-  l->ready = true;
-  l->ready_prev = NULL;
-  l->ready_next = ready_list;
-  if (ready_list) ready_list->ready_prev = l;
-  ready_list = l;
+  if (list_linked(&l->ready_link)) return;
+  list_push_front(&ready_list, &l->ready_link);
   loop_turn_want(&deliver_hook);
 }
 
@@ -352,6 +335,8 @@ static void init_stream(lwip_stream *l, uv_loop_t *loop, struct tcp_pcb *pcb) {
   l->s.ops = &lwip_ops;
   l->loop = loop;
   l->pcb = pcb;
+  list_init(&l->connecting_link);
+  list_init(&l->ready_link);
   uv_timer_init(loop, &l->defer);
   l->defer.data = l;
   if (!pcb) return;
@@ -426,14 +411,15 @@ stream *stream_lwip_connect(uv_loop_t *loop, int family, const uint8_t *addr, ui
     return &l->s;
   }
   l->connecting = true;
-  l->next_connecting = connecting_list;
-  connecting_list = l;
+  list_push_front(&connecting_list, &l->connecting_link);
   return &l->s;
 }
 
 void stream_lwip_icmp_unreachable(int family, const uint8_t *dst, uint16_t dport, uint16_t sport,
                                   int uv_err) {
-  for (lwip_stream *l = connecting_list; l; l = l->next_connecting) {
+  list_node *it, *tmp;
+  list_each_safe(it, tmp, &connecting_list) {
+    lwip_stream *l = list_entry(it, lwip_stream, connecting_link);
     struct tcp_pcb *pcb = l->pcb;
     if (!pcb || pcb->remote_port != dport || pcb->local_port != sport) continue;
     bool same =
