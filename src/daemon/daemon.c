@@ -99,6 +99,7 @@ static int start_observe(daemon_state *s, char *err, size_t errlen) {
                      s->tun,
                      s->socks,
                      s->exit,
+                     s->quic,
                      s->res,
                      uv_hrtime(),
                      on_reload_request,

@@ -11,7 +11,7 @@
 #include "exit/exit.h"
 #include "forward/forward.h"
 #include "http/http_proxy.h"
-#include "observe/observe.h"
+#include "daemon/observe.h"
 #include "socks/socks_server.h"
 #include "quic/quic_client.h"
 #include "stream/dgram_flow.h"
@@ -38,8 +38,8 @@ typedef struct {
   socks_server *socks;
   forwarder *fwd;
   http_proxy *http; /* client: [Http] Listen */
-  exit_ctx *exit; /* server: the userspace exit */
-  observe *obs;   /* [Metrics] and [Control] endpoints */
+  exit_ctx *exit;   /* server: the userspace exit */
+  observe *obs;     /* [Metrics] and [Control] endpoints */
 } daemon_state;
 
 /* Loads s->cfg->path again and applies it (see reload.c); report may be NULL. */

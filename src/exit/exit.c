@@ -387,13 +387,3 @@ void exit_get_stats(const exit_ctx *x, exit_stats *out) {
   *out = x->stats;
   exit_peers_stats(x, out);
 }
-
-bool exit_current_stats(exit_stats *out) {
-  if (!g_exit) return false;
-  exit_get_stats(g_exit, out);
-  return true;
-}
-
-bool exit_current_quic_peer(const char *fingerprint, quic_conn_stats *out) {
-  return g_exit && exit_quic_peer_stats(g_exit, fingerprint, out);
-}

@@ -98,11 +98,5 @@ void exit_stop(exit_ctx *x);
  * reload. */
 void exit_reload(exit_ctx *x, const awg_config *cfg);
 void exit_get_stats(const exit_ctx *x, exit_stats *out);
-/* The statistics of the exit running in this process (for the metrics endpoint); false when
- * there is none. */
-bool exit_current_stats(exit_stats *out);
-/* The QUIC connection of the peer with this key fingerprint on the exit running in this
- * process (docs/spec/quic-transport.md); false when it has none. */
-bool exit_current_quic_peer(const char *fingerprint, quic_conn_stats *out);
 
 #endif

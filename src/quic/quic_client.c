@@ -50,10 +50,6 @@ struct quic_client {
   quic_client_status st_counts;
 };
 
-static quic_client *g_client;
-
-quic_client *quic_client_current(void) { return g_client; }
-
 static uint64_t now_ms(const quic_client *qc) { return uv_now(qc->loop); }
 
 quic_route quic_client_route(const quic_client *qc) {
@@ -452,7 +448,6 @@ quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *c
   qc->mode = cfg->n_peers ? cfg->peers[0].transport : CFG_TRANSPORT_IP;
   uv_timer_init(loop, &qc->tick);
   qc->tick.data = qc;
-  g_client = qc;
   if (qc->mode == CFG_TRANSPORT_IP) return qc;
   quic_metrics_get()->active = true;
   qc->has_server = make_path(qc);
@@ -484,7 +479,6 @@ static void tick_closed(uv_handle_t *h) { free(h->data); }
 
 void quic_client_stop(quic_client *qc) {
   if (!qc) return;
-  if (g_client == qc) g_client = NULL;
   while (qc->waiting) dial_finish(qc->waiting, NULL, DIAL_ERR_TUNNEL_DOWN, "shutting down");
   if (qc->has_server) tunnel_set_inner_hook(qc->tun, NULL, NULL);
   if (qc->conn) quic_conn_close(qc->conn);

@@ -75,7 +75,5 @@ typedef struct {
   uint64_t stream_results[DIAL_ERR_COUNT];
 } quic_client_status;
 void quic_client_status_get(const quic_client *qc, quic_client_status *out);
-/* The QUIC client running in this process (for /status and the metrics), NULL if none. */
-quic_client *quic_client_current(void);
 
 #endif

@@ -17,7 +17,7 @@
 
 #include "observe/buf.h"
 #include "observe/hist.h"
-#include "observe/observe.h"
+#include "daemon/observe.h"
 #include "observe/prom.h"
 #include "observe/streams.h"
 
@@ -150,8 +150,10 @@ static void check_sample_line(const char *line) {
         p++;
       }
       p++;
-      if (*p == ',') p++;
-      else assert_true(*p == '}');
+      if (*p == ',')
+        p++;
+      else
+        assert_true(*p == '}');
     }
     p++;
   }
@@ -170,8 +172,8 @@ static void test_metrics_page_without_tunnel(void **state) {
   obs_buf_init(&b);
   observe_render_metrics(&src, &b);
   assert_false(b.failed);
-  assert_non_null(strstr(b.data, "awgproxy_build_info{version=\"" AWGPROXY_VERSION
-                                 "\",role=\"client\"} 1\n"));
+  assert_non_null(
+      strstr(b.data, "awgproxy_build_info{version=\"" AWGPROXY_VERSION "\",role=\"client\"} 1\n"));
   assert_non_null(strstr(b.data, "awgproxy_streams_active{kind=\"socks_tcp\"} 1\n"));
   assert_non_null(strstr(b.data, "# TYPE awgproxy_sessions_active gauge\n"));
   /* Every line is a HELP, a TYPE (once per family, before its samples) or a sample. */

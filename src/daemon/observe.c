@@ -1,4 +1,4 @@
-#include "observe/observe.h"
+#include "daemon/observe.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include "exit/exit_socks.h"
 #include "observe/http.h"
 #include "observe/prom.h"
-#include "observe/quic_obs.h"
+#include "daemon/observe_quic.h"
 #include "observe/streams.h"
 #include "socks/socks_proto.h"
 #include "util/log.h"
@@ -193,9 +193,10 @@ static void dns_metrics(obs_buf *b, const obs_sources *src) {
 }
 
 /* The server's exit, when one runs in this process. */
-static void exit_metrics(obs_buf *b) {
+static void exit_metrics(obs_buf *b, const exit_ctx *x) {
+  if (!x) return;
   exit_stats st;
-  if (!exit_current_stats(&st)) return;
+  exit_get_stats(x, &st);
   static const struct {
     const char *name, *type, *help;
     size_t off;
@@ -245,7 +246,7 @@ void observe_render_metrics(const obs_sources *src, obs_buf *b) {
   tunnel_metrics(b, src);
   stream_metrics(b, src);
   dns_metrics(b, src);
-  exit_metrics(b);
+  exit_metrics(b, src->exit);
   quic_obs_metrics(b);
 }
 
@@ -288,7 +289,7 @@ static void peer_json(obs_buf *b, const obs_sources *src, size_t i, bool detail)
     obs_buf_puts(b, "null");
   json_u64(b, &first, "rx_bytes", ps.rx_bytes);
   json_u64(b, &first, "tx_bytes", ps.tx_bytes);
-  quic_obs_peer_fields(b, src->role && strcmp(src->role, "client") == 0, i, ps.fingerprint);
+  quic_obs_peer_fields(b, src->quic, src->exit, i, ps.fingerprint);
   if (detail) {
     json_u64(b, &first, "rx_packets", ps.rx_packets);
     json_u64(b, &first, "tx_packets", ps.tx_packets);

@@ -5,8 +5,8 @@
  *    GET /status, GET /peers, GET /streams, POST /reload.
  * Both read the live state of the tunnel and the front-ends on the loop thread; neither can see a
  * key, a password or a destination address. */
-#ifndef AWGPROXY_OBSERVE_OBSERVE_H
-#define AWGPROXY_OBSERVE_OBSERVE_H
+#ifndef AWGPROXY_DAEMON_OBSERVE_H
+#define AWGPROXY_DAEMON_OBSERVE_H
 
 #include <uv.h>
 
@@ -14,6 +14,7 @@
 #include "device/tunnel.h"
 #include "dns/resolver.h"
 #include "exit/exit.h"
+#include "quic/quic_client.h"
 #include "observe/buf.h"
 #include "socks/socks_server.h"
 
@@ -21,8 +22,8 @@
 
 /* What POST /reload did (filled by the daemon's reload). */
 typedef struct {
-  bool ok;             /* false: nothing changed (invalid file, out of memory) */
-  char error[256];     /* when !ok: the summary */
+  bool ok;         /* false: nothing changed (invalid file, out of memory) */
+  char error[256]; /* when !ok: the summary */
   /* When !ok: the file's errors; when ok: its warnings. "FILE:LINE: message" each. */
   char msgs[OBS_RELOAD_MAX_MSGS][600];
   size_t n_msgs;
@@ -40,9 +41,10 @@ typedef struct {
   const awg_config *cfg;
   const tunnel *tun;
   const socks_server *socks; /* the client's SOCKS front-end */
-  const exit_ctx *exit;      /* the server's exit: its SOCKS service ([Server] Socks, LocalSocks) */
+  const exit_ctx *exit;      /* the server's exit: its counters, QUIC peers and SOCKS service */
+  const quic_client *quic;   /* the client's QUIC transport */
   const resolver *res;
-  uint64_t started_ns; /* uv_hrtime() at start, for the uptime */
+  uint64_t started_ns;  /* uv_hrtime() at start, for the uptime */
   obs_reload_fn reload; /* NULL: POST /reload answers 501 */
   void *reload_ctx;
 } obs_sources;

@@ -1,8 +1,9 @@
-#include "observe/quic_obs.h"
+#include "daemon/observe_quic.h"
 
 #include <inttypes.h>
 
 #include "exit/exit.h"
+#include "exit/exit_quic.h"
 #include "observe/prom.h"
 #include "quic/quic_client.h"
 #include "quic/quic_metrics.h"
@@ -62,19 +63,17 @@ static void conn_object(obs_buf *b, const quic_conn_stats *s) {
                  s->pkts_sent, s->pkts_recv, s->pkts_lost, s->streams_open);
 }
 
-void quic_obs_peer_fields(obs_buf *b, bool client, size_t i, const char *fp) {
+void quic_obs_peer_fields(obs_buf *b, const quic_client *qc, const exit_ctx *x, size_t i,
+                          const char *fp) {
   quic_conn_stats s;
   bool quic = false;
-  if (client) {
-    quic_client *qc = quic_client_current();
-    if (qc && i == 0) {
-      quic_client_status st;
-      quic_client_status_get(qc, &st);
-      quic = st.up;
-      s = st.conn;
-    }
-  } else {
-    quic = exit_current_quic_peer(fp, &s);
+  if (qc && i == 0) {
+    quic_client_status st;
+    quic_client_status_get(qc, &st);
+    quic = st.up;
+    s = st.conn;
+  } else if (x) {
+    quic = exit_quic_peer_stats(x, fp, &s);
   }
   obs_buf_printf(b, ",\"transport\":\"%s\"", quic ? "quic" : "ip");
   if (quic) conn_object(b, &s);
