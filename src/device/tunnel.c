@@ -101,13 +101,13 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   t->cfg = cfg;
   t->awg = &cfg->awg;
   t->mtu = cfg->mtu;
-  wg_tunables_default(&t->tun);
-  awg3_timers(&t->tun, &cfg->awg.v3);
+  wg_tunables_default(&t->tunables);
+  awg3_timers(&t->tunables, &cfg->awg.v3);
   static const double hs_bounds[TUN_HS_DURATION_BOUNDS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                            0.5,   1,    2.5,   5,    10,  30};
   obs_hist_init(&t->stats.handshake_duration, hs_bounds, TUN_HS_DURATION_BOUNDS);
   allowedips_init(&t->aip);
-  wg_device_init(&t->dev, cfg->private_key, &t->tun, awg_rng_system());
+  wg_device_init(&t->dev, cfg->private_key, &t->tunables, awg_rng_system());
   if (alloc_buffers(t, err, errlen) != 0 || add_peers(t, err, errlen) != 0) goto fail;
   t->udp = udp_io_open(loop, cfg->has_listen_port ? cfg->listen_port : 0, tun_on_datagram, t, err,
                        errlen);

@@ -73,7 +73,7 @@ struct tunnel {
   const awg_config *cfg;
   const awg_params *awg;
   wg_device dev;
-  wg_tunables tun;
+  wg_tunables tunables;
   wg_load_state load;
   uint64_t load_window_start;
   size_t load_window_count;

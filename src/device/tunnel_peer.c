@@ -187,7 +187,7 @@ void tun_session_end(tun_peer *p, const char *reason, uint64_t end) {
 uint64_t tun_session_check(tun_peer *p, uint64_t now) {
   if (!p->in_session) return 0;
   const wg_keypair *kp = p->wp.current;
-  uint64_t expiry = kp ? kp->birth + p->t->tun.reject_after_time : now;
+  uint64_t expiry = kp ? kp->birth + p->t->tunables.reject_after_time : now;
   if (wg_peer_can_send(&p->wp, now)) return expiry > now ? expiry : now + 1;
   tun_session_end(p, "expired", expiry < now ? expiry : now);
   return 0;

@@ -112,7 +112,7 @@ static void handshake_completed(tun_peer *p, const char *role) {
   tunnel *t = p->t;
   uint64_t now = tun_now();
   if (p->handshakes_ok &&
-      (p->session_lost || now - p->last_handshake_mono >= t->tun.reject_after_time))
+      (p->session_lost || now - p->last_handshake_mono >= t->tunables.reject_after_time))
     t->stats.reconnects++;
   p->session_lost = false;
   t->stats.handshakes_ok++;

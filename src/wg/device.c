@@ -6,14 +6,14 @@
 #include "wg/noise.h"
 #include "wg/peer.h"
 
-void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunables *tun,
+void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunables *tunables,
                     const awg_rng *rng) {
   memset(d, 0, sizeof *d);
   wg_device_keys_init(&d->keys, priv);
-  if (tun)
-    d->tun = *tun;
+  if (tunables)
+    d->tunables = *tunables;
   else
-    wg_tunables_default(&d->tun);
+    wg_tunables_default(&d->tunables);
   d->rng = rng;
   wg_cookie_checker_init(&d->checker, rng);
   wg_index_table_init(&d->index);

@@ -27,13 +27,13 @@ typedef struct wg_device {
   wg_device_keys keys;
   wg_cookie_checker checker;
   wg_index_table index;
-  wg_tunables tun;
+  wg_tunables tunables;
   const awg_rng *rng;
   struct wg_peer *peers; /* singly linked through wg_peer.next_peer */
 } wg_device;
 
-/* tun NULL = wg_tunables_default(). rng must outlive the device. */
-void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunables *tun,
+/* tunables NULL = wg_tunables_default(). rng must outlive the device. */
+void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunables *tunables,
                     const awg_rng *rng);
 /* Wipes the device's secrets. Remove the peers first (wg_peer_remove). */
 void wg_device_wipe(wg_device *d);

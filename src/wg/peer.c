@@ -20,7 +20,7 @@ wg_result wg_peer_init(wg_peer *p, wg_device *d, const uint8_t pub[WG_KEY_LEN], 
     p->slots[i].entry.obj = &p->slots[i];
   }
   wg_cookie_maker_init(&p->cookie, pub);
-  wg_timers_init(&p->timers, &d->tun, d->rng, persistent_keepalive);
+  wg_timers_init(&p->timers, &d->tunables, d->rng, persistent_keepalive);
   p->next_peer = d->peers;
   d->peers = p;
   return WG_OK;
@@ -64,8 +64,10 @@ void wg_peer_zero_keys(wg_peer *p) {
 
 void wg_peer_set_psk(wg_peer *p, const uint8_t *psk) {
   wg_peer_zero_keys(p);
-  if (psk) memcpy(p->hs.psk, psk, WG_KEY_LEN);
-  else wg_wipe(p->hs.psk, WG_KEY_LEN);
+  if (psk)
+    memcpy(p->hs.psk, psk, WG_KEY_LEN);
+  else
+    wg_wipe(p->hs.psk, WG_KEY_LEN);
 }
 
 /* Makes room for a new session per the rotation rules in peer.h. */
@@ -176,7 +178,7 @@ wg_result wg_peer_create_response(wg_peer *p, uint32_t type, uint64_t now, uint8
 wg_result wg_peer_accept_initiation(wg_peer *p, const uint8_t msg[148], wg_initiation_scan *scan,
                                     uint64_t now) {
   wg_result r;
-  r = wg_noise_accept_initiation(&p->hs, msg, scan, p->dev->tun.initiation_min_interval, now);
+  r = wg_noise_accept_initiation(&p->hs, msg, scan, p->dev->tunables.initiation_min_interval, now);
   if (r != WG_OK) return r;
   /* Our own pending initiation, if any, was superseded: its index is void. */
   wg_index_remove(&p->dev->index, &p->hs_entry);
@@ -205,7 +207,7 @@ static void confirm_next(wg_peer *p, uint64_t now) {
 }
 
 wg_result wg_peer_decrypt(wg_peer *p, wg_keypair *kp, uint8_t *msg, size_t len, uint64_t now) {
-  wg_result r = wg_keypair_decrypt(kp, msg, len, &p->dev->tun, now);
+  wg_result r = wg_keypair_decrypt(kp, msg, len, &p->dev->tunables, now);
   if (r != WG_OK) return r;
   if (kp == p->next) confirm_next(p, now);
   received_authenticated(p, now);
@@ -219,8 +221,8 @@ wg_result wg_peer_decrypt(wg_peer *p, wg_keypair *kp, uint8_t *msg, size_t len, 
 
 bool wg_peer_can_send(const wg_peer *p, uint64_t now) {
   const wg_keypair *kp = p->current;
-  return kp && wg_keypair_fresh(kp, &p->dev->tun, now) &&
-         kp->send_counter < p->dev->tun.reject_after_messages;
+  return kp && wg_keypair_fresh(kp, &p->dev->tunables, now) &&
+         kp->send_counter < p->dev->tunables.reject_after_messages;
 }
 
 wg_result wg_peer_encrypt(wg_peer *p, uint32_t type, uint8_t *msg, size_t pt_len, size_t padded_len,
@@ -231,7 +233,7 @@ wg_result wg_peer_encrypt(wg_peer *p, uint32_t type, uint8_t *msg, size_t pt_len
     p->actions |= WG_ACT_INITIATE;
     return WG_ERR_NO_SESSION;
   }
-  r = wg_keypair_encrypt(kp, type, msg, pt_len, padded_len, &p->dev->tun, now);
+  r = wg_keypair_encrypt(kp, type, msg, pt_len, padded_len, &p->dev->tunables, now);
   if (r != WG_OK) return r;
   wg_timers_authenticated_sent(&p->timers, now);
   wg_timers_traversal(&p->timers, now);

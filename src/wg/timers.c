@@ -3,7 +3,7 @@
 #include <string.h>
 
 static uint64_t jitter(const wg_timers *t) {
-  uint64_t max = t->tun->rekey_jitter_max;
+  uint64_t max = t->tunables->rekey_jitter_max;
   if (max == 0) return 0;
   if (max > UINT32_MAX) max = UINT32_MAX;
   return awg_rng_range(t->rng, 0, (uint32_t)max);
@@ -19,16 +19,16 @@ static uint64_t pick(const wg_timers *t, uint64_t lo, uint64_t hi) {
 }
 
 static uint64_t rekey_timeout(const wg_timers *t) {
-  return pick(t, t->tun->rekey_timeout, t->tun->rekey_timeout_max);
+  return pick(t, t->tunables->rekey_timeout, t->tunables->rekey_timeout_max);
 }
 
 static uint64_t keepalive_timeout(const wg_timers *t) {
-  return pick(t, t->tun->keepalive_timeout, t->tun->keepalive_timeout_max);
+  return pick(t, t->tunables->keepalive_timeout, t->tunables->keepalive_timeout_max);
 }
 
 static uint64_t keepalive_timeout_max(const wg_timers *t) {
-  uint64_t hi = t->tun->keepalive_timeout_max;
-  return hi > t->tun->keepalive_timeout ? hi : t->tun->keepalive_timeout;
+  uint64_t hi = t->tunables->keepalive_timeout_max;
+  return hi > t->tunables->keepalive_timeout ? hi : t->tunables->keepalive_timeout;
 }
 
 static uint64_t persistent_interval(const wg_timers *t) {
@@ -37,7 +37,7 @@ static uint64_t persistent_interval(const wg_timers *t) {
 
 /* MaxHandshakeAttempts: retries allowed in the coming round (spec R53). */
 static uint32_t draw_max_retries(const wg_timers *t) {
-  const wg_tunables *u = t->tun;
+  const wg_tunables *u = t->tunables;
   if (u->max_retries_min == 0 && u->max_retries_max == 0)
     return wg_tunables_max_handshake_retries(u);
   if (u->max_retries_max <= u->max_retries_min) return u->max_retries_min;
@@ -53,10 +53,10 @@ static void disarm(wg_timers *t, wg_timer_id id) { t->armed[id] = false; }
 
 static uint64_t since(uint64_t then, uint64_t now) { return now > then ? now - then : 0; }
 
-void wg_timers_init(wg_timers *t, const wg_tunables *tun, const awg_rng *rng,
+void wg_timers_init(wg_timers *t, const wg_tunables *tunables, const awg_rng *rng,
                     uint64_t persistent_interval) {
   memset(t, 0, sizeof *t);
-  t->tun = tun;
+  t->tunables = tunables;
   t->rng = rng;
   t->persistent_interval = persistent_interval;
   t->max_retries = draw_max_retries(t);
@@ -129,11 +129,11 @@ void wg_timers_handshake_complete(wg_timers *t, uint64_t now) {
 }
 
 void wg_timers_session_derived(wg_timers *t, uint64_t now) {
-  arm(t, WG_TIMER_ZERO_KEYS, now + 3 * t->tun->reject_after_time);
+  arm(t, WG_TIMER_ZERO_KEYS, now + 3 * t->tunables->reject_after_time);
 }
 
 bool wg_timers_may_send_handshake(const wg_timers *t, uint64_t now) {
-  return !t->has_sent_handshake || since(t->last_handshake_sent, now) >= t->tun->rekey_timeout;
+  return !t->has_sent_handshake || since(t->last_handshake_sent, now) >= t->tunables->rekey_timeout;
 }
 
 bool wg_timers_next_deadline(const wg_timers *t, uint64_t *deadline) {
@@ -151,7 +151,7 @@ bool wg_timers_next_deadline(const wg_timers *t, uint64_t *deadline) {
 static unsigned give_up(wg_timers *t, uint64_t now) {
   disarm(t, WG_TIMER_NEW_HANDSHAKE);
   if (!t->armed[WG_TIMER_ZERO_KEYS])
-    arm(t, WG_TIMER_ZERO_KEYS, now + 3 * t->tun->reject_after_time);
+    arm(t, WG_TIMER_ZERO_KEYS, now + 3 * t->tunables->reject_after_time);
   return WG_ACT_HANDSHAKE_FAILED;
 }
 
@@ -172,12 +172,18 @@ static unsigned fire_send_keepalive(wg_timers *t, uint64_t now) {
 
 static unsigned fire(wg_timers *t, wg_timer_id id, uint64_t now) {
   switch (id) {
-  case WG_TIMER_RETRANSMIT: return fire_retransmit(t, now);
-  case WG_TIMER_SEND_KEEPALIVE: return fire_send_keepalive(t, now);
-  case WG_TIMER_NEW_HANDSHAKE: return WG_ACT_INITIATE;
-  case WG_TIMER_ZERO_KEYS: return WG_ACT_ZERO_KEYS;
-  case WG_TIMER_PERSISTENT_KEEPALIVE: return t->persistent_interval ? WG_ACT_SEND_KEEPALIVE : 0;
-  case WG_TIMER_COUNT: break;
+    case WG_TIMER_RETRANSMIT:
+      return fire_retransmit(t, now);
+    case WG_TIMER_SEND_KEEPALIVE:
+      return fire_send_keepalive(t, now);
+    case WG_TIMER_NEW_HANDSHAKE:
+      return WG_ACT_INITIATE;
+    case WG_TIMER_ZERO_KEYS:
+      return WG_ACT_ZERO_KEYS;
+    case WG_TIMER_PERSISTENT_KEEPALIVE:
+      return t->persistent_interval ? WG_ACT_SEND_KEEPALIVE : 0;
+    case WG_TIMER_COUNT:
+      break;
   }
   return 0;
 }
@@ -194,13 +200,13 @@ unsigned wg_timers_expire(wg_timers *t, uint64_t now) {
 
 bool wg_timers_rekey_on_send(const wg_timers *t, uint64_t birth, bool initiator,
                              uint64_t send_counter, uint64_t now) {
-  if (send_counter > t->tun->rekey_after_messages) return true;
-  return initiator &&
-         since(birth, now) >= pick(t, t->tun->rekey_after_time, t->tun->rekey_after_time_max);
+  if (send_counter > t->tunables->rekey_after_messages) return true;
+  return initiator && since(birth, now) >=
+                          pick(t, t->tunables->rekey_after_time, t->tunables->rekey_after_time_max);
 }
 
 bool wg_timers_rekey_on_receive(wg_timers *t, uint64_t birth, bool initiator, uint64_t now) {
-  const wg_tunables *u = t->tun;
+  const wg_tunables *u = t->tunables;
   uint64_t margin = u->keepalive_timeout + u->rekey_timeout;
   uint64_t reject = u->reject_after_time_min && u->reject_after_time_min < u->reject_after_time
                         ? pick(t, u->reject_after_time_min, u->reject_after_time)
