@@ -10,6 +10,7 @@
 #include "stream/dgram_lwip.h"
 #include "stream/dialer_lwip.h"
 #include "stream/icmp_watch.h"
+#include "stream/stream_lwip.h"
 #include "util/keys.h"
 #include "util/log.h"
 #include "util/loop_turn.h"
@@ -23,6 +24,11 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
 static void on_hup(uv_signal_t *h, int signum) {
   (void)signum;
   daemon_reload(h->data, NULL);
+}
+
+static void on_usr1(uv_signal_t *h, int signum) {
+  (void)h, (void)signum;
+  stream_lwip_log_state();
 }
 
 static void on_reload_request(void *ctx, obs_reload_report *out) { daemon_reload(ctx, out); }
@@ -110,12 +116,13 @@ static int start_observe(daemon_state *s, char *err, size_t errlen) {
 
 int daemon_run(daemon_role role, awg_config *c) {
   daemon_state s = {.loop = uv_default_loop(), .role = role, .initial = c, .cfg = c};
-  uv_signal_t *sigs[] = {&s.sigint, &s.sigterm, &s.sighup};
-  int nums[] = {SIGINT, SIGTERM, SIGHUP};
-  for (int i = 0; i < 3; i++) {
+  uv_signal_t *sigs[] = {&s.sigint, &s.sigterm, &s.sighup, &s.sigusr1};
+  int nums[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+  uv_signal_cb cbs[] = {on_stop_signal, on_stop_signal, on_hup, on_usr1};
+  for (int i = 0; i < 4; i++) {
     uv_signal_init(s.loop, sigs[i]);
     sigs[i]->data = &s;
-    uv_signal_start(sigs[i], nums[i] == SIGHUP ? on_hup : on_stop_signal, nums[i]);
+    uv_signal_start(sigs[i], cbs[i], nums[i]);
   }
   signal(SIGPIPE, SIG_IGN);
   loop_turn_start(s.loop);

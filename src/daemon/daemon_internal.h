@@ -19,7 +19,7 @@
 
 typedef struct {
   uv_loop_t *loop;
-  uv_signal_t sigint, sigterm, sighup;
+  uv_signal_t sigint, sigterm, sighup, sigusr1;
   daemon_role role;
   /* The config the daemon was started with (owned by the caller). The SOCKS server, the HTTP
    * proxy and the forwarder keep pointing into it for their whole life: their keys need a restart,

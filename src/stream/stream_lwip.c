@@ -10,6 +10,7 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "util/list.h"
+#include "util/log.h"
 #include "util/loop_turn.h"
 
 typedef struct lwip_stream {
@@ -413,6 +414,42 @@ stream *stream_lwip_connect(uv_loop_t *loop, int family, const uint8_t *addr, ui
   l->connecting = true;
   list_push_front(&connecting_list, &l->connecting_link);
   return &l->s;
+}
+
+static size_t seg_count(const struct tcp_seg *s) {
+  size_t n = 0;
+  for (; s; s = s->next) n++;
+  return n;
+}
+
+void stream_lwip_log_state(void) {
+  size_t n = 0;
+  for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next, n++) {
+    const lwip_stream *l = pcb->recv == on_recv ? pcb->callback_arg : NULL;
+    char pcbs[400], strm[160] = "-";
+    snprintf(pcbs, sizeof pcbs,
+             "state=%s lport=%u rport=%u snd_wnd=%lu cwnd=%lu ssthresh=%lu snd_buf=%lu "
+             "snd_queuelen=%u unsent=%zu unacked=%zu ooseq=%zu rcv_wnd=%lu nrtx=%u rtime=%d "
+             "rto=%d persist_backoff=%u flags=0x%x lastack=%lu snd_nxt=%lu snd_lbb=%lu "
+             "rcv_nxt=%lu",
+             tcp_debug_state_str(pcb->state), pcb->local_port, pcb->remote_port,
+             (unsigned long)pcb->snd_wnd, (unsigned long)pcb->cwnd, (unsigned long)pcb->ssthresh,
+             (unsigned long)pcb->snd_buf, (unsigned)pcb->snd_queuelen, seg_count(pcb->unsent),
+             seg_count(pcb->unacked), seg_count(pcb->ooseq), (unsigned long)pcb->rcv_wnd,
+             (unsigned)pcb->nrtx, (int)pcb->rtime, (int)pcb->rto, (unsigned)pcb->persist_backoff,
+             (unsigned)pcb->flags, (unsigned long)pcb->lastack, (unsigned long)pcb->snd_nxt,
+             (unsigned long)pcb->snd_lbb, (unsigned long)pcb->rcv_nxt);
+    if (l)
+      snprintf(strm, sizeof strm,
+               "pending=%zu over_high=%d reading=%d rx_queued=%d eof_seen=%d shut_wanted=%d "
+               "shut_done=%d tail_resent=%d",
+               l->pending_len, l->over_high, l->reading, l->rxq != NULL, l->eof_seen,
+               l->shut_wanted, l->shut_done, tail_resent(pcb));
+    LOG_I("tcp", "pcb", "pcb", pcbs, "stream", strm, NULL);
+  }
+  char count[24];
+  snprintf(count, sizeof count, "%zu", n);
+  LOG_I("tcp", "pcbs", "count", count, NULL);
 }
 
 void stream_lwip_icmp_unreachable(int family, const uint8_t *dst, uint16_t dport, uint16_t sport,

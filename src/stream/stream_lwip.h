@@ -30,4 +30,8 @@ stream *stream_lwip_wrap(uv_loop_t *loop, struct tcp_pcb *pcb);
 void stream_lwip_icmp_unreachable(int family, const uint8_t *dst, uint16_t dport, uint16_t sport,
                                   int uv_err);
 
+/* Logs one line per lwIP TCP connection in this process (state, windows, queues, timers, and the
+ * stream's own buffered bytes): what a stalled transfer is waiting for. On SIGUSR1. */
+void stream_lwip_log_state(void);
+
 #endif
