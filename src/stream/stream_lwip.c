@@ -26,6 +26,7 @@ typedef struct lwip_stream {
   bool aborted; /* tcp_abort was called: a running lwIP callback must return ERR_ABRT */
   bool reading, delivering, eof_seen, eof_delivered, shut_wanted, shut_done, closing, over_high;
   bool connecting;
+  bool kicked; /* on_poll found sending idle with bytes waiting (logged once) */
   stream_lwip_connect_cb connect_cb;
   void *connect_ctx;
   uv_timer_t defer; /* runs on_closed / connect failures outside lwIP callbacks */
@@ -53,6 +54,7 @@ static void detach_pcb(lwip_stream *l, bool abort_it) {
   tcp_recv(pcb, NULL);
   tcp_sent(pcb, NULL);
   tcp_err(pcb, NULL);
+  tcp_poll(pcb, NULL, 0);
   /* Both FINs are already exchanged: lwIP ends the connection by itself once what is still queued
    * and our FIN are acknowledged (or its retransmissions give up). tcp_close would only add
    * TF_RXCLOSED, which stops lwIP from refreshing the connection's inactivity timer, so LAST_ACK
@@ -237,6 +239,40 @@ static void push_pending(lwip_stream *l) {
   if (shut_now && !l->closing && l->s.on_shutdown) l->s.on_shutdown(&l->s);
 }
 
+/* Bytes are waiting (in pending or lwIP's unsent queue) and nothing is in flight or probing:
+ * no acknowledgement will come to call on_sent, and no lwIP timer runs for the connection. */
+static bool send_idle(const lwip_stream *l, const struct tcp_pcb *pcb) {
+  return (l->pending_len || pcb->unsent) && !pcb->unacked && !pcb->persist_backoff;
+}
+
+/* lwIP's poll (every POLL_TICKS slow ticks): a connection whose sending went idle with bytes
+ * waiting is pushed again, so a missed wake-up costs a fraction of a second instead of a stall
+ * until the peer happens to send something. Logged once per stream with the state it was in. */
+#define POLL_TICKS 4
+static err_t on_poll(void *arg, struct tcp_pcb *pcb) {
+  lwip_stream *l = arg;
+  if (!l || l->closing || !send_idle(l, pcb)) return ERR_OK;
+  if (!l->kicked) {
+    l->kicked = true;
+    char st[200];
+    snprintf(st, sizeof st,
+             "pending=%zu unsent=%d snd_wnd=%lu cwnd=%lu snd_buf=%lu snd_queuelen=%u "
+             "tail_resent=%d",
+             l->pending_len, pcb->unsent != NULL, (unsigned long)pcb->snd_wnd,
+             (unsigned long)pcb->cwnd, (unsigned long)pcb->snd_buf, (unsigned)pcb->snd_queuelen,
+             tail_resent(pcb));
+    LOG_I("tcp", "send_resumed", "state", st, NULL);
+  }
+  /* A window of less than a segment with nothing in flight starts no timer in lwIP. */
+  if (pcb->cwnd < pcb->mss) pcb->cwnd = pcb->mss;
+  push_pending(l);
+  if (!l->closing && l->over_high && l->pending_len <= STREAM_LOW_WATER) {
+    l->over_high = false;
+    if (l->s.on_drain) l->s.on_drain(&l->s);
+  }
+  return l->aborted ? ERR_ABRT : ERR_OK;
+}
+
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
   lwip_stream *l = arg;
   if (!l) return ERR_OK;
@@ -346,6 +382,7 @@ static void init_stream(lwip_stream *l, uv_loop_t *loop, struct tcp_pcb *pcb) {
   tcp_sent(pcb, on_sent);
   tcp_err(pcb, on_err);
   tcp_nagle_disable(pcb);
+  tcp_poll(pcb, on_poll, POLL_TICKS);
 }
 
 static lwip_stream *new_stream(uv_loop_t *loop, struct tcp_pcb *pcb) {
