@@ -58,7 +58,8 @@ def topo(lab, request):
                                                          handshake_timeout=HANDSHAKE_TIMEOUT),
                              server=getattr(request, "param", "wireguard-go"))
 
-#The client matrix runs against both servers.
+
+# The client matrix runs against both servers.
 BOTH_SERVERS = pytest.mark.parametrize("topo", SERVER_KINDS, indirect=True)
 
 
@@ -73,8 +74,7 @@ def fetch_over_socks5(topo, host, timeout=15):
     if r.rep != 0 or r.sock is None:
         return r, None
     try:
-        resp
-  = cl.http_get_over(r.sock, timeout=timeout)
+        resp = cl.http_get_over(r.sock, timeout=timeout)
     except OSError as e:
         r.error = f"GET failed: {e}"
         return r, None
@@ -82,7 +82,8 @@ def fetch_over_socks5(topo, host, timeout=15):
         r.close()
     return r, cl.http_body(resp)[1]
 
-#-- -- 1. curl -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -
+
+# ---- 1. curl ---------------------------------------------------------------------------------
 
 CURL_MODES = {"socks5": False, "socks5-hostname": True, "socks4": False, "socks4a": True}
 
@@ -114,7 +115,8 @@ def test_curl_modes(topo, mode):
         assert http_count(topo) == before, f"T served a request for a failed fetch\n{topo.logs()}"
     assert topo.proxy.alive(), topo.logs()
 
-#-- -- 2. PySocks -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --
+
+# ---- 2. PySocks ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ["SOCKS5", "SOCKS4"])
@@ -130,8 +132,7 @@ def test_pysocks(topo, version, target):
     s.set_proxy(getattr(socks, version), "127.0.0.1", SOCKS_PORT, rdns=True)
     s.settimeout(15)
     try:
-        s
-    .connect((host, HTTP_PORT))
+        s.connect((host, HTTP_PORT))
         resp = cl.http_get_over(s, host=host)
     except (socks.ProxyError, OSError) as e:
         pytest.fail(f"PySocks {version} rdns=True to {host}: {e!r}\n{topo.logs()}")
@@ -141,8 +142,8 @@ def test_pysocks(topo, version, target):
     assert head.startswith(b"HTTP/1.0 200") and body == HTTP_BODY, (
         f"PySocks {version} to {host}: got {resp[:300]!r}\n{topo.logs()}")
 
-#-- -- 3. ncat and \
-    proxychains4 -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --
+
+# ---- 3. ncat and proxychains4 ----------------------------------------------------------------
 
 
 @BOTH_SERVERS
@@ -156,8 +157,7 @@ def test_ncat_echo_1mb(topo):
                         str(ECHO_PORT)])
     t0 = time.monotonic()
     try:
-        p
-      = subprocess.run(argv, input=data, capture_output=True, timeout=90)
+        p = subprocess.run(argv, input=data, capture_output=True, timeout=90)
     except subprocess.TimeoutExpired as e:
         got = e.stdout or b""
         pytest.fail(f"ncat did not finish in 90 s; {len(got)} of {len(data)} bytes echoed\n"
@@ -186,8 +186,8 @@ def test_proxychains_curl_by_name(topo):
         f"{topo.logs()}")
     assert f"dst={TARGET_NAME}:80" in topo.proxy.log(), topo.logs()
 
-#-- -- 4. an interactive session through ncat(ProxyCommand - \
-                                              like) -- -- -- -- -- -- -- -- -- -- -- -- -- -- --
+
+# ---- 4. an interactive session through ncat (ProxyCommand-like) ------------------------------
 
 
 @BOTH_SERVERS
@@ -228,7 +228,8 @@ def test_interactive_session_via_ncat(topo):
             p.wait()
         topo.c.forget(p)
 
-#-- -- 5. bulk integrity -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -
+
+# ---- 5. bulk integrity -----------------------------------------------------------------------
 
 
 def first_difference(got, want):
@@ -256,35 +257,51 @@ def locate(chunk, pool, expected_pos, nbytes, offsets):
 async def _integrity_stream(i, nbytes, pool, off, prog, errors, offsets, deadline):
     chunk = 65536
     try:
-        reader, writer
-          = await asyncio
-                .open_connection("127.0.0.1", SOCKS_PORT, limit = 1 << 20) except OSError as e
-              : errors.append(f "stream {i}: cannot reach the SOCKS port: {e}") return try : writer
-            .write(b "\x05\x01\x00") await writer.drain() m =
-                await reader.readexactly(2) writer
-                    .write(cl.socks5_request_bytes(T_HTTP, ECHO_PORT)) await writer.drain() h =
-                    await reader.readexactly(4) if m != b "\x05\x00" or h[1] != 0
-                : errors.append(f "stream {i}: SOCKS reply {m.hex()} {h.hex()}") return await reader
-                      .readexactly({1 : 4, 4 : 16}.get(h[3], 0) + 2) expected = pool
-                [off:off + nbytes]
+        reader, writer = await asyncio.open_connection("127.0.0.1", SOCKS_PORT, limit=1 << 20)
+    except OSError as e:
+        errors.append(f"stream {i}: cannot reach the SOCKS port: {e}")
+        return
+    try:
+        writer.write(b"\x05\x01\x00")
+        await writer.drain()
+        m = await reader.readexactly(2)
+        writer.write(cl.socks5_request_bytes(T_HTTP, ECHO_PORT))
+        await writer.drain()
+        h = await reader.readexactly(4)
+        if m != b"\x05\x00" or h[1] != 0:
+            errors.append(f"stream {i}: SOCKS reply {m.hex()} {h.hex()}")
+            return
+        await reader.readexactly({1: 4, 4: 16}.get(h[3], 0) + 2)
+        expected = pool[off:off + nbytes]
 
-                async def send()
-                : sent = 0 while sent < nbytes
-                : n = min(chunk,
-                          nbytes - sent) writer.write(expected
-                                                      [sent:sent + n]) await writer.drain() sent
-                  += n prog[i][0] = sent writer.write_eof()
+        async def send():
+            sent = 0
+            while sent < nbytes:
+                n = min(chunk, nbytes - sent)
+                writer.write(expected[sent:sent + n])
+                await writer.drain()
+                sent += n
+                prog[i][0] = sent
+            writer.write_eof()
 
-                                        async def recv()
-                : got = 0 while got < nbytes : d =
-                            await reader.read(min(1 << 20, nbytes - got)) if not d
-                : errors.append(f "stream {i}: EOF after {got} of {nbytes} bytes") return want =
-                  expected [got:got + len(d)] if d != want : k =
-                      first_difference(d, want) errors.append(
-                          f "stream {i}: data differs at byte {got + k}: got " f
-                            "{d[k:k + 8].hex()} want {bytes(want[k:k + 8]).hex()}; " f
-                            "{locate(d[k:], pool, off + got + k, nbytes, offsets)}") return got
-                  += len(d) prog[i][1] = got try : tail = await asyncio.wait_for(reader.read(1), 30)
+        async def recv():
+            got = 0
+            while got < nbytes:
+                d = await reader.read(min(1 << 20, nbytes - got))
+                if not d:
+                    errors.append(f"stream {i}: EOF after {got} of {nbytes} bytes")
+                    return
+                want = expected[got:got + len(d)]
+                if d != want:
+                    k = first_difference(d, want)
+                    errors.append(f"stream {i}: data differs at byte {got + k}: got "
+                                  f"{d[k:k + 8].hex()} want {bytes(want[k:k + 8]).hex()}; "
+                                  f"{locate(d[k:], pool, off + got + k, nbytes, offsets)}")
+                    return
+                got += len(d)
+                prog[i][1] = got
+            try:
+                tail = await asyncio.wait_for(reader.read(1), 30)
             except asyncio.TimeoutError:
                 tail = None
             if tail != b"":
@@ -314,7 +331,7 @@ def stall_report(topo):
         lines = r.stdout.splitlines()
         out.append(f"--- ss in {name} ({max(0, len(lines) - 1) // 2} connections) ---")
         out.extend(lines[:41])
-#awgproxy logs its lwIP connections(windows, queues, timers, buffered bytes) on SIGUSR1.
+    # awgproxy logs its lwIP connections (windows, queues, timers, buffered bytes) on SIGUSR1.
     for name in ("proxy", "server"):
         p = getattr(topo, name, None)
         if p is None or not hasattr(p, "proc") or getattr(p, "kind", "") != "awgproxy" or \
@@ -383,7 +400,7 @@ def test_parallel_streams_integrity(lab, server):
     if server == "awgproxy":
         mb = min(mb, float(os.environ.get("AWG_SERVER_INTEGRITY_MB", "4")))
     nbytes = int(mb * (1 << 20))
-#info : a debug line per packet would dominate the cost of a 2 GB run.
+    # info: a debug line per packet would dominate the cost of a 2 GB run.
     topo = cl.build_topology(lab, socks=cl.socks_section(connect_timeout=15, tunnel_wait=10),
                              log_level="info", server=server)
     elapsed, stalled, prog, errors, samples = run_integrity(topo, streams, nbytes, timeout)
@@ -401,7 +418,8 @@ def test_parallel_streams_integrity(lab, server):
         f"{getattr(topo, 'stall_report', '')}\n{topo.logs()}")
     assert topo.proxy.alive(), topo.logs()
 
-#-- -- 6. reply codes -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --
+
+# ---- 6. reply codes --------------------------------------------------------------------------
 
 
 @BOTH_SERVERS
@@ -547,8 +565,8 @@ def test_reply_socks4_failures(topo):
         ok.close()
     assert not bad, "\n".join(bad) + "\n" + topo.logs()
 
-#-- -- 7. the server goes away and \
-    comes back -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --
+
+# ---- 7. the server goes away and comes back --------------------------------------------------
 
 
 @BOTH_SERVERS
@@ -583,8 +601,8 @@ def test_server_restart(topo):
         problems.append("awgproxy exited")
     assert not problems, "\n".join(problems) + "\n" + topo.logs(60)
 
-#-- -- 8. hostile or \
-    broken SOCKS clients -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --
+
+# ---- 8. hostile or broken SOCKS clients ------------------------------------------------------
 
 
 def raw_exchange(topo, chunks, half_close=True, wait=3.0, gap=0.0):
@@ -791,7 +809,7 @@ def test_bad_input_abandoned_connections_memory(topo):
         r = topo.curl(f"http://{TARGET_NAME}/", "--socks5-hostname", PROXY)
         return r.returncode == 0 and r.stdout.encode() == HTTP_BODY, r
 
-#Warm - up : the allocator, lwIP pools, the DNS cache, a few handshake timeouts.
+    # Warm-up: the allocator, lwIP pools, the DNS cache, a few handshake timeouts.
     for _ in range(10):
         ok, r = curl_ok()
         assert ok, f"warm-up curl: {r}\n{topo.logs()}"
@@ -822,7 +840,7 @@ def test_bad_input_abandoned_connections_memory(topo):
     opened = time.monotonic() - t0
     peak_rss, peak_fds = topo.rss_kb(), topo.fd_count()
 
-#The handshake - stalled ones(kinds 0 - 2) must be closed by the proxy after HandshakeTimeout.
+    # The handshake-stalled ones (kinds 0-2) must be closed by the proxy after HandshakeTimeout.
     time.sleep(HANDSHAKE_TIMEOUT + 1.5)
     still_open = 0
     for i, s in enumerate(socks_):
@@ -831,7 +849,7 @@ def test_bad_input_abandoned_connections_memory(topo):
         closed, _, _ = cl.wait_closed(s, 0.01)
         if not closed:
             still_open += 1
-#Abandon everything; half of them with an RST.
+    # Abandon everything; half of them with an RST.
     for i, s in enumerate(socks_):
         if i % 2:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -855,8 +873,8 @@ def test_bad_input_abandoned_connections_memory(topo):
     assert rss - base_rss <= 10 * 1024, f"RSS did not come back: {msg}\n{topo.logs()}"
     assert fds <= base_fds + 5, f"descriptors leaked: {msg}\n{topo.logs()}"
 
-#-- -- IPv6 behind the tunnel( \
-    extra) -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --
+
+# ---- IPv6 behind the tunnel (extra) ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("server", SERVER_KINDS)
@@ -883,8 +901,8 @@ def test_dual_stack_name_from_v4_only_client(topo):
         f"rc={r.returncode} stderr={r.stderr.strip()}\n{topo.logs()}")
     assert el < CONNECT_TIMEOUT, f"took {el:.1f} s\n{topo.logs()}"
 
-#-- -- UDP ASSOCIATE bulk, forwards, \
-    authentication -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- -- --
+
+# ---- UDP ASSOCIATE bulk, forwards, authentication ----------------------------------------------
 
 
 @BOTH_SERVERS
@@ -905,8 +923,7 @@ def test_udp_associate_echo_1mb(topo):
             for attempt in range(5):
                 u.sendto(hdr + payload, relay)
                 try:
-                    data, _
-                    = u.recvfrom(4096)
+                    data, _ = u.recvfrom(4096)
                 except socket.timeout:
                     resent += 1
                     continue
@@ -946,8 +963,7 @@ def test_forwards_tcp_and_udp(lab, server):
             for attempt in range(5):
                 u.sendto(msg, ("127.0.0.1", 17007))
                 try:
-                    back, _
-                        = u.recvfrom(2048)
+                    back, _ = u.recvfrom(2048)
                     break
                 except socket.timeout:
                     continue
@@ -984,19 +1000,19 @@ def test_socks5_username_password(lab):
 
     s, status = auth(b"alice", b"s3cret-pw")
     try:
-        assert status
-== b "\x01\x00",
-    f
-    "good credentials refused: {status!r}\n{topo.logs()}" s.sendall(socks5_request_bytes(T_HTTP,
-                                                                                         HTTP_PORT))
-        rep = recv_exact(s, 10, time.monotonic() + 10) assert rep[1] == 0,
-        f "CONNECT after auth: {rep.hex()}" assert HTTP_BODY in http_get_over(s) finally
-    : s.close() s,
-        status = auth(b "alice", b "wrong") assert status == b "\x01\x01",
-        f "wrong password accepted: {status!r}" closed, _, _ = wait_closed(s, 5) assert closed,
-        "connection left open after a failed login" s.close() r =
-            socks5(topo.c, T_HTTP, HTTP_PORT) #offers only "no authentication" assert r.method ==
-            0xFF,
-        f "no-auth client was let in: {r}" r4 = socks4(topo.c, T_HTTP, HTTP_PORT) assert r4.rep ==
-                                                0x5B,
-        f "SOCKS4 with passwords configured: {r4}"
+        assert status == b"\x01\x00", f"good credentials refused: {status!r}\n{topo.logs()}"
+        s.sendall(socks5_request_bytes(T_HTTP, HTTP_PORT))
+        rep = recv_exact(s, 10, time.monotonic() + 10)
+        assert rep[1] == 0, f"CONNECT after auth: {rep.hex()}"
+        assert HTTP_BODY in http_get_over(s)
+    finally:
+        s.close()
+    s, status = auth(b"alice", b"wrong")
+    assert status == b"\x01\x01", f"wrong password accepted: {status!r}"
+    closed, _, _ = wait_closed(s, 5)
+    assert closed, "connection left open after a failed login"
+    s.close()
+    r = socks5(topo.c, T_HTTP, HTTP_PORT)  # offers only "no authentication"
+    assert r.method == 0xFF, f"no-auth client was let in: {r}"
+    r4 = socks4(topo.c, T_HTTP, HTTP_PORT)
+    assert r4.rep == 0x5B, f"SOCKS4 with passwords configured: {r4}"
