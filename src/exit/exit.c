@@ -1,5 +1,6 @@
-/* The exit's core: the lwIP input hooks, the "as if local" input path, ICMP and UDP packets
- * built for the tunnel, the policy with the host's addresses, and the exit's lifecycle. */
+/* The exit's core: the lwIP input hooks, the "as if local" input path, the policy with the
+ * host's addresses, and the exit's lifecycle. Addresses and tuples: exit_addr.c; packets built
+ * for the tunnel: exit_send.c. */
 #include "exit/exit.h"
 
 #include <arpa/inet.h>
@@ -12,7 +13,6 @@
 #include "exit/exit_internal.h"
 #include "exit/exit_quic.h"
 #include "exit/exit_peer.h"
-#include "lwip/inet_chksum.h"
 #include "lwip/ip.h"
 #include "lwip/ip4.h"
 #include "lwip/ip6.h"
@@ -21,68 +21,12 @@
 #include "lwip_hooks.h"
 #include "util/log.h"
 #include "util/bytes.h"
-#include "util/addr_fmt.h"
 #include "util/list.h"
 
 static exit_ctx *g_exit;
 static int g_depth; /* > 0 while a foreign packet is inside lwIP */
 
-/* ---- addresses -------------------------------------------------------------------------- */
-
-static size_t alen(int family) { return family == AF_INET6 ? 16 : 4; }
-
-void exit_addr_to_ip(const exit_addr *a, ip_addr_t *out) {
-  ipstack_ip_from_bytes(out, a->family, a->a);
-}
-
-void exit_addr_from_ip(const ip_addr_t *ip, exit_addr *out) {
-  memset(out, 0, sizeof *out);
-  if (IP_IS_V6(ip)) {
-    out->family = AF_INET6;
-    memcpy(out->a, ip_2_ip6(ip)->addr, 16);
-  } else {
-    out->family = AF_INET;
-    memcpy(out->a, &ip_2_ip4(ip)->addr, 4);
-  }
-}
-
-void exit_addr_to_sockaddr(const exit_addr *a, uint16_t port, struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof *ss);
-  if (a->family == AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    memcpy(&s6->sin6_addr, a->a, 16);
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    memcpy(&s4->sin_addr, a->a, 4);
-  }
-}
-
-bool exit_addr_equal(const exit_addr *a, const exit_addr *b) {
-  return a->family == b->family && !memcmp(a->a, b->a, alen(a->family));
-}
-
-void exit_addr_format(const exit_addr *a, uint16_t port, char *buf, size_t len) {
-  addr_format(a->family, a->a, port, buf, len);
-}
-
-uint32_t exit_tuple_hash(const exit_tuple *t) {
-  uint32_t h = 2166136261u;
-  size_t n = alen(t->src.family);
-  for (size_t i = 0; i < n; i++) h = (h ^ t->src.a[i]) * 16777619u;
-  for (size_t i = 0; i < n; i++) h = (h ^ t->dst.a[i]) * 16777619u;
-  h = (h ^ t->sport) * 16777619u;
-  h = (h ^ t->dport) * 16777619u;
-  return h;
-}
-
-bool exit_tuple_equal(const exit_tuple *a, const exit_tuple *b) {
-  return a->sport == b->sport && a->dport == b->dport && exit_addr_equal(&a->src, &b->src) &&
-         exit_addr_equal(&a->dst, &b->dst);
-}
+/* ---- policy ---------------------------------------------------------------------------- */
 
 bool exit_allowed(exit_ctx *x, const char *proto, const exit_tuple *t) {
   exit_verdict v = exit_policy_check(&x->policy, t->dst.family, t->dst.a);
@@ -207,72 +151,6 @@ struct netif *awg_exit_ip4_route(const struct ip4_addr *dest) {
   exit_ctx *x = g_exit;
   if (!x || ip4_addr_isloopback(dest) || !ip4_addr_isany_val(*netif_ip4_addr(x->nif))) return NULL;
   return x->nif;
-}
-
-/* ---- packets into the tunnel ------------------------------------------------------------ */
-
-void exit_send_icmp(exit_ctx *x, const exit_addr *from, const exit_addr *to, uint8_t *icmp,
-                    size_t len) {
-  if (len < 8 || len > 65535 - 40) return;
-  struct pbuf *q = pbuf_alloc(PBUF_IP, (u16_t)len, PBUF_RAM);
-  if (!q) {
-    x->stats.dropped++;
-    return;
-  }
-  bool v6 = from->family == AF_INET6;
-  icmp[2] = icmp[3] = 0;
-  pbuf_take(q, icmp, (u16_t)len);
-  ip_addr_t src, dst;
-  exit_addr_to_ip(from, &src);
-  exit_addr_to_ip(to, &dst);
-  u16_t sum = v6 ? ip6_chksum_pseudo(q, IP6_NEXTH_ICMP6, q->tot_len, ip_2_ip6(&src), ip_2_ip6(&dst))
-                 : inet_chksum(q->payload, q->tot_len);
-  memcpy((uint8_t *)q->payload + 2, &sum, 2);
-  ip_output_if_src(q, &src, &dst, 64, 0, v6 ? IP6_NEXTH_ICMP6 : IP_PROTO_ICMP, x->nif);
-  pbuf_free(q);
-}
-
-void exit_send_unreach(exit_ctx *x, const uint8_t *quote, size_t qlen, uint8_t code4,
-                       uint8_t code6) {
-  if (qlen < 20) return;
-  bool v6 = quote[0] >> 4 == 6;
-  if (v6 && qlen < 40) return;
-  exit_addr from = {.family = v6 ? AF_INET6 : AF_INET}, to = from;
-  memcpy(from.a, quote + (v6 ? 24 : 16), alen(from.family));
-  memcpy(to.a, quote + (v6 ? 8 : 12), alen(to.family));
-  /* As much of the packet as fits the minimum MTU (RFC 1812 4.3.2.3, RFC 4443 2.4). */
-  size_t max = v6 ? 1280 - 48 : 576 - 28;
-  if (qlen > max) qlen = max;
-  uint8_t b[8 + 1280 - 48];
-  memset(b, 0, 8);
-  b[0] = v6 ? 1 : 3; /* destination unreachable */
-  b[1] = v6 ? code6 : code4;
-  memcpy(b + 8, quote, qlen);
-  exit_send_icmp(x, &from, &to, b, 8 + qlen);
-}
-
-void exit_send_udp(exit_ctx *x, const exit_addr *from, uint16_t fport, const exit_addr *to,
-                   uint16_t tport, const uint8_t *data, size_t len) {
-  if (len > 65535 - 8 - 40) return;
-  struct pbuf *q = pbuf_alloc(PBUF_IP, (u16_t)(8 + len), PBUF_RAM);
-  if (!q) {
-    x->stats.dropped++;
-    return;
-  }
-  uint8_t *b = q->payload;
-  b[0] = (uint8_t)(fport >> 8), b[1] = (uint8_t)fport;
-  b[2] = (uint8_t)(tport >> 8), b[3] = (uint8_t)tport;
-  b[4] = (uint8_t)((8 + len) >> 8), b[5] = (uint8_t)(8 + len);
-  b[6] = b[7] = 0;
-  memcpy(b + 8, data, len);
-  ip_addr_t src, dst;
-  exit_addr_to_ip(from, &src);
-  exit_addr_to_ip(to, &dst);
-  u16_t sum = ip_chksum_pseudo(q, IP_PROTO_UDP, q->tot_len, &src, &dst);
-  if (sum == 0) sum = 0xFFFF;
-  memcpy(b + 6, &sum, 2);
-  ip_output_if_src(q, &src, &dst, 64, 0, IP_PROTO_UDP, x->nif);
-  pbuf_free(q);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */

@@ -92,6 +92,8 @@ void exit_send_icmp(exit_ctx *x, const exit_addr *from, const exit_addr *to, uin
 /* Sends one UDP datagram into the tunnel: from:fport -> to:tport. */
 void exit_send_udp(exit_ctx *x, const exit_addr *from, uint16_t fport, const exit_addr *to,
                    uint16_t tport, const uint8_t *data, size_t len);
+/* Bytes of an address of family (16 for AF_INET6, else 4). */
+size_t exit_addr_len(int family);
 void exit_addr_to_ip(const exit_addr *a, ip_addr_t *out);
 void exit_addr_from_ip(const ip_addr_t *ip, exit_addr *out);
 void exit_addr_to_sockaddr(const exit_addr *a, uint16_t port, struct sockaddr_storage *ss);
