@@ -207,7 +207,8 @@ exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *
     return snprintf(err, errlen, "cannot create the exit's lwIP PCBs"), NULL;
   }
   exit_icmp_start(x);
-  bool built = exit_peers_build(x) == 0;
+  exit_peer *none = NULL;
+  bool built = exit_peers_build(x, &none) == 0;
   if (!built) snprintf(err, errlen, "out of memory building the per-peer table");
   if (!built || exit_socks_start(x, err, errlen) != 0 || exit_quic_start(x, err, errlen) != 0) {
     exit_socks_stop(x);
@@ -256,9 +257,21 @@ void exit_reload(exit_ctx *x, const awg_config *cfg) {
   exit_policy_init(&x->policy, cfg->server_allow_private, cfg->addresses, cfg->n_addresses);
   refresh_host_addresses(x);
   raise_fd_limit(cfg);
-  if (exit_peers_build(x) != 0)
+  exit_peer *removed = NULL;
+  if (exit_peers_build(x, &removed) != 0)
     LOG_E("exit", "reload_incomplete", "error",
           "out of memory: the flows of peers left out are refused", NULL);
+  /* Removed peers: every flow and connection of theirs ends now, on every transport. */
+  while (removed) {
+    exit_peer *p = removed;
+    removed = exit_peer_next_removed(p);
+    exit_tcp_end_peer(x, p);
+    exit_udp_end_peer(x, p);
+    exit_socks_end_peer(x, p);
+    exit_quic_end_peer(x, p);
+    exit_peer_put(p);
+  }
+  exit_icmp_end_stale(x);
 }
 
 void exit_get_stats(const exit_ctx *x, exit_stats *out) {

@@ -230,7 +230,13 @@ static exit_peer *take_by_key(exit_peer **list, const uint8_t *key) {
   return NULL;
 }
 
-int exit_peers_build(exit_ctx *x) {
+exit_peer *exit_peer_next_removed(exit_peer *p) {
+  exit_peer *next = p->next;
+  p->next = NULL;
+  return next;
+}
+
+int exit_peers_build(exit_ctx *x, exit_peer **removed) {
   peer_table *t = x->peers;
   if (!t) {
     if (!(t = calloc(1, sizeof *t))) return -1;
@@ -263,21 +269,13 @@ int exit_peers_build(exit_ctx *x) {
   allowedips_free(&t->aip);
   t->aip = aip;
   t->list = live;
-  /* Peers that are gone: refuse everything for them, end their flows, drop the table's ref. */
-  while (old) {
-    exit_peer *p = old;
-    old = p->next;
-    p->next = NULL;
+  /* Peers that are gone: refused from now on; the caller ends their flows. */
+  for (exit_peer *p = old; p; p = p->next) {
     p->gone = true;
     p->cfg = NULL;
     LOG_I("exit", "peer_removed", "peer", p->fp, NULL);
-    exit_tcp_end_peer(x, p);
-    exit_udp_end_peer(x, p);
-    exit_socks_end_peer(x, p);
-    exit_quic_end_peer(x, p);
-    exit_peer_put(p);
   }
-  exit_icmp_end_stale(x);
+  *removed = old;
   return rc;
 }
 

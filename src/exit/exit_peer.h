@@ -73,9 +73,13 @@ void exit_peers_stats(const exit_ctx *x, exit_stats *st);
 #define EXIT_LEARNED_MS (10 * 60 * 1000)
 
 /* Builds the per-peer table from x->cfg (exit_start), or brings it in line with a reloaded
- * x->cfg (exit_reload): peers are matched by public key, removed ones are marked gone and their
- * flows ended. */
-int exit_peers_build(exit_ctx *x);
+ * x->cfg (exit_reload): peers are matched by public key. Peers no longer configured are marked
+ * gone (every lookup and new flow refuses them) and handed to the caller in *removed (linked
+ * through next; the table's reference goes with them: exit_peer_put each once its flows are
+ * ended). */
+int exit_peers_build(exit_ctx *x, exit_peer **removed);
+/* Unlinks p from a list from exit_peers_build's *removed and returns the next. */
+exit_peer *exit_peer_next_removed(exit_peer *p);
 void exit_peers_free(exit_ctx *x);
 
 #endif
