@@ -7,6 +7,7 @@
 #ifndef AWGPROXY_STREAM_DIAL_TYPES_H
 #define AWGPROXY_STREAM_DIAL_TYPES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { DIAL_DEST_IPV4 = 1, DIAL_DEST_NAME = 3, DIAL_DEST_IPV6 = 4 } dial_dest_type;
@@ -15,7 +16,7 @@ typedef enum { DIAL_DEST_IPV4 = 1, DIAL_DEST_NAME = 3, DIAL_DEST_IPV6 = 4 } dial
 
 typedef struct {
   dial_dest_type type;
-  uint8_t ip[16];                /* IPV4: 4 bytes; IPV6: 16 */
+  uint8_t ip[16];               /* IPV4: 4 bytes; IPV6: 16 */
   char name[DIAL_NAME_MAX + 1]; /* NAME: NUL-terminated, 1..255 bytes, no NUL inside */
   uint16_t port;
   uint8_t flags; /* DIAL_EARLY; not part of the destination on the wire */
@@ -26,6 +27,9 @@ typedef struct {
  * once and reports a later refusal as a stream error (dial_error_to_uv); one that cannot ignores
  * the flag and answers as usual. */
 #define DIAL_EARLY 0x01
+
+/* "192.0.2.1:443", "[2001:db8::1]:443" or "name:443" (stream/dial_dest.c). */
+void dial_dest_format(const dial_dest *d, char *buf, size_t len);
 
 /* Why a connect failed. 0 is success. Wire values: do not renumber. */
 typedef enum {
