@@ -4,7 +4,9 @@
     namespace P: the prober, underlay 192.168.55.2
 
 Phase 1 (everything from P, capture on S's veth): garbage datagrams of every length 0..1500;
-datagrams shaped like each message class (exact size, header in range) with random contents;
+datagrams shaped like each message class (exact size, header in range) with random contents; the
+first packets of other protocols a prober tries (DNS, QUIC Initial, STUN, plain WireGuard,
+OpenVPN);
 replays of every datagram of a recorded session (tests/vectors) whose initiator is NOT a peer of S
 (S runs with the recorded responder's private key, so the replayed initiation has a valid mac1
 and fails only at the unknown static key); a live initiator with an unknown key; a peer with the
@@ -103,7 +105,21 @@ def garbage(mode, rng):
         for n in (16, 31, 32, 48, 64, 128, 1452):
             out.append(typed(s4, m["h"][3], n))  # transport: short, keepalive-sized, data
     out.append(rng.randbytes(s4) + struct.pack("<I", m["h"][3][0]) + b"\0" * 28)  # index 0
-    return out
+    return out + protocol_probes(rng)
+
+
+def protocol_probes(rng):
+    """What an active prober sends first to a UDP port it wants to classify: a DNS query, a QUIC
+    Initial (version 1, padded to 1200 bytes), a STUN binding request, a plain WireGuard
+    initiation (type 1, random body: its mac1 cannot be right), an OpenVPN hard reset."""
+    dns = (rng.randbytes(2) + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+           + b"\x07example\x03com\x00\x00\x01\x00\x01")
+    quic = (b"\xc3\x00\x00\x00\x01\x08" + rng.randbytes(8) + b"\x00\x00\x44\xce"
+            + rng.randbytes(1200 - 18))
+    stun = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + rng.randbytes(12)
+    wg_initiation = b"\x01\x00\x00\x00" + rng.randbytes(144)
+    openvpn = b"\x38" + rng.randbytes(13)
+    return [dns, quic, stun, wg_initiation, openvpn] * 3
 
 
 def replayed(mode):
