@@ -31,10 +31,17 @@ def test_peer_roams_to_new_port(lab):
     assert r.received >= 2, f"{r}\n{proxy.log_tail()}"
     proxy.wait_log(rf"endpoint_learned .*{W_UNDERLAY}:{W_PORT}", timeout=5)
 
-    # New source port: awgproxy must answer the new one.
+    handshakes = proxy.log().count("component=handshake event=completed")
+    assert handshakes >= 1, proxy.log_tail()
+
+    # New source port: awgproxy must answer the new one, within the same session.
     wg.wg("set", wg.ifname, "listen-port", "51999")
     r = ping(w, A_TUNNEL, count=3, wait=2)
     assert r.received >= 2, f"after the port change: {r}\n{proxy.log_tail()}"
     proxy.wait_log(rf"endpoint_changed .*{W_UNDERLAY}:51999", timeout=5)
+    assert proxy.log().count("component=handshake event=completed") == handshakes, (
+        f"the move took a new handshake; roaming must keep the session\n{proxy.log_tail()}")
+    assert "event=session_start" not in proxy.log().split("endpoint_changed", 1)[1], \
+        proxy.log_tail()
 
     assert proxy.stop() == 0, proxy.log_tail()
