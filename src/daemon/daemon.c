@@ -31,6 +31,26 @@ static void on_usr1(uv_signal_t *h, int signum) {
   stream_lwip_log_state();
 }
 
+static void on_drain_guard(uv_timer_t *t) { uv_stop(t->loop); }
+
+/* After stop_all: the loop runs until everything that was closing has closed and freed itself
+ * (streams and relays end through deferred callbacks, several turns deep), so nothing is cut
+ * short by the forced close below and nothing leaks. An unreferenced guard timer ends the wait
+ * if something still holds the loop after DRAIN_MS. */
+#define DRAIN_MS 3000
+static void drain(daemon_state *s) {
+  uv_signal_t *sigs[] = {&s->sigint, &s->sigterm, &s->sighup, &s->sigusr1};
+  for (int i = 0; i < 4; i++)
+    if (!uv_is_closing((uv_handle_t *)sigs[i])) uv_close((uv_handle_t *)sigs[i], NULL);
+  uv_timer_t guard;
+  uv_timer_init(s->loop, &guard);
+  uv_timer_start(&guard, on_drain_guard, DRAIN_MS, 0);
+  uv_unref((uv_handle_t *)&guard);
+  uv_run(s->loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&guard, NULL);
+  uv_run(s->loop, UV_RUN_NOWAIT);
+}
+
 static void on_reload_request(void *ctx, obs_reload_report *out) { daemon_reload(ctx, out); }
 
 static void close_cb(uv_handle_t *h, void *arg) {
@@ -153,8 +173,7 @@ int daemon_run(daemon_role role, awg_config *c) {
   }
   uv_run(s.loop, UV_RUN_DEFAULT);
   stop_all(&s);
-  /* Let deferred frees (streams closing from lwIP callbacks) run before everything is closed. */
-  uv_run(s.loop, UV_RUN_NOWAIT);
+  drain(&s);
   loop_turn_stop();
   uv_walk(s.loop, close_cb, NULL);
   uv_run(s.loop, UV_RUN_DEFAULT);
