@@ -496,8 +496,8 @@ def test_zz_server_stops_cleanly_with_flows_open(xl):
     time.sleep(0.5)
     rc = xl.server.stop(timeout=10)
     log = xl.server.log()
-    assert rc == 0 or (rc != 0 and "LeakSanitizer" in log), f"rc={rc}\n{xl.server.log_tail()}"
-    # Memory errors only: leak reports at exit come from daemon_run's forced uv_walk close, which
-    # cuts short the deferred frees of streams that are still closing.
-    assert "ERROR: AddressSanitizer" not in log and "runtime error" not in log, \
-        xl.server.log_tail(80)
+    # A clean exit: no memory error and, under the sanitizers, no leak (the daemon lets closing
+    # streams free themselves before it closes what is left).
+    assert rc == 0, f"rc={rc}\n{xl.server.log_tail(80)}"
+    assert "LeakSanitizer" not in log and "ERROR: AddressSanitizer" not in log and \
+        "runtime error" not in log, xl.server.log_tail(80)
