@@ -25,7 +25,9 @@ struct quic_dial {
   void *ctx;
   stream *s;
   uint64_t deadline;
-  uv_timer_t later; /* reports failures decided inside quic_dial_start */
+  uint64_t asked_ns;         /* uv_hrtime() when the open request went out */
+  uint64_t connect_deadline; /* now_ms() by which the server's reply must have come */
+  uv_timer_t later;          /* reports failures decided inside quic_dial_start; the reply wait */
   dial_error later_err;
   const char *later_reason;
 };
@@ -154,7 +156,13 @@ static void dial_open(quic_dial *d) {
   }
   quic_stream_want_header(s, QP_REPLY_LEN);
   stream_read_start(s);
-  uv_timer_start(&d->later, on_later, qc->connect_timeout_ms, 0);
+  /* First check at TunnelWait: a dead path shows as silence from the tunnel, as on the ip path. */
+  d->asked_ns = uv_hrtime();
+  d->connect_deadline = now_ms(qc) + qc->connect_timeout_ms;
+  uint64_t first = qc->tunnel_wait_ms && qc->tunnel_wait_ms < qc->connect_timeout_ms
+                       ? qc->tunnel_wait_ms
+                       : qc->connect_timeout_ms;
+  uv_timer_start(&d->later, on_later, first, 0);
 }
 
 /* Fast open: the stream goes to the caller as it is, callbacks cleared for the new owner. */
@@ -174,10 +182,21 @@ static void on_later(uv_timer_t *t) {
   if (d->waiting) return;
   if (d->early_ready) return finish_early(d);
   if (d->s) {
+    /* Nothing at all came through the tunnel since the request: the path (or the server) is
+     * gone, which SOCKS reports as a general failure, as the ip path does after TunnelWait. */
+    bool silent = tunnel_last_rx(d->qc->tun) < d->asked_ns;
+    uint64_t now = now_ms(d->qc);
+    if (!silent && now < d->connect_deadline) {
+      uv_timer_start(&d->later, on_later, d->connect_deadline - now, 0);
+      return;
+    }
     stream *s = d->s;
     d->s = NULL;
     stream_close(s);
-    dial_finish(d, NULL, DIAL_ERR_TIMEOUT, "no answer from the server within ConnectTimeout");
+    if (silent)
+      dial_finish(d, NULL, DIAL_ERR_TUNNEL_DOWN, "no answer through the tunnel within TunnelWait");
+    else
+      dial_finish(d, NULL, DIAL_ERR_TIMEOUT, "no answer from the server within ConnectTimeout");
     return;
   }
   dial_finish(d, NULL, d->later_err, d->later_reason);

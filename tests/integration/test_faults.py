@@ -1,0 +1,99 @@
+"""Faults on the path between our client and our server (issue 10 item 3), through the userspace
+impairment relay in C (tests/impair): every byte is checked, and recovery is timed.
+
+- a 30 s blackhole in the middle of a transfer: the streams that were open resume and complete
+  with every byte intact; a connection asked for during the blackhole fails with 0x01 (general
+  failure) after TunnelWait; once the path is back a new connection works within 5 s;
+- NAT rebinding in the middle of a transfer (the relay's source port towards the server
+  changes): the transfer goes on and the server follows the peer to the new port without a new
+  handshake.
+
+Over both transports (ip: lwIP TCP in the tunnel; quic)."""
+import re
+import threading
+import time
+
+import pytest
+
+from clientlab import ECHO_PORT, HTTP_BODY, T_HTTP, socks5
+from test_client_socks import run_integrity
+from test_quic_transport import PROXY, build, lab  # noqa: F401  (the fixture)
+
+PATH = {"both.delay_ms": 2}
+BLACKHOLE_S = 30
+TUNNEL_WAIT = 5  # build()'s [Socks] TunnelWait
+
+
+def start_transfer(topo, streams, nbytes):
+    """run_integrity in a thread; returns (thread, result dict)."""
+    out = {}
+
+    def run():
+        out["r"] = run_integrity(topo, streams, nbytes, 300, stall_limit=BLACKHOLE_S + 30)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
+def check_transfer(topo, t, out, timeout):
+    t.join(timeout)
+    assert not t.is_alive(), f"the transfer did not end within {timeout} s\n{topo.logs()}"
+    elapsed, stalled, prog, errors, samples = out["r"]
+    assert not errors and not stalled and all(p[2] for p in prog), (
+        errors[:5], stalled, samples, getattr(topo, "stall_report", ""), topo.logs())
+    return elapsed
+
+
+def fetch_works(topo):
+    r = topo.curl(f"http://{T_HTTP}/", "--socks5", PROXY, max_time=5)
+    return r.returncode == 0 and r.stdout.encode() == HTTP_BODY
+
+
+@pytest.mark.parametrize("transport", ["ip", "quic"])
+def test_blackhole_30s(lab, transport):
+    topo = build(lab, transport=transport, log_level="info", impair=PATH)
+    if transport == "quic":
+        topo.wait_quic(timeout=30)
+    assert fetch_works(topo), topo.logs()
+    t, out = start_transfer(topo, 4, 6 << 20)
+    time.sleep(1.5)  # the streams are open and moving
+    topo.relay.blackhole(True)
+    t_hole = time.monotonic()
+    # A new connection while the path is dead: general failure (0x01) after TunnelWait, on both
+    # transports, not a hang, not a timeout reply as if the destination had not answered.
+    r = socks5(topo.c, T_HTTP, ECHO_PORT, timeout=40)
+    waited = time.monotonic() - t_hole
+    assert r.rep == 1 and TUNNEL_WAIT - 0.5 <= waited <= TUNNEL_WAIT + 3, (
+        r.__dict__, waited, topo.logs())
+    print(f"new connection during the blackhole: reply 0x{r.rep:02x} after {waited:.1f} s")
+    time.sleep(max(0.0, BLACKHOLE_S - (time.monotonic() - t_hole)))
+    topo.relay.blackhole(False)
+    t_back = time.monotonic()
+    # The path is back: a new connection works within 5 s.
+    ok = False
+    while not ok and time.monotonic() - t_back < 5:
+        ok = fetch_works(topo)
+    assert ok, f"no working connection within 5 s of the path's return\n{topo.logs()}"
+    print(f"new connection works {time.monotonic() - t_back:.1f} s after the path returned")
+    # The streams that were open resume and complete, every byte intact.
+    check_transfer(topo, t, out, 120)
+    assert topo.relay.stats()["up"]["dropped_blackhole"] > 0
+    assert topo.proxy.alive() and topo.server.alive(), topo.logs()
+
+
+@pytest.mark.parametrize("transport", ["ip", "quic"])
+def test_nat_rebinding_mid_transfer(lab, transport):
+    topo = build(lab, transport=transport, log_level="info", impair=PATH)
+    if transport == "quic":
+        topo.wait_quic(timeout=30)
+    t, out = start_transfer(topo, 4, 8 << 20)
+    time.sleep(1.0)
+    handshakes = topo.server.log().count("component=handshake event=completed")
+    port = topo.relay.rebind()
+    check_transfer(topo, t, out, 120)
+    # The server answers the peer at its new place, in the same session.
+    assert re.search(rf"event=endpoint_changed .*:{port}\b", topo.server.log()), topo.logs()
+    assert topo.server.log().count("component=handshake event=completed") == handshakes, (
+        "the rebinding took a new handshake", topo.logs())
+    assert fetch_works(topo), topo.logs()
