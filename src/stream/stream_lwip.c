@@ -239,6 +239,19 @@ static void push_pending(lwip_stream *l) {
   if (shut_now && !l->closing && l->s.on_shutdown) l->s.on_shutdown(&l->s);
 }
 
+/* Hands more bytes to lwIP and tells the writer once the backlog is down to the low-water mark.
+ * Returns what the lwIP callback that called it must return: on_drain/on_shutdown may have ended
+ * the relay and aborted this PCB, and lwIP must then not touch it again (ERR_OK would make it use
+ * freed memory). */
+static err_t push_and_drain(lwip_stream *l) {
+  push_pending(l);
+  if (l->over_high && l->pending_len <= STREAM_LOW_WATER && !l->closing) {
+    l->over_high = false;
+    if (l->s.on_drain) l->s.on_drain(&l->s);
+  }
+  return l->aborted ? ERR_ABRT : ERR_OK;
+}
+
 /* Bytes are waiting (in pending or lwIP's unsent queue) and nothing is in flight or probing:
  * no acknowledgement will come to call on_sent, and no lwIP timer runs for the connection. */
 static bool send_idle(const lwip_stream *l, const struct tcp_pcb *pcb) {
@@ -265,25 +278,12 @@ static err_t on_poll(void *arg, struct tcp_pcb *pcb) {
   }
   /* A window of less than a segment with nothing in flight starts no timer in lwIP. */
   if (pcb->cwnd < pcb->mss) pcb->cwnd = pcb->mss;
-  push_pending(l);
-  if (!l->closing && l->over_high && l->pending_len <= STREAM_LOW_WATER) {
-    l->over_high = false;
-    if (l->s.on_drain) l->s.on_drain(&l->s);
-  }
-  return l->aborted ? ERR_ABRT : ERR_OK;
+  return push_and_drain(l);
 }
 
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
   lwip_stream *l = arg;
-  if (!l) return ERR_OK;
-  push_pending(l);
-  if (l->over_high && l->pending_len <= STREAM_LOW_WATER && !l->closing) {
-    l->over_high = false;
-    if (l->s.on_drain) l->s.on_drain(&l->s);
-  }
-  /* on_drain/on_shutdown may have ended the relay and aborted this PCB; lwIP must then not
-   * touch it again (returning ERR_OK would make tcp_input use freed memory). */
-  return l->aborted ? ERR_ABRT : ERR_OK;
+  return l ? push_and_drain(l) : ERR_OK;
 }
 
 static int write_(stream *s, const uint8_t *data, size_t len) {
