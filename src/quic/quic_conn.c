@@ -23,7 +23,9 @@ void quic_conn_opts_default(quic_conn_opts *o) {
   o->stream_window = 8u << 20;
   o->conn_window = 32u << 20;
   o->max_streams = 16384;
-  o->idle_timeout_ms = 30000;
+  /* Longer than a 30 s blackhole, which open streams must survive (issue 10), and short enough
+   * that a dead server still ends them within a minute. */
+  o->idle_timeout_ms = 45000;
   o->keepalive_ms = 10000;
 }
 

@@ -308,7 +308,7 @@ def test_server_restart_mid_transfer(lab):
     while got < 100000:
         got += len(sock.recv(65536))
     topo.server.stop(sig=signal.SIGKILL)
-    # the stream ends with an error (reset or EOF), not a hang: QUIC's idle timeout is 30 s
+    # the stream ends with an error (reset or EOF), not a hang: QUIC's idle timeout is 45 s
     t0 = time.monotonic()
     sock.settimeout(60)
     ended = False
@@ -545,7 +545,7 @@ def test_udp_associate_transport_ip_uses_lwip(lab):
 def test_server_restart_resets_stale_connection(lab):
     """The server restarts at once: the client's QUIC connection belongs to the old process. The
     new one answers its packets with a Stateless Reset (tokens derive from the server's key), so
-    the client reconnects as soon as the tunnel is back, without waiting out QUIC's 30 s idle
+    the client reconnects as soon as the tunnel is back, without waiting out QUIC's 45 s idle
     timeout, and new streams work again with no client restart."""
     topo = build(lab, log_level="info")
     topo.wait_quic()
