@@ -176,5 +176,3 @@ stream *stream_uv_wrap(uv_tcp_t *tcp) {
   tcp->data = u;
   return &u->s;
 }
-
-uv_tcp_t *stream_uv_handle(stream *s) { return ((uv_stream_impl *)s)->tcp; }

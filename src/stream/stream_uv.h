@@ -11,7 +11,5 @@ typedef struct uv_stream_impl uv_stream_impl;
 /* Takes an initialised, connected uv_tcp_t (allocated by the caller with malloc; ownership passes
  * to the stream, which frees it on close). Returns NULL on allocation failure (tcp untouched). */
 stream *stream_uv_wrap(uv_tcp_t *tcp);
-/* The handle, e.g. for getpeername. */
-uv_tcp_t *stream_uv_handle(stream *s);
 
 #endif
