@@ -50,8 +50,36 @@ LOAD = HERE / "server_load.py"
 TARGET = f"{T_IP}:5201"
 WG_PORT = 51820
 S_TUNNEL = "10.70.255.1/16"
-SERVERS = {"A": "awgproxy server (userspace exit)",
+SERVERS = {"A": "awgproxy server (userspace exit), Threads = 1",
+           "A2": "awgproxy server, Threads = 2 (supervisor + 2 workers)",
            "B": "wireguard-go + kernel forwarding + NAT"}
+THREADS = {"A": 1, "A2": 2}
+
+
+def process_tree(pid):
+    """pid and its children (a sharded server's workers)."""
+    out = [pid]
+    for d in pathlib.Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(d.name))
+    return out
+
+
+def tree_cpu(pids):
+    """{pid: utime + stime} for each live process of pids."""
+    out = {}
+    for p in pids:
+        try:
+            out[p] = proc_cpu(p)
+        except OSError:
+            pass
+    return out
 
 
 def peer_ip(i):
@@ -106,11 +134,12 @@ class Bench:
     # ---- servers ----------------------------------------------------------------------------
 
     def start_server(self, kind):
-        if kind == "A":
+        if kind in THREADS:
             peers = "".join(f"\n[Peer]\nPublicKey = {pub}\nAllowedIPs = {peer_ip(i)}/32\n"
                             for i, (_, pub) in enumerate(self.keys))
             conf = (f"[Interface]\nPrivateKey = {self.s_priv}\nListenPort = {WG_PORT}\n"
-                    f"Address = {S_TUNNEL}\n\n[Socks]\nConnectTimeout = 10\n{peers}")
+                    f"Address = {S_TUNNEL}\n\n[Socks]\nConnectTimeout = 10\n\n"
+                    f"[Server]\nThreads = {THREADS[kind]}\n{peers}")
             h = self.lab.awgproxy(self.s, "server", conf, binary=self.a.binary, log_level=None)
             h.wait_log(r"event=started.*role=server|role=server.*event=started", timeout=15)
         else:
@@ -174,13 +203,13 @@ class Bench:
                 raise AssertionError(f"load client ({mode}, {n} peers) failed: "
                                      f"{p.stderr.read()[-2000:]}")
             time.sleep(1.0)
-            pid = self.server.pid
-            l0, t0, c0, m0 = stats(), self.target_stats(), proc_cpu(pid), machine_busy()
+            pids = process_tree(self.server.pid)
+            l0, t0, c0, m0 = stats(), self.target_stats(), tree_cpu(pids), machine_busy()
             w0 = time.monotonic()
             time.sleep(self.a.seconds)
-            l1, t1, c1, m1 = stats(), self.target_stats(), proc_cpu(pid), machine_busy()
+            l1, t1, c1, m1 = stats(), self.target_stats(), tree_cpu(pids), machine_busy()
             dt = time.monotonic() - w0
-            rss = rss_kb(pid)
+            rss = sum(rss_kb(p) for p in c1)
         finally:
             try:
                 p.stdin.write("stop\n")
@@ -189,8 +218,13 @@ class Bench:
                 pass
             p.wait(timeout=30)
             self.c.forget(p)
-        cpu = c1 - c0
+        per_proc = {p: c1[p] - c0.get(p, 0.0) for p in c1}
+        cpu = sum(per_proc.values())
         k = (self.kind, n)
+        if len(per_proc) > 1:  # how the work spreads over the supervisor and its workers
+            shares = ", ".join(f"{p}: {v / dt:.2f}" for p, v in sorted(per_proc.items()))
+            log(f"{self.kind} n={n} {mode}: cores per process ({shares})")
+            self.add("spread_" + mode, k, max(per_proc.values()) / cpu if cpu else 0)
         self.add("machine_" + mode, k, (m1 - m0) / dt)
         self.add("rss_" + mode, k, rss / 1024)
         errors = l1["errors"] - l0["errors"]
@@ -245,11 +279,14 @@ class Bench:
                 ("machine_down", "whole machine busy during download (cores of 2)", "{:.2f}"),
                 ("machine_up", "whole machine busy during upload (cores of 2)", "{:.2f}"),
                 ("machine_cps", "whole machine busy during connections (cores of 2)", "{:.2f}"),
-                ("rss_down", "server RSS after the download run (MiB)", "{:.1f}")]
+                ("rss_down", "server RSS after the download run (MiB)", "{:.1f}"),
+                ("spread_down", "busiest process's share of server CPU, download", "{:.2f}"),
+                ("spread_up", "busiest process's share of server CPU, upload", "{:.2f}"),
+                ("spread_cps", "busiest process's share of server CPU, connections", "{:.2f}")]
         kinds = list(self.a.servers)
         head = ["peers", "metric"] + [f"{k}: {SERVERS[k]}" for k in kinds]
-        if kinds == ["A", "B"]:
-            head.append("A / B")
+        ratios = [(x, y) for x, y in (("A", "B"), ("A2", "A")) if x in kinds and y in kinds]
+        head += [f"{x} / {y}" for x, y in ratios]
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for n in self.a.peers:
             for metric, label, fmt in rows:
@@ -257,9 +294,9 @@ class Bench:
                 if all(v is None for v in vals):
                     continue
                 cells = [str(n), label] + ["—" if v is None else fmt.format(v) for v in vals]
-                if kinds == ["A", "B"]:
-                    cells.append(f"{vals[0] / vals[1]:.2f}" if vals[0] is not None and vals[1]
-                                 else "—")
+                for x, y in ratios:
+                    vx, vy = vals[kinds.index(x)], vals[kinds.index(y)]
+                    cells.append(f"{vx / vy:.2f}" if vx is not None and vy else "—")
                 out.append("| " + " | ".join(cells) + " |")
         return "\n".join(out)
 
@@ -276,7 +313,8 @@ def main():
     ap.add_argument("--streams", type=int, default=1, help="streams (cps: workers) per peer")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--modes", default="down,up,cps", help="subset of down,up,cps")
-    ap.add_argument("--servers", default="A,B", help="A (awgproxy server), B (wireguard-go)")
+    ap.add_argument("--servers", default="A,B",
+                    help="A (awgproxy server, Threads = 1), A2 (Threads = 2), B (wireguard-go)")
     ap.add_argument("--workdir", default=None, help="keep logs here (default: a temp dir, removed)")
     a = ap.parse_args()
     a.peers = [int(x) for x in a.peers.split(",") if x]

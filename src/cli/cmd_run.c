@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "daemon/daemon.h"
 #include "util/log.h"
+#include "util/shard_counts.h"
 
 static const char client_usage[] =
     "Usage: awgproxy client -c FILE\n"
@@ -34,8 +35,8 @@ static void log_summary(const awg_config *c, const diag_list *d) {
     char line[16];
     snprintf(line, sizeof line, "%d", d->items[i].line);
     log_event(d->items[i].kind == DIAG_ERROR ? LOG_ERROR : LOG_WARN, "config",
-              d->items[i].kind == DIAG_ERROR ? "invalid" : "warning", "file", c->path, "line",
-              line, "msg", d->items[i].msg, NULL);
+              d->items[i].kind == DIAG_ERROR ? "invalid" : "warning", "file", c->path, "line", line,
+              "msg", d->items[i].msg, NULL);
   }
   char *buf = NULL;
   size_t len = 0;
@@ -50,8 +51,42 @@ static void log_summary(const awg_config *c, const diag_list *d) {
   free(buf);
 }
 
+/* Takes the internal `--worker I/N` (a server's supervisor starting its workers) out of argv. */
+static const char *take_worker_arg(int *argc, char **argv) {
+  for (int i = 0; i + 1 < *argc; i++) {
+    if (strcmp(argv[i], "--worker") != 0) continue;
+    const char *v = argv[i + 1];
+    memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2) * sizeof *argv);
+    *argc -= 2;
+    return v;
+  }
+  return NULL;
+}
+
+/* A server runs as one process, or as a supervisor of workers ([Server] Threads), or is one of
+ * those workers. */
+static int run_daemon(daemon_role role, awg_config *c, const char *worker_arg) {
+  if (role != DAEMON_SERVER) return daemon_run(role, c, NULL);
+  if (!worker_arg) {
+    unsigned n = workers_wanted(c);
+    return n > 1 ? workers_supervise(c, n) : daemon_run(role, c, NULL);
+  }
+  worker_identity w;
+  char err[256];
+  if (worker_identity_init(worker_arg, &w, err, sizeof err) != 0) {
+    fprintf(stderr, "awgproxy server: %s\n", err);
+    return 2;
+  }
+  worker_shard_config(c, &w);
+  int rc = daemon_run(role, c, &w);
+  sodium_memzero(w.cookie_seed, sizeof w.cookie_seed);
+  shard_counts_unmap(w.counts); /* after the loop: nothing uses it any more */
+  return rc;
+}
+
 static int run(const char *cmd, daemon_role role, int argc, char **argv, const char *usage) {
   if (cli_wants_help(argc, argv)) return fputs(usage, stdout), 0;
+  const char *worker_arg = role == DAEMON_SERVER ? take_worker_arg(&argc, argv) : NULL;
   const char *path = cli_config_arg(cmd, argc, argv, usage);
   if (!path) return 2;
   awg_config c;
@@ -62,15 +97,16 @@ static int run(const char *cmd, daemon_role role, int argc, char **argv, const c
   if (c.log_format >= 0 && !getenv("LOG_FORMAT")) log_set_format((log_format)c.log_format);
   if (rc != 0) {
     diag_list_print(&d, path, stderr);
-    fprintf(stderr, "awgproxy %s: %s is not usable (%zu error(s)); `awgproxy check -c %s` explains\n",
-            cmd, path, d.errors, path);
+    fprintf(stderr,
+            "awgproxy %s: %s is not usable (%zu error(s)); `awgproxy check -c %s` explains\n", cmd,
+            path, d.errors, path);
     diag_list_free(&d);
     config_free(&c);
     return 1;
   }
-  log_summary(&c, &d);
+  if (!worker_arg) log_summary(&c, &d); /* once, by the supervisor */
   diag_list_free(&d);
-  rc = daemon_run(role, &c);
+  rc = run_daemon(role, &c, worker_arg);
   config_free(&c);
   return rc;
 }

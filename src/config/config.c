@@ -526,16 +526,31 @@ void config_init(awg_config *c) {
   c->log_format = -1;
 }
 
+static void peer_free(cfg_peer *p) {
+  sodium_memzero(p->psk, sizeof p->psk);
+  free(p->allowed_ips);
+  free(p->exit_allow);
+  free(p->exit_deny);
+  free(p->allow_domains);
+  free(p->deny_domains);
+}
+
+void config_retain_peers(awg_config *c, bool (*keep)(const cfg_peer *p, void *ctx), void *ctx) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->n_peers; i++) {
+    if (!keep(&c->peers[i], ctx)) {
+      peer_free(&c->peers[i]);
+      continue;
+    }
+    if (n != i) c->peers[n] = c->peers[i];
+    n++;
+  }
+  c->n_peers = n;
+}
+
 void config_free(awg_config *c) {
   sodium_memzero(c->private_key, sizeof c->private_key);
-  for (size_t i = 0; i < c->n_peers; i++) {
-    sodium_memzero(c->peers[i].psk, sizeof c->peers[i].psk);
-    free(c->peers[i].allowed_ips);
-    free(c->peers[i].exit_allow);
-    free(c->peers[i].exit_deny);
-    free(c->peers[i].allow_domains);
-    free(c->peers[i].deny_domains);
-  }
+  for (size_t i = 0; i < c->n_peers; i++) peer_free(&c->peers[i]);
   free(c->peers);
   free(c->addresses);
   free(c->dns);

@@ -48,6 +48,7 @@ typedef struct {
 #define CFG_DEFAULT_MAX_CONNECTIONS 8192     /* [Server] MaxConnections */
 #define CFG_DEFAULT_PEER_MAX_CONNECTIONS 512 /* [Server] MaxConnectionsPerPeer */
 #define CFG_MAX_CONNECTIONS_LIMIT 1048576
+#define CFG_MAX_THREADS 64           /* [Server] Threads; WG_SHARDS_MAX */
 #define CFG_MIN_RATE 1000ULL         /* bytes/s: 8kbit */
 #define CFG_MAX_RATE 125000000000ULL /* bytes/s: 1000gbit */
 
@@ -155,6 +156,7 @@ typedef struct {
   bool server_quic;          /* [Server] Quic: the QUIC endpoint on the tunnel addresses */
   uint16_t server_quic_port; /* [Server] QuicPort */
   uint64_t server_quic_stream_window, server_quic_conn_window; /* 0 = the defaults */
+  uint32_t server_threads; /* [Server] Threads: worker processes, 0 = auto (one per core) */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;
@@ -186,6 +188,9 @@ void diag_list_free(diag_list *d);
 void diag_list_print(const diag_list *d, const char *path, FILE *out);
 
 void config_init(awg_config *c);
+/* Keeps the peers keep() says yes to, in order, and frees the others (a server worker keeps its
+ * own share, daemon/workers.h). */
+void config_retain_peers(awg_config *c, bool (*keep)(const cfg_peer *p, void *ctx), void *ctx);
 void config_free(awg_config *c); /* wipes keys */
 
 /* Loads and validates. Returns 0 when there are no errors (warnings may exist). */

@@ -188,6 +188,7 @@ int config_keep_restart_only(awg_config *l, const awg_config *r, const char **na
   KEEP(&d, l, r, server_quic_port, "[Server] QuicPort");
   KEEP(&d, l, r, server_quic_stream_window, "[Server] QuicStreamWindow");
   KEEP(&d, l, r, server_quic_conn_window, "[Server] QuicConnWindow");
+  KEEP(&d, l, r, server_threads, "[Server] Threads");
   keep_peer_transport(&d, l, r);
   if (l->has_local_socks != r->has_local_socks ||
       (r->has_local_socks && !hostport_eq(&l->local_socks, &r->local_socks))) {

@@ -216,6 +216,14 @@ static int k_server_conn_window(load_ctx *L, char *v, char *err, size_t n) {
   return cfg_parse_window(v, &L->c->server_quic_conn_window, err, n);
 }
 
+static int k_server_threads(load_ctx *L, char *v, char *err, size_t n) {
+  uint64_t t;
+  if (strcasecmp(v, "auto") == 0) return L->c->server_threads = 0, 0;
+  if (cfg_parse_uint(v, 1, CFG_MAX_THREADS, &t, err, n)) return -1;
+  L->c->server_threads = (uint32_t)t;
+  return 0;
+}
+
 const key_spec cfg_server_keys[] = {
     {"Socks", k_server_socks, 0},
     {"LocalSocks", k_local_socks, 0},
@@ -227,6 +235,7 @@ const key_spec cfg_server_keys[] = {
     {"QuicPort", k_server_quic_port, 0},
     {"QuicStreamWindow", k_server_stream_window, 0},
     {"QuicConnWindow", k_server_conn_window, 0},
+    {"Threads", k_server_threads, 0},
     {NULL, NULL, 0},
 };
 

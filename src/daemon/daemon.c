@@ -1,10 +1,13 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <string.h>
 #include <uv.h>
 
 #include "daemon/daemon_internal.h"
+#include "daemon/worker_rpc.h"
 #include "quic/dgram_transport.h"
 #include "quic/dialer_transport.h"
 #include "stream/dgram_lwip.h"
@@ -91,6 +94,8 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
 }
 
 static void stop_all(daemon_state *s) {
+  worker_rpc_stop(s->rpc);
+  s->rpc = NULL;
   observe_stop(s->obs);
   s->obs = NULL;
   exit_stop(s->exit);
@@ -118,24 +123,62 @@ static void stop_all(daemon_state *s) {
   s->res = NULL;
 }
 
-/* After the front-ends, so that the endpoints can report on them. */
-static int start_observe(daemon_state *s, char *err, size_t errlen) {
-  obs_sources src = {s->role == DAEMON_CLIENT ? "client" : "server",
-                     s->cfg,
-                     s->tun,
-                     s->socks,
-                     s->exit,
-                     s->quic,
-                     s->res,
-                     uv_hrtime(),
-                     on_reload_request,
-                     s};
-  s->obs = observe_start(s->loop, &src, err, errlen);
-  return s->obs ? 0 : -1;
+/* A worker's answers to its supervisor: parts of the documents, or a reload. */
+static void on_rpc(void *ctx, char what, obs_buf *out) {
+  daemon_state *s = ctx;
+  if (what != WORKER_RPC_RELOAD) return observe_render_own(s->obs, what, out);
+  worker_reload_wire *w = calloc(1, sizeof *w);
+  if (!w) return;
+  daemon_reload(s, &w->r);
+  for (size_t i = 0; i < w->r.n_restart_keys && i < 48; i++) {
+    snprintf(w->keys[i], sizeof w->keys[i], "%s", w->r.restart_keys[i]);
+    w->r.restart_keys[i] = NULL;
+  }
+  obs_buf_append(out, (const char *)w, sizeof *w);
+  free(w);
 }
 
-int daemon_run(daemon_role role, awg_config *c) {
-  daemon_state s = {.loop = uv_default_loop(), .role = role, .initial = c, .cfg = c};
+static void on_supervisor_gone(void *ctx) {
+  daemon_state *s = ctx;
+  LOG_W("daemon", "stopping", "reason", "the supervisor has gone", NULL);
+  uv_stop(s->loop);
+}
+
+/* After the front-ends, so that the endpoints can report on them. */
+static int start_observe(daemon_state *s, char *err, size_t errlen) {
+  obs_sources src = {.role = s->role == DAEMON_CLIENT ? "client" : "server",
+                     .cfg = s->cfg,
+                     .tun = s->tun,
+                     .socks = s->socks,
+                     .exit = s->exit,
+                     .quic = s->quic,
+                     .res = s->res,
+                     .started_ns = uv_hrtime(),
+                     .reload = on_reload_request,
+                     .reload_ctx = s,
+                     .in_worker = s->worker != NULL,
+                     .worker = s->worker ? s->worker->index : 0};
+  s->obs = observe_start(s->loop, &src, err, errlen);
+  if (!s->obs) return -1;
+  if (!s->worker) return 0;
+  s->rpc = worker_rpc_start(s->loop, s->worker->rpc_fd, on_rpc, on_supervisor_gone, s);
+  return s->rpc ? 0 : (snprintf(err, errlen, "cannot watch the supervisor's socket"), -1);
+}
+
+static tunnel *create_tunnel(daemon_state *s, char *err, size_t errlen) {
+  const worker_identity *w = s->worker;
+  if (!w) return tunnel_create(s->loop, s->cfg, err, errlen);
+  tunnel_shard sh = {w->index,  w->count,   w->inbox_fd, w->outbox_fds,
+                     w->counts, w->udp4_fd, w->udp6_fd,  {0}};
+  memcpy(sh.cookie_seed, w->cookie_seed, sizeof sh.cookie_seed);
+  tunnel *t = tunnel_create_shard(s->loop, s->cfg, &sh, err, errlen);
+  sodium_memzero(sh.cookie_seed, sizeof sh.cookie_seed);
+  return t;
+}
+
+int daemon_run(daemon_role role, awg_config *c, const worker_identity *worker) {
+  daemon_state s = {
+      .loop = uv_default_loop(), .role = role, .initial = c, .cfg = c, .worker = worker};
   uv_signal_t *sigs[] = {&s.sigint, &s.sigterm, &s.sighup, &s.sigusr1};
   int nums[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
   uv_signal_cb cbs[] = {on_stop_signal, on_stop_signal, on_hup, on_usr1};
@@ -146,12 +189,13 @@ int daemon_run(daemon_role role, awg_config *c) {
   }
   signal(SIGPIPE, SIG_IGN);
   loop_turn_start(s.loop);
-  char fp[9];
+  char fp[9], wk[24];
   key_fingerprint(c->public_key, fp);
+  snprintf(wk, sizeof wk, "%u/%u", worker ? worker->index : 0, worker ? worker->count : 1);
   LOG_I("daemon", "started", "role", role == DAEMON_CLIENT ? "client" : "server", "key", fp,
-        "version", AWGPROXY_VERSION, NULL);
+        "version", AWGPROXY_VERSION, worker ? "worker" : NULL, wk, NULL);
   char err[256] = "";
-  s.tun = tunnel_create(s.loop, c, err, sizeof err);
+  s.tun = create_tunnel(&s, err, sizeof err);
   if (!s.tun) {
     LOG_E("daemon", "start_failed", "error", err, NULL);
     fprintf(stderr, "awgproxy: %s\n", err);

@@ -4,10 +4,12 @@
 #define AWGPROXY_DAEMON_DAEMON_H
 
 #include "config/config.h"
+#include "daemon/workers.h"
 
 typedef enum { DAEMON_CLIENT, DAEMON_SERVER } daemon_role;
 
-/* Runs until SIGINT/SIGTERM; returns the exit status. */
-int daemon_run(daemon_role role, awg_config *c);
+/* Runs until SIGINT/SIGTERM; returns the exit status. worker: this process is one worker of a
+ * sharded server (c already trimmed with worker_shard_config), NULL otherwise. */
+int daemon_run(daemon_role role, awg_config *c, const worker_identity *worker);
 
 #endif

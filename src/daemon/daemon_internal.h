@@ -37,13 +37,17 @@ typedef struct {
   dgram_opener *dg_ip; /* client: lwIP UDP through the tunnel */
   socks_server *socks;
   forwarder *fwd;
-  http_proxy *http; /* client: [Http] Listen */
-  exit_ctx *exit;   /* server: the userspace exit */
-  observe *obs;     /* [Metrics] and [Control] endpoints */
+  http_proxy *http;              /* client: [Http] Listen */
+  exit_ctx *exit;                /* server: the userspace exit */
+  observe *obs;                  /* [Metrics] and [Control] endpoints */
+  const worker_identity *worker; /* server worker (daemon/workers.h), NULL otherwise */
+  struct worker_rpc *rpc;        /* worker: answers its supervisor */
 } daemon_state;
 
 /* Loads s->cfg->path again and applies it (see reload.c); report may be NULL. */
 void daemon_reload(daemon_state *s, obs_reload_report *report);
+/* The reload's log line (also the supervisor's, for all its workers: w NULL). */
+void daemon_log_reloaded(const obs_reload_report *r, const worker_identity *w);
 /* Frees s->cfg if it is not the initial config (at shutdown, after everything stopped). */
 void daemon_release_config(daemon_state *s);
 

@@ -10,10 +10,12 @@
 #include "exit/exit_socks.h"
 #include "observe/http.h"
 #include "observe/prom.h"
+#include "observe/prom_merge.h"
 #include "daemon/observe_quic.h"
 #include "observe/streams.h"
 #include "socks/socks_proto.h"
 #include "util/log.h"
+#include "wg/shard.h"
 
 struct observe {
   obs_sources src;
@@ -130,6 +132,13 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
                 (double)(ps.last_handshake_unix_ns / 1000000) / 1e3);
   }
 
+  prom_header(
+      b, "awgproxy_worker_handoffs_total", "counter",
+      "Datagrams a server worker handed to the sibling that owns their peer (direction=out) "
+      "and took from its siblings (direction=in); see [Server] Threads.");
+  prom_label out = {"direction", "out"}, in = {"direction", "in"};
+  prom_sample_u64(b, "awgproxy_worker_handoffs_total", &out, 1, st.handed_off);
+  prom_sample_u64(b, "awgproxy_worker_handoffs_total", &in, 1, st.handed_in);
   prom_header(b, "awgproxy_junk_packets_sent_total", "counter",
               "Junk datagrams (Jc) sent before handshake initiations.");
   prom_sample_u64(b, "awgproxy_junk_packets_sent_total", NULL, 0, st.junk_sent);
@@ -236,7 +245,30 @@ static void exit_metrics(obs_buf *b, const exit_ctx *x) {
   }
 }
 
+/* A supervisor's metrics: its workers' expositions merged (counters and gauges summed, except
+ * those that describe the process), plus how many workers there are. */
+static void gathered_metrics(const obs_sources *src, obs_buf *b) {
+  obs_buf parts[WG_SHARDS_MAX];
+  const char *texts[WG_SHARDS_MAX];
+  size_t lens[WG_SHARDS_MAX];
+  unsigned n = src->workers < WG_SHARDS_MAX ? src->workers : WG_SHARDS_MAX;
+  for (unsigned i = 0; i < n; i++) obs_buf_init(&parts[i]);
+  unsigned answered = src->gather(src->gather_ctx, OBS_PART_METRICS, parts, n);
+  for (unsigned i = 0; i < n; i++)
+    texts[i] = parts[i].data ? parts[i].data : "", lens[i] = parts[i].len;
+  static const char *const max_families[] = {"awgproxy_build_info", "awgproxy_uptime_seconds",
+                                             "awgproxy_tunnel_up", NULL};
+  prom_merge(texts, lens, n, max_families, b);
+  for (unsigned i = 0; i < n; i++) obs_buf_free(&parts[i]);
+  prom_header(b, "awgproxy_workers", "gauge",
+              "Server worker processes ([Server] Threads), and how many answered this scrape.");
+  prom_label cfg = {"state", "configured"}, ans = {"state", "answered"};
+  prom_sample_u64(b, "awgproxy_workers", &cfg, 1, n);
+  prom_sample_u64(b, "awgproxy_workers", &ans, 1, answered);
+}
+
 void observe_render_metrics(const obs_sources *src, obs_buf *b) {
+  if (src->gather) return gathered_metrics(src, b);
   prom_header(b, "awgproxy_build_info", "gauge", "Always 1; labels describe the running build.");
   prom_label info[2] = {{"version", AWGPROXY_VERSION}, {"role", src->role ? src->role : ""}};
   prom_sample_u64(b, "awgproxy_build_info", info, 2, 1);
@@ -271,6 +303,7 @@ static void peer_json(obs_buf *b, const obs_sources *src, size_t i, bool detail)
   obs_buf_puts(b, "{");
   json_key(b, &first, "peer");
   obs_buf_json_string(b, ps.fingerprint);
+  if (src->in_worker) json_u64(b, &first, "worker", src->worker);
   json_key(b, &first, "endpoint");
   if (ps.endpoint[0])
     obs_buf_json_string(b, ps.endpoint);
@@ -310,18 +343,40 @@ static void peer_json(obs_buf *b, const obs_sources *src, size_t i, bool detail)
   obs_buf_puts(b, "}");
 }
 
-static void peers_array(obs_buf *b, const obs_sources *src, bool detail) {
-  obs_buf_puts(b, "[");
-  for (size_t i = 0; i < peer_count(src); i++) {
-    obs_buf_puts(b, i ? "," : "");
-    peer_json(b, src, i, detail);
+/* What the streams document counts, from this process (or summed over a server's workers). */
+typedef struct {
+  uint64_t active[OBS_STREAM_KINDS], total[OBS_STREAM_KINDS];
+  bool has_socks, up;
+  socks_stats socks;
+} stream_counts;
+
+static void stream_counts_get(const obs_sources *src, stream_counts *c) {
+  memset(c, 0, sizeof *c);
+  for (int k = 0; k < OBS_STREAM_KINDS; k++) {
+    c->active[k] = obs_streams_active((obs_stream_kind)k);
+    c->total[k] = obs_streams_total((obs_stream_kind)k);
   }
-  obs_buf_puts(b, "]");
+  c->has_socks = socks_counters(src, &c->socks);
+  c->up = src->tun && tunnel_is_up(src->tun);
 }
 
-static void streams_object(obs_buf *b, const obs_sources *src) {
+static void stream_counts_add(stream_counts *sum, const stream_counts *c) {
+  for (int k = 0; k < OBS_STREAM_KINDS; k++) {
+    sum->active[k] += c->active[k];
+    sum->total[k] += c->total[k];
+  }
+  sum->up |= c->up;
+  if (!c->has_socks) return;
+  sum->has_socks = true;
+  sum->socks.accepted += c->socks.accepted;
+  sum->socks.active += c->socks.active;
+  sum->socks.handshake_failures += c->socks.handshake_failures;
+  for (int r = 0; r < 9; r++) sum->socks.replies[r] += c->socks.replies[r];
+}
+
+static void streams_object(obs_buf *b, const stream_counts *c) {
   uint64_t total = 0;
-  for (int k = 0; k < OBS_STREAM_KINDS; k++) total += obs_streams_active((obs_stream_kind)k);
+  for (int k = 0; k < OBS_STREAM_KINDS; k++) total += c->active[k];
   bool first = true;
   obs_buf_puts(b, "{");
   json_u64(b, &first, "active", total);
@@ -329,34 +384,122 @@ static void streams_object(obs_buf *b, const obs_sources *src) {
   obs_buf_puts(b, "{");
   bool f2 = true;
   for (int k = 0; k < OBS_STREAM_KINDS; k++)
-    json_u64(b, &f2, obs_stream_kind_name((obs_stream_kind)k),
-             obs_streams_active((obs_stream_kind)k));
+    json_u64(b, &f2, obs_stream_kind_name((obs_stream_kind)k), c->active[k]);
   obs_buf_puts(b, "}");
   json_key(b, &first, "opened_total");
   obs_buf_puts(b, "{");
   f2 = true;
   for (int k = 0; k < OBS_STREAM_KINDS; k++)
-    json_u64(b, &f2, obs_stream_kind_name((obs_stream_kind)k),
-             obs_streams_total((obs_stream_kind)k));
+    json_u64(b, &f2, obs_stream_kind_name((obs_stream_kind)k), c->total[k]);
   obs_buf_puts(b, "}");
-  socks_stats ss;
-  if (socks_counters(src, &ss)) {
+  if (c->has_socks) {
+    const socks_stats *ss = &c->socks;
     json_key(b, &first, "socks");
     obs_buf_puts(b, "{");
     f2 = true;
-    json_u64(b, &f2, "accepted", ss.accepted);
-    json_u64(b, &f2, "in_handshake", ss.active);
-    json_u64(b, &f2, "handshake_failures", ss.handshake_failures);
+    json_u64(b, &f2, "accepted", ss->accepted);
+    json_u64(b, &f2, "in_handshake", ss->active);
+    json_u64(b, &f2, "handshake_failures", ss->handshake_failures);
     json_key(b, &f2, "failures_by_reply");
     obs_buf_puts(b, "{");
     bool f3 = true;
-    for (uint8_t rep = 1; rep < 9; rep++) json_u64(b, &f3, socks5_rep_name(rep), ss.replies[rep]);
+    for (uint8_t rep = 1; rep < 9; rep++) json_u64(b, &f3, socks5_rep_name(rep), ss->replies[rep]);
     obs_buf_puts(b, "}}");
   }
   obs_buf_puts(b, "}");
 }
 
+/* ---- a server's workers (daemon/workers.h) ---------------------------------------------- */
+
+/* A worker's part of /status, /peers and /streams: its counts (raw bytes: the supervisor runs the
+ * same executable), then its peer objects, one per line, each behind the line of its [Peer] in
+ * the file and a tab (so that the supervisor lists them in the file's order, as one process
+ * would). */
+static void worker_part(const obs_sources *src, bool detail, obs_buf *b) {
+  stream_counts c;
+  stream_counts_get(src, &c);
+  obs_buf_append(b, (const char *)&c, sizeof c);
+  for (size_t i = 0; i < peer_count(src); i++) {
+    obs_buf_printf(b, "%d\t", tunnel_peer_cfg(src->tun, i)->line);
+    peer_json(b, src, i, detail);
+    obs_buf_puts(b, "\n");
+  }
+}
+
+typedef struct {
+  long line;
+  const char *json;
+  size_t len;
+} peer_item;
+
+static int by_line(const void *a, const void *b) {
+  long x = ((const peer_item *)a)->line, y = ((const peer_item *)b)->line;
+  return (x > y) - (x < y);
+}
+
+/* Collects the "line<TAB>object" items of one part (after its counts) into items[*n..]. */
+static void collect_items(const obs_buf *part, peer_item **items, size_t *n, size_t *cap) {
+  const char *p = part->data + sizeof(stream_counts), *end = part->data + part->len;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p)), *tab = memchr(p, '\t', (size_t)(end - p));
+    if (!nl || !tab || tab > nl) break;
+    if (*n == *cap) {
+      size_t nc = *cap ? *cap * 2 : 64;
+      peer_item *g = realloc(*items, nc * sizeof *g);
+      if (!g) return;
+      *items = g, *cap = nc;
+    }
+    (*items)[(*n)++] = (peer_item){strtol(p, NULL, 10), tab + 1, (size_t)(nl - tab - 1)};
+    p = nl + 1;
+  }
+}
+
+void observe_render_part(const obs_sources *src, char what, obs_buf *b) {
+  if (what == OBS_PART_METRICS) return observe_render_metrics(src, b);
+  worker_part(src, what == OBS_PART_PEERS, b);
+}
+
+/* The workers' parts put together: counts summed, peer objects joined into one array. */
+static void gathered(const obs_sources *src, char what, stream_counts *sum, obs_buf *peers) {
+  memset(sum, 0, sizeof *sum);
+  obs_buf parts[WG_SHARDS_MAX];
+  unsigned n = src->workers < WG_SHARDS_MAX ? src->workers : WG_SHARDS_MAX;
+  for (unsigned i = 0; i < n; i++) obs_buf_init(&parts[i]);
+  src->gather(src->gather_ctx, what, parts, n);
+  peer_item *items = NULL;
+  size_t n_items = 0, cap = 0;
+  for (unsigned i = 0; i < n; i++) {
+    if (parts[i].len < sizeof(stream_counts)) continue;
+    stream_counts c;
+    memcpy(&c, parts[i].data, sizeof c);
+    stream_counts_add(sum, &c);
+    collect_items(&parts[i], &items, &n_items, &cap);
+  }
+  if (n_items) qsort(items, n_items, sizeof *items, by_line);
+  for (size_t k = 0; peers && k < n_items; k++) {
+    obs_buf_puts(peers, k ? "," : "");
+    obs_buf_append(peers, items[k].json, items[k].len);
+  }
+  free(items);
+  for (unsigned i = 0; i < n; i++) obs_buf_free(&parts[i]);
+}
+
+static void counts_and_peers(const obs_sources *src, bool detail, stream_counts *c,
+                             obs_buf *peers) {
+  if (src->gather) return gathered(src, detail ? OBS_PART_PEERS : OBS_PART_STATUS, c, peers);
+  stream_counts_get(src, c);
+  if (!peers) return;
+  for (size_t i = 0; i < peer_count(src); i++) {
+    obs_buf_puts(peers, i ? "," : "");
+    peer_json(peers, src, i, detail);
+  }
+}
+
 void observe_render_status(const obs_sources *src, obs_buf *b) {
+  stream_counts c;
+  obs_buf peers;
+  obs_buf_init(&peers);
+  counts_and_peers(src, false, &c, &peers);
   bool first = true;
   obs_buf_puts(b, "{");
   json_key(b, &first, "version");
@@ -364,25 +507,36 @@ void observe_render_status(const obs_sources *src, obs_buf *b) {
   json_key(b, &first, "role");
   obs_buf_json_string(b, src->role ? src->role : "");
   json_key(b, &first, "state");
-  obs_buf_json_string(b, src->tun && tunnel_is_up(src->tun) ? "up" : "down");
+  obs_buf_json_string(b, c.up ? "up" : "down");
   json_key(b, &first, "uptime_seconds");
   uint64_t up_ms = (uv_hrtime() - src->started_ns) / 1000000;
   obs_buf_printf(b, "%" PRIu64 ".%03u", up_ms / 1000, (unsigned)(up_ms % 1000));
+  if (src->gather) json_u64(b, &first, "workers", src->workers);
   json_key(b, &first, "peers");
-  peers_array(b, src, false);
+  obs_buf_puts(b, "[");
+  if (peers.len) obs_buf_append(b, peers.data, peers.len);
+  obs_buf_puts(b, "]");
   json_key(b, &first, "streams");
-  streams_object(b, src);
+  streams_object(b, &c);
   obs_buf_puts(b, "}\n");
+  obs_buf_free(&peers);
 }
 
 void observe_render_peers(const obs_sources *src, obs_buf *b) {
-  obs_buf_puts(b, "{\"peers\":");
-  peers_array(b, src, true);
-  obs_buf_puts(b, "}\n");
+  stream_counts c;
+  obs_buf peers;
+  obs_buf_init(&peers);
+  counts_and_peers(src, true, &c, &peers);
+  obs_buf_puts(b, "{\"peers\":[");
+  if (peers.len) obs_buf_append(b, peers.data, peers.len);
+  obs_buf_puts(b, "]}\n");
+  obs_buf_free(&peers);
 }
 
 void observe_render_streams(const obs_sources *src, obs_buf *b) {
-  streams_object(b, src);
+  stream_counts c;
+  counts_and_peers(src, false, &c, NULL);
+  streams_object(b, &c);
   obs_buf_puts(b, "\n");
 }
 
@@ -502,6 +656,10 @@ observe *observe_start(uv_loop_t *loop, const obs_sources *src, char *err, size_
     if (!o->control) return observe_stop(o), NULL;
   }
   return o;
+}
+
+void observe_render_own(const observe *o, char what, obs_buf *out) {
+  observe_render_part(&o->src, what, out);
 }
 
 void observe_set_config(observe *o, const awg_config *cfg) {

@@ -47,7 +47,21 @@ typedef struct {
   uint64_t started_ns;  /* uv_hrtime() at start, for the uptime */
   obs_reload_fn reload; /* NULL: POST /reload answers 501 */
   void *reload_ctx;
+  /* A server worker (daemon/workers.h): its peer objects say which worker it is. */
+  bool in_worker;
+  unsigned worker;
+  /* A server's supervisor: tun, exit, … are NULL and the documents are put together from the
+   * workers' parts, which gather fills (parts[i] = worker i's observe_render_part, left empty
+   * when it did not answer); it returns how many answered. */
+  unsigned (*gather)(void *ctx, char what, obs_buf *parts, unsigned n);
+  void *gather_ctx;
+  unsigned workers;
 } obs_sources;
+
+/* The parts a worker renders for its supervisor. */
+#define OBS_PART_METRICS 'M' /* its whole metrics page */
+#define OBS_PART_STATUS 'S'  /* its counts, then its peer objects (as in /status), one per line */
+#define OBS_PART_PEERS 'P'   /* the same with the peer objects of /peers */
 
 typedef struct observe observe;
 
@@ -63,6 +77,10 @@ void observe_render_metrics(const obs_sources *src, obs_buf *out);
 void observe_render_status(const obs_sources *src, obs_buf *out);
 void observe_render_peers(const obs_sources *src, obs_buf *out);
 void observe_render_streams(const obs_sources *src, obs_buf *out);
+/* A worker's part (OBS_PART_*) for its supervisor. */
+void observe_render_part(const obs_sources *src, char what, obs_buf *out);
+/* The same from the sources o was started with. */
+void observe_render_own(const observe *o, char what, obs_buf *out);
 /* The POST /reload answer; returns the HTTP status (200 applied, 422 file not usable, 500). */
 int observe_render_reload(const obs_reload_report *r, obs_buf *out);
 

@@ -48,6 +48,7 @@ static awg_config *load_new(daemon_state *s, obs_reload_report *r) {
   config_init(nc);
   diag_list d = {0};
   int rc = config_load_file(nc, path, &d);
+  if (rc == 0 && s->worker) worker_shard_config(nc, s->worker);
   report_diags(&d, path, r);
   size_t errors = d.errors;
   diag_list_free(&d);
@@ -77,7 +78,9 @@ static void apply_log_settings(const awg_config *c) {
   if (c->log_format >= 0 && !getenv("LOG_FORMAT")) log_set_format((log_format)c->log_format);
 }
 
-static void log_done(const obs_reload_report *r) {
+/* One line per reload; a server worker says which share it reloaded (its supervisor logs the
+ * whole: workers.c). */
+void daemon_log_reloaded(const obs_reload_report *r, const worker_identity *w) {
   char a[16], rm[16], ch[16], un[16], keys[600] = "";
   snprintf(a, sizeof a, "%zu", r->peers_added);
   snprintf(rm, sizeof rm, "%zu", r->peers_removed);
@@ -87,8 +90,14 @@ static void log_done(const obs_reload_report *r) {
     size_t l = strlen(keys);
     snprintf(keys + l, sizeof keys - l, "%s%s", i ? "," : "", r->restart_keys[i]);
   }
-  LOG_I("daemon", "reloaded", "peers_added", a, "peers_removed", rm, "peers_changed", ch,
-        "peers_unchanged", un, "restart_required", keys[0] ? keys : "none", NULL);
+  char wk[24];
+  snprintf(wk, sizeof wk, "%u/%u", w ? w->index : 0, w ? w->count : 1);
+  if (w)
+    LOG_I("daemon", "worker_reloaded", "worker", wk, "peers_added", a, "peers_removed", rm,
+          "peers_changed", ch, "peers_unchanged", un, NULL);
+  else
+    LOG_I("daemon", "reloaded", "peers_added", a, "peers_removed", rm, "peers_changed", ch,
+          "peers_unchanged", un, "restart_required", keys[0] ? keys : "none", NULL);
 }
 
 void daemon_reload(daemon_state *s, obs_reload_report *report) {
@@ -117,7 +126,7 @@ void daemon_reload(daemon_state *s, obs_reload_report *report) {
   r->peers_removed = st.removed;
   r->peers_changed = st.changed;
   r->peers_unchanged = st.unchanged;
-  log_done(r);
+  daemon_log_reloaded(r, s->worker);
 }
 
 void daemon_release_config(daemon_state *s) {

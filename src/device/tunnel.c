@@ -95,8 +95,15 @@ static int alloc_buffers(tunnel *t, char *err, size_t errlen) {
 }
 
 tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t errlen) {
+  return tunnel_create_shard(loop, cfg, NULL, err, errlen);
+}
+
+tunnel *tunnel_create_shard(uv_loop_t *loop, const awg_config *cfg, const tunnel_shard *sh,
+                            char *err, size_t errlen) {
   tunnel *t = calloc(1, sizeof *t);
   if (!t) return snprintf(err, errlen, "out of memory"), NULL;
+  t->inbox_fd = -1;
+  t->shards = 1;
   t->loop = loop;
   t->cfg = cfg;
   t->awg = &cfg->awg;
@@ -108,9 +115,14 @@ tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t 
   obs_hist_init(&t->stats.handshake_duration, hs_bounds, TUN_HS_DURATION_BOUNDS);
   allowedips_init(&t->aip);
   wg_device_init(&t->dev, cfg->private_key, &t->tunables, awg_rng_system());
+  /* Before the first peer: its handshake indices must already be this worker's. */
+  if (tun_shard_start(t, sh, err, errlen) != 0) goto fail;
   if (alloc_buffers(t, err, errlen) != 0 || add_peers(t, err, errlen) != 0) goto fail;
-  t->udp = udp_io_open(loop, cfg->has_listen_port ? cfg->listen_port : 0, tun_on_datagram, t, err,
-                       errlen);
+  if (sh && (sh->udp4_fd >= 0 || sh->udp6_fd >= 0))
+    t->udp = udp_io_adopt(loop, sh->udp4_fd, sh->udp6_fd, tun_on_datagram, t, err, errlen);
+  else
+    t->udp = udp_io_open_ex(loop, cfg->has_listen_port ? cfg->listen_port : 0, t->shards > 1,
+                            tun_on_datagram, t, err, errlen);
   if (!t->udp) goto fail;
   t->ip =
       ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err, errlen);
@@ -142,6 +154,7 @@ void tun_free(tunnel *t) {
 void tunnel_destroy(tunnel *t) {
   if (!t) return;
   t->destroying = true;
+  tun_shard_stop(t);
   if (t->ip) ipstack_destroy(t->ip);
   if (t->udp) udp_io_close(t->udp); /* sends the batch first, while the peers still exist */
   t->udp = NULL;
@@ -238,6 +251,7 @@ const char *tunnel_drop_reason_name(tun_drop_reason r) {
       "under-load",
       "handshake-rejected",
       "bad-cookie-reply",
+      "handoff",
       "other",
   };
   return r < TUN_DROP_COUNT ? names[r] : "other";

@@ -43,6 +43,7 @@ typedef enum {
   TUN_DROP_UNDER_LOAD,         /* handshake answered with a cookie reply instead */
   TUN_DROP_HANDSHAKE,          /* handshake message rejected (see tun_hs_failure) */
   TUN_DROP_COOKIE,             /* cookie reply that does not fit or authenticate */
+  TUN_DROP_HANDOFF,            /* for a sibling worker whose inbox was full, or not its own */
   TUN_DROP_OTHER,
   TUN_DROP_COUNT
 } tun_drop_reason;
@@ -78,11 +79,31 @@ typedef struct {
   uint64_t repair_resent, repair_refused;
   /* Seconds from sending an initiation to consuming its response (our side initiating). */
   obs_hist handshake_duration;
+  /* Sharded server: datagrams handed to the owning sibling worker, and taken from siblings. */
+  uint64_t handed_off, handed_in;
 } tunnel_stats;
+
+/* A server worker's place among its siblings ([Server] Threads, wg/shard.h, tunnel_shard.c). */
+typedef struct {
+  unsigned shard, shards;      /* this worker and how many there are (2..WG_SHARDS_MAX) */
+  int inbox_fd;                /* datagrams the siblings hand to this worker (unix SOCK_DGRAM) */
+  const int *outbox_fds;       /* [shards]: where to hand datagrams to each worker */
+  struct shard_counts *counts; /* shared with the siblings (util/shard_counts.h); borrowed, must
+                                * outlive everything on the loop */
+  int udp4_fd, udp6_fd;        /* this worker's sockets in the port's SO_REUSEPORT group (-1 = none;
+                                * both -1: the tunnel binds its own), taken over by the tunnel */
+  uint8_t cookie_seed[32];
+} tunnel_shard;
 
 /* Opens the UDP sockets, creates the IP stack with the config's Address(es) and starts
  * handshaking with peers that have an Endpoint. Returns NULL with a message in err. */
 tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t errlen);
+/* The same for one worker of a sharded server (sh NULL = tunnel_create): its socket shares the
+ * port with the siblings' (SO_REUSEPORT), it hands out only its own receiver indices, and hands
+ * datagrams for the siblings' peers over. cfg should hold only this worker's peers. The
+ * descriptors in sh stay the caller's. */
+tunnel *tunnel_create_shard(uv_loop_t *loop, const awg_config *cfg, const tunnel_shard *sh,
+                            char *err, size_t errlen);
 void tunnel_destroy(tunnel *t);
 ipstack *tunnel_ipstack(tunnel *t);
 uint16_t tunnel_port(const tunnel *t);
@@ -126,6 +147,9 @@ typedef struct {
 int tunnel_reload(tunnel *t, const awg_config *cfg, tunnel_reload_stats *st, char *err,
                   size_t errlen);
 void tunnel_stats_get(const tunnel *t, tunnel_stats *out);
+/* A sharded server's counts shared with the sibling workers (NULL otherwise), for the exit's
+ * server-wide cap; valid for the whole process. */
+struct shard_counts *tunnel_shard_counts(const tunnel *t);
 
 /* Inner packets for a consumer other than lwIP (the QUIC endpoint): fn sees every inner packet
  * that passed the AllowedIPs check, before lwIP; returning true consumes it. One per tunnel;

@@ -14,6 +14,7 @@
 #include "device/udp_io.h"
 #include "wg/device.h"
 #include "wg/peer.h"
+#include "wg/shard.h"
 
 #define TUN_STAGED_MAX 64       /* packets held per peer while its handshake runs */
 #define TUN_BUF (65536 + 128)   /* one datagram: S4 + header + 64 KiB + tag + extra padding */
@@ -96,11 +97,34 @@ struct tunnel {
   tunnel_stats stats;
   tunnel_inner_fn inner_hook; /* sees inner packets before lwIP (tunnel_set_inner_hook) */
   void *inner_ctx;
+  /* A server worker among siblings (tunnel_shard.c); shards == 1 otherwise. The outboxes and the
+   * inbox are the supervisor's descriptors: never closed here. */
+  unsigned shard, shards;
+  int outbox[WG_SHARDS_MAX];
+  int inbox_fd; /* -1 = none */
+  uv_poll_t inbox;
+  uint8_t *handoff_buf;
+  struct shard_counts *counts; /* shared with the siblings: live sessions, exit connections
+                                * (borrowed from the worker, lives as long as the process) */
 };
 
 uint64_t tun_now(void);
 uint64_t tun_wall_ns(void);
 void tun_addr_bytes(const udp_addr *a, uint8_t out[18], size_t *len);
+
+/* tunnel_rx.c: one classified datagram (handed = passed on by a sibling worker, never passed on
+ * again). */
+void tun_dispatch(tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len, const udp_addr *from,
+                  int bare, size_t wire_len, bool handed);
+
+/* tunnel_shard.c */
+int tun_shard_start(tunnel *t, const tunnel_shard *sh, char *err, size_t errlen);
+void tun_shard_stop(tunnel *t);
+/* True when the message's receiver index belongs to another worker (*owner). */
+bool tun_shard_owner(const tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len,
+                     unsigned *owner);
+void tun_shard_hand_off(tunnel *t, unsigned owner, awg_msg_kind k, int bare, const uint8_t *msg,
+                        size_t len, const udp_addr *from, size_t wire_len);
 
 /* tunnel_tx.c */
 void tun_send_ip(void *ctx, const uint8_t *pkt, size_t len); /* ipstack output */

@@ -14,6 +14,7 @@
 #include "device/tunnel_internal.h"
 #include "util/keys.h"
 #include "util/log.h"
+#include "util/shard_counts.h"
 #include "wg/wg_crypto.h"
 
 static void set_endpoint_from_ai(tun_peer *p, const struct addrinfo *ai) {
@@ -161,6 +162,7 @@ void tun_peer_remove(tun_peer *p, const char *reason) {
 void tun_session_begin(tun_peer *p) {
   if (p->in_session) return;
   p->in_session = true;
+  shard_counts_set(p->t->counts, SHARD_COUNT_SESSIONS, tun_sessions_live(p->t));
   p->session_started = tun_now();
   p->session_rx0 = p->rx_bytes;
   p->session_tx0 = p->tx_bytes;
@@ -172,6 +174,7 @@ void tun_session_begin(tun_peer *p) {
 void tun_session_end(tun_peer *p, const char *reason, uint64_t end) {
   if (!p->in_session) return;
   p->in_session = false;
+  shard_counts_set(p->t->counts, SHARD_COUNT_SESSIONS, tun_sessions_live(p->t));
   if (end < p->session_started) end = p->session_started;
   uint64_t ms = (end - p->session_started) / 1000000;
   char ep[64] = "", dur[32], rx[24], tx[24];

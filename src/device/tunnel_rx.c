@@ -9,6 +9,7 @@
 #include "awg/first_bytes.h"
 #include "device/tunnel_internal.h"
 #include "util/log.h"
+#include "util/shard_counts.h"
 #include "wg/messages.h"
 
 static const char *kind_name(awg_msg_kind k) {
@@ -132,7 +133,11 @@ static void handshake_completed(tun_peer *p, const char *role) {
  * (peers that have one rekey as usual). */
 static bool refuse_for_max_sessions(tunnel *t, tun_peer *p, const udp_addr *from) {
   uint32_t max = t->cfg->server_max_sessions;
-  if (!max || p->in_session || p->wp.next || tun_sessions_live(t) < max) return false;
+  if (!max || p->in_session || p->wp.next) return false;
+  /* A sharded server's cap holds for all its workers together. */
+  size_t live = tun_sessions_live(t);
+  shard_counts_set(t->counts, SHARD_COUNT_SESSIONS, live);
+  if (live + shard_counts_others(t->counts, SHARD_COUNT_SESSIONS) < max) return false;
   t->stats.dropped[TUN_DROP_HANDSHAKE]++;
   t->stats.handshakes_failed[TUN_HS_MAX_SESSIONS]++;
   p->handshakes_failed++;
@@ -162,7 +167,7 @@ static void log_handshake_failure(tunnel *t, const char *kind, const udp_addr *f
 }
 
 static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
-                          size_t wire_len) {
+                          size_t wire_len, bool handed) {
   uint64_t now = tun_now();
   uint8_t src[18];
   size_t srclen;
@@ -171,6 +176,10 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   wg_result r =
       wg_device_consume_initiation(&t->dev, msg, len, src, srclen, under_load(t, now), now, &wp);
   if (r == WG_ERR_NEED_COOKIE) return send_cookie_reply(t, msg, len, from, src, srclen, now);
+  if (r == WG_ERR_OTHER_SHARD) {
+    if (handed) return drop(t, TUN_DROP_HANDOFF, "initiation", from, len, "not this worker's");
+    return tun_shard_hand_off(t, t->dev.other_shard, AWG_MSG_INIT, 0, msg, len, from, wire_len);
+  }
   tun_peer *p = wp ? wp->user : NULL;
   if (r != WG_OK) return log_handshake_failure(t, "initiation", from, r, p);
   if (refuse_for_max_sessions(t, p, from)) return;
@@ -304,6 +313,33 @@ void tun_deliver_inner(tunnel *t, const uint8_t *pkt, size_t len) {
   ipstack_input(t->ip, pkt, len);
 }
 
+void tun_dispatch(tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len, const udp_addr *from,
+                  int bare, size_t wire_len, bool handed) {
+  unsigned owner;
+  if (tun_shard_owner(t, k, msg, len, &owner)) {
+    if (handed) return drop(t, TUN_DROP_HANDOFF, kind_name(k), from, len, "not this worker's");
+    return tun_shard_hand_off(t, owner, k, bare, msg, len, from, wire_len);
+  }
+  switch (k) {
+    case AWG_MSG_INIT:
+      on_initiation(t, msg, len, from, wire_len, handed);
+      break;
+    case AWG_MSG_RESPONSE:
+      on_response(t, msg, len, from, wire_len);
+      break;
+    case AWG_MSG_COOKIE:
+      on_cookie(t, msg, len, from, wire_len);
+      break;
+    case AWG_MSG_TRANSPORT:
+      /* Decrypted in place: the message lies in the receive buffer (or the handoff buffer). */
+      on_transport(t, (uint8_t *)msg, len, from, bare, wire_len);
+      break;
+    default:
+      drop(t, TUN_DROP_UNKNOWN_CLASS, "unknown", from, wire_len,
+           "no class matches (junk, I-packet or probe)");
+  }
+}
+
 void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from) {
   tunnel *t = ctx;
   const uint8_t *msg = NULL;
@@ -317,21 +353,5 @@ void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from)
     LOG_D("rx", "classified", "from", ep, "len", l, "kind", kind_name(k), "bare_keepalive",
           bare ? "yes" : "no", NULL);
   }
-  switch (k) {
-    case AWG_MSG_INIT:
-      on_initiation(t, msg, msg_len, from, len);
-      break;
-    case AWG_MSG_RESPONSE:
-      on_response(t, msg, msg_len, from, len);
-      break;
-    case AWG_MSG_COOKIE:
-      on_cookie(t, msg, msg_len, from, len);
-      break;
-    case AWG_MSG_TRANSPORT:
-      on_transport(t, (uint8_t *)msg, msg_len, from, bare, len);
-      break;
-    default:
-      drop(t, TUN_DROP_UNKNOWN_CLASS, "unknown", from, len,
-           "no class matches (junk, I-packet or probe)");
-  }
+  tun_dispatch(t, k, msg, msg_len, from, bare, len, false);
 }

@@ -37,13 +37,55 @@ static void grow_buffers(udp_sock *s) {
 #endif
 }
 
-static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_t port) {
-  int rc = uv_udp_init_ex(loop, &s->h, (unsigned)family | UV_UDP_RECVMMSG);
-  if (rc) return rc;
+/* Several processes on one port, the kernel spreading datagrams among them by source address
+ * (Linux 3.9+; elsewhere the port is shared but one socket may take everything: the workers hand
+ * misdelivered datagrams on, so that stays correct, only slower). libuv's UV_UDP_REUSEADDR sets
+ * SO_REUSEADDR on Linux, which does not spread, hence the option by hand before the bind. */
+static int share_port(udp_sock *s) {
+#ifdef SO_REUSEPORT
+  uv_os_fd_t fd;
+  int on = 1;
+  if (uv_fileno((uv_handle_t *)&s->h, &fd) != 0) return UV_EBADF;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+    return uv_translate_sys_error(errno);
+  return 0;
+#else
+  (void)s;
+  return UV_ENOTSUP;
+#endif
+}
+
+/* The socket is open (and bound): receive, send offloads, buffers. */
+static int start_one(udp_io *u, udp_sock *s) {
+  int rc = udp_recv_start(s);
+  if (rc) {
+    uv_close((uv_handle_t *)&s->h, NULL);
+    return rc;
+  }
+#ifdef UDP_IO_HAVE_GSO
+  s->gso = !udp_env_flag("AWG_UDP_NO_GSO");
+#endif
+  grow_buffers(s);
+  s->open = 1;
+  return 0;
+}
+
+static void init_sock(udp_io *u, udp_sock *s, int family) {
   s->owner = u;
   s->family = family;
   s->poll_fd = -1;
   s->h.data = s;
+}
+
+static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_t port,
+                    bool reuseport) {
+  int rc = uv_udp_init_ex(loop, &s->h, (unsigned)family | UV_UDP_RECVMMSG);
+  if (rc) return rc;
+  init_sock(u, s, family);
+  if (reuseport && (rc = share_port(s)) != 0) {
+    uv_close((uv_handle_t *)&s->h, NULL);
+    return rc;
+  }
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   if (family == AF_INET) {
@@ -56,17 +98,23 @@ static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_
     a->sin6_port = htons(port);
   }
   rc = uv_udp_bind(&s->h, (struct sockaddr *)&ss, family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-  if (!rc) rc = udp_recv_start(s);
   if (rc) {
     uv_close((uv_handle_t *)&s->h, NULL);
     return rc;
   }
-#ifdef UDP_IO_HAVE_GSO
-  s->gso = !udp_env_flag("AWG_UDP_NO_GSO");
-#endif
-  grow_buffers(s);
-  s->open = 1;
-  return 0;
+  return start_one(u, s);
+}
+
+static int adopt_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, int fd) {
+  if (fd < 0) return UV_EBADF;
+  int rc = uv_udp_init_ex(loop, &s->h, AF_UNSPEC | UV_UDP_RECVMMSG);
+  if (rc) return rc;
+  init_sock(u, s, family);
+  if ((rc = uv_udp_open(&s->h, fd)) != 0) {
+    uv_close((uv_handle_t *)&s->h, NULL);
+    return rc;
+  }
+  return start_one(u, s);
 }
 
 static uint16_t bound_port(udp_sock *s) {
@@ -85,6 +133,10 @@ static void free_io(udp_io *u) {
 
 udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, char *err,
                     size_t errlen) {
+  return udp_io_open_ex(loop, port, false, fn, ctx, err, errlen);
+}
+
+static udp_io *new_io(udp_recv_fn fn, void *ctx, char *err, size_t errlen) {
   udp_io *u = calloc(1, sizeof *u);
   if (u) u->rbuf = malloc((size_t)UDP_RECV_SLOTS * UDP_SLOT_SIZE);
   if (u) u->arena = malloc(UDP_ARENA_SIZE);
@@ -96,9 +148,32 @@ udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, c
   u->fn = fn;
   u->ctx = ctx;
   udp_batch_init(u);
-  int rc4 = open_one(loop, u, &u->s4, AF_INET, port);
+  return u;
+}
+
+udp_io *udp_io_adopt(uv_loop_t *loop, int fd4, int fd6, udp_recv_fn fn, void *ctx, char *err,
+                     size_t errlen) {
+  udp_io *u = new_io(fn, ctx, err, errlen);
+  if (!u) return NULL;
+  int rc4 = adopt_one(loop, u, &u->s4, AF_INET, fd4);
   if (!rc4) u->port = bound_port(&u->s4);
-  int rc6 = open_one(loop, u, &u->s6, AF_INET6, u->port ? u->port : port);
+  int rc6 = adopt_one(loop, u, &u->s6, AF_INET6, fd6);
+  if (!rc6 && !u->port) u->port = bound_port(&u->s6);
+  if (rc4 && rc6) {
+    snprintf(err, errlen, "cannot use the UDP sockets handed over: %s", uv_strerror(rc4));
+    free_io(u);
+    return NULL;
+  }
+  return u;
+}
+
+udp_io *udp_io_open_ex(uv_loop_t *loop, uint16_t port, bool reuseport, udp_recv_fn fn, void *ctx,
+                       char *err, size_t errlen) {
+  udp_io *u = new_io(fn, ctx, err, errlen);
+  if (!u) return NULL;
+  int rc4 = open_one(loop, u, &u->s4, AF_INET, port, reuseport);
+  if (!rc4) u->port = bound_port(&u->s4);
+  int rc6 = open_one(loop, u, &u->s6, AF_INET6, u->port ? u->port : port, reuseport);
   if (!rc6 && !u->port) u->port = bound_port(&u->s6);
   if (rc4 && rc6) {
     snprintf(err, errlen, "cannot bind UDP port %u: %s", port, uv_strerror(rc4));

@@ -36,6 +36,14 @@ typedef struct udp_io udp_io;
  * possible). Either family may fail to bind (e.g. no IPv6); fails only if neither binds. */
 udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, char *err,
                     size_t errlen);
+/* The same; reuseport: the port is shared with other processes' sockets (SO_REUSEPORT), for the
+ * workers of one server. */
+udp_io *udp_io_open_ex(uv_loop_t *loop, uint16_t port, bool reuseport, udp_recv_fn fn, void *ctx,
+                       char *err, size_t errlen);
+/* The same on sockets already bound (by a server's supervisor, which shares them among its
+ * workers): fd4 / fd6 (-1 = none), owned by the udp_io from now on. */
+udp_io *udp_io_adopt(uv_loop_t *loop, int fd4, int fd6, udp_recv_fn fn, void *ctx, char *err,
+                     size_t errlen);
 uint16_t udp_io_port(const udp_io *u);
 #define UDP_IO_MAX_DATAGRAM (65536 + 128)
 

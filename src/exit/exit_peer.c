@@ -16,6 +16,7 @@
 #include "stream/stream_throttle.h"
 #include "util/keys.h"
 #include "util/log.h"
+#include "util/shard_counts.h"
 #include "util/tbucket.h"
 
 typedef struct {
@@ -40,8 +41,9 @@ struct exit_peer_table {
   int refs; /* the exit's, and one per exit_peer object */
   allowedips aip;
   exit_peer *list;
-  uint32_t n_conns; /* all slots, peers' and local ones */
-  exit_stats st;    /* only the per-peer counters are used */
+  uint32_t n_conns;            /* all slots, peers' and local ones */
+  exit_stats st;               /* only the per-peer counters are used */
+  struct shard_counts *shared; /* a sharded server's: n_conns published to the siblings */
 };
 
 typedef struct exit_peer_table peer_table;
@@ -139,7 +141,9 @@ bool exit_permit_name(exit_ctx *x, exit_peer *p, const char *name) {
 
 bool exit_conn_acquire(exit_ctx *x, exit_peer *p) {
   peer_table *t = x->peers;
-  if (t->n_conns >= x->cfg->server_max_connections) {
+  /* A sharded server's cap holds for all its workers together. */
+  if (t->n_conns + shard_counts_others(t->shared, SHARD_COUNT_EXIT_CONNS) >=
+      x->cfg->server_max_connections) {
     t->st.cap_global++;
     LOG_D("exit", "cap_reached", "peer", p ? p->fp : "local", "cap", "MaxConnections (server)",
           NULL);
@@ -158,6 +162,7 @@ bool exit_conn_acquire(exit_ctx *x, exit_peer *p) {
     p->refs++;
   }
   t->n_conns++;
+  shard_counts_set(t->shared, SHARD_COUNT_EXIT_CONNS, t->n_conns);
   return true;
 }
 
@@ -165,9 +170,11 @@ void exit_conn_release(exit_ctx *x, exit_peer *p) {
   if (p) {
     p->n_conns--;
     p->tab->n_conns--;
+    shard_counts_set(p->tab->shared, SHARD_COUNT_EXIT_CONNS, p->tab->n_conns);
     exit_peer_put(p);
   } else if (x && x->peers) {
     x->peers->n_conns--;
+    shard_counts_set(x->peers->shared, SHARD_COUNT_EXIT_CONNS, x->peers->n_conns);
   }
 }
 
@@ -241,6 +248,7 @@ int exit_peers_build(exit_ctx *x, exit_peer **removed) {
   if (!t) {
     if (!(t = calloc(1, sizeof *t))) return -1;
     t->refs = 1;
+    t->shared = x->tun ? tunnel_shard_counts(x->tun) : NULL;
     allowedips_init(&t->aip);
     x->peers = t;
   }

@@ -31,7 +31,8 @@ int log_init_from_env(void) {
   if (lv && *lv) {
     int l = log_level_parse(lv);
     if (l < 0) {
-      fprintf(stderr, "awgproxy: LOG_LEVEL=%s is not a level; use error, warn, info or debug\n", lv);
+      fprintf(stderr, "awgproxy: LOG_LEVEL=%s is not a level; use error, warn, info or debug\n",
+              lv);
       return -1;
     }
     g_level = (log_level)l;
@@ -103,22 +104,34 @@ void log_event(log_level l, const char *component, const char *event, ...) {
   size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(ts + n, sizeof ts - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 
-  flockfile(f);
-  write_field(f, true, "time", ts);
-  write_field(f, false, "level", level_names[l]);
-  write_field(f, false, "component", component);
-  write_field(f, false, "event", event);
+  /* One write per line: a server's workers share the supervisor's stderr, and stderr is
+   * unbuffered, so a line written piece by piece would interleave with theirs. */
+  char *line = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&line, &len);
+  FILE *out = m ? m : f;
+  if (!m) flockfile(f);
+  write_field(out, true, "time", ts);
+  write_field(out, false, "level", level_names[l]);
+  write_field(out, false, "component", component);
+  write_field(out, false, "event", event);
   va_list ap;
   va_start(ap, event);
   for (;;) {
     const char *k = va_arg(ap, const char *);
     if (!k) break;
     const char *v = va_arg(ap, const char *);
-    write_field(f, false, k, v ? v : "");
+    write_field(out, false, k, v ? v : "");
   }
   va_end(ap);
-  if (g_format == LOG_FORMAT_JSON) fputc('}', f);
-  fputc('\n', f);
+  if (g_format == LOG_FORMAT_JSON) fputc('}', out);
+  fputc('\n', out);
+  if (m) {
+    fclose(m);
+    flockfile(f);
+    fwrite(line, 1, len, f);
+    free(line);
+  }
   funlockfile(f);
   fflush(f);
 }

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "util/bytes.h"
 #include "wg/messages.h"
 
 /* mac1 sits 32 bytes before the end of initiations and responses, mac2 16 bytes before. */
@@ -17,12 +18,37 @@ void wg_cookie_checker_init(wg_cookie_checker *c, const awg_rng *rng) {
   c->rng = rng;
 }
 
-void wg_cookie_checker_wipe(wg_cookie_checker *c) { wg_wipe(c->secret, sizeof c->secret); }
+void wg_cookie_checker_wipe(wg_cookie_checker *c) {
+  wg_wipe(c->secret, sizeof c->secret);
+  wg_wipe(c->seed, sizeof c->seed);
+}
+
+void wg_cookie_checker_set_seed(wg_cookie_checker *c, const uint8_t seed[WG_KEY_LEN]) {
+  memcpy(c->seed, seed, sizeof c->seed);
+  c->seeded = true;
+  c->has_secret = false;
+}
+
+/* The seeded secret of now's epoch: a keyed hash of the epoch number, 32 bytes from two MACs. */
+static void seeded_secret(wg_cookie_checker *c, uint64_t now) {
+  uint64_t epoch = now / WG_COOKIE_SECRET_MAX_AGE;
+  if (c->has_secret && c->epoch == epoch) return;
+  uint8_t in[9];
+  for (int half = 0; half < 2; half++) {
+    le64_store(in, epoch);
+    in[8] = (uint8_t)half;
+    wg_mac(c->secret + half * WG_MAC_LEN, c->seed, sizeof c->seed, in, sizeof in);
+  }
+  c->epoch = epoch;
+  c->has_secret = true;
+}
 
 /* The cookie for src under the current secret, regenerating a secret older than 120 s. */
 static void current_cookie(wg_cookie_checker *c, const uint8_t *src, size_t srclen, uint64_t now,
                            uint8_t out[WG_MAC_LEN]) {
-  if (!c->has_secret || now - c->secret_birth >= WG_COOKIE_SECRET_MAX_AGE) {
+  if (c->seeded) {
+    seeded_secret(c, now);
+  } else if (!c->has_secret || now - c->secret_birth >= WG_COOKIE_SECRET_MAX_AGE) {
     awg_rng_bytes(c->rng, c->secret, sizeof c->secret);
     c->secret_birth = now;
     c->has_secret = true;

@@ -5,6 +5,7 @@
 #include "wg/messages.h"
 #include "wg/noise.h"
 #include "wg/peer.h"
+#include "wg/shard.h"
 
 void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunables *tunables,
                     const awg_rng *rng) {
@@ -17,11 +18,18 @@ void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunab
   d->rng = rng;
   wg_cookie_checker_init(&d->checker, rng);
   wg_index_table_init(&d->index);
+  d->shards = 1;
 }
 
 void wg_device_wipe(wg_device *d) {
   wg_device_keys_wipe(&d->keys);
   wg_cookie_checker_wipe(&d->checker);
+}
+
+void wg_device_set_shard(wg_device *d, unsigned shard, unsigned shards) {
+  d->shards = shards > 1 ? shards : 1;
+  d->shard = shard % d->shards;
+  wg_index_table_set_shard(&d->index, d->shard, d->shards);
 }
 
 wg_peer *wg_device_find_peer(const wg_device *d, const uint8_t pub[WG_KEY_LEN]) {
@@ -45,6 +53,12 @@ wg_result wg_device_consume_initiation(wg_device *d, const uint8_t *msg, size_t 
   r = wg_cookie_check(&d->checker, &d->keys, msg, len, src, srclen, under_load, now);
   if (r == WG_OK) r = wg_noise_identify_initiation(&d->keys, msg, &scan);
   if (r != WG_OK) return r;
+  unsigned owner = wg_shard_of_key(scan.remote_static, d->shards);
+  if (owner != d->shard) {
+    wg_initiation_scan_wipe(&scan);
+    d->other_shard = owner;
+    return WG_ERR_OTHER_SHARD;
+  }
   p = wg_device_find_peer(d, scan.remote_static);
   if (!p) {
     wg_initiation_scan_wipe(&scan);

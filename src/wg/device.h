@@ -30,6 +30,9 @@ typedef struct wg_device {
   wg_tunables tunables;
   const awg_rng *rng;
   struct wg_peer *peers; /* singly linked through wg_peer.next_peer */
+  /* Sharded server (wg/shard.h): this device is shard `shard` of `shards` (0 of 1 otherwise).
+   * other_shard: where the last initiation refused with WG_ERR_OTHER_SHARD belongs. */
+  unsigned shard, shards, other_shard;
 } wg_device;
 
 /* tunables NULL = wg_tunables_default(). rng must outlive the device. */
@@ -37,6 +40,11 @@ void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunab
                     const awg_rng *rng);
 /* Wipes the device's secrets. Remove the peers first (wg_peer_remove). */
 void wg_device_wipe(wg_device *d);
+
+/* Makes the device shard `shard` of `shards`: its receiver indices map to it, and initiations
+ * from keys that map elsewhere are refused with WG_ERR_OTHER_SHARD (before any state changes;
+ * d->other_shard names the owner). */
+void wg_device_set_shard(wg_device *d, unsigned shard, unsigned shards);
 
 struct wg_peer *wg_device_find_peer(const wg_device *d, const uint8_t pub[WG_KEY_LEN]);
 /* The peer (and, for keypairs, wg_keypair via entry->obj) behind one of our receiver indices. */

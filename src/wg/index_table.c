@@ -6,7 +6,25 @@ static wg_index_entry **bucket(wg_index_table *t, uint32_t index) {
   return &t->buckets[index & (WG_INDEX_BUCKETS - 1)];
 }
 
-void wg_index_table_init(wg_index_table *t) { memset(t, 0, sizeof *t); }
+void wg_index_table_init(wg_index_table *t) {
+  memset(t, 0, sizeof *t);
+  t->shards = 1;
+}
+
+void wg_index_table_set_shard(wg_index_table *t, unsigned shard, unsigned shards) {
+  t->shard = shards > 1 ? shard % shards : 0;
+  t->shards = shards > 1 ? shards : 1;
+}
+
+/* A random index moved into this table's shard: the nearest one at or below that is ≡ shard
+ * (mod shards); indices near the top that would wrap are drawn again by the caller. */
+static bool shard_index(const wg_index_table *t, uint32_t r, uint32_t *out) {
+  if (t->shards <= 1) return *out = r, true;
+  uint64_t v = (uint64_t)(r - r % t->shards) + t->shard;
+  if (v > UINT32_MAX) return false;
+  *out = (uint32_t)v;
+  return true;
+}
 
 static bool in_use(const wg_index_table *t, uint32_t index) {
   for (const wg_index_entry *e = t->buckets[index & (WG_INDEX_BUCKETS - 1)]; e; e = e->chain)
@@ -26,9 +44,10 @@ static void link_entry(wg_index_table *t, wg_index_entry *e, uint32_t index) {
 uint32_t wg_index_insert(wg_index_table *t, wg_index_entry *e, const awg_rng *rng) {
   uint32_t index;
   /* With at most a few entries per peer the table is nearly empty: this ends quickly. */
+  uint32_t r;
   do {
-    awg_rng_bytes(rng, &index, sizeof index);
-  } while (in_use(t, index));
+    awg_rng_bytes(rng, &r, sizeof r);
+  } while (!shard_index(t, r, &index) || in_use(t, index));
   link_entry(t, e, index);
   return index;
 }

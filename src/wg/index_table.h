@@ -32,11 +32,17 @@ typedef struct wg_index_entry {
 typedef struct {
   wg_index_entry *buckets[WG_INDEX_BUCKETS];
   size_t count;
+  /* Sharded server (wg/shard.h): every index handed out is ≡ shard (mod shards). 0 of 1 when
+   * not sharded. */
+  unsigned shard, shards;
 } wg_index_table;
 
 void wg_index_table_init(wg_index_table *t);
+/* From now on, hand out indices that wg_shard_of_index maps to shard (< shards). */
+void wg_index_table_set_shard(wg_index_table *t, unsigned shard, unsigned shards);
 
-/* Links e under a fresh random index not in use; returns that index. e must be unlinked. */
+/* Links e under a fresh random index not in use (and in this table's shard); returns that index.
+ * e must be unlinked. */
 uint32_t wg_index_insert(wg_index_table *t, wg_index_entry *e, const awg_rng *rng);
 /* Links e under old's index in place of old (a handshake becoming a keypair keeps its index). */
 void wg_index_replace(wg_index_table *t, wg_index_entry *old, wg_index_entry *e);

@@ -22,6 +22,7 @@ typedef enum {
   WG_ERR_BUFFER,          /* caller's buffer too small / lengths inconsistent */
   WG_ERR_NO_COOKIE_STATE, /* cookie reply without a handshake message of ours awaiting it */
   WG_ERR_NO_MEMORY,       /* a new keypair's AEAD contexts could not be allocated */
+  WG_ERR_OTHER_SHARD,     /* sharded server: the initiator belongs to another worker */
 } wg_result;
 
 /* A short, stable, lower-case name for logs ("ok", "bad-mac1", ...). */

@@ -87,10 +87,12 @@ def test_nat_rebinding_mid_transfer(lab, transport):
     topo = build(lab, transport=transport, log_level="info", impair=PATH)
     if transport == "quic":
         topo.wait_quic(timeout=30)
-    t, out = start_transfer(topo, 4, 8 << 20)
-    time.sleep(1.0)
+    t, out = start_transfer(topo, 4, 32 << 20)
+    time.sleep(0.5)
     handshakes = topo.server.log().count("component=handshake event=completed")
     port = topo.relay.rebind()
+    # Mid-transfer indeed: the rebinding must not come after the last byte.
+    assert t.is_alive(), "the transfer ended before the rebinding: make it longer"
     check_transfer(topo, t, out, 120)
     # The server answers the peer at its new place, in the same session.
     assert re.search(rf"event=endpoint_changed .*:{port}\b", topo.server.log()), topo.logs()
