@@ -14,7 +14,8 @@
 #   --seconds S        measured window per figure (default 6; a 1 s warm-up comes first)
 #   --reps N           interleaved repetitions, median reported (default 2)
 #   --streams K        streams (and connection workers) per peer (default 1)
-#   --servers A,B      subset of A (awgproxy server), B (wireguard-go + forwarding + NAT)
+#   --servers A,B      subset of A (awgproxy server, Threads = 1), A2 (Threads = 2: a supervisor
+#                      and two workers), B (wireguard-go + forwarding + NAT)
 #   --modes down,up,cps  subset of the measurements
 #   --workdir DIR      keep configs, logs and results.json there
 #   --binary PATH      another awgproxy binary (default build-bench/awgproxy, built here)

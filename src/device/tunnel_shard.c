@@ -1,14 +1,12 @@
 /* A server worker among its siblings ([Server] Threads, wg/shard.h). Every worker binds the same
  * UDP port with SO_REUSEPORT, so the kernel spreads datagrams by source address; a datagram that
  * lands on a worker other than its peer's owner (a roamed peer, a hash that falls elsewhere) is
- * handed to the owner over a unix datagram socket, already classified:
- *
- *   u8 kind | u8 bare | u16 address length | u32 wire length | address | message
- *
- * The owner handles it exactly as if it had received it (tun_dispatch), and answers from its own
- * socket on the same port, so the peer sees one server. A handed datagram is never handed on:
- * if the owner disagrees (config changing under a reload), it is dropped. The handoff sockets are
- * the supervisor's (daemon/workers.c); the tunnel only reads its inbox and writes the others'. */
+ * handed to the owner over a unix datagram socket, already classified (the record:
+ * device/tunnel_handoff.h). The owner handles it exactly as if it had received it (tun_dispatch),
+ * and answers from its own socket on the same port, so the peer sees one server. A handed datagram
+ * is never handed on: if the owner disagrees (config changing under a reload), it is dropped. The
+ * handoff sockets are the supervisor's (daemon/workers.c); the tunnel only reads its inbox and
+ * writes the others'. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "device/tunnel_handoff.h"
 #include "device/tunnel_internal.h"
 #include "util/bytes.h"
 #include "util/log.h"
@@ -23,8 +22,7 @@
 #include "wg/messages.h"
 #include "wg/shard.h"
 
-#define HANDOFF_HEADER 8
-#define HANDOFF_MAX (HANDOFF_HEADER + sizeof(struct sockaddr_storage) + TUN_BUF)
+#define HANDOFF_MAX (TUN_HANDOFF_HEADER + sizeof(struct sockaddr_storage) + TUN_BUF)
 #define HANDOFF_READS 64 /* per wakeup, so a busy inbox cannot starve the loop */
 
 /* Where the receiver index sits in each kind of message (initiations carry none: the owner of an
@@ -60,11 +58,9 @@ bool tun_shard_owner(const tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t
 void tun_shard_hand_off(tunnel *t, unsigned owner, awg_msg_kind k, int bare, const uint8_t *msg,
                         size_t len, const udp_addr *from, size_t wire_len) {
   if (owner >= t->shards || t->outbox[owner] < 0 || len > TUN_BUF) return;
-  uint8_t hdr[HANDOFF_HEADER];
-  hdr[0] = (uint8_t)k;
-  hdr[1] = (uint8_t)(bare != 0);
-  be16_store(hdr + 2, (uint16_t)from->len);
-  be32_store(hdr + 4, (uint32_t)wire_len);
+  tun_handoff h = {k, bare != 0, *from, wire_len, msg, len};
+  uint8_t hdr[TUN_HANDOFF_HEADER];
+  tun_handoff_header(&h, hdr);
   struct iovec iov[3] = {{hdr, sizeof hdr}, {(void *)&from->ss, from->len}, {(void *)msg, len}};
   struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3};
   ssize_t n;
@@ -78,26 +74,16 @@ void tun_shard_hand_off(tunnel *t, unsigned owner, awg_msg_kind k, int bare, con
   t->stats.handed_off++;
 }
 
-/* One handed datagram: checked (it comes from a sibling process, but a bug there must not become
- * one here), then dispatched as received. */
+/* One handed datagram, checked, then dispatched as if received here. */
 static void take_handed(tunnel *t, uint8_t *buf, size_t n) {
-  if (n < HANDOFF_HEADER) return;
-  awg_msg_kind k = (awg_msg_kind)buf[0];
-  size_t alen = be16_load(buf + 2), wire_len = be32_load(buf + 4);
-  if (k < AWG_MSG_INIT || k > AWG_MSG_TRANSPORT || alen > sizeof(struct sockaddr_storage) ||
-      n < HANDOFF_HEADER + alen)
+  tun_handoff h;
+  if (tun_handoff_parse(buf, n, &h) != 0) {
+    t->stats.dropped[TUN_DROP_HANDOFF]++;
     return;
-  udp_addr from;
-  memset(&from, 0, sizeof from);
-  memcpy(&from.ss, buf + HANDOFF_HEADER, alen);
-  from.len = (socklen_t)alen;
-  int fam = from.ss.ss_family;
-  if ((fam != AF_INET || alen != sizeof(struct sockaddr_in)) &&
-      (fam != AF_INET6 || alen != sizeof(struct sockaddr_in6)))
-    return;
+  }
   t->stats.handed_in++;
-  tun_dispatch(t, k, buf + HANDOFF_HEADER + alen, n - HANDOFF_HEADER - alen, &from, buf[1] != 0,
-               wire_len, true);
+  /* The message lies in buf, which is ours until the next read: decrypted in place there. */
+  tun_dispatch(t, h.kind, (uint8_t *)buf + (h.msg - buf), h.len, &h.from, h.bare, h.wire_len, true);
 }
 
 static void on_inbox(uv_poll_t *h, int status, int events) {

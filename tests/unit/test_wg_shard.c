@@ -10,7 +10,11 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "det_rng.h"
+#include "device/tunnel_handoff.h"
 #include "util/bytes.h"
 #include "wg/cookie.h"
 #include "wg/messages.h"
@@ -114,11 +118,45 @@ static void test_seeded_cookies_agree(void **state) {
   wg_cookie_checker_wipe(&other);
 }
 
+/* The record a worker hands a datagram over in: encoded, parsed back; malformed ones refused. */
+static void test_handoff_record(void **state) {
+  (void)state;
+  uint8_t buf[TUN_HANDOFF_HEADER + sizeof(struct sockaddr_in6) + 40];
+  uint8_t msg[40];
+  for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)(i * 7);
+  tun_handoff h = {
+      .kind = AWG_MSG_TRANSPORT, .bare = true, .wire_len = 63, .msg = msg, .len = sizeof msg};
+  struct sockaddr_in6 *a = (struct sockaddr_in6 *)&h.from.ss;
+  a->sin6_family = AF_INET6;
+  a->sin6_port = htons(51820);
+  h.from.len = sizeof *a;
+  tun_handoff_header(&h, buf);
+  memcpy(buf + TUN_HANDOFF_HEADER, a, sizeof *a);
+  memcpy(buf + TUN_HANDOFF_HEADER + sizeof *a, msg, sizeof msg);
+  tun_handoff got;
+  assert_int_equal(tun_handoff_parse(buf, sizeof buf, &got), 0);
+  assert_int_equal(got.kind, AWG_MSG_TRANSPORT);
+  assert_true(got.bare);
+  assert_int_equal(got.wire_len, 63);
+  assert_int_equal(got.len, sizeof msg);
+  assert_memory_equal(got.msg, msg, sizeof msg);
+  assert_int_equal(got.from.len, sizeof *a);
+  assert_memory_equal(&got.from.ss, a, sizeof *a);
+  /* Short, unknown kind, an address of the wrong size for its family. */
+  assert_int_equal(tun_handoff_parse(buf, TUN_HANDOFF_HEADER + 10, &got), -1);
+  buf[0] = 9;
+  assert_int_equal(tun_handoff_parse(buf, sizeof buf, &got), -1);
+  buf[0] = AWG_MSG_TRANSPORT;
+  buf[3] = sizeof(struct sockaddr_in);
+  assert_int_equal(tun_handoff_parse(buf, sizeof buf, &got), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_indices_stay_in_shard),
       cmocka_unit_test(test_initiation_for_another_shard),
       cmocka_unit_test(test_seeded_cookies_agree),
+      cmocka_unit_test(test_handoff_record),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
