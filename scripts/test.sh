@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the normal and the sanitizer (ASan+UBSan)
 # configurations, runs unit and integration tests on both, then every fuzz target for a bounded
-# time. Exits non-zero on any failure. Usage: scripts/test.sh   (FUZZ_SECONDS=60 by default)
+# time. Exits non-zero on any failure. Usage: scripts/test.sh
+#   FUZZ_SECONDS=N  seconds per fuzz target; by default FUZZ_BUDGET (540 s) shared among the
+#                   targets, at most 60 s and at least 20 s each (CI's fuzz time stays bounded)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc 2>/dev/null || echo 2)
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_BUDGET=${FUZZ_BUDGET:-540}
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
@@ -31,9 +33,15 @@ step "tests (sanitizer build)"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
    AWG_INTEGRITY_MB=1 ctest --output-on-failure --timeout 3000)
 
-step "fuzz targets (${FUZZ_SECONDS}s each)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DAWG_FUZZ=ON -DAWG_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$JOBS"
+n_targets=$(ls build-fuzz/fuzz/fuzz_* 2>/dev/null | wc -l)
+if [ -z "${FUZZ_SECONDS:-}" ]; then
+  FUZZ_SECONDS=$(( FUZZ_BUDGET / (n_targets > 0 ? n_targets : 1) ))
+  [ "$FUZZ_SECONDS" -gt 60 ] && FUZZ_SECONDS=60
+  [ "$FUZZ_SECONDS" -lt 20 ] && FUZZ_SECONDS=20
+fi
+step "fuzz targets: $n_targets, ${FUZZ_SECONDS}s each"
 for f in build-fuzz/fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f")
