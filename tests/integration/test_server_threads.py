@@ -249,7 +249,8 @@ def test_twenty_peers_on_two_workers(lab):
 
     # SIGTERM to the supervisor stops the workers too.
     pids = worker_pids(tl.server.pid)
-    tl.server.stop()
+    rc = tl.server.stop()
+    assert rc == 0, (rc, tl.logs())
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}"), f"worker {pid} outlived its supervisor"
 
