@@ -518,6 +518,7 @@ void config_init(awg_config *c) {
   c->server_socks_port = 1080;
   c->http_header_timeout = CFG_DEFAULT_HTTP_HEADER_TIMEOUT;
   c->http_max_connections = CFG_DEFAULT_HTTP_MAX_CONNECTIONS;
+  c->socks_max_connections = CFG_DEFAULT_SOCKS_MAX_CONNECTIONS;
   c->server_max_connections = CFG_DEFAULT_MAX_CONNECTIONS;
   c->server_peer_max_connections = CFG_DEFAULT_PEER_MAX_CONNECTIONS;
   c->server_quic = true;

@@ -48,9 +48,10 @@ typedef struct {
 #define CFG_DEFAULT_MAX_CONNECTIONS 8192     /* [Server] MaxConnections */
 #define CFG_DEFAULT_PEER_MAX_CONNECTIONS 512 /* [Server] MaxConnectionsPerPeer */
 #define CFG_MAX_CONNECTIONS_LIMIT 1048576
-#define CFG_MAX_THREADS 64           /* [Server] Threads; WG_SHARDS_MAX */
-#define CFG_MIN_RATE 1000ULL         /* bytes/s: 8kbit */
-#define CFG_MAX_RATE 125000000000ULL /* bytes/s: 1000gbit */
+#define CFG_DEFAULT_SOCKS_MAX_CONNECTIONS 4096 /* [Socks] MaxConnections */
+#define CFG_MAX_THREADS 64                     /* [Server] Threads; WG_SHARDS_MAX */
+#define CFG_MIN_RATE 1000ULL                   /* bytes/s: 8kbit */
+#define CFG_MAX_RATE 125000000000ULL           /* bytes/s: 1000gbit */
 
 /* host:port as written; host is an IP literal or a DNS name (resolved when the daemon starts). */
 typedef struct {
@@ -134,6 +135,7 @@ typedef struct {
   size_t n_socks_users;
   uint32_t socks_handshake_timeout; /* seconds */
   bool socks_fast_open;             /* [Socks] FastOpen (socks_session.h) */
+  uint32_t socks_max_connections;   /* [Socks] MaxConnections: client connections at once */
   uint32_t connect_timeout;         /* seconds */
   uint32_t idle_timeout;            /* seconds, 0 = never */
   uint32_t tunnel_wait;             /* seconds a new stream waits for the tunnel */

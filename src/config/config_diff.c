@@ -179,6 +179,7 @@ int config_keep_restart_only(awg_config *l, const awg_config *r, const char **na
   KEEP(&d, l, r, idle_timeout, "[Socks] IdleTimeout");
   KEEP(&d, l, r, tunnel_wait, "[Socks] TunnelWait");
   KEEP(&d, l, r, socks_fast_open, "[Socks] FastOpen");
+  KEEP(&d, l, r, socks_max_connections, "[Socks] MaxConnections");
   KEEP_ARRAY(&d, l, r, http_listen, n_http_listen, hp_eq, "[Http] Listen");
   KEEP(&d, l, r, http_header_timeout, "[Http] HeaderTimeout");
   KEEP(&d, l, r, http_max_connections, "[Http] MaxConnections");

@@ -94,11 +94,23 @@ static int k_fast_open(load_ctx *L, char *v, char *err, size_t n) {
   return 0;
 }
 
+static int k_socks_max_conns(load_ctx *L, char *v, char *err, size_t n) {
+  uint64_t m;
+  if (cfg_parse_uint(v, 1, CFG_MAX_CONNECTIONS_LIMIT, &m, err, n)) return -1;
+  L->c->socks_max_connections = (uint32_t)m;
+  return 0;
+}
+
 const key_spec cfg_socks_keys[] = {
-    {"Listen", k_socks_listen, KEY_LIST},  {"User", k_socks_user, KEY_LIST},
-    {"HandshakeTimeout", k_hs_timeout, 0}, {"ConnectTimeout", k_conn_timeout, 0},
-    {"IdleTimeout", k_idle_timeout, 0},    {"TunnelWait", k_tunnel_wait, 0},
-    {"FastOpen", k_fast_open, 0},          {NULL, NULL, 0},
+    {"Listen", k_socks_listen, KEY_LIST},
+    {"User", k_socks_user, KEY_LIST},
+    {"HandshakeTimeout", k_hs_timeout, 0},
+    {"ConnectTimeout", k_conn_timeout, 0},
+    {"IdleTimeout", k_idle_timeout, 0},
+    {"TunnelWait", k_tunnel_wait, 0},
+    {"FastOpen", k_fast_open, 0},
+    {"MaxConnections", k_socks_max_conns, 0},
+    {NULL, NULL, 0},
 };
 
 /* ---- [Http] ----------------------------------------------------------------------------- */

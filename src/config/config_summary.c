@@ -45,8 +45,8 @@ static void print_obfuscation(const awg_config *c, FILE *out) {
     fputs("  obfuscation: none (plain WireGuard wire format)\n", out);
     return;
   }
-  fprintf(out, "  obfuscation: junk Jc=%u Jmin=%u Jmax=%u; padding S1=%u S2=%u S3=%u S4=%u\n", p->jc,
-          p->jmin, p->jmax, p->s[0], p->s[1], p->s[2], p->s[3]);
+  fprintf(out, "  obfuscation: junk Jc=%u Jmin=%u Jmax=%u; padding S1=%u S2=%u S3=%u S4=%u\n",
+          p->jc, p->jmin, p->jmax, p->s[0], p->s[1], p->s[2], p->s[3]);
   fputs("  headers:", out);
   for (int k = 0; k < 4; k++) {
     char buf[32];
@@ -55,7 +55,8 @@ static void print_obfuscation(const awg_config *c, FILE *out) {
   }
   fputc('\n', out);
   for (int i = 0; i < AWG_NUM_I; i++)
-    if (p->i[i]) fprintf(out, "  I%d: %zu bytes per initiation\n", i + 1, awg_itemplate_size(p->i[i]));
+    if (p->i[i])
+      fprintf(out, "  I%d: %zu bytes per initiation\n", i + 1, awg_itemplate_size(p->i[i]));
   print_awg3(&p->v3, out);
 }
 

@@ -16,8 +16,22 @@
 /* UDP payload that fits a 1500-byte IPv4 path without fragmentation (1500 - 20 - 8). */
 #define PATH_UDP_PAYLOAD 1472
 
-static const char *const awg_names[] = {"Jc", "Jmin", "Jmax", "S1", "S2", "S3", "S4", "H1",
-                                        "H2", "H3", "H4", "I1", "I2", "I3", "I4", "I5",
+static const char *const awg_names[] = {"Jc",
+                                        "Jmin",
+                                        "Jmax",
+                                        "S1",
+                                        "S2",
+                                        "S3",
+                                        "S4",
+                                        "H1",
+                                        "H2",
+                                        "H3",
+                                        "H4",
+                                        "I1",
+                                        "I2",
+                                        "I3",
+                                        "I4",
+                                        "I5",
                                         "HeaderProtectionKey"};
 
 /* awg_params_validate names the parameter in its message; point at that parameter's line. */
@@ -28,8 +42,9 @@ static int line_for_message(const char *msg, const int *iface_lines) {
     const char *p = msg;
     size_t n = strlen(awg_names[i]);
     while ((p = strstr(p, awg_names[i])) != NULL) {
-      bool word = (p == msg || !((p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= 'a' && p[-1] <= 'z'))) &&
-                  !((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9'));
+      bool word =
+          (p == msg || !((p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= 'a' && p[-1] <= 'z'))) &&
+          !((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9'));
       if (word && (!best || p < best) && cfg_interface_line(iface_lines, awg_names[i])) {
         best = p;
         line = cfg_interface_line(iface_lines, awg_names[i]);
@@ -56,7 +71,8 @@ static void validate_interface(awg_config *c, diag_list *d, const int *lines) {
 
 static void validate_mtu(awg_config *c, diag_list *d, const int *lines) {
   int mline = cfg_interface_line(lines, "MTU");
-  if (!c->mtu_explicit) c->mtu = CFG_DEFAULT_MTU > c->awg.s[3] + 576 ? CFG_DEFAULT_MTU - c->awg.s[3] : 576;
+  if (!c->mtu_explicit)
+    c->mtu = CFG_DEFAULT_MTU > c->awg.s[3] + 576 ? CFG_DEFAULT_MTU - c->awg.s[3] : 576;
   bool v6 = false;
   for (size_t i = 0; i < c->n_addresses; i++) v6 |= c->addresses[i].family == AF_INET6;
   if (v6 && c->mtu < 1280)
@@ -66,9 +82,10 @@ static void validate_mtu(awg_config *c, diag_list *d, const int *lines) {
              c->mtu);
   uint64_t transport = (uint64_t)c->awg.s[3] + 32 + c->mtu;
   if (transport > AWG_MAX_DATAGRAM) {
-    diag_add(d, DIAG_ERROR, mline ? mline : cfg_interface_line(lines, "S4"),
-             "S4 + 32 + MTU = %llu bytes is more than a UDP datagram can carry (%d); lower MTU or S4",
-             (unsigned long long)transport, AWG_MAX_DATAGRAM);
+    diag_add(
+        d, DIAG_ERROR, mline ? mline : cfg_interface_line(lines, "S4"),
+        "S4 + 32 + MTU = %llu bytes is more than a UDP datagram can carry (%d); lower MTU or S4",
+        (unsigned long long)transport, AWG_MAX_DATAGRAM);
   } else if (transport > PATH_UDP_PAYLOAD && c->awg.s[3] + 32 + 576 > PATH_UDP_PAYLOAD) {
     diag_add(d, DIAG_WARNING, cfg_interface_line(lines, "S4"),
              "S4 = %u leaves no room for full-size transport datagrams within the %d-byte UDP "
@@ -239,8 +256,9 @@ static void validate_listeners(const awg_config *c, diag_list *d) {
                  buf);
     for (size_t j = 0; j < i; j++)
       if (c->forwards[j].proto == f->proto && same_hostport(&f->listen, &c->forwards[j].listen))
-        diag_add(d, DIAG_ERROR, f->line, "[Forward] Listen = %s is used by the [Forward] at line %d",
-                 buf, c->forwards[j].line);
+        diag_add(d, DIAG_ERROR, f->line,
+                 "[Forward] Listen = %s is used by the [Forward] at line %d", buf,
+                 c->forwards[j].line);
   }
 }
 

@@ -9,8 +9,10 @@
 #define DIAG_MAX 200 /* beyond this, more messages would not help anyone */
 
 void diag_add(diag_list *d, diag_kind kind, int line, const char *fmt, ...) {
-  if (kind == DIAG_ERROR) d->errors++;
-  else d->warnings++;
+  if (kind == DIAG_ERROR)
+    d->errors++;
+  else
+    d->warnings++;
   if (d->n >= DIAG_MAX) return;
   if (d->n == d->cap) {
     size_t cap = d->cap ? d->cap * 2 : 8;

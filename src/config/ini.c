@@ -6,8 +6,8 @@
 static char *trim(char *s) {
   while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' || *s == '\v') s++;
   char *e = s + strlen(s);
-  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\f' ||
-                   e[-1] == '\v'))
+  while (e > s &&
+         (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\f' || e[-1] == '\v'))
     *--e = '\0';
   return s;
 }
@@ -75,15 +75,20 @@ int ini_parse(char *buf, size_t len, ini_callback cb, void *ud, int *err_line, c
     line++;
     char *nl = memchr(p, '\n', (size_t)(end - p));
     char *next = nl ? nl + 1 : end;
-    if (nl) *nl = '\0';
-    else *end = '\0'; /* the caller's buffer has one spare byte (see ini.h) */
+    if (nl)
+      *nl = '\0';
+    else
+      *end = '\0'; /* the caller's buffer has one spare byte (see ini.h) */
     char *hash = strchr(p, '#');
     if (hash) *hash = '\0';
     char *s = trim(p);
     int rc = 0;
-    if (*s == '\0' || *s == ';') rc = 0;
-    else if (*s == '[') rc = parse_section(s, line, cb, ud, err_line, err, errlen);
-    else rc = parse_keyval(s, line, cb, ud, err_line, err, errlen);
+    if (*s == '\0' || *s == ';')
+      rc = 0;
+    else if (*s == '[')
+      rc = parse_section(s, line, cb, ud, err_line, err, errlen);
+    else
+      rc = parse_keyval(s, line, cb, ud, err_line, err, errlen);
     if (rc) return rc;
     p = next;
   }

@@ -181,6 +181,9 @@ static void stream_metrics(obs_buf *b, const obs_sources *src) {
   prom_header(b, "awgproxy_socks_handshake_failures_total", "counter",
               "SOCKS connections that failed before a request (malformed, bad password, timeout).");
   prom_sample_u64(b, "awgproxy_socks_handshake_failures_total", NULL, 0, ss.handshake_failures);
+  prom_header(b, "awgproxy_socks_over_cap_total", "counter",
+              "SOCKS requests refused because [Socks] MaxConnections connections were open.");
+  prom_sample_u64(b, "awgproxy_socks_over_cap_total", NULL, 0, ss.over_cap);
   prom_header(b, "awgproxy_stream_failures_total", "counter",
               "SOCKS requests answered with a failure, by SOCKS5 reply.");
   for (uint8_t rep = 1; rep < 9; rep++) {
@@ -371,6 +374,7 @@ static void stream_counts_add(stream_counts *sum, const stream_counts *c) {
   sum->socks.accepted += c->socks.accepted;
   sum->socks.active += c->socks.active;
   sum->socks.handshake_failures += c->socks.handshake_failures;
+  sum->socks.over_cap += c->socks.over_cap;
   for (int r = 0; r < 9; r++) sum->socks.replies[r] += c->socks.replies[r];
 }
 
@@ -400,6 +404,7 @@ static void streams_object(obs_buf *b, const stream_counts *c) {
     json_u64(b, &f2, "accepted", ss->accepted);
     json_u64(b, &f2, "in_handshake", ss->active);
     json_u64(b, &f2, "handshake_failures", ss->handshake_failures);
+    json_u64(b, &f2, "over_cap", ss->over_cap);
     json_key(b, &f2, "failures_by_reply");
     obs_buf_puts(b, "{");
     bool f3 = true;

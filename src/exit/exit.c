@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "device/ipstack.h"
 #include "exit/exit_internal.h"
@@ -19,6 +18,7 @@
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip_hooks.h"
+#include "util/fd_limit.h"
 #include "util/log.h"
 #include "util/bytes.h"
 #include "util/list.h"
@@ -156,23 +156,10 @@ struct netif *awg_exit_ip4_route(const struct ip4_addr *dest) {
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
 /* Every exit connection holds a file descriptor: make room for [Server] MaxConnections (plus
- * listeners, DNS, ping sockets) within the hard limit, and say so when that is not enough. */
+ * listeners, DNS, ping sockets). */
 static void raise_fd_limit(const awg_config *cfg) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  rlim_t want = (rlim_t)cfg->server_max_connections + 512;
-  if (rl.rlim_cur >= want) return;
-  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
-    char have[24], need[24];
-    snprintf(have, sizeof have, "%llu", (unsigned long long)rl.rlim_cur);
-    snprintf(need, sizeof need, "%llu", (unsigned long long)want);
-    LOG_W("exit", "fd_limit_low", "limit", have, "wanted", need, "msg",
-          "the open-file limit is below [Server] MaxConnections + 512: connections beyond it "
-          "fail; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower MaxConnections",
-          NULL);
-  }
+  uint64_t need = (uint64_t)cfg->server_max_connections + 512;
+  fd_limit_ensure(need, need, "exit", "[Server] MaxConnections");
 }
 
 static void on_sweep(uv_timer_t *t) {

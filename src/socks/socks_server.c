@@ -6,6 +6,11 @@
 #include "socks/socks_listen_uv.h"
 #include "socks/udp_assoc.h"
 #include "util/log.h"
+#include "util/fd_limit.h"
+
+/* Descriptors asked for beyond the cap: a burst of connections past it still holds one each
+ * until answered, and a bare close for want of one would read as a crash to the application. */
+#define SOCKS_FD_ROOM 65536
 
 #define MAX_LISTENERS 16
 
@@ -65,12 +70,16 @@ socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, dialer 
       .handshake_timeout_ms = (uint64_t)cfg->socks_handshake_timeout * 1000,
       .idle_timeout_ms = (uint64_t)cfg->idle_timeout * 1000,
       .fast_open = cfg->socks_fast_open,
+      .max_connections = cfg->socks_max_connections,
       .conn = {.env = srv,
                .connect = tunnel_connect,
                .cancel = tunnel_cancel,
                .udp_start = tunnel_udp_start,
                .udp_stop = tunnel_udp_stop},
   };
+  /* Each connection holds a descriptor; the tunnel's own streams hold none. */
+  fd_limit_ensure((uint64_t)cfg->socks_max_connections + 256, SOCKS_FD_ROOM, "socks",
+                  "[Socks] MaxConnections");
   srv->svc = socks_service_create(&sc);
   if (!srv->svc) {
     free(srv);

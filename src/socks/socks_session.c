@@ -57,6 +57,7 @@ struct session {
   socks5_userpass up;
   uv_work_t work;
   bool auth_ok, closing_client, work_pending;
+  bool over_cap;             /* arrived past [Socks] MaxConnections: its request gets a failure */
   bool in_read;              /* inside on_client_read */
   char sid[OBS_SID_LEN + 1]; /* random id tying this connection's log events together */
 };
@@ -185,6 +186,14 @@ static void fail(session *s, uint8_t rep5, const char *reason) {
   close_after_reply(s);
 }
 
+/* Past the cap, a request is answered at once, never dialled. */
+static bool refuse_over_cap(session *s) {
+  if (!s->over_cap) return false;
+  s->svc->stats.over_cap++;
+  fail(s, SOCKS5_REP_GENERAL_FAILURE, "too many connections ([Socks] MaxConnections)");
+  return true;
+}
+
 /* ---- relaying --------------------------------------------------------------------------- */
 
 static void on_relay_done(void *ctx, const relay_result *r) {
@@ -293,6 +302,7 @@ static void on_connected(void *ctx, stream *remote, dial_error err, const char *
 
 static void start_connect(session *s) {
   const socks_connector *cn = &s->svc->cfg.conn;
+  if (refuse_over_cap(s)) return;
   s->st = ST_DIALING;
   if (s->svc->cfg.fast_open)
     reply_success(s); /* the client's next bytes are kept in s->early meanwhile */
@@ -318,6 +328,7 @@ static void start_udp(session *s) {
   const socks_connector *cn = &s->svc->cfg.conn;
   if (!cn->udp_start)
     return fail(s, SOCKS5_REP_CMD_NOT_SUPPORTED, "command not supported here (UDP ASSOCIATE)");
+  if (refuse_over_cap(s)) return;
   char err[200];
   socks_addr bnd;
   s->udp = cn->udp_start(cn->env, &s->origin, &s->dst, &bnd, err, sizeof err);
@@ -539,6 +550,9 @@ void socks_session_start(socks_service *svc, stream *client, const socks_origin 
   s->svc = svc;
   s->client = client;
   s->origin = *origin;
+  /* Counted when it arrives: a connection past the cap still gets its handshake, so that the
+   * application reads a reply instead of a bare close. */
+  s->over_cap = svc->cfg.max_connections && svc->live >= svc->cfg.max_connections;
   obs_session_id(s->sid);
   svc->stats.accepted++;
   svc->stats.active++;

@@ -23,6 +23,7 @@
 
 typedef struct {
   uint64_t accepted, active, handshake_failures;
+  uint64_t over_cap; /* requests refused past MaxConnections (also in replies[1]) */
   uint64_t replies[9]; /* by SOCKS5 reply code 0..8 (SOCKS4 failures counted as their cause) */
 } socks_stats;
 
@@ -69,6 +70,9 @@ typedef struct {
    * fails closes the client's connection instead of answering with a reply code. The connector
    * should pass DIAL_EARLY on so that those bytes need not wait for the far end's answer. */
   bool fast_open;
+  /* Client connections at once (sessions and relays); past it a request is answered with a
+   * general failure (SOCKS4: rejected) without being dialled. 0 = no cap. */
+  uint32_t max_connections;
   socks_connector conn;
 } socks_service_cfg;
 

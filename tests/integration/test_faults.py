@@ -15,7 +15,9 @@ import time
 
 import pytest
 
-from clientlab import ECHO_PORT, HTTP_BODY, T_HTTP, socks5
+import clientlab as cl
+import netns
+from clientlab import ECHO_PORT, HTTP_BODY, T_HTTP, in_netns, socks5
 from test_client_socks import run_integrity
 from test_quic_transport import PROXY, build, lab  # noqa: F401  (the fixture)
 
@@ -134,3 +136,94 @@ def test_throttled_udp(lab, transport):
         # fix needs to tell congestion from random loss. The integrity checks above still hold.
         pytest.xfail(f"{transport}: {rate / THROTTLE_RATE:.0%} of the limit, under the 90 % "
                      "target (see the comment)")
+
+
+HOLD_PORT = 9099  # on T: accepts and holds connections, one asyncio task each
+HOLD_SCRIPT = r'''
+import asyncio
+async def hold(r, w):
+    await r.read()  # until the peer closes
+    w.close()
+async def main():
+    srv = await asyncio.start_server(hold, "0.0.0.0", %d, backlog=4096)
+    print("ready", flush=True)
+    await srv.serve_forever()
+asyncio.run(main())
+''' % HOLD_PORT
+FLOOD_CONNS, SOCKS_CAP = 10_000, 400
+
+
+def socks_flood(ns, n, port):
+    """n SOCKS5 CONNECTs to T:HOLD_PORT opened at once, held until every one has its reply; the
+    replies' REP bytes (None: no reply, the connection closed or stalled)."""
+    import asyncio
+    import resource
+    import struct
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 1024), hard))
+    req = b"\x05\x01\x00\x01" + bytes(map(int, T_HTTP.split("."))) + struct.pack("!H", HOLD_PORT)
+
+    async def one(writers):
+        try:
+            r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 60)
+        except (OSError, asyncio.TimeoutError):
+            return None
+        writers.append(w)
+        try:
+            w.write(b"\x05\x01\x00" + req)
+            m = await asyncio.wait_for(r.readexactly(2), 60)
+            rep = await asyncio.wait_for(r.readexactly(10), 60)
+            return rep[1] if m == b"\x05\x00" else None
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            return None
+
+    async def main():
+        writers = []
+        reps = await asyncio.gather(*(one(writers) for _ in range(n)))
+        for w in writers:
+            w.close()
+        return reps
+
+    with in_netns(ns):
+        return asyncio.run(main())
+
+
+def test_ten_thousand_socks_connections_at_once(lab):
+    """10,000 SOCKS connections opened at once on the client, whose [Socks] MaxConnections is 400:
+    every one gets a reply (success within the cap, general failure past it, never a bare close
+    or a hang), memory stays bounded and comes back once they close, and the client keeps
+    serving."""
+    topo = build(lab, log_level="info", extra=f"MaxConnections = {SOCKS_CAP}\n")
+    topo.t.popen(["python3", "-c", HOLD_SCRIPT])
+    netns.wait_until(lambda: topo.t.run(["ss", "-ltn", f"sport = :{HOLD_PORT}"],
+                                        check=False).stdout.count("LISTEN") > 0, 10)
+    assert fetch_works(topo), topo.logs()
+    base = topo.rss_kb()
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], topo.rss_kb())
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.monotonic()
+    reps = socks_flood(topo.c, FLOOD_CONNS, cl.SOCKS_PORT)
+    took = time.monotonic() - t0
+    done.set()
+    sampler.join(5)
+    ok, refused = reps.count(0), reps.count(1)
+    other = len(reps) - ok - refused
+    print(f"{FLOOD_CONNS} connections in {took:.1f} s: {ok} relayed, {refused} general failure, "
+          f"{other} other; RSS {base} -> peak {peak[0]} kB")
+    assert other == 0, ({r: reps.count(r) for r in set(reps)}, topo.logs())
+    assert SOCKS_CAP // 2 <= ok <= SOCKS_CAP, (ok, topo.logs())
+    assert topo.status()["streams"]["socks"]["over_cap"] >= FLOOD_CONNS - SOCKS_CAP - ok
+    # Bounded: well under what 10,000 relays would take; then back near the start.
+    assert peak[0] - base < 200 * 1024, (base, peak[0])
+    netns.wait_until(lambda: topo.rss_kb() - base < 24 * 1024, 30,
+                     what=f"RSS back near {base} kB (now {topo.rss_kb()} kB)")
+    assert fetch_works(topo), topo.logs()
+    assert topo.proxy.alive()
