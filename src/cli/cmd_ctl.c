@@ -368,6 +368,8 @@ static void print_status(const json_value *doc) {
   printf("awgproxy %s (%s), running for %s\n", json_get_string(doc, "version", "?"),
          json_get_string(doc, "role", "?"), up);
   printf("tunnel: %s\n", json_get_string(doc, "state", "?"));
+  double workers = json_get_number(doc, "workers", 0);
+  if (workers > 1) printf("workers: %.0f processes ([Server] Threads)\n", workers);
   print_peers(doc, false);
   const json_value *st = json_get(doc, "streams");
   if (st) print_streams(st, false);

@@ -138,6 +138,11 @@ void config_print_summary(const awg_config *c, FILE *out) {
     fprintf(out, "%u\n", c->server_max_sessions);
   else
     fputs("no cap\n", out);
+  if (c->server_threads)
+    fprintf(out, "  server threads: %u worker process%s\n", c->server_threads,
+            c->server_threads > 1 ? "es" : "");
+  else
+    fputs("  server threads: auto (one worker process per core; one without a ListenPort)\n", out);
   fputs("  socks:", out);
   for (size_t i = 0; i < c->n_socks_listen; i++) {
     char buf[300];
