@@ -58,43 +58,65 @@ static bool logfmt_needs_quotes(const char *v) {
   return false;
 }
 
-/* Writes v quoted and escaped; control bytes become \xNN so a hostile value cannot forge lines. */
-static void write_quoted(FILE *f, const char *v) {
-  fputc('"', f);
+/* One log line, built on the stack and written with one write: a server's workers share the
+ * supervisor's stderr (unbuffered), so a line written piece by piece would interleave with
+ * theirs; and no allocation per line. A line longer than the buffer is cut, marked "…". */
+#define LINE_MAX_BYTES 16384
+typedef struct {
+  char buf[LINE_MAX_BYTES];
+  size_t len;
+  bool cut;
+} line;
+
+static void put_n(line *l, const char *s, size_t n) {
+  size_t room = sizeof l->buf - 4 - l->len; /* room kept for the cut mark and the newline */
+  if (n > room) n = room, l->cut = true;
+  memcpy(l->buf + l->len, s, n);
+  l->len += n;
+}
+static void put_s(line *l, const char *s) { put_n(l, s, strlen(s)); }
+static void put_c(line *l, char c) { put_n(l, &c, 1); }
+
+/* Writes v quoted and escaped; control bytes become \uXXXX so a hostile value cannot forge
+ * lines. */
+static void write_quoted(line *l, const char *v) {
+  put_c(l, '"');
   for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
     if (*p == '"' || *p == '\\') {
-      fputc('\\', f);
-      fputc(*p, f);
+      put_c(l, '\\');
+      put_c(l, (char)*p);
     } else if (*p == '\n') {
-      fputs("\\n", f);
+      put_s(l, "\\n");
     } else if (*p < ' ' || *p == 0x7f) {
-      fprintf(f, "\\u%04x", *p);
+      char esc[8];
+      snprintf(esc, sizeof esc, "\\u%04x", *p);
+      put_s(l, esc);
     } else {
-      fputc(*p, f);
+      put_c(l, (char)*p);
     }
   }
-  fputc('"', f);
+  put_c(l, '"');
 }
 
-static void write_field(FILE *f, bool first, const char *k, const char *v) {
+static void write_field(line *l, bool first, const char *k, const char *v) {
   if (g_format == LOG_FORMAT_JSON) {
-    fputs(first ? "{" : ",", f);
-    write_quoted(f, k);
-    fputc(':', f);
-    write_quoted(f, v);
+    put_s(l, first ? "{" : ",");
+    write_quoted(l, k);
+    put_c(l, ':');
+    write_quoted(l, v);
   } else {
-    if (!first) fputc(' ', f);
-    fputs(k, f);
-    fputc('=', f);
+    if (!first) put_c(l, ' ');
+    put_s(l, k);
+    put_c(l, '=');
     if (logfmt_needs_quotes(v))
-      write_quoted(f, v);
+      write_quoted(l, v);
     else
-      fputs(v, f);
+      put_s(l, v);
   }
 }
 
-void log_event(log_level l, const char *component, const char *event, ...) {
-  if (l > g_level) return;
+void log_event(log_level lv, const char *component, const char *event, ...) {
+  if (lv > g_level) return;
   FILE *f = g_stream ? g_stream : stderr;
   struct timeval tv;
   gettimeofday(&tv, NULL);
@@ -104,34 +126,27 @@ void log_event(log_level l, const char *component, const char *event, ...) {
   size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(ts + n, sizeof ts - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 
-  /* One write per line: a server's workers share the supervisor's stderr, and stderr is
-   * unbuffered, so a line written piece by piece would interleave with theirs. */
-  char *line = NULL;
-  size_t len = 0;
-  FILE *m = open_memstream(&line, &len);
-  FILE *out = m ? m : f;
-  if (!m) flockfile(f);
-  write_field(out, true, "time", ts);
-  write_field(out, false, "level", level_names[l]);
-  write_field(out, false, "component", component);
-  write_field(out, false, "event", event);
+  line l; /* on the stack: any thread may log */
+  l.len = 0;
+  l.cut = false;
+  write_field(&l, true, "time", ts);
+  write_field(&l, false, "level", level_names[lv]);
+  write_field(&l, false, "component", component);
+  write_field(&l, false, "event", event);
   va_list ap;
   va_start(ap, event);
   for (;;) {
     const char *k = va_arg(ap, const char *);
     if (!k) break;
     const char *v = va_arg(ap, const char *);
-    write_field(out, false, k, v ? v : "");
+    write_field(&l, false, k, v ? v : "");
   }
   va_end(ap);
-  if (g_format == LOG_FORMAT_JSON) fputc('}', out);
-  fputc('\n', out);
-  if (m) {
-    fclose(m);
-    flockfile(f);
-    fwrite(line, 1, len, f);
-    free(line);
-  }
+  if (l.cut) memcpy(l.buf + l.len, "\xe2\x80\xa6", 3), l.len += 3; /* … */
+  if (g_format == LOG_FORMAT_JSON && !l.cut) l.buf[l.len++] = '}';
+  l.buf[l.len++] = '\n';
+  flockfile(f);
+  fwrite(l.buf, 1, l.len, f);
   funlockfile(f);
   fflush(f);
 }
