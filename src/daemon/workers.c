@@ -196,11 +196,20 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signum) {
   ws->closing = true;
   close_fd(&ws->rpc);
   uv_close((uv_handle_t *)p, on_proc_closed);
-  if (s->stopping) return;
   char which[24], st[24], sig[24];
   snprintf(which, sizeof which, "%u/%u", ws->index, s->n);
   snprintf(st, sizeof st, "%lld", (long long)status);
   snprintf(sig, sizeof sig, "%d", signum);
+  if (s->stopping) {
+    /* A worker that did not stop cleanly (a crash on the way out, a leak report, the SIGKILL
+     * after the grace period) makes the server's exit status say so, as one process would. */
+    if ((status != 0 || signum != 0) && s->status == 0) {
+      s->status = status > 0 && status < 256 ? (int)status : 128 + signum;
+      LOG_E("daemon", "worker_failed", "worker", which, "status", st, "signal", sig, "msg",
+            "the worker did not stop cleanly", NULL);
+    }
+    return;
+  }
   bool at_start = now_ms() - ws->started_ms < STARTUP_MS && status != 0 && !signum;
   LOG_E("daemon", "worker_died", "worker", which, "status", st, "signal", sig, "msg",
         at_start ? "it failed to start (see its error above): stopping"
