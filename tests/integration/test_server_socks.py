@@ -452,11 +452,13 @@ def test_zz_stops_cleanly_with_sessions_open(xl):
     assert "event=stopped" in log
     # The service's totals: every earlier test opened sessions; some succeeded, some failed,
     # test_bad_input broke handshakes.
-    m = re.search(r"component=server_socks event=stopped accepted=(\d+) succeeded=(\d+) "
-                  r"failed=(\d+) handshake_failures=(\d+)", log)
-    assert m, log[-3000:]
-    accepted, ok, failed, hs = map(int, m.groups())
-    assert accepted >= 40 and ok >= 10 and failed >= 20 and hs >= 3, m.group(0)
-    assert accepted >= ok + failed + hs, m.group(0)
+    # One line per process that ran the service: each worker of a server with Threads > 1
+    # counts its own peers' sessions, so the totals are their sum.
+    lines = re.findall(r"component=server_socks event=stopped accepted=(\d+) succeeded=(\d+) "
+                       r"failed=(\d+) handshake_failures=(\d+)", log)
+    assert lines, log[-3000:]
+    accepted, ok, failed, hs = (sum(int(x[i]) for x in lines) for i in range(4))
+    assert accepted >= 40 and ok >= 10 and failed >= 20 and hs >= 3, lines
+    assert accepted >= ok + failed + hs, lines
     for s in (relayed.sock, idle, local):
         s.close()
