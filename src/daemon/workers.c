@@ -249,31 +249,24 @@ static void reload_all(void *ctx, obs_reload_report *out) {
   unsigned answered = gather(s, WORKER_RPC_RELOAD, parts, s->n);
   memset(out, 0, sizeof *out);
   static worker_reload_wire keep; /* the restart keys' names point into it until the next one */
-  bool have = false;
+  const worker_reload_wire *from = NULL; /* the first answer, or the first refusal */
+  size_t added = 0, removed = 0, changed = 0, unchanged = 0;
   for (unsigned i = 0; i < s->n; i++) {
     if (parts[i].len != sizeof(worker_reload_wire)) continue;
-    worker_reload_wire *w = (worker_reload_wire *)(void *)parts[i].data;
-    if (!have || (out->ok && !w->r.ok)) {
-      size_t a = out->peers_added, r = out->peers_removed, c = out->peers_changed,
-             u = out->peers_unchanged;
-      keep = *w;
-      *out = keep.r;
-      for (size_t k = 0; k < out->n_restart_keys && k < 48; k++)
-        out->restart_keys[k] = keep.keys[k];
-      if (have)
-        out->peers_added = a, out->peers_removed = r, out->peers_changed = c,
-        out->peers_unchanged = u;
-      else
-        out->peers_added = out->peers_removed = out->peers_changed = out->peers_unchanged = 0;
-      have = true;
-    }
-    out->peers_added += w->r.peers_added;
-    out->peers_removed += w->r.peers_removed;
-    out->peers_changed += w->r.peers_changed;
-    out->peers_unchanged += w->r.peers_unchanged;
+    const worker_reload_wire *w = (const worker_reload_wire *)(const void *)parts[i].data;
+    if (!from || (from->r.ok && !w->r.ok)) from = w;
+    added += w->r.peers_added, removed += w->r.peers_removed;
+    changed += w->r.peers_changed, unchanged += w->r.peers_unchanged;
+  }
+  if (from) {
+    keep = *from;
+    *out = keep.r;
+    for (size_t k = 0; k < out->n_restart_keys && k < 48; k++) out->restart_keys[k] = keep.keys[k];
+    out->peers_added = added, out->peers_removed = removed;
+    out->peers_changed = changed, out->peers_unchanged = unchanged;
   }
   for (unsigned i = 0; i < s->n; i++) obs_buf_free(&parts[i]);
-  if (answered < s->n && (have ? out->ok : true)) {
+  if (answered < s->n && (!from || out->ok)) {
     out->ok = false;
     snprintf(out->error, sizeof out->error, "%u of %u workers did not answer the reload",
              s->n - answered, s->n);

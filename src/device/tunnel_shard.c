@@ -83,7 +83,7 @@ static void take_handed(tunnel *t, uint8_t *buf, size_t n) {
   }
   t->stats.handed_in++;
   /* The message lies in buf, which is ours until the next read: decrypted in place there. */
-  tun_dispatch(t, h.kind, (uint8_t *)buf + (h.msg - buf), h.len, &h.from, h.bare, h.wire_len, true);
+  tun_dispatch(t, h.kind, buf + (h.msg - buf), h.len, &h.from, h.bare, h.wire_len, true);
 }
 
 static void on_inbox(uv_poll_t *h, int status, int events) {
