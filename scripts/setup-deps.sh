@@ -9,6 +9,8 @@ PKGS=(
   libngtcp2-dev libngtcp2-crypto-gnutls-dev
   python3 python3-pytest python3-socks python3-requests python3-pip git chromium openssl  # openssl's CLI: the HTTP proxy test's TLS origin
   curl ncat iproute2 iputils-ping wireguard-go wireguard-tools proxychains4 tcpdump nftables
+  libqrencode-dev libpng-dev zbar-tools  # add-peer --qr / --qr-png, and the test that decodes the PNG
+  help2man pandoc  # the man pages: awgproxy(1) from --help, awgproxy.conf(5) from docs/config-reference.md
   prometheus  # promtool: tests/integration/test_observability.py checks the /metrics format
 )
 
