@@ -17,6 +17,10 @@ static const command commands[] = {
     {"server", cmd_server, "run the server: terminate tunnels and connect out for peers"},
     {"check", cmd_check, "validate a config file and print a summary"},
     {"ctl", cmd_ctl, "query a running daemon's control API (status, peers, streams)"},
+    {"init-server", cmd_init_server, "write a new server config: keys, port, subnet, obfuscation"},
+    {"add-peer", cmd_add_peer, "add a client to a server config; print its config or QR code"},
+    {"remove-peer", cmd_remove_peer, "remove a client from a server config and end its sessions"},
+    {"list-peers", cmd_list_peers, "list a server config's clients, live figures if it runs"},
     {"genkey", cmd_genkey, "print a new private key (like `wg genkey`)"},
     {"pubkey", cmd_pubkey, "read a private key on stdin, print its public key (like `wg pubkey`)"},
     {"genpsk", cmd_genpsk, "print a new preshared key (like `wg genpsk`)"},
@@ -25,13 +29,15 @@ static const command commands[] = {
 };
 
 static void usage(FILE *out) {
-  fputs("Usage: awgproxy COMMAND [ARGS]\n\nAn AmneziaWG 2.0 (obfuscated WireGuard) proxy that "
-        "needs no root and no TUN device.\n\nCommands:\n",
-        out);
-  for (const command *c = commands; c->name; c++) fprintf(out, "  %-8s %s\n", c->name, c->help);
-  fputs("  version  print the version\n\n`awgproxy COMMAND --help` describes each command.\n"
-        "Environment: LOG_LEVEL=error|warn|info|debug, LOG_FORMAT=logfmt|json\n",
-        out);
+  fputs(
+      "Usage: awgproxy COMMAND [ARGS]\n\nAn AmneziaWG 2.0 (obfuscated WireGuard) proxy that "
+      "needs no root and no TUN device.\n\nCommands:\n",
+      out);
+  for (const command *c = commands; c->name; c++) fprintf(out, "  %-12s %s\n", c->name, c->help);
+  fputs(
+      "  version      print the version\n\n`awgproxy COMMAND --help` describes each command.\n"
+      "Environment: LOG_LEVEL=error|warn|info|debug, LOG_FORMAT=logfmt|json\n",
+      out);
 }
 
 int main(int argc, char **argv) {

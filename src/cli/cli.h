@@ -4,6 +4,7 @@
 #define AWGPROXY_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 int cmd_genkey(int argc, char **argv);
 int cmd_genpsk(int argc, char **argv);
@@ -13,11 +14,24 @@ int cmd_check(int argc, char **argv);
 int cmd_client(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_init_server(int argc, char **argv);
+int cmd_add_peer(int argc, char **argv);
+int cmd_remove_peer(int argc, char **argv);
+int cmd_list_peers(int argc, char **argv);
 
 /* True if argv holds -h or --help; prints nothing. */
 bool cli_wants_help(int argc, char **argv);
 /* Parses `-c FILE` / `--config FILE` / `--config=FILE`; returns the path or NULL after printing
  * what is wrong (unknown option, missing file argument) with the given usage text. */
 const char *cli_config_arg(const char *cmd, int argc, char **argv, const char *usage);
+
+/* One request to the control API named by config's [Control] Listen (cmd_ctl.c). Returns 0 with
+ * the HTTP status and the body (NUL-terminated, the caller frees it), CTL_NOT_RUNNING when
+ * nothing listens there, CTL_NO_CONTROL when the config has no [Control] Listen, or -1 with a
+ * reason in err. */
+#define CTL_NOT_RUNNING 1
+#define CTL_NO_CONTROL 2
+int ctl_config_request(const char *config, const char *method, const char *path, int *status,
+                       char **body, char *err, size_t errlen);
 
 #endif

@@ -111,12 +111,14 @@ static int connect_unix(const char *path, char *err, size_t errlen) {
              e == ENOENT || e == ECONNREFUSED ? " (is awgproxy running with [Control] Listen?)"
              : e == EACCES                    ? " (the socket is mode 0600: run as its owner)"
                                               : "");
+    errno = e; /* ctl_config_request tells "not running" from other failures */
     return -1;
   }
   return fd;
 }
 
 static int connect_tcp(const cfg_hostport *hp, char *err, size_t errlen) {
+  errno = 0;
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai = NULL;
   char port[8];
   snprintf(port, sizeof port, "%u", hp->port);
@@ -128,8 +130,10 @@ static int connect_tcp(const cfg_hostport *hp, char *err, size_t errlen) {
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
       char a[300];
       cfg_format_hostport(hp, a, sizeof a);
-      snprintf(err, errlen, "cannot connect to %s: %s", a, strerror(errno));
+      int e = errno;
+      snprintf(err, errlen, "cannot connect to %s: %s", a, strerror(e));
       close(fd);
+      errno = e;
       fd = -1;
     }
   } else {
@@ -163,9 +167,12 @@ static int open_control(const ctl_opts *o, char *err, size_t errlen) {
     fd = connect_tcp(&c.control_listen, err, errlen);
   } else {
     snprintf(err, errlen, "%s has no [Control] Listen; the daemon has no control API", o->config);
+    errno = ENOTSUP;
   }
+  int e = errno;
   diag_list_free(&d);
   config_free(&c);
+  errno = e;
   return fd;
 }
 
@@ -233,6 +240,29 @@ static int request(int fd, const char *method, const char *path, ctl_response *r
   res->body = head_end + 4;
   res->body_len = len - (size_t)(res->body - buf);
   return 0;
+}
+
+int ctl_config_request(const char *config, const char *method, const char *path, int *status,
+                       char **body, char *err, size_t errlen) {
+  ctl_opts o = {.config = config};
+  errno = 0;
+  int fd = open_control(&o, err, errlen);
+  if (fd < 0)
+    return errno == ENOENT || errno == ECONNREFUSED ? CTL_NOT_RUNNING
+           : errno == ENOTSUP                       ? CTL_NO_CONTROL
+                                                    : -1;
+  ctl_response res = {0};
+  int rc = request(fd, method, path, &res, err, errlen);
+  close(fd);
+  if (rc) return -1;
+  *status = res.status;
+  *body = malloc(res.body_len + 1);
+  if (*body) {
+    memcpy(*body, res.body, res.body_len);
+    (*body)[res.body_len] = '\0';
+  }
+  free(res.data);
+  return *body ? 0 : (snprintf(err, errlen, "out of memory"), -1);
 }
 
 /* ---- printing ----------------------------------------------------------------------------- */
