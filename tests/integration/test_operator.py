@@ -10,7 +10,7 @@ added and removed while the server runs.
         |    veth 198.51.100.0/24
     T        HTTP on 198.51.100.80:80, reachable from the clients only through the tunnel
 
-Checked: init-server's file (mode 0600, `awgproxy check` clean); add-peer run twice at the same
+Profiles wireguard, awg2 and awg3. Checked: init-server's file (mode 0600, `awgproxy check` clean); add-peer run twice at the same
 time and twice more while the server runs, each reloading it; every printed config reaches the
 target by name (the server's DNS for wireguard-go, SOCKS5 with remote names for awgproxy);
 the PNG QR code decodes to the exact config; list-peers shows live handshakes; remove-peer cuts
@@ -147,7 +147,7 @@ class OperatorLab:
                              f"rc={r.returncode} {r.stderr.strip()}\n{self.lab.logs(40)}")
 
 
-@pytest.mark.parametrize("profile", ["wireguard", "awg2"])
+@pytest.mark.parametrize("profile", ["wireguard", "awg2", "awg3"])
 def test_init_add_remove_peers_while_running(tmp_path, profile):
     with netns.open_lab(tmp_path, tools=("wg", "wireguard-go", "curl", "zbarimg")) as lab:
         ol = OperatorLab(lab, profile)
@@ -158,7 +158,8 @@ def test_init_add_remove_peers_while_running(tmp_path, profile):
         netns.register_secret(re.search(r"PrivateKey = (\S+)", text).group(1), keys_only=True)
         assert re.search(r"(?m)^ListenPort = (\d+)$", text).group(1) != "51820"
         assert f"# Endpoint = {S_ENDPOINT}:" in text
-        assert (profile == "awg2") == ("H1 = " in text and "I1 = " in text), text
+        assert (profile != "wireguard") == ("H1 = " in text and "I1 = " in text), text
+        assert (profile == "awg3") == ("HeaderProtectionKey = " in text), text
         check = awgproxy("check", "-c", str(ol.conf))
         assert "warning" not in check.stdout + check.stderr, check.stdout + check.stderr
         # a second init over it is refused without --force
@@ -202,8 +203,10 @@ def test_init_add_remove_peers_while_running(tmp_path, profile):
         qr = subprocess.run(["zbarimg", "--raw", "-q", str(tmp_path / "dave.png")],
                             capture_output=True, text=True, timeout=30)
         assert qr.returncode == 0 and qr.stdout == texts["dave"] + "\n", qr.stdout
-        if profile == "awg2":  # every shared parameter made it into the client config
-            for key in ("S1", "S2", "S3", "S4", "H1", "H2", "H3", "H4", "Jc", "I1"):
+        if profile != "wireguard":  # every shared parameter made it into the client config
+            keys = ["S1", "S2", "S3", "S4", "H1", "H2", "H3", "H4", "Jc", "I1"]
+            keys += ["HeaderProtectionKey", "RandomTrailers"] if profile == "awg3" else []
+            for key in keys:
                 assert value(parse_conf(texts["alice"]), "Interface", key) == \
                     value(srv, "Interface", key)
         del srv
