@@ -10,7 +10,7 @@ added and removed while the server runs.
         |    veth 198.51.100.0/24
     T        HTTP on 198.51.100.80:80, reachable from the clients only through the tunnel
 
-Profiles wireguard, awg2 and awg3. Checked: init-server's file (mode 0600, `awgproxy check` clean); add-peer run twice at the same
+Profiles wireguard, awg2 and awg3. Profiles wireguard, awg2 and awg3. Checked: init-server's file (mode 0600, `awgproxy check` clean); add-peer run twice at the same
 time and twice more while the server runs, each reloading it; every printed config reaches the
 target by name (the server's DNS for wireguard-go, SOCKS5 with remote names for awgproxy);
 the PNG QR code decodes to the exact config; list-peers shows live handshakes; remove-peer cuts
