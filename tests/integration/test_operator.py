@@ -242,3 +242,35 @@ def test_init_add_remove_peers_while_running(tmp_path, profile):
         awgproxy("remove-peer", "-c", str(ol.conf), "dave")
         assert not (ol.conf.parent / "wg0.clients" / "dave.conf").exists()
         assert ol.server.stop() == 0, ol.server.log_tail()
+
+
+def test_thousand_init_server_draws_pass_check(tmp_path):
+    """The acceptance as written: 1000 files from the binary, each accepted by `awgproxy check`
+    without a warning, and no two H ranges overlapping (also checked in process, with the
+    spec's rules, by tests/unit/test_init_server.c)."""
+    conf = tmp_path / "draw.conf"
+    binary = str(netns.awgproxy_binary())
+    seen_i1 = set()
+    # the sanitizer build starts each process several times slower: 200 draws there
+    draws = 200 if "ASAN_OPTIONS" in os.environ else 1000
+    for i in range(draws):
+        profile = ("awg2", "awg3", "wireguard")[i % 10 % 3] if i % 10 >= 7 else "awg2"
+        r = subprocess.run([binary, "init-server", "-o", str(conf), "--force", "--profile",
+                            profile, "--endpoint", "vpn.example.com", "--control", "off"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        c = subprocess.run([binary, "check", "-c", str(conf)], capture_output=True, text=True,
+                           timeout=10)
+        assert c.returncode == 0 and "warning" not in c.stdout + c.stderr, \
+            f"draw {i} ({profile}):\n{conf.read_text()}\n{c.stdout}{c.stderr}"
+        text = conf.read_text()
+        ranges = [tuple(map(int, m.groups())) for m in
+                  re.finditer(r"(?m)^H\d = (\d+)-(\d+)$", text)]
+        assert len(ranges) == (0 if profile == "wireguard" else 4), text
+        for a in range(len(ranges)):
+            for b in range(a + 1, len(ranges)):
+                assert ranges[a][1] < ranges[b][0] or ranges[b][1] < ranges[a][0], text
+        m = re.search(r"(?m)^I1 = (.*)$", text)
+        if m:
+            seen_i1.add(m.group(1)[:12])
+    assert len(seen_i1) > 2, seen_i1  # both imitations, with varying first bytes
