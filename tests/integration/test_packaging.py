@@ -279,9 +279,10 @@ def test_unit_security(unit_dir, source_dir, key, instance):
 # Started with `unshare --pid --fork --mount --mount-proc --net --uts --ipc --cgroup` from inside
 # a fresh cgroup (below the test's own cgroup v2 directory), so that systemd sees itself as PID 1
 # of a container whose cgroup root is that directory. It gets private copies of the file system
-# mounts: /run and /usr/local/bin are new tmpfs, /var/lib is a test directory, /proc/sys is
-# read-only, /dev/console (where PID 1 logs) is a test file, and the units come only from SYSTEMD_UNIT_PATH (stub targets, then the installed
-# units): no unit of the host is loaded or started.
+# mounts: /run and /tmp are new tmpfs, /usr/local and /var/lib are test directories, /proc/sys is
+# read-only, /dev/console (where PID 1 logs) is a test file, and the units come only from
+# SYSTEMD_UNIT_PATH (the test's stub targets and drop-ins, then the installed units): no unit of
+# the host is loaded or started.
 LAUNCH = r"""
 set -e
 mount --make-rprivate /
@@ -292,14 +293,19 @@ mount -o remount,bind,ro /proc/sys
 umount -l /sys/fs/cgroup 2>/dev/null || true
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir /run/awgproxy-test-units
+mount --bind "$AWG_STUBS" /run/awgproxy-test-units
 mount --bind "$AWG_VARLIB" /var/lib
 mount --bind "$AWG_USRLOCAL" /usr/local
 mount --bind "$AWG_CONSOLE" /dev/console
-exec env -i container=awgproxy-test SYSTEMD_UNIT_PATH="$AWG_UNIT_PATH" \
+# Last, as the paths above are under the host's /tmp: the services' PrivateTmp= directories are
+# made in this /tmp and vanish with the namespace.
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+exec env -i container=awgproxy-test \
+  SYSTEMD_UNIT_PATH=/run/awgproxy-test-units:/usr/local/lib/systemd/system \
   PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   "$AWG_SYSTEMD" --system --unit=awgtest.target --log-target=console --show-status=no
 """
-
 STUB_TARGETS = ["sysinit", "basic", "network", "network-online", "network-pre", "shutdown",
                 "sockets", "timers", "paths", "slices", "local-fs", "remote-fs", "multi-user"]
 
@@ -328,7 +334,7 @@ def _cgroup2():
 class NsSystemd:
     """A systemd running as PID 1 in its own namespaces, and commands run beside it."""
 
-    def __init__(self, base, usrlocal, unit_path):
+    def __init__(self, base, usrlocal, stubs):
         self.base = base
         self.varlib = base / "varlib"
         self.varlib.mkdir()
@@ -347,7 +353,7 @@ class NsSystemd:
         self.console.write_text("")
         env = dict(os.environ, AWG_VARLIB=str(self.varlib), AWG_USRLOCAL=str(usrlocal),
                    AWG_CONSOLE=str(self.console), AWG_SYSTEMD=SYSTEMD,
-                   AWG_UNIT_PATH=":".join(map(str, unit_path)))
+                   AWG_STUBS=str(stubs))
         self.proc = subprocess.Popen(
             ["sh", "-c", f'echo $$ > "{self.cgroup}/cgroup.procs" && exec unshare --pid --fork '
              f'--mount --mount-proc --net --uts --ipc --cgroup bash "{script}"'],
@@ -437,7 +443,7 @@ def live(tools, destdir_install, tmp_path_factory):
             "[Service]\nStandardOutput=append:/var/lib/test-%n.log\nStandardError=inherit\n"
             "Environment=ASAN_OPTIONS=detect_leaks=0\n")
     usrlocal = destdir_install / "usr/local"
-    ns = NsSystemd(base, usrlocal, [stubs, "/usr/local/lib/systemd/system"])
+    ns = NsSystemd(base, usrlocal, stubs)
     try:
         ns.start()
         ns.stubs = stubs
