@@ -139,8 +139,13 @@ size_t init_server_text(const init_server_opts *o, char *buf, size_t cap, char *
   cfg_cidr net4, net6;
   if (pick_subnet4(o->subnet, &net4, err, errlen) || pick_subnet6(o->subnet6, &net6, err, errlen))
     return 0;
+  /* A drawn port is never WireGuard's well-known 51820, which censors probe first; an explicit
+   * --port is the operator's choice. */
   uint16_t port = o->port;
-  while (!port || port == 51820) port = (uint16_t)(20000 + randombytes_uniform(41000));
+  while (!port) {
+    port = (uint16_t)(20000 + randombytes_uniform(41000));
+    if (port == 51820) port = 0;
+  }
   char endpoint[320];
   if (endpoint_line(o->endpoint, port, endpoint, sizeof endpoint, err, errlen)) return 0;
   char addr4[64], addr6[64] = "";

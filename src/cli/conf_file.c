@@ -126,6 +126,13 @@ int conf_file_replace(conf_file *f, const char *text, size_t len, char *err, siz
 
 int conf_file_create(const char *path, const char *text, size_t len, bool overwrite, char *err,
                      size_t errlen) {
+  /* Overwriting keeps the old file's owner and mode (a service user must still read it), but
+   * never leaves it readable by others: the new file holds a fresh private key. */
+  struct stat st;
+  if (overwrite && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+    st.st_mode &= ~(mode_t)077;
+    return replace(path, text, len, &st, false, err, errlen);
+  }
   return replace(path, text, len, NULL, !overwrite, err, errlen);
 }
 

@@ -25,8 +25,8 @@ int conf_file_open_locked(conf_file *f, const char *path, char *err, size_t errl
 int conf_file_replace(conf_file *f, const char *text, size_t len, char *err, size_t errlen);
 void conf_file_close(conf_file *f);
 
-/* Creates path with mode 0600 and writes text, failing if it exists unless overwrite. Same
- * atomic replace as above. */
+/* Creates path with mode 0600 and writes text, failing if it exists unless overwrite (then the
+ * old file's owner and mode are kept, less any access for others). Same atomic replace. */
 int conf_file_create(const char *path, const char *text, size_t len, bool overwrite, char *err,
                      size_t errlen);
 

@@ -13,10 +13,16 @@
 #define SZ_RESPONSE 92u
 #define SZ_COOKIE 64u
 #define SZ_TRANSPORT 32u
-/* Header ranges start above the plain WireGuard types 1..4, and none is narrower than this, so
- * that a header never becomes a constant a classifier can match. */
+/* Header ranges start above the plain WireGuard types 1..4. Without header protection the type
+ * is in the clear: no range is narrower than H_MIN_WIDTH, so that it never becomes a constant a
+ * classifier can match. With it (awg3) the type is masked on the wire, and with RandomTrailers a
+ * receiver tests every long datagram against H1..H3 with a meaningless mask, dropping a transport
+ * packet with probability sum(|H_k|) / 2^32 (awg3-obfuscation.md R26): there each range is
+ * H3_MIN_WIDTH..H3_MAX_WIDTH wide, under 2^-22 in all. */
 #define H_FLOOR 5u
 #define H_MIN_WIDTH 65536u
+#define H3_MIN_WIDTH 256u
+#define H3_MAX_WIDTH 1024u
 
 int obfs_profile_parse(const char *name, obfs_profile *out) {
   static const char *const names[] = {"awg2", "awg3", "wireguard"};
@@ -130,11 +136,12 @@ static bool sizes_ok(const obfs_drawn *d, obfs_profile p) {
   return true;
 }
 
-static bool headers_ok(const obfs_drawn *d) {
+static bool headers_ok(const obfs_drawn *d, obfs_profile p) {
+  uint32_t min = p == OBFS_PROFILE_AWG3 ? H3_MIN_WIDTH : H_MIN_WIDTH;
   for (int a = 0; a < 4; a++) {
-    if (d->h_lo[a] < H_FLOOR || d->h_hi[a] < d->h_lo[a] ||
-        d->h_hi[a] - d->h_lo[a] < H_MIN_WIDTH - 1)
+    if (d->h_lo[a] < H_FLOOR || d->h_hi[a] < d->h_lo[a] || d->h_hi[a] - d->h_lo[a] < min - 1)
       return false;
+    if (p == OBFS_PROFILE_AWG3 && d->h_hi[a] - d->h_lo[a] > H3_MAX_WIDTH - 1) return false;
     for (int b = a + 1; b < 4; b++)
       if (d->h_lo[a] <= d->h_hi[b] && d->h_lo[b] <= d->h_hi[a]) return false;
   }
@@ -143,7 +150,7 @@ static bool headers_ok(const obfs_drawn *d) {
 
 bool obfs_drawn_ok(const obfs_drawn *d, obfs_profile p) {
   if (p == OBFS_PROFILE_WIREGUARD) return true;
-  return sizes_ok(d, p) && headers_ok(d) && d->jc >= 1 && d->jmin <= d->jmax && d->jmax <= 1280;
+  return sizes_ok(d, p) && headers_ok(d, p) && d->jc >= 1 && d->jmin <= d->jmax && d->jmax <= 1280;
 }
 
 static void draw_sizes(obfs_drawn *d, obfs_profile p) {
@@ -159,7 +166,7 @@ static void draw_sizes(obfs_drawn *d, obfs_profile p) {
 
 /* Four disjoint ranges: eight distinct points in [H_FLOOR, 2^32), sorted and paired, assigned to
  * H1..H4 in a random order. */
-static void draw_headers(obfs_drawn *d) {
+static void draw_headers(obfs_drawn *d, obfs_profile p) {
   uint32_t v[8];
   for (int i = 0; i < 8; i++) {
     randombytes_buf(&v[i], sizeof v[i]);
@@ -181,6 +188,10 @@ static void draw_headers(obfs_drawn *d) {
   for (int k = 0; k < 4; k++) {
     d->h_lo[k] = v[2 * order[k]];
     d->h_hi[k] = v[2 * order[k] + 1];
+    /* narrow, from the same start: still clear of the others unless the points were close, and
+     * then headers_ok() asks for another draw */
+    if (p == OBFS_PROFILE_AWG3 && d->h_lo[k] <= UINT32_MAX - H3_MAX_WIDTH)
+      d->h_hi[k] = d->h_lo[k] + uniform(H3_MIN_WIDTH - 1, H3_MAX_WIDTH - 1);
   }
 }
 
@@ -192,8 +203,8 @@ void obfs_draw(obfs_profile p, obfs_drawn *d) {
   d->jmax = uniform(d->jmin + 50, 1000);
   do draw_sizes(d, p);
   while (!sizes_ok(d, p));
-  do draw_headers(d);
-  while (!headers_ok(d));
+  do draw_headers(d, p);
+  while (!headers_ok(d, p));
   if (randombytes_uniform(2))
     draw_dns_query(d);
   else

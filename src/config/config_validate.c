@@ -134,6 +134,24 @@ static void warn_sizes(const awg_config *c, diag_list *d, const int *lines) {
   }
 }
 
+/* AWG 3.x spec R26: with RandomTrailers and header protection, a receiver tests every datagram
+ * longer than a padded handshake against H1..H3 with a meaningless mask, so wide ranges lose
+ * transport packets at random (sum of |H1..H3| / 2^32 of them). */
+static void warn_trailer_losses(const awg_config *c, diag_list *d, const int *lines) {
+  const awg_params *p = &c->awg;
+  if (!p->v3.random_trailers || !p->v3.header_protection) return;
+  uint64_t covered = 0;
+  for (int k = 0; k < 3; k++) covered += (uint64_t)p->h[k].end - p->h[k].start + 1;
+  double share = (double)covered / 4294967296.0;
+  if (share > 1e-4)
+    diag_add(d, DIAG_WARNING, cfg_interface_line(lines, "RandomTrailers"),
+             "with RandomTrailers and HeaderProtectionKey, H1-H3 cover %.3g%% of all values: "
+             "about that share of transport packets is mistaken for a handshake and dropped by "
+             "the receiver; narrow H1-H3 to a few thousand values in all (e.g. H1 = "
+             "1000000-1000999)",
+             share * 100);
+}
+
 static bool cidr_overlap(const cfg_cidr *a, const cfg_cidr *b) {
   if (a->family != b->family) return false;
   int bits = a->prefix < b->prefix ? a->prefix : b->prefix;
@@ -292,6 +310,7 @@ void config_validate(awg_config *c, diag_list *d, const int *iface_lines) {
   validate_interface(c, d, iface_lines);
   validate_mtu(c, d, iface_lines);
   warn_sizes(c, d, iface_lines);
+  warn_trailer_losses(c, d, iface_lines);
   validate_peers(c, d);
   validate_exit(c, d);
   validate_socks(c, d);

@@ -460,7 +460,11 @@ quic_conn *quic_conn_server(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts
     return NULL;
   }
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+  /* A first packet that kills the connection is reported by the NULL return, not by the closed
+   * callback: the owner has no handle yet and would free its context twice. */
+  c->closed_told = true;
   quic_conn_input(c, pkt, len);
+  c->closed_told = false;
   if (c->dead) {
     snprintf(err, errlen, "QUIC server: first packet rejected (%s)", c->dead_reason);
     abandon(c);

@@ -502,6 +502,12 @@ GOOD = [
      IFACE + f"\n>>[Peer]\nPublicKey = {KEY_B_PUB}\nAllowedIPs = 10.0.0.1/32\n"
      "MaxConnections = 100\n\n[Server]\nMaxConnections = 50\n",
      "this peer's MaxConnections = 100 is above [Server] MaxConnections = 50"),
+    ("random-trailers-with-wide-header-ranges",
+     iface("S1 = 20", "S2 = 30", "S3 = 40", "S4 = 12", "H1 = 5-1000000000", "H2 = 2000000000",
+           "H3 = 2000000001", "H4 = 2000000002",
+           "HeaderProtectionKey = OBx+hdTx5qMNWwP4LIghKTpisrmvRRvQk8IdhwX12nA=",
+           ">>RandomTrailers = on"),
+     "with RandomTrailers and HeaderProtectionKey, H1-H3 cover 23.3% of all values"),
     ("per-peer-cap-above-server-cap",
      iface() + "\n[Server]\nMaxConnections = 50\nMaxConnectionsPerPeer = 60\n",
      "[Server] MaxConnectionsPerPeer = 60 is above MaxConnections = 50"),

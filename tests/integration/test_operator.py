@@ -97,7 +97,7 @@ class OperatorLab:
         return ns
 
     def start_server(self):
-        env = {"LOG_LEVEL": "info"}
+        env = {"LOG_LEVEL": os.environ.get("AWG_TEST_SERVER_LOG", "info")}
         self.server = netns.Awgproxy(self.s, [str(netns.awgproxy_binary()), "server", "-c",
                                               str(self.conf)], self.s.file("server.log"),
                                      dict(os.environ, **env), self.conf, "server")
@@ -125,7 +125,8 @@ class OperatorLab:
         return ("wireguard-go", ns, wg)
 
     def start_awgproxy_client(self, ns, text):
-        h = self.lab.awgproxy(ns, "client", text, log_level="info")
+        h = self.lab.awgproxy(ns, "client", text,
+                              log_level=os.environ.get("AWG_TEST_CLIENT_LOG", "info"))
         h.wait_log(r"event=started", timeout=10)
         return ("awgproxy", ns, h)
 
@@ -219,6 +220,12 @@ def test_init_add_remove_peers_while_running(tmp_path, profile):
             ol.clients.append(start(ns, texts[n]))
         for c in ol.clients:
             ol.wait_fetch(c)
+        # our own server: every awgproxy client runs its streams over QUIC, which needs the
+        # full-size packets the drawn parameters must not lose (awg3: spec R26)
+        for kind, ns, h in ol.clients:
+            if kind == "awgproxy":
+                assert "component=quic event=connected" in h.log() and \
+                    "quic event=unavailable" not in h.log(), h.log_tail(20)
 
         listing = awgproxy("list-peers", "-c", str(ol.conf)).stdout
         for n in names:
