@@ -12,6 +12,7 @@
 #include "quic/dialer_transport.h"
 #include "stream/dgram_lwip.h"
 #include "stream/dialer_lwip.h"
+#include "device/path_probe.h"
 #include "stream/icmp_watch.h"
 #include "stream/stream_lwip.h"
 #include "util/keys.h"
@@ -90,6 +91,7 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   s->http = http_proxy_start(s->loop, s->cfg, s->dl, err, errlen);
   if (!s->http) return -1;
   s->fwd = forwarder_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
+  s->probe = path_probe_start(s->loop, s->tun, s->cfg); /* NULL: nothing to probe */
   return s->fwd ? 0 : -1;
 }
 
@@ -116,6 +118,8 @@ static void stop_all(daemon_state *s) {
   s->dl_ip = NULL;
   dgram_opener_destroy(s->dg_ip);
   s->dg_ip = NULL;
+  path_probe_stop(s->probe);
+  s->probe = NULL;
   icmp_watch_stop();
   tunnel_destroy(s->tun);
   s->tun = NULL;

@@ -38,6 +38,7 @@ typedef struct {
   socks_server *socks;
   forwarder *fwd;
   http_proxy *http;              /* client: [Http] Listen */
+  struct path_probe *probe;      /* client: MTU black hole detection (device/path_probe.h) */
   exit_ctx *exit;                /* server: the userspace exit */
   observe *obs;                  /* [Metrics] and [Control] endpoints */
   const worker_identity *worker; /* server worker (daemon/workers.h), NULL otherwise */
