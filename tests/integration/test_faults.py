@@ -262,7 +262,7 @@ def test_mtu_black_hole(lab, server):
     works = int(re.search(r"\bworks=(\d+)", line).group(1))
     # the largest probe that came back fits: inner packet + 32 + padding to 16 + S4 <= 1280
     assert 1000 <= works <= BLACK_HOLE - 32 and f"MTU = {works}" in line, line
-    print(f"{server}: {line}")
+    print(f"{server}: named {secs[1] - secs[0]:.1f} s after the session started: {line}")
     elapsed, stalled, prog, errors, samples = run_integrity(topo, 2, 4 << 20, 120, stall_limit=20)
     assert not errors and not stalled and all(p[2] for p in prog), (
         errors[:5], stalled, samples, topo.logs())
