@@ -461,16 +461,14 @@ def test_reply_bad_atyp(topo):
 
 
 def test_reply_udp_associate(topo):
-    """UDP ASSOCIATE: either implemented (0x00 with a usable BND: a port and the listener's
-    address or the unspecified one) or refused as unsupported (0x07).
-    TODO: once UDP ASSOCIATE is implemented, require 0x00 (test_udp_associate_dns covers use)."""
+    """UDP ASSOCIATE is implemented: 0x00 with a usable BND (a port and the listener's address
+    or the unspecified one); test_udp_associate_dns and _echo_1mb use it."""
     r = socks5(topo.c, "0.0.0.0", 0, cmd=3, keep=True)
     try:
-        assert r.rep in (0x00, 0x07), f"UDP ASSOCIATE: {r}\n{topo.logs()}"
-        if r.rep == 0x00:
-            assert r.bnd_port and r.bnd_addr in ("127.0.0.1", "0.0.0.0"), (
-                f"UDP ASSOCIATE succeeded with an unusable BND {r.bnd_addr}:{r.bnd_port}\n"
-                f"{topo.logs()}")
+        assert r.rep == 0x00, f"UDP ASSOCIATE: {r}\n{topo.logs()}"
+        assert r.bnd_port and r.bnd_addr in ("127.0.0.1", "0.0.0.0"), (
+            f"UDP ASSOCIATE succeeded with an unusable BND {r.bnd_addr}:{r.bnd_port}\n"
+            f"{topo.logs()}")
     finally:
         r.close()
 
