@@ -9,8 +9,8 @@
  * little-endian), so a peer's data reaches its owner directly even after it roamed to a source
  * address that the kernel's hash would give to another worker. Initiations carry no receiver
  * index and land anywhere (the worker that gets one hands it to the owner by key); with AWG 3.x
- * header protection the index is masked, so there is no program and the hash decides (as with
- * AWG_NO_REUSEPORT_BPF=1, for the tests of the handoff path). */
+ * header protection the index is masked, so there is no program and the hash decides (the
+ * tests of the handoff path use that). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -115,8 +115,7 @@ int worker_sockets_open(worker_sockets *s, uint16_t port, unsigned n, const awg_
     if (e4 && s->fd4[i] >= 0) close(s->fd4[i]), s->fd4[i] = -1;
     if (e6 && s->fd6[i] >= 0) close(s->fd6[i]), s->fd6[i] = -1;
   }
-  const char *off_env = getenv("AWG_NO_REUSEPORT_BPF"); /* tests: the kernel's hash decides */
-  if (!awg->v3.header_protection && !(off_env && *off_env == '1')) {
+  if (!awg->v3.header_protection) {
     uint32_t off = awg->s[3] + 4; /* S4 prefix, then the type field */
     bool ok4 = e4 || steer(s->fd4[0], off, n) == 0, ok6 = e6 || steer(s->fd6[0], off, n) == 0;
     s->steered = ok4 && ok6;

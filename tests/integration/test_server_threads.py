@@ -56,9 +56,10 @@ class Peer:
 
 
 class ThreadsLab:
-    def __init__(self, lab, peers, endpoint_for=None):
+    def __init__(self, lab, peers, endpoint_for=None, obfuscation=OBFUSCATION):
         self.lab = lab
         self.peers = peers
+        self.obfuscation = obfuscation
         self.endpoint_for = endpoint_for or (lambda p: f"{cl.S_UNDERLAY}:{cl.WG_PORT}")
         self.topo = cl.build_topology(lab, server="awgproxy", start_client=False,
                                       topology=self._make)
@@ -76,7 +77,7 @@ class ThreadsLab:
     def server_conf(self, extra_peers=()):
         t = self._topo
         text = (f"[Interface]\nPrivateKey = {t.wg_priv}\nListenPort = {cl.WG_PORT}\n"
-                f"{OBFUSCATION}Address = {cl.S_TUNNEL}/24, {cl.S_TUNNEL6}/64\n\n"
+                f"{self.obfuscation}Address = {cl.S_TUNNEL}/24, {cl.S_TUNNEL6}/64\n\n"
                 f"[Socks]\nConnectTimeout = 30\n\n[Server]\nThreads = {THREADS}\n\n"
                 f"[Metrics]\nListen = {METRICS}\n\n[Control]\nListen = {CONTROL}\n")
         for p in list(self.peers) + list(extra_peers):
@@ -86,7 +87,7 @@ class ThreadsLab:
     def client_conf(self, p):
         t = self._topo
         return (f"[Interface]\nPrivateKey = {p.priv}\nAddress = {p.addr}/32\nDNS = {cl.S_TUNNEL}\n"
-                f"{OBFUSCATION}\n[Peer]\nPublicKey = {t.wg_pub}\n"
+                f"{self.obfuscation}\n[Peer]\nPublicKey = {t.wg_pub}\n"
                 f"Endpoint = {self.endpoint_for(p)}\nAllowedIPs = 0.0.0.0/0, ::/0\n"
                 f"PersistentKeepalive = 25\nTransport = {p.transport}\n\n"
                 f"[Socks]\nListen = 127.0.0.1:{p.socks_port}\nConnectTimeout = 10\n"
@@ -258,17 +259,17 @@ def test_twenty_peers_on_two_workers(lab):
 @pytest.mark.parametrize("steering", ["bpf", "hash"])
 def test_roaming_between_workers_keeps_the_session(lab, steering):
     """With the BPF program (Linux) a roamed peer's data still goes straight to its owner; with
-    the kernel's hash alone (AWG_NO_REUSEPORT_BPF=1, as with AWG 3.x header protection or on
-    macOS) some source port lands on the other worker, which hands the datagrams over."""
+    the kernel's hash alone (as with AWG 3.x header protection, which hides the receiver index
+    from the program, or on macOS) some source port lands on the other worker, which hands the
+    datagrams over. The hash case runs with a HeaderProtectionKey on both ends."""
     peer = Peer(0)
     peer.transport = "ip"
     relay = {}
+    obfuscation = OBFUSCATION
     if steering == "hash":
-        os.environ["AWG_NO_REUSEPORT_BPF"] = "1"
-    try:
-        tl = ThreadsLab(lab, [peer], endpoint_for=lambda p: f"127.0.0.1:{RELAY_PORT}")
-    finally:
-        os.environ.pop("AWG_NO_REUSEPORT_BPF", None)
+        obfuscation += f"HeaderProtectionKey = {base64.b64encode(os.urandom(32)).decode()}\n"
+    tl = ThreadsLab(lab, [peer], endpoint_for=lambda p: f"127.0.0.1:{RELAY_PORT}",
+                    obfuscation=obfuscation)
     want = "by receiver index" if steering == "bpf" else "kernel hash"
     assert re.search(rf"event=port_shared .*steering=\"?{want}", tl.server.log()), tl.logs()
     relay["r"] = impair_relay.start(tl.topo.c, f"127.0.0.1:{RELAY_PORT}",
