@@ -233,9 +233,27 @@ static void keep_last_ack(void) {
     if (pcb->state == LAST_ACK) pcb->tmr = tcp_ticks;
 }
 
+/* lwIP 2.1's persist timer splits the head of the send queue to the peer's window cast to 16
+ * bits (tcp_slowtmr: tcp_split_unsent_seg(pcb, (u16_t)pcb->snd_wnd)). With window scaling the
+ * window can be an exact multiple of 64 KiB, the cast gives 0, and lwIP asserts ("Can't split
+ * segment into length 0") and the process aborts. Persist can still be ticking with such a
+ * window: 2.1 stops it only when tcp_output finds the head fitting, not on a window update
+ * (seen after a NAT rebinding mid-transfer). One byte less of window changes nothing else. */
+static void fix_persist_window(struct tcp_pcb *pcb) {
+  if (pcb->persist_backoff > 0 && pcb->snd_wnd != 0 && (u16_t)pcb->snd_wnd == 0) pcb->snd_wnd--;
+}
+
+static void before_timers(void) {
+  for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+    fix_persist_window(pcb);
+    tcp_recovery_fix_queues(pcb); /* before a timeout can append unsent behind unacked */
+  }
+}
+
 /* Runs lwIP's due timers, then sleeps until the next one. */
 static void on_timer(uv_timer_t *t) {
   keep_last_ack();
+  before_timers();
   sys_check_timeouts();
   u32_t next = sys_timeouts_sleeptime();
   if (next == SYS_TIMEOUTS_SLEEPTIME_INFINITE) next = 1000;

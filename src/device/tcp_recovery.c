@@ -99,4 +99,22 @@ void tcp_recovery_after(tcp_recovery *r) {
   if (!pcb || !pcb->unacked || pcb->lastack != r->ack) return;
   if (lwip_ntohl(pcb->unacked->tcphdr->seqno) != r->ack) return;
   if (tcp_rexmit(pcb) == ERR_OK) tcp_output(pcb);
+  tcp_recovery_fix_queues(pcb);
+}
+
+void tcp_recovery_fix_queues(struct tcp_pcb *pcb) {
+  if (!pcb->unacked || !pcb->unsent) return;
+  uint32_t first_unacked = lwip_ntohl(pcb->unacked->tcphdr->seqno);
+  struct tcp_seg *head = NULL, **tail = &head;
+  while (pcb->unsent && TCP_SEQ_LT(lwip_ntohl(pcb->unsent->tcphdr->seqno), first_unacked)) {
+    *tail = pcb->unsent;
+    pcb->unsent = pcb->unsent->next;
+    tail = &(*tail)->next;
+  }
+  if (!head) return;
+  *tail = pcb->unacked;
+  pcb->unacked = head;
+#if TCP_OVERSIZE
+  if (!pcb->unsent) pcb->unsent_oversize = 0;
+#endif
 }

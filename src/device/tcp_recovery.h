@@ -29,4 +29,14 @@ typedef struct {
 int tcp_recovery_before(tcp_recovery *r, uint8_t *pkt, size_t len);
 void tcp_recovery_after(tcp_recovery *r);
 
+struct tcp_pcb;
+/* A retransmission (ours above, or lwIP's fast retransmit) puts the lost segment back on the
+ * unsent queue, ahead of what is still unacknowledged. If the window did not let it leave at
+ * once and a retransmission timeout comes first, lwIP 2.1 appends that unsent queue behind the
+ * unacked one: the segment at SND.UNA ends up behind later ones, nothing before it fits the
+ * collapsed window, no timer is left running, and the connection stalls for good (seen after a
+ * NAT rebinding mid-transfer). Moves such segments back to the front of the unacked queue, where
+ * the timeout finds them in order; called after each retransmission and before lwIP's timers. */
+void tcp_recovery_fix_queues(struct tcp_pcb *pcb);
+
 #endif

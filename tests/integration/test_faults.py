@@ -84,14 +84,7 @@ def test_blackhole_30s(lab, transport):
     assert topo.proxy.alive() and topo.server.alive(), topo.logs()
 
 
-@pytest.mark.parametrize("transport", [
-    pytest.param("ip", marks=pytest.mark.xfail(
-        strict=False,
-        reason="known, intermittent (CI on 2943fab): a rebinding in the middle of 4 x 32 MiB "
-               "over the ip path sometimes resets every stream ~1.5 s later (the client resets "
-               "the application connections; no new handshake, the server followed the new "
-               "port); not understood yet, see the issue 10 note")),
-    "quic"])
+@pytest.mark.parametrize("transport", ["ip", "quic"])
 def test_nat_rebinding_mid_transfer(lab, transport):
     topo = build(lab, transport=transport, log_level="info", impair=PATH)
     if transport == "quic":
