@@ -24,23 +24,10 @@
 #include "wg/device.h"
 #include "wg/messages.h"
 #include "wg/peer.h"
+#include "wg_world.h" /* fz_rng */
 
 #define MAX_DATAGRAM 2048
 #define HEADER 37
-
-typedef struct {
-  uint64_t s;
-} fz_rng;
-
-static void fz_fill(void *ctx, uint8_t *buf, size_t len) {
-  fz_rng *r = ctx;
-  for (size_t i = 0; i < len; i++) {
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    buf[i] = (uint8_t)((r->s * UINT64_C(2685821657736338717)) >> 56);
-  }
-}
 
 static const size_t kBase[4] = {WG_INIT_SIZE, WG_RESPONSE_SIZE, WG_COOKIE_SIZE, WG_TRANSPORT_MIN};
 static const uint8_t SRC[6] = {192, 0, 2, 1, 0xca, 0x6c};

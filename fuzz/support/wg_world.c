@@ -7,7 +7,7 @@
 #include "wg/cookie.h"
 
 /* Deterministic randomness (xorshift64*), so that a crash reproduces. */
-static void fz_fill(void *ctx, uint8_t *buf, size_t len) {
+void fz_fill(void *ctx, uint8_t *buf, size_t len) {
   fz_rng *r = ctx;
   for (size_t i = 0; i < len; i++) {
     r->s ^= r->s >> 12;

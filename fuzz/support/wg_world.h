@@ -18,6 +18,8 @@
 typedef struct {
   uint64_t s;
 } fz_rng;
+/* Deterministic randomness (xorshift64*) for an awg_rng: ctx is an fz_rng. */
+void fz_fill(void *ctx, uint8_t *buf, size_t len);
 
 typedef struct {
   fz_rng ra_state, rb_state;

@@ -172,28 +172,10 @@ static int allocate(const awg_config *c, cfg_cidr *v4, cfg_cidr *v6, char *err, 
 /* The [Interface] keys a client must share with the server (S, H, AWG 3.x) or should send like
  * it (J, I), copied as the server config writes them. */
 static bool copied_key(const char *key) {
-  static const char *const keys[] = {"Jc",
-                                     "Jmin",
-                                     "Jmax",
-                                     "S1",
-                                     "S2",
-                                     "S3",
-                                     "S4",
-                                     "H1",
-                                     "H2",
-                                     "H3",
-                                     "H4",
-                                     "I1",
-                                     "I2",
-                                     "I3",
-                                     "I4",
-                                     "I5",
-                                     "HeaderProtectionKey",
-                                     "ContentPaddingAddition",
-                                     "RandomTrailers"};
-  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-    if (!strcasecmp(keys[i], key)) return true;
-  return false;
+  for (size_t i = 0; i < CFG_N_OBFUSCATION_KEYS; i++)
+    if (!strcasecmp(cfg_obfuscation_keys[i], key)) return true;
+  /* AWG 3.x keys outside the layer's parameters that the client should share or send alike */
+  return !strcasecmp(key, "ContentPaddingAddition") || !strcasecmp(key, "RandomTrailers");
 }
 
 static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
@@ -239,14 +221,7 @@ static void format_addresses(const cfg_cidr *v4, const cfg_cidr *v6, char *out, 
 
 /* The server's tunnel addresses without prefixes: the default DNS. */
 static void server_dns(const awg_config *c, char *out, size_t n) {
-  out[0] = '\0';
-  for (size_t i = 0; i < c->n_addresses; i++) {
-    char a[64];
-    cfg_format_cidr(&c->addresses[i], a, sizeof a);
-    *strchr(a, '/') = '\0';
-    size_t used = strlen(out);
-    snprintf(out + used, n - used, "%s%s", used ? ", " : "", a);
-  }
+  peer_book_join_cidrs(c->addresses, c->n_addresses, false, ", ", out, n);
 }
 
 static char *client_config(const peer_book *b, const add_opts *o, const client_keys *k,

@@ -159,13 +159,7 @@ static const json_value *live_peer(const json_value *doc, const char *fp) {
 }
 
 static void addresses_of(const cfg_peer *p, char *out, size_t n) {
-  out[0] = '\0';
-  for (size_t k = 0; k < p->n_allowed_ips; k++) {
-    char a[64];
-    cfg_format_cidr(&p->allowed_ips[k], a, sizeof a);
-    size_t used = strlen(out);
-    snprintf(out + used, n - used, "%s%s", used ? "," : "", a);
-  }
+  peer_book_join_cidrs(p->allowed_ips, p->n_allowed_ips, true, ",", out, n);
 }
 
 static void ago(const json_value *live, char *out, size_t n) {

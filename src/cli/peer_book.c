@@ -129,6 +129,18 @@ int peer_book_reload_server(const char *cmd, const char *config_path) {
   return status == 200 ? 0 : 1;
 }
 
+void peer_book_join_cidrs(const cfg_cidr *list, size_t n, bool with_prefix, const char *sep,
+                          char *out, size_t len) {
+  out[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    char a[64];
+    cfg_format_cidr(&list[i], a, sizeof a);
+    if (!with_prefix) *strchr(a, '/') = '\0';
+    size_t used = strlen(out);
+    snprintf(out + used, len - used, "%s%s", used ? sep : "", a);
+  }
+}
+
 int peer_book_client_file(const char *config_path, const char *name, char *out, size_t n) {
   const char *slash = strrchr(config_path, '/');
   const char *base = slash ? slash + 1 : config_path;

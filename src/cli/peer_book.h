@@ -29,6 +29,10 @@ int peer_book_find(const peer_book *b, const char *who);
 /* The value of "# KEY = value" in [Interface], or "" (e.g. Endpoint). */
 void peer_book_interface_note(const peer_book *b, const char *key, char *out, size_t n);
 
+/* The prefixes joined by sep, with or without their lengths ("10.8.0.2/32, fd00::2/128"). */
+void peer_book_join_cidrs(const cfg_cidr *list, size_t n, bool with_prefix, const char *sep,
+                          char *out, size_t len);
+
 /* Names may be used in shells, file names and QR labels: 1-63 of A-Z a-z 0-9 . _ - @ +, not
  * starting with '-' or '.'. */
 bool peer_name_ok(const char *name);

@@ -208,6 +208,10 @@ bool config_quic_server(const awg_config *c, const cfg_peer *p, cfg_ip *addr, ui
 /* Writes the validation summary (no secrets) as human-readable lines. */
 void config_print_summary(const awg_config *c, FILE *out);
 
+/* The [Interface] keys of the obfuscation layer (Jc … I5, HeaderProtectionKey), as written. */
+#define CFG_N_OBFUSCATION_KEYS 17
+extern const char *const cfg_obfuscation_keys[CFG_N_OBFUSCATION_KEYS];
+
 /* Parsers shared with the CLI and tests. Each returns 0 or -1 with a reason in err. */
 int cfg_parse_cidr(const char *s, cfg_cidr *out, char *err, size_t errlen);
 int cfg_parse_ip(const char *s, cfg_ip *out);

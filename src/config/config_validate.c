@@ -16,38 +16,38 @@
 /* UDP payload that fits a 1500-byte IPv4 path without fragmentation (1500 - 20 - 8). */
 #define PATH_UDP_PAYLOAD 1472
 
-static const char *const awg_names[] = {"Jc",
-                                        "Jmin",
-                                        "Jmax",
-                                        "S1",
-                                        "S2",
-                                        "S3",
-                                        "S4",
-                                        "H1",
-                                        "H2",
-                                        "H3",
-                                        "H4",
-                                        "I1",
-                                        "I2",
-                                        "I3",
-                                        "I4",
-                                        "I5",
-                                        "HeaderProtectionKey"};
+const char *const cfg_obfuscation_keys[CFG_N_OBFUSCATION_KEYS] = {"Jc",
+                                                                  "Jmin",
+                                                                  "Jmax",
+                                                                  "S1",
+                                                                  "S2",
+                                                                  "S3",
+                                                                  "S4",
+                                                                  "H1",
+                                                                  "H2",
+                                                                  "H3",
+                                                                  "H4",
+                                                                  "I1",
+                                                                  "I2",
+                                                                  "I3",
+                                                                  "I4",
+                                                                  "I5",
+                                                                  "HeaderProtectionKey"};
 
 /* awg_params_validate names the parameter in its message; point at that parameter's line. */
 static int line_for_message(const char *msg, const int *iface_lines) {
   const char *best = NULL;
   int line = 0;
-  for (size_t i = 0; i < sizeof awg_names / sizeof *awg_names; i++) {
+  for (size_t i = 0; i < CFG_N_OBFUSCATION_KEYS; i++) {
     const char *p = msg;
-    size_t n = strlen(awg_names[i]);
-    while ((p = strstr(p, awg_names[i])) != NULL) {
+    size_t n = strlen(cfg_obfuscation_keys[i]);
+    while ((p = strstr(p, cfg_obfuscation_keys[i])) != NULL) {
       bool word =
           (p == msg || !((p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= 'a' && p[-1] <= 'z'))) &&
           !((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9'));
-      if (word && (!best || p < best) && cfg_interface_line(iface_lines, awg_names[i])) {
+      if (word && (!best || p < best) && cfg_interface_line(iface_lines, cfg_obfuscation_keys[i])) {
         best = p;
-        line = cfg_interface_line(iface_lines, awg_names[i]);
+        line = cfg_interface_line(iface_lines, cfg_obfuscation_keys[i]);
       }
       p += n;
     }
