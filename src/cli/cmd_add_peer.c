@@ -237,11 +237,13 @@ static char *client_config(const peer_book *b, const add_opts *o, const client_k
          o->name, k->priv, k->addresses, o->dns ? o->dns : dns);
   for (size_t l = 0; l < b->text.n; l++) {
     const conf_line *line = &b->text.lines[l];
-    char key[64], val[8192];
-    if (line->section < 0 || strcasecmp(b->text.section_name[line->section], "Interface") ||
-        !conf_line_pair(line, key, sizeof key, val, sizeof val) || !copied_key(key))
-      continue;
-    append(&t, &len, &cap, "%s = %s\n", key, val);
+    char key[64];
+    char *val = malloc(line->len + 1); /* an I-packet template can be long: never cut it */
+    if (!val) abort();
+    if (line->section >= 0 && !strcasecmp(b->text.section_name[line->section], "Interface") &&
+        conf_line_pair(line, key, sizeof key, val, line->len + 1) && copied_key(key))
+      append(&t, &len, &cap, "%s = %s\n", key, val);
+    free(val);
   }
   append(&t, &len, &cap,
          "\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nEndpoint = %s\n"
