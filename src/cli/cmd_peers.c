@@ -185,6 +185,21 @@ static void bytes(double v, char *out, size_t n) {
   snprintf(out, n, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
 
+/* A JSON string: names come from comments a person may have written, so anything is escaped. */
+static void json_str(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      printf("\\%c", ch);
+    else if (ch < 0x20)
+      printf("\\u%04x", ch);
+    else
+      putchar(ch);
+  }
+  putchar('"');
+}
+
 static void print_json(const peer_book *b, const json_value *doc) {
   fputs("{\"peers\":[", stdout);
   for (size_t i = 0; i < b->config.n_peers; i++) {
@@ -193,14 +208,18 @@ static void print_json(const peer_book *b, const json_value *doc) {
     key_fingerprint(p->public_key, fp);
     key_to_base64(p->public_key, key);
     addresses_of(p, addrs, sizeof addrs);
-    /* names, keys, fingerprints and addresses hold no character JSON must escape */
-    printf("%s{\"name\":\"%s\",\"public_key\":\"%s\",\"fingerprint\":\"%s\",\"allowed_ips\":\"%s\"",
-           i ? "," : "", b->name[i], key, fp, addrs);
+    fputs(i ? ",{\"name\":" : "{\"name\":", stdout);
+    json_str(b->name[i]); /* keys, fingerprints and addresses need no escaping */
+    printf(",\"public_key\":\"%s\",\"fingerprint\":\"%s\",\"allowed_ips\":\"%s\"", key, fp, addrs);
     const json_value *live = live_peer(doc, fp);
     if (live) {
       const json_value *hs = json_get(live, "last_handshake");
       const char *ep = json_get_string(live, "endpoint", NULL);
-      printf(",\"endpoint\":%s%s%s", ep ? "\"" : "", ep ? ep : "null", ep ? "\"" : "");
+      fputs(",\"endpoint\":", stdout);
+      if (ep)
+        json_str(ep);
+      else
+        fputs("null", stdout);
       if (hs && hs->type == JSON_NUMBER)
         printf(",\"last_handshake\":%.3f", hs->number);
       else

@@ -16,6 +16,7 @@ target by name (the server's DNS for wireguard-go, SOCKS5 with remote names for 
 the PNG QR code decodes to the exact config; list-peers shows live handshakes; remove-peer cuts
 one client off and the others keep working.
 """
+import json
 import os
 import pathlib
 import re
@@ -232,6 +233,10 @@ def test_init_add_remove_peers_while_running(tmp_path, profile):
             row = next((line for line in listing.splitlines() if line.startswith(n + " ")), "")
             assert re.search(r"\d+s ago", row), f"{n} has no live handshake:\n{listing}"
 
+        doc = json.loads(awgproxy("list-peers", "-c", str(ol.conf), "--json").stdout)
+        assert doc["server_running"], doc
+        assert sorted(p["name"] for p in doc["peers"]) == sorted(names), doc
+        assert all(p["last_handshake"] and p["rx_bytes"] > 0 for p in doc["peers"]), doc
         # remove bob: he is cut off, the others are not
         r = awgproxy("remove-peer", "-c", str(ol.conf), "bob")
         assert "1 removed" in r.stderr, r.stderr
