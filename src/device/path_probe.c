@@ -11,7 +11,9 @@
 #include "lwip/ip_addr.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/raw.h"
+#include "lwip/tcp.h"
 #include "util/log.h"
 
 #define TICK_MS 500
@@ -30,7 +32,6 @@ struct path_probe {
   ip_addr_t dst;
   uint8_t dst_bytes[4];
   char dst_text[16];
-  bool was_up;
   uint64_t last_ms; /* when the last probe started; 0 = never */
   int tick;         /* in the current probe; -1 = idle */
   uint16_t id;      /* ICMP identifier of the current probe */
@@ -119,21 +120,27 @@ static void conclude(path_probe *p) {
   if (nif->mtu6 > ok) nif->mtu6 = ok;
 }
 
+/* A connection whose data has timed out twice in a row while the tunnel is up: the sign of a
+ * path that loses what is large (a healthy path, even a lossy one, rarely gets there), and the
+ * only time probing is worth its packets. */
+static bool tcp_stalled(void) {
+  for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+    if (pcb->nrtx >= 2 && pcb->unacked) return true;
+  return false;
+}
+
 static void on_tick(uv_timer_t *t) {
   path_probe *p = t->data;
   bool up = tunnel_route_is_up(p->tun, AF_INET, p->dst_bytes);
   uint64_t now = uv_now(t->loop);
   if (p->tick < 0) {
-    bool edge = up && !p->was_up;
-    p->was_up = up;
-    if (!edge || (p->last_ms && now - p->last_ms < REPROBE_MS)) return;
+    if (!up || (p->last_ms && now - p->last_ms < REPROBE_MS) || !tcp_stalled()) return;
     p->last_ms = now;
     p->tick = 0;
     p->id = (uint16_t)(now * 2654435761u >> 16);
     memset(p->answered, 0, sizeof p->answered);
     ladder(p, ipstack_netif(tunnel_ipstack(p->tun))->mtu);
   }
-  p->was_up = up;
   if (p->tick % ROUND_TICKS == 0 && p->tick < ROUNDS * ROUND_TICKS) {
     for (size_t i = 0; i < p->n; i++)
       if (!p->answered[i]) send_echo(p, i, p->tick / ROUND_TICKS);

@@ -235,30 +235,39 @@ BLACK_HOLE = 1280  # the relay drops datagrams with more payload than this, both
 @pytest.mark.parametrize("server", ["awgproxy", "wireguard-go"])
 def test_mtu_black_hole(lab, server):
     """A path that silently drops datagrams above 1280 bytes: handshakes and small packets pass,
-    full-size ones vanish. The client names the cause and the remedy within the handshake
-    timeout (5 s) of the tunnel coming up, lowers its MTU by itself, and then bulk transfers
-    through new connections complete intact. Against our server and a stock wireguard-go (both
-    answer ping on the server's tunnel address)."""
-    t0 = time.monotonic()
+    full-size ones vanish, so a transfer stalls. The client notices (its TCP times out twice),
+    probes, names the cause and the remedy within 10 s of the transfer's start and lowers its
+    MTU by itself: new connections then fit and complete intact. (The stalled one cannot be
+    saved: the far end chose its segment size when it connected.) Against our server and a
+    stock wireguard-go (both answer ping on the server's tunnel address). A healthy path is never
+    probed (test_tunnel_interop's captures would show it)."""
     topo = build(lab, server=server, transport="ip", log_level="info",
                  impair={"both.delay_ms": 2, "both.mtu": BLACK_HOLE})
+    assert fetch_works(topo), topo.logs()  # small packets: fine
+    t0 = time.monotonic()
+    out = {}
+
+    def run():  # the transfer that meets the black hole: it stalls and gives up
+        out["r"] = run_integrity(topo, 1, 4 << 20, 60, stall_limit=15)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
     line = None
-    while time.monotonic() - t0 < 20 and not line:
+    while time.monotonic() - t0 < 30 and not line:
         m = re.search(r"^.*event=mtu_black_hole.*$", topo.proxy.log(), re.M)
         line = m.group(0) if m else None
         time.sleep(0.2)
+    took = time.monotonic() - t0
     assert line, f"no mtu_black_hole line\n{topo.logs()}"
-    up = re.search(r"time=\S+T(\d+):(\d+):([\d.]+)Z .*event=session_start", topo.proxy.log())
-    found = re.search(r"time=\S+T(\d+):(\d+):([\d.]+)Z", line)
-    secs = [int(g[0]) * 3600 + int(g[1]) * 60 + float(g[2]) for g in (up.groups(), found.groups())]
-    assert secs[1] - secs[0] <= 5.0, (secs, topo.logs())
+    assert took <= 10.0, (took, line)
     works = int(re.search(r"\bworks=(\d+)", line).group(1))
     # the largest probe that came back fits: inner packet + 32 + padding to 16 + S4 <= 1280
     assert 1000 <= works <= BLACK_HOLE - 32 and f"MTU = {works}" in line, line
-    print(f"{server}: named {secs[1] - secs[0]:.1f} s after the session started: {line}")
-    elapsed, stalled, prog, errors, samples = run_integrity(topo, 2, 4 << 20, 120, stall_limit=20)
-    assert not errors and not stalled and all(p[2] for p in prog), (
-        errors[:5], stalled, samples, topo.logs())
+    print(f"{server}: named {took:.1f} s after the transfer started: {line}")
+    # new connections fit the lowered MTU from the start
+    elapsed, stalled, prog, errors, samples = run_integrity(topo, 2, 4 << 20, 60, stall_limit=20)
+    assert not errors and not stalled and all(p[2] for p in prog), (errors[:5], topo.logs())
+    t.join(90)
     st = topo.relay.stats()
     assert st["up"]["dropped_mtu"] + st["down"]["dropped_mtu"] > 0, st
     assert topo.proxy.alive(), topo.logs()
