@@ -292,7 +292,9 @@ class Topology:
         return T_DNS if self.server_kind == "wireguard-go" else S_TUNNEL
 
     def start_server(self):
-        return self.start_wg() if self.server_kind == "wireguard-go" else self.start_awg_server()
+        if self.server_kind == "wireguard-go":
+            return self.start_wg()
+        return self.start_awg_server(log_level=getattr(self, "server_log_level", "debug"))
 
     def stop_server(self):
         if self.server_kind == "wireguard-go":

@@ -65,8 +65,10 @@ class Soak:
         self.lock = threading.Lock()
         self.stats = {"bulk_bytes": 0, "requests": 0, "datagrams": 0, "udp_resent": 0,
                       "idle_checked": 0, "errors": 0, "cuts": 0, "events": []}
-        self.error_notes = []
-        self.restart_at = None  # monotonic time of the restart
+        self.error_notes = []  # the first 10 and the last 10
+        self.errors_by_kind = {}
+        self.restart_at = None  # monotonic time of the restart's kill
+        self.restart_up = None  # and of the new server being up
         self.samples = []
 
     # -- accounting
@@ -74,19 +76,25 @@ class Soak:
         with self.lock:
             self.stats[key] += n
 
-    def failed(self, what, exc, altered=False):
-        """A failure: a cut if it falls in the restart's window and nothing came back altered,
-        else an error."""
+    def failed(self, what, exc, altered=False, started=None):
+        """A failure: a cut if nothing came back altered and it falls in the restart's window, or
+        belongs to a stream opened before the new server was up (such a stream can only end by
+        its own timeout, as any TCP connection to a vanished host), else an error."""
         now = time.monotonic()
         in_window = self.restart_at is not None and self.restart_at - 2 <= now <= \
-            self.restart_at + RESTART_GRACE
+            (self.restart_up or now) + RESTART_GRACE
+        predates = self.restart_at is not None and started is not None and \
+            started <= (self.restart_up or now)
         with self.lock:
-            if in_window and not altered:
+            if (in_window or predates) and not altered:
                 self.stats["cuts"] += 1
             else:
                 self.stats["errors"] += 1
-                if len(self.error_notes) < 20:
-                    self.error_notes.append(f"{time.strftime('%H:%M:%S')} {what}: {exc}")
+                self.errors_by_kind[what] = self.errors_by_kind.get(what, 0) + 1
+                note = f"{time.strftime('%H:%M:%S')} {what}: {exc}"
+                if len(self.error_notes) >= 20:
+                    del self.error_notes[10]
+                self.error_notes.append(note)
         time.sleep(0.5)
 
     # -- traffic
@@ -99,6 +107,7 @@ class Soak:
                 continue
             s = r.sock
             s.settimeout(30)
+            started = time.monotonic()
             try:
                 for i in range(16):
                     if self.stop.is_set():
@@ -116,7 +125,7 @@ class Soak:
                         break
                     self.add("bulk_bytes", 2 * CHUNK)
             except OSError as e:
-                self.failed("bulk", e)
+                self.failed("bulk", e, started=started)
             finally:
                 s.close()
 
@@ -149,30 +158,42 @@ class Soak:
             u.settimeout(1.0)
             relay = ("127.0.0.1" if r.bnd_addr in ("0.0.0.0", None) else r.bnd_addr, r.bnd_port)
             hdr = b"\0\0\0\x01" + socket.inet_aton(T_HTTP) + struct.pack("!H", ECHO_PORT)
+            sent = []
+            started = time.monotonic()
             try:
                 for _ in range(2000):
                     if self.stop.is_set():
                         break
                     payload = os.urandom(1000)
-                    for _attempt in range(5):
-                        u.sendto(hdr + payload, relay)
-                        try:
-                            data, _ = u.recvfrom(4096)
-                        except socket.timeout:
-                            self.add("udp_resent")
-                            continue
-                        break
-                    else:
-                        raise TimeoutError("no echo in 5 tries")
+                    data = self.udp_exchange(u, relay, hdr + payload, sent)
+                    sent.append(hdr + payload)
+                    del sent[:-64]
                     if data != hdr + payload:
                         self.failed("udp", "datagram came back altered", altered=True)
                         break
                     self.add("datagrams")
             except OSError as e:
-                self.failed("udp", e)
+                self.failed("udp", e, started=started)
             finally:
                 u.close()
                 r.close()
+
+    def udp_exchange(self, u, relay, dgram, earlier):
+        """Sends dgram (again, up to 5 times) until its echo comes back; late echoes of earlier
+        datagrams (ones that were sent twice) are skipped. Returns what came back."""
+        for _attempt in range(5):
+            u.sendto(dgram, relay)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                try:
+                    data, _ = u.recvfrom(4096)
+                except socket.timeout:
+                    break
+                if data in earlier:
+                    continue
+                return data
+            self.add("udp_resent")
+        raise TimeoutError("no echo in 5 tries")
 
     def open_idle(self):
         socks = []
@@ -184,7 +205,9 @@ class Soak:
                 self.failed("idle connect", f"reply {r.rep} {r.error}")
         return socks
 
-    def check_idle(self, socks):
+    def check_idle(self, socks, close=True):
+        """Each idle stream echoes a line; close=False keeps them (a word every 4 minutes keeps
+        them inside the client's and the server's IdleTimeout, 300 s by default)."""
         for i, s in enumerate(socks):
             try:
                 s.settimeout(15)
@@ -198,12 +221,13 @@ class Soak:
                     got += d
                 if got != msg:
                     self.failed("idle", "echo altered", altered=True)
-                else:
+                elif close:
                     self.add("idle_checked")
             except OSError as e:
                 self.failed("idle", e)
             finally:
-                s.close()
+                if close:
+                    s.close()
 
     # -- events
     def event(self, what):
@@ -214,6 +238,7 @@ class Soak:
         self.restart_at = time.monotonic()
         self.topo.server.stop(sig=signal.SIGKILL)
         self.topo.start_awg_server(log_level="info")
+        self.restart_up = time.monotonic()
 
     def run(self):
         topo = self.topo
@@ -228,12 +253,15 @@ class Soak:
         schedule += [(0.3 * d, "reload", None), (0.45 * d, "check idle", None),
                      (0.55 * d, "restart", None), (0.55 * d + RESTART_GRACE + 1, "open idle", None)]
         schedule.sort(key=lambda e: e[0])
-        next_sample = 0.0
+        next_sample, next_touch = 0.0, 240.0
         while True:
             now = time.monotonic() - self.t0
             if now >= next_sample:
                 self.samples.append((round(now, 1), sample(topo.proxy), sample(topo.server)))
                 next_sample += 5
+            if now >= next_touch:
+                self.check_idle(idle, close=False)
+                next_touch += 240
             while schedule and schedule[0][0] <= now:
                 _, what, arg = schedule.pop(0)
                 if what == "loss":
@@ -272,6 +300,7 @@ class Soak:
         first, last = self.samples[0], self.samples[-1]
         peak = max(x[1][0] for x in self.samples)
         s.update(seconds=self.seconds, error_notes=self.error_notes,
+                 errors_by_kind=self.errors_by_kind,
                  client_rss_mib=(round(first[1][0], 1), round(peak, 1), round(last[1][0], 1)),
                  client_fds=(first[1][1], last[1][1]), client_cpu_s=round(last[1][2], 1),
                  server_rss_mib_end=round(last[2][0], 1), server_fds_end=last[2][1],
@@ -285,7 +314,8 @@ def format_summary(s):
         f"soak of {s['seconds']:.0f} s: {mib:.0f} MiB of echo (both ways), {s['requests']} HTTP "
         f"requests on new connections, {s['datagrams']} UDP datagrams ({s['udp_resent']} sent "
         f"again), {s['idle_checked']} idle streams checked",
-        f"errors: {s['errors']} (expected 0); cut by the server restart: {s['cuts']}",
+        f"errors: {s['errors']} (expected 0) {s['errors_by_kind']}; cut by the server restart: "
+        f"{s['cuts']}",
         f"client RSS start / peak / end: {s['client_rss_mib'][0]} / {s['client_rss_mib'][1]} / "
         f"{s['client_rss_mib'][2]} MiB; fds start / end: {s['client_fds'][0]} / "
         f"{s['client_fds'][1]}; CPU {s['client_cpu_s']} s",
@@ -315,7 +345,8 @@ def main():
     workdir = pathlib.Path(a.workdir or tempfile.mkdtemp(prefix="awgsoak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     with netns.open_lab(workdir, tools=("wg", "wireguard-go", "curl")) as lab:
-        topo = build(lab, transport=a.transport, log_level="info", impair={"both.delay_ms": 2})
+        topo = build(lab, transport=a.transport, log_level="info", server_log_level="info",
+                     impair={"both.delay_ms": 2})
         if a.transport == "quic":
             topo.wait_quic(timeout=30)
         s = Soak(topo, max(60.0, a.minutes * 60)).run()

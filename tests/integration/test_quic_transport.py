@@ -123,7 +123,7 @@ def ctl(*args, timeout=15):
 
 
 def build(lab, server="awgproxy", transport=None, log_level="debug", connect_timeout=5,
-          impair=None, congestion=None, extra="", peer_extra=""):
+          impair=None, congestion=None, extra="", peer_extra="", server_log_level="debug"):
     """The lab with our client; impair (relay settings) puts an impairment relay in C between
     the client (Endpoint = the relay on C's loopback) and S; extra is appended to the client's
     [Socks] section (e.g. [Forward] sections)."""
@@ -133,6 +133,7 @@ def build(lab, server="awgproxy", transport=None, log_level="debug", connect_tim
         topo = QuicTopology(lab_, server=server)
         topo.ctl_dir, topo.transport, topo.congestion = ctl_dir, transport, congestion
         topo.peer_extra = peer_extra  # lines for the client's [Peer]
+        topo.server_log_level = server_log_level
         return topo
 
     socks = cl.socks_section(connect_timeout=connect_timeout, tunnel_wait=5) + extra

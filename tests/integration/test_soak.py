@@ -15,7 +15,8 @@ from test_quic_transport import build, lab  # noqa: F401  (the fixture)
 def test_soak(lab, transport):
     default = 60 if "ASAN_OPTIONS" in os.environ else 90
     seconds = max(60.0, float(os.environ.get("AWG_SOAK_SECONDS", default)))
-    topo = build(lab, transport=transport, log_level="info", impair={"both.delay_ms": 2})
+    topo = build(lab, transport=transport, log_level="info", server_log_level="info",
+                 impair={"both.delay_ms": 2})
     if transport == "quic":
         topo.wait_quic(timeout=30)
     s = soak.Soak(topo, seconds).run()
