@@ -99,6 +99,10 @@ def test_two_hundred_peers_at_once_under_a_flood(lab):
     flooder = threading.Thread(target=flood, args=(topo.c, stop, sent), daemon=True)
     flooder.start()
     slowest = 0.0
+    # The bound (1 s) is the release build's; the sanitizer build runs the server and
+    # the 200 clients several times slower on the same two cores (1.7-1.9 s seen there, with the
+    # code of 890c176 as with this one), and checks correctness, not speed.
+    bound = 5.0 if "ASAN_OPTIONS" in os.environ else 1.0
     try:
         time.sleep(1.0)  # the flood is on before the peers come
         clients = []
@@ -112,7 +116,7 @@ def test_two_hundred_peers_at_once_under_a_flood(lab):
             r, took = status(topo)
             assert r.returncode == 0, f"GET /status failed: {r.stderr}\n{topo.server.log_tail()}"
             slowest = max(slowest, took)
-            assert took < 1.0, f"GET /status took {took:.2f} s during the storm"
+            assert took < bound, f"GET /status took {took:.2f} s during the storm"
             done = sum(1 for p in json.loads(r.stdout)["peers"] if p["has_session"])
             if done == N_PEERS:
                 break

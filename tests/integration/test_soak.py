@@ -26,6 +26,11 @@ def test_soak(lab, transport):
     assert s["bulk_bytes"] > 0 and s["requests"] > 0 and s["datagrams"] > 0, report
     assert s["idle_checked"] == 2 * soak.IDLE_STREAMS, report
     rss0, peak, rss1 = s["client_rss_mib"]
-    assert rss1 < rss0 + 64 and peak < 512, report
+    if "ASAN_OPTIONS" in os.environ:
+        # AddressSanitizer keeps freed memory in quarantine (256 MiB by default): RSS says
+        # nothing about leaks there, LeakSanitizer at exit does
+        assert peak < 1024, report
+    else:
+        assert rss1 < rss0 + 64 and peak < 512, report
     assert s["client_fds"][1] <= s["client_fds"][0] + 8, report
     assert topo.proxy.alive() and topo.server.alive(), topo.logs()
