@@ -376,22 +376,11 @@ static int add_locked(conf_file *f, const add_opts *o, char **client, size_t *cl
   size_t len;
   char *text = server_text(f, o, &k, &len);
   /* The new file must load as the server will load it before it replaces the old one. */
-  awg_config check;
-  diag_list d = {0};
-  config_init(&check);
-  if (config_load_buffer(&check, text, len, f->path, &d) != 0) {
-    diag_list_print(&d, f->path, stderr);
-    fputs("awgproxy add-peer: the config with the new peer does not load; nothing changed\n",
-          stderr);
-  } else if (conf_file_replace(f, text, len, err, sizeof err) != 0) {
-    fprintf(stderr, "awgproxy add-peer: %s; nothing changed\n", err);
-  } else {
+  if (peer_book_commit(f, "add-peer", "with the new peer", text, len) == 0) {
     fprintf(stderr, "awgproxy add-peer: added %s (%s) to %s\n", o->name, k.addresses, f->path);
     *client = client_config(&b, o, &k, endpoint, client_len);
     rc = 0;
   }
-  diag_list_free(&d);
-  config_free(&check);
   sodium_memzero(text, len);
   free(text);
   sodium_memzero(&k, sizeof k);

@@ -87,27 +87,15 @@ static int remove_locked(conf_file *f, const char *who, char *name, size_t name_
   }
   size_t len;
   char *text = without_lines(&b, b.first_line[i], b.end_line[i], &len);
-  awg_config check;
-  diag_list d = {0};
-  char err[512];
-  config_init(&check);
   if (!text) {
     fputs("awgproxy remove-peer: out of memory\n", stderr);
-  } else if (config_load_buffer(&check, text, len, f->path, &d) != 0) {
-    diag_list_print(&d, f->path, stderr);
-    fputs("awgproxy remove-peer: the config without the peer does not load; nothing changed\n",
-          stderr);
-  } else if (conf_file_replace(f, text, len, err, sizeof err) != 0) {
-    fprintf(stderr, "awgproxy remove-peer: %s; nothing changed\n", err);
-  } else {
+  } else if (peer_book_commit(f, "remove-peer", "without the peer", text, len) == 0) {
     char fp[9];
     key_fingerprint(b.config.peers[i].public_key, fp);
     snprintf(name, name_len, "%s", b.name[i][0] ? b.name[i] : fp);
     fprintf(stderr, "awgproxy remove-peer: removed %s (key %s) from %s\n", name, fp, f->path);
     rc = 0;
   }
-  diag_list_free(&d);
-  config_free(&check);
   if (text) explicit_bzero(text, len);
   free(text);
 out:

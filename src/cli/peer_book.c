@@ -93,6 +93,26 @@ void peer_book_interface_note(const peer_book *b, const char *key, char *out, si
   }
 }
 
+int peer_book_commit(conf_file *f, const char *cmd, const char *what, const char *text,
+                     size_t len) {
+  awg_config check;
+  diag_list d = {0};
+  char err[512];
+  int rc = -1;
+  config_init(&check);
+  if (config_load_buffer(&check, text, len, f->path, &d) != 0) {
+    diag_list_print(&d, f->path, stderr);
+    fprintf(stderr, "awgproxy %s: the config %s does not load; nothing changed\n", cmd, what);
+  } else if (conf_file_replace(f, text, len, err, sizeof err) != 0) {
+    fprintf(stderr, "awgproxy %s: %s; nothing changed\n", cmd, err);
+  } else {
+    rc = 0;
+  }
+  diag_list_free(&d);
+  config_free(&check);
+  return rc;
+}
+
 int peer_book_reload_server(const char *cmd, const char *config_path) {
   int status = 0;
   char *body = NULL, err[512] = "";

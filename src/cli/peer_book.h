@@ -37,6 +37,10 @@ void peer_book_join_cidrs(const cfg_cidr *list, size_t n, bool with_prefix, cons
  * starting with '-' or '.'. */
 bool peer_name_ok(const char *name);
 
+/* Replaces f's content with text once it loads exactly as the server will load it (what: "with
+ * the new peer", for the messages). Returns 0, or -1 after saying on stderr why nothing changed. */
+int peer_book_commit(conf_file *f, const char *cmd, const char *what, const char *text, size_t len);
+
 /* Asks the running server (its [Control] Listen) to reload and says what happened on stderr.
  * Returns 0 when reloaded or when no server runs, 1 when the server refused or failed. */
 int peer_book_reload_server(const char *cmd, const char *config_path);
