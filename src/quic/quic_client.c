@@ -44,6 +44,7 @@ struct quic_client {
   quic_conn *conn;
   conn_state st;
   bool ever_up;
+  bool attempt_probed; /* this attempt has asked the tunnel for a liveness handshake */
   uint64_t attempt_started, retry_at, tunnel_wait_ms, connect_timeout_ms;
   uv_timer_t tick;
   quic_dial *waiting;
@@ -368,6 +369,20 @@ static void connect_now(quic_client *qc) {
   }
   qc->st = ST_CONNECTING;
   qc->attempt_started = now_ms(qc);
+  qc->attempt_probed = false;
+}
+
+/* A handshake answers within a round trip. One still open after a round trip and a second
+ * means the session under it may be dead (a restarted server forgot it and drops our packets
+ * without a word, and WireGuard's own rule waits 15 s to suspect that): ask the tunnel for a
+ * handshake once per attempt. A live session costs nothing (the tunnel skips peers heard from
+ * within the last second), and attempts are seconds apart: no stock-unlike cadence. */
+static void maybe_probe(quic_client *qc, uint64_t now) {
+  if (qc->st != ST_CONNECTING || qc->attempt_probed) return;
+  if (!qc->ever_up && qc->mode != CFG_TRANSPORT_QUIC) return; /* auto's first probe of a server */
+  if (now - qc->attempt_started < tunnel_probe_delay_ms(qc->tun)) return;
+  qc->attempt_probed = true;
+  tunnel_probe(qc->tun, false);
 }
 
 static const uint8_t *host_of(const struct sockaddr_storage *ss, int *family) {
@@ -388,6 +403,7 @@ static void on_tick(uv_timer_t *t) {
   if (qc->st == ST_CONNECTING && qc->mode == CFG_TRANSPORT_AUTO &&
       now - qc->attempt_started >= QUIC_PROBE_MS)
     drop_conn(qc, "no QUIC answer from the server (a stock AmneziaWG/WireGuard server?)");
+  if (tunnel_up) maybe_probe(qc, now);
   for (quic_dial *d = qc->waiting, *n; d; d = n) {
     n = d->next;
     if (now >= d->deadline)
