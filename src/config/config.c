@@ -367,6 +367,8 @@ static const key_spec peer_keys[] = {
     {"QuicStreamWindow", k_peer_stream_window, 0},
     {"QuicConnWindow", k_peer_conn_window, 0},
     {"Repair", k_repair, 0},
+    {"EndpointPorts", cfg_k_endpoint_ports, 0},
+    {"HopInterval", cfg_k_hop_interval, 0},
     {NULL, NULL, 0},
 };
 

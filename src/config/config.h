@@ -66,6 +66,14 @@ typedef enum { CFG_TRANSPORT_AUTO = 0, CFG_TRANSPORT_QUIC, CFG_TRANSPORT_IP } cf
 typedef enum { CFG_CC_CUBIC = 0, CFG_CC_RENO, CFG_CC_BBR } cfg_congestion;
 #define CFG_DEFAULT_QUIC_PORT 443
 
+/* Port ranges for port hopping (config_hop.c): [Server] ExtraPorts, [Peer] EndpointPorts. */
+#define CFG_PORT_RANGES_MAX 8
+#define CFG_EXTRA_PORTS_MAX 256 /* a socket per port and family (and worker): bounded */
+typedef struct {
+  uint16_t lo[CFG_PORT_RANGES_MAX], hi[CFG_PORT_RANGES_MAX];
+  uint8_t n;
+} cfg_port_ranges;
+
 typedef struct {
   uint8_t public_key[AWG_KEY_LEN];
   bool has_psk;
@@ -94,6 +102,11 @@ typedef struct {
   uint64_t quic_stream_window, quic_conn_window;
   /* Repair = off: no loss repair with this peer (device/tunnel_repair.h); on by default */
   bool no_repair;
+  /* Port hopping (our extension): EndpointPorts, the server ports to move among, and
+   * HopInterval, seconds between moves (a draw from [hop_min, hop_max] per hop; 30-60 when
+   * EndpointPorts is set without it). n = 0: no hopping. */
+  cfg_port_ranges endpoint_ports;
+  uint32_t hop_min, hop_max;
   int line; /* where its [Peer] header is */
 } cfg_peer;
 
@@ -158,7 +171,8 @@ typedef struct {
   bool server_quic;          /* [Server] Quic: the QUIC endpoint on the tunnel addresses */
   uint16_t server_quic_port; /* [Server] QuicPort */
   uint64_t server_quic_stream_window, server_quic_conn_window; /* 0 = the defaults */
-  uint32_t server_threads; /* [Server] Threads: worker processes, 0 = auto (one per core) */
+  uint32_t server_threads;     /* [Server] Threads: worker processes, 0 = auto (one per core) */
+  cfg_port_ranges extra_ports; /* [Server] ExtraPorts: more UDP ports for hopping peers */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;
@@ -171,6 +185,13 @@ typedef struct {
   int log_format; /* -1 = not set */
   char path[512];
 } awg_config;
+
+/* Port hopping (config_hop.c). The number of ports in r, and the i-th (0-based, in order). */
+uint32_t cfg_port_ranges_count(const cfg_port_ranges *r);
+uint16_t cfg_port_ranges_at(const cfg_port_ranges *r, uint32_t i);
+/* [Server] ExtraPorts as the list of ports to bind besides ListenPort (which is left out), in
+ * order, without repeats; returns how many were written to out[max]. */
+size_t cfg_extra_port_list(const awg_config *c, uint16_t *out, size_t max);
 
 /* A list of diagnostics collected while loading. */
 typedef enum { DIAG_ERROR, DIAG_WARNING } diag_kind;

@@ -190,6 +190,10 @@ int config_keep_restart_only(awg_config *l, const awg_config *r, const char **na
   KEEP(&d, l, r, server_quic_stream_window, "[Server] QuicStreamWindow");
   KEEP(&d, l, r, server_quic_conn_window, "[Server] QuicConnWindow");
   KEEP(&d, l, r, server_threads, "[Server] Threads");
+  if (memcmp(&l->extra_ports, &r->extra_ports, sizeof l->extra_ports) != 0) {
+    note(&d, "[Server] ExtraPorts");
+    l->extra_ports = r->extra_ports;
+  }
   keep_peer_transport(&d, l, r);
   if (l->has_local_socks != r->has_local_socks ||
       (r->has_local_socks && !hostport_eq(&l->local_socks, &r->local_socks))) {

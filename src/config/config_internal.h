@@ -96,6 +96,13 @@ void *cfg_grow(void *arr, size_t n, size_t size);
 extern const key_spec cfg_socks_keys[], cfg_forward_keys[], cfg_server_keys[], cfg_metrics_keys[],
     cfg_control_keys[], cfg_log_keys[], cfg_http_keys[];
 
+/* config_hop.c: port hopping */
+int cfg_parse_port_ranges(char *v, cfg_port_ranges *out, char *err, size_t n);
+int cfg_k_extra_ports(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_endpoint_ports(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_hop_interval(load_ctx *L, char *v, char *err, size_t n);
+void cfg_validate_hop(const awg_config *c, diag_list *d);
+
 /* config_awg3.c: the AmneziaWG 3.x keys */
 int cfg_k_header_protection_key(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_content_padding(load_ctx *L, char *v, char *err, size_t n);

@@ -248,6 +248,7 @@ const key_spec cfg_server_keys[] = {
     {"QuicStreamWindow", k_server_stream_window, 0},
     {"QuicConnWindow", k_server_conn_window, 0},
     {"Threads", k_server_threads, 0},
+    {"ExtraPorts", cfg_k_extra_ports, 0},
     {NULL, NULL, 0},
 };
 

@@ -102,6 +102,9 @@ static void print_peer(const cfg_peer *p, FILE *out) {
     fprintf(out, "; keepalive every %u-%us", p->persistent_keepalive, p->persistent_keepalive_max);
   else if (p->persistent_keepalive)
     fprintf(out, "; keepalive every %us", p->persistent_keepalive);
+  if (p->endpoint_ports.n)
+    fprintf(out, "; hops among %u server ports every %u-%us",
+            cfg_port_ranges_count(&p->endpoint_ports), p->hop_min, p->hop_max);
   fprintf(out, "%s\n", p->has_psk ? "; preshared key set" : "");
 }
 
@@ -111,6 +114,10 @@ void config_print_summary(const awg_config *c, FILE *out) {
   fprintf(out, "%s: OK\n", c->path);
   fprintf(out, "  interface: public key %s…", fp);
   if (c->has_listen_port) fprintf(out, ", listen port %u", c->listen_port);
+  if (c->extra_ports.n) {
+    uint16_t ports[CFG_EXTRA_PORTS_MAX];
+    fprintf(out, " + %zu extra (port hopping)", cfg_extra_port_list(c, ports, CFG_EXTRA_PORTS_MAX));
+  }
   fprintf(out, ", MTU %u%s\n", c->mtu, c->mtu_explicit ? "" : " (default 1420 - S4)");
   fputs("  addresses: ", out);
   print_list_cidr(out, c->addresses, c->n_addresses);

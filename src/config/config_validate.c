@@ -316,4 +316,5 @@ void config_validate(awg_config *c, diag_list *d, const int *iface_lines) {
   validate_socks(c, d);
   validate_listeners(c, d);
   validate_http(c, d);
+  cfg_validate_hop(c, d);
 }

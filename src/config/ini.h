@@ -22,8 +22,9 @@ typedef struct {
 /* Called per item; return 0 to continue, anything else stops the parse with that value. */
 typedef int (*ini_callback)(void *ud, const ini_item *item);
 
-/* Parses buf in place (it is modified; buf[len] must exist and is overwritten with NUL). On a syntax error returns -1 with *err_line set and a
- * message in err. Otherwise returns what the last callback returned (0 when all went well). */
+/* Parses buf in place (it is modified; buf[len] must exist and is overwritten with NUL). On a
+ * syntax error returns -1 with *err_line set and a message in err. Otherwise returns what the last
+ * callback returned (0 when all went well). */
 int ini_parse(char *buf, size_t len, ini_callback cb, void *ud, int *err_line, char *err,
               size_t errlen);
 

@@ -91,6 +91,9 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
   prom_header(b, "awgproxy_reconnects_total", "counter",
               "Sessions re-established after being lost (routine rekeys not counted).");
   prom_sample_u64(b, "awgproxy_reconnects_total", NULL, 0, st.reconnects);
+  prom_header(b, "awgproxy_endpoint_hops_total", "counter",
+              "Port hopping: moves of a peer's endpoint to another server port (EndpointPorts).");
+  prom_sample_u64(b, "awgproxy_endpoint_hops_total", NULL, 0, st.endpoint_hops);
   prom_header(b, "awgproxy_repair_total", "counter",
               "Loss repair between awgproxy ends: nacks = NACK messages sent, asked = missing "
               "datagrams asked for, filled = gaps filled after asking, given_up = gaps given up, "

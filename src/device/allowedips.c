@@ -27,7 +27,9 @@ void allowedips_free(allowedips *t) {
   allowedips_init(t);
 }
 
-static inline int bit_at(const uint8_t *addr, unsigned i) { return (addr[i / 8] >> (7 - i % 8)) & 1; }
+static inline int bit_at(const uint8_t *addr, unsigned i) {
+  return (addr[i / 8] >> (7 - i % 8)) & 1;
+}
 
 static aip_node **root_for(allowedips *t, int family) {
   return family == AF_INET ? &t->root4 : &t->root6;

@@ -94,6 +94,23 @@ static int alloc_buffers(tunnel *t, char *err, size_t errlen) {
   return 0;
 }
 
+/* ListenPort (0: any) and [Server] ExtraPorts. A worker's main port comes from its supervisor
+ * (steered by receiver index); its extra ports it binds itself, in a SO_REUSEPORT group with its
+ * siblings' (spread by the kernel's hash: what lands on the wrong worker is handed on). */
+static int open_udp(tunnel *t, const tunnel_shard *sh, char *err, size_t errlen) {
+  const awg_config *cfg = t->cfg;
+  uint16_t ports[1 + CFG_EXTRA_PORTS_MAX];
+  ports[0] = cfg->has_listen_port ? cfg->listen_port : 0;
+  size_t n = 1 + cfg_extra_port_list(cfg, ports + 1, CFG_EXTRA_PORTS_MAX);
+  if (!(sh && (sh->udp4_fd >= 0 || sh->udp6_fd >= 0))) {
+    t->udp = udp_io_open_ports(t->loop, ports, n, t->shards > 1, tun_on_datagram, t, err, errlen);
+    return t->udp ? 0 : -1;
+  }
+  t->udp = udp_io_adopt(t->loop, sh->udp4_fd, sh->udp6_fd, tun_on_datagram, t, err, errlen);
+  if (!t->udp) return -1;
+  return n > 1 ? udp_io_add_ports(t->udp, t->loop, ports, n, true, err, errlen) : 0;
+}
+
 tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t errlen) {
   return tunnel_create_shard(loop, cfg, NULL, err, errlen);
 }
@@ -118,21 +135,18 @@ tunnel *tunnel_create_shard(uv_loop_t *loop, const awg_config *cfg, const tunnel
   /* Before the first peer: its handshake indices must already be this worker's. */
   if (tun_shard_start(t, sh, err, errlen) != 0) goto fail;
   if (alloc_buffers(t, err, errlen) != 0 || add_peers(t, err, errlen) != 0) goto fail;
-  if (sh && (sh->udp4_fd >= 0 || sh->udp6_fd >= 0))
-    t->udp = udp_io_adopt(loop, sh->udp4_fd, sh->udp6_fd, tun_on_datagram, t, err, errlen);
-  else
-    t->udp = udp_io_open_ex(loop, cfg->has_listen_port ? cfg->listen_port : 0, t->shards > 1,
-                            tun_on_datagram, t, err, errlen);
-  if (!t->udp) goto fail;
+  if (open_udp(t, sh, err, errlen) != 0) goto fail;
   t->ip =
       ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err, errlen);
   if (!t->ip) goto fail;
-  char port[8];
+  char port[8], extra[8];
   snprintf(port, sizeof port, "%u", udp_io_port(t->udp));
+  snprintf(extra, sizeof extra, "%zu", udp_io_port_count(t->udp) - 1);
   bool gso, gro;
   udp_io_offload(t->udp, &gso, &gro);
   LOG_I("tunnel", "listening", "udp_port", port, "peers", cfg->n_peers ? "configured" : "none",
-        "udp_gso", gso ? "on" : "off", "udp_gro", gro ? "on" : "off", NULL);
+        "udp_gso", gso ? "on" : "off", "udp_gro", gro ? "on" : "off",
+        udp_io_port_count(t->udp) > 1 ? "extra_ports" : NULL, extra, NULL);
   for (size_t i = 0; i < t->n_peers; i++) tun_service_peer(t->peers[i]);
   /* Peers with an Endpoint and a keepalive connect at once, so the tunnel is up before use. */
   for (size_t i = 0; i < t->n_peers; i++)

@@ -70,6 +70,7 @@ typedef struct {
   /* Sessions re-established after being lost (expired, or handshake rounds that failed);
    * routine rekeys of a live session are not counted. */
   uint64_t reconnects;
+  uint64_t endpoint_hops; /* port hopping: moves of a peer's endpoint to another server port */
   uint64_t junk_sent, signature_sent; /* Jc junk and I1..I5 datagrams */
   uint64_t dropped[TUN_DROP_COUNT];
   /* Loss repair between awgproxy ends (tunnel_repair.h): NACK messages sent, counters asked for,

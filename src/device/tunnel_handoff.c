@@ -11,6 +11,7 @@ void tun_handoff_header(const tun_handoff *h, uint8_t out[TUN_HANDOFF_HEADER]) {
   out[1] = (uint8_t)(h->bare != 0);
   be16_store(out + 2, (uint16_t)h->from.len);
   be32_store(out + 4, (uint32_t)h->wire_len);
+  be16_store(out + 8, h->from.sock);
 }
 
 static bool address_ok(const udp_addr *a) {
@@ -31,6 +32,7 @@ int tun_handoff_parse(const uint8_t *buf, size_t n, tun_handoff *out) {
   out->wire_len = be32_load(buf + 4);
   memcpy(&out->from.ss, buf + TUN_HANDOFF_HEADER, alen);
   out->from.len = (socklen_t)alen;
+  out->from.sock = be16_load(buf + 8); /* checked where it is used (udp_sock_for) */
   if (!address_ok(&out->from)) return -1;
   out->msg = buf + TUN_HANDOFF_HEADER + alen;
   out->len = n - TUN_HANDOFF_HEADER - alen;

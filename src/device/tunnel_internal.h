@@ -66,6 +66,7 @@ typedef struct tun_peer {
   uint8_t repair_budget_tick; /* datagrams sent towards the next unit of budget */
   tun_repair_ring repair_ring;
   uint64_t response_sent; /* monotonic ns our latest handshake response went out, 0 = none */
+  uint64_t hop_at;        /* monotonic ns of the next port hop (tunnel_hop.h), 0 = none */
   unsigned handles_open;  /* the timer, plus a getaddrinfo still running */
 } tun_peer;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "awg/first_bytes.h"
+#include "device/tunnel_hop.h"
 #include "device/tunnel_internal.h"
 #include "util/log.h"
 #include "util/shard_counts.h"
@@ -76,6 +77,13 @@ static void update_endpoint(tun_peer *p, const udp_addr *from) {
   /* amneziawg-go resets its trailer window on every received packet (spec R37). */
   p->udp_window = AWG3_UDP_WINDOW;
   if (p->has_endpoint && udp_addr_equal(&p->endpoint, from)) return;
+  if (tun_hop_keeps_port(p, from)) return;
+  if (p->has_endpoint && p->endpoint.len == from->len &&
+      !memcmp(&p->endpoint.ss, &from->ss, from->len)) {
+    /* The same address on another of our ports (a hopping client moved): answer from there. */
+    p->endpoint.sock = from->sock;
+    return;
+  }
   char ep[64];
   udp_addr_format(from, ep, sizeof ep);
   LOG_I("tunnel", p->has_endpoint ? "endpoint_changed" : "endpoint_learned", "peer", p->fp,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "awg/first_bytes.h"
+#include "device/tunnel_hop.h"
 #include "device/tunnel_internal.h"
 #include "util/log.h"
 #include "wg/messages.h"
@@ -245,6 +246,8 @@ void tun_service_peer(tun_peer *p) {
   if (expiry && (!armed || expiry < deadline)) deadline = expiry, armed = true;
   uint64_t held = p->reorder.deadline; /* packets held for reordering go out by then */
   if (held && (!armed || held < deadline)) deadline = held, armed = true;
+  uint64_t hop = tun_hop_service(p, now);
+  if (hop && (!armed || hop < deadline)) deadline = hop, armed = true;
   if (!armed) {
     uv_timer_stop(&p->timer);
     return;

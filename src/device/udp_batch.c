@@ -131,7 +131,7 @@ static size_t plan(udp_io *u, udp_sock *s, size_t from, udp_flush_plan *p) {
   size_t k = 0;
   for (size_t i = from; i < u->n_out;) {
     const udp_out *o = &u->out[i];
-    if (o->to.ss.ss_family != s->family) {
+    if (o->to.ss.ss_family != s->family || o->to.sock != s->slot) {
       i++;
       continue;
     }
@@ -230,11 +230,22 @@ queue:
   for (; k < n; k++) queue_msg(u, s, &p.meta[k]);
 }
 
+/* Each socket with datagrams in the batch sends its share once, from its first entry on (in
+ * the order of first appearance; order matters only within a socket's share, per peer). */
 void udp_io_flush(udp_io *u) {
   if (!u->n_out) return;
   loop_turn_cancel(&u->flush_hook);
-  if (u->s4.open) flush_sock(u, &u->s4, 0);
-  if (u->s6.open) flush_sock(u, &u->s6, 0);
+  uint64_t gen = ++u->flush_gen;
+  for (size_t i = 0; i < u->n_out; i++) {
+    udp_sock *s = udp_sock_for(u, &u->out[i].to);
+    if (!s) {
+      log_send_failed(&u->out[i], UV_EAFNOSUPPORT);
+      continue;
+    }
+    if (s->flush_gen == gen) continue;
+    s->flush_gen = gen;
+    flush_sock(u, s, i);
+  }
   u->n_out = 0;
   u->used = 0;
 }

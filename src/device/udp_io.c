@@ -70,18 +70,19 @@ static int start_one(udp_io *u, udp_sock *s) {
   return 0;
 }
 
-static void init_sock(udp_io *u, udp_sock *s, int family) {
+static void init_sock(udp_io *u, udp_sock *s, int family, uint16_t slot) {
   s->owner = u;
   s->family = family;
+  s->slot = slot;
   s->poll_fd = -1;
   s->h.data = s;
 }
 
 static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_t port,
-                    bool reuseport) {
+                    bool reuseport, uint16_t slot) {
   int rc = uv_udp_init_ex(loop, &s->h, (unsigned)family | UV_UDP_RECVMMSG);
   if (rc) return rc;
-  init_sock(u, s, family);
+  init_sock(u, s, family, slot);
   if (reuseport && (rc = share_port(s)) != 0) {
     uv_close((uv_handle_t *)&s->h, NULL);
     return rc;
@@ -109,7 +110,7 @@ static int adopt_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, int fd
   if (fd < 0) return UV_EBADF;
   int rc = uv_udp_init_ex(loop, &s->h, AF_UNSPEC | UV_UDP_RECVMMSG);
   if (rc) return rc;
-  init_sock(u, s, family);
+  init_sock(u, s, family, 0);
   if ((rc = uv_udp_open(&s->h, fd)) != 0) {
     uv_close((uv_handle_t *)&s->h, NULL);
     return rc;
@@ -126,6 +127,7 @@ static uint16_t bound_port(udp_sock *s) {
 }
 
 static void free_io(udp_io *u) {
+  free(u->ports);
   free(u->rbuf);
   free(u->arena);
   free(u);
@@ -136,15 +138,17 @@ udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, c
   return udp_io_open_ex(loop, port, false, fn, ctx, err, errlen);
 }
 
-static udp_io *new_io(udp_recv_fn fn, void *ctx, char *err, size_t errlen) {
+static udp_io *new_io(size_t cap, udp_recv_fn fn, void *ctx, char *err, size_t errlen) {
   udp_io *u = calloc(1, sizeof *u);
   if (u) u->rbuf = malloc((size_t)UDP_RECV_SLOTS * UDP_SLOT_SIZE);
   if (u) u->arena = malloc(UDP_ARENA_SIZE);
-  if (!u || !u->rbuf || !u->arena) {
+  if (u) u->ports = calloc(cap, sizeof *u->ports);
+  if (!u || !u->rbuf || !u->arena || !u->ports) {
     if (u) free_io(u);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
+  u->cap = cap;
   u->fn = fn;
   u->ctx = ctx;
   udp_batch_init(u);
@@ -153,15 +157,69 @@ static udp_io *new_io(udp_recv_fn fn, void *ctx, char *err, size_t errlen) {
 
 udp_io *udp_io_adopt(uv_loop_t *loop, int fd4, int fd6, udp_recv_fn fn, void *ctx, char *err,
                      size_t errlen) {
-  udp_io *u = new_io(fn, ctx, err, errlen);
+  /* Room for extra ports added later (udp_io_add_ports); calloc'd pages cost nothing untouched. */
+  udp_io *u = new_io(UDP_IO_MAX_PORTS, fn, ctx, err, errlen);
   if (!u) return NULL;
-  int rc4 = adopt_one(loop, u, &u->s4, AF_INET, fd4);
-  if (!rc4) u->port = bound_port(&u->s4);
-  int rc6 = adopt_one(loop, u, &u->s6, AF_INET6, fd6);
-  if (!rc6 && !u->port) u->port = bound_port(&u->s6);
+  udp_port *p = &u->ports[0];
+  int rc4 = adopt_one(loop, u, &p->s4, AF_INET, fd4);
+  if (!rc4) u->port = bound_port(&p->s4);
+  int rc6 = adopt_one(loop, u, &p->s6, AF_INET6, fd6);
+  if (!rc6 && !u->port) u->port = bound_port(&p->s6);
   if (rc4 && rc6) {
     snprintf(err, errlen, "cannot use the UDP sockets handed over: %s", uv_strerror(rc4));
     free_io(u);
+    return NULL;
+  }
+  p->port = u->port;
+  u->n_ports = 1;
+  return u;
+}
+
+/* Binds local port number `port` (0: any) as the next slot. Either family may fail (no IPv6);
+ * returns the IPv4 error when neither binds. */
+static int open_port(udp_io *u, uv_loop_t *loop, uint16_t port, bool reuseport) {
+  uint16_t slot = (uint16_t)u->n_ports;
+  udp_port *p = &u->ports[slot];
+  int rc4 = open_one(loop, u, &p->s4, AF_INET, port, reuseport, slot);
+  if (!rc4) port = bound_port(&p->s4);
+  int rc6 = open_one(loop, u, &p->s6, AF_INET6, port, reuseport, slot);
+  if (!rc6 && !port) port = bound_port(&p->s6);
+  if (rc4 && rc6) return rc4;
+  p->port = port;
+  u->n_ports++;
+  return 0;
+}
+
+static void close_port_now(udp_port *p);
+
+int udp_io_add_ports(udp_io *u, uv_loop_t *loop, const uint16_t *ports, size_t n, bool reuseport,
+                     char *err, size_t errlen) {
+  if (n > u->cap) return snprintf(err, errlen, "more than %zu UDP ports", u->cap - 1), -1;
+  for (size_t i = 1; i < n; i++) {
+    int rc = open_port(u, loop, ports[i], reuseport);
+    if (rc) {
+      snprintf(err, errlen, "cannot bind UDP port %u (ExtraPorts): %s", ports[i], uv_strerror(rc));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+udp_io *udp_io_open_ports(uv_loop_t *loop, const uint16_t *ports, size_t n, bool reuseport,
+                          udp_recv_fn fn, void *ctx, char *err, size_t errlen) {
+  if (n < 1 || n > UDP_IO_MAX_PORTS)
+    return snprintf(err, errlen, "between 1 and %d UDP ports", UDP_IO_MAX_PORTS), NULL;
+  udp_io *u = new_io(n, fn, ctx, err, errlen);
+  if (!u) return NULL;
+  int rc = open_port(u, loop, ports[0], reuseport);
+  if (rc) {
+    snprintf(err, errlen, "cannot bind UDP port %u: %s", ports[0], uv_strerror(rc));
+    free_io(u);
+    return NULL;
+  }
+  u->port = u->ports[0].port;
+  if (udp_io_add_ports(u, loop, ports, n, reuseport, err, errlen) != 0) {
+    udp_io_close(u); /* what was opened closes as on shutdown */
     return NULL;
   }
   return u;
@@ -169,29 +227,23 @@ udp_io *udp_io_adopt(uv_loop_t *loop, int fd4, int fd6, udp_recv_fn fn, void *ct
 
 udp_io *udp_io_open_ex(uv_loop_t *loop, uint16_t port, bool reuseport, udp_recv_fn fn, void *ctx,
                        char *err, size_t errlen) {
-  udp_io *u = new_io(fn, ctx, err, errlen);
-  if (!u) return NULL;
-  int rc4 = open_one(loop, u, &u->s4, AF_INET, port, reuseport);
-  if (!rc4) u->port = bound_port(&u->s4);
-  int rc6 = open_one(loop, u, &u->s6, AF_INET6, u->port ? u->port : port, reuseport);
-  if (!rc6 && !u->port) u->port = bound_port(&u->s6);
-  if (rc4 && rc6) {
-    snprintf(err, errlen, "cannot bind UDP port %u: %s", port, uv_strerror(rc4));
-    free_io(u);
-    return NULL;
-  }
-  return u;
+  return udp_io_open_ports(loop, &port, 1, reuseport, fn, ctx, err, errlen);
 }
 
 uint16_t udp_io_port(const udp_io *u) { return u->port; }
 
+size_t udp_io_port_count(const udp_io *u) { return u->n_ports; }
+
 void udp_io_offload(const udp_io *u, bool *gso, bool *gro) {
-  *gso = (u->s4.open && u->s4.gso) || (u->s6.open && u->s6.gso);
-  *gro = (u->s4.open && u->s4.gro) || (u->s6.open && u->s6.gro);
+  const udp_port *p = &u->ports[0];
+  *gso = (p->s4.open && p->s4.gso) || (p->s6.open && p->s6.gso);
+  *gro = (p->s4.open && p->s4.gro) || (p->s6.open && p->s6.gro);
 }
 
-udp_sock *udp_sock_for(udp_io *u, int family) {
-  udp_sock *s = family == AF_INET ? &u->s4 : &u->s6;
+udp_sock *udp_sock_for(udp_io *u, const udp_addr *to) {
+  if (to->sock >= u->n_ports) return NULL;
+  udp_port *p = &u->ports[to->sock];
+  udp_sock *s = to->ss.ss_family == AF_INET ? &p->s4 : &p->s6;
   return s->open ? s : NULL;
 }
 
@@ -219,7 +271,7 @@ int udp_send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, size_t
 }
 
 static int send_now(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len) {
-  udp_sock *s = udp_sock_for(u, to->ss.ss_family);
+  udp_sock *s = udp_sock_for(u, to);
   if (!s) return UV_EAFNOSUPPORT;
   /* Behind queued datagrams, queue too: order matters to TCP inside the tunnel. */
   if (uv_udp_get_send_queue_count(&s->h)) return udp_send_queued(s, to, data, len);
@@ -250,14 +302,18 @@ void udp_io_close(udp_io *u) {
   udp_io_flush(u);
   loop_turn_cancel(&u->flush_hook);
   u->closing = 0;
-  udp_sock *socks[2] = {&u->s4, &u->s6};
-  for (int i = 0; i < 2; i++) {
-    if (!socks[i]->open) continue;
-    u->closing += 1 + udp_recv_close(socks[i], on_closed);
+  for (size_t i = 0; i < u->n_ports; i++) {
+    udp_sock *socks[2] = {&u->ports[i].s4, &u->ports[i].s6};
+    for (int k = 0; k < 2; k++)
+      if (socks[k]->open) u->closing += 1 + udp_recv_close(socks[k], on_closed);
   }
-  for (int i = 0; i < 2; i++)
-    if (socks[i]->open) uv_close((uv_handle_t *)&socks[i]->h, on_closed);
+  for (size_t i = 0; i < u->n_ports; i++) close_port_now(&u->ports[i]);
   if (!u->closing) free_io(u);
+}
+
+static void close_port_now(udp_port *p) {
+  if (p->s4.open) uv_close((uv_handle_t *)&p->s4.h, on_closed);
+  if (p->s6.open) uv_close((uv_handle_t *)&p->s6.h, on_closed);
 }
 
 void udp_addr_format(const udp_addr *a, char *buf, size_t len) {
@@ -265,5 +321,5 @@ void udp_addr_format(const udp_addr *a, char *buf, size_t len) {
 }
 
 int udp_addr_equal(const udp_addr *a, const udp_addr *b) {
-  return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+  return a->len == b->len && a->sock == b->sock && memcmp(&a->ss, &b->ss, a->len) == 0;
 }

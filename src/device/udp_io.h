@@ -21,9 +21,13 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+/* A remote address, and for a server with extra ports ([Server] ExtraPorts, port hopping) which
+ * of our local ports it talks to: replies leave from the port the peer last sent to, as its NAT
+ * expects. sock 0 is the main port; 0 is also what a zeroed udp_addr says. */
 typedef struct {
   struct sockaddr_storage ss;
   socklen_t len;
+  uint16_t sock; /* index of our local port (udp_io_open_ports' order) */
 } udp_addr;
 
 /* data is scratch owned by udp_io, writable by the callback until it returns (decryption works
@@ -40,11 +44,24 @@ udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, c
  * workers of one server. */
 udp_io *udp_io_open_ex(uv_loop_t *loop, uint16_t port, bool reuseport, udp_recv_fn fn, void *ctx,
                        char *err, size_t errlen);
+/* The same on several local ports (port hopping): ports[0] as above (0 picks one), then each of
+ * ports[1..n) (non-zero; a port that cannot be bound fails the whole call, with the port named in
+ * err). Datagrams say which port they came in on (udp_addr.sock), and sends leave from the port
+ * their udp_addr.sock names. n <= UDP_IO_MAX_PORTS. */
+#define UDP_IO_MAX_PORTS 257
+udp_io *udp_io_open_ports(uv_loop_t *loop, const uint16_t *ports, size_t n, bool reuseport,
+                          udp_recv_fn fn, void *ctx, char *err, size_t errlen);
+/* Adds local ports 1..n-1 to a udp_io made by udp_io_adopt (a server worker: the main port's
+ * sockets come from the supervisor, extra ports it binds itself, shared with the siblings). */
+int udp_io_add_ports(udp_io *u, uv_loop_t *loop, const uint16_t *ports, size_t n, bool reuseport,
+                     char *err, size_t errlen);
 /* The same on sockets already bound (by a server's supervisor, which shares them among its
  * workers): fd4 / fd6 (-1 = none), owned by the udp_io from now on. */
 udp_io *udp_io_adopt(uv_loop_t *loop, int fd4, int fd6, udp_recv_fn fn, void *ctx, char *err,
                      size_t errlen);
 uint16_t udp_io_port(const udp_io *u);
+/* How many local ports: 1 + the extra ones. */
+size_t udp_io_port_count(const udp_io *u);
 #define UDP_IO_MAX_DATAGRAM (65536 + 128)
 
 /* Room for one datagram of at most max_len (<= UDP_IO_MAX_DATAGRAM) bytes in the send batch,

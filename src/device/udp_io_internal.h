@@ -35,7 +35,15 @@ typedef struct {
   uv_poll_t poll; /* on poll_fd, a dup of the socket (libuv allows one watcher per fd) */
   int poll_fd;
   udp_io *owner;
+  uint16_t slot;      /* which local port (udp_addr.sock) */
+  uint64_t flush_gen; /* the flush that last sent this socket's share */
 } udp_sock;
+
+/* One local port: a socket per address family. */
+typedef struct {
+  udp_sock s4, s6;
+  uint16_t port;
+} udp_port;
 
 /* One queued datagram: arena[off, off+len) for `to`; the counters are bumped when it is handed
  * to the kernel or to libuv's queue. */
@@ -46,10 +54,11 @@ typedef struct {
 } udp_out;
 
 struct udp_io {
-  udp_sock s4, s6;
+  udp_port *ports; /* [cap], allocated once: the uv handles in it never move */
+  size_t n_ports, cap;
   udp_recv_fn fn;
   void *ctx;
-  uint16_t port;
+  uint16_t port; /* the main port's number */
   int closing;
   char *rbuf; /* UDP_RECV_SLOTS * UDP_SLOT_SIZE, shared by both sockets (one loop thread) */
   /* The send batch: datagrams sealed in place in arena, in order. */
@@ -61,10 +70,12 @@ struct udp_io {
   int test_gso_fail;       /* test hook: the next GSO send fails with this errno (0 = off) */
   uint64_t gso_sends;      /* GSO messages the kernel took (tests, diagnostics) */
   uint64_t gro_aggregates; /* received buffers holding more than one datagram */
+  uint64_t flush_gen;
 };
 
 /* udp_io.c */
-udp_sock *udp_sock_for(udp_io *u, int family);
+/* The open socket for a destination (its family and udp_addr.sock), NULL if none. */
+udp_sock *udp_sock_for(udp_io *u, const udp_addr *to);
 /* Hands a copy to libuv's bounded queue (sent in order once the socket is writable). */
 int udp_send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, size_t len);
 bool udp_env_flag(const char *name);

@@ -14,9 +14,11 @@
 
 #include "device/udp_io_internal.h"
 
-static void deliver(udp_io *u, uint8_t *data, size_t len, const struct sockaddr *addr) {
+static void deliver(udp_sock *s, uint8_t *data, size_t len, const struct sockaddr *addr) {
+  udp_io *u = s->owner;
   udp_addr from;
   memset(&from, 0, sizeof from);
+  from.sock = s->slot;
   from.len = addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   memcpy(&from.ss, addr, from.len);
   u->fn(u->ctx, data, len, &from);
@@ -29,9 +31,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                     unsigned flags) {
-  udp_io *u = ((udp_sock *)h->data)->owner;
   if (nread < 0 || !addr || (flags & UV_UDP_PARTIAL)) return; /* errors, end of batch, truncated */
-  deliver(u, (uint8_t *)buf->base, (size_t)nread, addr);
+  deliver(h->data, (uint8_t *)buf->base, (size_t)nread, addr);
 }
 
 #ifdef UDP_IO_HAVE_GRO
@@ -64,7 +65,8 @@ static size_t gro_segment(struct msghdr *h) {
 
 /* One received message: a datagram, or GRO's run of segments (each `seg` bytes, the last may be
  * shorter), handed over one by one in order; each is decrypted in place in its own bytes. */
-static void deliver_message(udp_io *u, struct mmsghdr *m) {
+static void deliver_message(udp_sock *s, struct mmsghdr *m) {
+  udp_io *u = s->owner;
   struct msghdr *h = &m->msg_hdr;
   if (h->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return;
   const struct sockaddr *addr = h->msg_name;
@@ -73,10 +75,10 @@ static void deliver_message(udp_io *u, struct mmsghdr *m) {
     return;
   uint8_t *data = h->msg_iov->iov_base;
   size_t len = m->msg_len, seg = gro_segment(h);
-  if (!seg || seg >= len) return deliver(u, data, len, addr);
+  if (!seg || seg >= len) return deliver(s, data, len, addr);
   u->gro_aggregates++;
   for (size_t off = 0; off < len; off += seg)
-    deliver(u, data + off, len - off < seg ? len - off : seg, addr);
+    deliver(s, data + off, len - off < seg ? len - off : seg, addr);
 }
 
 static void on_poll(uv_poll_t *ph, int status, int events) {
@@ -100,7 +102,7 @@ static void on_poll(uv_poll_t *ph, int status, int events) {
     do n = recvmmsg(s->poll_fd, p.mm, UDP_RECV_SLOTS, MSG_DONTWAIT, NULL);
     while (n < 0 && errno == EINTR);
     if (n <= 0) return; /* EAGAIN: drained; other errors (ICMP errors queued): next wakeup */
-    for (int i = 0; i < n && !u->closing; i++) deliver_message(u, &p.mm[i]);
+    for (int i = 0; i < n && !u->closing; i++) deliver_message(s, &p.mm[i]);
     if (n < UDP_RECV_SLOTS || u->closing) return;
   }
 }

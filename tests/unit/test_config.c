@@ -346,6 +346,77 @@ static void test_case_insensitive_names(void **state) {
   unload(&L);
 }
 
+/* Port hopping: ranges and lists, the ListenPort left out of ExtraPorts, HopInterval's default,
+ * and what needs another key. */
+static void test_port_hopping_keys(void **state) {
+  (void)state;
+  loaded L;
+  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
+              "\nAddress = 10.0.0.1/24\nListenPort = 20000\n"
+              "[Server]\nExtraPorts = 20000-20009, 30000\n");
+  assert_int_equal(cfg_port_ranges_count(&L.c.extra_ports), 11);
+  uint16_t ports[CFG_EXTRA_PORTS_MAX];
+  assert_int_equal(cfg_extra_port_list(&L.c, ports, CFG_EXTRA_PORTS_MAX), 10); /* not 20000 */
+  assert_int_equal(ports[0], 20001);
+  assert_int_equal(ports[9], 30000);
+  unload(&L);
+
+  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
+              "\nAddress = 10.0.0.2/32\n"
+              "[Peer]\nPublicKey = " PUB_B
+              "\nAllowedIPs = 0.0.0.0/0\nEndpoint = 192.0.2.1:20000\n"
+              "EndpointPorts = 20000-20099\n");
+  assert_int_equal(cfg_port_ranges_count(&L.c.peers[0].endpoint_ports), 100);
+  assert_int_equal(L.c.peers[0].hop_min, 30);
+  assert_int_equal(L.c.peers[0].hop_max, 60);
+  unload(&L);
+
+  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
+              "\nAddress = 10.0.0.2/32\n"
+              "[Peer]\nPublicKey = " PUB_B
+              "\nAllowedIPs = 0.0.0.0/0\nEndpoint = 192.0.2.1:20000\n"
+              "HopInterval = 5\nEndpointPorts = 20000-20001\n");
+  assert_int_equal(L.c.peers[0].hop_min, 5); /* set before EndpointPorts: kept */
+  assert_int_equal(L.c.peers[0].hop_max, 5);
+  unload(&L);
+
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.2/32\n"
+           "[Peer]\nPublicKey = " PUB_B
+           "\nAllowedIPs = 0.0.0.0/0\n"
+           "EndpointPorts = 20000-20099\nHopInterval = 60-30\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 8, "HopInterval: range 60-30 ends before it starts");
+  unload(&L);
+
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.2/32\n"
+           "[Peer]\nPublicKey = " PUB_B "\nAllowedIPs = 0.0.0.0/0\nEndpointPorts = 20000-20099\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 4, "EndpointPorts needs an Endpoint");
+  unload(&L);
+
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.2/32\n"
+           "[Peer]\nPublicKey = " PUB_B "\nAllowedIPs = 0.0.0.0/0\nHopInterval = 30-60\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 4, "HopInterval is set but EndpointPorts is not");
+  unload(&L);
+
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.1/24\nListenPort = 1000\n"
+           "[Server]\nExtraPorts = 20000-29999\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 6, "ExtraPorts: holds 10000 ports; at most 256");
+  unload(&L);
+
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.1/24\n"
+           "[Server]\nExtraPorts = 20000-20001, 0\n");
+  assert_int_equal(L.rc, -1);
+  unload(&L);
+}
+
 static void test_comments(void **state) {
   loaded L;
   /* `;` starts a comment only at the beginning of a line (as in wg-quick). */
@@ -787,6 +858,7 @@ int main(void) {
       cmocka_unit_test(test_explicit_mtu),
       cmocka_unit_test(test_case_insensitive_names),
       cmocka_unit_test(test_comments),
+      cmocka_unit_test(test_port_hopping_keys),
       cmocka_unit_test(test_crlf),
       cmocka_unit_test(test_bom),
       cmocka_unit_test(test_no_final_newline),

@@ -3,7 +3,8 @@
  * destination, by the segment limit) arrives with every datagram's exact bytes and in order per
  * destination; the kernel's GSO and GRO really carry it where Linux has them; a refused GSO send
  * (forced EIO) falls back to plain datagrams without losing any; AWG_UDP_NO_GSO / AWG_UDP_NO_GRO
- * force the portable paths. */
+ * force the portable paths; a udp_io on several ports (port hopping) answers from the port a
+ * datagram came in on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,10 +203,10 @@ static void test_mixed_batch_arrives_in_order(void **state) {
   check_arrivals(rp, plan, n);
 #ifdef UDP_IO_HAVE_GSO
   /* The kernel's GSO took runs, and the receivers got some of them as GRO aggregates. */
-  assert_true(rp->tx->s4.gso);
+  assert_true(rp->tx->ports[0].s4.gso);
   assert_true(rp->tx->gso_sends > 0);
 #ifdef UDP_IO_HAVE_GRO
-  assert_true(rp->rx[0]->s4.gro);
+  assert_true(rp->rx[0]->ports[0].s4.gro);
   assert_true(rp->rx[0]->gro_aggregates + rp->rx[1]->gro_aggregates > 0);
 #endif
 #endif
@@ -218,7 +219,7 @@ static void test_refused_gso_falls_back(void **state) {
   size_t n = build_plan(plan);
   run_plan(rp, plan, n);
   check_arrivals(rp, plan, n);
-  assert_false(rp->tx->s4.gso); /* off for this socket from now on */
+  assert_false(rp->tx->ports[0].s4.gso); /* off for this socket from now on */
   assert_int_equal(rp->tx->gso_sends, 0);
 }
 
@@ -228,8 +229,8 @@ static void test_portable_paths_forced(void **state) {
   size_t n = build_plan(plan);
   run_plan(rp, plan, n);
   check_arrivals(rp, plan, n);
-  assert_false(rp->tx->s4.gso);
-  assert_false(rp->rx[0]->s4.gro);
+  assert_false(rp->tx->ports[0].s4.gso);
+  assert_false(rp->rx[0]->ports[0].s4.gro);
   assert_int_equal(rp->tx->gso_sends, 0);
   assert_int_equal(rp->rx[0]->gro_aggregates + rp->rx[1]->gro_aggregates, 0);
 }
@@ -254,8 +255,79 @@ static void test_burst_after_batch(void **state) {
   assert_memory_equal(rp->got[0]->data[1], b, sizeof b);
 }
 
+/* Port hopping's server side: one udp_io on three local ports. Each datagram says which port it
+ * came in on (udp_addr.sock), and an answer to that address leaves from that same port, as the
+ * sender's NAT expects; one batch mixing the ports sends each share from its own socket. */
+typedef struct {
+  udp_io *io;
+  size_t n;
+  uint16_t sock[16];
+} port_echo;
+
+static void on_port_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from) {
+  port_echo *e = ctx;
+  if (e->n < 16) e->sock[e->n++] = from->sock;
+  if (e->io) udp_io_send(e->io, from, data, len, NULL, NULL); /* echo, batched */
+}
+
+typedef struct {
+  size_t n;
+  uint16_t from_port[16];
+  uint8_t first[16];
+} reply_log;
+
+static void on_reply(void *ctx, uint8_t *data, size_t len, const udp_addr *from) {
+  reply_log *l = ctx;
+  if (l->n < 16 && len > 0) {
+    l->from_port[l->n] = ntohs(((const struct sockaddr_in *)&from->ss)->sin_port);
+    l->first[l->n++] = data[0];
+  }
+}
+
+static void test_extra_ports(void **state) {
+  rig *rp = *state;
+  char err[128];
+  port_echo echo = {0};
+  uint16_t want[3] = {0, 0, 0};
+  udp_io *srv =
+      udp_io_open_ports(&rp->loop, want, 3, false, on_port_datagram, &echo, err, sizeof err);
+  assert_non_null(srv);
+  echo.io = srv;
+  assert_int_equal(srv->n_ports, 3);
+  reply_log replies = {0};
+  udp_io *cli = udp_io_open(&rp->loop, 0, on_reply, &replies, err, sizeof err);
+  assert_non_null(cli);
+  /* two datagrams per port, ports interleaved, all in one turn */
+  for (uint8_t i = 0; i < 6; i++) {
+    udp_addr to = loopback(srv->ports[i % 3].port);
+    uint8_t d[2] = {i, (uint8_t)(i % 3)};
+    assert_int_equal(udp_io_send(cli, &to, d, sizeof d, NULL, NULL), 0);
+  }
+  uint64_t deadline = uv_hrtime() + 5000000000ull;
+  while (replies.n < 6 && uv_hrtime() < deadline) uv_run(&rp->loop, UV_RUN_NOWAIT);
+  assert_int_equal(echo.n, 6);
+  assert_int_equal(replies.n, 6);
+  for (size_t k = 0; k < 6; k++) {
+    uint8_t i = replies.first[k];
+    assert_true(i < 6);
+    assert_int_equal(replies.from_port[k], srv->ports[i % 3].port); /* answered from its port */
+  }
+  size_t per_sock[3] = {0, 0, 0};
+  for (size_t k = 0; k < 6; k++) per_sock[echo.sock[k]]++;
+  assert_int_equal(per_sock[0], 2);
+  assert_int_equal(per_sock[1], 2);
+  assert_int_equal(per_sock[2], 2);
+  /* A port that cannot be bound fails the whole call and names the port. */
+  uint16_t taken[2] = {0, srv->ports[1].port};
+  assert_null(udp_io_open_ports(&rp->loop, taken, 2, false, on_reply, &replies, err, sizeof err));
+  assert_non_null(strstr(err, "cannot bind UDP port"));
+  udp_io_close(cli);
+  udp_io_close(srv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_extra_ports, setup_offload, teardown),
       cmocka_unit_test_setup_teardown(test_mixed_batch_arrives_in_order, setup_offload, teardown),
       cmocka_unit_test_setup_teardown(test_refused_gso_falls_back, setup_offload, teardown),
       cmocka_unit_test_setup_teardown(test_portable_paths_forced, setup_portable, teardown),

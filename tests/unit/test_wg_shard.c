@@ -130,6 +130,7 @@ static void test_handoff_record(void **state) {
   a->sin6_family = AF_INET6;
   a->sin6_port = htons(51820);
   h.from.len = sizeof *a;
+  h.from.sock = 7; /* came in on the server's 7th extra port (port hopping) */
   tun_handoff_header(&h, buf);
   memcpy(buf + TUN_HANDOFF_HEADER, a, sizeof *a);
   memcpy(buf + TUN_HANDOFF_HEADER + sizeof *a, msg, sizeof msg);
@@ -142,6 +143,7 @@ static void test_handoff_record(void **state) {
   assert_memory_equal(got.msg, msg, sizeof msg);
   assert_int_equal(got.from.len, sizeof *a);
   assert_memory_equal(&got.from.ss, a, sizeof *a);
+  assert_int_equal(got.from.sock, 7);
   /* Short, unknown kind, an address of the wrong size for its family. */
   assert_int_equal(tun_handoff_parse(buf, TUN_HANDOFF_HEADER + 10, &got), -1);
   buf[0] = 9;
