@@ -489,8 +489,16 @@ time.sleep(30)
 '''
 
 
-def test_zz_server_stops_cleanly_with_flows_open(xl):
-    """Last in the module: SIGTERM while a relay, a pending connect and a UDP flow exist."""
+@pytest.fixture
+def fresh(tmp_path):
+    """A server of its own for the stop test, so that no test depends on running before it."""
+    with netns.open_lab(tmp_path, tools=("ping", "wg", "wireguard-go", "curl")) as lab:
+        yield ExitLab(lab)
+
+
+def test_server_stops_cleanly_with_flows_open(fresh):
+    """SIGTERM while a relay, a pending connect and a UDP flow exist."""
+    xl = fresh
     p = xl.c.popen([sys.executable, "-c", HOLD_OPEN, T_ADDR], stdout=subprocess.PIPE)
     assert p.stdout.readline().strip() == b"held"
     time.sleep(0.5)

@@ -28,6 +28,7 @@ service ([Server] Socks on 10.77.0.1:1080) end, while B's SOCKS relay and one th
 """
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -311,11 +312,21 @@ def pl(tmp_path_factory):
         yield PolicyLab(lab)
 
 
+@pytest.fixture
+def fresh(tmp_path):
+    """A lab of its own, for a test that changes the server (reload, stop) or needs it idle:
+    no test depends on another having run before it."""
+    with netns.open_lab(tmp_path, tools=("ping", "wg", "wireguard-go", "curl")) as lab:
+        yield PolicyLab(lab)
+
+
 # ---- peer A: deny rules ---------------------------------------------------------------------
-# The cap test comes first: UDP flows of later tests hold one of A's slots for a minute.
 
 
-def test_a_connection_cap(pl):
+def test_connection_cap(fresh):
+    """The cap test has a server of its own: UDP flows of other tests hold one of A's slots for
+    a minute."""
+    pl = fresh
     """MaxConnections = 3: a fourth connection is reset at once; closing one frees a slot."""
     assert netns.wait_until(lambda: pl.metrics().get("awgproxy_exit_connections") == 0, 15)
     hold = subprocess.Popen(pl.a.argv([sys.executable, "-c", CLIENT_HOLD, T_MAIN, "80", "4"]),
@@ -457,8 +468,10 @@ except OSError as e:
 '''
 
 
-def test_y_reload_applies_rules(pl):
+def test_reload_applies_rules(fresh):
     """A reload (SIGHUP) applies changed rules at once."""
+    pl = fresh
+    assert pl.connect(pl.b, T_MAIN, 8081)[0] == "EHOSTUNREACH"  # B's allow list, before
     # B leaves allow-list mode, A loses its deny rules and cap.
     pl.reload(a_rules="", b_rules=f"ExitDeny = {T_MAIN}:7\n")
     assert pl.connect(pl.b, T_MAIN, 8081)[0] == "connected", pl.logs()
@@ -497,11 +510,12 @@ def _target_closed(pl):
     return pathlib.Path(pl.t_log).read_text(errors="replace")
 
 
-def test_y_removed_peer_flows_and_socks_relays_end(pl):
+def test_removed_peer_flows_and_socks_relays_end(fresh):
     """A reload that removes A ends A's exit flows and its relays through the server's SOCKS
     service (the outbound side is closed by the server: the tunnel would drop A's packets anyway,
     so A itself cannot be told); B's relay (B is changed, not removed) and a LocalSocks relay (no
     peer) go on."""
+    pl = fresh
     hold = subprocess.Popen(pl.a.argv([sys.executable, "-c", HOLD_ONE, T_MAIN]),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     socks = []
@@ -547,10 +561,11 @@ def test_y_removed_peer_flows_and_socks_relays_end(pl):
     assert pl.connect(pl.b, T_DENIED, 80)[0] == "connected"
 
 
-def test_zz_server_stops_cleanly_with_throttled_flows(pl):
-    """Last: SIGTERM while a throttled download and a UDP flow are open (the peer objects and
-    their buckets must outlive the exit until the last stream has closed). Peer A was removed
-    above; B gets a limit by reload, which also shows a reload adding a limit applies."""
+def test_server_stops_cleanly_with_throttled_flows(fresh):
+    """SIGTERM while a throttled download and a UDP flow are open (the peer objects and their
+    buckets must outlive the exit until the last stream has closed). A is removed and B gets a
+    limit by reload, which also shows a reload adding a limit applies."""
+    pl = fresh
     pl.reload(with_a=False, b_rules="DownloadLimit = 8mbit\n")
     waits = pl.metrics().get("awgproxy_exit_throttle_waits_total", 0)
     # The UDP flow first: once the download has drained the bucket, replies are dropped.
