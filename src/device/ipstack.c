@@ -41,6 +41,7 @@ struct ipstack {
   ipstack_output_fn out;
   void *ctx;
   size_t n_held;
+  bool trust_forced, trust_peers; /* inbound checksums not verified (ipstack_trust_*) */
   held_ack held[ACK_SLOTS];
   uint8_t buf[OUT_BUF]; /* flattening area: lwIP hands out pbuf chains */
 };
@@ -319,10 +320,22 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
   return s;
 }
 
+static void apply_trust(ipstack *s) {
+  u16_t gen = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_UDP | NETIF_CHECKSUM_GEN_TCP |
+              NETIF_CHECKSUM_GEN_ICMP | NETIF_CHECKSUM_GEN_ICMP6;
+  NETIF_SET_CHECKSUM_CTRL(&s->netif,
+                          s->trust_forced || s->trust_peers ? gen : NETIF_CHECKSUM_ENABLE_ALL);
+}
+
 void ipstack_trust_inbound(ipstack *s) {
-  NETIF_SET_CHECKSUM_CTRL(&s->netif, NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_UDP |
-                                         NETIF_CHECKSUM_GEN_TCP | NETIF_CHECKSUM_GEN_ICMP |
-                                         NETIF_CHECKSUM_GEN_ICMP6);
+  s->trust_forced = true;
+  apply_trust(s);
+}
+
+void ipstack_trust_peers(ipstack *s, bool on) {
+  if (s->trust_peers == on) return;
+  s->trust_peers = on;
+  apply_trust(s);
 }
 
 int ipstack_input(ipstack *s, const uint8_t *pkt, size_t len) {

@@ -24,6 +24,11 @@ typedef struct ipstack ipstack;
  * generated): for a stack whose every packet arrives AEAD-authenticated from the device that
  * built it, as on the server (the checks cost ~7 % of a bulk transfer's CPU). */
 void ipstack_trust_inbound(ipstack *s);
+/* The same while `on`, for a client whose every peer is an awgproxy server (the tunnel knows it
+ * from the repair HELLO): such a server's packets are built by its own IP stack from data it
+ * read from sockets, never forwarded from the Internet, so their checksums are its own and the
+ * AEAD already vouches for them. Off again when a stock peer may be there. */
+void ipstack_trust_peers(ipstack *s, bool on);
 ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32_t mtu,
                         ipstack_output_fn out, void *ctx, char *err, size_t errlen);
 /* Hands an inner packet from the tunnel to lwIP (copied). Returns 0, or -1 if it was dropped. */

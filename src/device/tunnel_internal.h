@@ -146,6 +146,8 @@ void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len);
 void tun_repair_add_counts(tunnel_stats *st, const tun_peer *p);
 /* p's session ended: repair is off until the next handshake, and its memory freed. */
 void tun_repair_on_session_end(tun_peer *p);
+/* Skips inbound checksums while every peer is awgproxy (ipstack_trust_peers). */
+void tun_update_inbound_trust(tunnel *t);
 /* A handshake with p completed: say HELLO when it is ours to start. */
 void tun_repair_on_handshake(tun_peer *p);
 /* The reorder buffer asks p for missing counters. */

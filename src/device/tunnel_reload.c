@@ -138,6 +138,7 @@ int tunnel_reload(tunnel *t, const awg_config *cfg, tunnel_reload_stats *st, cha
     if (p->has_endpoint) p->wp.actions |= WG_ACT_INITIATE;
     tun_service_peer(p);
   }
+  tun_update_inbound_trust(t); /* a stock peer may have joined */
   free(fresh);
   free(kept);
   return 0;

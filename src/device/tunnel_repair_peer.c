@@ -14,6 +14,13 @@
  * AWG 3.x trailers; longer ones are not kept. */
 static size_t ring_slot_size(const tun_peer *p) { return p->t->mtu + 192; }
 
+/* Inbound checksums (ipstack_trust_peers): skipped while every peer has said it is awgproxy. */
+void tun_update_inbound_trust(tunnel *t) {
+  bool all = t->n_peers > 0 && t->ip;
+  for (size_t i = 0; i < t->n_peers && all; i++) all = t->peers[i]->repair_on;
+  if (t->ip) ipstack_trust_peers(t->ip, all);
+}
+
 static void repair_on(tun_peer *p) {
   if (p->repair_on) return;
   if (tun_repair_ring_enable(&p->repair_ring, ring_slot_size(p)) != 0) {
@@ -24,6 +31,7 @@ static void repair_on(tun_peer *p) {
   p->repair_budget = BUDGET_START;
   tun_reorder_set_repair(&p->reorder, true);
   LOG_I("tunnel", "repair_on", "peer", p->fp, NULL);
+  tun_update_inbound_trust(p->t);
 }
 
 static void repair_off(tun_peer *p) {
@@ -32,6 +40,7 @@ static void repair_off(tun_peer *p) {
   tun_reorder_set_repair(&p->reorder, false);
   tun_repair_ring_free(&p->repair_ring);
   LOG_I("tunnel", "repair_off", "peer", p->fp, NULL);
+  tun_update_inbound_trust(p->t);
 }
 
 void tun_repair_add_counts(tunnel_stats *st, const tun_peer *p) {
