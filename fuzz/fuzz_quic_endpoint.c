@@ -96,7 +96,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
   char err[160];
-  server_tls = quic_tls_new(true, err, sizeof err);
+  server_tls = quic_tls_new(true, true, err, sizeof err);
   CHECK(server_tls);
   return 0;
 }

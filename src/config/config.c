@@ -339,6 +339,10 @@ static int k_peer_conn_window(load_ctx *L, char *v, char *err, size_t n) {
   return cfg_parse_window(v, &L->peer->quic_conn_window, err, n);
 }
 
+static int k_quic_protection(load_ctx *L, char *v, char *err, size_t n) {
+  return cfg_parse_quic_protection(v, &L->peer->quic_own_protection, err, n);
+}
+
 static int k_repair(load_ctx *L, char *v, char *err, size_t n) {
   bool on;
   if (cfg_parse_bool(v, &on) != 0)
@@ -366,6 +370,7 @@ static const key_spec peer_keys[] = {
     {"QuicPort", k_peer_quic_port, 0},
     {"QuicStreamWindow", k_peer_stream_window, 0},
     {"QuicConnWindow", k_peer_conn_window, 0},
+    {"QuicProtection", k_quic_protection, 0},
     {"Repair", k_repair, 0},
     {"EndpointPorts", cfg_k_endpoint_ports, 0},
     {"HopInterval", cfg_k_hop_interval, 0},

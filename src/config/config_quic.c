@@ -34,6 +34,16 @@ int cfg_parse_congestion(const char *v, cfg_congestion *out, char *err, size_t e
   return 0;
 }
 
+int cfg_parse_quic_protection(const char *v, bool *own, char *err, size_t errlen) {
+  if (!strcasecmp(v, "tunnel"))
+    *own = false;
+  else if (!strcasecmp(v, "quic"))
+    *own = true;
+  else
+    return snprintf(err, errlen, "'%.32s' is not a protection; use tunnel or quic", v), -1;
+  return 0;
+}
+
 int cfg_parse_port(const char *v, uint16_t *out, char *err, size_t errlen) {
   uint64_t p;
   if (cfg_parse_uint(v, 1, 65535, &p, err, errlen)) return -1;

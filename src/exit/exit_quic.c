@@ -365,7 +365,7 @@ int exit_quic_start(exit_ctx *x, char *err, size_t errlen) {
   if (!x->cfg->server_quic) return 0;
   struct exit_quic *eq = calloc(1, sizeof *eq);
   if (!eq) return snprintf(err, errlen, "out of memory"), -1;
-  eq->tls = quic_tls_new(true, err, errlen);
+  eq->tls = quic_tls_new(true, true, err, errlen);
   if (!eq->tls) {
     free(eq);
     return -1;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "quic/quic_internal.h"
+#include "quic/quic_protect.h"
 #include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
 
@@ -279,8 +280,8 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server) {
   else
     cb->client_initial = ngtcp2_crypto_client_initial_cb;
   cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-  cb->encrypt = ngtcp2_crypto_encrypt_cb;
-  cb->decrypt = ngtcp2_crypto_decrypt_cb;
+  cb->encrypt = quic_protect_encrypt;
+  cb->decrypt = quic_protect_decrypt;
   cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
   cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
   cb->update_key = ngtcp2_crypto_update_key_cb;
@@ -490,8 +491,10 @@ static void arm_timer(quic_conn *c) {
 /* Sends a CONNECTION_CLOSE carrying c->ccerr. */
 static void send_close(quic_conn *c) {
   quic_pkt p = {c->batch + c->opts.headroom, 0};
+  quic_conn *prev = quic_protect_enter(c);
   ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data,
                                                       c->opts.max_payload, &c->ccerr, qc_now());
+  quic_protect_leave(prev);
   if (n <= 0 || !c->cb.send) return;
   p.len = (size_t)n;
   c->cb.send(c->cb.ctx, &p, 1);
@@ -524,7 +527,9 @@ static const char *read_error_reason(int rc) {
 void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len) {
   if (c->dead) return;
   ngtcp2_pkt_info pi = {0};
+  quic_conn *prev = quic_protect_enter(c);
   int rc = ngtcp2_conn_read_pkt(c->conn, &c->ps.path, &pi, pkt, len, qc_now());
+  quic_protect_leave(prev);
   c->pkts_recv++;
   quic_metrics_get()->pkts_recv++;
   if (rc == 0) {
@@ -563,7 +568,17 @@ static void flush(quic_conn *c, quic_pkt *pkts, size_t *n) {
 /* Writes one packet into dest from the queued datagram, then stream data (several streams per
  * packet), then control frames only. Returns its length, 0 when nothing can be written, or a
  * fatal ngtcp2 error. */
+static ngtcp2_ssize write_one_packet(quic_conn *c, uint8_t *dest, uint64_t ts);
+
+/* One packet (or none) into dest, for c's crypto callbacks (quic_protect.h). */
 static ngtcp2_ssize write_one(quic_conn *c, uint8_t *dest, uint64_t ts) {
+  quic_conn *prev = quic_protect_enter(c);
+  ngtcp2_ssize n = write_one_packet(c, dest, ts);
+  quic_protect_leave(prev);
+  return n;
+}
+
+static ngtcp2_ssize write_one_packet(quic_conn *c, uint8_t *dest, uint64_t ts) {
   for (;;) {
     ngtcp2_ssize datalen = -1;
     ngtcp2_ssize n;

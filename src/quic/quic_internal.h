@@ -65,8 +65,12 @@ struct quic_stream {
   bool ng_closed;   /* ngtcp2 is done with the stream (or the connection is gone) */
 };
 
+/* 1-RTT packet protection (quic_protect.h): QUIC's own until awgproxy/2 is seen agreed. */
+typedef enum { QC_PROTECT_UNKNOWN = 0, QC_PROTECT_TUNNEL } qc_protection;
+
 struct quic_conn {
   uv_loop_t *loop;
+  qc_protection protection;
   ngtcp2_conn *conn;
   gnutls_session_t tls;
   quic_tls *tlsctx; /* a reference for tls */

@@ -5,6 +5,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* TLS 1.3 only (QUIC requires it); AES-128-GCM first because it runs on AES-NI, the others for
@@ -14,7 +15,7 @@
   "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1"
 
 struct quic_tls {
-  bool server;
+  bool server, tunnel_protection;
   unsigned refs; /* the owner's, plus one per session (quic_tls_session_done) */
   gnutls_certificate_credentials_t cred;
   gnutls_priority_t prio;
@@ -48,13 +49,14 @@ static int make_cert(gnutls_certificate_credentials_t cred, char *err, size_t er
   return rc ? -1 : 0;
 }
 
-quic_tls *quic_tls_new(bool server, char *err, size_t errlen) {
+quic_tls *quic_tls_new(bool server, bool tunnel_protection, char *err, size_t errlen) {
   quic_tls *t = calloc(1, sizeof *t);
   if (!t) {
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
   t->server = server;
+  t->tunnel_protection = server || tunnel_protection;
   t->refs = 1;
   int rc = gnutls_certificate_allocate_credentials(&t->cred);
   if (rc) {
@@ -92,8 +94,13 @@ gnutls_session_t quic_tls_session(quic_tls *t, ngtcp2_crypto_conn_ref *conn_ref)
   if (!rc) rc = gnutls_priority_set(s, t->prio);
   if (!rc) rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->cred);
   if (!rc) {
-    gnutls_datum_t alpn = {(unsigned char *)QUIC_ALPN, sizeof QUIC_ALPN - 1};
-    rc = gnutls_alpn_set_protocols(s, &alpn, 1, t->server ? GNUTLS_ALPN_MANDATORY : 0);
+    gnutls_datum_t alpn[2] = {
+        {(unsigned char *)QUIC_ALPN_TUNNEL, sizeof QUIC_ALPN_TUNNEL - 1},
+        {(unsigned char *)QUIC_ALPN, sizeof QUIC_ALPN - 1},
+    };
+    unsigned first = t->tunnel_protection ? 0 : 1;
+    unsigned alpn_flags = t->server ? GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE : 0;
+    rc = gnutls_alpn_set_protocols(s, alpn + first, 2 - first, alpn_flags);
   }
   if (rc) {
     gnutls_deinit(s);
@@ -102,6 +109,12 @@ gnutls_session_t quic_tls_session(quic_tls *t, ngtcp2_crypto_conn_ref *conn_ref)
   gnutls_session_set_ptr(s, conn_ref);
   t->refs++;
   return s;
+}
+
+bool quic_tls_tunnel_protected(gnutls_session_t s) {
+  gnutls_datum_t d;
+  return gnutls_alpn_get_selected_protocol(s, &d) == 0 && d.size == sizeof QUIC_ALPN_TUNNEL - 1 &&
+         memcmp(d.data, QUIC_ALPN_TUNNEL, d.size) == 0;
 }
 
 void quic_tls_session_done(quic_tls *t, gnutls_session_t s) {

@@ -11,12 +11,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* awgproxy/1: QUIC's own packet protection throughout. awgproxy/2: the same handshake, then
+ * 1-RTT packets protected by the tunnel alone (quic_conn.c, docs/spec/quic-transport.md). A
+ * server accepts both and prefers /2; a client offers /2 unless told to keep QUIC's own. */
 #define QUIC_ALPN "awgproxy/1"
+#define QUIC_ALPN_TUNNEL "awgproxy/2"
 
 typedef struct quic_tls quic_tls;
 
-/* Credentials for one role (server: with the generated certificate). NULL with err on failure. */
-quic_tls *quic_tls_new(bool server, char *err, size_t errlen);
+/* Credentials for one role (server: with the generated certificate). NULL with err on failure.
+ * tunnel_protection: a client offers awgproxy/2 (a server always accepts it). */
+quic_tls *quic_tls_new(bool server, bool tunnel_protection, char *err, size_t errlen);
+/* True when the session agreed on awgproxy/2 (known once the server's EncryptedExtensions
+ * were read, before any 1-RTT packet). */
+bool quic_tls_tunnel_protected(gnutls_session_t s);
 /* Drops the owner's reference; the credentials go when the last session is done too. */
 void quic_tls_free(quic_tls *t);
 

@@ -52,7 +52,21 @@ static uint32_t rnd(wire *w) {
   return w->rng;
 }
 
+/* Short-header (1-RTT) packets on the wire, and those ending in a zero tag: the tunnel's
+ * protection (quic_protect.h) instead of AES-GCM, whose tag is never 16 zero bytes. */
+static uint64_t short_pkts, short_zero_tag;
+static bool client_own_protection; /* the client keeps QUIC's own (QuicProtection = quic) */
+
+static void count_protection(const quic_pkt *p) {
+  if (!p->len || (p->data[0] & 0x80) || p->len < 17) return;
+  short_pkts++;
+  uint8_t any = 0;
+  for (size_t i = p->len - 16; i < p->len; i++) any |= p->data[i];
+  if (!any) short_zero_tag++;
+}
+
 static void wire_push(wire *w, int to_server, const quic_pkt *p) {
+  count_protection(p);
   if (w->capture && to_server && !w->cap_len && p->len <= sizeof w->cap) {
     memcpy(w->cap, p->data, p->len);
     w->cap_len = p->len;
@@ -234,8 +248,9 @@ static void wire_init(wire *w, uv_loop_t *loop) {
   w->timer.data = w;
   uv_timer_start(&w->timer, on_wire_timer, 1, 1);
   char err[128];
-  w->ctls = quic_tls_new(false, err, sizeof err);
-  w->stls = quic_tls_new(true, err, sizeof err);
+  w->ctls = quic_tls_new(false, !client_own_protection, err, sizeof err);
+  short_pkts = short_zero_tag = 0;
+  w->stls = quic_tls_new(true, true, err, sizeof err);
   assert_non_null(w->ctls);
   assert_non_null(w->stls);
   quic_conn_opts_default(&w->opts);
@@ -386,7 +401,22 @@ static void echo_run(unsigned loss, unsigned reorder, uint64_t bytes) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-static void test_echo_clean(void **state) { echo_run(0, 0, 1 << 20); }
+static void test_echo_clean(void **state) {
+  echo_run(0, 0, 1 << 20);
+  /* awgproxy/2 agreed: every 1-RTT packet carries the tunnel's zero tag, both ways */
+  assert_true(short_pkts > 100);
+  assert_int_equal(short_zero_tag, short_pkts);
+}
+
+/* A client that keeps QUIC's own protection (or an older client, which offers awgproxy/1 only):
+ * the server agrees to awgproxy/1 and every 1-RTT packet is AES-GCM sealed. */
+static void test_echo_own_protection(void **state) {
+  client_own_protection = true;
+  echo_run(0, 0, 256 << 10);
+  client_own_protection = false;
+  assert_true(short_pkts > 50);
+  assert_int_equal(short_zero_tag, 0);
+}
 static void test_echo_lossy(void **state) { echo_run(3, 5, 256 << 10); }
 
 /* ---- flow control: a reader that stops holds the writer ----------------------------------- */
@@ -675,10 +705,15 @@ static void test_stateless_reset(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       /* first: ru_maxrss is a peak, so it must not follow the bulk echo tests */
-      cmocka_unit_test(test_many_streams),    cmocka_unit_test(test_handshake),
-      cmocka_unit_test(test_echo_clean),      cmocka_unit_test(test_echo_lossy),
-      cmocka_unit_test(test_backpressure),    cmocka_unit_test(test_reset_and_close),
-      cmocka_unit_test(test_datagrams),       cmocka_unit_test(test_corrupt_initial_refused),
+      cmocka_unit_test(test_many_streams),
+      cmocka_unit_test(test_handshake),
+      cmocka_unit_test(test_echo_clean),
+      cmocka_unit_test(test_echo_lossy),
+      cmocka_unit_test(test_echo_own_protection),
+      cmocka_unit_test(test_backpressure),
+      cmocka_unit_test(test_reset_and_close),
+      cmocka_unit_test(test_datagrams),
+      cmocka_unit_test(test_corrupt_initial_refused),
       cmocka_unit_test(test_stateless_reset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

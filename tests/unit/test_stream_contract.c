@@ -795,8 +795,8 @@ static void quic_addr(struct sockaddr_storage *ss, uint32_t ip, uint16_t port) {
 static int quic_setup_once(uv_loop_t *l) {
   if (qw.client) return 0;
   char err[160];
-  qw.ctls = quic_tls_new(false, err, sizeof err);
-  qw.stls = quic_tls_new(true, err, sizeof err);
+  qw.ctls = quic_tls_new(false, true, err, sizeof err);
+  qw.stls = quic_tls_new(true, true, err, sizeof err);
   if (!qw.ctls || !qw.stls) return print_error("%s\n", err), -1;
   quic_conn_opts_default(&qw.opts);
   qw.opts.max_payload = 1360;
