@@ -12,6 +12,7 @@ PKGS=(
   libqrencode-dev libpng-dev zbar-tools  # add-peer --qr / --qr-png, and the test that decodes the PNG
   help2man pandoc  # the man pages: awgproxy(1) from --help, awgproxy.conf(5) from docs/config-reference.md
   prometheus  # promtool: tests/integration/test_observability.py checks the /metrics format
+  tshark libndpi-bin  # the classifiers of the DPI evaluation (tests/integration/test_dpi.py, bench/dpi)
 )
 
 SUDO=""
