@@ -161,9 +161,10 @@ def entropy(counter):
     return -sum(c / total * math.log2(c / total) for c in counter.values() if c)
 
 
-def features(dgs, p, client=None):
+def features(dgs, p, client=None, phases=None):
     """Features of one capture (list of pcap.Datagram). client: (ip) of the initiating side, for
-    directions; by default the source of the first datagram."""
+    directions; by default the source of the first datagram. phases: the scenario's phase start
+    times (dpi_lab.scenario), for the idle phase's timing."""
     if not dgs:
         return {"datagrams": 0}
     client = client or dgs[0].src
@@ -181,6 +182,10 @@ def features(dgs, p, client=None):
                 if lo <= le32(d.payload, off) <= hi:
                     h_hits += 1
                     break
+    # Without keys: how much of the traffic shares one residue mod 16 (WireGuard pads to 16,
+    # the S4 prefix only shifts the residue).
+    residues = collections.Counter(len(d.payload) % 16 for d in dgs)
+    top_res, top_n = residues.most_common(1)[0]
     duration = dgs[-1].time - dgs[0].time
     inits = [d for d, k in zip(dgs, kinds) if k == "init"]
     first = [len(d.payload) for d in dgs[:8]]
@@ -196,12 +201,24 @@ def features(dgs, p, client=None):
         "transport": len(transport),
         "grid16_share": round(grid / len(transport), 3) if transport else None,
         "h_at_offset_share": round(h_hits / len(dgs), 3),
+        "top_residue16": [top_res, round(top_n / len(dgs), 3)],
         "initiations": len(inits),
         "inits_per_min": round(len(inits) / (duration / 60), 2) if duration > 0 else None,
         "first_sizes": first,
         "first_byte_entropy_bits": round(entropy(first_bytes), 2),
         "to_client_share": round(sum(1 for d in dgs if d.dst == client) / len(dgs), 3),
+        "idle_gaps_s": idle_gaps(dgs, client, phases) if phases else None,
     }
+
+
+def idle_gaps(dgs, client, phases):
+    """Seconds between the client's datagrams in the idle phase (its keepalives), from the last
+    datagram before the phase on."""
+    times = [d.time for d in dgs if d.src == client and d.time <= phases["end"]]
+    before = [t for t in times if t < phases["idle"]]
+    idle = [t for t in times if t >= phases["idle"]]
+    seq = before[-1:] + idle
+    return [round(b - a, 1) for a, b in zip(seq, seq[1:])]
 
 
 # ---- classifiers ---------------------------------------------------------------------------------
@@ -290,11 +307,11 @@ def neutral_port_copy(src, dst, port=NEUTRAL_PORT, from_port=None):
     return dst
 
 
-def classify_capture(path, p, server_port, ndpi=True, tshark=True):
+def classify_capture(path, p, server_port, ndpi=True, tshark=True, phases=None):
     """Everything about one capture: features, tshark, signature, nDPI (on the capture as it is
     and on a copy with server_port changed to NEUTRAL_PORT)."""
     dgs = pcap.read_udp(path)
-    out = {"pcap": str(path), "features": features(dgs, p)}
+    out = {"pcap": str(path), "features": features(dgs, p, phases=phases)}
     sig = signature_counts(dgs)
     out["signature"] = {"datagrams": sum(v for k, v in sig.items() if k),
                         "flow_wireguard": signature_flow(dgs)}
@@ -340,25 +357,36 @@ def ndpi_label(flows):
     return ", ".join(f"{k} x{v}" if v > 1 else k for k, v in c.most_common())
 
 
-def row(name, r, summary_inits=None):
+def class_row(name, r):
+    return (f"| {name} | {r['tshark']['wg_frames']} of {r['features']['datagrams']} | "
+            f"{ndpi_label(r['ndpi'])} | {ndpi_label(r['ndpi_neutral_port'])} | "
+            f"{'WireGuard' if r['signature']['flow_wireguard'] else 'no'} "
+            f"({r['signature']['datagrams']}) |")
+
+
+def feature_row(name, r, summary_inits=None):
     f = r["features"]
-    hpm = f["inits_per_min"]
-    inits = f"{f['initiations']}" + (f" (summary: {summary_inits})" if summary_inits is not None
-                                     else "")
+    inits = f"{f['initiations']}"
+    if summary_inits is not None:
+        inits += f" (summary: {summary_inits})"
+    if f["duration_s"] >= 60:
+        inits += f", {f['inits_per_min']:.1f}/min"
     grid = "-" if f["grid16_share"] is None else f"{100 * f['grid16_share']:.0f} %"
-    return (f"| {name} | {f['datagrams']} | {f['duration_s']:.0f} s | "
-            f"{r['tshark']['wg_frames']} | {ndpi_label(r['ndpi'])} | "
-            f"{ndpi_label(r['ndpi_neutral_port'])} | "
-            f"{'yes' if r['signature']['flow_wireguard'] else 'no'} ({r['signature']['datagrams']}) | "
+    gaps = f.get("idle_gaps_s")
+    gaps = " ".join(f"{g:g}" for g in gaps) if gaps else "-"
+    return (f"| {name} | {f['datagrams']} in {f['duration_s']:.0f} s | "
             f"{f['size_entropy_bits']:.2f} ({f['distinct_sizes']}) | {grid} | "
-            f"{100 * f['h_at_offset_share']:.0f} % | {inits} / {hpm if hpm is not None else '-'} | "
-            f"{' '.join(map(str, f['first_sizes'][:6]))} |")
+            f"{f['top_residue16'][0]}: {100 * f['top_residue16'][1]:.0f} % | "
+            f"{100 * f['h_at_offset_share']:.0f} % | {inits} | "
+            f"{' '.join(map(str, f['first_sizes'][:6]))} | {gaps} |")
 
 
-HEADER = ("| capture | datagrams | length | tshark: WireGuard frames | nDPI | nDPI, port "
-          f"{NEUTRAL_PORT} | signature: flow (datagrams) | size entropy, bits (distinct sizes) | "
-          "transport on the 16-byte grid | H value at its offset | initiations / per min | "
-          "first datagram sizes |\n|" + "---|" * 12)
+CLASS_HEADER = ("| capture | tshark: WireGuard frames | nDPI | nDPI, server port moved to "
+                f"{NEUTRAL_PORT} | signature: flow (datagrams matching) |\n|---|---|---|---|---|")
+FEATURE_HEADER = ("| capture | datagrams | size entropy, bits (distinct sizes) | transport "
+                  "datagrams on the 16-byte grid after S4 | commonest size mod 16: share of all "
+                  "datagrams | datagrams with an H value at its offset | initiations | first "
+                  "datagram sizes | idle: client gaps, s |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def main():
@@ -371,23 +399,26 @@ def main():
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing: bash scripts/setup-deps.sh")
     results = {}
-    lines = [HEADER]
+    crows, frows = [CLASS_HEADER], [FEATURE_HEADER]
     outdir = pathlib.Path(args.outdir)
     for meta_path in sorted(outdir.glob("*.meta.json")):
         meta = json.loads(meta_path.read_text())
         if meta.get("kind") != "scenario":
             continue
         p = Params.from_json(meta["params"])
-        r = classify_capture(outdir / meta["pcap"], p, meta["server_port"])
+        r = classify_capture(outdir / meta["pcap"], p, meta["server_port"],
+                             phases=meta["phases"])
         r["meta"] = meta
         results[meta["mode"]] = r
-        lines.append(row(f"awgproxy {meta['mode']}", r))
+        crows.append(class_row(f"awgproxy {meta['mode']}", r))
+        frows.append(feature_row(f"awgproxy {meta['mode']}", r))
     if args.vectors:
         for name, pc, p, inits in vector_captures(args.vectors):
             r = classify_capture(pc, p, VECTOR_PORT)
             results[f"amneziawg-go {name}"] = r
-            lines.append(row(f"amneziawg-go {name}", r, inits))
-    print("\n".join(lines))
+            crows.append(class_row(f"amneziawg-go {name}", r))
+            frows.append(feature_row(f"amneziawg-go {name}", r, inits))
+    print("\n".join(crows) + "\n\n" + "\n".join(frows))
     labels = label_study(outdir)
     if labels:
         results["label_study"] = labels
@@ -400,7 +431,8 @@ def main():
 # ---- accidental labels: many short sessions ------------------------------------------------------
 
 def label_study(outdir):
-    """For each *.sessions.meta.json: nDPI's label of every flow (one client run = one flow)."""
+    """For the *.sessions.meta.json captures: nDPI's label of every flow (one client run = one
+    flow), summed over the parameter draws of each mode."""
     out = {}
     for meta_path in sorted(pathlib.Path(outdir).glob("*.meta.json")):
         meta = json.loads(meta_path.read_text())
@@ -411,21 +443,25 @@ def label_study(outdir):
         neutral_port_copy(path, neutral, from_port=meta["server_port"])
         flows = ndpi_flows(neutral)
         neutral.unlink()
-        labels = collections.Counter(f["proto"] for f in flows)
-        out[meta["mode"]] = {"sessions": meta["sessions"], "flows": len(flows),
-                             "labels": dict(labels), "imitates": meta.get("imitates"),
-                             "build": meta.get("build", "HEAD")}
+        r = out.setdefault(meta["mode"], {"sessions": 0, "flows": 0, "labels": {},
+                                          "imitates": [], "build": meta.get("build", "HEAD")})
+        r["sessions"] += meta["sessions"]
+        r["flows"] += len(flows)
+        for f in flows:
+            r["labels"][f["proto"]] = r["labels"].get(f["proto"], 0) + 1
+        r["imitates"].append(meta.get("imitates") or "-")
     return out
 
 
 def label_table(labels):
-    lines = ["| mode | build | sessions (nDPI flows) | nDPI labels | I1 imitates |",
+    lines = ["| mode | build | sessions (nDPI flows) | nDPI labels | I1 imitates (per draw) |",
              "|---|---|---|---|---|"]
     for mode, r in labels.items():
         lab = ", ".join(f"{k} {v} ({100 * v / max(1, r['flows']):.0f} %)"
                         for k, v in sorted(r["labels"].items(), key=lambda kv: -kv[1]))
+        imit = ", ".join(f"{k} x{v}" for k, v in collections.Counter(r["imitates"]).items())
         lines.append(f"| {mode} | {r['build']} | {r['sessions']} ({r['flows']}) | {lab} | "
-                     f"{r['imitates'] or '-'} |")
+                     f"{imit} |")
     return "\n".join(lines)
 
 

@@ -126,6 +126,11 @@ def build(lab, mode, drop_i=False, log_level="info"):
     socks = cl.socks_section(connect_timeout=10, tunnel_wait=10)
     topo = cl.build_topology(lab, socks=socks, server=server, log_level=log_level, topology=make,
                              start_client=False)
+    # awgproxy sends with UDP GSO; on a veth tcpdump would see the unsegmented 64 KB datagram,
+    # which no wire carries (a NIC segments). One segment per packet makes the kernel segment
+    # before the tap, so the capture holds what a wire would.
+    topo.c.run(["ip", "link", "set", topo.cs.ifname_a, "gso_max_segs", "1"])
+    topo.s.run(["ip", "link", "set", topo.cs.ifname_b, "gso_max_segs", "1"])
     topo.socks, topo.params, topo.imitates = socks, params, imitates
     topo.mode = mode + (NO_I if drop_i else "")
     return topo
@@ -205,11 +210,13 @@ def scenario(topo, outdir, browse=50, browse_s=60.0, bulk_mb=10, idle_s=60.0, se
     return meta
 
 
-def sessions(topo, outdir, n=60, build_label="HEAD"):
-    """n short client runs (start, handshake, one request, stop), each its own UDP flow."""
+def sessions(topo, outdir, n=100, build_label="HEAD", draw_no=0):
+    """n short client runs (start, handshake, one request, stop), each its own UDP flow. Files:
+    MODE[@BUILD].dN.sessions.pcap and .meta.json (one per parameter draw N)."""
     outdir = pathlib.Path(outdir)
     name = topo.mode + ("" if build_label == "HEAD" else f"@{build_label}")
-    pcap_path = outdir / f"{name}.sessions.pcap"
+    stem = f"{name}.d{draw_no}.sessions"
+    pcap_path = outdir / f"{stem}.pcap"
     cap = capture(topo, pcap_path)
     for i in range(n):
         topo.start_client(socks=topo.socks, log_level="info", wait_tunnel=False)
@@ -218,11 +225,11 @@ def sessions(topo, outdir, n=60, build_label="HEAD"):
         topo.proxy.stop()
         topo.lab.processes.remove(topo.proxy)
     cap.stop()
-    meta = {"kind": "sessions", "mode": name, "pcap": pcap_path.name, "sessions": n,
-            "server_port": topo.port, "params": topo.params.to_json(),
+    meta = {"kind": "sessions", "mode": name, "draw": draw_no, "pcap": pcap_path.name,
+            "sessions": n, "server_port": topo.port, "params": topo.params.to_json(),
             "imitates": topo.imitates, "build": build_label,
             "binary": str(netns.awgproxy_binary())}
-    (outdir / f"{name}.sessions.meta.json").write_text(json.dumps(meta, indent=1))
+    (outdir / f"{stem}.meta.json").write_text(json.dumps(meta, indent=1))
     return meta
 
 
@@ -235,7 +242,9 @@ def main():
     ap.add_argument("--bulk-mb", type=int, default=10)
     ap.add_argument("--idle", type=float, default=60.0)
     ap.add_argument("--sessions", type=int, default=0,
-                    help="also N short sessions per mode (label study)")
+                    help="also N short sessions per parameter draw and mode (label study)")
+    ap.add_argument("--draws", type=int, default=5,
+                    help="parameter draws per mode in the label study")
     ap.add_argument("--session-modes", default="awg2,awg2-noI,awg3,awg3-noI")
     ap.add_argument("--build-label", default="HEAD",
                     help="the name of the build under test in the label table")
@@ -257,12 +266,14 @@ def main():
     if args.sessions:
         for mode in args.session_modes.split(","):
             base, drop_i = (mode[:-len(NO_I)], True) if mode.endswith(NO_I) else (mode, False)
-            work = pathlib.Path(tempfile.mkdtemp(prefix=f"dpi-{mode}-"))
-            with contextlib_lab(work) as lab:
-                topo = build(lab, base, drop_i=drop_i)
-                t = time.monotonic()
-                sessions(topo, outdir, args.sessions, args.build_label)
-                print(f"{mode} sessions: {time.monotonic() - t:.0f} s", flush=True)
+            t = time.monotonic()
+            for d in range(args.draws):
+                work = pathlib.Path(tempfile.mkdtemp(prefix=f"dpi-{mode}-"))
+                with contextlib_lab(work) as lab:
+                    topo = build(lab, base, drop_i=drop_i)
+                    sessions(topo, outdir, args.sessions, args.build_label, d)
+            print(f"{mode}: {args.draws} x {args.sessions} sessions, "
+                  f"{time.monotonic() - t:.0f} s", flush=True)
 
 
 def contextlib_lab(work):
