@@ -28,9 +28,14 @@ static bool wireguard_like(const uint8_t *d, size_t len) {
   return len >= 4 && d[0] >= 1 && d[0] <= 4 && !d[1] && !d[2] && !d[3];
 }
 
+static bool skype_like(const uint8_t *d, size_t len) {
+  if (len == 3) return (d[2] & 0x0F) == 0x0D;
+  return len >= 16 && d[2] == 0x02 && d[0] != 0x30 && d[0] != 0x00;
+}
+
 bool awg_first_bytes_match(const uint8_t *d, size_t len) {
   return rtp_like(d, len) || stun_like(d, len) || dtls_like(d, len) || quic_like(d, len) ||
-         wireguard_like(d, len);
+         wireguard_like(d, len) || skype_like(d, len);
 }
 
 void awg_fill_screened(const awg_rng *rng, uint8_t *d, size_t n, size_t len) {

@@ -11,6 +11,9 @@
  *   DTLS         a record content type (20-25) in byte 0 and 0xFE in byte 1 (DTLS 1.0/1.2/1.3)
  *   QUIC         a long header (0xC0 bits) with version 1, 2 or a draft (0xFF0000xx) at bytes 1-4
  *   WireGuard    a message type 1-4 in byte 0 followed by three zero bytes
+ *   Skype/Teams  16 bytes or more with 0x02 in byte 2 (byte 0 neither 0x30 nor 0x00), or 3 bytes
+ *                with 0xD in the low nibble of byte 2 (found by bench/dpi: the one accidental
+ *                label left after the rules above was junk starting 0f b4 02)
  *
  * The sender redraws the random bytes while a rule matches. It does so where classifiers look:
  * the handshake datagrams and junk (every time), and the first AWG_SCREEN_DATAGRAMS transport

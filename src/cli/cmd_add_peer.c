@@ -175,7 +175,12 @@ static bool copied_key(const char *key) {
   for (size_t i = 0; i < CFG_N_OBFUSCATION_KEYS; i++)
     if (!strcasecmp(cfg_obfuscation_keys[i], key)) return true;
   /* AWG 3.x keys outside the layer's parameters that the client should share or send alike */
-  return !strcasecmp(key, "ContentPaddingAddition") || !strcasecmp(key, "RandomTrailers");
+  static const char *const more[] = {
+      "ContentPaddingAddition", "RandomTrailers",   "RekeyAfterTime",      "RekeyTimeout",
+      "RejectAfterTime",        "KeepaliveTimeout", "MaxHandshakeAttempts"};
+  for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+    if (!strcasecmp(more[i], key)) return true;
+  return false;
 }
 
 static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
@@ -247,8 +252,10 @@ static char *client_config(const peer_book *b, const add_opts *o, const client_k
   }
   append(&t, &len, &cap,
          "\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nEndpoint = %s\n"
-         "AllowedIPs = %s\nPersistentKeepalive = 25\n",
-         server_pub, k->psk, endpoint, o->allowed_ips ? o->allowed_ips : "0.0.0.0/0, ::/0");
+         "AllowedIPs = %s\nPersistentKeepalive = %s\n",
+         server_pub, k->psk, endpoint, o->allowed_ips ? o->allowed_ips : "0.0.0.0/0, ::/0",
+         /* an AWG 3.x server's clients keep NAT open at drawn intervals, not every 25 s */
+         b->config.awg.v3.header_protection ? "20-30" : "25");
   *len_out = len;
   return t;
 }

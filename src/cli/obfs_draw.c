@@ -222,11 +222,16 @@ size_t obfs_format(const obfs_drawn *d, obfs_profile p, char *buf, size_t cap) {
                      "WireGuard apps speak\n# and which a DPI box recognises at once.\n");
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
   }
-  char hp[160] = "";
+  char hp[256] = "";
   if (d->header_protection) {
     char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
     sodium_bin2base64(b64, sizeof b64, d->hp_key, sizeof d->hp_key, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(hp, sizeof hp, "HeaderProtectionKey = %s\nRandomTrailers = on\n", b64);
+    /* AWG 3.x timing ranges too: WireGuard's exact 120 s rekey and 10 s passive keepalive are
+     * a rhythm a classifier can time (bench/dpi); each use draws anew from the range. */
+    snprintf(hp, sizeof hp,
+             "HeaderProtectionKey = %s\nRandomTrailers = on\n"
+             "RekeyAfterTime = 100-140\nKeepaliveTimeout = 8-12\n",
+             b64);
     sodium_memzero(b64, sizeof b64);
   }
   int n = snprintf(

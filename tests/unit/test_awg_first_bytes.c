@@ -1,6 +1,6 @@
 /* Accidental labels (src/awg/first_bytes.c): the rules recognise real first packets of RTP,
- * RTCP, STUN, DTLS, QUIC and WireGuard, and 100,000 screened prefixes and junk packets, as the
- * sender draws them, pass none of them (unscreened random bytes do, ~1 in 200). */
+ * RTCP, STUN, DTLS, QUIC, WireGuard and Skype/Teams, and 100,000 screened prefixes and junk
+ * packets, as the sender draws them, pass none of them (unscreened random bytes do, ~1 in 200). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +29,8 @@ static void test_rules_recognise_real_first_packets(void **state) {
   assert_true(awg_first_bytes_match(quic, sizeof quic));
   uint8_t wg[148] = {0x01, 0x00, 0x00, 0x00};
   assert_true(awg_first_bytes_match(wg, sizeof wg));
+  uint8_t skype[60] = {0x0f, 0xb4, 0x02, 0x7c}; /* what nDPI took for Skype/Teams */
+  assert_true(awg_first_bytes_match(skype, sizeof skype));
   uint8_t other[64] = {0x45, 0x17, 0x99, 0x02, 0x11};
   assert_false(awg_first_bytes_match(other, sizeof other));
 }
