@@ -27,16 +27,17 @@
 
 /* The model of one connection (pure: tcp_bw_floor_update is testable without lwIP). */
 typedef struct {
-  uint32_t min_rtt_ms, min_rtt_at; /* lowest RTT sample and when it was taken */
-  uint32_t round_start, round_bytes;
-  uint32_t bw[BW_ROUNDS]; /* delivery rate of each of the last rounds, bytes per ms */
+  uint32_t min_rtt_ms, min_rtt_at;   /* lowest RTT sample, and when it was taken (us) */
+  uint32_t round_start, round_bytes; /* the round's start (us) and bytes acked in it */
+  uint32_t bw[BW_ROUNDS];            /* delivery rate of each of the last rounds, bytes per ms */
   uint8_t bw_next;
   uint8_t have_rtt;
 } tcp_bw_model;
 
-/* One ACK: acked new bytes, an RTT sample in ms (or UINT32_MAX for none), now in ms. Returns the
- * window floor in bytes (0 while nothing is known). mss bounds it from below (4 segments). */
-uint32_t tcp_bw_floor_update(tcp_bw_model *m, uint32_t acked, uint32_t rtt_ms, uint32_t now_ms,
+/* One ACK: acked new bytes, an RTT sample in ms (or UINT32_MAX for none), now in microseconds
+ * (a monotonic clock, wrapping). Returns the window floor in bytes (0 while nothing is known).
+ * mss bounds it from below (4 segments). */
+uint32_t tcp_bw_floor_update(tcp_bw_model *m, uint32_t acked, uint32_t rtt_ms, uint32_t now_us,
                              uint32_t mss);
 
 /* Allocates the PCB ext arg id; once, after lwip_init. */

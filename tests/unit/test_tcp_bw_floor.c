@@ -21,7 +21,7 @@ static uint32_t run(tcp_bw_model *m, uint32_t *now, uint32_t ms, uint32_t bytes_
   uint32_t floor = 0;
   for (uint32_t i = 0; i < ms; i++) {
     (*now)++;
-    floor = tcp_bw_floor_update(m, bytes_per_ms, rtt, *now, MSS);
+    floor = tcp_bw_floor_update(m, bytes_per_ms, rtt, *now * 1000u, MSS);
   }
   return floor;
 }
@@ -30,7 +30,7 @@ static void test_nothing_without_rtt(void **state) {
   tcp_bw_model m;
   memset(&m, 0, sizeof m);
   for (uint32_t t = 1; t < 100; t++)
-    assert_int_equal(tcp_bw_floor_update(&m, 10000, UINT32_MAX, t, MSS), 0);
+    assert_int_equal(tcp_bw_floor_update(&m, 10000, UINT32_MAX, t * 1000u, MSS), 0);
 }
 
 static void test_floor_is_twice_bdp(void **state) {
@@ -75,12 +75,32 @@ static void test_min_rtt_and_its_window(void **state) {
   assert_in_range(floor, 760000, 840000);
 }
 
+/* ACKs in bursts (two 10 us apart every 2 ms, 20 kB each pair: 10 MB/s, RTT 2 ms) across
+ * millisecond ticks: the round is timed in microseconds, so pairs that straddle a tick do not
+ * count twice in one round (the floor stays near twice 10 kB/ms x 2 ms = 40 kB). */
+static void test_bursts_do_not_inflate_the_rate(void **state) {
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  uint32_t floor = 0;
+  for (uint32_t k = 1; k <= 200; k++) {
+    uint32_t t = k * 2000u - 5;
+    floor = tcp_bw_floor_update(&m, 10000, 2, t, MSS);
+    floor = tcp_bw_floor_update(&m, 10000, 2, t + 10, MSS);
+  }
+  assert_in_range(floor, 35000, 45000);
+}
+
 static void test_bounds(void **state) {
   tcp_bw_model m;
   memset(&m, 0, sizeof m);
   uint32_t now = 1000;
   /* a trickle: at least 4 segments */
-  assert_int_equal(run(&m, &now, 50, 10, 1), 4 * MSS);
+  assert_int_equal(run(&m, &now, 50, 10, 5), 4 * MSS);
+  /* a round trip below 2 ms (0 or 1 tick of the timestamps): no floor at all */
+  memset(&m, 0, sizeof m);
+  assert_int_equal(run(&m, &now, 100, 100000, 1), 0);
+  memset(&m, 0, sizeof m);
+  assert_int_equal(run(&m, &now, 100, 100000, 0), 0);
   memset(&m, 0, sizeof m);
   /* absurd rates are capped */
   assert_true(run(&m, &now, 500, 4000000, 200) <= 8u * 1024 * 1024);
@@ -89,6 +109,7 @@ static void test_bounds(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nothing_without_rtt),
+      cmocka_unit_test(test_bursts_do_not_inflate_the_rate),
       cmocka_unit_test(test_floor_is_twice_bdp),
       cmocka_unit_test(test_loss_round_does_not_lower_it),
       cmocka_unit_test(test_follows_a_real_drop),
