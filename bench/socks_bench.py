@@ -70,7 +70,7 @@ PATHS = {
     "A": "awgproxy client -> wireguard-go",
     "A2": "awgproxy client -> awgproxy server, Transport = ip (lwIP)",
     "A3": "awgproxy client -> awgproxy server, Transport = quic",
-    "A3q": "A3 with QuicProtection = quic (QUIC's own AES-GCM inside the tunnel, ALPN awgproxy/1)",
+    "A3t": "A3 with QuicProtection = tunnel (1-RTT packets protected by the tunnel alone, ALPN awgproxy/2)",
     "A2i": "A2 through the impairment relay",
     "A3i": "A3 through the impairment relay",
     "B": "ss-local -> ss-server",
@@ -78,9 +78,9 @@ PATHS = {
     "W": "kernel TCP over wireguard-go -> wireguard-go",
     "Wi": "W through the impairment relay (issue 10's anchor for the ip path)",
 }
-ORDER = ("A", "A2", "A3", "A3q", "A2i", "A3i", "B", "C", "W", "Wi")
+ORDER = ("A", "A2", "A3", "A3t", "A2i", "A3i", "B", "C", "W", "Wi")
 PROXY_ADDR = {"A": "127.0.0.1:1080", "A2": "127.0.0.1:1082", "A3": "127.0.0.1:1083",
-              "A2i": "127.0.0.1:1084", "A3i": "127.0.0.1:1085", "A3q": "127.0.0.1:1086",
+              "A2i": "127.0.0.1:1084", "A3i": "127.0.0.1:1085", "A3t": "127.0.0.1:1086",
               "B": "127.0.0.1:1081",
               "C": None, "W": None, "Wi": None}
 TARGET_OF = {"W": T_IP_W, "Wi": T_IP_WI}
@@ -88,7 +88,7 @@ TARGET_OF = {"W": T_IP_W, "Wi": T_IP_WI}
 # clean run an impaired one is compared with.
 AWG_SERVER_PATHS = {"A2": ("ip", "10.67.0.2"), "A3": ("quic", "10.67.0.3"),
                     "A2i": ("ip", "10.67.0.4"), "A3i": ("quic", "10.67.0.5"),
-                    "A3q": ("quic", "10.67.0.6")}
+                    "A3t": ("quic", "10.67.0.6")}
 IMPAIRED = ("A2i", "A3i", "Wi")
 CLEAN_OF = {"A2i": "A2", "A3i": "A3", "Wi": "W"}
 
@@ -255,7 +255,7 @@ class Bench:
                             f"[Peer]\nPublicKey = {s_pub}\nEndpoint = {endpoint}\n"
                             f"AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 25\n"
                             f"Transport = {transport}\n"
-                            + ("QuicProtection = quic\n" if p == "A3q" else "") + "\n"
+                            + ("QuicProtection = tunnel\n" if p == "A3t" else "") + "\n"
                             f"[Socks]\nListen = {PROXY_ADDR[p]}\n")
         self.awg_server = netns.awgproxy(s, "server", conf_s, binary=a.binary, log_level="info",
                                          name="awgserver")

@@ -340,7 +340,7 @@ static int k_peer_conn_window(load_ctx *L, char *v, char *err, size_t n) {
 }
 
 static int k_quic_protection(load_ctx *L, char *v, char *err, size_t n) {
-  return cfg_parse_quic_protection(v, &L->peer->quic_own_protection, err, n);
+  return cfg_parse_quic_protection(v, &L->peer->quic_tunnel_protection, err, n);
 }
 
 static int k_repair(load_ctx *L, char *v, char *err, size_t n) {

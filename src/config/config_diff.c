@@ -135,7 +135,7 @@ static void keep_peer_transport(diff_ctx *d, awg_config *l, const awg_config *r)
           (lp->has_quic_server && !ip_eq(&lp->quic_server, &rp->quic_server)) ||
           lp->quic_stream_window != rp->quic_stream_window ||
           lp->quic_conn_window != rp->quic_conn_window ||
-          lp->quic_own_protection != rp->quic_own_protection) {
+          lp->quic_tunnel_protection != rp->quic_tunnel_protection) {
         note(d,
              "[Peer] Transport, Congestion, QuicServer, QuicPort, QuicStreamWindow, "
              "QuicConnWindow, QuicProtection");
@@ -146,7 +146,7 @@ static void keep_peer_transport(diff_ctx *d, awg_config *l, const awg_config *r)
         lp->quic_port = rp->quic_port;
         lp->quic_stream_window = rp->quic_stream_window;
         lp->quic_conn_window = rp->quic_conn_window;
-        lp->quic_own_protection = rp->quic_own_protection;
+        lp->quic_tunnel_protection = rp->quic_tunnel_protection;
       }
     }
   }

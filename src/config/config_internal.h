@@ -36,7 +36,7 @@ int cfg_parse_transport(const char *v, cfg_transport *out, char *err, size_t err
 int cfg_parse_congestion(const char *v, cfg_congestion *out, char *err, size_t errlen);
 int cfg_parse_window(const char *v, uint64_t *out, char *err, size_t errlen);
 int cfg_parse_port(const char *v, uint16_t *out, char *err, size_t errlen);
-int cfg_parse_quic_protection(const char *v, bool *own, char *err, size_t errlen);
+int cfg_parse_quic_protection(const char *v, bool *tunnel, char *err, size_t errlen);
 
 /* The loader's state and its tables of sections and keys (config.c reads a file with them;
  * config_sections.c holds the keys of our own sections). */

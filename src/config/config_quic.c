@@ -34,11 +34,11 @@ int cfg_parse_congestion(const char *v, cfg_congestion *out, char *err, size_t e
   return 0;
 }
 
-int cfg_parse_quic_protection(const char *v, bool *own, char *err, size_t errlen) {
+int cfg_parse_quic_protection(const char *v, bool *tunnel, char *err, size_t errlen) {
   if (!strcasecmp(v, "tunnel"))
-    *own = false;
+    *tunnel = true;
   else if (!strcasecmp(v, "quic"))
-    *own = true;
+    *tunnel = false;
   else
     return snprintf(err, errlen, "'%.32s' is not a protection; use tunnel or quic", v), -1;
   return 0;

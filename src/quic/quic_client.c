@@ -493,7 +493,7 @@ quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *c
           NULL);
     return qc;
   }
-  qc->tls = quic_tls_new(false, !cfg->peers[0].quic_own_protection, err, errlen);
+  qc->tls = quic_tls_new(false, cfg->peers[0].quic_tunnel_protection, err, errlen);
   if (!qc->tls) {
     quic_client_stop(qc);
     return NULL;
