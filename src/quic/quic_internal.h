@@ -66,7 +66,7 @@ struct quic_stream {
 };
 
 /* 1-RTT packet protection (quic_protect.h): QUIC's own until awgproxy/2 is seen agreed. */
-typedef enum { QC_PROTECT_UNKNOWN = 0, QC_PROTECT_TUNNEL } qc_protection;
+typedef enum { QC_PROTECT_UNKNOWN = 0, QC_PROTECT_TUNNEL, QC_PROTECT_QUIC } qc_protection;
 
 struct quic_conn {
   uv_loop_t *loop;

@@ -24,8 +24,10 @@ void quic_protect_leave(struct quic_conn *prev) { g_active = prev; }
 static bool tunnel_scheme(const uint8_t *aad, size_t aadlen) {
   quic_conn *c = g_active;
   if (!c || !aadlen || (aad[0] & 0x80)) return false;
-  if (c->protection == QC_PROTECT_UNKNOWN && c->tls)
-    c->protection = quic_tls_tunnel_protected(c->tls) ? QC_PROTECT_TUNNEL : QC_PROTECT_UNKNOWN;
+  if (c->protection == QC_PROTECT_UNKNOWN && c->tls) {
+    int agreed = quic_tls_tunnel_protected(c->tls); /* asked once, then remembered */
+    c->protection = agreed < 0 ? QC_PROTECT_UNKNOWN : agreed ? QC_PROTECT_TUNNEL : QC_PROTECT_QUIC;
+  }
   return c->protection == QC_PROTECT_TUNNEL;
 }
 

@@ -111,10 +111,10 @@ gnutls_session_t quic_tls_session(quic_tls *t, ngtcp2_crypto_conn_ref *conn_ref)
   return s;
 }
 
-bool quic_tls_tunnel_protected(gnutls_session_t s) {
+int quic_tls_tunnel_protected(gnutls_session_t s) {
   gnutls_datum_t d;
-  return gnutls_alpn_get_selected_protocol(s, &d) == 0 && d.size == sizeof QUIC_ALPN_TUNNEL - 1 &&
-         memcmp(d.data, QUIC_ALPN_TUNNEL, d.size) == 0;
+  if (gnutls_alpn_get_selected_protocol(s, &d) != 0) return -1;
+  return d.size == sizeof QUIC_ALPN_TUNNEL - 1 && memcmp(d.data, QUIC_ALPN_TUNNEL, d.size) == 0;
 }
 
 void quic_tls_session_done(quic_tls *t, gnutls_session_t s) {

@@ -24,9 +24,9 @@ typedef struct quic_tls quic_tls;
 /* Credentials for one role (server: with the generated certificate). NULL with err on failure.
  * tunnel_protection: a client offers awgproxy/2 (a server always accepts it). */
 quic_tls *quic_tls_new(bool server, bool tunnel_protection, char *err, size_t errlen);
-/* True when the session agreed on awgproxy/2 (known once the server's EncryptedExtensions
- * were read, before any 1-RTT packet). */
-bool quic_tls_tunnel_protected(gnutls_session_t s);
+/* 1 when the session agreed on awgproxy/2, 0 on another protocol, -1 while nothing is agreed
+ * yet (known once the server's EncryptedExtensions were read, before any 1-RTT packet). */
+int quic_tls_tunnel_protected(gnutls_session_t s);
 /* Drops the owner's reference; the credentials go when the last session is done too. */
 void quic_tls_free(quic_tls *t);
 
