@@ -51,8 +51,8 @@ static int transport_path(double seconds, size_t size) {
   crypto_scalarmult_curve25519_base(pa, ka);
   crypto_scalarmult_curve25519_base(pb, kb);
   wg_device a, b;
-  wg_device_init(&a, ka, NULL, awg_rng_fast());
-  wg_device_init(&b, kb, NULL, awg_rng_fast());
+  wg_device_init(&a, ka, NULL, rng_fast());
+  wg_device_init(&b, kb, NULL, rng_fast());
   static wg_peer ab, ba;
   if (wg_peer_init(&ab, &a, pb, NULL, 0) || wg_peer_init(&ba, &b, pa, NULL, 0)) return 1;
   /* Handshake. */
@@ -88,9 +88,9 @@ static int transport_path(double seconds, size_t size) {
       memcpy(buf + s4 + WG_DATA_PAYLOAD, pkt, size);
       size_t padded = wg_padded_len(size, 1420);
       padded += awg_transport_extra_padding(&p, padded);
-      uint32_t type = awg_draw_type(&p, AWG_MSG_TRANSPORT, awg_rng_fast());
+      uint32_t type = awg_draw_type(&p, AWG_MSG_TRANSPORT, rng_fast());
       if ((r = wg_peer_encrypt(&ab, type, buf + s4, size, padded, t))) die("encrypt", r);
-      awg_fill_padding(&p, AWG_MSG_TRANSPORT, awg_rng_fast(), buf);
+      awg_fill_padding(&p, AWG_MSG_TRANSPORT, rng_fast(), buf);
       size_t dlen = s4 + wg_transport_len(padded);
       const uint8_t *msg;
       size_t mlen, pt;

@@ -45,7 +45,7 @@ static void make_params(awg_params *p, const uint8_t *in) {
 }
 
 /* The WireGuard device behind the classifier: consumes what was classified. */
-static void hand_on(awg_msg_kind kind, const uint8_t *msg, size_t len, const awg_rng *rng) {
+static void hand_on(awg_msg_kind kind, const uint8_t *msg, size_t len, const rng_source *rng) {
   static const uint8_t priv[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   static const uint8_t peer_priv[32] = {9, 8, 7, 6, 5, 4, 3, 2, 1};
   uint8_t buf[MAX_DATAGRAM], peer_pub[32];
@@ -67,7 +67,7 @@ static void hand_on(awg_msg_kind kind, const uint8_t *msg, size_t len, const awg
   wg_device_wipe(&dev);
 }
 
-static void receive(const awg_params *p, const uint8_t *data, size_t len, const awg_rng *rng) {
+static void receive(const awg_params *p, const uint8_t *data, size_t len, const rng_source *rng) {
   static uint8_t d[MAX_DATAGRAM];
   const uint8_t *msg;
   size_t msg_len;
@@ -85,14 +85,14 @@ static void receive(const awg_params *p, const uint8_t *data, size_t len, const 
 
 /* Builds a datagram of kind k from the input by our send rules and classifies it back. */
 static void round_trip(const awg_params *p, int k, const uint8_t *data, size_t len,
-                       const awg_rng *rng) {
+                       const rng_source *rng) {
   static uint8_t d[MAX_DATAGRAM], orig[MAX_DATAGRAM];
   size_t s = p->s[k], base = kBase[k];
   size_t body = k == 3 ? (len > base ? len : base) : base;
   if (s + body + 600 > MAX_DATAGRAM) return;
   memset(d, 0, sizeof d);
   memcpy(d, data, len < s + body ? len : s + body); /* prefix and message from the input */
-  le32_store(d + s, awg_rng_range(rng, p->h[k].start, p->h[k].end));
+  le32_store(d + s, rng_range(rng, p->h[k].start, p->h[k].end));
   memcpy(orig, d + s, body);
   size_t masked = k == 3 ? WG_TRANSPORT_HEADER : base;
   awg3_mask(&p->v3, d, s, masked);
@@ -112,7 +112,7 @@ static void round_trip(const awg_params *p, int k, const uint8_t *data, size_t l
 }
 
 static void padding_bounds(const awg_params *p, const uint8_t *in, size_t pt_len,
-                           const awg_rng *rng) {
+                           const rng_source *rng) {
   uint32_t mtu = 576 + in[3] * 4u, window = 500 + in[4] * 8u;
   size_t padded;
   if (!awg3_transport_padded_len(p, pt_len, mtu, window, rng, &padded)) return;
@@ -138,7 +138,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < HEADER || size - HEADER > MAX_DATAGRAM) return 0;
   fz_rng state = {0x9e3779b97f4a7c15u ^ size};
-  awg_rng rng = {fz_fill, &state};
+  rng_source rng = {fz_fill, &state};
   awg_params p;
   make_params(&p, data);
   const uint8_t *dgram = data + HEADER;

@@ -32,7 +32,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* config_load_file refuses files over 1 MiB; keep the fuzzer in the same range. */
   if (size > 1024 * 1024) return 0;
-  awg_config c;
+  app_config c;
   diag_list d = {0};
   config_init(&c);
   int rc = config_load_buffer(&c, (const char *)data, size, "fuzz.conf", &d);

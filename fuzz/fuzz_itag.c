@@ -29,7 +29,7 @@ static void det_fill(void *ctx, uint8_t *buf, size_t n) {
   }
 }
 
-static void check_render(const awg_itemplate *t, const awg_rng *rng) {
+static void check_render(const awg_itemplate *t, const rng_source *rng) {
   size_t n = awg_itemplate_size(t);
   CHECK(n <= AWG_MAX_DATAGRAM);
   uint8_t *buf = malloc(n ? n : 1); /* exact size: ASan catches any overrun */
@@ -41,7 +41,7 @@ static void check_render(const awg_itemplate *t, const awg_rng *rng) {
 }
 
 /* Uses the template as I1 with a little junk; the arena is exactly the advertised bound. */
-static void check_prehandshake(awg_itemplate *t, const awg_rng *rng, uint8_t knob) {
+static void check_prehandshake(awg_itemplate *t, const rng_source *rng, uint8_t knob) {
   awg_params p;
   awg_params_init(&p);
   p.i[0] = t;
@@ -74,7 +74,7 @@ static void fuzz_template(const uint8_t *data, size_t size) {
   if (rc == 0 && t != NULL) {
     CHECK(strcmp(awg_itemplate_text(t), text) == 0);
     uint64_t seed = size;
-    awg_rng rng = {det_fill, &seed};
+    rng_source rng = {det_fill, &seed};
     check_render(t, &rng);
     check_prehandshake(t, &rng, size ? data[0] : 0);
     awg_itemplate_free(t);

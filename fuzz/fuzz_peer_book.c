@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   text[size] = '\0';
   check_text(text, size);
   /* peer_book_load prints a broken config's errors: only hand it configs that load. */
-  awg_config c;
+  app_config c;
   diag_list d = {0};
   config_init(&c);
   int ok = config_load_buffer(&c, text, size, "fuzz.conf", &d) == 0;

@@ -66,7 +66,7 @@
 #define TCP_WND (2 * 1024 * 1024)
 #define TCP_SND_BUF (1024 * 1024) /* per connection: bounds what a stream can hold */
 #define TCP_SND_QUEUELEN (2 * TCP_SND_BUF / TCP_MSS + 64) /* snd_queuelen is a u16 */
-#define TCP_SNDLOWAT 32768 /* lwIP compares it with a u16 */
+#define TCP_SNDLOWAT 32768                                /* lwIP compares it with a u16 */
 #define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 4)
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_OOSEQ_MAX_BYTES (8 * 1024 * 1024)
@@ -121,13 +121,13 @@
  * it and fragmented IPv6 datagrams (e.g. UDP above the tunnel MTU) are lost. */
 #define IPV6_FRAG_COPYHEADER 1
 #define LWIP_HOOK_FILENAME "lwip_hooks.h"
-#define LWIP_HOOK_IP4_INPUT(p, inp) awg_lwip_hook_ip4_input((p), (inp))
-#define LWIP_HOOK_IP6_INPUT(p, inp) awg_lwip_hook_ip6_input((p), (inp))
-#define LWIP_HOOK_IP4_ROUTE(dest) awg_lwip_hook_ip4_route(dest)
+#define LWIP_HOOK_IP4_INPUT(p, inp) lwip_port_hook_ip4_input((p), (inp))
+#define LWIP_HOOK_IP6_INPUT(p, inp) lwip_port_hook_ip6_input((p), (inp))
+#define LWIP_HOOK_IP4_ROUTE(dest) lwip_port_hook_ip4_route(dest)
 /* Every TCP sender's window floor from its measured delivery rate (src/device/tcp_bw_floor.h);
  * its per-connection state is PCB ext arg 0. */
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
-  awg_lwip_hook_tcp_inpacket((pcb), (hdr), (optlen), (opt1len), (opt2), (p))
+  lwip_port_hook_tcp_inpacket((pcb), (hdr), (optlen), (opt1len), (opt2), (p))
 #define LWIP_TCP_PCB_NUM_EXT_ARGS 1
 
 #endif

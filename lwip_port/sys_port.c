@@ -5,7 +5,7 @@
 
 #include "lwip/sys.h"
 
-uint32_t awg_lwip_rand(void);
+uint32_t lwip_port_rand(void);
 
 u32_t sys_now(void) {
   struct timespec ts;
@@ -14,4 +14,4 @@ u32_t sys_now(void) {
 }
 
 /* Used for TCP initial sequence numbers and ephemeral ports: must not be predictable. */
-uint32_t awg_lwip_rand(void) { return arc4random(); }
+uint32_t lwip_port_rand(void) { return arc4random(); }

@@ -31,8 +31,8 @@ bool world_setup(world *w) {
   memset(w, 0, sizeof *w);
   w->ra_state.s = 0x1234567;
   w->rb_state.s = 0x7654321;
-  w->ra = (awg_rng){fz_fill, &w->ra_state};
-  w->rb = (awg_rng){fz_fill, &w->rb_state};
+  w->ra = (rng_source){fz_fill, &w->ra_state};
+  w->rb = (rng_source){fz_fill, &w->rb_state};
   fixed_key(ka, 1);
   fixed_key(kb, 2);
   wg_device_init(&w->a, ka, NULL, &w->ra);

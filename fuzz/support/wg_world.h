@@ -18,12 +18,12 @@
 typedef struct {
   uint64_t s;
 } fz_rng;
-/* Deterministic randomness (xorshift64*) for an awg_rng: ctx is an fz_rng. */
+/* Deterministic randomness (xorshift64*) for an rng_source: ctx is an fz_rng. */
 void fz_fill(void *ctx, uint8_t *buf, size_t len);
 
 typedef struct {
   fz_rng ra_state, rb_state;
-  awg_rng ra, rb;
+  rng_source ra, rb;
   wg_device a, b;
   wg_peer a_b, b_a;
   uint64_t now, wall;

@@ -11,17 +11,17 @@
 #define LWIP_NO_CTYPE_H 0
 #define LWIP_ERRNO_STDINCLUDE 1
 
-uint32_t awg_lwip_rand(void);
-#define LWIP_RAND() awg_lwip_rand()
+uint32_t lwip_port_rand(void);
+#define LWIP_RAND() lwip_port_rand()
 
 #define LWIP_PLATFORM_DIAG(x) \
   do {                        \
     printf x;                 \
   } while (0)
-#define LWIP_PLATFORM_ASSERT(x)                                                  \
-  do {                                                                           \
+#define LWIP_PLATFORM_ASSERT(x)                                                        \
+  do {                                                                                 \
     fprintf(stderr, "lwIP assertion \"%s\" failed at %s:%d\n", x, __FILE__, __LINE__); \
-    abort();                                                                     \
+    abort();                                                                           \
   } while (0)
 
 #endif

@@ -4,14 +4,14 @@
 #include "awg/obfs.h"
 
 /* fastrand(n) of the spec: uniform in [0, n), 0 when n is 0. */
-static size_t below(const awg_rng *rng, uint64_t n) {
+static size_t below(const rng_source *rng, uint64_t n) {
   if (n == 0) return 0;
   if (n > UINT32_MAX) n = (uint64_t)UINT32_MAX + 1;
-  return awg_rng_range(rng, 0, (uint32_t)(n - 1));
+  return rng_range(rng, 0, (uint32_t)(n - 1));
 }
 
 size_t awg3_trailer_len(const awg3_params *p, size_t base, uint32_t window, size_t room,
-                        const awg_rng *rng) {
+                        const rng_source *rng) {
   if (!p->random_trailers || window <= base) return 0;
   size_t t = below(rng, window - base);
   return t < room ? t : room;
@@ -19,8 +19,8 @@ size_t awg3_trailer_len(const awg3_params *p, size_t base, uint32_t window, size
 
 /* Content padding: pick([lo, hi]), then the MTU cap of spec R30. */
 static size_t content_padding(const awg3_params *p, size_t pt_len, uint32_t mtu,
-                              const awg_rng *rng) {
-  size_t add = awg_rng_range(rng, p->content_padding.lo, p->content_padding.hi);
+                              const rng_source *rng) {
+  size_t add = rng_range(rng, p->content_padding.lo, p->content_padding.hi);
   if (mtu == 0) return add;
   size_t n = pt_len <= mtu ? pt_len : pt_len % mtu;
   size_t cap = mtu - n;
@@ -40,7 +40,7 @@ static size_t avoid_handshake_length(const awg_params *p, size_t pt_len, size_t 
 }
 
 bool awg3_transport_padded_len(const awg_params *p, size_t pt_len, uint32_t mtu, uint32_t window,
-                               const awg_rng *rng, size_t *padded_len) {
+                               const rng_source *rng, size_t *padded_len) {
   const awg3_params *v3 = &p->v3;
   size_t add, cap = SIZE_MAX;
   if (awg3_range_is_set(v3->content_padding)) {

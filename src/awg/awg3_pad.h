@@ -16,7 +16,7 @@
  * [0, window - base - 1], 0 when window <= base or RandomTrailers is off. Never more than
  * `room` (what the caller's buffer holds after the message). */
 size_t awg3_trailer_len(const awg3_params *p, size_t base, uint32_t window, size_t room,
-                        const awg_rng *rng);
+                        const rng_source *rng);
 
 /* Whether AWG 3.x decides the transport padding (ContentPaddingAddition or RandomTrailers set).
  * If so, *padded_len = pt_len + the zero bytes to append inside the AEAD plaintext:
@@ -26,7 +26,7 @@ size_t awg3_trailer_len(const awg3_params *p, size_t base, uint32_t window, size
  * and, without header protection, one byte more or less when the datagram would otherwise have
  * a handshake message's exact length (decisions.md #8). Keepalives (pt_len 0) are padded too. */
 bool awg3_transport_padded_len(const awg_params *p, size_t pt_len, uint32_t mtu, uint32_t window,
-                               const awg_rng *rng, size_t *padded_len);
+                               const rng_source *rng, size_t *padded_len);
 
 /* The peer's trailer window after sending a transport datagram of this length (spec R36). */
 uint32_t awg3_window_after_send(uint32_t window, size_t datagram_len);

@@ -38,9 +38,8 @@ bool awg_first_bytes_match(const uint8_t *d, size_t len) {
          wireguard_like(d, len) || skype_like(d, len);
 }
 
-void awg_fill_screened(const awg_rng *rng, uint8_t *d, size_t n, size_t len) {
+void awg_fill_screened(const rng_source *rng, uint8_t *d, size_t n, size_t len) {
   if (!n) return;
-  awg_rng_bytes(rng, d, n);
-  for (int i = 0; i < AWG_SCREEN_TRIES && awg_first_bytes_match(d, len); i++)
-    awg_rng_bytes(rng, d, n);
+  rng_bytes(rng, d, n);
+  for (int i = 0; i < AWG_SCREEN_TRIES && awg_first_bytes_match(d, len); i++) rng_bytes(rng, d, n);
 }

@@ -37,6 +37,6 @@ bool awg_first_bytes_match(const uint8_t *d, size_t len);
 
 /* Fills d[0..n) with random bytes, drawn again while the datagram (len bytes, the rest already
  * written) matches a rule. n = 0 leaves it as it is. */
-void awg_fill_screened(const awg_rng *rng, uint8_t *d, size_t n, size_t len);
+void awg_fill_screened(const rng_source *rng, uint8_t *d, size_t n, size_t len);
 
 #endif

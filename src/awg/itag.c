@@ -345,14 +345,14 @@ static void render_element(const element *e, const awg_render_ctx *ctx, uint8_t 
       memcpy(o, e->data, e->len);
       break;
     case EL_RANDOM:
-      awg_rng_bytes(ctx->rng, o, e->len);
+      rng_bytes(ctx->rng, o, e->len);
       break;
     case EL_LETTERS:
-      awg_rng_bytes(ctx->rng, o, e->len);
+      rng_bytes(ctx->rng, o, e->len);
       for (size_t i = 0; i < e->len; i++) o[i] = (uint8_t)kAlpha[o[i] % 52];
       break;
     case EL_DIGITS:
-      awg_rng_bytes(ctx->rng, o, e->len);
+      rng_bytes(ctx->rng, o, e->len);
       for (size_t i = 0; i < e->len; i++) o[i] = (uint8_t)('0' + o[i] % 10);
       break;
     case EL_TIME:

@@ -11,7 +11,7 @@
 
 /* Everything random or time-dependent comes from here so tests can inject it. */
 typedef struct {
-  const awg_rng *rng;
+  const rng_source *rng;
   uint32_t unix_time;      /* for <t> */
   uint32_t packet_counter; /* for <c>: datagrams this device has sent */
 } awg_render_ctx;

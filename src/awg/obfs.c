@@ -61,10 +61,10 @@ awg_msg_kind awg_classify(const awg_params *p, const uint8_t *d, size_t len, con
   return AWG_MSG_UNKNOWN;
 }
 
-uint32_t awg_draw_type(const awg_params *p, awg_msg_kind kind, const awg_rng *rng) {
+uint32_t awg_draw_type(const awg_params *p, awg_msg_kind kind, const rng_source *rng) {
   if (!valid_kind(kind)) return 0;
   awg_hrange h = p->h[kind - 1];
-  return awg_rng_range(rng, h.start, h.end);
+  return rng_range(rng, h.start, h.end);
 }
 
 size_t awg_handshake_size(awg_msg_kind kind) {
@@ -75,8 +75,8 @@ uint32_t awg_padding(const awg_params *p, awg_msg_kind kind) {
   return valid_kind(kind) ? p->s[kind - 1] : 0;
 }
 
-void awg_fill_padding(const awg_params *p, awg_msg_kind kind, const awg_rng *rng, uint8_t *out) {
-  awg_rng_bytes(rng, out, awg_padding(p, kind));
+void awg_fill_padding(const awg_params *p, awg_msg_kind kind, const rng_source *rng, uint8_t *out) {
+  rng_bytes(rng, out, awg_padding(p, kind));
 }
 
 /* True if a receiver with our params could take a transport datagram of this length for a
@@ -159,7 +159,7 @@ int awg_build_prehandshake(const awg_params *p, const awg_render_ctx *ctx, uint8
   uint32_t lo = p->jmin < p->jmax ? p->jmin : p->jmax;
   uint32_t hi = p->jmin < p->jmax ? p->jmax : p->jmin;
   for (uint32_t j = 0; j < p->jc; j++) {
-    size_t size = awg_rng_range(ctx->rng, lo, hi);
+    size_t size = rng_range(ctx->rng, lo, hi);
     uint8_t *at = take(arena, arena_len, &used, size, &ok);
     if (!ok) return -1;
     awg_fill_screened(ctx->rng, at, size, size); /* junk starts a datagram: first_bytes.h */

@@ -38,7 +38,7 @@ awg_msg_kind awg_classify(const awg_params *p, const uint8_t *d, size_t len, con
                           size_t *msg_len, int *bare_keepalive);
 
 /* A fresh type value for kind (1..4) drawn uniformly from H_kind. */
-uint32_t awg_draw_type(const awg_params *p, awg_msg_kind kind, const awg_rng *rng);
+uint32_t awg_draw_type(const awg_params *p, awg_msg_kind kind, const rng_source *rng);
 
 /* The unpadded WireGuard size of a handshake kind (INIT, RESPONSE, COOKIE); 0 for others. */
 size_t awg_handshake_size(awg_msg_kind kind);
@@ -47,7 +47,7 @@ size_t awg_handshake_size(awg_msg_kind kind);
 uint32_t awg_padding(const awg_params *p, awg_msg_kind kind);
 
 /* Writes S_kind random bytes at out (the caller places the WG message right after). */
-void awg_fill_padding(const awg_params *p, awg_msg_kind kind, const awg_rng *rng, uint8_t *out);
+void awg_fill_padding(const awg_params *p, awg_msg_kind kind, const rng_source *rng, uint8_t *out);
 
 /* Decisions.md #8: given a transport plaintext length already padded to 16 (and capped at MTU by
  * the caller), returns how many extra zero bytes to append (0 or 16, …) so that the datagram length

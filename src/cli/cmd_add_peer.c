@@ -106,7 +106,7 @@ static bool cidr_contains(const cfg_cidr *net, const uint8_t *addr, int family) 
   return true;
 }
 
-static bool address_taken(const awg_config *c, const uint8_t *addr, int family) {
+static bool address_taken(const app_config *c, const uint8_t *addr, int family) {
   for (size_t i = 0; i < c->n_addresses; i++)
     if (c->addresses[i].family == family &&
         !memcmp(c->addresses[i].addr, addr, family == AF_INET ? 4 : 16))
@@ -131,7 +131,7 @@ static bool host_at(const cfg_cidr *net, uint64_t offset, uint8_t *out) {
   return true;
 }
 
-static const cfg_cidr *server_net(const awg_config *c, int family) {
+static const cfg_cidr *server_net(const app_config *c, int family) {
   for (size_t i = 0; i < c->n_addresses; i++)
     if (c->addresses[i].family == family && c->addresses[i].prefix < (family == AF_INET ? 31 : 127))
       return &c->addresses[i];
@@ -140,7 +140,7 @@ static const cfg_cidr *server_net(const awg_config *c, int family) {
 
 /* The first host number n >= 2 free in every tunnel network the server has; the same n in both
  * families keeps the addresses easy to read (10.8.0.5 and fd..::5). */
-static int allocate(const awg_config *c, cfg_cidr *v4, cfg_cidr *v6, char *err, size_t errlen) {
+static int allocate(const app_config *c, cfg_cidr *v4, cfg_cidr *v6, char *err, size_t errlen) {
   const cfg_cidr *n4 = server_net(c, AF_INET), *n6 = server_net(c, AF_INET6);
   if (!n4 && !n6)
     return snprintf(err, errlen,
@@ -225,7 +225,7 @@ static void format_addresses(const cfg_cidr *v4, const cfg_cidr *v6, char *out, 
 }
 
 /* The server's tunnel addresses without prefixes: the default DNS. */
-static void server_dns(const awg_config *c, char *out, size_t n) {
+static void server_dns(const app_config *c, char *out, size_t n) {
   peer_book_join_cidrs(c->addresses, c->n_addresses, false, ", ", out, n);
 }
 

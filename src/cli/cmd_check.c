@@ -13,13 +13,15 @@ int cmd_check(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return fputs(check_usage, stdout), 0;
   const char *path = cli_config_arg("check", argc, argv, check_usage);
   if (!path) return 2;
-  awg_config c;
+  app_config c;
   diag_list d = {0};
   config_init(&c);
   int rc = config_load_file(&c, path, &d);
   diag_list_print(&d, path, stderr);
-  if (rc == 0) config_print_summary(&c, stdout);
-  else fprintf(stderr, "%s: %zu error(s); the config is not usable\n", path, d.errors);
+  if (rc == 0)
+    config_print_summary(&c, stdout);
+  else
+    fprintf(stderr, "%s: %zu error(s); the config is not usable\n", path, d.errors);
   diag_list_free(&d);
   config_free(&c);
   return rc == 0 ? 0 : 1;

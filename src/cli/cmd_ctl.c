@@ -153,7 +153,7 @@ static int open_control(const ctl_opts *o, char *err, size_t errlen) {
   }
   if (!o->config)
     return connect_unix(o->socket_path ? o->socket_path : CTL_DEFAULT_SOCKET, err, errlen);
-  awg_config c;
+  app_config c;
   diag_list d = {0};
   config_init(&c);
   int fd = -1;

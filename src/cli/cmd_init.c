@@ -281,7 +281,7 @@ int cmd_init_server(int argc, char **argv) {
     return text ? 2 : 1;
   }
   /* What we write must load: check it exactly as the server will. */
-  awg_config c;
+  app_config c;
   diag_list d = {0};
   config_init(&c);
   int rc = config_load_buffer(&c, text, len, output, &d);

@@ -30,7 +30,7 @@ static const char server_usage[] =
     "(docs/config-reference.md 2.1). SIGTERM/SIGINT stop cleanly.\n";
 
 /* The daemons log the same summary `check` prints, one event per line. */
-static void log_summary(const awg_config *c, const diag_list *d) {
+static void log_summary(const app_config *c, const diag_list *d) {
   for (size_t i = 0; i < d->n; i++) {
     char line[16];
     snprintf(line, sizeof line, "%d", d->items[i].line);
@@ -65,7 +65,7 @@ static const char *take_worker_arg(int *argc, char **argv) {
 
 /* A server runs as one process, or as a supervisor of workers ([Server] Threads), or is one of
  * those workers. */
-static int run_daemon(daemon_role role, awg_config *c, const char *worker_arg) {
+static int run_daemon(daemon_role role, app_config *c, const char *worker_arg) {
   if (role != DAEMON_SERVER) return daemon_run(role, c, NULL);
   if (!worker_arg) {
     unsigned n = workers_wanted(c);
@@ -89,7 +89,7 @@ static int run(const char *cmd, daemon_role role, int argc, char **argv, const c
   const char *worker_arg = role == DAEMON_SERVER ? take_worker_arg(&argc, argv) : NULL;
   const char *path = cli_config_arg(cmd, argc, argv, usage);
   if (!path) return 2;
-  awg_config c;
+  app_config c;
   diag_list d = {0};
   config_init(&c);
   int rc = config_load_file(&c, path, &d);

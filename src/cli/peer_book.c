@@ -95,7 +95,7 @@ void peer_book_interface_note(const peer_book *b, const char *key, char *out, si
 
 int peer_book_commit(conf_file *f, const char *cmd, const char *what, const char *text,
                      size_t len) {
-  awg_config check;
+  app_config check;
   diag_list d = {0};
   char err[512];
   int rc = -1;

@@ -13,7 +13,7 @@
 #define PEER_NAME_MAX 63
 
 typedef struct {
-  awg_config config;
+  app_config config;
   conf_text text;
   /* per config.peers[i]: its name ("" if none) and its lines [first, end) in text */
   char (*name)[PEER_NAME_MAX + 1];

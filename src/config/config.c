@@ -18,7 +18,7 @@
 #include "config/ini.h"
 #include "util/log.h"
 
-awg_config *cfg_load_config(load_ctx *L) { return L->c; }
+app_config *cfg_load_config(load_ctx *L) { return L->c; }
 cfg_peer *cfg_load_peer(load_ctx *L) { return L->peer; }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -515,7 +515,7 @@ static int on_item(void *ud, const ini_item *it) {
   return it->kind == INI_SECTION ? on_section(L, it) : on_key(L, it);
 }
 
-void config_init(awg_config *c) {
+void config_init(app_config *c) {
   memset(c, 0, sizeof *c);
   awg_params_init(&c->awg);
   c->socks_handshake_timeout = 10;
@@ -543,7 +543,7 @@ static void peer_free(cfg_peer *p) {
   free(p->deny_domains);
 }
 
-void config_retain_peers(awg_config *c, bool (*keep)(const cfg_peer *p, void *ctx), void *ctx) {
+void config_retain_peers(app_config *c, bool (*keep)(const cfg_peer *p, void *ctx), void *ctx) {
   size_t n = 0;
   for (size_t i = 0; i < c->n_peers; i++) {
     if (!keep(&c->peers[i], ctx)) {
@@ -556,7 +556,7 @@ void config_retain_peers(awg_config *c, bool (*keep)(const cfg_peer *p, void *ct
   c->n_peers = n;
 }
 
-void config_free(awg_config *c) {
+void config_free(app_config *c) {
   sodium_memzero(c->private_key, sizeof c->private_key);
   for (size_t i = 0; i < c->n_peers; i++) peer_free(&c->peers[i]);
   free(c->peers);
@@ -571,7 +571,7 @@ void config_free(awg_config *c) {
   memset(c, 0, sizeof *c);
 }
 
-int config_load_buffer(awg_config *c, const char *text, size_t len, const char *path,
+int config_load_buffer(app_config *c, const char *text, size_t len, const char *path,
                        diag_list *d) {
   snprintf(c->path, sizeof c->path, "%s", path);
   char *buf = malloc(len + 1);
@@ -599,7 +599,7 @@ static void warn_permissions(int fd, diag_list *d) {
              (unsigned)(st.st_mode & 0777));
 }
 
-int config_load_file(awg_config *c, const char *path, diag_list *d) {
+int config_load_file(app_config *c, const char *path, diag_list *d) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     diag_add(d, DIAG_ERROR, 0, "cannot open: %s", strerror(errno));

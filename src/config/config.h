@@ -187,14 +187,14 @@ typedef struct {
   int log_level;  /* -1 = not set */
   int log_format; /* -1 = not set */
   char path[512];
-} awg_config;
+} app_config;
 
 /* Port hopping (config_hop.c). The number of ports in r, and the i-th (0-based, in order). */
 uint32_t cfg_port_ranges_count(const cfg_port_ranges *r);
 uint16_t cfg_port_ranges_at(const cfg_port_ranges *r, uint32_t i);
 /* [Server] ExtraPorts as the list of ports to bind besides ListenPort (which is left out), in
  * order, without repeats; returns how many were written to out[max]. */
-size_t cfg_extra_port_list(const awg_config *c, uint16_t *out, size_t max);
+size_t cfg_extra_port_list(const app_config *c, uint16_t *out, size_t max);
 
 /* A list of diagnostics collected while loading. */
 typedef enum { DIAG_ERROR, DIAG_WARNING } diag_kind;
@@ -213,24 +213,24 @@ void diag_list_free(diag_list *d);
 /* Prints every diagnostic as `FILE:LINE: error|warning: message`. */
 void diag_list_print(const diag_list *d, const char *path, FILE *out);
 
-void config_init(awg_config *c);
+void config_init(app_config *c);
 /* Keeps the peers keep() says yes to, in order, and frees the others (a server worker keeps its
  * own share, daemon/workers.h). */
-void config_retain_peers(awg_config *c, bool (*keep)(const cfg_peer *p, void *ctx), void *ctx);
-void config_free(awg_config *c); /* wipes keys */
+void config_retain_peers(app_config *c, bool (*keep)(const cfg_peer *p, void *ctx), void *ctx);
+void config_free(app_config *c); /* wipes keys */
 
 /* Loads and validates. Returns 0 when there are no errors (warnings may exist). */
-int config_load_file(awg_config *c, const char *path, diag_list *d);
-int config_load_buffer(awg_config *c, const char *text, size_t len, const char *path, diag_list *d);
+int config_load_file(app_config *c, const char *path, diag_list *d);
+int config_load_buffer(app_config *c, const char *text, size_t len, const char *path, diag_list *d);
 
 /* Where the client sends QUIC for peer p: its QuicServer, else the first host of the client's
  * first IPv4 Address prefix (10.66.0.2/24 -> 10.66.0.1), or x.y.z.1 for a /31 or /32 (the
  * common convention for the server's tunnel address); port QuicPort. False when the client has
  * no Address to derive it from. */
-bool config_quic_server(const awg_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port);
+bool config_quic_server(const app_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port);
 
 /* Writes the validation summary (no secrets) as human-readable lines. */
-void config_print_summary(const awg_config *c, FILE *out);
+void config_print_summary(const app_config *c, FILE *out);
 
 /* The [Interface] keys of the obfuscation layer (Jc … I5, HeaderProtectionKey), as written. */
 #define CFG_N_OBFUSCATION_KEYS 17

@@ -124,7 +124,7 @@ static void keep_awg(diff_ctx *d, awg_params *l, const awg_params *r) {
 
 /* A client's QUIC transport is set up once from its [Peer] (quic_client.h): a peer kept across
  * the reload keeps the transport keys it started with. */
-static void keep_peer_transport(diff_ctx *d, awg_config *l, const awg_config *r) {
+static void keep_peer_transport(diff_ctx *d, app_config *l, const app_config *r) {
   for (size_t i = 0; i < l->n_peers; i++) {
     cfg_peer *lp = &l->peers[i];
     for (size_t k = 0; k < r->n_peers; k++) {
@@ -152,7 +152,7 @@ static void keep_peer_transport(diff_ctx *d, awg_config *l, const awg_config *r)
   }
 }
 
-int config_keep_restart_only(awg_config *l, const awg_config *r, const char **names, size_t max) {
+int config_keep_restart_only(app_config *l, const app_config *r, const char **names, size_t max) {
   diff_ctx d = {names, 0, max, 0};
   if (l->has_private_key != r->has_private_key ||
       memcmp(l->private_key, r->private_key, sizeof l->private_key) != 0) {

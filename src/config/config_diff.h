@@ -16,7 +16,7 @@
  * differ between loaded and running, and gives loaded the running values (deep copies: loaded
  * never shares memory with running). Returns the number of names, or -1 when out of memory
  * (loaded is then partly updated: free it and keep running). */
-int config_keep_restart_only(awg_config *loaded, const awg_config *running, const char **names,
+int config_keep_restart_only(app_config *loaded, const app_config *running, const char **names,
                              size_t max);
 
 #endif

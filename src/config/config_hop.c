@@ -56,7 +56,7 @@ uint16_t cfg_port_ranges_at(const cfg_port_ranges *r, uint32_t i) {
   return 0;
 }
 
-size_t cfg_extra_port_list(const awg_config *c, uint16_t *out, size_t max) {
+size_t cfg_extra_port_list(const app_config *c, uint16_t *out, size_t max) {
   size_t n = 0;
   uint32_t total = cfg_port_ranges_count(&c->extra_ports);
   for (uint32_t i = 0; i < total && n < max; i++) {
@@ -106,7 +106,7 @@ int cfg_k_hop_interval(load_ctx *L, char *v, char *err, size_t n) {
 }
 
 /* Checks what needs more than one key: hopping needs an Endpoint to hop on, and room to hop. */
-void cfg_validate_hop(const awg_config *c, diag_list *d) {
+void cfg_validate_hop(const app_config *c, diag_list *d) {
   for (size_t i = 0; i < c->n_peers; i++) {
     const cfg_peer *p = &c->peers[i];
     if (!p->endpoint_ports.n) {

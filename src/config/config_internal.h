@@ -75,7 +75,7 @@ typedef struct {
 #define MAX_KEYS_PER_SECTION 48
 
 struct load_ctx {
-  awg_config *c;
+  app_config *c;
   diag_list *d;
   const section_spec *sec;
   int sec_line;
@@ -88,7 +88,7 @@ struct load_ctx {
   bool fwd_has_listen, fwd_has_target;
 };
 
-awg_config *cfg_load_config(load_ctx *L);
+app_config *cfg_load_config(load_ctx *L);
 cfg_peer *cfg_load_peer(load_ctx *L); /* the [Peer] being read */
 /* A list grown by one element (NULL past a sane bound or when out of memory). */
 void *cfg_grow(void *arr, size_t n, size_t size);
@@ -102,7 +102,7 @@ int cfg_parse_port_ranges(char *v, cfg_port_ranges *out, char *err, size_t n);
 int cfg_k_extra_ports(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_endpoint_ports(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_hop_interval(load_ctx *L, char *v, char *err, size_t n);
-void cfg_validate_hop(const awg_config *c, diag_list *d);
+void cfg_validate_hop(const app_config *c, diag_list *d);
 
 /* config_awg3.c: the AmneziaWG 3.x keys */
 int cfg_k_header_protection_key(load_ctx *L, char *v, char *err, size_t n);
@@ -117,6 +117,6 @@ int cfg_k_max_handshake_attempts(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_persistent_keepalive(load_ctx *L, char *v, char *err, size_t n);
 
 /* Whole-file checks after every key parsed: required keys, cross-key rules, size warnings. */
-void config_validate(awg_config *c, diag_list *d, const int *iface_lines);
+void config_validate(app_config *c, diag_list *d, const int *iface_lines);
 
 #endif

@@ -97,7 +97,7 @@ static bool v6_server(const cfg_cidr *a, cfg_ip *addr) {
   return memcmp(addr->addr, a->addr, 16) != 0;
 }
 
-bool config_quic_server(const awg_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port) {
+bool config_quic_server(const app_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port) {
   *port = p->quic_port ? p->quic_port : CFG_DEFAULT_QUIC_PORT;
   if (p->has_quic_server) {
     *addr = p->quic_server;

@@ -39,7 +39,7 @@ static void print_awg3(const awg3_params *v, FILE *out) {
   fputc('\n', out);
 }
 
-static void print_obfuscation(const awg_config *c, FILE *out) {
+static void print_obfuscation(const app_config *c, FILE *out) {
   const awg_params *p = &c->awg;
   if (awg_params_is_plain(p)) {
     fputs("  obfuscation: none (plain WireGuard wire format)\n", out);
@@ -78,7 +78,7 @@ static void print_domains(FILE *out, const char *what, const cfg_domain_rule *r,
 }
 
 /* The server's exit settings for this peer, on a line of their own. */
-static void print_peer_exit(const cfg_peer *p, const awg_config *c, FILE *out) {
+static void print_peer_exit(const cfg_peer *p, const app_config *c, FILE *out) {
   char up[32], down[32];
   cfg_format_rate(p->upload_limit, up, sizeof up);
   cfg_format_rate(p->download_limit, down, sizeof down);
@@ -108,7 +108,7 @@ static void print_peer(const cfg_peer *p, FILE *out) {
   fprintf(out, "%s\n", p->has_psk ? "; preshared key set" : "");
 }
 
-void config_print_summary(const awg_config *c, FILE *out) {
+void config_print_summary(const app_config *c, FILE *out) {
   char fp[9];
   key_fingerprint(c->public_key, fp);
   fprintf(out, "%s: OK\n", c->path);

@@ -55,7 +55,7 @@ static int line_for_message(const char *msg, const int *iface_lines) {
   return line;
 }
 
-static void validate_interface(awg_config *c, diag_list *d, const int *lines) {
+static void validate_interface(app_config *c, diag_list *d, const int *lines) {
   if (!c->has_private_key)
     diag_add(d, DIAG_ERROR, 0,
              "[Interface] has no PrivateKey; generate one with `awgproxy genkey` and add "
@@ -69,7 +69,7 @@ static void validate_interface(awg_config *c, diag_list *d, const int *lines) {
     diag_add(d, DIAG_ERROR, line_for_message(err, lines), "%s", err);
 }
 
-static void validate_mtu(awg_config *c, diag_list *d, const int *lines) {
+static void validate_mtu(app_config *c, diag_list *d, const int *lines) {
   int mline = cfg_interface_line(lines, "MTU");
   if (!c->mtu_explicit)
     c->mtu = CFG_DEFAULT_MTU > c->awg.s[3] + 576 ? CFG_DEFAULT_MTU - c->awg.s[3] : 576;
@@ -100,7 +100,7 @@ static void validate_mtu(awg_config *c, diag_list *d, const int *lines) {
 }
 
 /* The PRD asks for a warning for every size that can outgrow the path MTU. */
-static void warn_sizes(const awg_config *c, diag_list *d, const int *lines) {
+static void warn_sizes(const app_config *c, diag_list *d, const int *lines) {
   const awg_params *p = &c->awg;
   if (p->jc && !p->jmin && !p->jmax)
     diag_add(d, DIAG_WARNING, cfg_interface_line(lines, "Jc"),
@@ -137,7 +137,7 @@ static void warn_sizes(const awg_config *c, diag_list *d, const int *lines) {
 /* AWG 3.x spec R26: with RandomTrailers and header protection, a receiver tests every datagram
  * longer than a padded handshake against H1..H3 with a meaningless mask, so wide ranges lose
  * transport packets at random (sum of |H1..H3| / 2^32 of them). */
-static void warn_trailer_losses(const awg_config *c, diag_list *d, const int *lines) {
+static void warn_trailer_losses(const app_config *c, diag_list *d, const int *lines) {
   const awg_params *p = &c->awg;
   if (!p->v3.random_trailers || !p->v3.header_protection) return;
   uint64_t covered = 0;
@@ -162,7 +162,7 @@ static bool cidr_overlap(const cfg_cidr *a, const cfg_cidr *b) {
   return true;
 }
 
-static void validate_peers(const awg_config *c, diag_list *d) {
+static void validate_peers(const app_config *c, diag_list *d) {
   for (size_t i = 0; i < c->n_peers; i++) {
     const cfg_peer *p = &c->peers[i];
     if (c->has_private_key && memcmp(p->public_key, c->public_key, AWG_KEY_LEN) == 0)
@@ -203,7 +203,7 @@ static bool only_private(const cfg_exit_rule *r) {
          (p >= 16 && a[0] == 192 && a[1] == 168);
 }
 
-static void validate_exit(const awg_config *c, diag_list *d) {
+static void validate_exit(const app_config *c, diag_list *d) {
   if (c->server_peer_max_connections > c->server_max_connections)
     diag_add(d, DIAG_WARNING, 0,
              "[Server] MaxConnectionsPerPeer = %u is above MaxConnections = %u, the cap for all "
@@ -236,7 +236,7 @@ static bool is_loopback(const cfg_hostport *h) {
   return memcmp(ip.addr, lo6, 16) == 0;
 }
 
-static void validate_socks(awg_config *c, diag_list *d) {
+static void validate_socks(app_config *c, diag_list *d) {
   if (c->n_socks_listen == 0) {
     c->socks_listen = calloc(1, sizeof *c->socks_listen);
     if (!c->socks_listen) return;
@@ -263,7 +263,7 @@ static bool same_hostport(const cfg_hostport *a, const cfg_hostport *b) {
 }
 
 /* Two listeners on one TCP (or UDP) address cannot both start. */
-static void validate_listeners(const awg_config *c, diag_list *d) {
+static void validate_listeners(const app_config *c, diag_list *d) {
   for (size_t i = 0; i < c->n_forwards; i++) {
     const cfg_forward *f = &c->forwards[i];
     char buf[300];
@@ -282,7 +282,7 @@ static void validate_listeners(const awg_config *c, diag_list *d) {
 
 /* [Http] Listen: like [Socks] Listen (open to others without User: a warning), and no address
  * shared with a SOCKS or TCP [Forward] listener. */
-static void validate_http(const awg_config *c, diag_list *d) {
+static void validate_http(const app_config *c, diag_list *d) {
   for (size_t i = 0; i < c->n_http_listen; i++) {
     const cfg_hostport *h = &c->http_listen[i];
     char buf[300];
@@ -306,7 +306,7 @@ static void validate_http(const awg_config *c, diag_list *d) {
   }
 }
 
-void config_validate(awg_config *c, diag_list *d, const int *iface_lines) {
+void config_validate(app_config *c, diag_list *d, const int *iface_lines) {
   validate_interface(c, d, iface_lines);
   validate_mtu(c, d, iface_lines);
   warn_sizes(c, d, iface_lines);

@@ -180,7 +180,7 @@ static tunnel *create_tunnel(daemon_state *s, char *err, size_t errlen) {
   return t;
 }
 
-int daemon_run(daemon_role role, awg_config *c, const worker_identity *worker) {
+int daemon_run(daemon_role role, app_config *c, const worker_identity *worker) {
   daemon_state s = {
       .loop = uv_default_loop(), .role = role, .initial = c, .cfg = c, .worker = worker};
   uv_signal_t *sigs[] = {&s.sigint, &s.sigterm, &s.sighup, &s.sigusr1};

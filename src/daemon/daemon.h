@@ -10,6 +10,6 @@ typedef enum { DAEMON_CLIENT, DAEMON_SERVER } daemon_role;
 
 /* Runs until SIGINT/SIGTERM; returns the exit status. worker: this process is one worker of a
  * sharded server (c already trimmed with worker_shard_config), NULL otherwise. */
-int daemon_run(daemon_role role, awg_config *c, const worker_identity *worker);
+int daemon_run(daemon_role role, app_config *c, const worker_identity *worker);
 
 #endif

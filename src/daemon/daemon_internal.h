@@ -24,10 +24,10 @@ typedef struct {
   /* The config the daemon was started with (owned by the caller). The SOCKS server, the HTTP
    * proxy and the forwarder keep pointing into it for their whole life: their keys need a restart,
    * so it never changes and is never freed while they run. */
-  awg_config *initial;
+  app_config *initial;
   /* The config in effect: initial, or the latest reload's (owned here, heap). The tunnel, the
    * exit and the observe endpoints point into it. */
-  awg_config *cfg;
+  app_config *cfg;
   tunnel *tun;
   resolver *res;
   dialer *dl;          /* client: how the front-ends open streams (dl_ip or QUIC, per quic) */

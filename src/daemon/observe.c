@@ -652,7 +652,7 @@ observe *observe_start(uv_loop_t *loop, const obs_sources *src, char *err, size_
   struct observe *o = calloc(1, sizeof *o);
   if (!o) return snprintf(err, errlen, "out of memory"), NULL;
   o->src = *src;
-  const awg_config *c = src->cfg;
+  const app_config *c = src->cfg;
   if (c->has_metrics) {
     o->metrics = http_server_start(loop, "metrics", NULL, &c->metrics_listen, metrics_handler, o,
                                    err, errlen);
@@ -670,7 +670,7 @@ void observe_render_own(const observe *o, char what, obs_buf *out) {
   observe_render_part(&o->src, what, out);
 }
 
-void observe_set_config(observe *o, const awg_config *cfg) {
+void observe_set_config(observe *o, const app_config *cfg) {
   if (o) o->src.cfg = cfg;
 }
 

@@ -38,7 +38,7 @@ typedef void (*obs_reload_fn)(void *ctx, obs_reload_report *out);
 /* What the endpoints report on; any pointer but cfg may be NULL (that part is left out). */
 typedef struct {
   const char *role; /* "client" or "server" */
-  const awg_config *cfg;
+  const app_config *cfg;
   const tunnel *tun;
   const socks_server *socks; /* the client's SOCKS front-end */
   const exit_ctx *exit;      /* the server's exit: its counters, QUIC peers and SOCKS service */
@@ -70,7 +70,7 @@ typedef struct observe observe;
 observe *observe_start(uv_loop_t *loop, const obs_sources *src, char *err, size_t errlen);
 void observe_stop(observe *o);
 /* After a reload: the config to report on from now on (the endpoints' listeners stay). */
-void observe_set_config(observe *o, const awg_config *cfg);
+void observe_set_config(observe *o, const app_config *cfg);
 
 /* The documents themselves (for the endpoints and the tests). */
 void observe_render_metrics(const obs_sources *src, obs_buf *out);

@@ -41,9 +41,9 @@ static void fail(obs_reload_report *r, const char *fmt, const char *arg) {
 }
 
 /* Steps 1 and 2: a validated config with the restart-only keys as running, or NULL. */
-static awg_config *load_new(daemon_state *s, obs_reload_report *r) {
+static app_config *load_new(daemon_state *s, obs_reload_report *r) {
   const char *path = s->cfg->path;
-  awg_config *nc = calloc(1, sizeof *nc);
+  app_config *nc = calloc(1, sizeof *nc);
   if (!nc) return fail(r, "%s", "out of memory"), NULL;
   config_init(nc);
   diag_list d = {0};
@@ -73,7 +73,7 @@ static awg_config *load_new(daemon_state *s, obs_reload_report *r) {
   return NULL;
 }
 
-static void apply_log_settings(const awg_config *c) {
+static void apply_log_settings(const app_config *c) {
   if (c->log_level >= 0 && !getenv("LOG_LEVEL")) log_set_level((log_level)c->log_level);
   if (c->log_format >= 0 && !getenv("LOG_FORMAT")) log_set_format((log_format)c->log_format);
 }
@@ -105,7 +105,7 @@ void daemon_reload(daemon_state *s, obs_reload_report *report) {
   obs_reload_report *r = report ? report : &local;
   memset(r, 0, sizeof *r);
   LOG_I("daemon", "reload_started", "file", s->cfg->path, NULL);
-  awg_config *nc = load_new(s, r);
+  app_config *nc = load_new(s, r);
   if (!nc) return;
   /* Step 3. The tunnel first: it is the only step that can fail (out of memory), and then
    * nothing has changed yet. */

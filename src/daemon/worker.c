@@ -12,7 +12,7 @@
 #include "daemon/workers.h"
 #include "util/shard_counts.h"
 
-unsigned workers_wanted(const awg_config *c) {
+unsigned workers_wanted(const app_config *c) {
   unsigned n = c->server_threads ? c->server_threads : uv_available_parallelism();
   if (n > WG_SHARDS_MAX) n = WG_SHARDS_MAX;
   if (n < 1 || !c->has_listen_port || !c->listen_port) n = 1;
@@ -71,7 +71,7 @@ static bool keep_mine(const cfg_peer *p, void *ctx) {
   return wg_shard_of_key(p->public_key, w->count) == w->index;
 }
 
-void worker_shard_config(awg_config *c, const worker_identity *w) {
+void worker_shard_config(app_config *c, const worker_identity *w) {
   config_retain_peers(c, keep_mine, (void *)w);
   c->has_metrics = false;
   c->control_path[0] = '\0';

@@ -24,6 +24,7 @@
 #endif
 
 #include "daemon/worker_sockets.h"
+#include "util/sockaddr.h"
 
 static int bind_one(int family, uint16_t port) {
   int fd = socket(family, SOCK_DGRAM, 0);
@@ -34,20 +35,9 @@ static int bind_one(int family, uint16_t port) {
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) goto fail;
 #endif
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  socklen_t len;
-  if (family == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    len = sizeof *a;
-  } else {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    len = sizeof *a;
-    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) goto fail;
-  }
+  socklen_t len = sockaddr_make(&ss, family, NULL, port);
+  if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0)
+    goto fail;
   if (bind(fd, (struct sockaddr *)&ss, len) == 0) return fd;
 fail:;
   int e = errno;

@@ -42,7 +42,7 @@ typedef struct {
 
 struct supervisor {
   uv_loop_t *loop;
-  awg_config *cfg;
+  app_config *cfg;
   unsigned n;
   worker_slot w[WG_SHARDS_MAX];
   uint8_t seed[32];
@@ -348,7 +348,7 @@ static int start(supervisor *s, char *err, size_t errlen) {
   return s->obs ? 0 : -1;
 }
 
-int workers_supervise(awg_config *c, unsigned n) {
+int workers_supervise(app_config *c, unsigned n) {
   supervisor *s = calloc(1, sizeof *s);
   if (!s) return fprintf(stderr, "awgproxy: out of memory\n"), 1;
   s->loop = uv_default_loop();

@@ -42,11 +42,11 @@ typedef struct {
 
 /* How many workers a server config asks for: Threads, or one per core for auto; 1 when the port
  * is chosen at random (ListenPort unset: the workers could not agree on it). */
-unsigned workers_wanted(const awg_config *c);
+unsigned workers_wanted(const app_config *c);
 
 /* The supervisor: runs n workers of this executable for c (loaded from c->path) until
  * SIGINT/SIGTERM; returns the exit status. */
-int workers_supervise(awg_config *c, unsigned n);
+int workers_supervise(app_config *c, unsigned n);
 
 /* Worker side: "i/N" from --worker, the descriptors at their fixed numbers, and the cookie seed
  * read from the supervisor. -1 with a message in err. */
@@ -55,6 +55,6 @@ int worker_identity_init(const char *arg, worker_identity *w, char *err, size_t 
 /* Trims a freshly loaded config to worker w's share: only its peers; no [Metrics]/[Control]
  * listeners (the supervisor's), and LocalSocks only in worker 0 (one TCP port, one listener).
  * The server-wide caps stay whole: the workers add up their counts (util/shard_counts.h). */
-void worker_shard_config(awg_config *c, const worker_identity *w);
+void worker_shard_config(app_config *c, const worker_identity *w);
 
 #endif

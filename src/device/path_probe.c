@@ -149,7 +149,7 @@ static void on_tick(uv_timer_t *t) {
   if (p->answered[1] || p->tick > ROUNDS * ROUND_TICKS) conclude(p);
 }
 
-path_probe *path_probe_start(uv_loop_t *loop, tunnel *t, const awg_config *cfg) {
+path_probe *path_probe_start(uv_loop_t *loop, tunnel *t, const app_config *cfg) {
   cfg_ip server;
   uint16_t port;
   if (!cfg->n_peers || !config_quic_server(cfg, &cfg->peers[0], &server, &port) ||

@@ -24,7 +24,7 @@ typedef struct path_probe path_probe;
 
 /* NULL when there is nothing to probe (no peer, no IPv4 server address to derive). t must
  * outlive the probe; cfg is read here only. */
-path_probe *path_probe_start(uv_loop_t *loop, tunnel *t, const awg_config *cfg);
+path_probe *path_probe_start(uv_loop_t *loop, tunnel *t, const app_config *cfg);
 void path_probe_stop(path_probe *p);
 
 #endif

@@ -118,8 +118,8 @@ static bool ts_echo(const struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len, cons
 /* LWIP_HOOK_TCP_INPACKET_PCB: runs before lwIP processes the segment, so pcb->lastack is still
  * what this ACK advances from. The floor applies to the window lwIP sends the next segments
  * with; when this very ACK makes lwIP shrink it (a fast retransmit), the next ACK lifts it. */
-err_t awg_tcp_inpacket_hook(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len,
-                            u8_t *opt2, struct pbuf *p) {
+err_t tcp_bw_floor_inpacket_hook(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
+                                 u16_t opt1len, u8_t *opt2, struct pbuf *p) {
   if (g_ext_id == LWIP_TCP_PCB_NUM_EXT_ARG_ID_INVALID) return ERR_OK;
   if (pcb->state != ESTABLISHED && pcb->state != CLOSE_WAIT) return ERR_OK;
   if (!(TCPH_FLAGS(hdr) & TCP_ACK)) return ERR_OK;

@@ -98,7 +98,7 @@ static int alloc_buffers(tunnel *t, char *err, size_t errlen) {
  * (steered by receiver index); its extra ports it binds itself, in a SO_REUSEPORT group with its
  * siblings' (spread by the kernel's hash: what lands on the wrong worker is handed on). */
 static int open_udp(tunnel *t, const tunnel_shard *sh, char *err, size_t errlen) {
-  const awg_config *cfg = t->cfg;
+  const app_config *cfg = t->cfg;
   uint16_t ports[1 + CFG_EXTRA_PORTS_MAX];
   ports[0] = cfg->has_listen_port ? cfg->listen_port : 0;
   size_t n = 1 + cfg_extra_port_list(cfg, ports + 1, CFG_EXTRA_PORTS_MAX);
@@ -111,11 +111,11 @@ static int open_udp(tunnel *t, const tunnel_shard *sh, char *err, size_t errlen)
   return n > 1 ? udp_io_add_ports(t->udp, t->loop, ports, n, true, err, errlen) : 0;
 }
 
-tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t errlen) {
+tunnel *tunnel_create(uv_loop_t *loop, const app_config *cfg, char *err, size_t errlen) {
   return tunnel_create_shard(loop, cfg, NULL, err, errlen);
 }
 
-tunnel *tunnel_create_shard(uv_loop_t *loop, const awg_config *cfg, const tunnel_shard *sh,
+tunnel *tunnel_create_shard(uv_loop_t *loop, const app_config *cfg, const tunnel_shard *sh,
                             char *err, size_t errlen) {
   tunnel *t = calloc(1, sizeof *t);
   if (!t) return snprintf(err, errlen, "out of memory"), NULL;
@@ -131,7 +131,7 @@ tunnel *tunnel_create_shard(uv_loop_t *loop, const awg_config *cfg, const tunnel
                                                            0.5,   1,    2.5,   5,    10,  30};
   obs_hist_init(&t->stats.handshake_duration, hs_bounds, TUN_HS_DURATION_BOUNDS);
   allowedips_init(&t->aip);
-  wg_device_init(&t->dev, cfg->private_key, &t->tunables, awg_rng_system());
+  wg_device_init(&t->dev, cfg->private_key, &t->tunables, rng_system());
   /* Before the first peer: its handshake indices must already be this worker's. */
   if (tun_shard_start(t, sh, err, errlen) != 0) goto fail;
   if (alloc_buffers(t, err, errlen) != 0 || add_peers(t, err, errlen) != 0) goto fail;
@@ -285,6 +285,11 @@ void tunnel_set_inner_hook(tunnel *t, tunnel_inner_fn fn, void *ctx) {
 }
 
 void tunnel_send_inner(tunnel *t, const uint8_t *pkt, size_t len) { tun_send_ip(t, pkt, len); }
+
+const cfg_peer *tunnel_owner_of(const tunnel *t, int family, const uint8_t *addr) {
+  const tun_peer *p = allowedips_lookup(&t->aip, family, addr);
+  return p ? p->cfg : NULL;
+}
 
 bool tunnel_route_is_up(const tunnel *t, int family, const uint8_t *dst) {
   tun_peer *p = allowedips_lookup(&t->aip, family, dst);

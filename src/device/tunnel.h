@@ -98,12 +98,12 @@ typedef struct {
 
 /* Opens the UDP sockets, creates the IP stack with the config's Address(es) and starts
  * handshaking with peers that have an Endpoint. Returns NULL with a message in err. */
-tunnel *tunnel_create(uv_loop_t *loop, const awg_config *cfg, char *err, size_t errlen);
+tunnel *tunnel_create(uv_loop_t *loop, const app_config *cfg, char *err, size_t errlen);
 /* The same for one worker of a sharded server (sh NULL = tunnel_create): its socket shares the
  * port with the siblings' (SO_REUSEPORT), it hands out only its own receiver indices, and hands
  * datagrams for the siblings' peers over. cfg should hold only this worker's peers. The
  * descriptors in sh stay the caller's. */
-tunnel *tunnel_create_shard(uv_loop_t *loop, const awg_config *cfg, const tunnel_shard *sh,
+tunnel *tunnel_create_shard(uv_loop_t *loop, const app_config *cfg, const tunnel_shard *sh,
                             char *err, size_t errlen);
 void tunnel_destroy(tunnel *t);
 ipstack *tunnel_ipstack(tunnel *t);
@@ -126,6 +126,10 @@ uint64_t tunnel_probe_delay_ms(const tunnel *t);
 void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out);
 /* The [Peer] the i-th peer comes from (valid until the next tunnel_reload). */
 const cfg_peer *tunnel_peer_cfg(const tunnel *t, size_t i);
+/* Cryptokey routing read backwards: the [Peer] whose AllowedIPs hold addr (the one the tunnel
+ * accepts packets from addr from), NULL when none does. Valid until the next tunnel_reload; the
+ * exit maps sources to its per-peer state with it instead of keeping a second trie. */
+const cfg_peer *tunnel_owner_of(const tunnel *t, int family, const uint8_t *addr);
 
 typedef struct {
   size_t added, removed, changed, unchanged;
@@ -145,7 +149,7 @@ typedef struct {
  * From then on the tunnel refers to cfg, which must stay alive until the next reload or
  * tunnel_destroy; the previous config is no longer referenced. Returns -1 with a message in err
  * (out of memory) and leaves everything as it was. */
-int tunnel_reload(tunnel *t, const awg_config *cfg, tunnel_reload_stats *st, char *err,
+int tunnel_reload(tunnel *t, const app_config *cfg, tunnel_reload_stats *st, char *err,
                   size_t errlen);
 void tunnel_stats_get(const tunnel *t, tunnel_stats *out);
 /* A sharded server's counts shared with the sibling workers (NULL otherwise), for the exit's

@@ -7,26 +7,18 @@
 
 #include "device/tunnel_internal.h"
 #include "util/log.h"
+#include "util/sockaddr.h"
 
 static uint16_t port_of(const udp_addr *a) {
-  return ntohs(a->ss.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&a->ss)->sin6_port
-                                           : ((const struct sockaddr_in *)&a->ss)->sin_port);
+  return sockaddr_port((const struct sockaddr *)&a->ss);
 }
 
 static void set_port(udp_addr *a, uint16_t port) {
-  if (a->ss.ss_family == AF_INET6)
-    ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
-  else
-    ((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
+  sockaddr_set_port((struct sockaddr *)&a->ss, port);
 }
 
 static bool same_host(const udp_addr *a, const udp_addr *b) {
-  if (a->ss.ss_family != b->ss.ss_family) return false;
-  if (a->ss.ss_family == AF_INET6)
-    return !memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
-                   &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, 16);
-  return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
-         ((const struct sockaddr_in *)&b->ss)->sin_addr.s_addr;
+  return sockaddr_same_host((const struct sockaddr *)&a->ss, (const struct sockaddr *)&b->ss);
 }
 
 bool tun_hop_keeps_port(const tun_peer *p, const udp_addr *from) {
@@ -37,7 +29,7 @@ bool tun_hop_keeps_port(const tun_peer *p, const udp_addr *from) {
  * seconds. */
 static uint64_t next_interval(const cfg_peer *c) {
   uint64_t lo = (uint64_t)c->hop_min * 1000, hi = (uint64_t)c->hop_max * 1000;
-  uint64_t ms = hi > lo ? lo + awg_rng_range(awg_rng_fast(), 0, (uint32_t)(hi - lo)) : lo;
+  uint64_t ms = hi > lo ? lo + rng_range(rng_fast(), 0, (uint32_t)(hi - lo)) : lo;
   return ms * WG_NS_PER_MS;
 }
 
@@ -45,7 +37,7 @@ static uint64_t next_interval(const cfg_peer *c) {
 static uint16_t draw_port(const cfg_port_ranges *r, uint16_t current) {
   uint32_t n = cfg_port_ranges_count(r);
   for (int tries = 0; tries < 16; tries++) {
-    uint16_t port = cfg_port_ranges_at(r, awg_rng_range(awg_rng_fast(), 0, n - 1));
+    uint16_t port = cfg_port_ranges_at(r, rng_range(rng_fast(), 0, n - 1));
     if (port != current) return port;
   }
   return current;

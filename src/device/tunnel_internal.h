@@ -72,7 +72,7 @@ typedef struct tun_peer {
 
 struct tunnel {
   uv_loop_t *loop;
-  const awg_config *cfg;
+  const app_config *cfg;
   const awg_params *awg;
   wg_device dev;
   wg_tunables tunables;

@@ -78,7 +78,7 @@ static void discard_new(tun_peer **np, const bool *fresh, size_t n) {
     if (np[i] && fresh[i]) tun_peer_remove(np[i], "reload-failed");
 }
 
-int tunnel_reload(tunnel *t, const awg_config *cfg, tunnel_reload_stats *st, char *err,
+int tunnel_reload(tunnel *t, const app_config *cfg, tunnel_reload_stats *st, char *err,
                   size_t errlen) {
   memset(st, 0, sizeof *st);
   size_t n = cfg->n_peers;

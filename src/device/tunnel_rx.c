@@ -107,7 +107,7 @@ static void send_cookie_reply(tunnel *t, const uint8_t *msg, size_t len, const u
     return;
   }
   size_t s3 = awg_padding(t->awg, AWG_MSG_COOKIE);
-  uint32_t type = awg_draw_type(t->awg, AWG_MSG_COOKIE, awg_rng_fast());
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_COOKIE, rng_fast());
   if (wg_device_create_cookie_reply(&t->dev, type, msg, len, src, srclen, now, t->buf + s3) !=
       WG_OK)
     return;
@@ -194,7 +194,7 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   count_rx(p, wire_len);
   update_endpoint(p, from);
   size_t s2 = awg_padding(t->awg, AWG_MSG_RESPONSE);
-  uint32_t type = awg_draw_type(t->awg, AWG_MSG_RESPONSE, awg_rng_fast());
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_RESPONSE, rng_fast());
   r = wg_peer_create_response(&p->wp, type, now, t->buf + s2);
   if (r != WG_OK) return log_handshake_failure(t, "initiation", from, r, p);
   size_t wire = tun_protect_handshake(t, AWG_MSG_RESPONSE, s2, p->udp_window);

@@ -15,10 +15,10 @@
 
 size_t tun_protect_handshake(tunnel *t, awg_msg_kind kind, size_t s, uint32_t window) {
   size_t base = s + awg_handshake_size(kind);
-  size_t trailer = awg3_trailer_len(&t->awg->v3, base, window, TUN_BUF - base, awg_rng_fast());
-  awg_rng_bytes(awg_rng_fast(), t->buf + base, trailer);
+  size_t trailer = awg3_trailer_len(&t->awg->v3, base, window, TUN_BUF - base, rng_fast());
+  rng_bytes(rng_fast(), t->buf + base, trailer);
   /* The prefix is drawn once the datagram's length is known (first_bytes.h), then masks. */
-  awg_fill_screened(awg_rng_fast(), t->buf, awg_padding(t->awg, kind), base + trailer);
+  awg_fill_screened(rng_fast(), t->buf, awg_padding(t->awg, kind), base + trailer);
   awg3_mask(&t->awg->v3, t->buf, s, base - s);
   return base + trailer;
 }
@@ -40,7 +40,7 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   size_t s4 = awg_padding(t->awg, AWG_MSG_TRANSPORT);
   size_t padded;
   /* AWG 3.x content padding or data trailer when configured, else WireGuard's alignment. */
-  if (!awg3_transport_padded_len(t->awg, pt_len, t->mtu, p->udp_window, awg_rng_fast(), &padded)) {
+  if (!awg3_transport_padded_len(t->awg, pt_len, t->mtu, p->udp_window, rng_fast(), &padded)) {
     padded = wg_padded_len(pt_len, t->mtu);
     padded += awg_transport_extra_padding(t->awg, padded);
   }
@@ -49,17 +49,17 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   if (!room) return WG_ERR_STATE;
   uint8_t *msg = room + s4;
   if (pt_len) memcpy(msg + WG_DATA_PAYLOAD, pt, pt_len);
-  uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast());
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, rng_fast());
   wg_result r = wg_peer_encrypt(&p->wp, type, msg, pt_len, padded, now);
   if (r != WG_OK) return r; /* the room is simply not committed */
   /* Keepalives are padded too (decisions.md #1). The prefix is the mask's nonce, so it comes
    * first; the header is masked after sealing (there is no AAD, spec R20). */
   if (p->screen_left) {
     /* right after a handshake, where classifiers look (first_bytes.h) */
-    awg_fill_screened(awg_rng_fast(), room, s4, wire_len);
+    awg_fill_screened(rng_fast(), room, s4, wire_len);
     p->screen_left--;
   } else {
-    awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, awg_rng_fast(), room);
+    awg_fill_padding(t->awg, AWG_MSG_TRANSPORT, rng_fast(), room);
   }
   uint32_t index = le32_load(msg + WG_DATA_RECEIVER);
   uint64_t counter = le64_load(msg + WG_DATA_COUNTER);
@@ -163,14 +163,14 @@ static void send_initiation(tun_peer *p, bool retry) {
   uint64_t now = tun_now();
   if (p->handshakes_ok && !wg_peer_can_send(&p->wp, now)) p->session_lost = true;
   size_t s1 = awg_padding(t->awg, AWG_MSG_INIT);
-  uint32_t type = awg_draw_type(t->awg, AWG_MSG_INIT, awg_rng_fast());
+  uint32_t type = awg_draw_type(t->awg, AWG_MSG_INIT, rng_fast());
   wg_result r = wg_peer_create_initiation(&p->wp, type, now, tun_wall_ns(), retry, t->buf + s1);
   if (r != WG_OK) {
     LOG_D("handshake", "initiation_suppressed", "peer", p->fp, "reason", wg_result_str(r), NULL);
     return;
   }
   size_t init_len = tun_protect_handshake(t, AWG_MSG_INIT, s1, p->udp_window);
-  awg_render_ctx ctx = {awg_rng_fast(), (uint32_t)(tun_wall_ns() / 1000000000u), t->packets_sent};
+  awg_render_ctx ctx = {rng_fast(), (uint32_t)(tun_wall_ns() / 1000000000u), t->packets_sent};
   int n = awg_build_prehandshake(t->awg, &ctx, t->prehs_arena, t->prehs_arena_len, t->prehs,
                                  t->prehs_cap);
   if (n < 0) n = 0;

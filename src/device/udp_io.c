@@ -10,6 +10,7 @@
 
 #include "device/udp_io_internal.h"
 #include "util/addr_fmt.h"
+#include "util/sockaddr.h"
 
 #define UDP_SOCKET_BUFFER (8 * 1024 * 1024)
 #define UDP_SEND_QUEUE_MAX 8192 /* datagrams waiting for a full socket buffer (~12 MB) */
@@ -88,16 +89,7 @@ static int open_one(uv_loop_t *loop, udp_io *u, udp_sock *s, int family, uint16_
     return rc;
   }
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  if (family == AF_INET) {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-  } else {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-  }
+  sockaddr_make(&ss, family, NULL, port);
   rc = uv_udp_bind(&s->h, (struct sockaddr *)&ss, family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
   if (rc) {
     uv_close((uv_handle_t *)&s->h, NULL);
@@ -122,8 +114,7 @@ static uint16_t bound_port(udp_sock *s) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   if (uv_udp_getsockname(&s->h, (struct sockaddr *)&ss, &len)) return 0;
-  return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  return sockaddr_port((struct sockaddr *)&ss);
 }
 
 static void free_io(udp_io *u) {

@@ -13,13 +13,14 @@
 #include <unistd.h>
 
 #include "device/udp_io_internal.h"
+#include "util/sockaddr.h"
 
 static void deliver(udp_sock *s, uint8_t *data, size_t len, const struct sockaddr *addr) {
   udp_io *u = s->owner;
   udp_addr from;
   memset(&from, 0, sizeof from);
   from.sock = s->slot;
-  from.len = addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  from.len = sockaddr_len(addr);
   memcpy(&from.ss, addr, from.len);
   u->fn(u->ctx, data, len, &from);
 }

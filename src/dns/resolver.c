@@ -66,7 +66,8 @@ resolver *resolver_create(uv_loop_t *loop, const cfg_ip *servers, size_t n_serve
   r->cache = calloc(CACHE_SLOTS, sizeof *r->cache);
   if (!r->cache) return free(r), NULL;
   r->loop = loop;
-  for (size_t i = 0; i < n_servers && r->n_servers < 8; i++) r->servers[r->n_servers++] = servers[i];
+  for (size_t i = 0; i < n_servers && r->n_servers < 8; i++)
+    r->servers[r->n_servers++] = servers[i];
   if (!r->n_servers) {
     r->servers[0].family = r->servers[1].family = AF_INET;
     memcpy(r->servers[0].addr, fallback4a, 4);
@@ -147,8 +148,8 @@ static void complete(struct resolver_query *q) {
     /* The more definite answer wins: no such name, then no address, then failure. */
     int a = q->sub[0].status, b = q->sub[1].status;
     status = (a == DNS_ERR_NXDOMAIN || b == DNS_ERR_NXDOMAIN) ? DNS_ERR_NXDOMAIN
-             : (a == DNS_ERR_NODATA && b == DNS_ERR_NODATA) ? DNS_ERR_NODATA
-                                                            : DNS_ERR_SERVFAIL;
+             : (a == DNS_ERR_NODATA && b == DNS_ERR_NODATA)   ? DNS_ERR_NODATA
+                                                              : DNS_ERR_SERVFAIL;
     r->stats.failures++;
   }
   if (status != DNS_ERR_SERVFAIL) cache_put(r, q->name, status, &res, ttl);
@@ -187,7 +188,7 @@ static void send_sub(resolver *r, subquery *s, int try) {
   if (!s->pcb) return;
   udp_recv(s->pcb, on_udp, s);
   uint16_t id;
-  awg_rng_bytes(awg_rng_fast(), &id, sizeof id);
+  rng_bytes(rng_fast(), &id, sizeof id);
   s->id = id;
   uint8_t msg[DNS_MAX_NAME + 32];
   int len = dns_build_query(s->id, s->q->name, s->qtype, msg, sizeof msg);

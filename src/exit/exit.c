@@ -99,7 +99,7 @@ void exit_input_as_local(exit_ctx *x, struct pbuf *p, const exit_addr *dst) {
 /* A TCP segment with SYN and none of ACK, RST, FIN: the start of a new connection. */
 static bool is_syn(const uint8_t *th) { return (th[13] & 0x17) == 0x02; }
 
-int awg_exit_ip4_input(struct pbuf *p, struct netif *inp) {
+int exit_hook_ip4_input(struct pbuf *p, struct netif *inp) {
   exit_ctx *x = g_exit;
   if (!x || g_depth || inp != x->nif) return 0;
   uint8_t h[60 + 20];
@@ -121,7 +121,7 @@ int awg_exit_ip4_input(struct pbuf *p, struct netif *inp) {
   return 1;
 }
 
-int awg_exit_ip6_input(struct pbuf *p, struct netif *inp) {
+int exit_hook_ip6_input(struct pbuf *p, struct netif *inp) {
   exit_ctx *x = g_exit;
   if (!x || g_depth || inp != x->nif) return 0;
   uint8_t h[40 + 20];
@@ -147,7 +147,7 @@ int awg_exit_ip6_input(struct pbuf *p, struct netif *inp) {
 
 /* Output to an IPv4 peer when the netif has no IPv4 address of its own (lwIP's default route
  * needs one): the exit still answers IPv4 packets from the foreign addresses they were sent to. */
-struct netif *awg_exit_ip4_route(const struct ip4_addr *dest) {
+struct netif *exit_hook_ip4_route(const struct ip4_addr *dest) {
   exit_ctx *x = g_exit;
   if (!x || ip4_addr_isloopback(dest) || !ip4_addr_isany_val(*netif_ip4_addr(x->nif))) return NULL;
   return x->nif;
@@ -157,7 +157,7 @@ struct netif *awg_exit_ip4_route(const struct ip4_addr *dest) {
 
 /* Every exit connection holds a file descriptor: make room for [Server] MaxConnections (plus
  * listeners, DNS, ping sockets). */
-static void raise_fd_limit(const awg_config *cfg) {
+static void raise_fd_limit(const app_config *cfg) {
   uint64_t need = (uint64_t)cfg->server_max_connections + 512;
   fd_limit_ensure(need, need, "exit", "[Server] MaxConnections");
 }
@@ -171,7 +171,7 @@ static void on_sweep(uv_timer_t *t) {
   if (now >= x->next_host_refresh) refresh_host_addresses(x);
 }
 
-exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *err,
+exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const app_config *cfg, char *err,
                      size_t errlen) {
   if (g_exit) return snprintf(err, errlen, "only one exit per process"), NULL;
   exit_ctx *x = calloc(1, sizeof *x);
@@ -239,7 +239,7 @@ void exit_stop(exit_ctx *x) {
   uv_close((uv_handle_t *)&x->sweep, on_sweep_closed);
 }
 
-void exit_reload(exit_ctx *x, const awg_config *cfg) {
+void exit_reload(exit_ctx *x, const app_config *cfg) {
   x->cfg = cfg;
   exit_policy_init(&x->policy, cfg->server_allow_private, cfg->addresses, cfg->n_addresses);
   refresh_host_addresses(x);

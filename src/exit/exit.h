@@ -89,14 +89,14 @@ typedef struct {
 
 /* Starts the exit on the tunnel's IP stack. Only one exit may exist per process (lwIP is global).
  * Returns NULL with a message in err. */
-exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg, char *err, size_t errlen);
+exit_ctx *exit_start(uv_loop_t *loop, tunnel *tun, const app_config *cfg, char *err, size_t errlen);
 /* Stops accepting, aborts every flow and frees everything (handles close from the loop). NULL is
  * fine. Call before the tunnel is destroyed. */
 void exit_stop(exit_ctx *x);
 /* Applies a reloaded configuration (same process, new peers and rules): per-peer rules and limits
  * are rebuilt; flows of peers that are gone are ended. cfg must outlive the exit or the next
  * reload. */
-void exit_reload(exit_ctx *x, const awg_config *cfg);
+void exit_reload(exit_ctx *x, const app_config *cfg);
 void exit_get_stats(const exit_ctx *x, exit_stats *out);
 
 #endif

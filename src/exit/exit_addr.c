@@ -6,6 +6,7 @@
 #include "device/ipstack.h"
 #include "exit/exit_internal.h"
 #include "util/addr_fmt.h"
+#include "util/sockaddr.h"
 
 size_t exit_addr_len(int family) { return family == AF_INET6 ? 16 : 4; }
 
@@ -25,18 +26,7 @@ void exit_addr_from_ip(const ip_addr_t *ip, exit_addr *out) {
 }
 
 void exit_addr_to_sockaddr(const exit_addr *a, uint16_t port, struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof *ss);
-  if (a->family == AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    memcpy(&s6->sin6_addr, a->a, 16);
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    memcpy(&s4->sin_addr, a->a, 4);
-  }
+  sockaddr_make(ss, a->family == AF_INET6 ? AF_INET6 : AF_INET, a->a, port);
 }
 
 bool exit_addr_equal(const exit_addr *a, const exit_addr *b) {

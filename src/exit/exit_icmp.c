@@ -16,6 +16,7 @@
 #include "exit/exit_peer.h"
 #include "util/log.h"
 #include "util/list.h"
+#include "util/sockaddr.h"
 
 struct echo_flow {
   list_node link; /* on x->echo_list */
@@ -133,7 +134,7 @@ static echo_flow *open_flow(exit_ctx *x, const exit_addr *src, const exit_addr *
   if (fd < 0) return *err = errno, NULL;
   struct sockaddr_storage ss;
   exit_addr_to_sockaddr(dst, 0, &ss);
-  socklen_t sl = dst->family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  socklen_t sl = sockaddr_len((const struct sockaddr *)&ss);
   echo_flow *f = calloc(1, sizeof *f);
   *err = ENOMEM;
   if (!f || connect(fd, (struct sockaddr *)&ss, sl) != 0 ||

@@ -47,7 +47,7 @@ typedef struct exit_peer exit_peer;
 
 struct exit_ctx {
   uv_loop_t *loop;
-  const awg_config *cfg;
+  const app_config *cfg;
   tunnel *tun;
   struct netif *nif;
   exit_policy policy;

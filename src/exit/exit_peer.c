@@ -1,4 +1,5 @@
-/* Per-peer exit state: the table from tunnel source address to peer (an AllowedIPs trie), each
+/* Per-peer exit state: the table from [Peer] to exit_peer (sources are mapped to their [Peer] by
+ * the tunnel's own cryptokey routing, tunnel_owner_of), each
  * peer's rules (exit_rules.c over its cfg_peer), connection slots against the peer's and the
  * global cap, token buckets for its bandwidth limits and the addresses the server's DNS gave it
  * for allowed names. exit_peer objects are reference counted so that flows can outlive a reload
@@ -11,7 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "device/allowedips.h"
+#include "device/tunnel.h"
 #include "exit/exit_rules.h"
 #include "stream/stream_throttle.h"
 #include "util/keys.h"
@@ -39,8 +40,11 @@ struct exit_peer {
 
 struct exit_peer_table {
   int refs; /* the exit's, and one per exit_peer object */
-  allowedips aip;
   exit_peer *list;
+  /* by_index[i] is the state of indexed->peers[i] (NULL: left out, out of memory); indexed is
+   * the config the table was last built from, the one the tunnel routes with. */
+  const app_config *indexed;
+  exit_peer **by_index;
   uint32_t n_conns;            /* all slots, peers' and local ones */
   exit_stats st;               /* only the per-peer counters are used */
   struct shard_counts *shared; /* a sharded server's: n_conns published to the siblings */
@@ -52,7 +56,7 @@ static uint64_t now_us(void) { return uv_hrtime() / 1000; }
 
 static void table_put(peer_table *t) {
   if (--t->refs > 0) return;
-  allowedips_free(&t->aip);
+  free(t->by_index);
   free(t);
 }
 
@@ -73,7 +77,17 @@ const char *exit_peer_name(const exit_peer *p) { return p->fp; }
 bool exit_peer_learns(const exit_peer *p) { return p->cfg && p->cfg->n_allow_domains > 0; }
 
 exit_peer *exit_peer_lookup(exit_ctx *x, const exit_addr *src) {
-  return x->peers ? allowedips_lookup(&x->peers->aip, src->family, src->a) : NULL;
+  peer_table *t = x->peers;
+  if (!t || !x->tun) return NULL;
+  const cfg_peer *c = tunnel_owner_of(x->tun, src->family, src->a);
+  if (!c) return NULL;
+  if (t->by_index && c >= t->indexed->peers && c < t->indexed->peers + t->indexed->n_peers)
+    return t->by_index[c - t->indexed->peers];
+  /* The tunnel routes with a config this table was not built from (a rebuild ran out of
+   * memory): find the peer by key. */
+  for (exit_peer *p = t->list; p; p = p->next)
+    if (!memcmp(p->key, c->public_key, AWG_KEY_LEN)) return p;
+  return NULL;
 }
 
 /* ---- rules ------------------------------------------------------------------------------ */
@@ -249,14 +263,12 @@ int exit_peers_build(exit_ctx *x, exit_peer **removed) {
     if (!(t = calloc(1, sizeof *t))) return -1;
     t->refs = 1;
     t->shared = x->tun ? tunnel_shard_counts(x->tun) : NULL;
-    allowedips_init(&t->aip);
     x->peers = t;
   }
-  const awg_config *cfg = x->cfg;
+  const app_config *cfg = x->cfg;
   exit_peer *old = t->list, *live = NULL;
-  allowedips aip;
-  allowedips_init(&aip);
-  int rc = 0;
+  exit_peer **by_index = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof *by_index);
+  int rc = by_index ? 0 : -1; /* without the index, lookups fall back to a search by key */
   for (size_t i = 0; i < cfg->n_peers; i++) {
     const cfg_peer *c = &cfg->peers[i];
     exit_peer *p = take_by_key(&old, c->public_key);
@@ -269,13 +281,11 @@ int exit_peers_build(exit_ctx *x, exit_peer **removed) {
     p->cfg = c;
     p->next = live;
     live = p;
-    for (size_t k = 0; k < c->n_allowed_ips; k++)
-      if (allowedips_insert(&aip, c->allowed_ips[k].family, c->allowed_ips[k].addr,
-                            c->allowed_ips[k].prefix, p) != 0)
-        rc = -1;
+    if (by_index) by_index[i] = p;
   }
-  allowedips_free(&t->aip);
-  t->aip = aip;
+  free(t->by_index);
+  t->by_index = by_index;
+  t->indexed = cfg;
   t->list = live;
   /* Peers that are gone: refused from now on; the caller ends their flows. */
   for (exit_peer *p = old; p; p = p->next) {
@@ -298,8 +308,8 @@ void exit_peers_free(exit_ctx *x) {
     p->cfg = NULL;
     exit_peer_put(p);
   }
-  allowedips_free(&t->aip);
-  allowedips_init(&t->aip);
+  free(t->by_index);
+  t->by_index = NULL;
   table_put(t);
 }
 

@@ -143,11 +143,9 @@ static void sess_error(stream *s, int err) {
 
 static void start_connect(qsess *q) {
   struct exit_quic *eq = q->eq;
-  socks_addr dst; /* the connector shared with the exit's SOCKS service speaks socks_addr */
-  socks_addr_from_dial_dest(&q->dst, &dst);
   dial_dest_format(&q->dst, q->dst_name, sizeof q->dst_name);
   stream_read_stop(q->s); /* the rest waits in the stream's window until the relay reads it */
-  q->req = eq->connector.connect(eq->connector.env, &q->origin, &dst, on_connected, q);
+  q->req = eq->connector.connect(eq->connector.env, &q->origin, &q->dst, on_connected, q);
   if (!q->req) sess_fail(q, DIAL_ERR_GENERAL, "out of memory", false);
 }
 

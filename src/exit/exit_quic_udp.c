@@ -7,6 +7,7 @@
 #include "exit/exit_peer.h"
 #include "quic/quic_proto.h"
 #include "util/log.h"
+#include "util/sockaddr.h"
 
 #define MAX_FLOWS 256 /* per connection */
 #define SWEEP_MS 5000
@@ -126,18 +127,12 @@ static void on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct so
   if (!exit_peer_udp_budget(f->x, f->p, false, (size_t)n)) return;
   dial_dest src;
   memset(&src, 0, sizeof src);
-  if (from->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)from;
-    src.type = DIAL_DEST_IPV6;
-    memcpy(src.ip, &a->sin6_addr, 16);
-    src.port = ntohs(a->sin6_port);
-  } else {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)from;
-    src.type = DIAL_DEST_IPV4;
-    memcpy(src.ip, &a->sin_addr, 4);
-    src.port = ntohs(a->sin_port);
-  }
-  if (!src.port) return;
+  size_t alen;
+  const uint8_t *ip = sockaddr_ip(from, &alen);
+  if (!ip) return;
+  src.type = alen == 16 ? DIAL_DEST_IPV6 : DIAL_DEST_IPV4;
+  memcpy(src.ip, ip, alen);
+  if (!(src.port = sockaddr_port(from))) return;
   uint8_t hdr[QP_DGRAM_HDR_MAX];
   size_t hlen = qp_build_dgram_header(fl->id, &src, hdr, sizeof hdr);
   if (!hlen) return;

@@ -84,7 +84,7 @@ static int listen_tunnel(struct exit_socks *es, const ip_addr_t *ip, uint16_t po
 
 static int start_tunnel(struct exit_socks *es, char *list, size_t listlen, char *err,
                         size_t errlen) {
-  const awg_config *cfg = es->x->cfg;
+  const app_config *cfg = es->x->cfg;
   struct netif *nif = es->x->nif;
   uint16_t port = cfg->server_socks_port;
   if (!ip4_addr_isany_val(*netif_ip4_addr(nif)) &&
@@ -102,7 +102,7 @@ static bool is_loopback(const cfg_hostport *hp) {
 }
 
 static socks_service *service(struct exit_socks *es, exit_socks_env *env, bool in_tunnel) {
-  const awg_config *cfg = es->x->cfg;
+  const app_config *cfg = es->x->cfg;
   env->x = es->x;
   env->tunnel = in_tunnel;
   socks_service_cfg sc = {
@@ -118,7 +118,7 @@ static socks_service *service(struct exit_socks *es, exit_socks_env *env, bool i
 }
 
 int exit_socks_start(exit_ctx *x, char *err, size_t errlen) {
-  const awg_config *cfg = x->cfg;
+  const app_config *cfg = x->cfg;
   if (!cfg->server_socks_port && !cfg->has_local_socks) return 0;
   struct exit_socks *es = calloc(1, sizeof *es);
   if (!es) return snprintf(err, errlen, "out of memory"), -1;

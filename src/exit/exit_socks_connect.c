@@ -14,7 +14,7 @@ typedef struct {
   exit_peer *p;
   bool orphan; /* a tunnel client whose address no peer owns (any more): refused */
   bool has_slot;
-  socks_addr dst;
+  dial_dest dst;
   socks_connect_cb cb;
   void *ctx;
   uv_timer_t timer; /* first the asynchronous start, then the connect deadline */
@@ -111,7 +111,7 @@ static void on_connected(uv_connect_t *req, int status) {
 
 /* Tries the remaining addresses in order; each one is checked against the policy first. */
 static void try_next(sreq *r) {
-  const char *name = r->dst.type == SOCKS_ADDR_DOMAIN ? r->dst.domain : NULL;
+  const char *name = r->dst.type == DIAL_DEST_NAME ? r->dst.name : NULL;
   while (r->next < r->n && !r->done) {
     size_t i = r->next++;
     if (!r->checked[i] && !exit_permit(r->x, r->p, "tcp", &r->addrs[i], r->dst.port, name)) {
@@ -206,9 +206,9 @@ static void on_begin(uv_timer_t *t) {
   uv_timer_start(&r->timer, on_deadline, (uint64_t)r->x->cfg->connect_timeout * 1000, 0);
   /* NULL would mean local use (the server-wide policy only), never right for a tunnel client. */
   if (r->orphan) return fail(r, DIAL_ERR_NOT_ALLOWED, "no peer owns the client's tunnel address");
-  if (r->dst.type != SOCKS_ADDR_DOMAIN) {
-    r->addrs[0].family = r->dst.type == SOCKS_ADDR_IPV4 ? AF_INET : AF_INET6;
-    memcpy(r->addrs[0].a, r->dst.ip, r->dst.type == SOCKS_ADDR_IPV4 ? 4 : 16);
+  if (r->dst.type != DIAL_DEST_NAME) {
+    r->addrs[0].family = r->dst.type == DIAL_DEST_IPV4 ? AF_INET : AF_INET6;
+    memcpy(r->addrs[0].a, r->dst.ip, r->dst.type == DIAL_DEST_IPV4 ? 4 : 16);
     r->n = 1;
     if (!exit_permit(r->x, r->p, "tcp", &r->addrs[0], r->dst.port, NULL))
       return fail(r, DIAL_ERR_NOT_ALLOWED, "destination not allowed by the exit policy");
@@ -216,7 +216,7 @@ static void on_begin(uv_timer_t *t) {
     if (take_slot(r)) try_next(r);
     return;
   }
-  if (!exit_permit_name(r->x, r->p, r->dst.domain))
+  if (!exit_permit_name(r->x, r->p, r->dst.name))
     return fail(r, DIAL_ERR_NOT_ALLOWED, "name not allowed by the exit policy");
   if (!take_slot(r)) return;
   struct addrinfo hints;
@@ -224,7 +224,7 @@ static void on_begin(uv_timer_t *t) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   r->gai.data = r;
-  if (uv_getaddrinfo(r->x->loop, &r->gai, on_gai, r->dst.domain, NULL, &hints) != 0)
+  if (uv_getaddrinfo(r->x->loop, &r->gai, on_gai, r->dst.name, NULL, &hints) != 0)
     return fail(r, DIAL_ERR_NAME_NOT_FOUND, "name resolution failed");
   r->gai_pending = true;
   r->open++;
@@ -242,8 +242,8 @@ static bool addr_from_sockaddr(const struct sockaddr_storage *ss, exit_addr *out
   return true;
 }
 
-static void *sc_connect(void *env, const socks_origin *o, const socks_addr *dst,
-                        socks_connect_cb cb, void *ctx) {
+static void *sc_connect(void *env, const socks_origin *o, const dial_dest *dst, socks_connect_cb cb,
+                        void *ctx) {
   exit_socks_env *e = env;
   sreq *r = calloc(1, sizeof *r);
   if (!r) return NULL;

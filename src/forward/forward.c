@@ -12,6 +12,7 @@
 #include "stream/stream_uv.h"
 #include "util/log.h"
 #include "util/list.h"
+#include "util/sockaddr.h"
 
 #define UDP_FLOWS_MAX 256
 #define UDP_FLOW_IDLE_MS 60000
@@ -136,8 +137,7 @@ static void flow_end(udp_flow *fl) {
 }
 
 static udp_flow *flow_for(fwd *f, const struct sockaddr *from) {
-  size_t alen =
-      from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  size_t alen = sockaddr_len(from);
   udp_flow *free_slot = NULL, *oldest = NULL;
   for (size_t i = 0; i < UDP_FLOWS_MAX; i++) {
     udp_flow *fl = &f->flows[i];
@@ -228,7 +228,7 @@ static int start_one(struct forwarder *fw, fwd *f, char *err, size_t errlen) {
   return 0;
 }
 
-forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, dgram_opener *dg,
+forwarder *forwarder_start(uv_loop_t *loop, const app_config *cfg, dialer *dl, dgram_opener *dg,
                            resolver *res, char *err, size_t errlen) {
   struct forwarder *fw = calloc(1, sizeof *fw);
   if (!fw) return snprintf(err, errlen, "out of memory"), NULL;

@@ -17,7 +17,7 @@ typedef struct forwarder forwarder;
 /* Starts every [Forward] of cfg: TCP connections are opened with dl, UDP flows with dg (one per
  * client address), UDP targets resolved with res (all must outlive the forwarder). NULL with a
  * message naming the failing one. */
-forwarder *forwarder_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, dgram_opener *dg,
+forwarder *forwarder_start(uv_loop_t *loop, const app_config *cfg, dialer *dl, dgram_opener *dg,
                            resolver *res, char *err, size_t errlen);
 void forwarder_stop(forwarder *f);
 

@@ -12,6 +12,7 @@
 #include "stream/stream_uv.h"
 #include "util/log.h"
 #include "util/addr_fmt.h"
+#include "util/sockaddr.h"
 
 #define MAX_LISTENERS (sizeof((http_proxy *)0)->listeners / sizeof(void *))
 
@@ -77,7 +78,7 @@ static int listen_on(http_proxy *px, const cfg_hostport *hp, char *err, size_t e
   return 0;
 }
 
-http_proxy *http_proxy_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, char *err,
+http_proxy *http_proxy_start(uv_loop_t *loop, const app_config *cfg, dialer *dl, char *err,
                              size_t errlen) {
   http_proxy *px = calloc(1, sizeof *px);
   if (!px) return snprintf(err, errlen, "out of memory"), NULL;
@@ -142,10 +143,7 @@ static void pac_addr(const cfg_hostport *hp, const struct sockaddr_storage *loca
   bool wildcard = strcmp(hp->host, "0.0.0.0") == 0 || strcmp(hp->host, "::") == 0;
   if (wildcard && (local->ss_family == AF_INET || local->ss_family == AF_INET6)) {
     struct sockaddr_storage ss = *local;
-    if (ss.ss_family == AF_INET)
-      ((struct sockaddr_in *)&ss)->sin_port = htons(hp->port);
-    else
-      ((struct sockaddr_in6 *)&ss)->sin6_port = htons(hp->port);
+    sockaddr_set_port((struct sockaddr *)&ss, hp->port);
     addr_format_sockaddr(&ss, out, cap);
   } else {
     addr_format_host(hp->host, hp->port, out, cap);
@@ -154,9 +152,7 @@ static void pac_addr(const cfg_hostport *hp, const struct sockaddr_storage *loca
 
 size_t hp_pac(const http_proxy *px, const struct sockaddr_storage *local, char *out, size_t cap) {
   char http[300], socks[640] = "";
-  uint16_t port = local->ss_family == AF_INET6
-                      ? ntohs(((const struct sockaddr_in6 *)local)->sin6_port)
-                      : ntohs(((const struct sockaddr_in *)local)->sin_port);
+  uint16_t port = sockaddr_port((const struct sockaddr *)local);
   cfg_hostport self = {.port = port};
   snprintf(self.host, sizeof self.host, "::");
   pac_addr(&self, local, http, sizeof http); /* the address this request came to */

@@ -32,7 +32,7 @@ typedef struct http_proxy http_proxy;
 /* Binds every [Http] Listen address of cfg (none: a proxy without listeners, which does
  * nothing); destinations are opened with dl, which must outlive the proxy. Authentication uses a
  * copy of cfg's [Socks] User entries. NULL with a message (which address, why) on failure. */
-http_proxy *http_proxy_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl, char *err,
+http_proxy *http_proxy_start(uv_loop_t *loop, const app_config *cfg, dialer *dl, char *err,
                              size_t errlen);
 /* Stops listening and ends every connection now: dials are cancelled and streams closed before
  * this returns; the proxy frees itself from the loop once the last one has closed. */

@@ -25,7 +25,7 @@ const char *obs_stream_kind_name(obs_stream_kind k) {
 void obs_session_id(char out[OBS_SID_LEN + 1]) {
   static const char hex[] = "0123456789abcdef";
   uint8_t b[OBS_SID_LEN / 2];
-  awg_rng_bytes(awg_rng_fast(), b, sizeof b);
+  rng_bytes(rng_fast(), b, sizeof b);
   for (size_t i = 0; i < sizeof b; i++) {
     out[2 * i] = hex[b[i] >> 4];
     out[2 * i + 1] = hex[b[i] & 15];

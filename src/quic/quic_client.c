@@ -10,6 +10,7 @@
 #include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
 #include "util/log.h"
+#include "util/sockaddr.h"
 
 #define TICK_MS 100
 
@@ -35,7 +36,7 @@ struct quic_dial {
 struct quic_client {
   uv_loop_t *loop;
   tunnel *tun;
-  const awg_config *cfg;
+  const app_config *cfg;
   cfg_transport mode;
   quic_tls *tls;
   quic_conn_opts opts;
@@ -345,10 +346,7 @@ void quic_client_set_dgram_sink(quic_client *qc, quic_dgram_sink fn, void *ctx) 
 }
 
 static void set_port(struct sockaddr_storage *ss, uint16_t port) {
-  if (ss->ss_family == AF_INET6)
-    ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-  else
-    ((struct sockaddr_in *)ss)->sin_port = htons(port);
+  sockaddr_set_port((struct sockaddr *)ss, port);
 }
 
 static void connect_now(quic_client *qc) {
@@ -438,7 +436,7 @@ static bool on_inner(void *ctx, const uint8_t *pkt, size_t len) {
 }
 
 static bool make_path(quic_client *qc) {
-  const awg_config *c = qc->cfg;
+  const app_config *c = qc->cfg;
   if (!c->n_peers) return false;
   cfg_ip server;
   uint16_t port;
@@ -448,21 +446,8 @@ static bool make_path(quic_client *qc) {
     if (c->addresses[i].family == server.family) local = &c->addresses[i];
   if (!local) return false;
   memset(&qc->path, 0, sizeof qc->path);
-  if (server.family == AF_INET6) {
-    struct sockaddr_in6 *l = (struct sockaddr_in6 *)&qc->path.local,
-                        *r = (struct sockaddr_in6 *)&qc->path.remote;
-    l->sin6_family = r->sin6_family = AF_INET6;
-    memcpy(&l->sin6_addr, local->addr, 16);
-    memcpy(&r->sin6_addr, server.addr, 16);
-    r->sin6_port = htons(port);
-  } else {
-    struct sockaddr_in *l = (struct sockaddr_in *)&qc->path.local,
-                       *r = (struct sockaddr_in *)&qc->path.remote;
-    l->sin_family = r->sin_family = AF_INET;
-    memcpy(&l->sin_addr, local->addr, 4);
-    memcpy(&r->sin_addr, server.addr, 4);
-    r->sin_port = htons(port);
-  }
+  sockaddr_make(&qc->path.local, server.family, local->addr, 0);
+  sockaddr_make(&qc->path.remote, server.family, server.addr, port);
   return true;
 }
 
@@ -470,7 +455,7 @@ static quic_cc cc_of(cfg_congestion c) {
   return c == CFG_CC_BBR ? QUIC_CC_BBR : c == CFG_CC_RENO ? QUIC_CC_RENO : QUIC_CC_CUBIC;
 }
 
-quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg,
+quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const app_config *cfg,
                                uint64_t tunnel_wait_ms, uint64_t connect_timeout_ms, char *err,
                                size_t errlen) {
   quic_client *qc = calloc(1, sizeof *qc);

@@ -39,7 +39,7 @@ typedef enum {
 /* NULL with err on failure; a client whose peer says Transport = ip gets an object that always
  * routes to ip. A dial waits up to tunnel_wait_ms for a connection ([Socks] TunnelWait), then up
  * to connect_timeout_ms for the server's answer ([Socks] ConnectTimeout: a timeout). */
-quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const awg_config *cfg,
+quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const app_config *cfg,
                                uint64_t tunnel_wait_ms, uint64_t connect_timeout_ms, char *err,
                                size_t errlen);
 void quic_client_stop(quic_client *qc);

@@ -11,6 +11,7 @@
 #include "quic/quic_protect.h"
 #include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
+#include "util/sockaddr.h"
 
 #define CID_LEN 16
 
@@ -340,7 +341,7 @@ static void on_write_hook(turn_hook *h) {
 }
 
 static socklen_t sa_len(const struct sockaddr_storage *ss) {
-  return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  return sockaddr_len((const struct sockaddr *)ss);
 }
 
 static quic_conn *conn_alloc(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts *o,

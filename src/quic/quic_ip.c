@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "util/bytes.h"
+#include "util/sockaddr.h"
 
 static uint32_t sum16(uint32_t acc, const uint8_t *p, size_t len) {
   for (; len >= 2; p += 2, len -= 2) acc += (uint32_t)p[0] << 8 | p[1];
@@ -17,23 +18,15 @@ static uint16_t fold(uint32_t acc) {
 }
 
 uint16_t quic_ip_port(const struct sockaddr_storage *a) {
-  return a->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)a)->sin6_port)
-                                  : ntohs(((const struct sockaddr_in *)a)->sin_port);
-}
-
-static const uint8_t *host_bytes(const struct sockaddr_storage *a, size_t *n) {
-  if (a->ss_family == AF_INET6) {
-    *n = 16;
-    return ((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr;
-  }
-  *n = 4;
-  return (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
+  return sockaddr_port((const struct sockaddr *)a);
 }
 
 bool quic_ip_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
-  size_t na, nb;
-  const uint8_t *x = host_bytes(a, &na), *y = host_bytes(b, &nb);
-  return a->ss_family == b->ss_family && na == nb && memcmp(x, y, na) == 0;
+  return sockaddr_same_host((const struct sockaddr *)a, (const struct sockaddr *)b);
+}
+
+static const uint8_t *host_bytes(const struct sockaddr_storage *a, size_t *n) {
+  return sockaddr_ip((const struct sockaddr *)a, n);
 }
 
 uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storage *src,
@@ -82,18 +75,7 @@ uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storag
 }
 
 static void set_addr(struct sockaddr_storage *ss, int family, const uint8_t *a, uint16_t port) {
-  memset(ss, 0, sizeof *ss);
-  if (family == AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    s6->sin6_family = AF_INET6;
-    memcpy(&s6->sin6_addr, a, 16);
-    s6->sin6_port = htons(port);
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    memcpy(&s4->sin_addr, a, 4);
-    s4->sin_port = htons(port);
-  }
+  sockaddr_make(ss, family, a, port);
 }
 
 bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *src,

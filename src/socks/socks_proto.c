@@ -375,23 +375,3 @@ void socks_addr_to_dial_dest(const socks_addr *a, dial_dest *out) {
       break;
   }
 }
-
-void socks_addr_from_dial_dest(const dial_dest *d, socks_addr *out) {
-  memset(out, 0, sizeof *out);
-  out->port = d->port;
-  switch (d->type) {
-    case DIAL_DEST_IPV4:
-      out->type = SOCKS_ADDR_IPV4;
-      memcpy(out->ip, d->ip, 4);
-      break;
-    case DIAL_DEST_IPV6:
-      out->type = SOCKS_ADDR_IPV6;
-      memcpy(out->ip, d->ip, 16);
-      break;
-    case DIAL_DEST_NAME:
-    default:
-      out->type = SOCKS_ADDR_DOMAIN;
-      snprintf(out->domain, sizeof out->domain, "%.*s", (int)(sizeof d->name - 1), d->name);
-      break;
-  }
-}

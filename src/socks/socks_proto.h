@@ -105,10 +105,9 @@ const char *socks5_rep_name(uint8_t rep);
 uint8_t socks5_rep_for_dial(dial_error err);
 /* SOCKS4 knows only granted (0x5A, DIAL_OK) and rejected or failed (0x5B, anything else). */
 uint8_t socks4_rep_for_dial(dial_error err);
-/* The destination of a request as a dialer destination, and back (the same three kinds; names
- * are copied bounded and stay NUL-terminated). */
+/* The destination of a request as the dialer's neutral destination, which is what connectors
+ * get (the same three kinds; names are copied bounded and stay NUL-terminated). */
 void socks_addr_to_dial_dest(const socks_addr *a, dial_dest *out);
-void socks_addr_from_dial_dest(const dial_dest *d, socks_addr *out);
 /* Formats addr as host:port / [v6]:port. */
 void socks_addr_format(const socks_addr *a, char *buf, size_t len);
 

@@ -27,12 +27,11 @@ struct socks_server {
 
 /* ---- the connector: through the tunnel -------------------------------------------------- */
 
-static void *tunnel_connect(void *env, const socks_origin *o, const socks_addr *dst,
+static void *tunnel_connect(void *env, const socks_origin *o, const dial_dest *dst,
                             socks_connect_cb cb, void *ctx) {
   (void)o;
   struct socks_server *srv = env;
-  dial_dest dd;
-  socks_addr_to_dial_dest(dst, &dd);
+  dial_dest dd = *dst;
   if (srv->fast_open) dd.flags |= DIAL_EARLY;
   return dialer_start(srv->dl, &dd, cb, ctx);
 }
@@ -53,7 +52,7 @@ static void tunnel_udp_stop(void *a) { udp_assoc_stop(a); }
 
 /* ---- listeners -------------------------------------------------------------------------- */
 
-socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl,
+socks_server *socks_server_start(uv_loop_t *loop, const app_config *cfg, dialer *dl,
                                  dgram_opener *dg, resolver *res, char *err, size_t errlen) {
   struct socks_server *srv = calloc(1, sizeof *srv);
   if (!srv) return snprintf(err, errlen, "out of memory"), NULL;

@@ -20,7 +20,7 @@ typedef struct socks_server socks_server;
 /* Binds every listener; CONNECT destinations are opened with dl, UDP ASSOCIATE flows with dg,
  * their names resolved with res (all must outlive the server). Returns NULL with a message (which
  * address, why) on failure. */
-socks_server *socks_server_start(uv_loop_t *loop, const awg_config *cfg, dialer *dl,
+socks_server *socks_server_start(uv_loop_t *loop, const app_config *cfg, dialer *dl,
                                  dgram_opener *dg, resolver *res, char *err, size_t errlen);
 void socks_server_stop(socks_server *s);
 void socks_server_get_stats(const socks_server *s, socks_stats *out);

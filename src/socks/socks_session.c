@@ -308,7 +308,9 @@ static void start_connect(session *s) {
     reply_success(s); /* the client's next bytes are kept in s->early meanwhile */
   else
     stream_read_stop(s->client);
-  s->req = cn->connect(cn->env, &s->origin, &s->dst, on_connected, s);
+  dial_dest dst; /* the connector gets the neutral destination type */
+  socks_addr_to_dial_dest(&s->dst, &dst);
+  s->req = cn->connect(cn->env, &s->origin, &dst, on_connected, s);
   if (!s->req) fail(s, SOCKS5_REP_GENERAL_FAILURE, "out of memory");
 }
 

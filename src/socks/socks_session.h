@@ -23,7 +23,7 @@
 
 typedef struct {
   uint64_t accepted, active, handshake_failures;
-  uint64_t over_cap; /* requests refused past MaxConnections (also in replies[1]) */
+  uint64_t over_cap;   /* requests refused past MaxConnections (also in replies[1]) */
   uint64_t replies[9]; /* by SOCKS5 reply code 0..8 (SOCKS4 failures counted as their cause) */
 } socks_stats;
 
@@ -41,8 +41,8 @@ typedef struct {
   void *env;
   /* Starts opening dst for a client from origin; cb always runs later, never inside this call.
    * Returns the request, or NULL when out of memory. */
-  void *(*connect)(void *env, const socks_origin *origin, const socks_addr *dst,
-                   socks_connect_cb cb, void *ctx);
+  void *(*connect)(void *env, const socks_origin *origin, const dial_dest *dst, socks_connect_cb cb,
+                   void *ctx);
   /* Abandons a request whose cb has not run; cb is then never called. */
   void (*cancel)(void *req);
   /* Optional. When set, a request that succeeded stays allocated: wrap (optional) may replace

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "util/sockaddr.h"
 
 #define DGRAM_MAX 65535
 #define PENDING_NAMES 8 /* datagrams waiting for a name to resolve */
@@ -33,18 +34,10 @@ struct udp_assoc {
 };
 
 static bool same_ip(const struct sockaddr *a, const struct sockaddr_storage *b) {
-  if (a->sa_family != b->ss_family) return false;
-  if (a->sa_family == AF_INET)
-    return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-                   &((const struct sockaddr_in *)b)->sin_addr, 4);
-  return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                 &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+  return sockaddr_same_host(a, (const struct sockaddr *)b);
 }
 
-static uint16_t port_of(const struct sockaddr *a) {
-  return ntohs(a->sa_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port
-                                       : ((const struct sockaddr_in6 *)a)->sin6_port);
-}
+static uint16_t port_of(const struct sockaddr *a) { return sockaddr_port(a); }
 
 static void send_to_tunnel(struct udp_assoc *a, int family, const uint8_t *addr, uint16_t port,
                            const uint8_t *data, size_t len) {
@@ -95,8 +88,7 @@ static void on_client_dgram(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
   if (!same_ip(from, &a->client)) return;
   if (a->client_port_known && port_of(from) != port_of((struct sockaddr *)&a->client)) return;
   if (!a->client_port_known) {
-    memcpy(&a->client, from,
-           from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+    memcpy(&a->client, from, sockaddr_len(from));
     a->client_port_known = true;
   }
   uint8_t frag;
@@ -162,23 +154,15 @@ udp_assoc *udp_assoc_start(uv_loop_t *loop, resolver *res, dgram_opener *dg,
   struct udp_assoc *a = calloc(1, sizeof *a);
   if (!a) return snprintf(err, errlen, "out of memory"), NULL;
   a->res = res;
-  memcpy(&a->client, client,
-         client->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+  memcpy(&a->client, client, sockaddr_len(client));
   /* RFC 1928: a non-zero DST.PORT names the port the client will send from. */
   if (hint && hint->port) {
-    if (a->client.ss_family == AF_INET)
-      ((struct sockaddr_in *)&a->client)->sin_port = htons(hint->port);
-    else
-      ((struct sockaddr_in6 *)&a->client)->sin6_port = htons(hint->port);
+    sockaddr_set_port((struct sockaddr *)&a->client, hint->port);
     a->client_port_known = true;
   }
   struct sockaddr_storage bind_addr;
-  memcpy(&bind_addr, local,
-         local->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-  if (bind_addr.ss_family == AF_INET)
-    ((struct sockaddr_in *)&bind_addr)->sin_port = 0;
-  else
-    ((struct sockaddr_in6 *)&bind_addr)->sin6_port = 0;
+  memcpy(&bind_addr, local, sockaddr_len(local));
+  sockaddr_set_port((struct sockaddr *)&bind_addr, 0);
   int rc = uv_udp_init(loop, &a->sock);
   if (!rc) {
     a->sock.data = a;

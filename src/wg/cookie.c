@@ -13,7 +13,7 @@ static bool is_handshake_len(size_t len) {
 static size_t mac1_offset(size_t len) { return len - 2 * WG_MAC_LEN; }
 static size_t mac2_offset(size_t len) { return len - WG_MAC_LEN; }
 
-void wg_cookie_checker_init(wg_cookie_checker *c, const awg_rng *rng) {
+void wg_cookie_checker_init(wg_cookie_checker *c, const rng_source *rng) {
   memset(c, 0, sizeof *c);
   c->rng = rng;
 }
@@ -49,7 +49,7 @@ static void current_cookie(wg_cookie_checker *c, const uint8_t *src, size_t srcl
   if (c->seeded) {
     seeded_secret(c, now);
   } else if (!c->has_secret || now - c->secret_birth >= WG_COOKIE_SECRET_MAX_AGE) {
-    awg_rng_bytes(c->rng, c->secret, sizeof c->secret);
+    rng_bytes(c->rng, c->secret, sizeof c->secret);
     c->secret_birth = now;
     c->has_secret = true;
   }
@@ -78,7 +78,7 @@ wg_result wg_cookie_create_reply(wg_cookie_checker *c, const wg_device_keys *key
   le32_store(out, type);
   /* The sender index sits at offset 4 in both initiation and response. */
   memcpy(out + WG_COOKIE_RECEIVER, msg + WG_INIT_SENDER, 4);
-  awg_rng_bytes(c->rng, out + WG_COOKIE_NONCE, WG_XNONCE_LEN);
+  rng_bytes(c->rng, out + WG_COOKIE_NONCE, WG_XNONCE_LEN);
   current_cookie(c, src, srclen, now, cookie);
   wg_xaead_seal(out + WG_COOKIE_DATA, keys->cookie_key, out + WG_COOKIE_NONCE, cookie,
                 sizeof cookie, msg + mac1_offset(len), WG_MAC_LEN);

@@ -27,7 +27,7 @@ typedef struct {
   uint8_t secret[WG_KEY_LEN];
   uint64_t secret_birth;
   bool has_secret;
-  const awg_rng *rng;
+  const rng_source *rng;
   /* Shared secrets (several worker processes of one server): the secret of each 120 s epoch of
    * the monotonic clock is MAC(seed, epoch), the same in every process holding the seed, so a
    * cookie one worker handed out is honoured by all. */
@@ -36,7 +36,7 @@ typedef struct {
   uint64_t epoch;
 } wg_cookie_checker;
 
-void wg_cookie_checker_init(wg_cookie_checker *c, const awg_rng *rng);
+void wg_cookie_checker_init(wg_cookie_checker *c, const rng_source *rng);
 /* Derives the secrets from seed from now on, instead of drawing them at random. */
 void wg_cookie_checker_set_seed(wg_cookie_checker *c, const uint8_t seed[WG_KEY_LEN]);
 void wg_cookie_checker_wipe(wg_cookie_checker *c);

@@ -8,7 +8,7 @@
 #include "wg/shard.h"
 
 void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunables *tunables,
-                    const awg_rng *rng) {
+                    const rng_source *rng) {
   memset(d, 0, sizeof *d);
   wg_device_keys_init(&d->keys, priv);
   if (tunables)

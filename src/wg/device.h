@@ -28,7 +28,7 @@ typedef struct wg_device {
   wg_cookie_checker checker;
   wg_index_table index;
   wg_tunables tunables;
-  const awg_rng *rng;
+  const rng_source *rng;
   struct wg_peer *peers; /* singly linked through wg_peer.next_peer */
   /* Sharded server (wg/shard.h): this device is shard `shard` of `shards` (0 of 1 otherwise).
    * other_shard: where the last initiation refused with WG_ERR_OTHER_SHARD belongs. */
@@ -37,7 +37,7 @@ typedef struct wg_device {
 
 /* tunables NULL = wg_tunables_default(). rng must outlive the device. */
 void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunables *tunables,
-                    const awg_rng *rng);
+                    const rng_source *rng);
 /* Wipes the device's secrets. Remove the peers first (wg_peer_remove). */
 void wg_device_wipe(wg_device *d);
 

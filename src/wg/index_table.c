@@ -41,12 +41,12 @@ static void link_entry(wg_index_table *t, wg_index_entry *e, uint32_t index) {
   t->count++;
 }
 
-uint32_t wg_index_insert(wg_index_table *t, wg_index_entry *e, const awg_rng *rng) {
+uint32_t wg_index_insert(wg_index_table *t, wg_index_entry *e, const rng_source *rng) {
   uint32_t index;
   /* With at most a few entries per peer the table is nearly empty: this ends quickly. */
   uint32_t r;
   do {
-    awg_rng_bytes(rng, &r, sizeof r);
+    rng_bytes(rng, &r, sizeof r);
   } while (!shard_index(t, r, &index) || in_use(t, index));
   link_entry(t, e, index);
   return index;

@@ -43,7 +43,7 @@ void wg_index_table_set_shard(wg_index_table *t, unsigned shard, unsigned shards
 
 /* Links e under a fresh random index not in use (and in this table's shard); returns that index.
  * e must be unlinked. */
-uint32_t wg_index_insert(wg_index_table *t, wg_index_entry *e, const awg_rng *rng);
+uint32_t wg_index_insert(wg_index_table *t, wg_index_entry *e, const rng_source *rng);
 /* Links e under old's index in place of old (a handshake becoming a keypair keeps its index). */
 void wg_index_replace(wg_index_table *t, wg_index_entry *old, wg_index_entry *e);
 /* Unlinks e if linked. */

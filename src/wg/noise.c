@@ -95,7 +95,7 @@ static void commit(wg_handshake *hs, const chain *c, wg_hs_state state) {
 }
 
 wg_result wg_noise_create_initiation(wg_handshake *hs, const wg_device_keys *keys, uint32_t type,
-                                     uint32_t local_index, uint64_t wall_ns, const awg_rng *rng,
+                                     uint32_t local_index, uint64_t wall_ns, const rng_source *rng,
                                      uint8_t msg[148]) {
   chain c;
   uint8_t eph[WG_KEY_LEN], ts[WG_TIMESTAMP_LEN];
@@ -202,7 +202,7 @@ static void load_chain(chain *c, const wg_handshake *hs) {
 }
 
 wg_result wg_noise_create_response(wg_handshake *hs, uint32_t type, uint32_t local_index,
-                                   const awg_rng *rng, uint8_t msg[92]) {
+                                   const rng_source *rng, uint8_t msg[92]) {
   chain c;
   uint8_t eph[WG_KEY_LEN];
   wg_result r = WG_OK;

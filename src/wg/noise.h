@@ -55,7 +55,7 @@ void wg_handshake_wipe(wg_handshake *hs);
 /* Writes a 148-byte initiation (mac1/mac2 zeroed) with the given type value, our sender index
  * and a TAI64N timestamp of wall_ns (Unix ns). */
 wg_result wg_noise_create_initiation(wg_handshake *hs, const wg_device_keys *keys, uint32_t type,
-                                     uint32_t local_index, uint64_t wall_ns, const awg_rng *rng,
+                                     uint32_t local_index, uint64_t wall_ns, const rng_source *rng,
                                      uint8_t msg[148]);
 
 /* First half of consuming an initiation, before the peer is known: decrypts the initiator's
@@ -80,7 +80,7 @@ wg_result wg_noise_accept_initiation(wg_handshake *hs, const uint8_t msg[148],
 
 /* Writes a 92-byte response (mac1/mac2 zeroed) to the consumed initiation. */
 wg_result wg_noise_create_response(wg_handshake *hs, uint32_t type, uint32_t local_index,
-                                   const awg_rng *rng, uint8_t msg[92]);
+                                   const rng_source *rng, uint8_t msg[92]);
 
 /* Consumes a 92-byte response to our initiation (the caller matched its receiver index). */
 wg_result wg_noise_consume_response(wg_handshake *hs, const wg_device_keys *keys,

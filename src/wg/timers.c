@@ -6,7 +6,7 @@ static uint64_t jitter(const wg_timers *t) {
   uint64_t max = t->tunables->rekey_jitter_max;
   if (max == 0) return 0;
   if (max > UINT32_MAX) max = UINT32_MAX;
-  return awg_rng_range(t->rng, 0, (uint32_t)max);
+  return rng_range(t->rng, 0, (uint32_t)max);
 }
 
 /* A draw from [lo, hi] in whole seconds, as amneziawg 3.x draws its timing ranges (hi <= lo: lo,
@@ -15,7 +15,7 @@ static uint64_t pick(const wg_timers *t, uint64_t lo, uint64_t hi) {
   if (hi <= lo) return lo;
   uint64_t steps = (hi - lo) / WG_NS_PER_SEC;
   if (steps > UINT32_MAX) steps = UINT32_MAX;
-  return lo + (uint64_t)awg_rng_range(t->rng, 0, (uint32_t)steps) * WG_NS_PER_SEC;
+  return lo + (uint64_t)rng_range(t->rng, 0, (uint32_t)steps) * WG_NS_PER_SEC;
 }
 
 static uint64_t rekey_timeout(const wg_timers *t) {
@@ -41,7 +41,7 @@ static uint32_t draw_max_retries(const wg_timers *t) {
   if (u->max_retries_min == 0 && u->max_retries_max == 0)
     return wg_tunables_max_handshake_retries(u);
   if (u->max_retries_max <= u->max_retries_min) return u->max_retries_min;
-  return awg_rng_range(t->rng, u->max_retries_min, u->max_retries_max);
+  return rng_range(t->rng, u->max_retries_min, u->max_retries_max);
 }
 
 static void arm(wg_timers *t, wg_timer_id id, uint64_t deadline) {
@@ -53,7 +53,7 @@ static void disarm(wg_timers *t, wg_timer_id id) { t->armed[id] = false; }
 
 static uint64_t since(uint64_t then, uint64_t now) { return now > then ? now - then : 0; }
 
-void wg_timers_init(wg_timers *t, const wg_tunables *tunables, const awg_rng *rng,
+void wg_timers_init(wg_timers *t, const wg_tunables *tunables, const rng_source *rng,
                     uint64_t persistent_interval) {
   memset(t, 0, sizeof *t);
   t->tunables = tunables;

@@ -41,7 +41,7 @@ enum {
 
 typedef struct {
   const wg_tunables *tunables;
-  const awg_rng *rng;
+  const rng_source *rng;
   uint64_t deadline[WG_TIMER_COUNT];
   bool armed[WG_TIMER_COUNT];
   uint64_t persistent_interval;     /* 0 = off; with a range, its start */
@@ -54,7 +54,7 @@ typedef struct {
   bool has_sent_handshake;
 } wg_timers;
 
-void wg_timers_init(wg_timers *t, const wg_tunables *tunables, const awg_rng *rng,
+void wg_timers_init(wg_timers *t, const wg_tunables *tunables, const rng_source *rng,
                     uint64_t persistent_interval);
 void wg_timers_set_persistent(wg_timers *t, uint64_t interval, uint64_t now);
 /* An AWG 3.x PersistentKeepalive range [interval, interval_max]: each arming draws from it. */

@@ -80,8 +80,8 @@ bool wg_dh(uint8_t out[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN], const uint8_
   return crypto_scalarmult_curve25519(out, priv, pub) == 0;
 }
 
-void wg_keygen(uint8_t priv[WG_KEY_LEN], uint8_t pub[WG_KEY_LEN], const awg_rng *rng) {
-  awg_rng_bytes(rng, priv, WG_KEY_LEN);
+void wg_keygen(uint8_t priv[WG_KEY_LEN], uint8_t pub[WG_KEY_LEN], const rng_source *rng) {
+  rng_bytes(rng, priv, WG_KEY_LEN);
   wg_clamp(priv);
   wg_pubkey(pub, priv);
 }

@@ -36,7 +36,7 @@ void wg_pubkey(uint8_t pub[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN]);
 /* DH(priv, pub). False when the result is all zeros (pub of low order): the caller must reject. */
 bool wg_dh(uint8_t out[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN], const uint8_t pub[WG_KEY_LEN]);
 /* A fresh clamped key pair from rng (ephemeral keys). */
-void wg_keygen(uint8_t priv[WG_KEY_LEN], uint8_t pub[WG_KEY_LEN], const awg_rng *rng);
+void wg_keygen(uint8_t priv[WG_KEY_LEN], uint8_t pub[WG_KEY_LEN], const rng_source *rng);
 
 /* AEAD: out receives len + 16 bytes. In-place (out == pt) is allowed. */
 void wg_aead_seal(uint8_t *out, const uint8_t key[WG_KEY_LEN], uint64_t counter, const uint8_t *pt,

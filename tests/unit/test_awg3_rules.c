@@ -186,7 +186,7 @@ static void test_timing_ranges(void **state) {
   assert_true(lo == 15 * SEC && hi == 18 * SEC);
 }
 
-static int load_text(const char *text, diag_list *d, awg_config *c) {
+static int load_text(const char *text, diag_list *d, app_config *c) {
   config_init(c);
   return config_load_buffer(c, text, strlen(text), "t.conf", d);
 }
@@ -197,7 +197,7 @@ static int load_text(const char *text, diag_list *d, awg_config *c) {
 
 static void expect_error(const char *text, int line, const char *needle) {
   diag_list d = {0};
-  awg_config c;
+  app_config c;
   assert_int_not_equal(load_text(text, &d, &c), 0);
   bool found = false;
   for (size_t i = 0; i < d.n; i++)
@@ -213,7 +213,7 @@ static void expect_error(const char *text, int line, const char *needle) {
 
 static void test_config_keys(void **state) {
   diag_list d = {0};
-  awg_config c;
+  app_config c;
   int rc = load_text(IFACE
                      "S1 = 12\nS2 = 13\nS3 = 14\nS4 = 15\n"
                      "HeaderProtectionKey = OIcXEdGZOmb/Z2nMwtfCxLUYBbe1hH4YjQHOC0uk33c=\n"

@@ -54,7 +54,7 @@ typedef struct {
 
 typedef struct {
   const capture_spec *spec;
-  awg_config conf_a, conf_b;
+  app_config conf_a, conf_b;
   wg_device_keys keys_a, keys_b;
   uint8_t key_ab[32], key_ba[32]; /* transport session keys A->B, B->A */
   uint32_t index_ab, index_ba;    /* receiver index of each direction */
@@ -66,7 +66,7 @@ static void vector_path(char *out, size_t len, const char *name, const char *suf
   snprintf(out, len, "%s/tests/vectors/%s%s", AWG_SOURCE_DIR, name, suffix);
 }
 
-static void load_conf(awg_config *c, const char *name, const char *suffix) {
+static void load_conf(app_config *c, const char *name, const char *suffix) {
   char path[512];
   diag_list d = {0};
   vector_path(path, sizeof path, name, suffix);
@@ -160,7 +160,7 @@ typedef struct {
   size_t len;
 } view;
 
-static const awg_config *receiver(const capture *c, const datagram *d) {
+static const app_config *receiver(const capture *c, const datagram *d) {
   return d->from_a ? &c->conf_b : &c->conf_a;
 }
 

@@ -37,14 +37,14 @@ static void test_rules_recognise_real_first_packets(void **state) {
 
 /* Datagram lengths the sender makes: prefix + handshake message, junk of Jmin..Jmax. */
 static void test_screened_bytes_match_nothing(void **state) {
-  const awg_rng *rng = awg_rng_fast();
+  const rng_source *rng = rng_fast();
   uint8_t d[1500];
   size_t plain_hits = 0;
   for (int i = 0; i < 100000; i++) {
     size_t len = 20 + (size_t)(i % 1200);
     size_t prefix = 8 + (size_t)(i % 57); /* S1..S4 of 8..64 bytes */
     memset(d, 0, sizeof d);
-    awg_rng_bytes(rng, d, len);
+    rng_bytes(rng, d, len);
     if (awg_first_bytes_match(d, len)) plain_hits++;
     awg_fill_screened(rng, d, prefix, len); /* an S prefix in front of the rest */
     assert_false(awg_first_bytes_match(d, len));

@@ -66,7 +66,7 @@ static const char *compile_bad(const char *text, const char *expect) {
 static size_t render_script(const awg_itemplate *t, const uint8_t *rb, size_t rb_len, uint8_t *out,
                             size_t cap) {
   script s = {rb, rb_len, 0};
-  awg_rng rng = {script_fill, &s};
+  rng_source rng = {script_fill, &s};
   awg_render_ctx ctx = {&rng, 1700000000u, 0x01020304u};
   size_t n = awg_itemplate_render(t, &ctx, out, cap);
   assert_int_equal(n, awg_itemplate_size(t));
@@ -78,7 +78,7 @@ static size_t render_script(const awg_itemplate *t, const uint8_t *rb, size_t rb
 static void expect_fixed(const char *text, const uint8_t *want, size_t want_len) {
   awg_itemplate *t = compile_ok(text);
   uint8_t buf[64];
-  awg_rng rng = {forbidden_fill, NULL};
+  rng_source rng = {forbidden_fill, NULL};
   awg_render_ctx ctx = {&rng, 1700000000u, 7};
   assert_int_equal(awg_itemplate_size(t), want_len);
   assert_int_equal(awg_itemplate_render(t, &ctx, buf, sizeof buf), want_len);
@@ -92,7 +92,7 @@ static void expect_size(const char *text, size_t want) {
   assert_int_equal(awg_itemplate_size(t), want);
   uint8_t *buf = test_malloc(want ? want : 1);
   size_t next = 0;
-  awg_rng rng = {counting_fill, &next};
+  rng_source rng = {counting_fill, &next};
   awg_render_ctx ctx = {&rng, 0, 0};
   assert_int_equal(awg_itemplate_render(t, &ctx, buf, want), want);
   test_free(buf);
@@ -342,7 +342,7 @@ static void test_render_cap(void **state) {
 static void test_fresh_per_render(void **state) {
   awg_itemplate *t = compile_ok("<r 4>");
   size_t next = 0;
-  awg_rng rng = {counting_fill, &next};
+  rng_source rng = {counting_fill, &next};
   awg_render_ctx ctx = {&rng, 0, 0};
   uint8_t a[4], b[4];
   awg_itemplate_render(t, &ctx, a, sizeof a);

@@ -39,7 +39,7 @@ static void prng_fill(void *ctx, uint8_t *buf, size_t n) {
 }
 
 static uint64_t prng_state = 42;
-static const awg_rng kPrng = {prng_fill, &prng_state};
+static const rng_source kPrng = {prng_fill, &prng_state};
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -92,7 +92,7 @@ static size_t make_datagram(const awg_params *p, awg_msg_kind kind, uint32_t typ
                             uint8_t *d) {
   size_t s = awg_padding(p, kind);
   awg_fill_padding(p, kind, &kPrng, d);
-  awg_rng_bytes(&kPrng, d + s, msg_len);
+  rng_bytes(&kPrng, d + s, msg_len);
   put_le32(d + s, type);
   return s + msg_len;
 }
@@ -120,7 +120,7 @@ static void test_draw_distribution(void **state) {
   p.h[3] = (awg_hrange){0, UINT32_MAX};
   static const uint8_t rb[4] = {0x78, 0x56, 0x34, 0x12};
   script s = {rb, sizeof rb, 0};
-  awg_rng rng = {script_fill, &s};
+  rng_source rng = {script_fill, &s};
   assert_int_equal(awg_draw_type(&p, AWG_MSG_TRANSPORT, &rng), 0x12345678);
 }
 
@@ -178,7 +178,7 @@ static void test_fill_padding(void **state) {
     uint8_t rb[32];
     memset(rb, 0x11, sizeof rb);
     script s = {rb, want[k - 1], 0};
-    awg_rng rng = {script_fill, &s};
+    rng_source rng = {script_fill, &s};
     awg_fill_padding(&p, (awg_msg_kind)k, &rng, buf);
     assert_int_equal(s.pos, want[k - 1]);
     for (size_t i = 0; i < sizeof buf; i++) assert_int_equal(buf[i], i < want[k - 1] ? 0x11 : 0xcc);
@@ -273,7 +273,7 @@ static void test_bare_keepalive(void **state) {
   awg_params p;
   ping_params(&p);
   uint8_t d[32];
-  awg_rng_bytes(&kPrng, d, sizeof d);
+  rng_bytes(&kPrng, d, sizeof d);
   put_le32(d, 32348);
   classified c = classify(&p, d, sizeof d);
   assert_int_equal(c.kind, AWG_MSG_TRANSPORT);
@@ -361,7 +361,7 @@ static void test_precedence_collision(void **state) {
   awg_params p;
   case14_params(&p);
   uint8_t d[176];
-  awg_rng_bytes(&kPrng, d, sizeof d);
+  rng_bytes(&kPrng, d, sizeof d);
   put_le32(d, 13);
   put_le32(d + 4, 0x11223344);
   put_le64(d + 8, 5); /* bytes 12..15 = 0, inside H1 */
@@ -533,7 +533,7 @@ static void test_order_and_counter(void **state) {
                                0,    0, 0, 0, 0xb1, 0xb2, 0xb3,  /* J1 */
                                9,    9, 9, 9, 0xc1, 0xc2, 0xc3}; /* J2 */
   script s = {rb, sizeof rb, 0};
-  awg_rng rng = {script_fill, &s};
+  rng_source rng = {script_fill, &s};
   awg_render_ctx ctx = {&rng, 0, 0x000000ff};
   uint8_t arena[17];
   awg_datagram out[4];

@@ -25,7 +25,7 @@
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 typedef struct {
-  awg_config c;
+  app_config c;
   diag_list d;
   int rc;
 } loaded;
@@ -164,7 +164,7 @@ static const char kFull[] =
 static void test_full_config(void **state) {
   loaded L;
   load_ok(&L, kFull);
-  awg_config *c = &L.c;
+  app_config *c = &L.c;
   assert_int_equal(L.d.warnings, 0);
   assert_string_equal(c->path, "test.conf");
 

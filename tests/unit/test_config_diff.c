@@ -30,8 +30,8 @@ static const char base[] =
     "[Server]\nAllowPrivate = no\n\n"
     "[Peer]\nPublicKey = " PUB_B "\nAllowedIPs = 10.0.0.2/32\n";
 
-static awg_config *load(const char *text) {
-  awg_config *c = calloc(1, sizeof *c);
+static app_config *load(const char *text) {
+  app_config *c = calloc(1, sizeof *c);
   diag_list d = {0};
   config_init(c);
   int rc = config_load_buffer(c, text, strlen(text), "test.conf", &d);
@@ -43,7 +43,7 @@ static awg_config *load(const char *text) {
   return c;
 }
 
-static void drop(awg_config *c) {
+static void drop(app_config *c) {
   config_free(c);
   free(c);
 }
@@ -58,8 +58,8 @@ static char *edit(const char *from, const char *to) {
   return out;
 }
 
-static int diff(const char *loaded_text, const char **names, size_t max, awg_config **out) {
-  awg_config *running = load(base), *loaded = load(loaded_text);
+static int diff(const char *loaded_text, const char **names, size_t max, app_config **out) {
+  app_config *running = load(base), *loaded = load(loaded_text);
   int n = config_keep_restart_only(loaded, running, names, max);
   drop(running);
   *out = loaded;
@@ -69,7 +69,7 @@ static int diff(const char *loaded_text, const char **names, size_t max, awg_con
 static void test_identical_file_changes_nothing(void **state) {
   (void)state;
   const char *names[CFG_RESTART_KEYS_MAX];
-  awg_config *l;
+  app_config *l;
   assert_int_equal(diff(base, names, CFG_RESTART_KEYS_MAX, &l), 0);
   drop(l);
 }
@@ -100,7 +100,7 @@ static void test_each_restart_only_key_is_named_and_kept(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *text = edit(cases[i].from, cases[i].to);
     const char *names[CFG_RESTART_KEYS_MAX];
-    awg_config *l, *running = load(base);
+    app_config *l, *running = load(base);
     int n = diff(text, names, CFG_RESTART_KEYS_MAX, &l);
     if (n != 1) print_message("case %zu (%s): %d names\n", i, cases[i].name, n);
     assert_int_equal(n, 1);
@@ -120,7 +120,7 @@ static void test_reloadable_keys_are_left_alone(void **state) {
       edit("AllowedIPs = 10.0.0.2/32",
            "AllowedIPs = 10.0.0.3/32\n\n[Peer]\nPublicKey = " PUB_C "\nAllowedIPs = 10.0.0.4/32");
   const char *names[CFG_RESTART_KEYS_MAX];
-  awg_config *l;
+  app_config *l;
   assert_int_equal(diff(t1, names, CFG_RESTART_KEYS_MAX, &l), 0);
   assert_true(l->server_allow_private);
   drop(l);
@@ -137,7 +137,7 @@ static void test_values_are_copied_back(void **state) {
   char *text =
       edit("Jc = 3\nJmin = 40\nJmax = 70\nS1 = 15\nH1 = 100-200\nI1 = <b 0x0102><r 8>\n", "");
   const char *names[CFG_RESTART_KEYS_MAX];
-  awg_config *l;
+  app_config *l;
   int n = diff(text, names, CFG_RESTART_KEYS_MAX, &l);
   assert_int_equal(n, 6); /* Jc Jmin Jmax S1 H1 I1 */
   assert_int_equal(l->awg.jc, 3);
@@ -153,7 +153,7 @@ static void test_names_bounded_by_max(void **state) {
   (void)state;
   char *text = edit("ListenPort = 51820", "ListenPort = 1\nMTU = 1300");
   const char *names[1];
-  awg_config *l;
+  app_config *l;
   assert_int_equal(diff(text, names, 1, &l), 1);
   assert_string_equal(names[0], "[Interface] ListenPort");
   /* Both are kept even though only one name fit. */

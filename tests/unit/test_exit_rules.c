@@ -22,7 +22,7 @@
   "\nAllowedIPs = 10.0.0.2/32\n"
 
 typedef struct {
-  awg_config c;
+  app_config c;
   diag_list d;
 } loaded;
 

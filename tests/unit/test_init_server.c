@@ -23,7 +23,7 @@
 #include "cli/peer_book.h"
 #include "config/config.h"
 
-static size_t draw_and_load(obfs_profile profile, awg_config *c, const char *subnet) {
+static size_t draw_and_load(obfs_profile profile, app_config *c, const char *subnet) {
   init_server_opts o = {.endpoint = "vpn.example.com",
                         .profile = profile,
                         .subnet = subnet,
@@ -47,7 +47,7 @@ static size_t draw_and_load(obfs_profile profile, awg_config *c, const char *sub
 }
 
 /* The spec's rules, written out again on the loaded config. */
-static void check_rules(const awg_config *c, obfs_profile profile) {
+static void check_rules(const app_config *c, obfs_profile profile) {
   const awg_params *p = &c->awg;
   if (profile == OBFS_PROFILE_WIREGUARD) {
     for (int k = 0; k < 4; k++) {
@@ -87,7 +87,7 @@ static void check_rules(const awg_config *c, obfs_profile profile) {
 
 static void run_draws(obfs_profile profile, int n) {
   for (int i = 0; i < n; i++) {
-    awg_config c;
+    app_config c;
     draw_and_load(profile, &c, NULL);
     check_rules(&c, profile);
     assert_true(c.has_listen_port && c.listen_port >= 20000 && c.listen_port != 51820);
@@ -112,7 +112,7 @@ static void test_awg3_and_wireguard_draws(void **state) {
 
 static void test_subnet_argument(void **state) {
   (void)state;
-  awg_config c;
+  app_config c;
   draw_and_load(OBFS_PROFILE_AWG2, &c, "172.20.5.77/20");
   char a[64];
   cfg_format_cidr(&c.addresses[0], a, sizeof a);

@@ -164,7 +164,7 @@ static void check_sample_line(const char *line) {
 }
 
 static void test_metrics_page_without_tunnel(void **state) {
-  awg_config cfg;
+  app_config cfg;
   config_init(&cfg);
   obs_sources src = {.role = "client", .cfg = &cfg, .started_ns = 0};
   obs_stream_opened(OBS_STREAM_SOCKS_TCP);

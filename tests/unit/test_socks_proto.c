@@ -661,12 +661,14 @@ static void test_dial_dest_round_trip(void **state) {
   static const dial_dest_type types[3] = {DIAL_DEST_IPV4, DIAL_DEST_IPV6, DIAL_DEST_NAME};
   for (int i = 0; i < 3; i++) {
     dial_dest d;
-    socks_addr back;
     socks_addr_to_dial_dest(&in[i], &d);
     assert_int_equal(d.type, types[i]);
     assert_int_equal(d.port, in[i].port);
-    socks_addr_from_dial_dest(&d, &back);
-    assert_memory_equal(&back, &in[i], sizeof back);
+    assert_int_equal(d.flags, 0);
+    if (i < 2)
+      assert_memory_equal(d.ip, in[i].ip, i == 0 ? 4 : 16);
+    else
+      assert_string_equal(d.name, in[i].domain);
   }
   socks_addr over;
   memset(&over, 'x', sizeof over); /* an unterminated name stays bounded */

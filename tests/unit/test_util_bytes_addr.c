@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util/addr_fmt.h"
+#include "util/sockaddr.h"
 #include "util/bytes.h"
 
 static void test_byte_order(void **state) {
@@ -73,8 +74,49 @@ static void test_addr_format(void **state) {
   assert_string_equal(small, "examp"); /* a prefix, terminated */
 }
 
+static void test_sockaddr(void **state) {
+  (void)state;
+  const uint8_t v4[4] = {192, 0, 2, 1}, v4b[4] = {192, 0, 2, 2};
+  uint8_t v6[16];
+  inet_pton(AF_INET6, "2001:db8::1", v6);
+  struct sockaddr_storage a, b, c;
+  assert_int_equal(sockaddr_make(&a, AF_INET, v4, 443), sizeof(struct sockaddr_in));
+  assert_int_equal(sockaddr_len((struct sockaddr *)&a), sizeof(struct sockaddr_in));
+  assert_int_equal(((struct sockaddr_in *)&a)->sin_port, htons(443));
+  assert_int_equal(sockaddr_port((struct sockaddr *)&a), 443);
+  sockaddr_set_port((struct sockaddr *)&a, 65535);
+  assert_int_equal(sockaddr_port((struct sockaddr *)&a), 65535);
+  size_t n;
+  assert_memory_equal(sockaddr_ip((struct sockaddr *)&a, &n), v4, 4);
+  assert_int_equal(n, 4);
+
+  assert_int_equal(sockaddr_make(&b, AF_INET6, v6, 51820), sizeof(struct sockaddr_in6));
+  assert_int_equal(sockaddr_port((struct sockaddr *)&b), 51820);
+  assert_memory_equal(&((struct sockaddr_in6 *)&b)->sin6_addr, v6, 16);
+  assert_false(sockaddr_same_host((struct sockaddr *)&a, (struct sockaddr *)&b));
+  sockaddr_make(&c, AF_INET6, v6, 1); /* another port, the same host */
+  assert_true(sockaddr_same_host((struct sockaddr *)&b, (struct sockaddr *)&c));
+  sockaddr_make(&c, AF_INET, v4b, 443);
+  assert_false(sockaddr_same_host((struct sockaddr *)&a, (struct sockaddr *)&c));
+
+  sockaddr_make(&c, AF_INET6, NULL, 7); /* the wildcard */
+  const uint8_t zero[16] = {0};
+  assert_memory_equal(&((struct sockaddr_in6 *)&c)->sin6_addr, zero, 16);
+
+  memset(&c, 0, sizeof c);
+  c.ss_family = AF_UNIX; /* neither family: no port, no address, no length */
+  assert_int_equal(sockaddr_port((struct sockaddr *)&c), 0);
+  assert_null(sockaddr_ip((struct sockaddr *)&c, &n));
+  assert_int_equal(n, 0);
+  assert_int_equal(sockaddr_len((struct sockaddr *)&c), 0);
+  assert_false(sockaddr_same_host((struct sockaddr *)&c, (struct sockaddr *)&c));
+  sockaddr_set_port((struct sockaddr *)&c, 9);
+  assert_int_equal(sockaddr_port((struct sockaddr *)&c), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_byte_order),
-                                     cmocka_unit_test(test_addr_format)};
+                                     cmocka_unit_test(test_addr_format),
+                                     cmocka_unit_test(test_sockaddr)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* A deterministic awg_rng for tests: a seeded stream (libsodium's deterministic generator), so
+/* A deterministic rng_source for tests: a seeded stream (libsodium's deterministic generator), so
  * keys, indices and jitter are reproducible from run to run. */
 #ifndef AWGPROXY_TEST_DET_RNG_H
 #define AWGPROXY_TEST_DET_RNG_H
@@ -8,7 +8,7 @@
 #include "util/rng.h"
 
 typedef struct {
-  awg_rng rng; /* pass &d->rng */
+  rng_source rng; /* pass &d->rng */
   uint64_t seed;
   uint64_t counter;
 } det_rng;
