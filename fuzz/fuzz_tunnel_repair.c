@@ -38,16 +38,16 @@ static void nack(void *ctx, uint32_t kp, const tun_nack_run *runs, size_t n) {
     CHECK(runs[i].first >= cur->next && runs[i].first + runs[i].count <= cur->top);
   }
   uint8_t m[TUN_CTL_MAX];
-  size_t len = tun_ctl_nack(m, kp, runs, n);
+  size_t len = tun_ctl_runs(m, TUN_CTL_NACK, kp, runs, n);
   tun_ctl_msg back;
   CHECK(tun_ctl_parse(m, len, &back) == 0 && back.n_runs == n && back.index == kp);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tun_ctl_msg m;
-  if (tun_ctl_parse(data, size, &m) == 0 && m.type == TUN_CTL_NACK) {
+  if (tun_ctl_parse(data, size, &m) == 0 && (m.type == TUN_CTL_NACK || m.type == TUN_CTL_GIVEUP)) {
     uint8_t out[TUN_CTL_MAX];
-    size_t len = tun_ctl_nack(out, m.index, m.runs, m.n_runs);
+    size_t len = tun_ctl_runs(out, m.type, m.index, m.runs, m.n_runs);
     /* byte 3 is reserved: ignored on input, zero on output */
     CHECK(len <= size && out[3] == 0 && memcmp(out, data, 3) == 0 &&
           memcmp(out + 4, data + 4, len - 4) == 0);
@@ -64,6 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if ((int64_t)counter < 0) counter = 0;
     now += (uint64_t)(data[i + 1] & 63) * 1000000ull;
     tun_reorder_input(&r, 1, counter, (const uint8_t *)&counter, 8, now);
+    if (data[i + 1] & 64) { /* the sender gives up a run around what is missing */
+      tun_nack_run run = {.first = r.next + (data[i + 1] >> 7), .count = 1 + (data[i] & 7)};
+      tun_reorder_abandon(&r, 1 + (data[i + 1] >> 7 & step & 1), &run, 1);
+    }
     if (r.deadline && now >= r.deadline) tun_reorder_expire(&r, now);
     CHECK(r.next <= r.top && r.held <= r.top - r.next);
   }

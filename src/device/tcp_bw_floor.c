@@ -34,11 +34,12 @@ uint32_t tcp_bw_floor_update(tcp_bw_model *m, uint32_t acked, uint32_t rtt_ms, u
                                now_us - m->min_rtt_at > BW_MIN_RTT_WINDOW_MS * 1000u)) {
     m->min_rtt_ms = rtt_ms;
     m->min_rtt_at = now_us;
-    if (!m->have_rtt) m->round_start = now_us, m->round_bytes = 0;
+    if (!m->have_rtt) m->round_start = now_us, m->round_bytes = 0, m->round_min_rtt = UINT32_MAX;
     m->have_rtt = 1;
   }
   if (!m->have_rtt) return 0;
   m->round_bytes += acked;
+  if (rtt_ms < m->round_min_rtt) m->round_min_rtt = rtt_ms;
   /* A round is one minimum RTT (at least 1 ms, the resolution of the timestamps the RTT comes
    * from): the rate over a whole round smooths out delayed and stretched ACKs. The round itself
    * is timed in microseconds: in whole milliseconds a burst of ACKs just after a tick made a
@@ -52,7 +53,13 @@ uint32_t tcp_bw_floor_update(tcp_bw_model *m, uint32_t acked, uint32_t rtt_ms, u
     m->bw_next = (uint8_t)((m->bw_next + 1) % BW_ROUNDS);
     m->round_start = now_us;
     m->round_bytes = 0;
+    if (m->round_min_rtt != UINT32_MAX) {
+      uint32_t margin = m->min_rtt_ms > BW_QUEUE_MIN_MS ? m->min_rtt_ms : BW_QUEUE_MIN_MS;
+      m->queued = m->round_min_rtt > m->min_rtt_ms + margin;
+    }
+    m->round_min_rtt = UINT32_MAX;
   }
+  if (m->queued) return 0;
   /* Below 2 ms the RTT is a count of millisecond ticks (0 or 1 for a path of 0.2 ms), so the
    * product overstates the path's BDP several times, and a stock peer's socket buffer drops
    * the bursts (one upload to wireguard-go at 10 instead of 55 MB/s). Such a path recovers from

@@ -14,6 +14,13 @@
  * round trips, and a retransmission timeout still restarts lwIP from one segment until the next
  * ACK.
  *
+ * The floor is for random loss, not for congestion: while the lowest RTT of a whole round stays
+ * above the path's minimum by more than that minimum again (and at least BW_QUEUE_MIN_MS), a
+ * queue is standing in front of a bottleneck that the floor's own window may be filling (a
+ * throttling ISP's 50 ms queue shared by four connections: each floor, taken from delivery rates
+ * that ACK bursts overstate, kept the queue full and overflowing). The floor is then off until a
+ * round drains below that mark, and lwIP's Reno answers the queue's losses as TCP should.
+ *
  * Round trip times come from TCP timestamps (lwIP's TSval is sys_now() in ms, echoed back);
  * a connection without them gets no floor. State is allocated for a connection only once it
  * has sent data that was acknowledged, so receivers and idle connections cost nothing. */
@@ -24,14 +31,17 @@
 
 #define BW_ROUNDS 10
 #define BW_MIN_RTT_WINDOW_MS 10000
+#define BW_QUEUE_MIN_MS 15
 
 /* The model of one connection (pure: tcp_bw_floor_update is testable without lwIP). */
 typedef struct {
   uint32_t min_rtt_ms, min_rtt_at;   /* lowest RTT sample, and when it was taken (us) */
   uint32_t round_start, round_bytes; /* the round's start (us) and bytes acked in it */
   uint32_t bw[BW_ROUNDS];            /* delivery rate of each of the last rounds, bytes per ms */
+  uint32_t round_min_rtt;            /* lowest RTT sample in this round, UINT32_MAX for none */
   uint8_t bw_next;
   uint8_t have_rtt;
+  uint8_t queued; /* the last round with samples saw a standing queue: no floor */
 } tcp_bw_model;
 
 /* One ACK: acked new bytes, an RTT sample in ms (or UINT32_MAX for none), now in microseconds

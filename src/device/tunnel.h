@@ -75,9 +75,10 @@ typedef struct {
   uint64_t dropped[TUN_DROP_COUNT];
   /* Loss repair between awgproxy ends (tunnel_repair.h): NACK messages sent, counters asked for,
    * gaps filled after being asked for, gaps given up (with or without repair), datagrams resent
-   * and resends refused (no longer kept, or over the resend budget). */
+   * and resends refused (no longer kept, or over the resend budget); NACKs left unrepaired
+   * because their losses came from a queue, and GIVEUPs heard from the peer. */
   uint64_t repair_nacks_sent, repair_asked, repair_filled, gaps_given_up;
-  uint64_t repair_resent, repair_refused;
+  uint64_t repair_resent, repair_refused, repair_congestion, repair_giveups_heard;
   /* Seconds from sending an initiation to consuming its response (our side initiating). */
   obs_hist handshake_duration;
   /* Sharded server: datagrams handed to the owning sibling worker, and taken from siblings. */

@@ -64,6 +64,8 @@ typedef struct tun_peer {
   uint8_t hellos_unanswered;  /* HELLOs we sent that no HELLO answered */
   uint32_t repair_budget;     /* resends allowed now: one per 8 datagrams sent, at most 256 */
   uint8_t repair_budget_tick; /* datagrams sent towards the next unit of budget */
+  tun_loss_delay loss_delay;  /* NACK delays: congestion is not repaired (tunnel_repair.h) */
+  uint64_t path_rtt_ns;       /* the last handshake's round trip, 0 = unknown */
   tun_repair_ring repair_ring;
   uint64_t response_sent; /* monotonic ns our latest handshake response went out, 0 = none */
   uint64_t hop_at;        /* monotonic ns of the next port hop (tunnel_hop.h), 0 = none */

@@ -203,7 +203,12 @@ static bool hold(tun_reorder *r, uint64_t counter, const uint8_t *pkt, size_t le
     open_gaps(r, counter, now);
   } else {
     tun_reorder_slot *s = slot(r, counter);
-    if (s->held) return true; /* a duplicate the replay window let through: already held */
+    if (s->held && (s->len || !len)) return true; /* a duplicate the replay window let through */
+    if (s->held) { /* given up (GIVEUP) while only late: it goes on after all */
+      memcpy(r->pool + counter % r->nslots * r->slot_size, pkt, len);
+      s->len = (uint16_t)len;
+      return true;
+    }
     filled(r, s, now);
   }
   tun_reorder_slot *s = slot(r, counter);
@@ -244,6 +249,25 @@ void tun_reorder_input(tun_reorder *r, uint32_t keypair, uint64_t counter, const
   r->gaps_given_up += counter - r->next;
   r->next = r->top = counter + 1;
   deliver(r, pkt, len);
+}
+
+void tun_reorder_abandon(tun_reorder *r, uint32_t keypair, const tun_nack_run *runs, size_t n) {
+  if (!r->active || keypair != r->keypair || !r->held) return;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t end = runs[i].first + runs[i].count; /* parsed: no overflow */
+    for (uint64_t c = runs[i].first < r->next ? r->next : runs[i].first; c < end && c < r->top;
+         c++) {
+      tun_reorder_slot *s = slot(r, c);
+      if (s->held) continue;
+      /* Held with nothing in it: drain() passes it in order and delivers nothing. */
+      s->held = true;
+      s->len = 0;
+      s->tries = 0, s->due = 0;
+      r->held++;
+      r->gaps_given_up++;
+    }
+  }
+  drain(r);
 }
 
 void tun_reorder_free(tun_reorder *r) {

@@ -71,6 +71,9 @@ void tun_reorder_input(tun_reorder *r, uint32_t keypair, uint64_t counter, const
                        size_t len, uint64_t now);
 /* Gives up gaps whose hold ran out and sends the NACKs that are due (from the peer's timer). */
 void tun_reorder_expire(tun_reorder *r, uint64_t now);
+/* The peer will not resend these counters of keypair (a GIVEUP): each one still missing is given
+ * up now, and what was held behind it goes on, instead of waiting out the hold. */
+void tun_reorder_abandon(tun_reorder *r, uint32_t keypair, const tun_nack_run *runs, size_t n);
 /* Releases everything held (in counter order). */
 void tun_reorder_flush(tun_reorder *r);
 /* Drops what is held and the memory. */

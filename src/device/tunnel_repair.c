@@ -14,9 +14,10 @@ size_t tun_ctl_hello(uint8_t out[4], bool reply) {
   return 4;
 }
 
-size_t tun_ctl_nack(uint8_t *out, uint32_t index, const tun_nack_run *runs, size_t n) {
+size_t tun_ctl_runs(uint8_t *out, uint8_t type, uint32_t index, const tun_nack_run *runs,
+                    size_t n) {
   if (n > TUN_NACK_MAX_RUNS) n = TUN_NACK_MAX_RUNS;
-  out[0] = TUN_CTL_NACK;
+  out[0] = type;
   out[1] = TUN_CTL_VERSION;
   out[2] = (uint8_t)n;
   out[3] = 0;
@@ -38,7 +39,7 @@ int tun_ctl_parse(const uint8_t *pt, size_t len, tun_ctl_msg *out) {
   out->n_runs = 0;
   out->index = 0;
   if (pt[0] == TUN_CTL_HELLO) return 0;
-  if (pt[0] != TUN_CTL_NACK) return -1;
+  if (pt[0] != TUN_CTL_NACK && pt[0] != TUN_CTL_GIVEUP) return -1;
   size_t n = pt[2];
   if (n == 0 || n > TUN_NACK_MAX_RUNS || len < 8 + n * 10) return -1;
   out->flags = 0;
@@ -75,7 +76,7 @@ void tun_repair_ring_free(tun_repair_ring *r) {
 }
 
 void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
-                           const uint8_t *wire, size_t len) {
+                           const uint8_t *wire, size_t len, uint32_t now_ms) {
   if (!r->pool) return;
   tun_repair_slot *s = &r->slots[counter % TUN_REPAIR_RING];
   if (len > r->slot_size) {
@@ -87,6 +88,14 @@ void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
   s->index = index;
   s->len = (uint16_t)len;
   s->resends = 0;
+  s->sent_ms = now_ms;
+}
+
+const tun_repair_slot *tun_repair_ring_find(const tun_repair_ring *r, uint32_t index,
+                                            uint64_t counter) {
+  if (!r->pool) return NULL;
+  const tun_repair_slot *s = &r->slots[counter % TUN_REPAIR_RING];
+  return s->len && s->counter == counter && s->index == index ? s : NULL;
 }
 
 const uint8_t *tun_repair_ring_take(tun_repair_ring *r, uint32_t index, uint64_t counter,
@@ -98,4 +107,23 @@ const uint8_t *tun_repair_ring_take(tun_repair_ring *r, uint32_t index, uint64_t
   s->resends++;
   *len = s->len;
   return r->pool + (counter % TUN_REPAIR_RING) * r->slot_size;
+}
+
+bool tun_loss_delay_congested(tun_loss_delay *d, uint32_t sample_ms, uint32_t now_ms,
+                              uint32_t rtt_ms) {
+  /* The quietest delay of the window (BBR's min-RTT filter): a standing queue cannot lower it,
+   * and a stale one is replaced by the next sample. */
+  if (!d->min_ms || sample_ms < d->min_ms || now_ms - d->min_at > TUN_LOSS_DELAY_WINDOW_MS) {
+    d->min_ms = sample_ms ? sample_ms : 1;
+    d->min_at = now_ms;
+  }
+  uint32_t base = d->min_ms;
+  /* A handshake crosses the path when it is quiet more often than a loss does: when the first
+   * losses already come from a full queue (slow start overshooting), it keeps them from
+   * becoming the baseline. The NACK's own delay (the grace before asking, the next datagram
+   * showing the gap) is covered by the margin. */
+  if (rtt_ms && rtt_ms < base) base = rtt_ms;
+  d->smooth_ms = d->smooth_ms ? (3 * d->smooth_ms + sample_ms) / 4 : sample_ms;
+  uint32_t margin = base > TUN_LOSS_QUEUE_MIN_MS ? base : TUN_LOSS_QUEUE_MIN_MS;
+  return d->smooth_ms > base + margin;
 }

@@ -75,19 +75,73 @@ void tun_repair_on_handshake(tun_peer *p) {
   send_hello(p, false);
 }
 
-static void resend(tun_peer *p, uint32_t index, uint64_t counter) {
+static uint32_t now_ms(const tun_peer *p) { return (uint32_t)uv_now(p->t->loop); }
+
+/* Resends one datagram; false when it will not be (not kept, resent enough, over budget). */
+static bool resend(tun_peer *p, uint32_t index, uint64_t counter) {
   tunnel_stats *st = &p->t->stats;
   size_t len = 0;
   const uint8_t *d =
       p->repair_budget ? tun_repair_ring_take(&p->repair_ring, index, counter, &len) : NULL;
   if (!d) {
     st->repair_refused++;
-    return;
+    return false;
   }
   p->repair_budget--;
   /* The very same bytes: the receiver's replay window takes a counter it has not seen. */
   if (udp_io_send(p->t->udp, &p->endpoint, d, len, &p->tx_bytes, &p->tx_packets) == 0)
     st->repair_resent++;
+  return true;
+}
+
+/* Whether the losses of one NACK came from a queue: judged by the first datagram in it that is
+ * asked for the first time (a repeated ask is late by the receiver's own retry timer). */
+static bool lost_to_congestion(tun_peer *p, const tun_ctl_msg *m) {
+  for (size_t i = 0; i < m->n_runs; i++)
+    for (uint16_t k = 0; k < m->runs[i].count; k++) {
+      const tun_repair_slot *s =
+          tun_repair_ring_find(&p->repair_ring, m->index, m->runs[i].first + k);
+      if (!s || s->resends) continue;
+      uint32_t now = now_ms(p);
+      return tun_loss_delay_congested(&p->loss_delay, now - s->sent_ms, now,
+                                      (uint32_t)(p->path_rtt_ns / 1000000));
+    }
+  return false;
+}
+
+static void add_run(tun_nack_run *runs, size_t *n, uint64_t c) {
+  if (*n && runs[*n - 1].first + runs[*n - 1].count == c &&
+      runs[*n - 1].count < TUN_NACK_MAX_RUN_LEN) {
+    runs[*n - 1].count++;
+    return;
+  }
+  runs[*n].first = c;
+  runs[*n].count = 1;
+  (*n)++;
+}
+
+static void send_runs(tun_peer *p, uint8_t type, uint32_t index, const tun_nack_run *runs,
+                      size_t n) {
+  uint8_t m[TUN_CTL_MAX];
+  size_t len = tun_ctl_runs(m, type, index, runs, n);
+  tun_send_control(p, m, len);
+}
+
+/* Resends what a NACK asks for, or tells the receiver to stop waiting: GIVEUP for what will not
+ * come (a NACK holds at most TUN_NACK_MAX_RUNS runs, and so does the GIVEUP of its refusals). */
+static void answer_nack(tun_peer *p, const tun_ctl_msg *m) {
+  bool congested = lost_to_congestion(p, m);
+  if (congested) p->t->stats.repair_congestion++;
+  tun_nack_run refused[TUN_NACK_MAX_RUNS];
+  size_t n = 0;
+  for (size_t i = 0; i < m->n_runs; i++)
+    for (uint16_t k = 0; k < m->runs[i].count; k++) {
+      uint64_t c = m->runs[i].first + k;
+      if (!congested && resend(p, m->index, c)) continue;
+      if (n == TUN_NACK_MAX_RUNS) send_runs(p, TUN_CTL_GIVEUP, m->index, refused, n), n = 0;
+      add_run(refused, &n, c);
+    }
+  if (n) send_runs(p, TUN_CTL_GIVEUP, m->index, refused, n);
 }
 
 void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len) {
@@ -103,22 +157,23 @@ void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len) {
     if (!(m.flags & TUN_CTL_HELLO_REPLY)) send_hello(p, true);
     return;
   }
-  if (!p->repair_on || !p->has_endpoint) return;
-  for (size_t i = 0; i < m.n_runs; i++)
-    for (uint16_t k = 0; k < m.runs[i].count; k++) resend(p, m.index, m.runs[i].first + k);
+  if (!p->repair_on) return;
+  if (m.type == TUN_CTL_GIVEUP) {
+    p->t->stats.repair_giveups_heard++;
+    tun_reorder_abandon(&p->reorder, m.index, m.runs, m.n_runs);
+    return;
+  }
+  if (p->has_endpoint) answer_nack(p, &m);
 }
 
 void tun_repair_send_nack(void *peer, uint32_t keypair, const tun_nack_run *runs, size_t n) {
-  tun_peer *p = peer;
-  uint8_t m[TUN_CTL_MAX];
-  size_t len = tun_ctl_nack(m, keypair, runs, n);
-  tun_send_control(p, m, len);
+  send_runs(peer, TUN_CTL_NACK, keypair, runs, n);
 }
 
 void tun_repair_keep(tun_peer *p, uint32_t index, uint64_t counter, const uint8_t *wire,
                      size_t wire_len) {
   if (!p->repair_on) return;
-  tun_repair_ring_store(&p->repair_ring, index, counter, wire, wire_len);
+  tun_repair_ring_store(&p->repair_ring, index, counter, wire, wire_len, now_ms(p));
   if (++p->repair_budget_tick == BUDGET_EVERY) {
     p->repair_budget_tick = 0;
     if (p->repair_budget < BUDGET_MAX) p->repair_budget++;

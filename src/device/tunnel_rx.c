@@ -223,7 +223,7 @@ static void on_response(tunnel *t, const uint8_t *msg, size_t len, const udp_add
   if (p->initiation_sent) {
     obs_hist_observe(&t->stats.handshake_duration, (double)(now - p->initiation_sent) / 1e9);
     tun_reorder_set_rtt(&p->reorder, now - p->initiation_sent);
-    p->handshake_rtt = now - p->initiation_sent;
+    p->handshake_rtt = p->path_rtt_ns = now - p->initiation_sent;
     p->initiation_sent = 0;
   }
   handshake_completed(p, "initiator");
@@ -282,8 +282,10 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *fr
   if (p->wp.has_handshake && (!had || p->wp.last_handshake != before)) {
     /* The initiator's first packet follows our response by about a round trip when it has
      * something to send at once (as our client does); a later one says nothing about the path. */
-    if (p->response_sent && now - p->response_sent < WG_NS_PER_SEC)
+    if (p->response_sent && now - p->response_sent < WG_NS_PER_SEC) {
       tun_reorder_set_rtt(&p->reorder, now - p->response_sent);
+      p->path_rtt_ns = now - p->response_sent;
+    }
     p->response_sent = 0;
     handshake_completed(p, "responder");
   }

@@ -67,12 +67,33 @@ static void test_min_rtt_and_its_window(void **state) {
   memset(&m, 0, sizeof m);
   uint32_t now = 1000;
   run(&m, &now, 100, 10000, 10);
-  /* queueing: RTT samples of 40 ms do not raise the floor's RTT within the window */
-  uint32_t floor = run(&m, &now, 100, 10000, 40);
+  /* jitter: RTT samples of 24 ms (under 10 + 15) do not raise the floor's RTT within the
+   * window */
+  uint32_t floor = run(&m, &now, 100, 10000, 24);
   assert_in_range(floor, 190000, 210000);
   /* after BW_MIN_RTT_WINDOW_MS without a lower sample, the newer RTT takes over */
-  floor = run(&m, &now, BW_MIN_RTT_WINDOW_MS + 100, 10000, 40);
-  assert_in_range(floor, 760000, 840000);
+  floor = run(&m, &now, BW_MIN_RTT_WINDOW_MS + 100, 10000, 24);
+  assert_in_range(floor, 460000, 500000);
+}
+
+/* A standing queue (every RTT sample of a round 30 ms above a 10 ms path): no floor, so that
+ * lwIP's own window answers the queue's losses; once a round drains, the floor is back. */
+static void test_standing_queue_turns_it_off(void **state) {
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  uint32_t now = 1000;
+  assert_in_range(run(&m, &now, 200, 10000, 10), 190000, 210000);
+  assert_int_equal(run(&m, &now, 30, 10000, 40), 0);
+  /* one quiet sample per round is enough: the queue is not standing */
+  uint32_t floor = 0;
+  for (int i = 0; i < 50; i++) {
+    now++;
+    floor = tcp_bw_floor_update(&m, 10000, i % 10 == 0 ? 11 : 40, now * 1000u, MSS);
+  }
+  assert_in_range(floor, 190000, 210000);
+  /* a round without RTT samples keeps the last verdict */
+  assert_int_equal(run(&m, &now, 30, 10000, 40), 0);
+  assert_int_equal(run(&m, &now, 30, 10000, UINT32_MAX), 0);
 }
 
 /* ACKs in bursts (two 10 us apart every 2 ms, 20 kB each pair: 10 MB/s, RTT 2 ms) across
@@ -114,6 +135,7 @@ int main(void) {
       cmocka_unit_test(test_loss_round_does_not_lower_it),
       cmocka_unit_test(test_follows_a_real_drop),
       cmocka_unit_test(test_min_rtt_and_its_window),
+      cmocka_unit_test(test_standing_queue_turns_it_off),
       cmocka_unit_test(test_bounds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

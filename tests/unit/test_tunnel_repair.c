@@ -25,7 +25,7 @@ static void test_messages_round_trip(void **state) {
   assert_true(got.flags & TUN_CTL_HELLO_REPLY);
   tun_nack_run runs[TUN_NACK_MAX_RUNS];
   for (size_t i = 0; i < TUN_NACK_MAX_RUNS; i++) runs[i] = (tun_nack_run){1000000007ull * i, 1 + i};
-  n = tun_ctl_nack(m, 0xA1B2C3D4u, runs, TUN_NACK_MAX_RUNS);
+  n = tun_ctl_runs(m, TUN_CTL_NACK, 0xA1B2C3D4u, runs, TUN_NACK_MAX_RUNS);
   assert_int_equal(n, 8 + 10 * TUN_NACK_MAX_RUNS);
   memset(m + n, 0, 16); /* WireGuard's zero padding behind it is fine */
   assert_int_equal(tun_ctl_parse(m, n + 16, &got), 0);
@@ -41,7 +41,7 @@ static void test_hostile_messages_refused(void **state) {
   uint8_t m[TUN_CTL_MAX];
   tun_ctl_msg got;
   tun_nack_run run = {5, 3};
-  size_t n = tun_ctl_nack(m, 1, &run, 1);
+  size_t n = tun_ctl_runs(m, TUN_CTL_NACK, 1, &run, 1);
   assert_int_equal(tun_ctl_parse(m, n - 1, &got), -1); /* truncated */
   m[2] = 2;
   assert_int_equal(tun_ctl_parse(m, n, &got), -1); /* claims more runs than it has */
@@ -67,12 +67,12 @@ static void test_ring_gives_back_what_was_sent(void **state) {
   tun_repair_ring r = {0};
   uint8_t wire[100] = {0};
   size_t len;
-  tun_repair_ring_store(&r, 7, 1, wire, 10); /* off: nothing kept */
+  tun_repair_ring_store(&r, 7, 1, wire, 10, 0); /* off: nothing kept */
   assert_null(tun_repair_ring_take(&r, 7, 1, &len));
   assert_int_equal(tun_repair_ring_enable(&r, 64), 0);
   for (uint64_t c = 0; c < TUN_REPAIR_RING + 10; c++) {
     memset(wire, (int)(c & 0xff), sizeof wire);
-    tun_repair_ring_store(&r, 7, c, wire, 20 + c % 40);
+    tun_repair_ring_store(&r, 7, c, wire, 20 + c % 40, 0);
   }
   assert_null(tun_repair_ring_take(&r, 7, 5, &len)); /* overwritten by a newer one */
   assert_null(tun_repair_ring_take(&r, 8, TUN_REPAIR_RING + 5, &len)); /* other keypair */
@@ -83,9 +83,86 @@ static void test_ring_gives_back_what_was_sent(void **state) {
   for (int i = 1; i < TUN_REPAIR_MAX_RESENDS; i++)
     assert_non_null(tun_repair_ring_take(&r, 7, TUN_REPAIR_RING + 5, &len));
   assert_null(tun_repair_ring_take(&r, 7, TUN_REPAIR_RING + 5, &len)); /* resent enough */
-  tun_repair_ring_store(&r, 7, 999999, wire, 65);                      /* too long to keep */
+  tun_repair_ring_store(&r, 7, 999999, wire, 65, 0);                   /* too long to keep */
   assert_null(tun_repair_ring_take(&r, 7, 999999, &len));
   tun_repair_ring_free(&r);
+}
+
+static void test_giveup_round_trips_and_ring_remembers_when(void **state) {
+  uint8_t m[TUN_CTL_MAX];
+  tun_ctl_msg got;
+  tun_nack_run runs[2] = {{40, 3}, {90, 256}};
+  size_t n = tun_ctl_runs(m, TUN_CTL_GIVEUP, 0x01020304u, runs, 2);
+  assert_true(tun_ctl_is(m, n));
+  assert_int_equal(tun_ctl_parse(m, n, &got), 0);
+  assert_int_equal(got.type, TUN_CTL_GIVEUP);
+  assert_int_equal(got.index, 0x01020304u);
+  assert_int_equal(got.n_runs, 2);
+  assert_int_equal(got.runs[1].first, 90);
+  assert_int_equal(got.runs[1].count, 256);
+
+  tun_repair_ring r = {0};
+  uint8_t wire[32] = {0};
+  assert_null(tun_repair_ring_find(&r, 7, 1)); /* off */
+  assert_int_equal(tun_repair_ring_enable(&r, 64), 0);
+  tun_repair_ring_store(&r, 7, 1, wire, 10, 0xFFFFFFF0u);
+  const tun_repair_slot *s = tun_repair_ring_find(&r, 7, 1);
+  assert_non_null(s);
+  assert_int_equal(s->sent_ms, 0xFFFFFFF0u);
+  assert_int_equal(s->resends, 0);
+  assert_null(tun_repair_ring_find(&r, 8, 1));                   /* another keypair */
+  assert_null(tun_repair_ring_find(&r, 7, 1 + TUN_REPAIR_RING)); /* not that counter */
+  size_t len;
+  assert_non_null(tun_repair_ring_take(&r, 7, 1, &len));
+  assert_int_equal(tun_repair_ring_find(&r, 7, 1)->resends, 1);
+  tun_repair_ring_free(&r);
+}
+
+/* Random loss comes back in about a round trip; a loss at a full queue comes back after the
+ * queue's delay as well. Single late NACKs are not a queue. */
+static void test_loss_delay_tells_queue_from_random_loss(void **state) {
+  tun_loss_delay d = {0};
+  uint32_t now = 1000;
+  /* A 12 ms path (handshake): NACKs after 13-20 ms are random loss, and so is a lone late one
+   * (a busy loop): its effect on the average fades. */
+  for (int i = 0; i < 20; i++) assert_false(tun_loss_delay_congested(&d, 13 + i % 8, now += 5, 12));
+  assert_false(tun_loss_delay_congested(&d, 60, now += 5, 12));
+  for (int i = 0; i < 10; i++) assert_false(tun_loss_delay_congested(&d, 14, now += 5, 12));
+  /* A standing queue of 50 ms: congestion within a few NACKs, for as long as it stands. */
+  bool seen = false;
+  for (int i = 0; i < 4; i++) seen = tun_loss_delay_congested(&d, 62, now += 5, 12);
+  assert_true(seen);
+  for (int i = 0; i < 20; i++) assert_true(tun_loss_delay_congested(&d, 110, now += 5, 12));
+  assert_int_equal(d.min_ms, 13); /* a queue never lowers the baseline */
+  /* It drains: repaired again once the average is back near the path's round trip. */
+  for (int i = 0; i < 12; i++) tun_loss_delay_congested(&d, 14, now += 5, 12);
+  assert_false(tun_loss_delay_congested(&d, 14, now += 5, 12));
+
+  /* The first losses already behind a queue (slow start overshooting): the handshake's round
+   * trip keeps them from becoming the baseline. */
+  tun_loss_delay fresh = {0};
+  assert_true(tun_loss_delay_congested(&fresh, 80, 5, 12));
+  /* Without a handshake figure the first sample is the baseline, until a quieter one comes. */
+  tun_loss_delay blind = {0};
+  assert_false(tun_loss_delay_congested(&blind, 80, 5, 0));
+  for (int i = 0; i < 10; i++) tun_loss_delay_congested(&blind, 10, 6, 0);
+  assert_int_equal(blind.min_ms, 10);
+  bool queued = false;
+  for (int i = 0; i < 4; i++) queued = tun_loss_delay_congested(&blind, 80, 7, 0);
+  assert_true(queued);
+  /* A long path: the margin grows with it (200 ms of RTT; 150 ms more is jitter, not a queue). */
+  tun_loss_delay far = {0};
+  assert_false(tun_loss_delay_congested(&far, 210, 5, 200));
+  for (int i = 0; i < 10; i++) assert_false(tun_loss_delay_congested(&far, 350, 6, 200));
+  for (int i = 0; i < 10; i++) queued = tun_loss_delay_congested(&far, 600, 7, 200);
+  assert_true(queued);
+  /* The baseline follows the path after the window: a route that became slower for good. */
+  tun_loss_delay moved = {0};
+  assert_false(tun_loss_delay_congested(&moved, 10, 0, 0));
+  for (int i = 0; i < 10; i++) queued = tun_loss_delay_congested(&moved, 60, 100, 0);
+  assert_true(queued);
+  assert_false(tun_loss_delay_congested(&moved, 60, 100 + TUN_LOSS_DELAY_WINDOW_MS + 1, 0));
+  assert_int_equal(moved.min_ms, 60);
 }
 
 static uint64_t delivered[64];
@@ -104,6 +181,43 @@ static void on_nack(void *ctx, uint32_t kp, const tun_nack_run *runs, size_t n) 
 
 static void in(tun_reorder *r, uint64_t c, uint64_t now) {
   tun_reorder_input(r, 3, c, (const uint8_t *)&c, 8, now);
+}
+
+static void test_receiver_stops_waiting_on_giveup(void **state) {
+  tun_reorder r;
+  tun_reorder_init(&r, 8, sink, on_nack, NULL);
+  tun_reorder_set_rtt(&r, 10 * MS);
+  tun_reorder_set_repair(&r, true);
+  n_delivered = n_asked = 0;
+  in(&r, 0, 0);
+  in(&r, 3, 1 * MS); /* 1 and 2 missing */
+  in(&r, 4, 1 * MS);
+  in(&r, 7, 1 * MS); /* 5 and 6 missing */
+  tun_reorder_expire(&r, 3 * MS);
+  assert_int_equal(n_asked, 2);
+  tun_nack_run other = {1, 2};
+  tun_reorder_abandon(&r, 4, &other, 1); /* another keypair's: ignored */
+  assert_int_equal(n_delivered, 1);
+  tun_nack_run gone[2] = {{0, 2}, {6, 1}}; /* 0 was delivered: only 1 is given up */
+  tun_reorder_abandon(&r, 3, gone, 2);
+  assert_int_equal(n_delivered, 1); /* 2 is still missing: 3 and 4 wait */
+  assert_int_equal(r.gaps_given_up, 2);
+  in(&r, 2, 4 * MS); /* the resend of 2: out with 3 and 4; 7 waits for 5 */
+  assert_int_equal(n_delivered, 4);
+  assert_int_equal(delivered[1], 2);
+  assert_int_equal(delivered[3], 4);
+  in(&r, 6, 4 * MS); /* 6 was given up but was only late: it goes on after all */
+  assert_int_equal(n_delivered, 4);
+  tun_nack_run five = {5, 1};
+  tun_reorder_abandon(&r, 3, &five, 1); /* 5 gone too: 6 and 7 follow at once, nothing held */
+  assert_int_equal(n_delivered, 6);
+  assert_int_equal(delivered[4], 6);
+  assert_int_equal(delivered[5], 7);
+  assert_int_equal(r.held, 0);
+  assert_int_equal(r.deadline, 0);
+  in(&r, 8, 5 * MS); /* and the stream goes on */
+  assert_int_equal(n_delivered, 7);
+  tun_reorder_free(&r);
 }
 
 static void test_receiver_asks_retries_and_gives_up(void **state) {
@@ -162,6 +276,9 @@ int main(void) {
       cmocka_unit_test(test_messages_round_trip),
       cmocka_unit_test(test_hostile_messages_refused),
       cmocka_unit_test(test_ring_gives_back_what_was_sent),
+      cmocka_unit_test(test_giveup_round_trips_and_ring_remembers_when),
+      cmocka_unit_test(test_loss_delay_tells_queue_from_random_loss),
+      cmocka_unit_test(test_receiver_stops_waiting_on_giveup),
       cmocka_unit_test(test_receiver_asks_retries_and_gives_up),
       cmocka_unit_test(test_without_repair_nothing_is_asked),
   };
