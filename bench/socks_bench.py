@@ -70,7 +70,7 @@ PATHS = {
     "A": "awgproxy client -> wireguard-go",
     "A2": "awgproxy client -> awgproxy server, Transport = ip (lwIP)",
     "A3": "awgproxy client -> awgproxy server, Transport = quic",
-    "A3t": "A3 with QuicProtection = tunnel (1-RTT packets protected by the tunnel alone, ALPN awgproxy/2)",
+    "A3t": "A3 with QuicProtection = tunnel (1-RTT packets protected by the tunnel alone, ALPN awgproxy/3)",
     "A2i": "A2 through the impairment relay",
     "A3i": "A3 through the impairment relay",
     "B": "ss-local -> ss-server",

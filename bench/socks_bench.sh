@@ -9,7 +9,7 @@
 #               TCP per stream inside the tunnel)
 #           A3  the same with Transport = quic (one QUIC connection inside the tunnel)
 #           A3t A3 with QuicProtection = tunnel: 1-RTT packets protected by the tunnel alone
-#               (ALPN awgproxy/2, opt-in), against A3's QUIC AES-GCM inside the tunnel
+#               (ALPN awgproxy/3, opt-in), against A3's QUIC AES-GCM inside the tunnel
 #               A2 and A3 set every AmneziaWG obfuscation parameter (Jc/Jmin/Jmax, S1-S4, H1-H4
 #               ranges, I1-I5); A stays plain WireGuard (wireguard-go knows none of them)
 #           A2i, A3i  with --impair: A2 / A3 through tests/impair/impair_relay (down / up only)

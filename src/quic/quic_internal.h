@@ -65,7 +65,7 @@ struct quic_stream {
   bool ng_closed;   /* ngtcp2 is done with the stream (or the connection is gone) */
 };
 
-/* 1-RTT packet protection (quic_protect.h): QUIC's own until awgproxy/2 is seen agreed. */
+/* 1-RTT packet protection (quic_protect.h): QUIC's own until awgproxy/3 is seen agreed. */
 typedef enum { QC_PROTECT_UNKNOWN = 0, QC_PROTECT_TUNNEL, QC_PROTECT_QUIC } qc_protection;
 
 struct quic_conn {

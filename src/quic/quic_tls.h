@@ -11,20 +11,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* awgproxy/1: QUIC's own packet protection throughout. awgproxy/2: the same handshake, then
- * 1-RTT packets protected by the tunnel alone (quic_conn.c, docs/spec/quic-transport.md). A
- * server accepts both and prefers /2; a client offers /2 only with [Peer] QuicProtection =
- * tunnel (opt-in: a stream test under 2 % loss and 5 % reordering loses the connection with a
- * protocol error on /2, not yet understood; docs/spec/quic-transport.md). */
+/* awgproxy/1: QUIC's own packet protection throughout. awgproxy/3: the same handshake, then
+ * 1-RTT packets protected by the tunnel alone (quic_protect.h, docs/spec/quic-transport.md). A
+ * server accepts both and prefers /3; a client offers /3 only with [Peer] QuicProtection =
+ * tunnel (opt-in). awgproxy/2 was the first version of the tunnel's protection, with an all-zero
+ * tag that let a late packet in under a wrongly rebuilt packet number (quic_protect.c): no
+ * longer spoken, so a peer still offering it falls back to /1 instead of failing on the
+ * different tag. */
 #define QUIC_ALPN "awgproxy/1"
-#define QUIC_ALPN_TUNNEL "awgproxy/2"
+#define QUIC_ALPN_TUNNEL "awgproxy/3"
 
 typedef struct quic_tls quic_tls;
 
 /* Credentials for one role (server: with the generated certificate). NULL with err on failure.
- * tunnel_protection: a client offers awgproxy/2 (a server always accepts it). */
+ * tunnel_protection: a client offers awgproxy/3 (a server always accepts it). */
 quic_tls *quic_tls_new(bool server, bool tunnel_protection, char *err, size_t errlen);
-/* 1 when the session agreed on awgproxy/2, 0 on another protocol, -1 while nothing is agreed
+/* 1 when the session agreed on awgproxy/3, 0 on another protocol, -1 while nothing is agreed
  * yet (known once the server's EncryptedExtensions were read, before any 1-RTT packet). */
 int quic_tls_tunnel_protected(gnutls_session_t s);
 /* Drops the owner's reference; the credentials go when the last session is done too. */
