@@ -111,6 +111,7 @@ const uint8_t *tun_repair_ring_take(tun_repair_ring *r, uint32_t index, uint64_t
 
 bool tun_loss_delay_congested(tun_loss_delay *d, uint32_t sample_ms, uint32_t now_ms,
                               uint32_t rtt_ms) {
+  if (sample_ms > TUN_LOSS_DELAY_MAX_MS) return false;
   /* The quietest delay of the window (BBR's min-RTT filter): a standing queue cannot lower it,
    * and a stale one is replaced by the next sample. */
   if (!d->min_ms || sample_ms < d->min_ms || now_ms - d->min_at > TUN_LOSS_DELAY_WINDOW_MS) {

@@ -112,6 +112,10 @@ typedef struct {
 
 #define TUN_LOSS_DELAY_WINDOW_MS 10000
 #define TUN_LOSS_QUEUE_MIN_MS 30 /* queueing below this is jitter, not a standing queue */
+/* A NACK later than this is about a datagram sent before an outage (a blackhole, a suspended
+ * laptop), not a measure of any queue: it is left out, or the average would take dozens of NACKs
+ * to forget it and refuse repairs on a path that works. */
+#define TUN_LOSS_DELAY_MAX_MS 2000
 
 /* One first NACK, sample_ms after its datagram left; rtt_ms: the path's round trip measured by a
  * handshake (0: unknown). True when the losses come from a queue: the smoothed delay exceeds the

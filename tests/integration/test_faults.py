@@ -55,7 +55,9 @@ def fetch_works(topo):
 
 @pytest.mark.parametrize("transport", ["ip", "quic"])
 def test_blackhole_30s(lab, transport):
-    topo = build(lab, transport=transport, log_level="info", impair=PATH)
+    # ConnectTimeout above TunnelWait: the reply must come from the tunnel being found down, not
+    # from whichever of two equal timers fires first (a slow machine let ConnectTimeout win).
+    topo = build(lab, transport=transport, log_level="info", impair=PATH, connect_timeout=10)
     if transport == "quic":
         topo.wait_quic(timeout=30)
     assert fetch_works(topo), topo.logs()

@@ -770,5 +770,8 @@ def test_parallel_transfers_and_backpressure(lab):
         got += len(d)
     c.close()
     assert got == size, f"{got} of {size} bytes"
-    assert peak < base + 6 * 1024, f"RSS {base} kB, {peak} kB while the client read slowly"
+    # Half the response: a proxy that took it in would cross it. The margin is for what is not
+    # the response: under ASan its quarantine keeps freed buffers resident (seen: +7 to +9 MB
+    # here with the sanitizer build on a long-running machine, before and after d90c51a).
+    assert peak < base + 12 * 1024, f"RSS {base} kB, {peak} kB while the client read slowly"
     assert topo.proxy.alive(), topo.logs()

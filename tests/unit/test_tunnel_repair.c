@@ -156,6 +156,12 @@ static void test_loss_delay_tells_queue_from_random_loss(void **state) {
   for (int i = 0; i < 10; i++) assert_false(tun_loss_delay_congested(&far, 350, 6, 200));
   for (int i = 0; i < 10; i++) queued = tun_loss_delay_congested(&far, 600, 7, 200);
   assert_true(queued);
+  /* A NACK for what was sent before an outage measures no queue: left out of the average. */
+  tun_loss_delay outage = {0};
+  assert_false(tun_loss_delay_congested(&outage, 14, 5, 12));
+  assert_false(tun_loss_delay_congested(&outage, 30000, 30005, 12));
+  assert_int_equal(outage.smooth_ms, 14);
+  assert_false(tun_loss_delay_congested(&outage, 15, 30006, 12));
   /* The baseline follows the path after the window: a route that became slower for good. */
   tun_loss_delay moved = {0};
   assert_false(tun_loss_delay_congested(&moved, 10, 0, 0));
