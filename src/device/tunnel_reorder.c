@@ -116,15 +116,11 @@ static void ask(tun_reorder *r, uint64_t now) {
     s->due = s->tries < TUN_REORDER_TRIES ? now + retry(r) : 0;
     if (s->due) earlier(r, s->due);
     r->asked++;
-    if (n && runs[n - 1].first + runs[n - 1].count == c &&
-        runs[n - 1].count < TUN_NACK_MAX_RUN_LEN) {
-      runs[n - 1].count++;
-      continue;
+    if (!tun_nack_runs_add(runs, &n, c)) {
+      send_nacks(r, runs, n);
+      n = 0;
+      tun_nack_runs_add(runs, &n, c);
     }
-    if (n == TUN_NACK_MAX_RUNS) send_nacks(r, runs, n), n = 0;
-    runs[n].first = c;
-    runs[n].count = 1;
-    n++;
   }
   send_nacks(r, runs, n);
 }

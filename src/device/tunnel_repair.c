@@ -31,6 +31,17 @@ size_t tun_ctl_runs(uint8_t *out, uint8_t type, uint32_t index, const tun_nack_r
   return (size_t)(p - out);
 }
 
+bool tun_nack_runs_add(tun_nack_run *runs, size_t *n, uint64_t c) {
+  tun_nack_run *last = *n ? &runs[*n - 1] : NULL;
+  if (last && last->first + last->count == c && last->count < TUN_NACK_MAX_RUN_LEN) {
+    last->count++;
+    return true;
+  }
+  if (*n == TUN_NACK_MAX_RUNS) return false;
+  runs[(*n)++] = (tun_nack_run){c, 1};
+  return true;
+}
+
 int tun_ctl_parse(const uint8_t *pt, size_t len, tun_ctl_msg *out) {
   /* The plaintext may carry WireGuard's zero padding behind the message: lengths are minimums. */
   if (len < 4 || pt[1] != TUN_CTL_VERSION) return -1;

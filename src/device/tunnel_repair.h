@@ -69,6 +69,9 @@ size_t tun_ctl_hello(uint8_t out[4], bool reply);
 /* Encodes up to TUN_NACK_MAX_RUNS runs into out (TUN_CTL_MAX bytes); returns the length. type:
  * TUN_CTL_NACK or TUN_CTL_GIVEUP. */
 size_t tun_ctl_runs(uint8_t *out, uint8_t type, uint32_t index, const tun_nack_run *runs, size_t n);
+/* Appends counter c to runs (n so far): extends the last run when c follows it, else starts a new
+ * one. False when that needs a run beyond TUN_NACK_MAX_RUNS: send what is there and start over. */
+bool tun_nack_runs_add(tun_nack_run *runs, size_t *n, uint64_t c);
 /* Parses a control message (hostile input: any bytes). Returns 0, or -1 when it is malformed or
  * of an unknown type or version (ignored: a later version may add messages). */
 int tun_ctl_parse(const uint8_t *pt, size_t len, tun_ctl_msg *out);

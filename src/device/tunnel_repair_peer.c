@@ -109,17 +109,6 @@ static bool lost_to_congestion(tun_peer *p, const tun_ctl_msg *m) {
   return false;
 }
 
-static void add_run(tun_nack_run *runs, size_t *n, uint64_t c) {
-  if (*n && runs[*n - 1].first + runs[*n - 1].count == c &&
-      runs[*n - 1].count < TUN_NACK_MAX_RUN_LEN) {
-    runs[*n - 1].count++;
-    return;
-  }
-  runs[*n].first = c;
-  runs[*n].count = 1;
-  (*n)++;
-}
-
 static void send_runs(tun_peer *p, uint8_t type, uint32_t index, const tun_nack_run *runs,
                       size_t n) {
   uint8_t m[TUN_CTL_MAX];
@@ -138,8 +127,11 @@ static void answer_nack(tun_peer *p, const tun_ctl_msg *m) {
     for (uint16_t k = 0; k < m->runs[i].count; k++) {
       uint64_t c = m->runs[i].first + k;
       if (!congested && resend(p, m->index, c)) continue;
-      if (n == TUN_NACK_MAX_RUNS) send_runs(p, TUN_CTL_GIVEUP, m->index, refused, n), n = 0;
-      add_run(refused, &n, c);
+      if (!tun_nack_runs_add(refused, &n, c)) {
+        send_runs(p, TUN_CTL_GIVEUP, m->index, refused, n);
+        n = 0;
+        tun_nack_runs_add(refused, &n, c);
+      }
     }
   if (n) send_runs(p, TUN_CTL_GIVEUP, m->index, refused, n);
 }
