@@ -195,21 +195,18 @@ static void filled(tun_reorder *r, tun_reorder_slot *s, uint64_t now) {
 static bool hold(tun_reorder *r, uint64_t counter, const uint8_t *pkt, size_t len, uint64_t now) {
   if (len > r->slot_size || !alloc_pool(r)) return false;
   if (counter - r->next >= r->nslots) return false;
-  if (counter >= r->top) {
-    open_gaps(r, counter, now);
-  } else {
-    tun_reorder_slot *s = slot(r, counter);
-    if (s->held && (s->len || !len)) return true; /* a duplicate the replay window let through */
-    if (s->held) { /* given up (GIVEUP) while only late: it goes on after all */
-      memcpy(r->pool + counter % r->nslots * r->slot_size, pkt, len);
-      s->len = (uint16_t)len;
-      return true;
-    }
-    filled(r, s, now);
-  }
   tun_reorder_slot *s = slot(r, counter);
+  /* Held already: a duplicate the replay window let through, or an empty place a GIVEUP left
+   * for a datagram that was only late (it goes on after all). */
+  bool placeholder = counter < r->top && s->held;
+  if (placeholder && (s->len || !len)) return true;
+  if (counter >= r->top)
+    open_gaps(r, counter, now);
+  else if (!placeholder)
+    filled(r, s, now);
   memcpy(r->pool + counter % r->nslots * r->slot_size, pkt, len);
   s->len = (uint16_t)len;
+  if (placeholder) return true;
   s->held = true;
   r->held++;
   r->held_total++;
