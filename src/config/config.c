@@ -387,6 +387,7 @@ static const section_spec sections[] = {
     {"Metrics", SEC_METRICS, cfg_metrics_keys, false},
     {"Control", SEC_CONTROL, cfg_control_keys, false},
     {"Http", SEC_HTTP, cfg_http_keys, false},
+    {"Client", SEC_CLIENT, cfg_client_keys, false},
     {NULL, SEC_NONE, NULL, false},
 };
 
@@ -425,6 +426,11 @@ static void finish_section(load_ctx *L) {
   }
 }
 
+/* Our own sections: shared by every server of a config set (config_set.c). */
+static bool own_section(sec_id id) {
+  return id != SEC_INTERFACE && id != SEC_PEER && id != SEC_SERVER && id != SEC_NONE;
+}
+
 static int on_section(load_ctx *L, const ini_item *it) {
   finish_section(L);
   memset(L->seen, 0, sizeof L->seen);
@@ -432,6 +438,12 @@ static int on_section(load_ctx *L, const ini_item *it) {
   L->sec_line = it->line;
   for (const section_spec *s = sections; s->name; s++) {
     if (strcasecmp(s->name, it->name) != 0) continue;
+    if (own_section(s->id) && !L->opts->own_line) L->opts->own_line = it->line;
+    if (L->opts->front && !own_section(s->id)) {
+      L->sec_line = -1; /* the front-end reads our sections only; the file was loaded already */
+      return 0;
+    }
+    if (s->id == SEC_CLIENT && !L->c->client_line) L->c->client_line = it->line;
     if (!s->repeatable) {
       int *first = &L->section_seen[s->id];
       if (*first) {
@@ -470,6 +482,21 @@ static int on_section(load_ctx *L, const ini_item *it) {
   return 0;
 }
 
+/* A set's front-end takes each key of our sections from one file: the same key in two files would
+ * leave the choice to the order of -c options. */
+static bool front_key_taken(load_ctx *L, cfg_front_merge *fm, size_t idx, int line) {
+  cfg_key_where *w = &fm->keys[L->sec->id][idx];
+  if (w->line && w->file != fm->file) {
+    diag_add(L->d, DIAG_ERROR, line,
+             "[%s] %s is also set in %s:%d; with several configs each key of [Socks], [Forward], "
+             "[Http], [Control], [Metrics], [Log] and [Client] belongs in one file only",
+             L->sec->name, L->sec->keys[idx].name, fm->paths[w->file], w->line);
+    return true;
+  }
+  if (!w->line) *w = (cfg_key_where){.file = fm->file, .line = line};
+  return false;
+}
+
 static int on_key(load_ctx *L, const ini_item *it) {
   if (!L->sec) {
     if (L->sec_line == -1) return 0;
@@ -496,6 +523,7 @@ static int on_key(load_ctx *L, const ini_item *it) {
     return 0;
   }
   if (!L->seen[idx]) L->seen[idx] = it->line;
+  if (L->opts->front && front_key_taken(L, L->opts->front, idx, it->line)) return 0;
   if (ks->flags & KEY_WGQUICK_ONLY) {
     diag_add(L->d, DIAG_WARNING, it->line,
              "%s is a wg-quick setting; awgproxy needs no system changes and ignores it", ks->name);
@@ -532,6 +560,9 @@ void config_init(app_config *c) {
   c->server_quic_port = CFG_DEFAULT_QUIC_PORT;
   c->log_level = -1;
   c->log_format = -1;
+  c->client_probe_interval = CFG_DEFAULT_PROBE_INTERVAL;
+  c->client_probe_failures = CFG_DEFAULT_PROBE_FAILURES;
+  c->client_failback = true;
 }
 
 static void peer_free(cfg_peer *p) {
@@ -571,13 +602,29 @@ void config_free(app_config *c) {
   memset(c, 0, sizeof *c);
 }
 
+/* The loader does not know the role; [Client] beside [Server] can only be a mistake. */
+static void check_roles(const load_ctx *L) {
+  int srv = L->section_seen[SEC_SERVER], cli = L->section_seen[SEC_CLIENT];
+  if (srv && cli)
+    diag_add(L->d, DIAG_ERROR, cli,
+             "[Client] is for `awgproxy client` and [Server] (line %d) for `awgproxy server`; a "
+             "file is for one of them: remove the section that does not belong",
+             srv);
+}
+
 int config_load_buffer(app_config *c, const char *text, size_t len, const char *path,
                        diag_list *d) {
-  snprintf(c->path, sizeof c->path, "%s", path);
+  cfg_load_opts single = {0};
+  return cfg_load_text(c, text, len, path, d, &single);
+}
+
+int cfg_load_text(app_config *c, const char *text, size_t len, const char *path, diag_list *d,
+                  cfg_load_opts *o) {
+  if (!o->front) snprintf(c->path, sizeof c->path, "%s", path);
   char *buf = malloc(len + 1);
   if (!buf) return diag_add(d, DIAG_ERROR, 0, "out of memory"), -1;
   memcpy(buf, text, len);
-  load_ctx L = {.c = c, .d = d};
+  load_ctx L = {.c = c, .d = d, .opts = o};
   int err_line = 0;
   char err[300];
   int rc = ini_parse(buf, len, on_item, &L, &err_line, err, sizeof err);
@@ -587,7 +634,9 @@ int config_load_buffer(app_config *c, const char *text, size_t len, const char *
     finish_section(&L);
   sodium_memzero(buf, len + 1); /* it held the private key */
   free(buf);
-  if (!d->errors) config_validate(c, d, L.iface_lines);
+  if (o->front) return d->errors ? -1 : 0; /* validated once, merged (config_set.c) */
+  check_roles(&L);
+  if (!d->errors) config_validate(c, d, L.iface_lines, o->set_member);
   return d->errors ? -1 : 0;
 }
 
@@ -600,6 +649,16 @@ static void warn_permissions(int fd, diag_list *d) {
 }
 
 int config_load_file(app_config *c, const char *path, diag_list *d) {
+  char *buf = NULL;
+  size_t got = 0;
+  if (cfg_read_file(path, &buf, &got, d) != 0) return -1;
+  int rc = config_load_buffer(c, buf, got, path, d);
+  sodium_memzero(buf, got);
+  free(buf);
+  return rc;
+}
+
+int cfg_read_file(const char *path, char **out, size_t *out_len, diag_list *d) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     diag_add(d, DIAG_ERROR, 0, "cannot open: %s", strerror(errno));
@@ -627,12 +686,12 @@ int config_load_file(app_config *c, const char *path, diag_list *d) {
   warn_permissions(fd, d);
   close(fd);
   if (!buf || got != (size_t)st.st_size) {
+    if (buf) sodium_memzero(buf, got);
     free(buf);
     diag_add(d, DIAG_ERROR, 0, "could not read the whole file");
     return -1;
   }
-  int rc = config_load_buffer(c, buf, got, path, d);
-  sodium_memzero(buf, got);
-  free(buf);
-  return rc;
+  *out = buf;
+  *out_len = got;
+  return 0;
 }

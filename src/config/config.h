@@ -113,10 +113,23 @@ typedef struct {
   int line; /* where its [Peer] header is */
 } cfg_peer;
 
+#define CFG_SERVER_NAME_MAX 63 /* a server's name in a config set (config_set.h) */
+
 typedef struct {
   char user[256];
   char hash[256]; /* `awgproxy passwd` output; never the password itself */
+  /* User = NAME:HASH:SERVER pins the user to that server of a config set; "" = not pinned */
+  char server[CFG_SERVER_NAME_MAX + 1];
+  int line;
 } cfg_socks_user;
+
+/* [Socks] Mode: connect = our SOCKS server dials through the tunnel; forward = each local
+ * connection is relayed byte for byte to the chosen server's SOCKS service (its tunnel address,
+ * port 1080), so the SOCKS dialogue and its authentication run end to end. */
+typedef enum { SOCKS_MODE_CONNECT = 0, SOCKS_MODE_FORWARD } cfg_socks_mode;
+
+#define CFG_DEFAULT_PROBE_INTERVAL 60 /* [Client] ProbeInterval, seconds */
+#define CFG_DEFAULT_PROBE_FAILURES 2  /* [Client] ProbeFailures */
 
 typedef enum { FWD_TCP, FWD_UDP } cfg_fwd_proto;
 
@@ -155,6 +168,13 @@ typedef struct {
   uint32_t connect_timeout;         /* seconds */
   uint32_t idle_timeout;            /* seconds, 0 = never */
   uint32_t tunnel_wait;             /* seconds a new stream waits for the tunnel */
+  cfg_socks_mode socks_mode;        /* [Socks] Mode */
+  /* [Client]: a client with several servers (config_set.h); ignored with one */
+  uint32_t client_probe_interval; /* seconds between two probes of a server */
+  uint32_t client_probe_failures; /* failed probes in a row before a server counts as down */
+  char client_select[CFG_SERVER_NAME_MAX + 1]; /* Select = NAME; "" = auto (the best server) */
+  bool client_failback; /* back to the Select'ed (or first) server when it answers again */
+  int client_line;      /* line of the [Client] header, 0 = none: a server refuses the section */
   /* [Http]: the HTTP proxy front-end (src/http/), off unless Listen is set */
   cfg_hostport *http_listen;
   size_t n_http_listen;

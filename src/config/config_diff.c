@@ -48,7 +48,8 @@ static bool ip_eq(const void *x, const void *y) {
 static bool hp_eq(const void *x, const void *y) { return hostport_eq(x, y); }
 static bool user_eq(const void *x, const void *y) {
   const cfg_socks_user *a = x, *b = y;
-  return strcmp(a->user, b->user) == 0 && strcmp(a->hash, b->hash) == 0;
+  return strcmp(a->user, b->user) == 0 && strcmp(a->hash, b->hash) == 0 &&
+         strcmp(a->server, b->server) == 0;
 }
 static bool fwd_eq(const void *x, const void *y) {
   const cfg_forward *a = x, *b = y;
@@ -182,6 +183,14 @@ int config_keep_restart_only(app_config *l, const app_config *r, const char **na
   KEEP(&d, l, r, tunnel_wait, "[Socks] TunnelWait");
   KEEP(&d, l, r, socks_fast_open, "[Socks] FastOpen");
   KEEP(&d, l, r, socks_max_connections, "[Socks] MaxConnections");
+  KEEP(&d, l, r, socks_mode, "[Socks] Mode");
+  KEEP(&d, l, r, client_probe_interval, "[Client] ProbeInterval");
+  KEEP(&d, l, r, client_probe_failures, "[Client] ProbeFailures");
+  KEEP(&d, l, r, client_failback, "[Client] Failback");
+  if (strcmp(l->client_select, r->client_select) != 0) {
+    note(&d, "[Client] Select");
+    memcpy(l->client_select, r->client_select, sizeof l->client_select);
+  }
   KEEP_ARRAY(&d, l, r, http_listen, n_http_listen, hp_eq, "[Http] Listen");
   KEEP(&d, l, r, http_header_timeout, "[Http] HeaderTimeout");
   KEEP(&d, l, r, http_max_connections, "[Http] MaxConnections");

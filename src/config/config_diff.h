@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 
-#define CFG_RESTART_KEYS_MAX 48 /* more than there are restart-only keys */
+#define CFG_RESTART_KEYS_MAX 96 /* more than there are restart-only keys */
 
 /* Writes up to max names ("[Interface] ListenPort", …; static strings) of restart-only keys that
  * differ between loaded and running, and gives loaded the running values (deep copies: loaded

@@ -52,6 +52,7 @@ typedef enum {
   SEC_METRICS,
   SEC_CONTROL,
   SEC_HTTP,
+  SEC_CLIENT,
   SEC_COUNT
 } sec_id;
 
@@ -74,6 +75,34 @@ typedef struct {
 
 #define MAX_KEYS_PER_SECTION 48
 
+/* Reading one file of a config set (config_set.c). Our own sections are shared by the whole set,
+ * so each key of them may be set in one file only: the front-end merge remembers where. */
+typedef struct {
+  int file, line; /* line 0: not set yet */
+} cfg_key_where;
+typedef struct {
+  int file;                 /* index in paths of the file being read */
+  const char *const *paths; /* the set's files, for messages naming the other file */
+  cfg_key_where keys[SEC_COUNT][MAX_KEYS_PER_SECTION];
+} cfg_front_merge;
+
+/* How a text is read. All zero: a single config, exactly as config_load_buffer always did. */
+typedef struct {
+  /* One file of several: Select and User pins are allowed (config_set.c checks the names), and
+   * the front-end rules ([Socks], [Forward], [Http]) wait for the merged front. */
+  bool set_member;
+  /* Front mode: only our own sections are read, into c, each key checked against the other
+   * files; no whole-file validation. */
+  cfg_front_merge *front;
+  int own_line; /* out: line of the file's first own section ([Socks] … [Client]), 0 = none */
+} cfg_load_opts;
+
+int cfg_load_text(app_config *c, const char *text, size_t len, const char *path, diag_list *d,
+                  cfg_load_opts *o);
+/* The checks config_load_file makes on the file itself, then its bytes (the caller wipes and frees
+ * *buf). Returns -1 with the reason in d. */
+int cfg_read_file(const char *path, char **buf, size_t *len, diag_list *d);
+
 struct load_ctx {
   app_config *c;
   diag_list *d;
@@ -86,6 +115,7 @@ struct load_ctx {
   cfg_peer *peer;
   cfg_forward *fwd;
   bool fwd_has_listen, fwd_has_target;
+  cfg_load_opts *opts; /* never NULL while loading */
 };
 
 app_config *cfg_load_config(load_ctx *L);
@@ -96,6 +126,11 @@ void *cfg_grow(void *arr, size_t n, size_t size);
 /* config_sections.c: [Socks], [Forward], [Server], [Metrics], [Control], [Log], [Http] */
 extern const key_spec cfg_socks_keys[], cfg_forward_keys[], cfg_server_keys[], cfg_metrics_keys[],
     cfg_control_keys[], cfg_log_keys[], cfg_http_keys[];
+
+/* config_client.c: [Client], and the names of a set's servers: 1-63 of A-Z a-z 0-9 . _ - @ +
+ * (the rule of add-peer's # Name), so that a name fits User = NAME:HASH:SERVER and a URL. */
+extern const key_spec cfg_client_keys[];
+bool cfg_server_name_ok(const char *s);
 
 /* config_hop.c: port hopping */
 int cfg_parse_port_ranges(char *v, cfg_port_ranges *out, char *err, size_t n);
@@ -116,7 +151,13 @@ int cfg_k_keepalive_timeout(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_max_handshake_attempts(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_persistent_keepalive(load_ctx *L, char *v, char *err, size_t n);
 
-/* Whole-file checks after every key parsed: required keys, cross-key rules, size warnings. */
-void config_validate(app_config *c, diag_list *d, const int *iface_lines);
+/* Whole-file checks after every key parsed: required keys, cross-key rules, size warnings. The
+ * front-end's (config_validate_front) are left out for one file of a set. */
+void config_validate(app_config *c, diag_list *d, const int *iface_lines, bool set_member);
+/* The rules of the client's front-end: [Socks] (Listen defaulted here), [Forward], [Http],
+ * Mode = forward without User. On a set's merged front, line > 0 is a [Forward]'s line
+ * (config_set.c knows the file); the Mode/User rule is config_validate_mode. */
+void config_validate_front(app_config *c, diag_list *d);
+void config_validate_mode(const app_config *c, diag_list *d);
 
 #endif

@@ -38,23 +38,52 @@ static int k_socks_listen(load_ctx *L, char *v, char *err, size_t n) {
   return listen_list(v, &L->c->socks_listen, &L->c->n_socks_listen, "127.0.0.1:1080", err, n);
 }
 
-static int k_socks_user(load_ctx *L, char *v, char *err, size_t n) {
+/* User = NAME:HASH[:SERVER]. NAME cannot hold ':' and HASH never does (`awgproxy passwd` writes
+ * $argon2id$v=19$m=…,t=…,p=…$SALT$HASH in base64), so the first colon ends NAME and a second one
+ * starts SERVER. */
+static int split_user(char *v, char **hash, char **server, char *err, size_t n) {
   char *colon = strchr(v, ':');
   if (!colon || colon == v || !colon[1]) {
     snprintf(err, n, "expected NAME:HASH, where HASH is the output of `awgproxy passwd`");
     return -1;
   }
   *colon = '\0';
-  const char *hash = colon + 1;
-  if (strlen(v) > 255 || strlen(hash) > 255)
+  *hash = colon + 1;
+  *server = strchr(*hash, ':');
+  if (*server) *(*server)++ = '\0';
+  if (strlen(v) > 255 || strlen(*hash) > 255)
     return snprintf(err, n, "user name or hash too long"), -1;
-  if (strncmp(hash, "$argon2id$", 10) != 0) {
+  if (strncmp(*hash, "$argon2id$", 10) != 0) {
     snprintf(err, n,
              "the password for '%.64s' must be stored hashed: run `awgproxy passwd` and paste "
              "its output after the colon",
              v);
     return -1;
   }
+  return 0;
+}
+
+/* The pin's server must exist; config_set.c checks that once every file is read. */
+static int check_pin(load_ctx *L, const char *server, char *err, size_t n) {
+  if (!server) return 0;
+  if (!cfg_server_name_ok(server))
+    return snprintf(err, n,
+                    "'%.64s' after the hash is not a server name (NAME:HASH:SERVER, SERVER being "
+                    "a config's file name without .conf: 1-63 of A-Z a-z 0-9 . _ - @ +)",
+                    server),
+           -1;
+  if (!L->opts->set_member)
+    return snprintf(err, n,
+                    "pinning a user to server '%.64s' needs several configs (awgproxy client -c "
+                    "a.conf -c b.conf, or -c DIR/); remove ':%.64s'",
+                    server, server),
+           -1;
+  return 0;
+}
+
+static int k_socks_user(load_ctx *L, char *v, char *err, size_t n) {
+  char *hash, *server;
+  if (split_user(v, &hash, &server, err, n) || check_pin(L, server, err, n)) return -1;
   for (size_t i = 0; i < L->c->n_socks_users; i++)
     if (strcmp(L->c->socks_users[i].user, v) == 0)
       return snprintf(err, n, "user '%.64s' is listed twice", v), -1;
@@ -66,6 +95,18 @@ static int k_socks_user(load_ctx *L, char *v, char *err, size_t n) {
   memset(u, 0, sizeof *u);
   snprintf(u->user, sizeof u->user, "%s", v);
   snprintf(u->hash, sizeof u->hash, "%s", hash);
+  if (server) snprintf(u->server, sizeof u->server, "%s", server);
+  u->line = L->key_line;
+  return 0;
+}
+
+static int k_socks_mode(load_ctx *L, char *v, char *err, size_t n) {
+  if (strcasecmp(v, "connect") == 0)
+    L->c->socks_mode = SOCKS_MODE_CONNECT;
+  else if (strcasecmp(v, "forward") == 0)
+    L->c->socks_mode = SOCKS_MODE_FORWARD;
+  else
+    return snprintf(err, n, "'%.32s' is not a mode; use connect or forward", v), -1;
   return 0;
 }
 
@@ -110,6 +151,7 @@ const key_spec cfg_socks_keys[] = {
     {"TunnelWait", k_tunnel_wait, 0},
     {"FastOpen", k_fast_open, 0},
     {"MaxConnections", k_socks_max_conns, 0},
+    {"Mode", k_socks_mode, 0},
     {NULL, NULL, 0},
 };
 

@@ -306,15 +306,32 @@ static void validate_http(const app_config *c, diag_list *d) {
   }
 }
 
-void config_validate(app_config *c, diag_list *d, const int *iface_lines) {
+/* Mode = forward hands the SOCKS dialogue to the server's SOCKS service: a local login would be
+ * a second one that the application cannot answer. */
+void config_validate_mode(const app_config *c, diag_list *d) {
+  if (c->socks_mode != SOCKS_MODE_FORWARD || c->n_socks_users == 0) return;
+  diag_add(d, DIAG_ERROR, c->socks_users[0].line,
+           "[Socks] User is not allowed with [Socks] Mode = forward: the connection is relayed to "
+           "the server's SOCKS service as it is, and any login runs end to end; remove the User "
+           "lines or use Mode = connect");
+}
+
+void config_validate_front(app_config *c, diag_list *d) {
+  validate_socks(c, d);
+  validate_listeners(c, d);
+  validate_http(c, d);
+}
+
+void config_validate(app_config *c, diag_list *d, const int *iface_lines, bool set_member) {
   validate_interface(c, d, iface_lines);
   validate_mtu(c, d, iface_lines);
   warn_sizes(c, d, iface_lines);
   warn_trailer_losses(c, d, iface_lines);
   validate_peers(c, d);
   validate_exit(c, d);
-  validate_socks(c, d);
-  validate_listeners(c, d);
-  validate_http(c, d);
+  if (!set_member) {
+    config_validate_front(c, d);
+    config_validate_mode(c, d);
+  }
   cfg_validate_hop(c, d);
 }
