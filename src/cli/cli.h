@@ -22,8 +22,17 @@ int cmd_list_peers(int argc, char **argv);
 /* True if argv holds -h or --help; prints nothing. */
 bool cli_wants_help(int argc, char **argv);
 /* Parses `-c FILE` / `--config FILE` / `--config=FILE`; returns the path or NULL after printing
- * what is wrong (unknown option, missing file argument) with the given usage text. */
+ * what is wrong (unknown option, missing file argument, a second -c) with the given usage text. */
 const char *cli_config_arg(const char *cmd, int argc, char **argv, const char *usage);
+/* The same for commands that take several configs (a client with several servers, check):
+ * each -c FILE or -c DIR in order, into paths[max]. Returns the count, or 0 after printing what
+ * is wrong (as above, or more than max). Directories are expanded by config_set_load. A single
+ * FILE that is not a directory is today's single config (config_load_file); anything else is a
+ * set (config_set.h), a directory holding one file too. */
+size_t cli_config_args(const char *cmd, int argc, char **argv, const char *usage,
+                       const char **paths, size_t max);
+/* True when paths[n] is one config file rather than a set (n == 1 and not a directory). */
+bool cli_single_config(const char *const *paths, size_t n);
 
 /* One request to the control API named by config's [Control] Listen (cmd_ctl.c). Returns 0 with
  * the HTTP status and the body (NUL-terminated, the caller frees it), CTL_NOT_RUNNING when

@@ -249,8 +249,12 @@ int config_load_buffer(app_config *c, const char *text, size_t len, const char *
  * no Address to derive it from. */
 bool config_quic_server(const app_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port);
 
-/* Writes the validation summary (no secrets) as human-readable lines. */
+/* Writes the validation summary (no secrets) as human-readable lines: "PATH: OK", then the
+ * tunnel's part ([Interface], peers, [Server]) and the front-end's ([Socks], [Http], [Forward],
+ * [Metrics], [Control]), which a config set prints per server and once merged (config_set.h). */
 void config_print_summary(const app_config *c, FILE *out);
+void config_print_tunnel_summary(const app_config *c, FILE *out);
+void config_print_front_summary(const app_config *c, FILE *out);
 
 /* The [Interface] keys of the obfuscation layer (Jc … I5, HeaderProtectionKey), as written. */
 #define CFG_N_OBFUSCATION_KEYS 17

@@ -49,9 +49,10 @@ static int k_select(load_ctx *L, char *v, char *err, size_t n) {
                     v),
            -1;
   if (!L->opts->set_member)
-    return snprintf(err, n,
-                    "Select needs several configs (awgproxy client -c a.conf -c b.conf, or -c "
-                    "DIR/); with one there is nothing to choose: remove it or write auto"),
+    return snprintf(
+               err, n,
+               "a server by name needs several configs (awgproxy client -c a.conf -c b.conf, or -c "
+               "DIR/); with one there is nothing to choose: remove it or write auto"),
            -1;
   snprintf(c->client_select, sizeof c->client_select, "%s", v);
   return 0;

@@ -109,9 +109,14 @@ static void print_peer(const cfg_peer *p, FILE *out) {
 }
 
 void config_print_summary(const app_config *c, FILE *out) {
+  fprintf(out, "%s: OK\n", c->path);
+  config_print_tunnel_summary(c, out);
+  config_print_front_summary(c, out);
+}
+
+void config_print_tunnel_summary(const app_config *c, FILE *out) {
   char fp[9];
   key_fingerprint(c->public_key, fp);
-  fprintf(out, "%s: OK\n", c->path);
   fprintf(out, "  interface: public key %s…", fp);
   if (c->has_listen_port) fprintf(out, ", listen port %u", c->listen_port);
   if (c->extra_ports.n) {
@@ -150,6 +155,15 @@ void config_print_summary(const app_config *c, FILE *out) {
             c->server_threads > 1 ? "es" : "");
   else
     fputs("  server threads: auto (one worker process per core; one without a ListenPort)\n", out);
+}
+
+static size_t pinned_users(const app_config *c) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->n_socks_users; i++) n += c->socks_users[i].server[0] != '\0';
+  return n;
+}
+
+void config_print_front_summary(const app_config *c, FILE *out) {
   fputs("  socks:", out);
   for (size_t i = 0; i < c->n_socks_listen; i++) {
     char buf[300];
@@ -157,6 +171,12 @@ void config_print_summary(const app_config *c, FILE *out) {
     fprintf(out, " %s", buf);
   }
   fprintf(out, " (%s)\n", c->n_socks_users ? "username/password required" : "no authentication");
+  if (c->socks_mode == SOCKS_MODE_FORWARD)
+    fputs("  socks mode: forward (relayed as it is to the server's SOCKS service, port 1080)\n",
+          out);
+  if (pinned_users(c))
+    fprintf(out, "  socks users pinned to a server: %zu of %zu\n", pinned_users(c),
+            c->n_socks_users);
   if (c->n_http_listen) {
     fputs("  http proxy:", out);
     for (size_t i = 0; i < c->n_http_listen; i++) {
