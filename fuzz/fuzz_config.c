@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "config/config.h"
+#include "config/config_internal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,5 +45,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if ((rc == 0) != (d.errors == 0)) abort();
   config_free(&c);
   diag_list_free(&d);
+  /* The same bytes as one file of a config set (config_set.c): Select and User pins accepted,
+   * then our sections read into a merged front-end, as a second file of the set would be. */
+  cfg_front_merge fm = {.file = 1, .paths = (const char *const[]){"a.conf", "fuzz.conf"}};
+  cfg_load_opts member = {.set_member = true}, front = {.set_member = true, .front = &fm};
+  app_config f;
+  diag_list d2 = {0};
+  config_init(&c);
+  config_init(&f);
+  rc = cfg_load_text(&c, (const char *)data, size, "fuzz.conf", &d2, &member);
+  if ((rc == 0) != (d2.errors == 0)) abort();
+  if (cfg_load_text(&f, (const char *)data, size, "fuzz.conf", &d2, &front) == 0) {
+    config_validate_front(&f, &d2);
+    config_validate_mode(&f, &d2);
+    if (devnull) config_print_front_summary(&f, devnull);
+  }
+  config_free(&c);
+  config_free(&f);
+  diag_list_free(&d2);
   return 0;
 }
