@@ -13,6 +13,7 @@
 #include "quic/quic_proto.h"
 #include "stream/dial_error.h"
 #include "stream/relay.h"
+#include "util/list.h"
 #include "util/log.h"
 #include "wg/wg_crypto.h"
 
@@ -47,10 +48,14 @@ struct exit_quic {
   exit_socks_env env;
   socks_connector connector;
   exit_quic_stats st;
+  list_node sessions; /* every qsess: stopping detaches them (their streams close later) */
 };
 
-/* One stream: the request, the connect, then a relay. */
+/* One stream: the request, the connect, then a relay. eq is NULL once the endpoint stopped: the
+ * stream and relay end later from the loop, and only free the session then. */
 typedef struct {
+  list_node link; /* in eq->sessions */
+  relay *r;       /* once relaying */
   struct exit_quic *eq;
   stream *s;
   uint8_t buf[QP_REQUEST_MAX];
@@ -67,7 +72,8 @@ typedef struct {
 /* ---- streams ------------------------------------------------------------------------------ */
 
 static void sess_free(qsess *q) {
-  q->eq->st.streams--;
+  list_remove(&q->link);
+  if (q->eq) q->eq->st.streams--;
   free(q->early);
   free(q);
 }
@@ -102,7 +108,7 @@ static void sess_fail(qsess *q, dial_error code, const char *why, bool reset) {
 
 static void on_relay_done(void *ctx, const relay_result *r) {
   qsess *q = ctx;
-  q->eq->connector.release(q->req);
+  if (q->req) q->eq->connector.release(q->req); /* a stop released it already */
   sess_free(q);
 }
 
@@ -126,7 +132,8 @@ static void on_connected(void *ctx, stream *remote, dial_error err, const char *
   q->early_len = 0;
   if (eq->connector.wrap) eq->connector.wrap(q->req, &s, &remote);
   uint64_t idle = (uint64_t)eq->x->cfg->idle_timeout * 1000;
-  if (!relay_start(eq->x->loop, s, remote, idle, on_relay_done, q)) {
+  q->r = relay_start(eq->x->loop, s, remote, idle, on_relay_done, q);
+  if (!q->r) {
     eq->connector.release(q->req);
     sess_free(q);
   }
@@ -151,7 +158,7 @@ static void start_connect(qsess *q) {
 
 static void sess_read(stream *s, const uint8_t *d, size_t n) {
   qsess *q = s->user;
-  if (q->req) return; /* cannot happen: reading stops at the request's end */
+  if (q->req || !q->eq) return; /* reading stops at the request's end; or stopping */
   if (n == 0) {
     sess_fail(q, DIAL_ERR_GENERAL, "end of stream inside the request", true);
     return;
@@ -195,6 +202,7 @@ static void on_new_stream(void *ctx, stream *s) {
     return;
   }
   q->eq = eq;
+  list_push_front(&eq->sessions, &q->link);
   q->s = s;
   q->origin.local = c->path.local;
   q->origin.peer = c->path.remote;
@@ -363,6 +371,7 @@ int exit_quic_start(exit_ctx *x, char *err, size_t errlen) {
   if (!x->cfg->server_quic) return 0;
   struct exit_quic *eq = calloc(1, sizeof *eq);
   if (!eq) return snprintf(err, errlen, "out of memory"), -1;
+  list_init(&eq->sessions);
   eq->tls = quic_tls_new(true, true, err, errlen);
   if (!eq->tls) {
     free(eq);
@@ -398,6 +407,19 @@ void exit_quic_stop(exit_ctx *x) {
   struct exit_quic *eq = x->quic;
   if (!eq) return;
   tunnel_set_inner_hook(x->tun, NULL, NULL);
+  /* Sessions end from the loop after this returns: what their requests hold goes back now, while
+   * the exit still exists, and they forget eq. */
+  while (!list_empty(&eq->sessions)) {
+    qsess *q = list_entry(eq->sessions.next, qsess, link);
+    list_remove(&q->link);
+    if (q->req && q->r)
+      eq->connector.release(q->req);
+    else if (q->req)
+      eq->connector.cancel(q->req);
+    q->req = NULL;
+    q->eq = NULL;
+    if (q->r) relay_abort(q->r);
+  }
   while (eq->conns) conn_end(eq->conns, "shutdown");
   quic_tls_free(eq->tls);
   wg_wipe(eq->reset_secret, sizeof eq->reset_secret);
