@@ -28,7 +28,11 @@ static const char ctl_usage[] =
     "  peers    per-peer detail: packets, handshakes, allowed IPs\n"
     "  streams  active streams by kind, SOCKS failures by reply\n"
     "  reload   reload the config file (like SIGHUP): peers added, removed, changed; keys that\n"
-    "           need a restart; the file's errors if it was refused (nothing changed then)\n\n"
+    "           need a restart; the file's errors if it was refused (nothing changed then)\n"
+    "A client with several servers (several -c):\n"
+    "  servers         each server: endpoint, state, RTT, SOCKS service, which is selected\n"
+    "  connect [NAME]  send new streams to NAME, or (no NAME) to the best server (auto)\n"
+    "  disconnect      end every stream; new ones fail (SOCKS 0x01) until `connect`\n\n"
     "Where to connect (default " CTL_DEFAULT_SOCKET
     "):\n"
     "  -s, --socket PATH     a unix socket\n"
@@ -42,6 +46,7 @@ typedef struct {
   const char *connect;
   const char *config;
   const char *command;
+  const char *arg; /* connect's server name */
   bool json;
 } ctl_opts;
 
@@ -76,13 +81,18 @@ static int parse_args(int argc, char **argv, ctl_opts *o) {
       o->json = true;
     } else if (a[0] == '-') {
       return usage_error("unknown option '%s'", a);
+    } else if (o->command && !strcmp(o->command, "connect") && !o->arg) {
+      o->arg = a;
     } else if (o->command) {
       return usage_error("one command at a time ('%s' is extra)", a);
     } else {
       o->command = a;
     }
   }
-  if (!o->command) return usage_error("%s", "which command? status, peers, streams or reload");
+  if (!o->command)
+    return usage_error("%s",
+                       "which command? status, peers, streams, reload, servers, connect or "
+                       "disconnect");
   if (!!o->socket_path + !!o->connect + !!o->config > 1)
     return usage_error("%s", "-s, --connect and -c are alternatives; give one");
   return 0;
@@ -196,13 +206,15 @@ static int send_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
-static int request(int fd, const char *method, const char *path, ctl_response *res, char *err,
-                   size_t errlen) {
-  char req[256];
+static int request(int fd, const char *method, const char *path, const char *body,
+                   ctl_response *res, char *err, size_t errlen) {
+  char req[512], clen[48] = "";
+  if (!strcmp(method, "POST")) snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", strlen(body));
   int n = snprintf(req, sizeof req,
                    "%s %s HTTP/1.1\r\nHost: awgproxy\r\nAccept: application/json\r\n"
-                   "Connection: close\r\n%s\r\n",
-                   method, path, strcmp(method, "POST") ? "" : "Content-Length: 0\r\n");
+                   "Connection: close\r\n%s\r\n%s",
+                   method, path, clen, body);
+  if (n < 0 || (size_t)n >= sizeof req) return snprintf(err, errlen, "request too long"), -1;
   if (send_all(fd, req, (size_t)n) != 0)
     return snprintf(err, errlen, "cannot send the request: %s", strerror(errno)), -1;
   size_t len = 0, cap = 16384;
@@ -252,7 +264,7 @@ int ctl_config_request(const char *config, const char *method, const char *path,
            : errno == ENOTSUP                       ? CTL_NO_CONTROL
                                                     : -1;
   ctl_response res = {0};
-  int rc = request(fd, method, path, &res, err, errlen);
+  int rc = request(fd, method, path, "", &res, err, errlen);
   close(fd);
   if (rc) return -1;
   *status = res.status;
@@ -421,6 +433,27 @@ static void print_reload(const json_value *doc) {
   print_list(stdout, doc, "warnings", "");
 }
 
+static void print_servers(const json_value *doc) {
+  const json_value *a = json_get(doc, "servers");
+  if (!a || a->type != JSON_ARRAY || !a->n) {
+    puts("no servers (this daemon runs one config)");
+    return;
+  }
+  printf("%-2s %-16s %-28s %-8s %-9s %s\n", "", "NAME", "ENDPOINT", "STATE", "RTT", "SOCKS");
+  for (size_t i = 0; i < a->n; i++) {
+    const json_value *s = &a->items[i];
+    const json_value *sel = json_get(s, "selected");
+    char rtt[24] = "-";
+    const json_value *r = json_get(s, "rtt_ms");
+    if (r && r->type == JSON_NUMBER) snprintf(rtt, sizeof rtt, "%.1f ms", r->number);
+    printf("%-2s %-16s %-28s %-8s %-9s %s\n",
+           sel && sel->type == JSON_BOOL && sel->boolean ? "*" : "",
+           json_get_string(s, "name", "?"), json_get_string(s, "endpoint", "-"),
+           json_get_string(s, "state", "?"), rtt, json_get_string(s, "socks", "?"));
+  }
+  printf("failovers: %.0f\n", json_get_number(doc, "failovers", 0));
+}
+
 int cmd_ctl(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) return fputs(ctl_usage, stdout), 0;
   ctl_opts o = {0};
@@ -429,21 +462,33 @@ int cmd_ctl(int argc, char **argv) {
   static const struct {
     const char *name, *method, *path;
   } cmds[] = {
-      {"status", "GET", "/status"},
-      {"peers", "GET", "/peers"},
-      {"streams", "GET", "/streams"},
-      {"reload", "POST", "/reload"},
+      {"status", "GET", "/status"},          {"peers", "GET", "/peers"},
+      {"streams", "GET", "/streams"},        {"reload", "POST", "/reload"},
+      {"servers", "GET", "/servers"},        {"connect", "POST", "/connect"},
+      {"disconnect", "POST", "/disconnect"},
   };
   size_t k = 0;
   while (k < sizeof cmds / sizeof cmds[0] && strcmp(cmds[k].name, o.command)) k++;
   if (k == sizeof cmds / sizeof cmds[0])
-    return usage_error("unknown command '%s'; use status, peers, streams or reload", o.command);
+    return usage_error(
+        "unknown command '%s'; use status, peers, streams, reload, servers, "
+        "connect or disconnect",
+        o.command);
+  char body[160] = "";
+  if (o.arg) {
+    for (const char *p = o.arg; *p; p++)
+      if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
+            ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
+        return usage_error("'%s' is not a server name", o.arg);
+    if (strlen(o.arg) > 63) return usage_error("'%s' is not a server name", o.arg);
+    snprintf(body, sizeof body, "{\"server\":\"%s\"}", o.arg);
+  }
 
   char err[512] = "";
   int fd = open_control(&o, err, sizeof err);
   if (fd < 0) return fprintf(stderr, "awgproxy ctl: %s\n", err), 1;
   ctl_response res = {0};
-  rc = request(fd, cmds[k].method, cmds[k].path, &res, err, sizeof err);
+  rc = request(fd, cmds[k].method, cmds[k].path, body, &res, err, sizeof err);
   close(fd);
   if (rc) return fprintf(stderr, "awgproxy ctl: %s\n", err), 1;
 
@@ -464,6 +509,8 @@ int cmd_ctl(int argc, char **argv) {
     print_peers(doc, true);
   } else if (k == 3) {
     print_reload(doc);
+  } else if (k >= 4) {
+    print_servers(doc);
   } else {
     print_streams(doc, true);
   }

@@ -8,14 +8,17 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "config/config_set.h"
 #include "daemon/daemon.h"
 #include "util/log.h"
 #include "util/shard_counts.h"
 
 static const char client_usage[] =
-    "Usage: awgproxy client -c FILE\n"
+    "Usage: awgproxy client -c FILE | -c FILE -c FILE... | -c DIR/\n"
     "Connects to the [Peer] with an Endpoint and serves SOCKS4/4a/5 (default 127.0.0.1:1080) and\n"
     "the [Forward] ports through the tunnel. LOG_LEVEL=debug shows per-packet decisions.\n"
+    "Several files (or a directory of *.conf): one server each, named after its file; new streams\n"
+    "go to the selected one ([Client] Select), with failover (docs/client.md, Several servers).\n"
     "SIGHUP or `awgproxy ctl reload` reloads FILE: peers (added, removed, AllowedIPs, Endpoint,\n"
     "PersistentKeepalive, PresharedKey) and [Log] apply at once; keys that shape sockets or the\n"
     "wire ([Interface] keys, [Socks], [Forward], listeners) need a restart and are logged.\n"
@@ -84,10 +87,58 @@ static int run_daemon(daemon_role role, app_config *c, const char *worker_arg) {
   return rc;
 }
 
+/* A client with several servers (config/config_set.h): every usable file runs; the ones left out
+ * are reported with file:line and the client starts without them. */
+static int run_client_set(const char **paths, size_t n) {
+  config_set set;
+  cfg_set_report rep = {0};
+  int rc = config_set_load(&set, paths, n, &rep);
+  if (rc == 0 && set.front.log_level >= 0 && !getenv("LOG_LEVEL"))
+    log_set_level((log_level)set.front.log_level);
+  if (rc == 0 && set.front.log_format >= 0 && !getenv("LOG_FORMAT"))
+    log_set_format((log_format)set.front.log_format);
+  cfg_set_report_print(&rep, stderr);
+  if (rc != 0) {
+    fprintf(stderr,
+            "awgproxy client: no usable set of servers (%zu error(s)); `awgproxy check` "
+            "with the same -c arguments explains\n",
+            rep.errors);
+    config_set_free(&set);
+    cfg_set_report_free(&rep);
+    return 1;
+  }
+  const char *names[CFG_SET_MAX];
+  const app_config *cfgs[CFG_SET_MAX];
+  for (size_t i = 0; i < set.n; i++) {
+    names[i] = set.servers[i].name;
+    cfgs[i] = &set.servers[i].cfg;
+    LOG_I("config", "server", "name", names[i], "file", cfgs[i]->path, NULL);
+  }
+  for (size_t i = 0; i < rep.n; i++)
+    if (!rep.files[i].usable)
+      LOG_W("config", "server_left_out", "file", rep.files[i].path, "msg",
+            "this file has errors (printed above; `awgproxy check` explains): the client runs "
+            "without it",
+            NULL);
+  cfg_set_report_free(&rep);
+  rc = daemon_run_client_set(&set.front, names, cfgs, set.n);
+  config_set_free(&set);
+  return rc;
+}
+
 static int run(const char *cmd, daemon_role role, int argc, char **argv, const char *usage) {
   if (cli_wants_help(argc, argv)) return fputs(usage, stdout), 0;
   const char *worker_arg = role == DAEMON_SERVER ? take_worker_arg(&argc, argv) : NULL;
-  const char *path = cli_config_arg(cmd, argc, argv, usage);
+  const char *path;
+  if (role == DAEMON_CLIENT) {
+    const char *paths[CFG_SET_MAX];
+    size_t n = cli_config_args(cmd, argc, argv, usage, paths, CFG_SET_MAX);
+    if (!n) return 2;
+    if (!cli_single_config(paths, n)) return run_client_set(paths, n);
+    path = paths[0];
+  } else {
+    path = cli_config_arg(cmd, argc, argv, usage);
+  }
   if (!path) return 2;
   app_config c;
   diag_list d = {0};
@@ -100,6 +151,14 @@ static int run(const char *cmd, daemon_role role, int argc, char **argv, const c
     fprintf(stderr,
             "awgproxy %s: %s is not usable (%zu error(s)); `awgproxy check -c %s` explains\n", cmd,
             path, d.errors, path);
+    diag_list_free(&d);
+    config_free(&c);
+    return 1;
+  }
+  if (role == DAEMON_SERVER && c.client_line) {
+    fprintf(stderr,
+            "awgproxy server: %s:%d: [Client] is for clients (several servers); remove it\n", path,
+            c.client_line);
     diag_list_free(&d);
     config_free(&c);
     return 1;

@@ -8,11 +8,6 @@
 
 #include "daemon/daemon_internal.h"
 #include "daemon/worker_rpc.h"
-#include "quic/dgram_transport.h"
-#include "quic/dialer_transport.h"
-#include "stream/dgram_lwip.h"
-#include "stream/dialer_lwip.h"
-#include "device/path_probe.h"
 #include "stream/icmp_watch.h"
 #include "stream/stream_lwip.h"
 #include "util/keys.h"
@@ -69,29 +64,24 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
     s->exit = exit_start(s->loop, s->tun, s->cfg, err, errlen);
     return s->exit ? 0 : -1;
   }
-  s->res = resolver_create(s->loop, s->cfg->dns, s->cfg->n_dns);
-  if (!s->res) return snprintf(err, errlen, "out of memory"), -1;
-  if (!s->cfg->n_dns)
-    LOG_W("dns", "no_dns_configured", "msg",
-          "no DNS in [Interface]: names go to 1.1.1.1 and 8.8.8.8 through the tunnel", NULL);
-  dialer_lwip_env env = {s->loop, s->tun, s->res, (uint64_t)s->cfg->connect_timeout * 1000,
-                         (uint64_t)s->cfg->tunnel_wait * 1000};
-  s->dl_ip = dialer_lwip_new(&env);
-  if (!s->dl_ip) return snprintf(err, errlen, "out of memory"), -1;
-  s->quic = quic_client_start(s->loop, s->tun, s->cfg, env.tunnel_wait_ms, env.connect_timeout_ms,
-                              err, errlen);
-  if (!s->quic) return -1;
-  s->dl = dialer_transport_new(s->dl_ip, s->quic);
-  if (!s->dl) return snprintf(err, errlen, "out of memory"), -1;
-  s->dg_ip = dgram_lwip_new();
-  s->dg = s->dg_ip ? dgram_transport_new(s->dg_ip, s->quic) : NULL;
-  if (!s->dg) return snprintf(err, errlen, "out of memory"), -1;
+  if (s->set) {
+    s->dl = server_set_dialer(s->set);
+    s->dg = server_set_dgram(s->set);
+    s->res = server_set_resolver(s->set);
+  } else {
+    s->dl = s->up.dl;
+    s->dg = s->up.dg;
+    s->res = s->up.res;
+    s->quic = s->up.quic;
+    if (!s->cfg->n_dns)
+      LOG_W("dns", "no_dns_configured", "msg",
+            "no DNS in [Interface]: names go to 1.1.1.1 and 8.8.8.8 through the tunnel", NULL);
+  }
   s->socks = socks_server_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
   if (!s->socks) return -1;
   s->http = http_proxy_start(s->loop, s->cfg, s->dl, err, errlen);
   if (!s->http) return -1;
   s->fwd = forwarder_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
-  s->probe = path_probe_start(s->loop, s->tun, s->cfg); /* NULL: nothing to probe */
   return s->fwd ? 0 : -1;
 }
 
@@ -108,23 +98,17 @@ static void stop_all(daemon_state *s) {
   s->http = NULL;
   forwarder_stop(s->fwd);
   s->fwd = NULL;
-  dialer_destroy(s->dl); /* after its users: they cancel their requests first */
-  s->dl = NULL;
-  dgram_opener_destroy(s->dg); /* after its users: they closed their flows */
-  s->dg = NULL;
-  quic_client_stop(s->quic);
-  s->quic = NULL;
-  dialer_destroy(s->dl_ip);
-  s->dl_ip = NULL;
-  dgram_opener_destroy(s->dg_ip);
-  s->dg_ip = NULL;
-  path_probe_stop(s->probe);
-  s->probe = NULL;
+  /* The client's servers after their users: these cancelled their requests, closed their flows */
+  s->dl = NULL, s->dg = NULL, s->res = NULL, s->quic = NULL;
+  if (s->role == DAEMON_CLIENT) {
+    server_set_stop(s->set);
+    s->set = NULL;
+    if (s->up.tun) upstream_stop(&s->up);
+    s->tun = NULL;
+  }
   icmp_watch_stop();
-  tunnel_destroy(s->tun);
+  tunnel_destroy(s->tun); /* the server's */
   s->tun = NULL;
-  resolver_destroy(s->res);
-  s->res = NULL;
 }
 
 /* A worker's answers to its supervisor: parts of the documents, or a reload. */
@@ -156,6 +140,7 @@ static int start_observe(daemon_state *s, char *err, size_t errlen) {
                      .socks = s->socks,
                      .exit = s->exit,
                      .quic = s->quic,
+                     .servers = s->set,
                      .res = s->res,
                      .started_ns = uv_hrtime(),
                      .reload = on_reload_request,
@@ -180,7 +165,30 @@ static tunnel *create_tunnel(daemon_state *s, char *err, size_t errlen) {
   return t;
 }
 
-int daemon_run(daemon_role role, app_config *c, const worker_identity *worker) {
+/* A client's servers: several (a set), or its config's one. */
+typedef struct {
+  const char *const *names;
+  const app_config *const *cfgs;
+  size_t n;
+} client_servers;
+
+/* The server's tunnel, or the client's server(s) with their tunnels. */
+static int start_tunnels(daemon_state *s, const client_servers *cs, char *err, size_t errlen) {
+  if (s->role != DAEMON_CLIENT) {
+    s->tun = create_tunnel(s, err, errlen);
+    return s->tun ? 0 : -1;
+  }
+  if (cs) {
+    s->set = server_set_start(s->loop, cs->names, cs->cfgs, cs->n, s->cfg, err, errlen);
+    return s->set ? 0 : -1;
+  }
+  if (upstream_start(&s->up, s->loop, s->cfg, err, errlen) != 0) return -1;
+  s->tun = s->up.tun;
+  return 0;
+}
+
+static int run(daemon_role role, app_config *c, const worker_identity *worker,
+               const client_servers *cs) {
   daemon_state s = {
       .loop = uv_default_loop(), .role = role, .initial = c, .cfg = c, .worker = worker};
   uv_signal_t *sigs[] = {&s.sigint, &s.sigterm, &s.sighup, &s.sigusr1};
@@ -193,14 +201,15 @@ int daemon_run(daemon_role role, app_config *c, const worker_identity *worker) {
   }
   signal(SIGPIPE, SIG_IGN);
   loop_turn_start(s.loop);
-  char fp[9], wk[24];
+  char fp[9], wk[24], ns[24];
   key_fingerprint(c->public_key, fp);
   snprintf(wk, sizeof wk, "%u/%u", worker ? worker->index : 0, worker ? worker->count : 1);
-  LOG_I("daemon", "started", "role", role == DAEMON_CLIENT ? "client" : "server", "key", fp,
-        "version", AWGPROXY_VERSION, worker ? "worker" : NULL, wk, NULL);
+  snprintf(ns, sizeof ns, "%zu", cs ? cs->n : 1);
+  LOG_I("daemon", "started", "role", role == DAEMON_CLIENT ? "client" : "server",
+        cs ? "servers" : "key", cs ? ns : fp, "version", AWGPROXY_VERSION, worker ? "worker" : NULL,
+        wk, NULL);
   char err[256] = "";
-  s.tun = create_tunnel(&s, err, sizeof err);
-  if (!s.tun) {
+  if (start_tunnels(&s, cs, err, sizeof err) != 0) {
     LOG_E("daemon", "start_failed", "error", err, NULL);
     fprintf(stderr, "awgproxy: %s\n", err);
     loop_turn_stop();
@@ -229,4 +238,14 @@ int daemon_run(daemon_role role, app_config *c, const worker_identity *worker) {
   daemon_release_config(&s);
   LOG_I("daemon", "stopped", NULL);
   return 0;
+}
+
+int daemon_run(daemon_role role, app_config *c, const worker_identity *worker) {
+  return run(role, c, worker, NULL);
+}
+
+int daemon_run_client_set(app_config *front, const char *const *names,
+                          const app_config *const *cfgs, size_t n) {
+  client_servers cs = {names, cfgs, n};
+  return run(DAEMON_CLIENT, front, NULL, &cs);
 }

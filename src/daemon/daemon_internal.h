@@ -5,6 +5,8 @@
 
 #include <uv.h>
 
+#include "client/server_set.h"
+#include "client/upstream.h"
 #include "daemon/daemon.h"
 #include "device/tunnel.h"
 #include "dns/resolver.h"
@@ -28,17 +30,18 @@ typedef struct {
   /* The config in effect: initial, or the latest reload's (owned here, heap). The tunnel, the
    * exit and the observe endpoints point into it. */
   app_config *cfg;
-  tunnel *tun;
-  resolver *res;
-  dialer *dl;          /* client: how the front-ends open streams (dl_ip or QUIC, per quic) */
-  dialer *dl_ip;       /* client: lwIP TCP through the tunnel */
-  quic_client *quic;   /* client: the QUIC transport and the choice of path */
-  dgram_opener *dg;    /* client: how the front-ends open UDP flows (dg_ip or QUIC, per quic) */
-  dgram_opener *dg_ip; /* client: lwIP UDP through the tunnel */
+  /* Client: its one server (up) or, with several configs, the set of them (set). The pointers
+   * below are borrowed from whichever it is. */
+  upstream up;
+  server_set *set;
+  tunnel *tun;       /* the server's own; the client's one server's (NULL with a set) */
+  resolver *res;     /* client: the front-ends' resolver */
+  dialer *dl;        /* client: how the front-ends open streams */
+  quic_client *quic; /* client with one server: its QUIC transport */
+  dgram_opener *dg;  /* client: how the front-ends open UDP flows */
   socks_server *socks;
   forwarder *fwd;
   http_proxy *http;              /* client: [Http] Listen */
-  struct path_probe *probe;      /* client: MTU black hole detection (device/path_probe.h) */
   exit_ctx *exit;                /* server: the userspace exit */
   observe *obs;                  /* [Metrics] and [Control] endpoints */
   const worker_identity *worker; /* server worker (daemon/workers.h), NULL otherwise */

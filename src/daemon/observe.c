@@ -12,6 +12,7 @@
 #include "observe/prom.h"
 #include "observe/prom_merge.h"
 #include "daemon/observe_quic.h"
+#include "daemon/observe_servers.h"
 #include "observe/streams.h"
 #include "socks/socks_proto.h"
 #include "util/log.h"
@@ -594,6 +595,16 @@ int observe_render_reload(const obs_reload_report *r, obs_buf *b) {
 
 /* ---- HTTP handlers ------------------------------------------------------------------------ */
 
+/* What a request reports on: with several servers, the selected one's tunnel and QUIC. */
+static obs_sources current(const struct observe *o) {
+  obs_sources src = o->src;
+  if (!src.servers) return src;
+  const upstream *u = server_set_selected(src.servers);
+  src.tun = u ? u->tun : NULL;
+  src.quic = u ? u->quic : NULL;
+  return src;
+}
+
 static void metrics_handler(void *ctx, const http_request *req, const char *body, size_t body_len,
                             http_response *res) {
   struct observe *o = ctx;
@@ -603,7 +614,9 @@ static void metrics_handler(void *ctx, const http_request *req, const char *body
     return;
   }
   res->content_type = PROM_CONTENT_TYPE;
-  observe_render_metrics(&o->src, &res->body);
+  obs_sources src = current(o);
+  observe_render_metrics(&src, &res->body);
+  if (src.servers) observe_servers_metrics(src.servers, &res->body);
 }
 
 static void json_error(http_response *res, int status, const char *msg) {
@@ -617,6 +630,8 @@ static void json_error(http_response *res, int status, const char *msg) {
 static void control_handler(void *ctx, const http_request *req, const char *body, size_t body_len,
                             http_response *res) {
   struct observe *o = ctx;
+  if (o->src.servers && observe_servers_route(o->src.servers, req, body, body_len, res)) return;
+  obs_sources src = current(o);
   static const struct {
     const char *path, *method;
     void (*render)(const obs_sources *, obs_buf *);
@@ -643,7 +658,7 @@ static void control_handler(void *ctx, const http_request *req, const char *body
       return;
     }
     res->content_type = "application/json";
-    routes[i].render(&o->src, &res->body);
+    routes[i].render(&src, &res->body);
     return;
   }
   json_error(res, 404, "not found: GET /status, /peers, /streams or POST /reload");

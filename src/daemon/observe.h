@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "client/server_set.h"
 #include "config/config.h"
 #include "device/tunnel.h"
 #include "dns/resolver.h"
@@ -43,6 +44,9 @@ typedef struct {
   const socks_server *socks; /* the client's SOCKS front-end */
   const exit_ctx *exit;      /* the server's exit: its counters, QUIC peers and SOCKS service */
   const quic_client *quic;   /* the client's QUIC transport */
+  /* A client with several servers: tun and quic are then the selected server's, read at each
+   * request, and /servers, /connect, /disconnect and the awgproxy_server_* metrics exist. */
+  server_set *servers;
   const resolver *res;
   uint64_t started_ns;  /* uv_hrtime() at start, for the uptime */
   obs_reload_fn reload; /* NULL: POST /reload answers 501 */

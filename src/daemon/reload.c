@@ -104,6 +104,10 @@ void daemon_reload(daemon_state *s, obs_reload_report *report) {
   obs_reload_report local;
   obs_reload_report *r = report ? report : &local;
   memset(r, 0, sizeof *r);
+  if (s->set)
+    return fail(r, "%s",
+                "a client with several configs cannot reload yet: restart it to apply "
+                "changed files");
   LOG_I("daemon", "reload_started", "file", s->cfg->path, NULL);
   app_config *nc = load_new(s, r);
   if (!nc) return;

@@ -47,7 +47,9 @@ struct ipstack {
 };
 
 static bool g_lwip_ready;
-static ipstack *g_stack;
+/* lwIP is one per process (global PCB lists and timers); each stack is one netif on it. The
+ * first stack's netif is lwIP's default; every PCB our code opens is bound to its stack's netif,
+ * so several tunnels (a client with several servers) never mix. */
 
 /* RFC 1624 incremental update of a one's-complement checksum for a 16-bit word change. */
 static uint16_t csum_adjust(uint16_t sum, uint16_t old, uint16_t new_) {
@@ -284,10 +286,6 @@ static int add_v6(struct netif *nif, const cfg_cidr *a) {
 
 ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32_t mtu,
                         ipstack_output_fn out, void *ctx, char *err, size_t errlen) {
-  if (g_stack) {
-    snprintf(err, errlen, "only one userspace IP stack per process");
-    return NULL;
-  }
   ipstack *s = calloc(1, sizeof *s);
   if (!s) return snprintf(err, errlen, "out of memory"), NULL;
   if (!g_lwip_ready) lwip_init(), tcp_bw_floor_init(), g_lwip_ready = true;
@@ -307,7 +305,7 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
       return NULL;
     }
   }
-  netif_set_default(&s->netif);
+  if (!netif_default) netif_set_default(&s->netif);
   netif_set_up(&s->netif);
   netif_set_link_up(&s->netif);
   uv_timer_init(loop, &s->timer);
@@ -316,7 +314,6 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
   s->flush.run = on_turn_end;
   s->flush.phase = LOOP_TURN_STACK;
   loop_turn_start(loop);
-  g_stack = s;
   return s;
 }
 
@@ -360,8 +357,7 @@ void ipstack_destroy(ipstack *s) {
   if (!s) return;
   s->n_held = 0;
   loop_turn_cancel(&s->flush);
-  netif_remove(&s->netif);
-  g_stack = NULL;
+  netif_remove(&s->netif); /* lwIP picks no new default: the next stack created takes it */
   uv_close((uv_handle_t *)&s->timer, on_handle_closed);
 }
 

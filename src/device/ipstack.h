@@ -18,8 +18,6 @@ typedef void (*ipstack_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
 
 typedef struct ipstack ipstack;
 
-/* Creates the stack on loop with addresses and mtu. Only one may exist per process (lwIP keeps
- * global state). Returns NULL with a message in err on failure. */
 /* Inbound IP/TCP/UDP/ICMP checksums are not verified from now on (outbound ones are still
  * generated): for a stack whose every packet arrives AEAD-authenticated from the device that
  * built it, as on the server (the checks cost ~7 % of a bulk transfer's CPU). */
@@ -29,6 +27,9 @@ void ipstack_trust_inbound(ipstack *s);
  * read from sockets, never forwarded from the Internet, so their checksums are its own and the
  * AEAD already vouches for them. Off again when a stock peer may be there. */
 void ipstack_trust_peers(ipstack *s, bool on);
+/* Creates the stack on loop with addresses and mtu: one lwIP netif. Several may exist (a client
+ * with several servers); lwIP itself is one per process, so they must share one loop, and PCBs
+ * for a stack are bound to its netif (ipstack_netif). Returns NULL with a message in err. */
 ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32_t mtu,
                         ipstack_output_fn out, void *ctx, char *err, size_t errlen);
 /* Hands an inner packet from the tunnel to lwIP (copied). Returns 0, or -1 if it was dropped. */

@@ -165,6 +165,7 @@ path_probe *path_probe_start(uv_loop_t *loop, tunnel *t, const app_config *cfg) 
            server.addr[2], server.addr[3]);
   p->pcb = raw_new_ip_type(IPADDR_TYPE_V4, IP_PROTO_ICMP);
   if (!p->pcb) return free(p), NULL;
+  raw_bind_netif(p->pcb, ipstack_netif(tunnel_ipstack(t))); /* its own tunnel, of several */
   raw_recv(p->pcb, on_icmp, p);
   uv_timer_init(loop, &p->timer);
   p->timer.data = p;

@@ -50,6 +50,7 @@ struct resolver_query {
 
 struct resolver {
   uv_loop_t *loop;
+  struct netif *nif;
   cfg_ip servers[8];
   size_t n_servers;
   cache_entry *cache;
@@ -60,12 +61,8 @@ struct resolver {
  * still queried through the tunnel only. */
 static const uint8_t fallback4a[4] = {1, 1, 1, 1}, fallback4b[4] = {8, 8, 8, 8};
 
-resolver *resolver_create(uv_loop_t *loop, const cfg_ip *servers, size_t n_servers) {
-  resolver *r = calloc(1, sizeof *r);
-  if (!r) return NULL;
-  r->cache = calloc(CACHE_SLOTS, sizeof *r->cache);
-  if (!r->cache) return free(r), NULL;
-  r->loop = loop;
+static void set_servers(resolver *r, const cfg_ip *servers, size_t n_servers) {
+  r->n_servers = 0;
   for (size_t i = 0; i < n_servers && r->n_servers < 8; i++)
     r->servers[r->n_servers++] = servers[i];
   if (!r->n_servers) {
@@ -74,7 +71,24 @@ resolver *resolver_create(uv_loop_t *loop, const cfg_ip *servers, size_t n_serve
     memcpy(r->servers[1].addr, fallback4b, 4);
     r->n_servers = 2;
   }
+}
+
+resolver *resolver_create(uv_loop_t *loop, struct netif *nif, const cfg_ip *servers,
+                          size_t n_servers) {
+  resolver *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->nif = nif;
+  r->cache = calloc(CACHE_SLOTS, sizeof *r->cache);
+  if (!r->cache) return free(r), NULL;
+  r->loop = loop;
+  set_servers(r, servers, n_servers);
   return r;
+}
+
+void resolver_retarget(resolver *r, struct netif *nif, const cfg_ip *servers, size_t n_servers) {
+  r->nif = nif;
+  set_servers(r, servers, n_servers);
+  memset(r->cache, 0, CACHE_SLOTS * sizeof *r->cache);
 }
 
 void resolver_destroy(resolver *r) {
@@ -186,6 +200,7 @@ static void send_sub(resolver *r, subquery *s, int try) {
   const cfg_ip *srv = &r->servers[(size_t)try % r->n_servers];
   s->pcb = udp_new_ip_type(srv->family == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
   if (!s->pcb) return;
+  if (r->nif) udp_bind_netif(s->pcb, r->nif);
   udp_recv(s->pcb, on_udp, s);
   uint16_t id;
   rng_bytes(rng_fast(), &id, sizeof id);

@@ -25,9 +25,16 @@ typedef struct {
  * DNS_ERR_SERVFAIL (servers failed or did not answer in time), DNS_ERR_NAME (invalid name). */
 typedef void (*resolver_cb)(void *ctx, int status, const resolver_result *res);
 
-/* servers: the config's DNS entries (may be empty: see docs, the public fallbacks are used). */
-resolver *resolver_create(uv_loop_t *loop, const cfg_ip *servers, size_t n_servers);
+/* servers: the config's DNS entries (may be empty: see docs, the public fallbacks are used).
+ * Queries leave through nif, the tunnel's netif (NULL: lwIP's routing). */
+struct netif;
+resolver *resolver_create(uv_loop_t *loop, struct netif *nif, const cfg_ip *servers,
+                          size_t n_servers);
 void resolver_destroy(resolver *r);
+/* From now on queries leave through nif to servers (a client that moved to another server of
+ * several: client/server_set.h). The cache is emptied, since another server's DNS may answer
+ * differently (a CDN's nearest address); queries under way finish where they started. */
+void resolver_retarget(resolver *r, struct netif *nif, const cfg_ip *servers, size_t n_servers);
 /* Resolves name; cb may run before this returns (cache hit). Returns a handle for cancel, or NULL
  * when cb already ran. */
 resolver_query *resolver_lookup(resolver *r, const char *name, resolver_cb cb, void *ctx);

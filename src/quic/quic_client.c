@@ -324,6 +324,10 @@ static void drop_conn(quic_client *qc, const char *reason) {
 
 static void conn_closed(void *ctx, const char *reason) { drop_conn(ctx, reason); }
 
+void quic_client_abort(quic_client *qc, const char *reason) {
+  if (qc->conn) drop_conn(qc, reason);
+}
+
 static void conn_datagram(void *ctx, const uint8_t *data, size_t len) {
   quic_client *qc = ctx;
   if (qc->dgram_sink) qc->dgram_sink(qc->dgram_ctx, data, len);

@@ -43,6 +43,9 @@ quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const app_config *c
                                uint64_t tunnel_wait_ms, uint64_t connect_timeout_ms, char *err,
                                size_t errlen);
 void quic_client_stop(quic_client *qc);
+/* Ends the connection now, if there is one (its open streams end with an error) and redials
+ * later as after any lost connection: a client leaving this server for another. */
+void quic_client_abort(quic_client *qc, const char *reason);
 quic_route quic_client_route(const quic_client *qc);
 /* True when a stream QUIC could not carry may take the ip path instead (Transport = auto). */
 bool quic_client_may_fall_back(const quic_client *qc);

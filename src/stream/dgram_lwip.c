@@ -12,6 +12,7 @@
 
 typedef struct {
   dgram_opener base;
+  struct netif *nif;       /* the tunnel's, borrowed */
   uint8_t rbuf[DGRAM_MAX]; /* a chained reply made contiguous (one loop thread: shared) */
 } lopener;
 
@@ -56,6 +57,7 @@ static struct udp_pcb *pcb_for(lflow *f, bool v6) {
     udp_remove(pcb);
     return NULL;
   }
+  if (f->o->nif) udp_bind_netif(pcb, f->o->nif);
   udp_recv(pcb, on_reply, f);
   return *slot = pcb;
 }
@@ -97,9 +99,10 @@ static void l_destroy(dgram_opener *base) { free(base); }
 
 static const dgram_ops lwip_ops = {l_open, l_send, l_close, l_destroy, "lwip"};
 
-dgram_opener *dgram_lwip_new(void) {
+dgram_opener *dgram_lwip_new(struct netif *nif) {
   lopener *o = calloc(1, sizeof *o);
   if (!o) return NULL;
+  o->nif = nif;
   o->base.ops = &lwip_ops;
   return &o->base;
 }

@@ -7,6 +7,8 @@
 #include "stream/dgram_flow.h"
 
 /* NULL when out of memory. */
-dgram_opener *dgram_lwip_new(void);
+struct netif;
+/* Flows leave through nif, the tunnel's netif (NULL: lwIP's routing). */
+dgram_opener *dgram_lwip_new(struct netif *nif);
 
 #endif

@@ -99,8 +99,8 @@ static void start_next(lwip_req *d) {
     attempt *a = &d->att[i];
     a->d = d;
     d->in_flight++;
-    a->s = stream_lwip_connect(d->env.loop, d->addrs[i].family, d->addrs[i].addr, d->dst.port,
-                               on_attempt, a);
+    a->s = stream_lwip_connect(d->env.loop, ipstack_netif(tunnel_ipstack(d->env.tun)),
+                               d->addrs[i].family, d->addrs[i].addr, d->dst.port, on_attempt, a);
     if (a->s) return;
     d->in_flight--;
     if (!d->reason) d->err = DIAL_ERR_GENERAL, d->reason = "no free connection slots";

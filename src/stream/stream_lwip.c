@@ -407,8 +407,8 @@ stream *stream_lwip_wrap(uv_loop_t *loop, struct tcp_pcb *pcb) {
 #define PORT_FIRST 1024u
 #define PORT_TRIES 16
 
-static struct tcp_pcb *connect_pcb(int family, const ip_addr_t *dst, uint16_t port, void *arg,
-                                   err_t *err) {
+static struct tcp_pcb *connect_pcb(struct netif *nif, int family, const ip_addr_t *dst,
+                                   uint16_t port, void *arg, err_t *err) {
   *err = ERR_MEM;
   for (int i = 0; i < PORT_TRIES; i++) {
     struct tcp_pcb *pcb = tcp_new_ip_type(family == AF_INET6 ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4);
@@ -418,6 +418,7 @@ static struct tcp_pcb *connect_pcb(int family, const ip_addr_t *dst, uint16_t po
     u16_t lport = (u16_t)(PORT_FIRST + LWIP_RAND() % (65536u - PORT_FIRST));
     const ip_addr_t *any = family == AF_INET6 ? IP6_ADDR_ANY : IP4_ADDR_ANY;
     *err = tcp_bind(pcb, any, lport);
+    if (nif) tcp_bind_netif(pcb, nif);
     if (*err == ERR_OK) *err = tcp_connect(pcb, dst, port, on_connected);
     if (*err == ERR_OK) {
       /* RFC 6298's initial RTO of 1 s, as Linux has, not lwIP's fixed 3 s: a lost SYN (or a
@@ -432,14 +433,14 @@ static struct tcp_pcb *connect_pcb(int family, const ip_addr_t *dst, uint16_t po
   return NULL;
 }
 
-stream *stream_lwip_connect(uv_loop_t *loop, int family, const uint8_t *addr, uint16_t port,
-                            stream_lwip_connect_cb cb, void *ctx) {
+stream *stream_lwip_connect(uv_loop_t *loop, struct netif *nif, int family, const uint8_t *addr,
+                            uint16_t port, stream_lwip_connect_cb cb, void *ctx) {
   lwip_stream *l = calloc(1, sizeof *l);
   if (!l) return NULL;
   ip_addr_t dst;
   ipstack_ip_from_bytes(&dst, family, addr);
   err_t err;
-  struct tcp_pcb *pcb = connect_pcb(family, &dst, port, l, &err);
+  struct tcp_pcb *pcb = connect_pcb(nif, family, &dst, port, l, &err);
   init_stream(l, loop, pcb);
   l->connect_cb = cb;
   l->connect_ctx = ctx;

@@ -16,11 +16,13 @@ struct tcp_pcb;
  * (do not touch it; its on_closed is not called). */
 typedef void (*stream_lwip_connect_cb)(void *ctx, stream *s, int status);
 
-/* Starts a TCP connection through the IP stack to addr:port (family AF_INET/AF_INET6). Returns
- * the stream being connected (stream_close cancels it; cb is then not called), or NULL if no
- * PCB could be created. */
-stream *stream_lwip_connect(uv_loop_t *loop, int family, const uint8_t *addr, uint16_t port,
-                            stream_lwip_connect_cb cb, void *ctx);
+/* Starts a TCP connection through the IP stack to addr:port (family AF_INET/AF_INET6), bound to
+ * nif (the tunnel's netif: it leaves through that tunnel whatever the routes say; NULL = lwIP's
+ * routing). Returns the stream being connected (stream_close cancels it; cb is then not called),
+ * or NULL if no PCB could be created. */
+struct netif;
+stream *stream_lwip_connect(uv_loop_t *loop, struct netif *nif, int family, const uint8_t *addr,
+                            uint16_t port, stream_lwip_connect_cb cb, void *ctx);
 
 /* Wraps an accepted lwIP PCB (server side). */
 stream *stream_lwip_wrap(uv_loop_t *loop, struct tcp_pcb *pcb);

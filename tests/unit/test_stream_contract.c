@@ -643,7 +643,7 @@ static int make_lwip(uv_loop_t *l, stream **a, stream **b) {
   lw.accepted = lw.connected = NULL;
   lw.connect_done = false;
   lw.connect_status = 0;
-  stream *s = stream_lwip_connect(l, AF_INET, LWIP_ADDR, LWIP_PORT, on_lwip_connected, NULL);
+  stream *s = stream_lwip_connect(l, NULL, AF_INET, LWIP_ADDR, LWIP_PORT, on_lwip_connected, NULL);
   if (!s) return UV_ENOMEM;
   if (!run_until(lwip_ready, NULL, 5000)) return UV_ETIMEDOUT;
   if (lw.connect_status) return lw.connect_status;

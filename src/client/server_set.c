@@ -1,0 +1,247 @@
+/* Selection among several servers: probes on a timer, the choice, failover and ctl connect /
+ * disconnect (server_set.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client/server_set_internal.h"
+#include "device/ipstack.h"
+#include "util/log.h"
+
+#define TICK_MS 500
+#define FIRST_PROBE_MS 300 /* the first round, once handshakes have had a moment */
+
+const char *srv_state_name(srv_state st) {
+  return st == SRV_UP ? "up" : st == SRV_DOWN ? "down" : "unknown";
+}
+
+const char *socks_class_name(socks_class c) {
+  static const char *const names[] = {"Unknown", "Valid", "AuthenticationRequired", "NotAProxy",
+                                      "NotListening"};
+  return c <= SOCKS_CLASS_NOT_LISTENING ? names[c] : "Unknown";
+}
+
+static uint64_t now_ms(const server_set *s) { return uv_now(s->loop); }
+
+/* Better: up before unknown before down; then the lower RTT (unknown RTTs last). */
+static bool better(const srv *a, const srv *b) {
+  static const int rank[] = {[SRV_UP] = 0, [SRV_UNKNOWN] = 1, [SRV_DOWN] = 2};
+  if (rank[a->state] != rank[b->state]) return rank[a->state] < rank[b->state];
+  double ra = a->rtt_ms < 0 ? 1e12 : a->rtt_ms, rb = b->rtt_ms < 0 ? 1e12 : b->rtt_ms;
+  return ra < rb;
+}
+
+int server_set_best_other(const server_set *s, int except) {
+  int best = -1;
+  for (size_t i = 0; i < s->n; i++) {
+    if ((int)i == except || s->srv[i].state != SRV_UP) continue;
+    if (best < 0 || better(&s->srv[i], &s->srv[best])) best = (int)i;
+  }
+  return best;
+}
+
+static void retarget_resolver(server_set *s) {
+  if (s->selected < 0) return;
+  upstream *u = &s->srv[s->selected].up;
+  resolver_retarget(s->res, ipstack_netif(tunnel_ipstack(u->tun)), u->cfg->dns, u->cfg->n_dns);
+}
+
+/* Makes i the selected server (-1: none). The one left loses its streams: new ones go to i, and
+ * streams on a server the client has left would otherwise linger on a dead path. */
+static void select_server(server_set *s, int i, const char *reason) {
+  if (i == s->selected) return;
+  int old = s->selected;
+  s->selected = i;
+  if (old >= 0) {
+    srv *o = &s->srv[old];
+    upstream_abort_streams(&o->up, "the client left this server");
+    if (i >= 0 && o->state == SRV_DOWN) { /* a failover, not a first choice or a failback */
+      o->failovers_from++;
+      s->failovers++;
+    }
+  }
+  retarget_resolver(s);
+  char rtt[24] = "";
+  if (i >= 0 && s->srv[i].rtt_ms >= 0) snprintf(rtt, sizeof rtt, "%.1f", s->srv[i].rtt_ms);
+  LOG_I("client", "server_selected", "server", i >= 0 ? s->srv[i].name : "none", "previous",
+        old >= 0 ? s->srv[old].name : "none", "reason", reason, rtt[0] ? "rtt_ms" : NULL, rtt,
+        NULL);
+}
+
+/* The selection after something changed: keep the current one while it is not down (sticky),
+ * except for a failback to the wanted server. */
+static void reselect(server_set *s, const char *reason) {
+  if (s->disconnected) return;
+  if (s->want >= 0) {
+    srv *w = &s->srv[s->want];
+    bool take =
+        w->state != SRV_DOWN && (s->selected < 0 || s->srv[s->selected].state == SRV_DOWN ||
+                                 (s->failback && w->state == SRV_UP && s->selected != s->want));
+    if (take) return select_server(s, s->want, reason);
+  }
+  if (s->selected >= 0 && s->srv[s->selected].state != SRV_DOWN) return;
+  int best = server_set_best_other(s, -1);
+  if (best >= 0) return select_server(s, best, reason);
+  /* Nothing is up: stay where we are; at the start, take the first server until probes say. */
+  if (s->selected < 0) select_server(s, s->want >= 0 ? s->want : 0, "nothing probed yet");
+}
+
+void server_set_probed(srv *v, bool ok, double rtt_ms, socks_class cls) {
+  server_set *s = v->set;
+  srv_state before = v->state;
+  v->next_probe_ms = now_ms(s) + s->probe_interval_ms;
+  if (ok) {
+    v->probes_ok++;
+    v->fails = 0;
+    v->state = SRV_UP;
+    v->rtt_ms = rtt_ms;
+    v->socks = cls;
+  } else {
+    v->probes_failed++;
+    v->fails++;
+    v->socks = SOCKS_CLASS_UNKNOWN;
+    if (v->fails >= s->probe_failures)
+      v->state = SRV_DOWN;
+    else
+      v->next_probe_ms = now_ms(s); /* confirm at once */
+  }
+  if (v->state != before) {
+    char rtt[24];
+    snprintf(rtt, sizeof rtt, "%.1f", v->rtt_ms);
+    LOG_I("client", "server_state", "server", v->name, "state", srv_state_name(v->state), "socks",
+          socks_class_name(v->socks), ok ? "rtt_ms" : NULL, rtt, NULL);
+  }
+  /* auto at the start: the first server whose probe completes wins. */
+  bool first_answer = ok && s->want < 0 && !s->disconnected && s->selected >= 0 &&
+                      s->srv[s->selected].state == SRV_UNKNOWN && (int)v->index != s->selected;
+  if (first_answer) return select_server(s, (int)v->index, "first to answer");
+  if (v->state != before)
+    reselect(s, v->state == SRV_DOWN ? "selected server is down" : "failback");
+}
+
+void server_set_race_won(server_set *s, size_t winner) {
+  if (s->disconnected || (int)winner == s->selected) return;
+  if (s->selected >= 0) {
+    srv *o = &s->srv[s->selected];
+    o->state = SRV_DOWN; /* it stayed silent while another answered; probes will tell */
+    o->fails = s->probe_failures;
+    o->next_probe_ms = now_ms(s);
+  }
+  select_server(s, (int)winner, "selected server did not answer, another did");
+}
+
+static void on_tick(uv_timer_t *t) {
+  server_set *s = t->data;
+  uint64_t now = now_ms(s);
+  for (size_t i = 0; i < s->n; i++)
+    if (!s->srv[i].probe && now >= s->srv[i].next_probe_ms) server_probe_start(&s->srv[i]);
+}
+
+server_set *server_set_start(uv_loop_t *loop, const char *const *names,
+                             const app_config *const *cfgs, size_t n, const app_config *front,
+                             char *err, size_t errlen) {
+  server_set *s = calloc(1, sizeof *s);
+  if (s) s->srv = calloc(n, sizeof *s->srv);
+  if (!s || !s->srv) {
+    if (s) free(s);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  s->loop = loop;
+  s->selected = -1;
+  s->want = -1;
+  s->failback = front->client_failback;
+  s->probe_interval_ms = (uint64_t)front->client_probe_interval * 1000;
+  s->probe_failures = front->client_probe_failures ? front->client_probe_failures : 1;
+  for (size_t i = 0; i < n; i++) {
+    srv *v = &s->srv[i];
+    v->set = s;
+    v->index = i;
+    v->name = names[i];
+    v->rtt_ms = -1;
+    v->next_probe_ms = uv_now(loop) + FIRST_PROBE_MS;
+    char e[256];
+    if (upstream_start(&v->up, loop, cfgs[i], e, sizeof e) != 0) {
+      snprintf(err, errlen, "server %s: %s", names[i], e);
+      s->n = i;
+      server_set_stop(s);
+      return NULL;
+    }
+    s->n = i + 1;
+    if (front->client_select[0] && !strcasecmp(front->client_select, names[i])) s->want = (int)i;
+  }
+  s->res = resolver_create(loop, NULL, NULL, 0);
+  s->dl = select_dialer_new(s);
+  s->dg = select_dgram_new(s);
+  if (!s->res || !s->dl || !s->dg) {
+    snprintf(err, errlen, "out of memory");
+    server_set_stop(s);
+    return NULL;
+  }
+  reselect(s, "start");
+  uv_timer_init(loop, &s->tick);
+  s->tick.data = s;
+  uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+  return s;
+}
+
+static void on_tick_closed(uv_handle_t *h) { free(h->data); }
+
+void server_set_stop(server_set *s) {
+  if (!s) return;
+  dialer_destroy(s->dl);
+  dgram_opener_destroy(s->dg);
+  resolver_destroy(s->res);
+  for (size_t i = 0; i < s->n; i++) {
+    server_probe_cancel(&s->srv[i]);
+    upstream_stop(&s->srv[i].up);
+  }
+  free(s->srv);
+  if (uv_is_active((uv_handle_t *)&s->tick) || s->tick.loop) {
+    s->tick.data = s;
+    uv_close((uv_handle_t *)&s->tick, on_tick_closed);
+  } else {
+    free(s);
+  }
+}
+
+dialer *server_set_dialer(server_set *s) { return s->dl; }
+dgram_opener *server_set_dgram(server_set *s) { return s->dg; }
+resolver *server_set_resolver(server_set *s) { return s->res; }
+size_t server_set_count(const server_set *s) { return s->n; }
+uint64_t server_set_failovers(const server_set *s) { return s->failovers; }
+
+const upstream *server_set_selected(const server_set *s) {
+  return s->selected >= 0 ? &s->srv[s->selected].up : NULL;
+}
+
+void server_set_status(const server_set *s, size_t i, server_status *out) {
+  const srv *v = &s->srv[i];
+  *out = (server_status){
+      v->name,      v->up.cfg,        v->state,          v->socks, v->rtt_ms, (int)i == s->selected,
+      v->probes_ok, v->probes_failed, v->failovers_from, &v->up};
+}
+
+int server_set_connect(server_set *s, const char *name, char *err, size_t errlen) {
+  int want = -1;
+  if (name && *name) {
+    for (size_t i = 0; i < s->n; i++)
+      if (!strcasecmp(s->srv[i].name, name)) want = (int)i;
+    if (want < 0) return snprintf(err, errlen, "no server named '%s'", name), -1;
+  }
+  s->want = want;
+  s->disconnected = false;
+  if (want >= 0) {
+    select_server(s, want, "ctl connect");
+  } else {
+    int best = server_set_best_other(s, -1);
+    select_server(s, best >= 0 ? best : 0, "ctl connect");
+  }
+  return 0;
+}
+
+void server_set_disconnect(server_set *s) {
+  s->disconnected = true;
+  select_server(s, -1, "ctl disconnect");
+}
