@@ -32,7 +32,14 @@ struct sel_req {
 typedef struct {
   dialer base;
   server_set *set;
+  int fixed; /* SEL_FOLLOW, a server's index, or -1 */
 } sel_dialer;
+
+/* The server a new stream or datagram goes to now, -1 for none. */
+static int target_of(const server_set *s, int fixed) {
+  if (s->disconnected) return -1;
+  return fixed == SEL_FOLLOW ? s->selected : fixed;
+}
 
 static void on_req_closed(uv_handle_t *h) { free(h->data); }
 
@@ -93,13 +100,17 @@ static void on_race(uv_timer_t *t) {
 }
 
 static void on_disconnected(uv_timer_t *t) {
-  finish(t->data, NULL, DIAL_ERR_TUNNEL_DOWN, "disconnected (awgproxy ctl connect)");
+  sel_req *r = t->data;
+  finish(r, NULL, DIAL_ERR_TUNNEL_DOWN,
+         r->set->disconnected ? "disconnected (awgproxy ctl connect)"
+                              : "the user's pinned server is not running");
 }
 
 static const dialer_ops sel_ops;
 
 static dial_req *sel_start(dialer *d, const dial_dest *dst, dial_cb cb, void *ctx) {
   server_set *s = ((sel_dialer *)d)->set;
+  int fixed = ((sel_dialer *)d)->fixed, target = target_of(s, fixed);
   sel_req *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->base.ops = &sel_ops;
@@ -110,15 +121,17 @@ static dial_req *sel_start(dialer *d, const dial_dest *dst, dial_cb cb, void *ct
   r->started_ns = uv_hrtime();
   uv_timer_init(s->loop, &r->timer);
   r->timer.data = r;
-  if (s->selected < 0) {
+  if (target < 0) {
     uv_timer_start(&r->timer, on_disconnected, 0, 0);
     return &r->base;
   }
-  if (!start_attempt(r, &r->a, s->selected)) {
+  if (!start_attempt(r, &r->a, target)) {
     uv_close((uv_handle_t *)&r->timer, on_req_closed);
     return NULL;
   }
-  uv_timer_start(&r->timer, on_race, tunnel_probe_delay_ms(s->srv[s->selected].up.tun), 0);
+  /* A pinned user's streams never leave from another server: no race for them. */
+  if (fixed == SEL_FOLLOW)
+    uv_timer_start(&r->timer, on_race, tunnel_probe_delay_ms(s->srv[target].up.tun), 0);
   return &r->base;
 }
 
@@ -134,11 +147,12 @@ static void sel_destroy(dialer *d) { free(d); }
 
 static const dialer_ops sel_ops = {sel_start, sel_cancel, sel_destroy, "servers"};
 
-dialer *select_dialer_new(server_set *s) {
+dialer *select_dialer_new(server_set *s, int fixed) {
   sel_dialer *d = calloc(1, sizeof *d);
   if (!d) return NULL;
   d->base.ops = &sel_ops;
   d->set = s;
+  d->fixed = fixed;
   return &d->base;
 }
 
@@ -147,11 +161,13 @@ dialer *select_dialer_new(server_set *s) {
 typedef struct {
   dgram_opener base;
   server_set *set;
+  int fixed;
 } sel_opener;
 
 typedef struct {
   dgram_flow base;
   server_set *set;
+  int fixed;
   dgram_recv_cb cb;
   void *ctx;
   int server; /* where inner was opened, -1 = nowhere yet */
@@ -170,6 +186,7 @@ static dgram_flow *f_open(dgram_opener *o, dgram_recv_cb cb, void *ctx) {
   if (!f) return NULL;
   f->base.ops = &sel_dgram_ops;
   f->set = ((sel_opener *)o)->set;
+  f->fixed = ((sel_opener *)o)->fixed;
   f->cb = cb;
   f->ctx = ctx;
   f->server = -1;
@@ -180,7 +197,7 @@ static dgram_flow *f_open(dgram_opener *o, dgram_recv_cb cb, void *ctx) {
  * old server's flow is closed, its late replies are gone with it). */
 static int f_send(dgram_flow *base, const dial_dest *to, const uint8_t *data, size_t len) {
   sel_flow *f = (sel_flow *)base;
-  int sel = f->set->selected;
+  int sel = target_of(f->set, f->fixed);
   if (sel < 0) return -1;
   if (sel != f->server) {
     dgram_close(f->inner);
@@ -201,10 +218,11 @@ static void f_destroy(dgram_opener *o) { free(o); }
 
 static const dgram_ops sel_dgram_ops = {f_open, f_send, f_close, f_destroy, "servers"};
 
-dgram_opener *select_dgram_new(server_set *s) {
+dgram_opener *select_dgram_new(server_set *s, int fixed) {
   sel_opener *o = calloc(1, sizeof *o);
   if (!o) return NULL;
   o->base.ops = &sel_dgram_ops;
   o->set = s;
+  o->fixed = fixed;
   return &o->base;
 }

@@ -32,10 +32,16 @@ static bool better(const srv *a, const srv *b) {
   return ra < rb;
 }
 
+/* Auto may take this server: it is up and, in forward mode, offers SOCKS without a login (a
+ * server asking for one is only used when named). */
+static bool eligible(const server_set *s, const srv *v) {
+  return v->state == SRV_UP && (!s->socks_forward || v->socks == SOCKS_CLASS_VALID);
+}
+
 int server_set_best_other(const server_set *s, int except) {
   int best = -1;
   for (size_t i = 0; i < s->n; i++) {
-    if ((int)i == except || s->srv[i].state != SRV_UP) continue;
+    if ((int)i == except || !eligible(s, &s->srv[i])) continue;
     if (best < 0 || better(&s->srv[i], &s->srv[best])) best = (int)i;
   }
   return best;
@@ -80,7 +86,10 @@ static void reselect(server_set *s, const char *reason) {
                                  (s->failback && w->state == SRV_UP && s->selected != s->want));
     if (take) return select_server(s, s->want, reason);
   }
-  if (s->selected >= 0 && s->srv[s->selected].state != SRV_DOWN) return;
+  if (s->selected >= 0 && s->srv[s->selected].state != SRV_DOWN &&
+      !(s->socks_forward && s->srv[s->selected].state == SRV_UP &&
+        !eligible(s, &s->srv[s->selected])))
+    return;
   int best = server_set_best_other(s, -1);
   if (best >= 0) return select_server(s, best, reason);
   /* Nothing is up: stay where we are; at the start, take the first server until probes say. */
@@ -112,9 +121,11 @@ void server_set_probed(srv *v, bool ok, double rtt_ms, socks_class cls) {
     LOG_I("client", "server_state", "server", v->name, "state", srv_state_name(v->state), "socks",
           socks_class_name(v->socks), ok ? "rtt_ms" : NULL, rtt, NULL);
   }
-  /* auto at the start: the first server whose probe completes wins. */
-  bool first_answer = ok && s->want < 0 && !s->disconnected && s->selected >= 0 &&
-                      s->srv[s->selected].state == SRV_UNKNOWN && (int)v->index != s->selected;
+  /* auto at the start: the first server whose probe completes wins (in forward mode, the first
+   * that offers SOCKS without a login). */
+  bool first_answer = ok && eligible(s, v) && s->want < 0 && !s->disconnected && s->selected >= 0 &&
+                      (int)v->index != s->selected && !eligible(s, &s->srv[s->selected]) &&
+                      s->srv[s->selected].state != SRV_DOWN;
   if (first_answer) return select_server(s, (int)v->index, "first to answer");
   if (v->state != before)
     reselect(s, v->state == SRV_DOWN ? "selected server is down" : "failback");
@@ -171,10 +182,21 @@ server_set *server_set_start(uv_loop_t *loop, const char *const *names,
     s->n = i + 1;
     if (front->client_select[0] && !strcasecmp(front->client_select, names[i])) s->want = (int)i;
   }
+  s->socks_forward = front->socks_mode == SOCKS_MODE_FORWARD;
   s->res = resolver_create(loop, NULL, NULL, 0);
-  s->dl = select_dialer_new(s);
-  s->dg = select_dgram_new(s);
-  if (!s->res || !s->dl || !s->dg) {
+  s->dl = select_dialer_new(s, SEL_FOLLOW);
+  s->dg = select_dgram_new(s, SEL_FOLLOW);
+  s->none_dl = select_dialer_new(s, -1);
+  s->none_dg = select_dgram_new(s, -1);
+  s->pin_dl = calloc(n, sizeof *s->pin_dl);
+  s->pin_dg = calloc(n, sizeof *s->pin_dg);
+  bool pins_ok = s->pin_dl && s->pin_dg;
+  for (size_t i = 0; pins_ok && i < n; i++) {
+    s->pin_dl[i] = select_dialer_new(s, (int)i);
+    s->pin_dg[i] = select_dgram_new(s, (int)i);
+    pins_ok = s->pin_dl[i] && s->pin_dg[i];
+  }
+  if (!s->res || !s->dl || !s->dg || !s->none_dl || !s->none_dg || !pins_ok) {
     snprintf(err, errlen, "out of memory");
     server_set_stop(s);
     return NULL;
@@ -192,6 +214,14 @@ void server_set_stop(server_set *s) {
   if (!s) return;
   dialer_destroy(s->dl);
   dgram_opener_destroy(s->dg);
+  dialer_destroy(s->none_dl);
+  dgram_opener_destroy(s->none_dg);
+  for (size_t i = 0; i < s->n; i++) {
+    if (s->pin_dl) dialer_destroy(s->pin_dl[i]);
+    if (s->pin_dg) dgram_opener_destroy(s->pin_dg[i]);
+  }
+  free(s->pin_dl);
+  free(s->pin_dg);
   resolver_destroy(s->res);
   for (size_t i = 0; i < s->n; i++) {
     server_probe_cancel(&s->srv[i]);
@@ -244,4 +274,20 @@ int server_set_connect(server_set *s, const char *name, char *err, size_t errlen
 void server_set_disconnect(server_set *s) {
   s->disconnected = true;
   select_server(s, -1, "ctl disconnect");
+  for (size_t i = 0; i < s->n; i++) /* pinned users' streams on the other servers too */
+    upstream_abort_streams(&s->srv[i].up, "ctl disconnect");
+}
+
+bool server_set_route(server_set *s, const char *name, dialer **dl, dgram_opener **dg,
+                      resolver **res) {
+  for (size_t i = 0; i < s->n; i++) {
+    if (strcasecmp(s->srv[i].name, name) != 0) continue;
+    *dl = s->pin_dl[i];
+    *dg = s->pin_dg[i];
+    *res = s->srv[i].up.res;
+    return true;
+  }
+  *dl = s->none_dl;
+  *dg = s->none_dg;
+  return false;
 }

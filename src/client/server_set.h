@@ -73,8 +73,13 @@ uint64_t server_set_failovers(const server_set *s);
 
 /* ctl connect: name NULL or "" = auto. -1 with err for an unknown name. */
 int server_set_connect(server_set *s, const char *name, char *err, size_t errlen);
-/* ctl disconnect. */
+/* ctl disconnect: every stream on every server ends, pinned users' too. */
 void server_set_disconnect(server_set *s);
+/* The ways through server name alone, for a [Socks] User pinned to it: no race, no failover
+ * (its streams never leave from another server), failing while disconnected. An unknown name
+ * (its file did not load) gets ways that always fail, and false. */
+bool server_set_route(server_set *s, const char *name, dialer **dl, dgram_opener **dg,
+                      resolver **res);
 
 const char *srv_state_name(srv_state st);
 const char *socks_class_name(socks_class c);

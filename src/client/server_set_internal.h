@@ -39,6 +39,11 @@ struct server_set {
   resolver *res; /* the front-ends' resolver, through the selected server */
   dialer *dl;
   dgram_opener *dg;
+  bool socks_forward;    /* [Socks] Mode = forward: auto only picks Valid SOCKS services */
+  dialer **pin_dl;       /* [n]: each server alone, for pinned users */
+  dgram_opener **pin_dg; /* [n] */
+  dialer *none_dl;       /* a pin to a server that is not there */
+  dgram_opener *none_dg;
 };
 
 /* server_probe.c: starts a probe of v (v->probe set); it reports to server_set_probed. */
@@ -51,8 +56,11 @@ void server_set_race_won(struct server_set *s, size_t winner);
 /* server_set.c: the best server that is up other than `except` (-1 = none). */
 int server_set_best_other(const struct server_set *s, int except);
 
-/* select_dialer.c */
-dialer *select_dialer_new(struct server_set *s);
-dgram_opener *select_dgram_new(struct server_set *s);
+/* select_dialer.c: fixed = SEL_FOLLOW follows the selection (and races); an index is that server
+ * only (a pinned user's); -1 is none (an unknown pin: every stream fails). Disconnected, all
+ * fail. */
+#define SEL_FOLLOW (-2)
+dialer *select_dialer_new(struct server_set *s, int fixed);
+dgram_opener *select_dgram_new(struct server_set *s, int fixed);
 
 #endif

@@ -185,6 +185,7 @@ typedef struct {
   size_t n_forwards;
   /* [Server] */
   uint16_t server_socks_port; /* SOCKS5 on the tunnel address, 0 = off */
+  bool server_socks_auth;     /* [Server] SocksAuth: that service asks for [Socks] User logins */
   bool has_local_socks;
   cfg_hostport local_socks;             /* e.g. 127.0.0.1:1081 */
   bool server_allow_private;            /* the exit may reach RFC 1918 / ULA destinations */

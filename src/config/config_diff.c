@@ -196,6 +196,7 @@ int config_keep_restart_only(app_config *l, const app_config *r, const char **na
   KEEP(&d, l, r, http_max_connections, "[Http] MaxConnections");
   KEEP_ARRAY(&d, l, r, forwards, n_forwards, fwd_eq, "[Forward]");
   KEEP(&d, l, r, server_socks_port, "[Server] Socks");
+  KEEP(&d, l, r, server_socks_auth, "[Server] SocksAuth");
   KEEP(&d, l, r, server_quic, "[Server] Quic");
   KEEP(&d, l, r, server_quic_port, "[Server] QuicPort");
   KEEP(&d, l, r, server_quic_stream_window, "[Server] QuicStreamWindow");

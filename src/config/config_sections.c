@@ -235,6 +235,12 @@ static int k_allow_private(load_ctx *L, char *v, char *err, size_t n) {
   return 0;
 }
 
+static int k_server_socks_auth(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_bool(v, &L->c->server_socks_auth) != 0)
+    return snprintf(err, n, "'%.32s' is not a boolean; use on or off", v), -1;
+  return 0;
+}
+
 static int k_server_cap(char *v, uint32_t *out, char *err, size_t n) {
   uint64_t m;
   if (cfg_parse_uint(v, 1, CFG_MAX_CONNECTIONS_LIMIT, &m, err, n)) return -1;
@@ -280,6 +286,7 @@ static int k_server_threads(load_ctx *L, char *v, char *err, size_t n) {
 
 const key_spec cfg_server_keys[] = {
     {"Socks", k_server_socks, 0},
+    {"SocksAuth", k_server_socks_auth, 0},
     {"LocalSocks", k_local_socks, 0},
     {"AllowPrivate", k_allow_private, 0},
     {"MaxSessions", k_max_sessions, 0},

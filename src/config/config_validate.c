@@ -316,6 +316,14 @@ void config_validate_mode(const app_config *c, diag_list *d) {
            "lines or use Mode = connect");
 }
 
+/* SocksAuth asks the peers for a login on the tunnel's SOCKS service: there must be logins. */
+static void validate_socks_auth(const app_config *c, diag_list *d) {
+  if (c->server_socks_auth && !c->n_socks_users)
+    diag_add(d, DIAG_ERROR, 0,
+             "[Server] SocksAuth = on needs [Socks] User entries (awgproxy passwd makes the hash); "
+             "add one or set SocksAuth = off");
+}
+
 void config_validate_front(app_config *c, diag_list *d) {
   validate_socks(c, d);
   validate_listeners(c, d);
@@ -329,6 +337,7 @@ void config_validate(app_config *c, diag_list *d, const int *iface_lines, bool s
   warn_trailer_losses(c, d, iface_lines);
   validate_peers(c, d);
   validate_exit(c, d);
+  validate_socks_auth(c, d);
   if (!set_member) {
     config_validate_front(c, d);
     config_validate_mode(c, d);

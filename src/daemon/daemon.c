@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "client/socks_forward.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/worker_rpc.h"
 #include "stream/icmp_watch.h"
@@ -56,6 +57,38 @@ static void close_cb(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+static const upstream *pick_upstream(void *ctx) {
+  daemon_state *s = ctx;
+  return s->set ? server_set_selected(s->set) : &s->up;
+}
+
+static bool pin_route(void *ctx, const char *server, socks_route *out) {
+  return server_set_route(ctx, server, &out->dl, &out->dg, &out->res);
+}
+
+/* [Socks]: our SOCKS server, or in forward mode forwards of its listeners to the selected
+ * server's own SOCKS service. */
+static int start_socks(daemon_state *s, char *err, size_t errlen) {
+  if (s->cfg->socks_mode != SOCKS_MODE_FORWARD) {
+    s->socks = socks_server_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
+    if (s->socks && s->set) socks_server_set_pins(s->socks, pin_route, s->set);
+    return s->socks ? 0 : -1;
+  }
+  s->socks_fwd_dl = socks_forward_dialer_new(s->loop, pick_upstream, s);
+  s->socks_fwd_cfg = socks_forward_config(s->cfg);
+  if (!s->socks_fwd_dl || !s->socks_fwd_cfg) return snprintf(err, errlen, "out of memory"), -1;
+  s->socks_fwd =
+      forwarder_start(s->loop, s->socks_fwd_cfg, s->socks_fwd_dl, s->dg, s->res, err, errlen);
+  if (!s->socks_fwd) return -1;
+  for (size_t i = 0; i < s->cfg->n_socks_listen; i++) {
+    char a[300];
+    cfg_format_hostport(&s->cfg->socks_listen[i], a, sizeof a);
+    LOG_I("socks", "listening", "address", a, "mode", "forward", "to",
+          "the selected server's SOCKS service (its tunnel address, port 1080)", NULL);
+  }
+  return 0;
+}
+
 /* The client role serves SOCKS (and HTTP, with [Http] Listen) through the tunnel; names resolve
  * through it too. */
 static int start_frontends(daemon_state *s, char *err, size_t errlen) {
@@ -77,8 +110,7 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
       LOG_W("dns", "no_dns_configured", "msg",
             "no DNS in [Interface]: names go to 1.1.1.1 and 8.8.8.8 through the tunnel", NULL);
   }
-  s->socks = socks_server_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
-  if (!s->socks) return -1;
+  if (start_socks(s, err, errlen) != 0) return -1;
   s->http = http_proxy_start(s->loop, s->cfg, s->dl, err, errlen);
   if (!s->http) return -1;
   s->fwd = forwarder_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
@@ -98,6 +130,12 @@ static void stop_all(daemon_state *s) {
   s->http = NULL;
   forwarder_stop(s->fwd);
   s->fwd = NULL;
+  forwarder_stop(s->socks_fwd);
+  s->socks_fwd = NULL;
+  dialer_destroy(s->socks_fwd_dl); /* after the forwarder: it cancelled its requests */
+  s->socks_fwd_dl = NULL;
+  socks_forward_config_free(s->socks_fwd_cfg);
+  s->socks_fwd_cfg = NULL;
   /* The client's servers after their users: these cancelled their requests, closed their flows */
   s->dl = NULL, s->dg = NULL, s->res = NULL, s->quic = NULL;
   if (s->role == DAEMON_CLIENT) {

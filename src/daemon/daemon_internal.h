@@ -41,6 +41,10 @@ typedef struct {
   dgram_opener *dg;  /* client: how the front-ends open UDP flows */
   socks_server *socks;
   forwarder *fwd;
+  /* client, [Socks] Mode = forward (client/socks_forward.h): the listeners as forwards */
+  forwarder *socks_fwd;
+  dialer *socks_fwd_dl;
+  app_config *socks_fwd_cfg;
   http_proxy *http;              /* client: [Http] Listen */
   exit_ctx *exit;                /* server: the userspace exit */
   observe *obs;                  /* [Metrics] and [Control] endpoints */

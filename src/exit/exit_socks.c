@@ -108,8 +108,8 @@ static socks_service *service(struct exit_socks *es, exit_socks_env *env, bool i
   socks_service_cfg sc = {
       .loop = es->x->loop,
       .log_component = "server_socks",
-      .users = in_tunnel ? NULL : cfg->socks_users,
-      .n_users = in_tunnel ? 0 : cfg->n_socks_users,
+      .users = in_tunnel && !cfg->server_socks_auth ? NULL : cfg->socks_users,
+      .n_users = in_tunnel && !cfg->server_socks_auth ? 0 : cfg->n_socks_users,
       .handshake_timeout_ms = (uint64_t)cfg->socks_handshake_timeout * 1000,
       .idle_timeout_ms = (uint64_t)cfg->idle_timeout * 1000,
       .conn = exit_socks_connector(env),
@@ -144,7 +144,10 @@ int exit_socks_start(exit_ctx *x, char *err, size_t errlen) {
             NULL);
   }
   LOG_I("server_socks", "listening", "tunnel", cfg->server_socks_port ? addrs : "off", "local",
-        local, "auth_tunnel", "none (peers are authenticated by their keys)", "auth_local",
+        local, "auth_tunnel",
+        cfg->server_socks_auth ? "username/password (SocksAuth)"
+                               : "none (peers are authenticated by their keys)",
+        "auth_local",
         !cfg->has_local_socks ? "-"
         : cfg->n_socks_users  ? "username/password"
                               : "none",

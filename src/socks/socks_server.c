@@ -19,7 +19,11 @@ struct socks_server {
   dialer *dl;
   dgram_opener *dg;
   resolver *res;
-  bool fast_open; /* [Socks] FastOpen */
+  bool fast_open;              /* [Socks] FastOpen */
+  const cfg_socks_user *users; /* the config's, for their pins */
+  size_t n_users;
+  socks_pin_fn pin; /* NULL: nobody is pinned */
+  void *pin_ctx;
   socks_service *svc;
   socks_uv_listener *lst[MAX_LISTENERS];
   size_t n_lst;
@@ -27,13 +31,21 @@ struct socks_server {
 
 /* ---- the connector: through the tunnel -------------------------------------------------- */
 
+/* The ways a client's streams take: its pinned server's, or the front-ends' own. */
+static socks_route route_of(const struct socks_server *srv, const socks_origin *o) {
+  socks_route r = {srv->dl, srv->dg, srv->res};
+  if (!srv->pin || o->user < 0 || (size_t)o->user >= srv->n_users) return r;
+  const char *server = srv->users[o->user].server;
+  if (server[0]) srv->pin(srv->pin_ctx, server, &r);
+  return r;
+}
+
 static void *tunnel_connect(void *env, const socks_origin *o, const dial_dest *dst,
                             socks_connect_cb cb, void *ctx) {
-  (void)o;
   struct socks_server *srv = env;
   dial_dest dd = *dst;
   if (srv->fast_open) dd.flags |= DIAL_EARLY;
-  return dialer_start(srv->dl, &dd, cb, ctx);
+  return dialer_start(route_of(srv, o).dl, &dd, cb, ctx);
 }
 
 static void tunnel_cancel(void *req) { dial_cancel(req); }
@@ -44,7 +56,8 @@ static void *tunnel_udp_start(void *env, const socks_origin *o, const socks_addr
   if (o->local.ss_family != o->peer.ss_family ||
       (o->local.ss_family != AF_INET && o->local.ss_family != AF_INET6))
     return snprintf(err, errlen, "cannot read the connection's addresses"), NULL;
-  return udp_assoc_start(srv->loop, srv->res, srv->dg, (const struct sockaddr *)&o->local,
+  socks_route r = route_of(srv, o);
+  return udp_assoc_start(srv->loop, r.res, r.dg, (const struct sockaddr *)&o->local,
                          (const struct sockaddr *)&o->peer, hint, bnd, err, errlen);
 }
 
@@ -61,6 +74,8 @@ socks_server *socks_server_start(uv_loop_t *loop, const app_config *cfg, dialer 
   srv->dg = dg;
   srv->res = res;
   srv->fast_open = cfg->socks_fast_open;
+  srv->users = cfg->socks_users;
+  srv->n_users = cfg->n_socks_users;
   socks_service_cfg sc = {
       .loop = loop,
       .log_component = "socks",
@@ -106,6 +121,11 @@ void socks_server_stop(socks_server *srv) {
   /* Sessions end now, cancelling their dialer requests while the dialer still exists. */
   socks_service_stop(srv->svc);
   free(srv);
+}
+
+void socks_server_set_pins(socks_server *srv, socks_pin_fn fn, void *ctx) {
+  srv->pin = fn;
+  srv->pin_ctx = ctx;
 }
 
 void socks_server_get_stats(const socks_server *srv, socks_stats *out) {

@@ -23,6 +23,17 @@ typedef struct socks_server socks_server;
 socks_server *socks_server_start(uv_loop_t *loop, const app_config *cfg, dialer *dl,
                                  dgram_opener *dg, resolver *res, char *err, size_t errlen);
 void socks_server_stop(socks_server *s);
+
+/* Where a [Socks] User pinned to a server (User = NAME:HASH:SERVER) goes: fills the ways through
+ * that server; false when the name is unknown (its streams then fail, they never leave from
+ * another server). */
+typedef struct {
+  dialer *dl;
+  dgram_opener *dg;
+  resolver *res;
+} socks_route;
+typedef bool (*socks_pin_fn)(void *ctx, const char *server, socks_route *out);
+void socks_server_set_pins(socks_server *s, socks_pin_fn fn, void *ctx);
 void socks_server_get_stats(const socks_server *s, socks_stats *out);
 
 #endif

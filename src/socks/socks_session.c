@@ -57,6 +57,7 @@ struct session {
   socks5_userpass up;
   uv_work_t work;
   bool auth_ok, closing_client, work_pending;
+  int user_index;            /* set off the loop by auth_work, read in auth_done */
   bool over_cap;             /* arrived past [Socks] MaxConnections: its request gets a failure */
   bool in_read;              /* inside on_client_read */
   char sid[OBS_SID_LEN + 1]; /* random id tying this connection's log events together */
@@ -356,7 +357,8 @@ static void handle_v5_request(session *s, const socks5_request *rq) {
 static void auth_work(uv_work_t *w) {
   session *s = w->data;
   const socks_service_cfg *c = &s->svc->cfg;
-  s->auth_ok = socks_users_verify(c->users, c->n_users, s->up.user, s->up.pass);
+  s->user_index = socks_users_match(c->users, c->n_users, s->up.user, s->up.pass);
+  s->auth_ok = s->user_index >= 0;
 }
 
 static void process(session *s);
@@ -375,6 +377,7 @@ static void auth_done(uv_work_t *w, int status) {
     close_after_reply(s);
     return;
   }
+  s->origin.user = s->user_index;
   s->st = ST_REQUEST;
   stream_read_start(s->client);
   process(s);
@@ -552,6 +555,7 @@ void socks_session_start(socks_service *svc, stream *client, const socks_origin 
   s->svc = svc;
   s->client = client;
   s->origin = *origin;
+  s->origin.user = -1;
   /* Counted when it arrives: a connection past the cap still gets its handshake, so that the
    * application reads a reply instead of a bare close. */
   s->over_cap = svc->cfg.max_connections && svc->live >= svc->cfg.max_connections;

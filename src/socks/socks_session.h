@@ -30,6 +30,9 @@ typedef struct {
 /* Where a client connection comes from: the address it reached us on and its own address. */
 typedef struct {
   struct sockaddr_storage local, peer;
+  /* The [Socks] User entry the client logged in as (index into the service's users), -1 for
+   * none; set by the session after the login, whatever the caller passed. */
+  int user;
 } socks_origin;
 
 /* On success s is a connected stream (ownership to the callee) and err = DIAL_OK. On failure s is

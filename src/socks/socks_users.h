@@ -14,5 +14,7 @@
  * the time does not tell whether a name exists. Slow by design (Argon2id, ~0.1 s per entry):
  * call it off the loop (uv_queue_work). */
 bool socks_users_verify(const cfg_socks_user *users, size_t n, const char *user, const char *pass);
+/* The same, telling which entry matched (its index), or -1. */
+int socks_users_match(const cfg_socks_user *users, size_t n, const char *user, const char *pass);
 
 #endif

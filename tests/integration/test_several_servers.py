@@ -63,7 +63,7 @@ class Lab2:
     """C, A, B, T and the processes on them."""
 
     def __init__(self, lab, b_kind="awgproxy", delay_a_ms=0, probe_interval=5, extra_client="",
-                 start=True):
+                 start=True, socks_extra="", server_socks=None, server_extra=None):
         self.lab = lab
         self.b_kind = b_kind
         self.c, self.a, self.b, self.t = (lab.netns("c"), lab.netns("a"), lab.netns("b"),
@@ -85,6 +85,9 @@ class Lab2:
         lab.processes.append(self.web)
         self.keys = {n: keypair() for n in ("a", "b", "ca", "cb")}
         self.delay_a_ms = delay_a_ms
+        self.socks_extra = socks_extra
+        self.server_socks = server_socks or {}  # name -> extra [Socks] lines of that server
+        self.server_extra = server_extra or {}  # name -> more sections of that server
         self.relay = None
         self.servers = {}
         self.start_server("a")
@@ -102,7 +105,8 @@ class Lab2:
         priv = self.keys[name][0]
         cpub = self.keys["c" + name][1]
         return (f"[Interface]\nPrivateKey = {priv}\nListenPort = {PORT}\nAddress = {net}.1/24\n"
-                f"{OBFS[name]}\n[Socks]\nConnectTimeout = 10\n\n"
+                f"{OBFS[name]}\n[Socks]\nConnectTimeout = 10\n{self.server_socks.get(name, '')}\n"
+                f"{self.server_extra.get(name, '')}\n"
                 f"[Peer]\nPublicKey = {cpub}\nAllowedIPs = {net}.2/32\n")
 
     def start_server(self, name):
@@ -132,7 +136,7 @@ class Lab2:
     def start_client(self, probe_interval, extra_client, start=True):
         d = pathlib.Path(self.c.file("servers.d"))
         d.mkdir()
-        front = (cl.socks_section(connect_timeout=5, tunnel_wait=3)
+        front = (cl.socks_section(connect_timeout=5, tunnel_wait=3) + self.socks_extra
                  + f"\n[Control]\nListen = 127.0.0.1:{CONTROL_PORT}\n"
                  + f"\n[Client]\nProbeInterval = {probe_interval}\n{extra_client}")
         self.write(d / "a.conf", self.client_file("a", self.a_endpoint, front))
@@ -195,11 +199,13 @@ class Lab2:
         return self.c.run([str(netns.awgproxy_binary()), "ctl", "--connect",
                            f"127.0.0.1:{CONTROL_PORT}", *args], check=False, timeout=15)
 
-    def whoami(self, max_time=8):
-        """The source address T saw, through SOCKS (None when the request failed)."""
-        r = self.c.run(["curl", "-sS", "--max-time", str(max_time), "--socks5",
-                        f"127.0.0.1:{cl.SOCKS_PORT}", f"http://{T_ADDR}/"], check=False,
-                       timeout=max_time + 10)
+    def whoami(self, max_time=8, login=None):
+        """The source address T saw, through SOCKS (None when the request failed); login =
+        (user, password) for a SOCKS5 login."""
+        cred = f"{login[0]}:{login[1]}@" if login else ""
+        r = self.c.run(["curl", "-sS", "--max-time", str(max_time), "--proxy",
+                        f"socks5://{cred}127.0.0.1:{cl.SOCKS_PORT}", f"http://{T_ADDR}/"],
+                       check=False, timeout=max_time + 10)
         return r.stdout.strip() if r.returncode == 0 else None
 
     def logs(self):
@@ -322,3 +328,49 @@ def test_directory_with_a_broken_file(lab):
     assert egress_of(l2.whoami()) in ("a", "b")
     r = l2.c.run([str(netns.awgproxy_binary()), "check", "-c", str(l2.confdir)], check=False)
     assert r.returncode == 1 and "c.conf:2:" in r.stdout + r.stderr, r
+
+
+def _hash(password):
+    netns.register_secret(password)
+    r = subprocess.run([str(netns.awgproxy_binary()), "passwd"], input=password + "\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
+def test_forward_mode_runs_socks_end_to_end(lab):
+    """[Socks] Mode = forward: the application speaks SOCKS with the server itself. Auto skips a
+    (its SOCKS service wants a password), an explicit connect uses it, with the login end to
+    end."""
+    pw = "alice-pw-7c41"
+    l2 = Lab2(lab, socks_extra="Mode = forward\n",
+              server_socks={"a": f"User = alice:{_hash(pw)}\n"},
+              server_extra={"a": "[Server]\nSocksAuth = on\n"})
+    l2.wait_both_up()
+    doc, _ = l2.servers_doc()
+    assert doc["a"]["socks"] == "AuthenticationRequired" and doc["b"]["socks"] == "Valid", doc
+    assert l2.selected() == "b"
+    assert egress_of(l2.whoami()) == "b", l2.logs()
+    r = l2.ctl("connect", "a")
+    assert r.returncode == 0, r
+    assert egress_of(l2.whoami(login=("alice", pw))) == "a", l2.logs()
+    assert l2.whoami(login=("alice", "wrong")) is None
+    assert l2.whoami() is None  # no login offered: a's service refuses
+    assert "alice" not in l2.client.log().replace("alice:", "")  # never logged by the client
+
+
+def test_users_pinned_to_servers(lab):
+    """User = alice:HASH:a and bob:HASH:b: their streams leave from their servers whatever is
+    selected; the target sees two different source addresses."""
+    pa, pb = "pin-alice-51", "pin-bob-93"
+    l2 = Lab2(lab, socks_extra=f"User = alice:{_hash(pa)}:a\nUser = bob:{_hash(pb)}:b\n")
+    l2.wait_both_up()
+    for sel in ("a", "b"):
+        assert l2.ctl("connect", sel).returncode == 0
+        assert egress_of(l2.whoami(login=("alice", pa))) == "a", l2.logs()
+        assert egress_of(l2.whoami(login=("bob", pb))) == "b", l2.logs()
+    assert l2.whoami(login=("bob", "nope")) is None
+    # Pinned streams never fail over: with b gone, bob's connections fail; alice's still work.
+    l2.servers["b"].stop(sig=signal.SIGKILL)
+    assert l2.whoami(login=("bob", pb), max_time=6) is None
+    assert egress_of(l2.whoami(login=("alice", pa))) == "a"
