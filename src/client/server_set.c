@@ -53,6 +53,12 @@ static void retarget_resolver(server_set *s) {
   resolver_retarget(s->res, ipstack_netif(tunnel_ipstack(u->tun)), u->cfg->dns, u->cfg->n_dns);
 }
 
+/* Servers neither selected nor holding pinned users keep no QUIC connection (quiet standby). */
+static void update_standby(server_set *s) {
+  for (size_t i = 0; i < s->n; i++)
+    quic_client_set_standby(s->srv[i].up.quic, (int)i != s->selected && !s->srv[i].pinned);
+}
+
 /* Makes i the selected server (-1: none). The one left loses its streams: new ones go to i, and
  * streams on a server the client has left would otherwise linger on a dead path. */
 static void select_server(server_set *s, int i, const char *reason) {
@@ -68,6 +74,7 @@ static void select_server(server_set *s, int i, const char *reason) {
     }
   }
   retarget_resolver(s);
+  update_standby(s);
   char rtt[24] = "";
   if (i >= 0 && s->srv[i].rtt_ms >= 0) snprintf(rtt, sizeof rtt, "%.1f", s->srv[i].rtt_ms);
   LOG_I("client", "server_selected", "server", i >= 0 ? s->srv[i].name : "none", "previous",
@@ -181,6 +188,8 @@ server_set *server_set_start(uv_loop_t *loop, const char *const *names,
     }
     s->n = i + 1;
     if (front->client_select[0] && !strcasecmp(front->client_select, names[i])) s->want = (int)i;
+    for (size_t k = 0; k < front->n_socks_users; k++)
+      if (!strcasecmp(front->socks_users[k].server, names[i])) v->pinned = true;
   }
   s->socks_forward = front->socks_mode == SOCKS_MODE_FORWARD;
   s->res = resolver_create(loop, NULL, NULL, 0);

@@ -22,6 +22,7 @@ typedef struct srv {
   uint64_t next_probe_ms; /* uv_now */
   uint64_t probes_ok, probes_failed, failovers_from;
   server_probe *probe; /* in flight, NULL otherwise */
+  bool pinned;         /* [Socks] User entries are pinned to it: it stays in use */
 } srv;
 
 struct server_set {

@@ -45,6 +45,7 @@ struct quic_client {
   quic_conn *conn;
   conn_state st;
   bool ever_up;
+  bool standby;        /* a server the client does not use now: no connection unless a dial waits */
   bool attempt_probed; /* this attempt has asked the tunnel for a liveness handshake */
   uint64_t attempt_started, retry_at, tunnel_wait_ms, connect_timeout_ms;
   uv_timer_t tick;
@@ -324,6 +325,12 @@ static void drop_conn(quic_client *qc, const char *reason) {
 
 static void conn_closed(void *ctx, const char *reason) { drop_conn(ctx, reason); }
 
+void quic_client_set_standby(quic_client *qc, bool on) {
+  if (!qc || qc->standby == on) return;
+  qc->standby = on;
+  if (!on) qc->retry_at = now_ms(qc); /* in use again: connect at once */
+}
+
 void quic_client_abort(quic_client *qc, const char *reason) {
   if (qc->conn) drop_conn(qc, reason);
 }
@@ -399,7 +406,8 @@ static void on_tick(uv_timer_t *t) {
   int family;
   const uint8_t *server = host_of(&qc->path.remote, &family);
   bool tunnel_up = tunnel_route_is_up(qc->tun, family, server);
-  if (qc->st == ST_IDLE && now >= qc->retry_at && tunnel_up) connect_now(qc);
+  if (qc->st == ST_IDLE && now >= qc->retry_at && tunnel_up && (!qc->standby || qc->waiting))
+    connect_now(qc);
   if (qc->st == ST_CONNECTING && qc->mode == CFG_TRANSPORT_AUTO && !tunnel_up)
     qc->attempt_started = now; /* the probe's clock runs while the tunnel is up */
   if (qc->st == ST_CONNECTING && qc->mode == CFG_TRANSPORT_AUTO &&

@@ -46,6 +46,10 @@ void quic_client_stop(quic_client *qc);
 /* Ends the connection now, if there is one (its open streams end with an error) and redials
  * later as after any lost connection: a client leaving this server for another. */
 void quic_client_abort(quic_client *qc, const char *reason);
+/* A client with several servers keeps no QUIC connection to the ones it does not use (a stock
+ * client idling would send nothing like its PINGs): on, no connection is made unless a stream
+ * waits for one (Transport = quic); off, one is made at once. */
+void quic_client_set_standby(quic_client *qc, bool on);
 quic_route quic_client_route(const quic_client *qc);
 /* True when a stream QUIC could not carry may take the ip path instead (Transport = auto). */
 bool quic_client_may_fall_back(const quic_client *qc);

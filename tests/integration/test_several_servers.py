@@ -138,6 +138,7 @@ class Lab2:
         d.mkdir()
         front = (cl.socks_section(connect_timeout=5, tunnel_wait=3) + self.socks_extra
                  + f"\n[Control]\nListen = 127.0.0.1:{CONTROL_PORT}\n"
+                 + f"\n[Metrics]\nListen = 127.0.0.1:{CONTROL_PORT + 1}\n"
                  + f"\n[Client]\nProbeInterval = {probe_interval}\n{extra_client}")
         self.write(d / "a.conf", self.client_file("a", self.a_endpoint, front))
         self.write(d / "b.conf", self.client_file("b", f"{B_UNDER}:{PORT}"))
@@ -166,8 +167,9 @@ class Lab2:
 
     # -- asking the client
     def api(self, method, path, body=b""):
+        port = CONTROL_PORT + 1 if path == "/metrics" else CONTROL_PORT
         with cl.in_netns(self.c):
-            s = socket.create_connection(("127.0.0.1", CONTROL_PORT), timeout=10)
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
         with s:
             s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                       f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
@@ -231,6 +233,10 @@ def test_auto_picks_the_lower_rtt_server(lab):
     assert doc["a"]["rtt_ms"] > doc["b"]["rtt_ms"] + 30, doc
     assert l2.selected() == "b", (doc, l2.logs())
     assert egress_of(l2.whoami()) == "b", l2.logs()
+    # Quiet standby: QUIC (and its PINGs) only to the server in use.
+    netns.wait_until(lambda: l2.servers_doc()[0]["b"]["transport"] == "quic", 10,
+                     what="QUIC up with the selected server")
+    assert l2.servers_doc()[0]["a"]["transport"] == "ip", l2.servers_doc()[1]
     r = l2.ctl("servers")
     assert r.returncode == 0 and "Valid" in r.stdout and "*  b" in r.stdout, r
     assert "failovers: 0" in r.stdout, r
@@ -268,6 +274,10 @@ def test_failover_when_the_selected_server_is_killed(lab):
     held.close()
     doc, whole = l2.servers_doc()
     assert doc[other]["selected"] and whole["failovers"] >= 1, whole
+    st, metrics = l2.api("GET", "/metrics")
+    text = metrics.decode()
+    assert st == 200 and f'awgproxy_server_failovers_total{{server="{first}"}} 1' in text, text
+    assert f'awgproxy_server_selected{{server="{other}"}} 1' in text, text
     r = l2.ctl("servers")
     assert r.returncode == 0 and "failovers: 1" in r.stdout, r
 
