@@ -180,7 +180,7 @@ server_set *server_set_start(uv_loop_t *loop, const char *const *names,
     v->rtt_ms = -1;
     v->next_probe_ms = uv_now(loop) + FIRST_PROBE_MS;
     char e[256];
-    if (upstream_start(&v->up, loop, cfgs[i], e, sizeof e) != 0) {
+    if (upstream_start(&v->up, loop, cfgs[i], front, e, sizeof e) != 0) {
       snprintf(err, errlen, "server %s: %s", names[i], e);
       s->n = i;
       server_set_stop(s);

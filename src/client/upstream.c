@@ -12,7 +12,8 @@
 #include "stream/dgram_lwip.h"
 #include "stream/dialer_lwip.h"
 
-int upstream_start(upstream *u, uv_loop_t *loop, const app_config *cfg, char *err, size_t errlen) {
+int upstream_start(upstream *u, uv_loop_t *loop, const app_config *cfg, const app_config *front,
+                   char *err, size_t errlen) {
   memset(u, 0, sizeof *u);
   u->cfg = cfg;
   u->tun = tunnel_create(loop, cfg, err, errlen);
@@ -20,8 +21,8 @@ int upstream_start(upstream *u, uv_loop_t *loop, const app_config *cfg, char *er
   struct netif *nif = ipstack_netif(tunnel_ipstack(u->tun));
   u->res = resolver_create(loop, nif, cfg->dns, cfg->n_dns);
   if (!u->res) goto oom;
-  dialer_lwip_env env = {loop, u->tun, u->res, (uint64_t)cfg->connect_timeout * 1000,
-                         (uint64_t)cfg->tunnel_wait * 1000};
+  dialer_lwip_env env = {loop, u->tun, u->res, (uint64_t)front->connect_timeout * 1000,
+                         (uint64_t)front->tunnel_wait * 1000};
   u->dl_ip = dialer_lwip_new(&env);
   if (!u->dl_ip) goto oom;
   u->quic =

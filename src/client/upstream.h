@@ -26,9 +26,11 @@ typedef struct {
   struct path_probe *probe;
 } upstream;
 
-/* Creates the tunnel (handshaking starts) and the ways through it. Returns 0, or -1 with a
- * message in err and nothing left running. */
-int upstream_start(upstream *u, uv_loop_t *loop, const app_config *cfg, char *err, size_t errlen);
+/* Creates the tunnel (handshaking starts) and the ways through it: cfg is the server's config,
+ * front the one whose [Socks] ConnectTimeout and TunnelWait apply (the same one, or a set's
+ * merged front-end). Returns 0, or -1 with a message in err and nothing left running. */
+int upstream_start(upstream *u, uv_loop_t *loop, const app_config *cfg, const app_config *front,
+                   char *err, size_t errlen);
 /* After the front-ends that used it stopped (their requests cancelled, their flows closed). */
 void upstream_stop(upstream *u);
 /* Ends every stream open through this server, both transports: its lwIP connections are reset

@@ -220,7 +220,7 @@ static int start_tunnels(daemon_state *s, const client_servers *cs, char *err, s
     s->set = server_set_start(s->loop, cs->names, cs->cfgs, cs->n, s->cfg, err, errlen);
     return s->set ? 0 : -1;
   }
-  if (upstream_start(&s->up, s->loop, s->cfg, err, errlen) != 0) return -1;
+  if (upstream_start(&s->up, s->loop, s->cfg, s->cfg, err, errlen) != 0) return -1;
   s->tun = s->up.tun;
   return 0;
 }
