@@ -149,11 +149,30 @@ void server_set_race_won(server_set *s, size_t winner) {
   select_server(s, (int)winner, "selected server did not answer, another did");
 }
 
+/* A server whose tunnel brought authenticated data within the last interval is alive without
+ * asking: its SOCKS class is known from an earlier probe, and its RTT is QUIC's when QUIC runs
+ * with it. Only servers the client does not hear from get probe traffic. */
+static bool heard_lately(const srv *v, uint64_t interval_ms) {
+  if (v->state != SRV_UP || v->socks == SOCKS_CLASS_UNKNOWN) return false;
+  uint64_t last = tunnel_last_rx(v->up.tun), now = uv_hrtime();
+  return last && now - last < interval_ms * 1000000;
+}
+
 static void on_tick(uv_timer_t *t) {
   server_set *s = t->data;
   uint64_t now = now_ms(s);
-  for (size_t i = 0; i < s->n; i++)
-    if (!s->srv[i].probe && now >= s->srv[i].next_probe_ms) server_probe_start(&s->srv[i]);
+  for (size_t i = 0; i < s->n; i++) {
+    srv *v = &s->srv[i];
+    if (v->probe || now < v->next_probe_ms) continue;
+    if (!heard_lately(v, s->probe_interval_ms)) {
+      server_probe_start(v);
+      continue;
+    }
+    quic_client_status qs;
+    quic_client_status_get(v->up.quic, &qs);
+    double rtt = qs.up && qs.conn.rtt_ns ? (double)qs.conn.rtt_ns / 1e6 : v->rtt_ms;
+    server_set_probed(v, true, rtt, v->socks);
+  }
 }
 
 server_set *server_set_start(uv_loop_t *loop, const char *const *names,
