@@ -107,13 +107,8 @@ static int run_client_set(const char **paths, size_t n) {
     cfg_set_report_free(&rep);
     return 1;
   }
-  const char *names[CFG_SET_MAX];
-  const app_config *cfgs[CFG_SET_MAX];
-  for (size_t i = 0; i < set.n; i++) {
-    names[i] = set.servers[i].name;
-    cfgs[i] = &set.servers[i].cfg;
-    LOG_I("config", "server", "name", names[i], "file", cfgs[i]->path, NULL);
-  }
+  for (size_t i = 0; i < set.n; i++)
+    LOG_I("config", "server", "name", set.servers[i].name, "file", set.servers[i].cfg.path, NULL);
   for (size_t i = 0; i < rep.n; i++)
     if (!rep.files[i].usable)
       LOG_W("config", "server_left_out", "file", rep.files[i].path, "msg",
@@ -121,7 +116,7 @@ static int run_client_set(const char **paths, size_t n) {
             "without it",
             NULL);
   cfg_set_report_free(&rep);
-  rc = daemon_run_client_set(&set.front, names, cfgs, set.n);
+  rc = daemon_run_client_set(&set, paths, n);
   config_set_free(&set);
   return rc;
 }

@@ -270,6 +270,14 @@ resolver *server_set_resolver(server_set *s) { return s->res; }
 size_t server_set_count(const server_set *s) { return s->n; }
 uint64_t server_set_failovers(const server_set *s) { return s->failovers; }
 
+int server_set_reload_server(server_set *s, size_t i, const app_config *cfg,
+                             tunnel_reload_stats *st, char *err, size_t errlen) {
+  upstream *u = &s->srv[i].up;
+  if (tunnel_reload(u->tun, cfg, st, err, errlen) != 0) return -1;
+  u->cfg = cfg;
+  return 0;
+}
+
 const upstream *server_set_selected(const server_set *s) {
   return s->selected >= 0 ? &s->srv[s->selected].up : NULL;
 }

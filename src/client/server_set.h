@@ -81,6 +81,12 @@ void server_set_disconnect(server_set *s);
 bool server_set_route(server_set *s, const char *name, dialer **dl, dgram_opener **dg,
                       resolver **res);
 
+/* A reload: server i runs with cfg from now on (its peers as tunnel_reload applies them; the
+ * restart-only keys must already be the running ones, config_keep_restart_only). cfg must stay
+ * alive until the next reload or the set stops. -1 with err (out of memory): nothing changed. */
+int server_set_reload_server(server_set *s, size_t i, const app_config *cfg,
+                             tunnel_reload_stats *st, char *err, size_t errlen);
+
 const char *srv_state_name(srv_state st);
 const char *socks_class_name(socks_class c);
 

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "client/socks_forward.h"
+#include "config/config_set.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/worker_rpc.h"
 #include "stream/icmp_watch.h"
@@ -208,6 +209,9 @@ typedef struct {
   const char *const *names;
   const app_config *const *cfgs;
   size_t n;
+  config_set *set;
+  const char *const *paths;
+  size_t n_paths;
 } client_servers;
 
 /* The server's tunnel, or the client's server(s) with their tunnels. */
@@ -217,6 +221,9 @@ static int start_tunnels(daemon_state *s, const client_servers *cs, char *err, s
     return s->tun ? 0 : -1;
   }
   if (cs) {
+    s->set_initial = s->set_cur = cs->set;
+    s->set_paths = cs->paths;
+    s->n_set_paths = cs->n_paths;
     s->set = server_set_start(s->loop, cs->names, cs->cfgs, cs->n, s->cfg, err, errlen);
     return s->set ? 0 : -1;
   }
@@ -282,8 +289,11 @@ int daemon_run(daemon_role role, app_config *c, const worker_identity *worker) {
   return run(role, c, worker, NULL);
 }
 
-int daemon_run_client_set(app_config *front, const char *const *names,
-                          const app_config *const *cfgs, size_t n) {
-  client_servers cs = {names, cfgs, n};
-  return run(DAEMON_CLIENT, front, NULL, &cs);
+int daemon_run_client_set(config_set *set, const char *const *paths, size_t n_paths) {
+  const char *names[CFG_SET_MAX];
+  const app_config *cfgs[CFG_SET_MAX];
+  size_t n = set->n < CFG_SET_MAX ? set->n : CFG_SET_MAX;
+  for (size_t i = 0; i < n; i++) names[i] = set->servers[i].name, cfgs[i] = &set->servers[i].cfg;
+  client_servers cs = {names, cfgs, n, set, paths, n_paths};
+  return run(DAEMON_CLIENT, &set->front, NULL, &cs);
 }

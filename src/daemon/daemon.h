@@ -4,6 +4,7 @@
 #define AWGPROXY_DAEMON_DAEMON_H
 
 #include "config/config.h"
+#include "config/config_set.h"
 #include "daemon/workers.h"
 
 typedef enum { DAEMON_CLIENT, DAEMON_SERVER } daemon_role;
@@ -11,10 +12,10 @@ typedef enum { DAEMON_CLIENT, DAEMON_SERVER } daemon_role;
 /* Runs until SIGINT/SIGTERM; returns the exit status. worker: this process is one worker of a
  * sharded server (c already trimmed with worker_shard_config), NULL otherwise. */
 int daemon_run(daemon_role role, app_config *c, const worker_identity *worker);
-/* A client with several servers (client/server_set.h): names[i] and cfgs[i] (n of them, each one
- * server's config file) and front, whose [Socks], [Forward], [Http], [Control], [Metrics], [Log]
- * and [Client] sections the front-ends use. All are borrowed until it returns. */
-int daemon_run_client_set(app_config *front, const char *const *names,
-                          const app_config *const *cfgs, size_t n);
+/* A client with several servers (client/server_set.h): one per server of set, whose merged
+ * front-end ([Socks], [Forward], [Http], [Control], [Metrics], [Log], [Client]) the front-ends
+ * use. paths[n_paths] are what set was loaded from (-c arguments), for reloads. All borrowed
+ * until it returns. */
+int daemon_run_client_set(config_set *set, const char *const *paths, size_t n_paths);
 
 #endif

@@ -34,6 +34,12 @@ typedef struct {
    * below are borrowed from whichever it is. */
   upstream up;
   server_set *set;
+  /* With a set: what it was loaded from (for reloads, reload_set.c), the set it started with
+   * (the caller's; never freed here: the front-ends point into its front) and the one in effect
+   * (initial, or the latest reload's, heap). */
+  const char *const *set_paths;
+  size_t n_set_paths;
+  config_set *set_initial, *set_cur;
   tunnel *tun;       /* the server's own; the client's one server's (NULL with a set) */
   resolver *res;     /* client: the front-ends' resolver */
   dialer *dl;        /* client: how the front-ends open streams */
@@ -54,6 +60,12 @@ typedef struct {
 
 /* Loads s->cfg->path again and applies it (see reload.c); report may be NULL. */
 void daemon_reload(daemon_state *s, obs_reload_report *report);
+/* The same for a client with several servers (reload_set.c): every file again. */
+void daemon_reload_set(daemon_state *s, obs_reload_report *r);
+/* reload.c, shared with reload_set.c */
+void daemon_reload_failed(obs_reload_report *r, const char *fmt, const char *arg);
+void daemon_reload_diags(const diag_list *d, const char *path, obs_reload_report *r);
+void daemon_apply_log_settings(const app_config *c);
 /* The reload's log line (also the supervisor's, for all its workers: w NULL). */
 void daemon_log_reloaded(const obs_reload_report *r, const worker_identity *w);
 /* Frees s->cfg if it is not the initial config (at shutdown, after everything stopped). */

@@ -14,10 +14,11 @@
 #include <string.h>
 
 #include "config/config_diff.h"
+#include "config/config_set.h"
 #include "daemon/daemon_internal.h"
 #include "util/log.h"
 
-static void report_diags(const diag_list *d, const char *path, obs_reload_report *r) {
+void daemon_reload_diags(const diag_list *d, const char *path, obs_reload_report *r) {
   for (size_t i = 0; i < d->n; i++) {
     const diag *g = &d->items[i];
     char line[16];
@@ -33,7 +34,7 @@ static void report_diags(const diag_list *d, const char *path, obs_reload_report
   }
 }
 
-static void fail(obs_reload_report *r, const char *fmt, const char *arg) {
+void daemon_reload_failed(obs_reload_report *r, const char *fmt, const char *arg) {
   r->ok = false;
   snprintf(r->error, sizeof r->error, fmt, arg);
   LOG_E("daemon", "reload_failed", "error", r->error, "msg", "still running on the previous config",
@@ -44,18 +45,18 @@ static void fail(obs_reload_report *r, const char *fmt, const char *arg) {
 static app_config *load_new(daemon_state *s, obs_reload_report *r) {
   const char *path = s->cfg->path;
   app_config *nc = calloc(1, sizeof *nc);
-  if (!nc) return fail(r, "%s", "out of memory"), NULL;
+  if (!nc) return daemon_reload_failed(r, "%s", "out of memory"), NULL;
   config_init(nc);
   diag_list d = {0};
   int rc = config_load_file(nc, path, &d);
   if (rc == 0 && s->worker) worker_shard_config(nc, s->worker);
-  report_diags(&d, path, r);
+  daemon_reload_diags(&d, path, r);
   size_t errors = d.errors;
   diag_list_free(&d);
   if (rc != 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "%zu error(s) in the file; nothing changed", errors);
-    fail(r, "%s", msg);
+    daemon_reload_failed(r, "%s", msg);
   } else {
     int n = config_keep_restart_only(nc, s->cfg, r->restart_keys,
                                      sizeof r->restart_keys / sizeof r->restart_keys[0]);
@@ -66,14 +67,14 @@ static app_config *load_new(daemon_state *s, obs_reload_report *r) {
               "changed in the file but needs a restart; the running value stays", NULL);
       return nc;
     }
-    fail(r, "%s", "out of memory");
+    daemon_reload_failed(r, "%s", "out of memory");
   }
   config_free(nc);
   free(nc);
   return NULL;
 }
 
-static void apply_log_settings(const app_config *c) {
+void daemon_apply_log_settings(const app_config *c) {
   if (c->log_level >= 0 && !getenv("LOG_LEVEL")) log_set_level((log_level)c->log_level);
   if (c->log_format >= 0 && !getenv("LOG_FORMAT")) log_set_format((log_format)c->log_format);
 }
@@ -104,10 +105,7 @@ void daemon_reload(daemon_state *s, obs_reload_report *report) {
   obs_reload_report local;
   obs_reload_report *r = report ? report : &local;
   memset(r, 0, sizeof *r);
-  if (s->set)
-    return fail(r, "%s",
-                "a client with several configs cannot reload yet: restart it to apply "
-                "changed files");
+  if (s->set) return daemon_reload_set(s, r);
   LOG_I("daemon", "reload_started", "file", s->cfg->path, NULL);
   app_config *nc = load_new(s, r);
   if (!nc) return;
@@ -118,11 +116,11 @@ void daemon_reload(daemon_state *s, obs_reload_report *report) {
   if (tunnel_reload(s->tun, nc, &st, err, sizeof err) != 0) {
     config_free(nc);
     free(nc);
-    return fail(r, "%s", err);
+    return daemon_reload_failed(r, "%s", err);
   }
   if (s->exit) exit_reload(s->exit, nc);
   observe_set_config(s->obs, nc);
-  apply_log_settings(nc);
+  daemon_apply_log_settings(nc);
   daemon_release_config(s);
   s->cfg = nc;
   r->ok = true;
@@ -134,6 +132,15 @@ void daemon_reload(daemon_state *s, obs_reload_report *report) {
 }
 
 void daemon_release_config(daemon_state *s) {
+  if (s->set_cur && s->set_cur != s->set_initial) {
+    config_set_free(s->set_cur);
+    free(s->set_cur);
+  }
+  s->set_cur = s->set_initial;
+  if (s->set_initial) {
+    s->cfg = s->initial; /* the set's front: the caller's */
+    return;
+  }
   if (s->cfg && s->cfg != s->initial) {
     config_free(s->cfg);
     free(s->cfg);

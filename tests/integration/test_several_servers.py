@@ -384,3 +384,33 @@ def test_users_pinned_to_servers(lab):
     l2.servers["b"].stop(sig=signal.SIGKILL)
     assert l2.whoami(login=("bob", pb), max_time=6) is None
     assert egress_of(l2.whoami(login=("alice", pa))) == "a"
+
+
+def test_reload_with_several_files(lab):
+    """ctl reload reads every file again: an error anywhere changes nothing (422 naming the file
+    and line); a valid change applies to its server, whose session is kept; a new file is named
+    as needing a restart; a file removed refuses the reload."""
+    l2 = Lab2(lab)
+    l2.wait_both_up()
+    b_conf = l2.confdir / "b.conf"
+    good = b_conf.read_text()
+    l2.write(b_conf, good.replace("PersistentKeepalive = 25", "PersistentKeepalive = banana"))
+    r = l2.ctl("reload")
+    assert r.returncode == 1 and "b.conf:" in r.stderr and "PersistentKeepalive" in r.stderr, r
+    l2.write(b_conf, good.replace("PersistentKeepalive = 25", "PersistentKeepalive = 15"))
+    st, body = l2.api("POST", "/reload")
+    doc = json.loads(body)
+    assert st == 200 and doc["ok"] and doc["peers"]["changed"] == 1, doc
+    assert doc["peers"]["unchanged"] == 1, doc
+    st, peers = l2.api("GET", "/servers")
+    assert egress_of(l2.whoami()) in ("a", "b")
+    l2.write(l2.confdir / "c.conf", l2.client_file("a", "192.0.2.1:51820")
+             .replace(l2.keys["ca"][0], keypair()[0]))
+    st, body = l2.api("POST", "/reload")
+    doc = json.loads(body)
+    assert st == 200 and any("added" in k for k in doc["restart_required"]), doc
+    (l2.confdir / "c.conf").unlink()
+    (l2.confdir / "b.conf").unlink()
+    st, body = l2.api("POST", "/reload")
+    assert st == 422 and "server b" in json.loads(body)["error"], body
+    assert set(l2.servers_doc()[0]) == {"a", "b"}
