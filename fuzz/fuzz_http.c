@@ -1,5 +1,6 @@
 /* libFuzzer target for the HTTP/1.1 request parser of the metrics and control endpoints
- * (src/observe/http.h): everything a local client can send them.
+ * (src/observe/http.h): everything a local client can send them; and POST /connect's body parser
+ * (daemon/observe_servers.h) on the bodies of complete requests.
  *
  * The parser runs on prefixes of the input, each copied to the end of an exact-size allocation so
  * ASan flags any read past len. Checked with abort():
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/observe_servers.h"
 #include "observe/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -65,6 +67,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t *scratch = malloc(size ? size : 1);
   CHECK(scratch != NULL);
   answer full = run(data, size, scratch, size);
+  if (full.st == HTTP_DONE) {
+    /* A complete request's body, as POST /connect reads it. */
+    http_request r;
+    http_parse_request((const char *)data, size, &r);
+    char name[64];
+    memset(name, 'x', sizeof name);
+    int rc = observe_servers_parse_connect((const char *)data + r.head_len, r.content_length, name,
+                                           sizeof name);
+    CHECK(rc == 0 || rc == -1);
+    if (rc == 0) CHECK(memchr(name, 0, sizeof name) != NULL);
+  }
   if (size <= 1024) {
     /* Every prefix: NEED_MORE until the deciding one, then the same answer as the whole. */
     size_t len = 0;

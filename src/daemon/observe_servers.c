@@ -76,8 +76,7 @@ void observe_servers_metrics(const server_set *s, obs_buf *b) {
   }
 }
 
-/* {"server":"NAME"}: NAME, or "" when the body is empty or names none. -1 when malformed. */
-static int wanted_server(const char *body, size_t len, char *out, size_t outlen) {
+int observe_servers_parse_connect(const char *body, size_t len, char *out, size_t outlen) {
   out[0] = 0;
   char buf[512];
   if (len >= sizeof buf) return -1;
@@ -126,7 +125,7 @@ bool observe_servers_route(server_set *s, const http_request *req, const char *b
     observe_servers_render(s, &res->body);
   } else {
     char name[64], err[128];
-    if (wanted_server(body, body_len, name, sizeof name) != 0) {
+    if (observe_servers_parse_connect(body, body_len, name, sizeof name) != 0) {
       answer(res, 400, "error", "the body must be {\"server\":\"NAME\"} or empty (auto)");
     } else if (server_set_connect(s, name, err, sizeof err) != 0) {
       answer(res, 404, "error", err);
