@@ -71,6 +71,10 @@ def run(awgproxy_bin):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout, env=full_env,
                            stdin=None if input is not None else subprocess.DEVNULL)
+        import netns
+        # A sanitizer report (ASan CI stage) fails the test even when it expected a failure.
+        netns.record_sanitizer_reports(p.stderr, f"awgproxy {str(args[0]) if args else ''} "
+                                       "(stderr of a run)", p.returncode)
         return Result(args, p.returncode, p.stdout.decode(errors="replace"),
                       p.stderr.decode(errors="replace"))
 
@@ -96,24 +100,60 @@ def write_config(tmp_path):
     return _write
 
 
-@pytest.fixture(autouse=True)
-def _secret_audit():
-    """Fails a test when a log of an awgproxy it ran contains any registered private key, PSK or
-    password (netns.py registers every key it creates or writes into a config). The lab runs
-    awgproxy at debug level by default, so the whole suite's debug logs go through this check."""
+# ---- log audits: secrets (netns.LEAKS) and sanitizer reports (netns.SANITIZER_REPORTS) -----------
+# netns.py searches each awgproxy log when its process stops (impair_relay's for sanitizer reports
+# too): for every registered private key, PSK and password (the lab runs awgproxy at debug level by
+# default, so the whole suite's debug logs go through this check), and for ASan / LSan / UBSan
+# reports (the sanitizer CI stage). What is found while a test runs, from its setup to the end of
+# its teardown, fails that test at teardown; that includes module-scoped labs, which close in the
+# teardown of their module's last test. The session fails too and lists everything at its end.
+_AUDIT_START = pytest.StashKey[tuple]()
+
+
+def _audits():
     import netns
-    del netns.LEAKS[:]
-    yield
-    leaks = list(netns.LEAKS)
-    del netns.LEAKS[:]
-    if leaks:
-        pytest.fail("secrets in logs:\n" + "\n".join(leaks), pytrace=False)
+    return (("secrets in logs", netns.LEAKS),
+            ("sanitizer reports in logs", netns.SANITIZER_REPORTS))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_AUDIT_START] = tuple(len(found) for _, found in _audits())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when != "teardown":
+        return
+    start = item.stash.get(_AUDIT_START, None)
+    if start is None:
+        return
+    texts = []
+    for (title, found), n in zip(_audits(), start):
+        if len(found) > n:
+            texts.append(f"{title} (of processes this test ran, or that a module- or "
+                         f"session-scoped fixture stopped after it):\n" + "\n".join(found[n:]))
+    if not texts:
+        return
+    report = outcome.get_result()
+    text = "\n\n".join(texts)
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = text
+    else:
+        report.sections.append(("log audit", text))
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, found in _audits():
+        if found:
+            terminalreporter.section(title, sep="=", red=True, bold=True)
+            for entry in found:
+                terminalreporter.line(entry)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Leaks found after the last test's own check (module-scoped labs stopping late) fail the
-    run too."""
-    import netns
-    if netns.LEAKS:
-        print("\nsecrets in logs:\n" + "\n".join(netns.LEAKS))
+    """Anything the audits found fails the run, also what no test was charged with."""
+    if any(found for _, found in _audits()) and session.exitstatus == 0:
         session.exitstatus = 1

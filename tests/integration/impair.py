@@ -109,6 +109,7 @@ class ImpairRelay:
             self.log_path = ns.file(f"{netns.unique_name('impair', 30)}.log")
             self._proc = netns.LoggedProcess(ns, argv, self.log_path)
             self._proc.kind = "impair_relay"
+            self._proc.sanitized = True  # its log is searched for sanitizer reports on stop
             ns.on_close(self.stop)
         else:
             fd, name = tempfile.mkstemp(prefix="impair-", suffix=".log")
@@ -178,8 +179,14 @@ class ImpairRelay:
                     self._popen.kill()
                     self._popen.wait()
             self.returncode = self._popen.returncode
-        if self._proc is None and getattr(self, "_logf", None):
+        if self._proc is None and getattr(self, "_logf", None) and not self._logf.closed:
             self._logf.close()
+            try:
+                import netns  # needs pytest; bench scripts may run without it
+            except ImportError:
+                netns = None
+            if netns is not None:
+                netns.audit_sanitizers(self.log_path, "impair_relay log", self.returncode)
         shutil.rmtree(self._ctl_dir, ignore_errors=True)
         if self.final is None:
             finals = self.events("final")

@@ -129,6 +129,11 @@ def host_run(cmd, check=True, timeout=30, input=None, env=None):
                            env=env)
     except subprocess.TimeoutExpired as e:
         raise CommandError(argv, "timeout", _txt(e.stdout), _txt(e.stderr)) from None
+    binary = str(awgproxy_binary())
+    if p.stderr and binary in argv:
+        # awgproxy ctl / check / passwd run (in a namespace): its sanitizer reports count too
+        command = " ".join(argv[argv.index(binary):][:2])
+        record_sanitizer_reports(p.stderr, f"{command} (stderr of a run)", p.returncode)
     if check and p.returncode != 0:
         raise CommandError(argv, p.returncode, p.stdout, p.stderr)
     return p
@@ -206,6 +211,71 @@ def audit_log(path, what):
     for token in found:
         kind = "a password" if token in _SECRET_TEXTS else "a private key or PSK"
         LEAKS.append(f"{what} ({path}): {kind} registered by the tests appears in it")
+
+
+# ---- sanitizer reports in process logs (the ASan+UBSan CI stage) ---------------------------------
+# A sanitizer build reports a memory error, a leak or undefined behaviour on stderr, which the lab
+# sends to the process's log; a report during shutdown changes nothing a test looks at. So every
+# awgproxy log (and impair_relay's) is searched for reports when its process stops (or when its lab
+# closes); each one found is recorded here and fails the test that ran the process (conftest.py),
+# and the session lists them all at its end.
+SANITIZER_REPORTS = []
+SANITIZER_REPORT_LINES = 40
+_SANITIZER_RX = re.compile(rb"ERROR: (?:Address|Leak|Thread|Memory|UndefinedBehavior)Sanitizer"
+                           rb"|runtime error:|[A-Za-z]+Sanitizer:DEADLYSIGNAL")
+_SANITIZER_END_RX = re.compile(rb"^SUMMARY: [A-Za-z]+Sanitizer")
+
+
+def sanitizer_reports(data, lines=SANITIZER_REPORT_LINES, limit=5):
+    """The sanitizer reports in a log (bytes or str): a list of texts, each from the line that
+    starts a report to its SUMMARY line, at most `lines` lines. Lines that belong to a report
+    already taken (a DEADLYSIGNAL line and the ERROR line after it) start no new one. At most
+    `limit` reports, then one line saying how many more matched."""
+    if isinstance(data, str):
+        data = data.encode(errors="replace")
+    out, skip_to, more = [], 0, 0
+    for m in _SANITIZER_RX.finditer(data):
+        if m.start() < skip_to:
+            continue
+        if len(out) >= limit:
+            more += 1
+            skip_to = data.find(b"\n", m.end()) + 1 or len(data)
+            continue
+        start = data.rfind(b"\n", 0, m.start()) + 1
+        end, taken = start, []
+        while end < len(data) and len(taken) < lines:
+            nl = data.find(b"\n", end)
+            nl = len(data) if nl < 0 else nl + 1
+            line = data[end:nl]
+            taken.append(line.rstrip(b"\r\n"))
+            end = nl
+            if _SANITIZER_END_RX.match(line):
+                break
+        skip_to = end
+        out.append("\n".join(t.decode(errors="replace") for t in taken))
+    if more:
+        out.append(f"(and {more} more sanitizer report line(s) after these)")
+    return out
+
+
+def audit_sanitizers(path, what, returncode=None):
+    """Searches one log for sanitizer reports; appends each one to SANITIZER_REPORTS. Returns
+    how many were found."""
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError:
+        return 0
+    return record_sanitizer_reports(data, f"{what} ({path})", returncode)
+
+
+def record_sanitizer_reports(data, what, returncode=None):
+    """Records the sanitizer reports found in data (the output of a process, bytes or str)."""
+    found = sanitizer_reports(data)
+    rc = "" if returncode is None else f", exit code {returncode}"
+    for text in found:
+        SANITIZER_REPORTS.append(f"{what}{rc}:\n" + "\n".join("    " + t
+                                                              for t in text.splitlines()))
+    return len(found)
 
 
 def pubkey(private_key):
@@ -413,6 +483,9 @@ class LoggedProcess:
     """A process in a namespace whose stdout+stderr go to a log file."""
 
     kind = "process"
+    # Search the log for sanitizer reports when the process stops (audit_sanitizers): set for
+    # awgproxy and impair_relay, the programs built with the sanitizers in the ASan CI stage.
+    sanitized = False
 
     def __init__(self, ns, argv, log_path, env=None):
         self.ns = ns
@@ -465,6 +538,9 @@ class LoggedProcess:
             self.returncode = _stop_popen(self.proc, sig=sig, timeout=timeout)
             self.ns.forget(self.proc)
             self._logf.close()
+            if self.sanitized:
+                what = " ".join(filter(None, (self.kind, getattr(self, "role", None), "log")))
+                audit_sanitizers(self.log_path, what, self.returncode)
         return self.returncode
 
     def __repr__(self):
@@ -633,6 +709,7 @@ def awgproxy_binary():
 
 class Awgproxy(LoggedProcess):
     kind = "awgproxy"
+    sanitized = True
 
     def __init__(self, ns, argv, log_path, env, conf_path, role):
         super().__init__(ns, argv, log_path, env=env)
