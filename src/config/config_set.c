@@ -101,7 +101,7 @@ static int expand_dir(const char *dir, path_list *out, cfg_set_report *r) {
   if (rc == 0 && found.n == 0 && (f = report_add(r, dir)))
     diag_add(&f->diags, DIAG_ERROR, 0,
              "holds no *.conf file; put one client config per server in it (NAME.conf)");
-  qsort(found.paths, found.n, sizeof *found.paths, by_name);
+  if (found.n > 1) qsort(found.paths, found.n, sizeof *found.paths, by_name); /* NULL when empty */
   for (size_t i = 0; rc == 0 && i < found.n; i++) rc = path_add(out, NULL, found.paths[i]);
   path_list_free(&found);
   return rc == 0 && found.n ? 0 : -1;
