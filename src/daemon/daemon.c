@@ -67,6 +67,12 @@ static bool pin_route(void *ctx, const char *server, socks_route *out) {
   return server_set_route(ctx, server, &out->dl, &out->dg, &out->res);
 }
 
+static dialer *http_pin(void *ctx, const char *server) {
+  socks_route r = {0};
+  pin_route(ctx, server, &r);
+  return r.dl;
+}
+
 /* [Socks]: our SOCKS server, or in forward mode forwards of its listeners to the selected
  * server's own SOCKS service. */
 static int start_socks(daemon_state *s, char *err, size_t errlen) {
@@ -114,6 +120,7 @@ static int start_frontends(daemon_state *s, char *err, size_t errlen) {
   if (start_socks(s, err, errlen) != 0) return -1;
   s->http = http_proxy_start(s->loop, s->cfg, s->dl, err, errlen);
   if (!s->http) return -1;
+  if (s->set) http_proxy_set_pins(s->http, http_pin, s->set);
   s->fwd = forwarder_start(s->loop, s->cfg, s->dl, s->dg, s->res, err, errlen);
   return s->fwd ? 0 : -1;
 }

@@ -336,7 +336,7 @@ static void start_connect(hp_conn *c) {
   hp_dial_dest(&c->rq, &dd);
   c->st = HC_DIAL;
   hp_update_reading(c);
-  c->req = dialer_start(c->px->dl, &dd, on_connect_dialed, c);
+  c->req = dialer_start(HP_DIALER(c), &dd, on_connect_dialed, c);
   if (!c->req) hp_reply(c, 503, "out of memory", NULL);
 }
 
@@ -361,7 +361,8 @@ static void dispatch_authed(hp_conn *c);
 
 static void auth_work(uv_work_t *w) {
   hp_conn *c = w->data;
-  c->auth_ok = socks_users_verify(c->px->users, c->px->n_users, c->user, c->pass);
+  c->user_index = socks_users_match(c->px->users, c->px->n_users, c->user, c->pass);
+  c->auth_ok = c->user_index >= 0;
 }
 
 static void auth_done(uv_work_t *w, int status) {
@@ -377,6 +378,8 @@ static void auth_done(uv_work_t *w, int status) {
                     "Proxy-Authenticate: Basic realm=\"awgproxy\"\r\n");
   }
   LOG_D(HP_COMP, "auth_ok", "sid", c->sid, NULL);
+  const char *pin = c->px->users[c->user_index].server;
+  c->user_dl = c->px->pin && pin[0] ? c->px->pin(c->px->pin_ctx, pin) : NULL;
   dispatch_authed(c);
 }
 

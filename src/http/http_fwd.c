@@ -238,7 +238,7 @@ static void dial(hp_conn *c) {
   hp_dial_dest(&c->rq, &dd);
   c->st = HC_DIAL;
   hp_update_reading(c);
-  c->req = dialer_start(c->px->dl, &dd, on_dialed, c);
+  c->req = dialer_start(HP_DIALER(c), &dd, on_dialed, c);
   if (!c->req) hp_reply(c, 503, "out of memory", NULL);
 }
 

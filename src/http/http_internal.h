@@ -21,9 +21,14 @@
 
 typedef struct hp_conn hp_conn;
 
+/* How this connection's destinations are opened: its pinned user's server, or the proxy's. */
+#define HP_DIALER(c) ((c)->user_dl ? (c)->user_dl : (c)->px->dl)
+
 struct http_proxy {
   uv_loop_t *loop;
   dialer *dl;
+  http_pin_fn pin; /* NULL: nobody is pinned */
+  void *pin_ctx;
   cfg_socks_user *users; /* own copy, wiped on free */
   size_t n_users;
   uint64_t header_timeout_ms, idle_ms;
@@ -71,6 +76,8 @@ struct hp_conn {
   /* authentication */
   uv_work_t work;
   bool auth_ok;
+  int user_index;  /* the matched [Socks] User, set off the loop by the check */
+  dialer *user_dl; /* the logged-in user's pinned server, NULL: the proxy's dialer */
   char user[256], pass[256];
   uint8_t cred[HP_CRED_MAX];
   size_t cred_len;

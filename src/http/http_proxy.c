@@ -120,6 +120,11 @@ static void on_listener_closed(uv_handle_t *h) {
   hp_conn_freed(px);
 }
 
+void http_proxy_set_pins(http_proxy *px, http_pin_fn fn, void *ctx) {
+  px->pin = fn;
+  px->pin_ctx = ctx;
+}
+
 void http_proxy_stop(http_proxy *px) {
   if (!px || px->stopping) return;
   px->stopping = true;

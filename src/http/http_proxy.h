@@ -37,5 +37,9 @@ http_proxy *http_proxy_start(uv_loop_t *loop, const app_config *cfg, dialer *dl,
 /* Stops listening and ends every connection now: dials are cancelled and streams closed before
  * this returns; the proxy frees itself from the loop once the last one has closed. */
 void http_proxy_stop(http_proxy *p);
+/* A [Socks] User pinned to a server (User = NAME:HASH:SERVER) opens its destinations with the
+ * dialer fn returns for that server (a client with several servers, client/server_set.h). */
+typedef dialer *(*http_pin_fn)(void *ctx, const char *server);
+void http_proxy_set_pins(http_proxy *p, http_pin_fn fn, void *ctx);
 
 #endif

@@ -373,12 +373,19 @@ def test_users_pinned_to_servers(lab):
     """User = alice:HASH:a and bob:HASH:b: their streams leave from their servers whatever is
     selected; the target sees two different source addresses."""
     pa, pb = "pin-alice-51", "pin-bob-93"
-    l2 = Lab2(lab, socks_extra=f"User = alice:{_hash(pa)}:a\nUser = bob:{_hash(pb)}:b\n")
+    l2 = Lab2(lab, socks_extra=f"User = alice:{_hash(pa)}:a\nUser = bob:{_hash(pb)}:b\n",
+              extra_client="\n[Http]\nListen = 127.0.0.1:8080\n")
     l2.wait_both_up()
     for sel in ("a", "b"):
         assert l2.ctl("connect", sel).returncode == 0
         assert egress_of(l2.whoami(login=("alice", pa))) == "a", l2.logs()
         assert egress_of(l2.whoami(login=("bob", pb))) == "b", l2.logs()
+        # The HTTP proxy's logins are the same users, pinned the same way.
+        for user, pw, want in (("alice", pa, "a"), ("bob", pb, "b")):
+            r = l2.c.run(["curl", "-sS", "--max-time", "8", "--proxy",
+                          f"http://{user}:{pw}@127.0.0.1:8080", f"http://{T_ADDR}/"],
+                         check=False, timeout=20)
+            assert r.returncode == 0 and egress_of(r.stdout.strip()) == want, (r, l2.logs())
     assert l2.whoami(login=("bob", "nope")) is None
     # Pinned streams never fail over: with b gone, bob's connections fail; alice's still work.
     l2.servers["b"].stop(sig=signal.SIGKILL)
