@@ -200,6 +200,16 @@ def register_secret(secret, keys_only=False):
         _SECRET_TEXTS.add(secret.encode())
 
 
+def password_hash(password):
+    """`awgproxy passwd`'s hash of password (a [Socks] User entry's HASH); the password is
+    registered as a secret that no log may show."""
+    register_secret(password)
+    r = subprocess.run([str(awgproxy_binary()), "passwd"], input=password + "\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
 def audit_log(path, what):
     """Searches one log for every registered secret; appends findings to LEAKS."""
     try:

@@ -576,11 +576,6 @@ def test_status_codes(lab):
 # ---- 4. authentication ----------------------------------------------------------------------------
 
 
-def passwd_hash(password):
-    r = subprocess.run([str(netns.awgproxy_binary()), "passwd"], input=password + "\n",
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
 
 
 def basic(user, password):
@@ -589,7 +584,8 @@ def basic(user, password):
 
 
 def test_proxy_authorization(lab):
-    users = f"User = alice:{passwd_hash('wonderland')}\nUser = bob:{passwd_hash('builder')}\n"
+    users = (f"User = alice:{netns.password_hash('wonderland')}\n"
+             f"User = bob:{netns.password_hash('builder')}\n")
     topo = build(lab, users=users)
     before = len(web_requests(topo))
     for hdr in (b"", basic("alice", "wrong"), basic("mallory", "wonderland"),

@@ -39,12 +39,6 @@ NO_ROUTE = "8.8.8.8"  # S has no default route: ENETUNREACH
 METRICS, CONTROL = "127.0.0.1:9412", "127.0.0.1:9413"  # on S
 
 
-def _hash(password):
-    netns.register_secret(password)
-    r = subprocess.run([str(netns.awgproxy_binary()), "passwd"], input=password + "\n",
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip().splitlines()[-1]
 
 
 class SocksLab(ExitLab):
@@ -52,7 +46,8 @@ class SocksLab(ExitLab):
         return (f"[Interface]\nPrivateKey = {self.s_priv}\nListenPort = {WG_PORT}\n"
                 f"Address = {S_TUNNEL}/24, {S_TUNNEL6}/64\n\n"
                 f"[Socks]\nConnectTimeout = 2\nIdleTimeout = 30\n"
-                f"HandshakeTimeout = {HANDSHAKE_TIMEOUT}\nUser = {USER}:{_hash(PASSWORD)}\n\n"
+                f"HandshakeTimeout = {HANDSHAKE_TIMEOUT}\n"
+                f"User = {USER}:{netns.password_hash(PASSWORD)}\n\n"
                 f"[Server]\nSocks = {SOCKS_PORT}\nLocalSocks = 127.0.0.1:{LOCAL_PORT}\n\n"
                 f"[Metrics]\nListen = {METRICS}\n\n[Control]\nListen = {CONTROL}\n\n"
                 f"[Peer]\nPublicKey = {self.c_pub}\nAllowedIPs = {C_TUNNEL}/32, fd88::2/128\n")

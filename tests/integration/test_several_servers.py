@@ -16,7 +16,6 @@ import os
 import pathlib
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -340,12 +339,6 @@ def test_directory_with_a_broken_file(lab):
     assert r.returncode == 1 and "c.conf:2:" in r.stdout + r.stderr, r
 
 
-def _hash(password):
-    netns.register_secret(password)
-    r = subprocess.run([str(netns.awgproxy_binary()), "passwd"], input=password + "\n",
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip().splitlines()[-1]
 
 
 def test_forward_mode_runs_socks_end_to_end(lab):
@@ -354,7 +347,7 @@ def test_forward_mode_runs_socks_end_to_end(lab):
     end."""
     pw = "alice-pw-7c41"
     l2 = Lab2(lab, socks_extra="Mode = forward\n",
-              server_socks={"a": f"User = alice:{_hash(pw)}\n"},
+              server_socks={"a": f"User = alice:{netns.password_hash(pw)}\n"},
               server_extra={"a": "[Server]\nSocksAuth = on\n"})
     l2.wait_both_up()
     doc, _ = l2.servers_doc()
@@ -373,7 +366,9 @@ def test_users_pinned_to_servers(lab):
     """User = alice:HASH:a and bob:HASH:b: their streams leave from their servers whatever is
     selected; the target sees two different source addresses."""
     pa, pb = "pin-alice-51", "pin-bob-93"
-    l2 = Lab2(lab, socks_extra=f"User = alice:{_hash(pa)}:a\nUser = bob:{_hash(pb)}:b\n",
+    users = (f"User = alice:{netns.password_hash(pa)}:a\n"
+             f"User = bob:{netns.password_hash(pb)}:b\n")
+    l2 = Lab2(lab, socks_extra=users,
               extra_client="\n[Http]\nListen = 127.0.0.1:8080\n")
     l2.wait_both_up()
     for sel in ("a", "b"):
