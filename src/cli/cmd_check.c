@@ -8,7 +8,7 @@
 #include "config/config_set.h"
 
 static const char check_usage[] =
-    "Usage: awgproxy check -c FILE [-c FILE …]\n"
+    "Usage: awgproxy check -c FILE [-c FILE ...]\n"
     "       awgproxy check -c DIR/\n"
     "Validates an AmneziaWG/WireGuard config (plus awgproxy's own sections) and prints a summary.\n"
     "Several -c, or a directory (its *.conf files, by name), are checked as the set of servers of\n"

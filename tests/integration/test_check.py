@@ -582,10 +582,11 @@ def test_missing_file(run, tmp_path):
     assert f"{path}: error: cannot open: No such file or directory" in r.stderr
 
 
-def test_directory_is_not_a_config(run, tmp_path):
+def test_empty_directory_is_no_set(run, tmp_path):
+    """-c DIR is a set of every DIR/*.conf: an empty one says so, and how to fill it."""
     r = run("check", "-c", tmp_path)
     assert r.rc == 1
-    assert "not a regular file" in r.stderr
+    assert "holds no *.conf file" in r.stderr and "NAME.conf" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("args", [[], ["-c"], ["--config="], ["--bogus"], ["file.conf"]],
