@@ -476,11 +476,8 @@ int cmd_ctl(int argc, char **argv) {
         o.command);
   char body[160] = "";
   if (o.arg) {
-    for (const char *p = o.arg; *p; p++)
-      if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
-            ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
-        return usage_error("'%s' is not a server name", o.arg);
-    if (strlen(o.arg) > 63) return usage_error("'%s' is not a server name", o.arg);
+    if (!cfg_server_name_ok(o.arg)) /* the rule for config file names: it goes into JSON as is */
+      return usage_error("'%s' is not a server name (1-63 of A-Z a-z 0-9 . _ - @ +)", o.arg);
     snprintf(body, sizeof body, "{\"server\":\"%s\"}", o.arg);
   }
 

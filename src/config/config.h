@@ -114,6 +114,9 @@ typedef struct {
 } cfg_peer;
 
 #define CFG_SERVER_NAME_MAX 63 /* a server's name in a config set (config_set.h) */
+/* The names of a set's servers: 1-63 of A-Z a-z 0-9 . _ - @ + (the rule of add-peer's # Name),
+ * so that a name fits User = NAME:HASH:SERVER, a URL and JSON as it is (config_client.c). */
+bool cfg_server_name_ok(const char *s);
 
 typedef struct {
   char user[256];

@@ -123,14 +123,12 @@ cfg_peer *cfg_load_peer(load_ctx *L); /* the [Peer] being read */
 /* A list grown by one element (NULL past a sane bound or when out of memory). */
 void *cfg_grow(void *arr, size_t n, size_t size);
 
+/* config_client.c: [Client] */
+extern const key_spec cfg_client_keys[];
+
 /* config_sections.c: [Socks], [Forward], [Server], [Metrics], [Control], [Log], [Http] */
 extern const key_spec cfg_socks_keys[], cfg_forward_keys[], cfg_server_keys[], cfg_metrics_keys[],
     cfg_control_keys[], cfg_log_keys[], cfg_http_keys[];
-
-/* config_client.c: [Client], and the names of a set's servers: 1-63 of A-Z a-z 0-9 . _ - @ +
- * (the rule of add-peer's # Name), so that a name fits User = NAME:HASH:SERVER and a URL. */
-extern const key_spec cfg_client_keys[];
-bool cfg_server_name_ok(const char *s);
 
 /* config_hop.c: port hopping */
 int cfg_parse_port_ranges(char *v, cfg_port_ranges *out, char *err, size_t n);
