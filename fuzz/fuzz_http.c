@@ -40,8 +40,8 @@ static answer run(const uint8_t *data, size_t len, uint8_t *scratch, size_t size
   if (a.st == HTTP_ERROR) {
     a.error = r.error;
     CHECK(r.reason != NULL && r.reason[0]);
-    CHECK(r.error == 400 || r.error == 413 || r.error == 414 || r.error == 431 ||
-          r.error == 501 || r.error == 505);
+    CHECK(r.error == 400 || r.error == 413 || r.error == 414 || r.error == 431 || r.error == 501 ||
+          r.error == 505);
   }
   if (a.st == HTTP_DONE) {
     a.total_len = r.total_len;
