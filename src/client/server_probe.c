@@ -22,19 +22,22 @@ struct server_probe {
 
 static void on_timer_closed(uv_handle_t *h) { free(h->data); }
 
-/* Ends the probe and frees it (the timer's close frees the object). */
-static void finish(server_probe *p, bool ok, socks_class cls) {
-  srv *v = p->v;
-  v->probe = NULL;
+/* Ends the probe: what it still holds is let go, and the timer's close frees the object. */
+static void release(server_probe *p) {
+  p->v->probe = NULL;
   if (p->req) dial_cancel(p->req);
-  p->req = NULL;
   if (p->s) {
     p->s->user = NULL;
     stream_close(p->s);
   }
-  uv_timer_stop(&p->timer);
   uv_close((uv_handle_t *)&p->timer, on_timer_closed);
-  server_set_probed(v, ok, p->rtt_ms, cls);
+}
+
+static void finish(server_probe *p, bool ok, socks_class cls) {
+  srv *v = p->v;
+  double rtt = p->rtt_ms;
+  release(p);
+  server_set_probed(v, ok, rtt, cls);
 }
 
 static void on_deadline(uv_timer_t *t) {
@@ -94,19 +97,14 @@ static void on_dialed(void *ctx, stream *s, dial_error err, const char *reason) 
 }
 
 void server_probe_start(srv *v) {
-  cfg_ip addr;
-  uint16_t quic_port;
-  const app_config *c = v->up.cfg;
-  if (v->probe || !c->n_peers || !config_quic_server(c, &c->peers[0], &addr, &quic_port)) return;
+  dial_dest d;
+  if (v->probe || !upstream_service_dest(&v->up, PROBE_PORT, &d)) return;
   server_probe *p = calloc(1, sizeof *p);
   if (!p) return;
   p->v = v;
   p->started_ns = uv_hrtime();
   uv_timer_init(v->set->loop, &p->timer);
   p->timer.data = p;
-  dial_dest d = {.type = addr.family == AF_INET6 ? DIAL_DEST_IPV6 : DIAL_DEST_IPV4,
-                 .port = PROBE_PORT};
-  memcpy(d.ip, addr.addr, addr.family == AF_INET6 ? 16 : 4);
   v->probe = p;
   p->req = dialer_start(v->up.dl_ip, &d, on_dialed, p);
   if (!p->req) {
@@ -118,13 +116,5 @@ void server_probe_start(srv *v) {
 }
 
 void server_probe_cancel(srv *v) {
-  server_probe *p = v->probe;
-  if (!p) return;
-  v->probe = NULL;
-  if (p->req) dial_cancel(p->req);
-  if (p->s) {
-    p->s->user = NULL;
-    stream_close(p->s);
-  }
-  uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+  if (v->probe) release(v->probe);
 }

@@ -56,14 +56,9 @@ static dial_req *fwd_start(dialer *base, const dial_dest *ignored, dial_cb cb, v
   fwd_dialer *d = (fwd_dialer *)base;
   const upstream *u = d->pick(d->ctx);
   if (!u) return fail_later(d, cb, ctx, "no server selected (awgproxy ctl connect)");
-  cfg_ip addr;
-  uint16_t quic_port;
-  const app_config *c = u->cfg;
-  if (!c->n_peers || !config_quic_server(c, &c->peers[0], &addr, &quic_port))
+  dial_dest dst;
+  if (!upstream_service_dest(u, SOCKS_FORWARD_PORT, &dst))
     return fail_later(d, cb, ctx, "the server's tunnel address is unknown (set QuicServer)");
-  dial_dest dst = {.type = addr.family == AF_INET6 ? DIAL_DEST_IPV6 : DIAL_DEST_IPV4,
-                   .port = SOCKS_FORWARD_PORT};
-  memcpy(dst.ip, addr.addr, addr.family == AF_INET6 ? 16 : 4);
   return dialer_start(u->dl_ip, &dst, cb, ctx);
 }
 

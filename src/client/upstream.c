@@ -53,6 +53,17 @@ void upstream_stop(upstream *u) {
   memset(u, 0, sizeof *u);
 }
 
+bool upstream_service_dest(const upstream *u, uint16_t port, dial_dest *out) {
+  cfg_ip addr;
+  uint16_t quic_port;
+  const app_config *c = u->cfg;
+  if (!c->n_peers || !config_quic_server(c, &c->peers[0], &addr, &quic_port)) return false;
+  *out =
+      (dial_dest){.type = addr.family == AF_INET6 ? DIAL_DEST_IPV6 : DIAL_DEST_IPV4, .port = port};
+  memcpy(out->ip, addr.addr, addr.family == AF_INET6 ? 16 : 4);
+  return true;
+}
+
 /* lwIP calls each connection's error callback from tcp_abort (the stream then reports the reset
  * to its relay); the list changes under it, so walk again from the start after each abort. */
 static void abort_lwip(struct netif *nif) {

@@ -31,6 +31,9 @@ typedef struct {
  * merged front-end). Returns 0, or -1 with a message in err and nothing left running. */
 int upstream_start(upstream *u, uv_loop_t *loop, const app_config *cfg, const app_config *front,
                    char *err, size_t errlen);
+/* The server's own tunnel address (config_quic_server: QuicServer, or the .1 of the client's
+ * prefix) at port, as a destination through this tunnel; false when it cannot be told. */
+bool upstream_service_dest(const upstream *u, uint16_t port, dial_dest *out);
 /* After the front-ends that used it stopped (their requests cancelled, their flows closed). */
 void upstream_stop(upstream *u);
 /* Ends every stream open through this server, both transports: its lwIP connections are reset

@@ -38,9 +38,9 @@ void observe_servers_render(const server_set *s, obs_buf *b) {
   obs_buf_printf(b, "],\"failovers\":%" PRIu64 "}\n", server_set_failovers(s));
 }
 
-static void gauge_per_server(obs_buf *b, const server_set *s, const char *name, const char *help,
-                             double (*get)(const server_status *)) {
-  prom_header(b, name, "gauge", help);
+static void per_server(obs_buf *b, const server_set *s, const char *name, const char *type,
+                       const char *help, double (*get)(const server_status *)) {
+  prom_header(b, name, type, help);
   for (size_t i = 0; i < server_set_count(s); i++) {
     server_status st;
     server_set_status(s, i, &st);
@@ -56,24 +56,19 @@ static double g_socks(const server_status *st) { return st->socks; }
 static double g_failovers(const server_status *st) { return (double)st->failovers_from; }
 
 void observe_servers_metrics(const server_set *s, obs_buf *b) {
-  gauge_per_server(b, s, "awgproxy_server_up", "1 when the server's last probe was answered.",
-                   g_up);
-  gauge_per_server(b, s, "awgproxy_server_rtt_seconds",
-                   "Round trip of the server's last answered probe (0 = unknown).", g_rtt);
-  gauge_per_server(b, s, "awgproxy_server_selected", "1 for the server new streams go to.",
-                   g_selected);
-  gauge_per_server(b, s, "awgproxy_server_socks_class",
-                   "The server's SOCKS service on its tunnel address, port 1080: 0 unknown, "
-                   "1 Valid, 2 AuthenticationRequired, 3 NotAProxy, 4 NotListening.",
-                   g_socks);
-  prom_header(b, "awgproxy_server_failovers_total", "counter",
-              "Times the client left this server for another (down, or silent in a race).");
-  for (size_t i = 0; i < server_set_count(s); i++) {
-    server_status st;
-    server_set_status(s, i, &st);
-    prom_label l = {"server", st.name};
-    prom_sample(b, "awgproxy_server_failovers_total", &l, 1, g_failovers(&st));
-  }
+  per_server(b, s, "awgproxy_server_up", "gauge", "1 when the server's last probe was answered.",
+             g_up);
+  per_server(b, s, "awgproxy_server_rtt_seconds", "gauge",
+             "Round trip of the server's last answered probe (0 = unknown).", g_rtt);
+  per_server(b, s, "awgproxy_server_selected", "gauge", "1 for the server new streams go to.",
+             g_selected);
+  per_server(b, s, "awgproxy_server_socks_class", "gauge",
+             "The server's SOCKS service on its tunnel address, port 1080: 0 unknown, "
+             "1 Valid, 2 AuthenticationRequired, 3 NotAProxy, 4 NotListening.",
+             g_socks);
+  per_server(b, s, "awgproxy_server_failovers_total", "counter",
+             "Times the client left this server for another (down, or silent in a race).",
+             g_failovers);
 }
 
 int observe_servers_parse_connect(const char *body, size_t len, char *out, size_t outlen) {
