@@ -13,8 +13,8 @@ struct server_probe {
   srv *v;
   dial_req *req;
   stream *s;
-  uv_timer_t timer; /* the whole probe's deadline */
-  uint64_t started_ns;
+  uv_timer_t timer;    /* the connect's deadline, then the SOCKS answer's */
+  uint64_t started_ns; /* when the dial, then the greeting, went out */
   double rtt_ms;
   uint8_t got[2];
   size_t n_got;
@@ -43,8 +43,17 @@ static void finish(server_probe *p, bool ok, socks_class cls) {
 static void on_deadline(uv_timer_t *t) {
   server_probe *p = t->data;
   /* Connected but no SOCKS answer: the tunnel works, whatever listens does not speak. */
-  if (p->s) return finish(p, true, SOCKS_CLASS_NOT_A_PROXY);
+  if (p->s) {
+    LOG_D("client", "probe_no_answer", "server", p->v->name, NULL);
+    return finish(p, true, SOCKS_CLASS_NOT_A_PROXY);
+  }
   finish(p, false, SOCKS_CLASS_UNKNOWN);
+}
+
+/* The greeting's round trip is one tunnel RTT, free of a handshake the connect may have waited
+ * for, so it replaces the connect's time as the server's RTT. */
+static void note_answer_rtt(server_probe *p) {
+  p->rtt_ms = (double)(uv_hrtime() - p->started_ns) / 1e6;
 }
 
 static socks_class classify(const uint8_t *b, size_t n) {
@@ -56,17 +65,28 @@ static socks_class classify(const uint8_t *b, size_t n) {
 static void on_read(stream *s, const uint8_t *data, size_t len) {
   server_probe *p = s->user;
   if (!p) return;
-  if (len == 0) return finish(p, true, classify(p->got, p->n_got)); /* closed early */
+  if (len == 0) { /* closed early */
+    LOG_D("client", "probe_closed", "server", p->v->name, "bytes", p->n_got ? "1" : "0", NULL);
+    return finish(p, true, classify(p->got, p->n_got));
+  }
+  if (p->n_got == 0) note_answer_rtt(p);
   size_t take = len < 2 - p->n_got ? len : 2 - p->n_got;
   memcpy(p->got + p->n_got, data, take);
   p->n_got += take;
-  if (p->n_got == 2) finish(p, true, classify(p->got, 2));
+  if (p->n_got < 2) return;
+  if (log_enabled(LOG_DEBUG)) {
+    char hex[8];
+    snprintf(hex, sizeof hex, "%02x%02x", p->got[0], p->got[1]);
+    LOG_D("client", "probe_answer", "server", p->v->name, "bytes", hex, NULL);
+  }
+  finish(p, true, classify(p->got, 2));
 }
 
 static void on_error(stream *s, int err) {
-  (void)err;
   server_probe *p = s->user;
-  if (p) finish(p, true, p->n_got ? classify(p->got, p->n_got) : SOCKS_CLASS_NOT_A_PROXY);
+  if (!p) return;
+  LOG_D("client", "probe_error", "server", p->v->name, "error", uv_strerror(err), NULL);
+  finish(p, true, p->n_got ? classify(p->got, p->n_got) : SOCKS_CLASS_NOT_A_PROXY);
 }
 
 static void on_closed(stream *s) { (void)s; }
@@ -92,8 +112,15 @@ static void on_dialed(void *ctx, stream *s, dial_error err, const char *reason) 
   s->on_drain = on_nothing;
   s->on_shutdown = on_nothing;
   static const uint8_t greeting[3] = {5, 1, 0};
+  /* The answer gets its own PROBE_TIMEOUT_MS: a connect that waited for a handshake on a slow
+   * path must not leave it a fraction of a second and misclassify the service. */
+  p->started_ns = uv_hrtime();
+  uv_timer_start(&p->timer, on_deadline, PROBE_TIMEOUT_MS, 0);
   stream_read_start(s);
-  if (stream_write(s, greeting, sizeof greeting) != 0) finish(p, true, SOCKS_CLASS_NOT_A_PROXY);
+  if (stream_write(s, greeting, sizeof greeting) != 0) {
+    LOG_D("client", "probe_write_failed", "server", p->v->name, NULL);
+    finish(p, true, SOCKS_CLASS_NOT_A_PROXY);
+  }
 }
 
 void server_probe_start(srv *v) {

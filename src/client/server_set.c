@@ -59,16 +59,18 @@ static void update_standby(server_set *s) {
     quic_client_set_standby(s->srv[i].up.quic, (int)i != s->selected && !s->srv[i].pinned);
 }
 
-/* Makes i the selected server (-1: none). The one left loses its streams: new ones go to i, and
- * streams on a server the client has left would otherwise linger on a dead path. */
+/* Makes i the selected server (-1: none); new streams go to i. A server left because it is down
+ * loses its streams, which would otherwise linger on a dead path. One left for a better one (a
+ * first probe, a failback, ctl connect) keeps them: a download in progress is not cut for a
+ * preference, and the server's QUIC connection ends once its last stream has (quiet standby). */
 static void select_server(server_set *s, int i, const char *reason) {
   if (i == s->selected) return;
   int old = s->selected;
   s->selected = i;
-  if (old >= 0) {
+  if (old >= 0 && s->srv[old].state == SRV_DOWN) {
     srv *o = &s->srv[old];
-    upstream_abort_streams(&o->up, "the client left this server");
-    if (i >= 0 && o->state == SRV_DOWN) { /* a failover, not a first choice or a failback */
+    upstream_abort_streams(&o->up, "the client left this server: it is down");
+    if (i >= 0) { /* a failover, not a first choice or a failback */
       o->failovers_from++;
       s->failovers++;
     }

@@ -307,6 +307,15 @@ static void conn_established(void *ctx) {
 
 static void drop_conn(quic_client *qc, const char *reason) {
   bool was_up = qc->st == ST_UP;
+  if (was_up && qc->standby && !qc->waiting && quic_conn_streams_open(qc->conn) == 0) {
+    /* Nothing lost: a server the client no longer uses, its last stream gone. */
+    quic_conn_close(qc->conn);
+    qc->conn = NULL;
+    qc->st = ST_IDLE;
+    qc->retry_at = now_ms(qc);
+    LOG_I("quic", "standby", "reason", reason, NULL);
+    return;
+  }
   if (qc->conn) quic_conn_close(qc->conn);
   qc->conn = NULL;
   qc->st = ST_IDLE;
@@ -413,6 +422,8 @@ static void on_tick(uv_timer_t *t) {
   if (qc->st == ST_CONNECTING && qc->mode == CFG_TRANSPORT_AUTO &&
       now - qc->attempt_started >= QUIC_PROBE_MS)
     drop_conn(qc, "no QUIC answer from the server (a stock AmneziaWG/WireGuard server?)");
+  if (qc->st == ST_UP && qc->standby && !qc->waiting && quic_conn_streams_open(qc->conn) == 0)
+    drop_conn(qc, "not the selected server, and its last stream has ended");
   if (tunnel_up) maybe_probe(qc, now);
   for (quic_dial *d = qc->waiting, *n; d; d = n) {
     n = d->next;

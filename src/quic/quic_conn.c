@@ -114,6 +114,8 @@ static void maybe_free(quic_conn *c) {
 
 void qc_stream_released(quic_conn *c) { c->streams_open--; }
 
+uint64_t quic_conn_streams_open(const quic_conn *c) { return c->streams_open; }
+
 static void on_deliver(turn_hook *h) {
   quic_conn *c = (quic_conn *)((char *)h - offsetof(quic_conn, deliver_hook));
   /* Streams added while delivering are handled in the same turn. */

@@ -118,6 +118,8 @@ typedef struct {
   uint64_t dgrams_sent, dgrams_recv, dgrams_dropped;
 } quic_conn_stats;
 void quic_conn_get_stats(const quic_conn *c, quic_conn_stats *out);
+/* Streams the application still holds on c. */
+uint64_t quic_conn_streams_open(const quic_conn *c);
 
 /* Ends the connection: a CONNECTION_CLOSE goes out (unless it is already dead), open streams get
  * on_error(UV_ECONNABORTED). No callback of cb runs afterwards. */

@@ -281,6 +281,36 @@ def test_failover_when_the_selected_server_is_killed(lab):
     assert r.returncode == 0 and "failovers: 1" in r.stdout, r
 
 
+def test_switch_keeps_streams_on_a_live_server(lab):
+    """ctl connect to the other server while a stream is open: the stream (and its server, which
+    is up) carries on, new streams leave from the new one, and the old server's QUIC connection
+    ends once its last stream has (quiet standby)."""
+    l2 = Lab2(lab)
+    l2.wait_both_up()
+    first = l2.selected()
+    other = "b" if first == "a" else "a"
+    netns.wait_until(lambda: l2.servers_doc()[0][first]["transport"] == "quic", 10,
+                     what="QUIC up with the selected server")
+    with cl.in_netns(l2.c):
+        held = socket.create_connection(("127.0.0.1", cl.SOCKS_PORT), timeout=10)
+    held.sendall(b"\x05\x01\x00" + cl.socks5_request_bytes(T_ADDR, 80))
+    assert held.recv(2) == b"\x05\x00" and held.recv(10)[:2] == b"\x05\x00"
+    r = l2.ctl("connect", other)
+    assert r.returncode == 0 and l2.selected() == other, r
+    assert egress_of(l2.whoami()) == other, l2.logs()
+    held.settimeout(10)
+    held.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    reply = b""
+    while chunk := held.recv(4096):
+        reply += chunk
+    held.close()
+    assert reply.startswith(b"HTTP/1.0 200") or reply.startswith(b"HTTP/1.1 200"), reply
+    assert egress_of(reply.split(b"\r\n\r\n", 1)[1].decode()) == first, reply
+    netns.wait_until(lambda: l2.servers_doc()[0][first]["transport"] == "ip", 10,
+                     what=f"QUIC to {first} closed once its last stream ended: {l2.logs()}")
+    assert "component=quic event=standby" in l2.client.log(), l2.logs()
+
+
 def test_disconnect_and_connect(lab):
     l2 = Lab2(lab)
     l2.wait_both_up()
