@@ -2,12 +2,12 @@
 # The whole test suite: installs what is missing, builds the normal and the sanitizer (ASan+UBSan)
 # configurations, runs unit and integration tests on both, then every fuzz target for a bounded
 # time. Exits non-zero on any failure. Usage: scripts/test.sh
-#   FUZZ_SECONDS=N  seconds per fuzz target; by default FUZZ_BUDGET (540 s) shared among the
+#   FUZZ_SECONDS=N  seconds per fuzz target; by default FUZZ_BUDGET (360 s) shared among the
 #                   targets, at most 60 s and at least 20 s each (CI's fuzz time stays bounded)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc 2>/dev/null || echo 2)
-FUZZ_BUDGET=${FUZZ_BUDGET:-540}
+FUZZ_BUDGET=${FUZZ_BUDGET:-360}
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
