@@ -20,7 +20,7 @@ uint64_t tun_wall_ns(void) {
 }
 
 /* The address bytes the cookie mechanism binds to: IP and port. */
-void tun_addr_bytes(const udp_addr *a, uint8_t out[18], size_t *len) {
+void tun_addr_bytes(const dgram_endpoint *a, uint8_t out[18], size_t *len) {
   if (a->ss.ss_family == AF_INET) {
     const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
     memcpy(out, &s->sin_addr, 4);
@@ -136,6 +136,7 @@ tunnel *tunnel_create_shard(uv_loop_t *loop, const app_config *cfg, const tunnel
   if (tun_shard_start(t, sh, err, errlen) != 0) goto fail;
   if (alloc_buffers(t, err, errlen) != 0 || add_peers(t, err, errlen) != 0) goto fail;
   if (open_udp(t, sh, err, errlen) != 0) goto fail;
+  t->carriers[DGRAM_CARRIER_UDP] = udp_io_carrier(t->udp);
   t->ip =
       ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err, errlen);
   if (!t->ip) goto fail;
@@ -160,6 +161,11 @@ fail:
   return NULL;
 }
 
+void tun_flush_carriers(tunnel *t) {
+  for (size_t i = 0; i < DGRAM_CARRIERS; i++)
+    if (t->carriers[i]) dgram_flush(t->carriers[i]);
+}
+
 void tun_free(tunnel *t) {
   free(t->peers);
   free(t);
@@ -172,6 +178,7 @@ void tunnel_destroy(tunnel *t) {
   if (t->ip) ipstack_destroy(t->ip);
   if (t->udp) udp_io_close(t->udp); /* sends the batch first, while the peers still exist */
   t->udp = NULL;
+  memset(t->carriers, 0, sizeof t->carriers);
   for (size_t i = 0; i < t->n_peers; i++) tun_peer_remove(t->peers[i], "shutdown");
   t->n_peers = 0;
   wg_device_wipe(&t->dev);
@@ -230,7 +237,7 @@ void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out) 
   const tun_peer *p = t->peers[i];
   memset(out, 0, sizeof *out);
   memcpy(out->fingerprint, p->fp, sizeof p->fp);
-  if (p->has_endpoint) udp_addr_format(&p->endpoint, out->endpoint, sizeof out->endpoint);
+  if (p->has_endpoint) dgram_endpoint_format(&p->endpoint, out->endpoint, sizeof out->endpoint);
   out->has_session = wg_peer_can_send(&p->wp, tun_now());
   out->last_handshake_unix_ns = p->last_handshake_unix_ns;
   out->rx_bytes = p->rx_bytes;

@@ -14,7 +14,7 @@ void tun_handoff_header(const tun_handoff *h, uint8_t out[TUN_HANDOFF_HEADER]) {
   be16_store(out + 8, h->from.sock);
 }
 
-static bool address_ok(const udp_addr *a) {
+static bool address_ok(const dgram_endpoint *a) {
   int fam = a->ss.ss_family;
   return (fam == AF_INET && a->len == sizeof(struct sockaddr_in)) ||
          (fam == AF_INET6 && a->len == sizeof(struct sockaddr_in6));

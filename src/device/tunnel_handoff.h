@@ -2,7 +2,7 @@
  * peer (device/tunnel_shard.c), over a unix datagram socket:
  *
  *   u8 kind | u8 bare | u16 address length (BE) | u32 wire length (BE) | u16 local port index
- *   (BE, udp_addr.sock: which of the server's ports it came in on) | address | message
+ *   (BE, dgram_endpoint.sock: which of the server's ports it came in on) | address | message
  *
  * Pure encoding and checking, no I/O: the parser sees what a sibling process wrote, and a bug
  * there must not become one here (fuzz/fuzz_worker_handoff.c). */
@@ -19,10 +19,10 @@
 #define TUN_HANDOFF_HEADER 10
 
 typedef struct {
-  awg_msg_kind kind; /* INIT..TRANSPORT */
-  bool bare;         /* an unpadded transport datagram (awg/obfs.h) */
-  udp_addr from;     /* an IPv4 or IPv6 socket address, and our port it came in on */
-  size_t wire_len;   /* the datagram's length as received (for the byte counters) */
+  awg_msg_kind kind;   /* INIT..TRANSPORT */
+  bool bare;           /* an unpadded transport datagram (awg/obfs.h) */
+  dgram_endpoint from; /* an IPv4 or IPv6 socket address, and our port it came in on */
+  size_t wire_len;     /* the datagram's length as received (for the byte counters) */
   const uint8_t *msg;
   size_t len;
 } tun_handoff;

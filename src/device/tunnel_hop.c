@@ -9,19 +9,19 @@
 #include "util/log.h"
 #include "util/sockaddr.h"
 
-static uint16_t port_of(const udp_addr *a) {
+static uint16_t port_of(const dgram_endpoint *a) {
   return sockaddr_port((const struct sockaddr *)&a->ss);
 }
 
-static void set_port(udp_addr *a, uint16_t port) {
+static void set_port(dgram_endpoint *a, uint16_t port) {
   sockaddr_set_port((struct sockaddr *)&a->ss, port);
 }
 
-static bool same_host(const udp_addr *a, const udp_addr *b) {
+static bool same_host(const dgram_endpoint *a, const dgram_endpoint *b) {
   return sockaddr_same_host((const struct sockaddr *)&a->ss, (const struct sockaddr *)&b->ss);
 }
 
-bool tun_hop_keeps_port(const tun_peer *p, const udp_addr *from) {
+bool tun_hop_keeps_port(const tun_peer *p, const dgram_endpoint *from) {
   return p->cfg->endpoint_ports.n && p->has_endpoint && same_host(&p->endpoint, from);
 }
 

@@ -21,6 +21,6 @@ struct tun_peer;
 uint64_t tun_hop_service(struct tun_peer *p, uint64_t now);
 /* True when `from` is the peer's current endpoint but for the port: a hopping client keeps the
  * port it chose, whichever of the server's ports an answer came from. */
-bool tun_hop_keeps_port(const struct tun_peer *p, const udp_addr *from);
+bool tun_hop_keeps_port(const struct tun_peer *p, const dgram_endpoint *from);
 
 #endif

@@ -30,7 +30,7 @@ typedef struct tun_peer {
   struct tunnel *t;
   const cfg_peer *cfg;
   char fp[9];
-  udp_addr endpoint;
+  dgram_endpoint endpoint;
   bool has_endpoint;
   uv_timer_t timer;
   uv_getaddrinfo_t resolve;
@@ -81,7 +81,8 @@ struct tunnel {
   wg_load_state load;
   uint64_t load_window_start;
   size_t load_window_count;
-  udp_io *udp;
+  udp_io *udp;                             /* opened and closed here; sends go through: */
+  dgram_carrier *carriers[DGRAM_CARRIERS]; /* by dgram_endpoint.carrier (NULL: not offered) */
   ipstack *ip;
   allowedips aip;
   tun_peer **peers; /* the configured peers, in config order */
@@ -91,7 +92,7 @@ struct tunnel {
   uint32_t mtu;
   uint32_t packets_sent; /* for the <c> tag */
   uint8_t *buf;          /* TUN_BUF: handshake messages are built here (transport datagrams are
-                          * sealed straight into udp_io's send batch) */
+                          * sealed straight into the carrier's send batch) */
   uint8_t *prehs_arena;  /* I-packets and junk for one initiation */
   size_t prehs_arena_len;
   awg_datagram *prehs;
@@ -113,12 +114,12 @@ struct tunnel {
 
 uint64_t tun_now(void);
 uint64_t tun_wall_ns(void);
-void tun_addr_bytes(const udp_addr *a, uint8_t out[18], size_t *len);
+void tun_addr_bytes(const dgram_endpoint *a, uint8_t out[18], size_t *len);
 
 /* tunnel_rx.c: one classified datagram (handed = passed on by a sibling worker, never passed on
  * again). */
-void tun_dispatch(tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len, const udp_addr *from,
-                  int bare, size_t wire_len, bool handed);
+void tun_dispatch(tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len,
+                  const dgram_endpoint *from, int bare, size_t wire_len, bool handed);
 
 /* tunnel_shard.c */
 int tun_shard_start(tunnel *t, const tunnel_shard *sh, char *err, size_t errlen);
@@ -127,7 +128,7 @@ void tun_shard_stop(tunnel *t);
 bool tun_shard_owner(const tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len,
                      unsigned *owner);
 void tun_shard_hand_off(tunnel *t, unsigned owner, awg_msg_kind k, int bare, const uint8_t *msg,
-                        size_t len, const udp_addr *from, size_t wire_len);
+                        size_t len, const dgram_endpoint *from, size_t wire_len);
 
 /* tunnel_tx.c */
 void tun_send_ip(void *ctx, const uint8_t *pkt, size_t len); /* ipstack output */
@@ -136,7 +137,15 @@ void tun_service_peer(tun_peer *p);                          /* run timers/actio
  * (AWG 3.x header protection) and appends the random trailer drawn under `window`. Returns the
  * datagram length. */
 size_t tun_protect_handshake(tunnel *t, awg_msg_kind kind, size_t s, uint32_t window);
-void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len, tun_peer *p);
+/* The carrier that reaches `to`; UDP when its own is gone (a stale endpoint). */
+static inline dgram_carrier *tun_carrier(tunnel *t, const dgram_endpoint *to) {
+  dgram_carrier *c = to->carrier < DGRAM_CARRIERS ? t->carriers[to->carrier] : NULL;
+  return c ? c : t->carriers[DGRAM_CARRIER_UDP];
+}
+/* Sends every carrier's batch now. */
+void tun_flush_carriers(tunnel *t);
+void tun_send_datagram(tunnel *t, const dgram_endpoint *to, const uint8_t *data, size_t len,
+                       tun_peer *p);
 void tun_flush_staged(tun_peer *p);
 /* Seals a control message (tunnel_repair.h) to p, outside any IP routing. */
 void tun_send_control(tun_peer *p, const uint8_t *msg, size_t len);
@@ -160,7 +169,7 @@ void tun_repair_keep(tun_peer *p, uint32_t index, uint64_t counter, const uint8_
                      size_t wire_len);
 
 /* tunnel_rx.c */
-void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from);
+void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const dgram_endpoint *from);
 /* An inner packet from a peer, in order, to lwIP (the inner hook saw it first). */
 void tun_deliver_inner(tunnel *t, const uint8_t *pkt, size_t len);
 

@@ -69,7 +69,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   if (status == 0 && ai) {
     set_endpoint_from_ai(p, ai);
     char ep[64];
-    udp_addr_format(&p->endpoint, ep, sizeof ep);
+    dgram_endpoint_format(&p->endpoint, ep, sizeof ep);
     LOG_I("tunnel", "endpoint_resolved", "peer", p->fp, "endpoint", ep, NULL);
   } else {
     LOG_W("tunnel", "endpoint_unresolved", "peer", p->fp, "host", p->cfg->endpoint.host, "error",
@@ -142,7 +142,7 @@ static void deliver_in_order(void *ctx, const uint8_t *pkt, size_t len) {
 void tun_peer_remove(tun_peer *p, const char *reason) {
   if (p->removed) return;
   /* Datagrams still in the send batch count into p's tx counters: send them while p lives. */
-  if (p->t->udp) udp_io_flush(p->t->udp);
+  tun_flush_carriers(p->t);
   if (p->in_session) tun_session_end(p, reason, tun_now());
   p->removed = true;
   for (size_t k = 0; k < TUN_STAGED_MAX; k++) free(p->staged[k].data), p->staged[k].data = NULL;
@@ -167,7 +167,7 @@ void tun_session_begin(tun_peer *p) {
   p->session_rx0 = p->rx_bytes;
   p->session_tx0 = p->tx_bytes;
   char ep[64] = "";
-  if (p->has_endpoint) udp_addr_format(&p->endpoint, ep, sizeof ep);
+  if (p->has_endpoint) dgram_endpoint_format(&p->endpoint, ep, sizeof ep);
   LOG_I("tunnel", "session_start", "peer", p->fp, "endpoint", ep[0] ? ep : "unknown", NULL);
 }
 
@@ -178,7 +178,7 @@ void tun_session_end(tun_peer *p, const char *reason, uint64_t end) {
   if (end < p->session_started) end = p->session_started;
   uint64_t ms = (end - p->session_started) / 1000000;
   char ep[64] = "", dur[32], rx[24], tx[24];
-  if (p->has_endpoint) udp_addr_format(&p->endpoint, ep, sizeof ep);
+  if (p->has_endpoint) dgram_endpoint_format(&p->endpoint, ep, sizeof ep);
   snprintf(dur, sizeof dur, "%llu.%03u", (unsigned long long)(ms / 1000), (unsigned)(ms % 1000));
   snprintf(rx, sizeof rx, "%llu", (unsigned long long)(p->rx_bytes - p->session_rx0));
   snprintf(tx, sizeof tx, "%llu", (unsigned long long)(p->tx_bytes - p->session_tx0));

@@ -18,16 +18,16 @@ static const char *kind_name(awg_msg_kind k) {
   return names[k];
 }
 
-static void log_drop(const char *what, const udp_addr *from, size_t len, const char *reason) {
+static void log_drop(const char *what, const dgram_endpoint *from, size_t len, const char *reason) {
   if (!log_enabled(LOG_DEBUG)) return;
   char ep[64], l[16];
-  udp_addr_format(from, ep, sizeof ep);
+  dgram_endpoint_format(from, ep, sizeof ep);
   snprintf(l, sizeof l, "%zu", len);
   LOG_D("rx", "drop", "kind", what, "from", ep, "len", l, "reason", reason, NULL);
 }
 
-static void drop(tunnel *t, tun_drop_reason why, const char *what, const udp_addr *from, size_t len,
-                 const char *reason) {
+static void drop(tunnel *t, tun_drop_reason why, const char *what, const dgram_endpoint *from,
+                 size_t len, const char *reason) {
   t->stats.dropped[why]++;
   log_drop(what, from, len, reason);
 }
@@ -72,11 +72,11 @@ static void count_rx(tun_peer *p, size_t wire_len) {
 }
 
 /* An authenticated packet from p came from `from`: follow the peer if it moved (roaming). */
-static void update_endpoint(tun_peer *p, const udp_addr *from) {
+static void update_endpoint(tun_peer *p, const dgram_endpoint *from) {
   p->last_rx = tun_now(); /* only authenticated packets get here: proof the peer is alive */
   /* amneziawg-go resets its trailer window on every received packet (spec R37). */
   p->udp_window = AWG3_UDP_WINDOW;
-  if (p->has_endpoint && udp_addr_equal(&p->endpoint, from)) return;
+  if (p->has_endpoint && dgram_endpoint_equal(&p->endpoint, from)) return;
   if (tun_hop_keeps_port(p, from)) return;
   if (p->has_endpoint && p->endpoint.len == from->len &&
       !memcmp(&p->endpoint.ss, &from->ss, from->len)) {
@@ -85,7 +85,7 @@ static void update_endpoint(tun_peer *p, const udp_addr *from) {
     return;
   }
   char ep[64];
-  udp_addr_format(from, ep, sizeof ep);
+  dgram_endpoint_format(from, ep, sizeof ep);
   LOG_I("tunnel", p->has_endpoint ? "endpoint_changed" : "endpoint_learned", "peer", p->fp,
         "endpoint", ep, NULL);
   p->endpoint = *from;
@@ -99,7 +99,7 @@ static bool under_load(tunnel *t, uint64_t now) {
   return wg_under_load(&t->load, t->load_window_count, TUN_HANDSHAKE_BURST, now);
 }
 
-static void send_cookie_reply(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
+static void send_cookie_reply(tunnel *t, const uint8_t *msg, size_t len, const dgram_endpoint *from,
                               const uint8_t *src, size_t srclen, uint64_t now) {
   t->stats.dropped[TUN_DROP_UNDER_LOAD]++;
   if (t->awg->v3.disable_cookies) {
@@ -131,7 +131,7 @@ static void handshake_completed(tun_peer *p, const char *role) {
   p->screen_left = AWG_SCREEN_DATAGRAMS;
   p->last_handshake_unix_ns = tun_wall_ns();
   char ep[64];
-  udp_addr_format(&p->endpoint, ep, sizeof ep);
+  dgram_endpoint_format(&p->endpoint, ep, sizeof ep);
   LOG_I("handshake", "completed", "peer", p->fp, "endpoint", ep, "role", role, NULL);
   tun_session_begin(p);
   tun_repair_on_handshake(p);
@@ -139,7 +139,7 @@ static void handshake_completed(tun_peer *p, const char *role) {
 
 /* [Server] MaxSessions: a peer without a session may not start one while the cap is reached
  * (peers that have one rekey as usual). */
-static bool refuse_for_max_sessions(tunnel *t, tun_peer *p, const udp_addr *from) {
+static bool refuse_for_max_sessions(tunnel *t, tun_peer *p, const dgram_endpoint *from) {
   uint32_t max = t->cfg->server_max_sessions;
   if (!max || p->in_session || p->wp.next) return false;
   /* A sharded server's cap holds for all its workers together. */
@@ -150,7 +150,7 @@ static bool refuse_for_max_sessions(tunnel *t, tun_peer *p, const udp_addr *from
   t->stats.handshakes_failed[TUN_HS_MAX_SESSIONS]++;
   p->handshakes_failed++;
   char ep[64], m[12];
-  udp_addr_format(from, ep, sizeof ep);
+  dgram_endpoint_format(from, ep, sizeof ep);
   snprintf(m, sizeof m, "%u", max);
   LOG_W("handshake", "rejected", "kind", "initiation", "from", ep, "peer", p->fp, "reason",
         "max-sessions", "max_sessions", m, NULL);
@@ -159,10 +159,10 @@ static bool refuse_for_max_sessions(tunnel *t, tun_peer *p, const udp_addr *from
 
 /* Failures an operator should see (the sender knows our public key, so it is a real client with
  * a wrong setup or an attacker worth noticing); pure noise stays at debug. */
-static void log_handshake_failure(tunnel *t, const char *kind, const udp_addr *from, wg_result r,
-                                  const tun_peer *p) {
+static void log_handshake_failure(tunnel *t, const char *kind, const dgram_endpoint *from,
+                                  wg_result r, const tun_peer *p) {
   char ep[64];
-  udp_addr_format(from, ep, sizeof ep);
+  dgram_endpoint_format(from, ep, sizeof ep);
   if (r == WG_ERR_MAC1 || r == WG_ERR_UNKNOWN_INDEX) {
     t->stats.dropped[r == WG_ERR_MAC1 ? TUN_DROP_MAC1 : TUN_DROP_UNKNOWN_INDEX]++;
     LOG_D("handshake", "rejected", "kind", kind, "from", ep, "reason", wg_result_str(r), NULL);
@@ -174,7 +174,7 @@ static void log_handshake_failure(tunnel *t, const char *kind, const udp_addr *f
         wg_result_str(r), NULL);
 }
 
-static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
+static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const dgram_endpoint *from,
                           size_t wire_len, bool handed) {
   uint64_t now = tun_now();
   uint8_t src[18];
@@ -201,12 +201,12 @@ static void on_initiation(tunnel *t, const uint8_t *msg, size_t len, const udp_a
   tun_send_datagram(t, from, t->buf, wire, p);
   p->response_sent = now;
   char ep[64];
-  udp_addr_format(from, ep, sizeof ep);
+  dgram_endpoint_format(from, ep, sizeof ep);
   LOG_I("handshake", "response_sent", "peer", p->fp, "endpoint", ep, NULL);
   tun_service_peer(p);
 }
 
-static void on_response(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
+static void on_response(tunnel *t, const uint8_t *msg, size_t len, const dgram_endpoint *from,
                         size_t wire_len) {
   uint64_t now = tun_now();
   uint8_t src[18];
@@ -231,7 +231,7 @@ static void on_response(tunnel *t, const uint8_t *msg, size_t len, const udp_add
   tun_service_peer(p);
 }
 
-static void on_cookie(tunnel *t, const uint8_t *msg, size_t len, const udp_addr *from,
+static void on_cookie(tunnel *t, const uint8_t *msg, size_t len, const dgram_endpoint *from,
                       size_t wire_len) {
   struct wg_peer *wp = NULL;
   wg_result r = wg_device_consume_cookie_reply(&t->dev, msg, len, tun_now(), &wp);
@@ -255,7 +255,7 @@ static size_t inner_len(const uint8_t *pkt, size_t len, int *family, const uint8
   return n <= len ? n : 0;
 }
 
-static void on_transport(tunnel *t, uint8_t *msg, size_t len, const udp_addr *from, int bare,
+static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoint *from, int bare,
                          size_t wire_len) {
   uint64_t now = tun_now();
   struct wg_peer *wp = NULL;
@@ -323,8 +323,8 @@ void tun_deliver_inner(tunnel *t, const uint8_t *pkt, size_t len) {
   ipstack_input(t->ip, pkt, len);
 }
 
-void tun_dispatch(tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len, const udp_addr *from,
-                  int bare, size_t wire_len, bool handed) {
+void tun_dispatch(tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len,
+                  const dgram_endpoint *from, int bare, size_t wire_len, bool handed) {
   unsigned owner;
   if (tun_shard_owner(t, k, msg, len, &owner)) {
     if (handed) return drop(t, TUN_DROP_HANDOFF, kind_name(k), from, len, "not this worker's");
@@ -350,7 +350,7 @@ void tun_dispatch(tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t len, con
   }
 }
 
-void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from) {
+void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const dgram_endpoint *from) {
   tunnel *t = ctx;
   const uint8_t *msg = NULL;
   size_t msg_len = 0;
@@ -358,7 +358,7 @@ void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from)
   awg_msg_kind k = awg3_classify(t->awg, data, len, &msg, &msg_len, &bare);
   if (log_enabled(LOG_DEBUG)) {
     char ep[64], l[16];
-    udp_addr_format(from, ep, sizeof ep);
+    dgram_endpoint_format(from, ep, sizeof ep);
     snprintf(l, sizeof l, "%zu", len);
     LOG_D("rx", "classified", "from", ep, "len", l, "kind", kind_name(k), "bare_keepalive",
           bare ? "yes" : "no", NULL);

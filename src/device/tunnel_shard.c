@@ -56,7 +56,7 @@ bool tun_shard_owner(const tunnel *t, awg_msg_kind k, const uint8_t *msg, size_t
 }
 
 void tun_shard_hand_off(tunnel *t, unsigned owner, awg_msg_kind k, int bare, const uint8_t *msg,
-                        size_t len, const udp_addr *from, size_t wire_len) {
+                        size_t len, const dgram_endpoint *from, size_t wire_len) {
   if (owner >= t->shards || t->outbox[owner] < 0 || len > TUN_BUF) return;
   tun_handoff h = {k, bare != 0, *from, wire_len, msg, len};
   uint8_t hdr[TUN_HANDOFF_HEADER];

@@ -23,11 +23,12 @@ size_t tun_protect_handshake(tunnel *t, awg_msg_kind kind, size_t s, uint32_t wi
   return base + trailer;
 }
 
-void tun_send_datagram(tunnel *t, const udp_addr *to, const uint8_t *data, size_t len,
+void tun_send_datagram(tunnel *t, const dgram_endpoint *to, const uint8_t *data, size_t len,
                        tun_peer *p) {
   /* Queued behind the datagrams sealed before it; p's counters move when it is handed to the
    * kernel (peers are flushed out before they are freed, see tun_peer_remove). */
-  int rc = udp_io_send(t->udp, to, data, len, p ? &p->tx_bytes : NULL, p ? &p->tx_packets : NULL);
+  int rc = dgram_send(tun_carrier(t, to), to, data, len, p ? &p->tx_bytes : NULL,
+                      p ? &p->tx_packets : NULL);
   t->packets_sent++;
   if (rc != 0) LOG_D("tunnel", "send_failed", "error", uv_strerror(rc), NULL);
 }
@@ -45,7 +46,8 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
     padded += awg_transport_extra_padding(t->awg, padded);
   }
   size_t wire_len = s4 + wg_transport_len(padded);
-  uint8_t *room = udp_io_reserve(t->udp, wire_len);
+  dgram_carrier *c = tun_carrier(t, &p->endpoint);
+  uint8_t *room = dgram_reserve(c, wire_len);
   if (!room) return WG_ERR_STATE;
   uint8_t *msg = room + s4;
   if (pt_len) memcpy(msg + WG_DATA_PAYLOAD, pt, pt_len);
@@ -66,7 +68,7 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   awg3_mask(&t->awg->v3, room, s4, WG_TRANSPORT_HEADER);
   tun_repair_keep(p, index, counter, room, wire_len);
   p->udp_window = awg3_window_after_send(p->udp_window, s4 + WG_TRANSPORT_MIN + pt_len);
-  udp_io_commit(t->udp, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
+  dgram_commit(c, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
   t->packets_sent++;
   return WG_OK;
 }
@@ -179,7 +181,8 @@ static void send_initiation(tun_peer *p, bool retry) {
   for (int i = 0; i < n; i++) data[i] = t->prehs[i].data, lens[i] = t->prehs[i].len;
   data[n] = t->buf;
   lens[n] = init_len;
-  size_t sent = udp_io_send_batch(t->udp, &p->endpoint, data, lens, (size_t)n + 1);
+  size_t sent =
+      dgram_send_batch(tun_carrier(t, &p->endpoint), &p->endpoint, data, lens, (size_t)n + 1);
   t->packets_sent += (uint32_t)sent;
   for (size_t i = 0; i < sent; i++) p->tx_bytes += lens[i];
   p->tx_packets += sent;
@@ -195,7 +198,7 @@ static void send_initiation(tun_peer *p, bool retry) {
   if (!p->handshake_started || !retry) p->handshake_started = now, p->attempts = 0;
   p->attempts++;
   char ep[64], att[12], pre[12];
-  udp_addr_format(&p->endpoint, ep, sizeof ep);
+  dgram_endpoint_format(&p->endpoint, ep, sizeof ep);
   snprintf(att, sizeof att, "%u", p->attempts);
   snprintf(pre, sizeof pre, "%d", n);
   if (sent == (size_t)n + 1)

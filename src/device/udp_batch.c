@@ -49,10 +49,34 @@ static void on_flush_hook(turn_hook *h) {
   udp_io_flush((udp_io *)((char *)h - offsetof(udp_io, flush_hook)));
 }
 
+static uint8_t *carrier_reserve(dgram_carrier *c, size_t max_len) {
+  return udp_io_reserve((udp_io *)c, max_len);
+}
+static void carrier_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len, uint64_t *bytes,
+                           uint64_t *packets) {
+  udp_io_commit((udp_io *)c, to, len, bytes, packets);
+}
+static void carrier_flush(dgram_carrier *c) { udp_io_flush((udp_io *)c); }
+static size_t carrier_send_batch(dgram_carrier *c, const dgram_endpoint *to,
+                                 const uint8_t *const *data, const size_t *len, size_t n) {
+  return udp_io_send_batch((udp_io *)c, to, data, len, n);
+}
+
+static const dgram_carrier_ops udp_carrier_ops = {
+    .reserve = carrier_reserve,
+    .commit = carrier_commit,
+    .flush = carrier_flush,
+    .send_batch = carrier_send_batch,
+};
+
 void udp_batch_init(udp_io *u) {
+  u->carrier.ops = &udp_carrier_ops;
+  u->carrier.name = "udp";
   u->flush_hook.run = on_flush_hook;
   u->flush_hook.phase = LOOP_TURN_SEND;
 }
+
+dgram_carrier *udp_io_carrier(udp_io *u) { return &u->carrier; }
 
 uint8_t *udp_io_reserve(udp_io *u, size_t max_len) {
   if (max_len > UDP_IO_MAX_DATAGRAM) return NULL;
@@ -60,7 +84,8 @@ uint8_t *udp_io_reserve(udp_io *u, size_t max_len) {
   return u->arena + u->used;
 }
 
-void udp_io_commit(udp_io *u, const udp_addr *to, size_t len, uint64_t *bytes, uint64_t *packets) {
+void udp_io_commit(udp_io *u, const dgram_endpoint *to, size_t len, uint64_t *bytes,
+                   uint64_t *packets) {
   /* Only after udp_io_reserve(len or more), which made the room. */
   if (!len || u->n_out == UDP_BATCH_MAX || UDP_ARENA_SIZE - u->used < len) return;
   udp_out *o = &u->out[u->n_out++];
@@ -73,8 +98,8 @@ void udp_io_commit(udp_io *u, const udp_addr *to, size_t len, uint64_t *bytes, u
   loop_turn_want(&u->flush_hook);
 }
 
-int udp_io_send(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len, uint64_t *bytes,
-                uint64_t *packets) {
+int udp_io_send(udp_io *u, const dgram_endpoint *to, const uint8_t *data, size_t len,
+                uint64_t *bytes, uint64_t *packets) {
   uint8_t *room = udp_io_reserve(u, len);
   if (!room) return UV_EMSGSIZE;
   memcpy(room, data, len);
@@ -90,7 +115,7 @@ static void account(const udp_out *o) {
 static void log_send_failed(const udp_out *o, int err) {
   if (!log_enabled(LOG_DEBUG)) return;
   char ep[64];
-  udp_addr_format(&o->to, ep, sizeof ep);
+  dgram_endpoint_format(&o->to, ep, sizeof ep);
   LOG_D("udp", "send_failed", "to", ep, "error", uv_strerror(err), NULL);
 }
 
@@ -102,7 +127,8 @@ static size_t run_length(const udp_io *u, size_t i, bool gso) {
   if (!gso) return 1;
   while (i + n < u->n_out && n < UDP_GSO_MAX_SEGMENTS) {
     const udp_out *b = &u->out[i + n];
-    if (b->len > a->len || total + b->len > UDP_GSO_MAX_BYTES || !udp_addr_equal(&b->to, &a->to))
+    if (b->len > a->len || total + b->len > UDP_GSO_MAX_BYTES ||
+        !dgram_endpoint_equal(&b->to, &a->to))
       break;
     total += b->len;
     n++;

@@ -124,12 +124,12 @@ static void free_io(udp_io *u) {
   free(u);
 }
 
-udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, udp_recv_fn fn, void *ctx, char *err,
+udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, dgram_recv_fn fn, void *ctx, char *err,
                     size_t errlen) {
   return udp_io_open_ex(loop, port, false, fn, ctx, err, errlen);
 }
 
-static udp_io *new_io(size_t cap, udp_recv_fn fn, void *ctx, char *err, size_t errlen) {
+static udp_io *new_io(size_t cap, dgram_recv_fn fn, void *ctx, char *err, size_t errlen) {
   udp_io *u = calloc(1, sizeof *u);
   if (u) u->rbuf = malloc((size_t)UDP_RECV_SLOTS * UDP_SLOT_SIZE);
   if (u) u->arena = malloc(UDP_ARENA_SIZE);
@@ -146,7 +146,7 @@ static udp_io *new_io(size_t cap, udp_recv_fn fn, void *ctx, char *err, size_t e
   return u;
 }
 
-udp_io *udp_io_adopt(uv_loop_t *loop, int fd4, int fd6, udp_recv_fn fn, void *ctx, char *err,
+udp_io *udp_io_adopt(uv_loop_t *loop, int fd4, int fd6, dgram_recv_fn fn, void *ctx, char *err,
                      size_t errlen) {
   /* Room for extra ports added later (udp_io_add_ports); calloc'd pages cost nothing untouched. */
   udp_io *u = new_io(UDP_IO_MAX_PORTS, fn, ctx, err, errlen);
@@ -197,7 +197,7 @@ int udp_io_add_ports(udp_io *u, uv_loop_t *loop, const uint16_t *ports, size_t n
 }
 
 udp_io *udp_io_open_ports(uv_loop_t *loop, const uint16_t *ports, size_t n, bool reuseport,
-                          udp_recv_fn fn, void *ctx, char *err, size_t errlen) {
+                          dgram_recv_fn fn, void *ctx, char *err, size_t errlen) {
   if (n < 1 || n > UDP_IO_MAX_PORTS)
     return snprintf(err, errlen, "between 1 and %d UDP ports", UDP_IO_MAX_PORTS), NULL;
   udp_io *u = new_io(n, fn, ctx, err, errlen);
@@ -216,7 +216,7 @@ udp_io *udp_io_open_ports(uv_loop_t *loop, const uint16_t *ports, size_t n, bool
   return u;
 }
 
-udp_io *udp_io_open_ex(uv_loop_t *loop, uint16_t port, bool reuseport, udp_recv_fn fn, void *ctx,
+udp_io *udp_io_open_ex(uv_loop_t *loop, uint16_t port, bool reuseport, dgram_recv_fn fn, void *ctx,
                        char *err, size_t errlen) {
   return udp_io_open_ports(loop, &port, 1, reuseport, fn, ctx, err, errlen);
 }
@@ -231,7 +231,7 @@ void udp_io_offload(const udp_io *u, bool *gso, bool *gro) {
   *gro = (p->s4.open && p->s4.gro) || (p->s6.open && p->s6.gro);
 }
 
-udp_sock *udp_sock_for(udp_io *u, const udp_addr *to) {
+udp_sock *udp_sock_for(udp_io *u, const dgram_endpoint *to) {
   if (to->sock >= u->n_ports) return NULL;
   udp_port *p = &u->ports[to->sock];
   udp_sock *s = to->ss.ss_family == AF_INET ? &p->s4 : &p->s6;
@@ -249,7 +249,7 @@ static void on_queued_sent(uv_udp_send_t *req, int status) { free(req); }
 /* The socket buffer is full: queue the datagram in libuv (which sends it as soon as the socket is
  * writable, in order) instead of dropping it, because a drop costs a TCP connection inside the
  * tunnel a retransmission timeout. Bounded, so a stuck socket cannot grow memory without end. */
-int udp_send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, size_t len) {
+int udp_send_queued(udp_sock *s, const dgram_endpoint *to, const uint8_t *data, size_t len) {
   if (uv_udp_get_send_queue_count(&s->h) >= UDP_SEND_QUEUE_MAX) return UV_EAGAIN;
   queued_send *q = malloc(sizeof *q + len);
   if (!q) return UV_ENOMEM;
@@ -261,7 +261,7 @@ int udp_send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, size_t
   return rc;
 }
 
-static int send_now(udp_io *u, const udp_addr *to, const uint8_t *data, size_t len) {
+static int send_now(udp_io *u, const dgram_endpoint *to, const uint8_t *data, size_t len) {
   udp_sock *s = udp_sock_for(u, to);
   if (!s) return UV_EAFNOSUPPORT;
   /* Behind queued datagrams, queue too: order matters to TCP inside the tunnel. */
@@ -272,7 +272,7 @@ static int send_now(udp_io *u, const udp_addr *to, const uint8_t *data, size_t l
   return rc < 0 ? rc : 0;
 }
 
-size_t udp_io_send_batch(udp_io *u, const udp_addr *to, const uint8_t *const *data,
+size_t udp_io_send_batch(udp_io *u, const dgram_endpoint *to, const uint8_t *const *data,
                          const size_t *len, size_t n) {
   /* After everything sealed before (per-peer order), then one by one: a failure must stop the
    * burst, and this runs once per handshake, not per data packet. */
@@ -305,12 +305,4 @@ void udp_io_close(udp_io *u) {
 static void close_port_now(udp_port *p) {
   if (p->s4.open) uv_close((uv_handle_t *)&p->s4.h, on_closed);
   if (p->s6.open) uv_close((uv_handle_t *)&p->s6.h, on_closed);
-}
-
-void udp_addr_format(const udp_addr *a, char *buf, size_t len) {
-  addr_format_sockaddr(&a->ss, buf, len);
-}
-
-int udp_addr_equal(const udp_addr *a, const udp_addr *b) {
-  return a->len == b->len && a->sock == b->sock && memcmp(&a->ss, &b->ss, a->len) == 0;
 }

@@ -35,7 +35,7 @@ typedef struct {
   uv_poll_t poll; /* on poll_fd, a dup of the socket (libuv allows one watcher per fd) */
   int poll_fd;
   udp_io *owner;
-  uint16_t slot;      /* which local port (udp_addr.sock) */
+  uint16_t slot;      /* which local port (dgram_endpoint.sock) */
   uint64_t flush_gen; /* the flush that last sent this socket's share */
 } udp_sock;
 
@@ -48,15 +48,16 @@ typedef struct {
 /* One queued datagram: arena[off, off+len) for `to`; the counters are bumped when it is handed
  * to the kernel or to libuv's queue. */
 typedef struct {
-  udp_addr to;
+  dgram_endpoint to;
   uint32_t off, len;
   uint64_t *bytes, *packets;
 } udp_out;
 
 struct udp_io {
-  udp_port *ports; /* [cap], allocated once: the uv handles in it never move */
+  dgram_carrier carrier; /* first: a udp_io is the UDP carrier (udp_batch.c's ops) */
+  udp_port *ports;       /* [cap], allocated once: the uv handles in it never move */
   size_t n_ports, cap;
-  udp_recv_fn fn;
+  dgram_recv_fn fn;
   void *ctx;
   uint16_t port; /* the main port's number */
   int closing;
@@ -74,10 +75,10 @@ struct udp_io {
 };
 
 /* udp_io.c */
-/* The open socket for a destination (its family and udp_addr.sock), NULL if none. */
-udp_sock *udp_sock_for(udp_io *u, const udp_addr *to);
+/* The open socket for a destination (its family and dgram_endpoint.sock), NULL if none. */
+udp_sock *udp_sock_for(udp_io *u, const dgram_endpoint *to);
 /* Hands a copy to libuv's bounded queue (sent in order once the socket is writable). */
-int udp_send_queued(udp_sock *s, const udp_addr *to, const uint8_t *data, size_t len);
+int udp_send_queued(udp_sock *s, const dgram_endpoint *to, const uint8_t *data, size_t len);
 bool udp_env_flag(const char *name);
 
 /* udp_recv.c */
@@ -88,6 +89,7 @@ int udp_recv_start(udp_sock *s);
 int udp_recv_close(udp_sock *s, uv_close_cb cb);
 
 /* udp_batch.c */
+/* The send batch, and the carrier's ops. */
 void udp_batch_init(udp_io *u);
 
 #endif

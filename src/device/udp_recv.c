@@ -17,7 +17,7 @@
 
 static void deliver(udp_sock *s, uint8_t *data, size_t len, const struct sockaddr *addr) {
   udp_io *u = s->owner;
-  udp_addr from;
+  dgram_endpoint from;
   memset(&from, 0, sizeof from);
   from.sock = s->slot;
   from.len = sockaddr_len(addr);

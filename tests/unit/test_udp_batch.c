@@ -31,7 +31,7 @@ typedef struct {
   uint16_t len;
 } plan_entry;
 
-static void on_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from) {
+static void on_datagram(void *ctx, uint8_t *data, size_t len, const dgram_endpoint *from) {
   sink *s = ctx;
   if (s->n >= MAX_RECORDS || len > MAX_LEN) {
     s->n = MAX_RECORDS + 1; /* overflow: fails the comparison */
@@ -48,8 +48,8 @@ static void fill(uint8_t *d, size_t len, uint8_t dest, uint32_t seq) {
   if (len >= 5) d[0] = dest, memcpy(d + 1, &seq, 4);
 }
 
-static udp_addr loopback(uint16_t port) {
-  udp_addr a;
+static dgram_endpoint loopback(uint16_t port) {
+  dgram_endpoint a;
   memset(&a, 0, sizeof a);
   struct sockaddr_in *in = (struct sockaddr_in *)&a.ss;
   in->sin_family = AF_INET;
@@ -63,7 +63,7 @@ typedef struct {
   uv_loop_t loop;
   udp_io *tx, *rx[2];
   sink *got[2];
-  udp_addr to[2];
+  dgram_endpoint to[2];
   uint64_t bytes[2], packets[2];
 } rig;
 
@@ -107,10 +107,12 @@ static void on_queue_timer(uv_timer_t *t) {
   uint32_t seq[2] = {0, 0};
   for (size_t i = 0; i < j->n; i++) {
     uint8_t d = j->plan[i].dest;
-    uint8_t *room = udp_io_reserve(r->tx, j->plan[i].len);
+    /* Through the carrier interface, as the tunnel sends. */
+    dgram_carrier *c = udp_io_carrier(r->tx);
+    uint8_t *room = dgram_reserve(c, j->plan[i].len);
     assert_non_null(room);
     fill(room, j->plan[i].len, d, seq[d]++);
-    udp_io_commit(r->tx, &r->to[d], j->plan[i].len, &r->bytes[d], &r->packets[d]);
+    dgram_commit(c, &r->to[d], j->plan[i].len, &r->bytes[d], &r->packets[d]);
   }
   uv_close((uv_handle_t *)t, NULL);
 }
@@ -246,7 +248,7 @@ static void test_burst_after_batch(void **state) {
   udp_io_commit(rp->tx, &rp->to[0], sizeof a, NULL, NULL);
   const uint8_t *data[1] = {b};
   size_t len[1] = {sizeof b};
-  assert_int_equal(udp_io_send_batch(rp->tx, &rp->to[0], data, len, 1), 1);
+  assert_int_equal(dgram_send_batch(udp_io_carrier(rp->tx), &rp->to[0], data, len, 1), 1);
   uint64_t deadline = uv_hrtime() + 5000000000ull;
   while (rp->got[0]->n < 2 && uv_hrtime() < deadline) uv_run(&rp->loop, UV_RUN_NOWAIT);
   assert_int_equal(rp->got[0]->n, 2);
@@ -255,16 +257,49 @@ static void test_burst_after_batch(void **state) {
   assert_memory_equal(rp->got[0]->data[1], b, sizeof b);
 }
 
+/* Endpoints: the carrier and the local port are part of who a peer is (roaming compares them);
+ * a UDP endpoint prints as plain ip:port, as logs always showed it. */
+static void test_endpoint_identity(void **state) {
+  (void)state;
+  dgram_endpoint a = loopback(4000), b = loopback(4000);
+  assert_true(dgram_endpoint_equal(&a, &b));
+  b.sock = 1;
+  assert_false(dgram_endpoint_equal(&a, &b));
+  b = a;
+  b.carrier = DGRAM_CARRIER_UDP + 1;
+  assert_false(dgram_endpoint_equal(&a, &b));
+  char buf[64];
+  dgram_endpoint_format(&a, buf, sizeof buf);
+  assert_string_equal(buf, "127.0.0.1:4000");
+  char tiny[4];
+  dgram_endpoint_format(&b, tiny, sizeof tiny); /* bounded, whatever the carrier */
+  assert_true(strlen(tiny) < sizeof tiny);
+  /* dgram_send copies; one larger than any datagram is refused, not truncated. */
+  uv_loop_t loop;
+  char err[128];
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(loop_turn_start(&loop), 0);
+  udp_io *u = udp_io_open(&loop, 0, on_datagram, NULL, err, sizeof err);
+  assert_non_null(u);
+  static uint8_t big[UDP_IO_MAX_DATAGRAM + 1];
+  assert_int_equal(dgram_send(udp_io_carrier(u), &a, big, sizeof big, NULL, NULL), UV_EMSGSIZE);
+  assert_string_equal(udp_io_carrier(u)->name, "udp");
+  udp_io_close(u);
+  loop_turn_stop();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* Port hopping's server side: one udp_io on three local ports. Each datagram says which port it
- * came in on (udp_addr.sock), and an answer to that address leaves from that same port, as the
- * sender's NAT expects; one batch mixing the ports sends each share from its own socket. */
+ * came in on (dgram_endpoint.sock), and an answer to that address leaves from that same port, as
+ * the sender's NAT expects; one batch mixing the ports sends each share from its own socket. */
 typedef struct {
   udp_io *io;
   size_t n;
   uint16_t sock[16];
 } port_echo;
 
-static void on_port_datagram(void *ctx, uint8_t *data, size_t len, const udp_addr *from) {
+static void on_port_datagram(void *ctx, uint8_t *data, size_t len, const dgram_endpoint *from) {
   port_echo *e = ctx;
   if (e->n < 16) e->sock[e->n++] = from->sock;
   if (e->io) udp_io_send(e->io, from, data, len, NULL, NULL); /* echo, batched */
@@ -276,7 +311,7 @@ typedef struct {
   uint8_t first[16];
 } reply_log;
 
-static void on_reply(void *ctx, uint8_t *data, size_t len, const udp_addr *from) {
+static void on_reply(void *ctx, uint8_t *data, size_t len, const dgram_endpoint *from) {
   reply_log *l = ctx;
   if (l->n < 16 && len > 0) {
     l->from_port[l->n] = ntohs(((const struct sockaddr_in *)&from->ss)->sin_port);
@@ -299,7 +334,7 @@ static void test_extra_ports(void **state) {
   assert_non_null(cli);
   /* two datagrams per port, ports interleaved, all in one turn */
   for (uint8_t i = 0; i < 6; i++) {
-    udp_addr to = loopback(srv->ports[i % 3].port);
+    dgram_endpoint to = loopback(srv->ports[i % 3].port);
     uint8_t d[2] = {i, (uint8_t)(i % 3)};
     assert_int_equal(udp_io_send(cli, &to, d, sizeof d, NULL, NULL), 0);
   }
@@ -327,6 +362,7 @@ static void test_extra_ports(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_endpoint_identity),
       cmocka_unit_test_setup_teardown(test_extra_ports, setup_offload, teardown),
       cmocka_unit_test_setup_teardown(test_mixed_batch_arrives_in_order, setup_offload, teardown),
       cmocka_unit_test_setup_teardown(test_refused_gso_falls_back, setup_offload, teardown),
