@@ -374,6 +374,11 @@ static const key_spec peer_keys[] = {
     {"Repair", k_repair, 0},
     {"EndpointPorts", cfg_k_endpoint_ports, 0},
     {"HopInterval", cfg_k_hop_interval, 0},
+    {"TlsEndpoint", cfg_k_tls_endpoint, 0},
+    {"TlsServerName", cfg_k_tls_server_name, 0},
+    {"Carrier", cfg_k_carrier, 0},
+    {"TlsVerify", cfg_k_tls_verify, 0},
+    {"UdpRetry", cfg_k_udp_retry, 0},
     {NULL, NULL, 0},
 };
 

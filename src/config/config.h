@@ -66,6 +66,17 @@ typedef enum { CFG_TRANSPORT_AUTO = 0, CFG_TRANSPORT_QUIC, CFG_TRANSPORT_IP } cf
 typedef enum { CFG_CC_CUBIC = 0, CFG_CC_RENO, CFG_CC_BBR } cfg_congestion;
 #define CFG_DEFAULT_QUIC_PORT 443
 
+/* [Peer] Carrier: what carries the AWG datagrams to the server (docs/config-reference.md). */
+typedef enum {
+  CFG_CARRIER_DEFAULT = 0,
+  CFG_CARRIER_UDP,
+  CFG_CARRIER_TLS,
+  CFG_CARRIER_AUTO
+} cfg_carrier;
+#define CFG_DEFAULT_UDP_RETRY 300 /* [Peer] UdpRetry, seconds */
+#define CFG_TLS_LISTEN_MAX 4      /* [Server] TlsListen lines */
+#define CFG_PATH_MAX 511
+
 /* Port ranges for port hopping (config_hop.c): [Server] ExtraPorts, [Peer] EndpointPorts. */
 #define CFG_PORT_RANGES_MAX 8
 #define CFG_EXTRA_PORTS_MAX 256 /* a socket per port and family (and worker): bounded */
@@ -110,6 +121,14 @@ typedef struct {
    * EndpointPorts is set without it). n = 0: no hopping. */
   cfg_port_ranges endpoint_ports;
   uint32_t hop_min, hop_max;
+  /* The TLS carrier (config_tls.c, issue 12): TlsEndpoint, TlsServerName (SNI; "" = the
+   * endpoint's host when it is a name), Carrier, TlsVerify, UdpRetry (seconds) */
+  bool has_tls_endpoint;
+  cfg_hostport tls_endpoint;
+  char tls_server_name[CFG_MAX_HOST + 1];
+  cfg_carrier carrier; /* CFG_CARRIER_DEFAULT: auto with a TlsEndpoint, udp without */
+  bool tls_verify;
+  uint32_t udp_retry;
   int line; /* where its [Peer] header is */
 } cfg_peer;
 
@@ -200,6 +219,15 @@ typedef struct {
   uint64_t server_quic_stream_window, server_quic_conn_window; /* 0 = the defaults */
   uint32_t server_threads;     /* [Server] Threads: worker processes, 0 = auto (one per core) */
   cfg_port_ranges extra_ports; /* [Server] ExtraPorts: more UDP ports for hopping peers */
+  /* [Server] TLS carrier (config_tls.c): listeners, certificate (files, or self-signed for
+   * TlsName), and what a prober that is not a peer is shown */
+  cfg_hostport tls_listen[CFG_TLS_LISTEN_MAX];
+  size_t n_tls_listen;
+  char tls_cert[CFG_PATH_MAX + 1], tls_key[CFG_PATH_MAX + 1];
+  char tls_name[CFG_MAX_HOST + 1];
+  char tls_decoy[CFG_PATH_MAX + 1]; /* a directory served as a static site */
+  bool has_tls_decoy_upstream;
+  cfg_hostport tls_decoy_upstream; /* or a real site the connection is passed to */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;
@@ -252,6 +280,11 @@ int config_load_buffer(app_config *c, const char *text, size_t len, const char *
  * common convention for the server's tunnel address); port QuicPort. False when the client has
  * no Address to derive it from. */
 bool config_quic_server(const app_config *c, const cfg_peer *p, cfg_ip *addr, uint16_t *port);
+
+/* The carrier peer p uses (config_tls.c): Carrier as written, else auto with a TlsEndpoint and
+ * udp without. */
+cfg_carrier cfg_peer_carrier(const cfg_peer *p);
+const char *cfg_carrier_name(cfg_carrier c);
 
 /* Writes the validation summary (no secrets) as human-readable lines: "PATH: OK", then the
  * tunnel's part ([Interface], peers, [Server]) and the front-end's ([Socks], [Http], [Forward],

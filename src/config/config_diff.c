@@ -136,10 +136,15 @@ static void keep_peer_transport(diff_ctx *d, app_config *l, const app_config *r)
           (lp->has_quic_server && !ip_eq(&lp->quic_server, &rp->quic_server)) ||
           lp->quic_stream_window != rp->quic_stream_window ||
           lp->quic_conn_window != rp->quic_conn_window ||
-          lp->quic_tunnel_protection != rp->quic_tunnel_protection) {
+          lp->quic_tunnel_protection != rp->quic_tunnel_protection ||
+          lp->has_tls_endpoint != rp->has_tls_endpoint ||
+          (rp->has_tls_endpoint && !hostport_eq(&lp->tls_endpoint, &rp->tls_endpoint)) ||
+          strcmp(lp->tls_server_name, rp->tls_server_name) || lp->carrier != rp->carrier ||
+          lp->tls_verify != rp->tls_verify || lp->udp_retry != rp->udp_retry) {
         note(d,
              "[Peer] Transport, Congestion, QuicServer, QuicPort, QuicStreamWindow, "
-             "QuicConnWindow, QuicProtection");
+             "QuicConnWindow, QuicProtection, TlsEndpoint, TlsServerName, Carrier, TlsVerify, "
+             "UdpRetry");
         lp->transport = rp->transport;
         lp->congestion = rp->congestion;
         lp->has_quic_server = rp->has_quic_server;
@@ -148,9 +153,37 @@ static void keep_peer_transport(diff_ctx *d, app_config *l, const app_config *r)
         lp->quic_stream_window = rp->quic_stream_window;
         lp->quic_conn_window = rp->quic_conn_window;
         lp->quic_tunnel_protection = rp->quic_tunnel_protection;
+        lp->has_tls_endpoint = rp->has_tls_endpoint;
+        lp->tls_endpoint = rp->tls_endpoint;
+        memcpy(lp->tls_server_name, rp->tls_server_name, sizeof lp->tls_server_name);
+        lp->carrier = rp->carrier;
+        lp->tls_verify = rp->tls_verify;
+        lp->udp_retry = rp->udp_retry;
       }
     }
   }
+}
+
+/* The TLS carrier's listeners and certificate are set up at start (carrier/tls_server.h). */
+static void keep_server_tls(diff_ctx *d, app_config *l, const app_config *r) {
+  bool same =
+      l->n_tls_listen == r->n_tls_listen && !strcmp(l->tls_cert, r->tls_cert) &&
+      !strcmp(l->tls_key, r->tls_key) && !strcmp(l->tls_name, r->tls_name) &&
+      !strcmp(l->tls_decoy, r->tls_decoy) &&
+      l->has_tls_decoy_upstream == r->has_tls_decoy_upstream &&
+      (!r->has_tls_decoy_upstream || hostport_eq(&l->tls_decoy_upstream, &r->tls_decoy_upstream));
+  for (size_t i = 0; same && i < r->n_tls_listen; i++)
+    same = hostport_eq(&l->tls_listen[i], &r->tls_listen[i]);
+  if (same) return;
+  note(d, "[Server] TlsListen, TlsCert, TlsKey, TlsName, TlsDecoy, TlsDecoyUpstream");
+  memcpy(l->tls_listen, r->tls_listen, sizeof l->tls_listen);
+  l->n_tls_listen = r->n_tls_listen;
+  memcpy(l->tls_cert, r->tls_cert, sizeof l->tls_cert);
+  memcpy(l->tls_key, r->tls_key, sizeof l->tls_key);
+  memcpy(l->tls_name, r->tls_name, sizeof l->tls_name);
+  memcpy(l->tls_decoy, r->tls_decoy, sizeof l->tls_decoy);
+  l->has_tls_decoy_upstream = r->has_tls_decoy_upstream;
+  l->tls_decoy_upstream = r->tls_decoy_upstream;
 }
 
 int config_keep_restart_only(app_config *l, const app_config *r, const char **names, size_t max) {
@@ -207,6 +240,7 @@ int config_keep_restart_only(app_config *l, const app_config *r, const char **na
     l->extra_ports = r->extra_ports;
   }
   keep_peer_transport(&d, l, r);
+  keep_server_tls(&d, l, r);
   if (l->has_local_socks != r->has_local_socks ||
       (r->has_local_socks && !hostport_eq(&l->local_socks, &r->local_socks))) {
     note(&d, "[Server] LocalSocks");

@@ -137,6 +137,20 @@ int cfg_k_endpoint_ports(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_hop_interval(load_ctx *L, char *v, char *err, size_t n);
 void cfg_validate_hop(const app_config *c, diag_list *d);
 
+/* config_tls.c: the TLS carrier */
+int cfg_k_tls_endpoint(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_server_name(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_carrier(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_verify(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_udp_retry(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_listen(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_cert(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_key(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_name(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_decoy(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_decoy_upstream(load_ctx *L, char *v, char *err, size_t n);
+void cfg_validate_tls(const app_config *c, diag_list *d);
+
 /* config_awg3.c: the AmneziaWG 3.x keys */
 int cfg_k_header_protection_key(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_content_padding(load_ctx *L, char *v, char *err, size_t n);

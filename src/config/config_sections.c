@@ -298,6 +298,12 @@ const key_spec cfg_server_keys[] = {
     {"QuicConnWindow", k_server_conn_window, 0},
     {"Threads", k_server_threads, 0},
     {"ExtraPorts", cfg_k_extra_ports, 0},
+    {"TlsListen", cfg_k_tls_listen, KEY_LIST},
+    {"TlsCert", cfg_k_tls_cert, 0},
+    {"TlsKey", cfg_k_tls_key, 0},
+    {"TlsName", cfg_k_tls_name, 0},
+    {"TlsDecoy", cfg_k_tls_decoy, 0},
+    {"TlsDecoyUpstream", cfg_k_tls_decoy_upstream, 0},
     {NULL, NULL, 0},
 };
 

@@ -343,4 +343,5 @@ void config_validate(app_config *c, diag_list *d, const int *iface_lines, bool s
     config_validate_mode(c, d);
   }
   cfg_validate_hop(c, d);
+  cfg_validate_tls(c, d);
 }
