@@ -226,8 +226,6 @@ typedef struct {
   char tls_cert[CFG_PATH_MAX + 1], tls_key[CFG_PATH_MAX + 1];
   char tls_name[CFG_MAX_HOST + 1];
   char tls_decoy[CFG_PATH_MAX + 1]; /* a directory served as a static site */
-  bool has_tls_decoy_upstream;
-  cfg_hostport tls_decoy_upstream; /* or a real site the connection is passed to */
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;
