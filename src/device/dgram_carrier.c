@@ -6,14 +6,14 @@
 
 #include "util/addr_fmt.h"
 
-static const char *const carrier_names[DGRAM_CARRIERS] = {"udp"};
+static const char *const carrier_names[DGRAM_CARRIERS] = {"udp", "tls"};
 
-int dgram_send(dgram_carrier *c, const dgram_endpoint *to, const uint8_t *data, size_t len,
-               uint64_t *bytes, uint64_t *packets) {
-  uint8_t *room = dgram_reserve(c, len);
+int carrier_send(dgram_carrier *c, const dgram_endpoint *to, const uint8_t *data, size_t len,
+                 uint64_t *bytes, uint64_t *packets) {
+  uint8_t *room = carrier_reserve(c, len);
   if (!room) return UV_EMSGSIZE;
   memcpy(room, data, len);
-  dgram_commit(c, to, len, bytes, packets);
+  carrier_commit(c, to, len, bytes, packets);
   return 0;
 }
 

@@ -4,10 +4,10 @@
  * and opens datagrams; a carrier never looks inside them.
  *
  * Contract, for every carrier:
- * - Sending: dgram_reserve gives room for one datagram in the carrier's batch; the caller seals
- *   into it and queues it with dgram_commit (or abandons it). Queued datagrams leave in order, at
+ * - Sending: carrier_reserve gives room for one datagram in the carrier's batch; the caller seals
+ *   into it and queues it with carrier_commit (or abandons it). Queued datagrams leave in order, at
  *   the end of the loop turn (util/loop_turn.h, LOOP_TURN_SEND) or when the batch is full;
- *   dgram_flush sends them now. dgram_send_batch sends a run at once, stopping at the first
+ *   carrier_flush sends them now. carrier_send_batch sends a run at once, stopping at the first
  *   failure. A datagram's byte and packet counters move when the carrier hands it on (to the
  *   kernel, or to its own bounded queue); they must outlive the next flush.
  * - Receiving: the carrier calls its dgram_recv_fn for each datagram, with a buffer it owns that
@@ -25,7 +25,7 @@
 #include <uv.h>
 
 /* Which carrier an endpoint belongs to; the value indexes the tunnel's carriers. */
-typedef enum { DGRAM_CARRIER_UDP = 0, DGRAM_CARRIERS } dgram_carrier_kind;
+typedef enum { DGRAM_CARRIER_UDP = 0, DGRAM_CARRIER_TLS, DGRAM_CARRIERS } dgram_carrier_kind;
 
 /* Where a datagram came from or goes to. ss: the remote address as the carrier sees it (a UDP
  * source; for a stream carrier, the connection's remote address). sock: which local port of the
@@ -60,22 +60,22 @@ struct dgram_carrier {
   const char *name; /* "udp", for logs and status */
 };
 
-static inline uint8_t *dgram_reserve(dgram_carrier *c, size_t max_len) {
+static inline uint8_t *carrier_reserve(dgram_carrier *c, size_t max_len) {
   return c->ops->reserve(c, max_len);
 }
-static inline void dgram_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len,
-                                uint64_t *bytes, uint64_t *packets) {
+static inline void carrier_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len,
+                                  uint64_t *bytes, uint64_t *packets) {
   c->ops->commit(c, to, len, bytes, packets);
 }
-static inline void dgram_flush(dgram_carrier *c) { c->ops->flush(c); }
-static inline size_t dgram_send_batch(dgram_carrier *c, const dgram_endpoint *to,
-                                      const uint8_t *const *data, const size_t *len, size_t n) {
+static inline void carrier_flush(dgram_carrier *c) { c->ops->flush(c); }
+static inline size_t carrier_send_batch(dgram_carrier *c, const dgram_endpoint *to,
+                                        const uint8_t *const *data, const size_t *len, size_t n) {
   return c->ops->send_batch(c, to, data, len, n);
 }
 /* Queues a copy of one datagram (reserve + commit). Returns 0, or UV_EMSGSIZE when it is more
  * than the carrier can carry. */
-int dgram_send(dgram_carrier *c, const dgram_endpoint *to, const uint8_t *data, size_t len,
-               uint64_t *bytes, uint64_t *packets);
+int carrier_send(dgram_carrier *c, const dgram_endpoint *to, const uint8_t *data, size_t len,
+                 uint64_t *bytes, uint64_t *packets);
 
 /* ip:port or [ip]:port, with the carrier named when it is not UDP ("tls:[ip]:port"). */
 void dgram_endpoint_format(const dgram_endpoint *a, char *buf, size_t len);

@@ -161,9 +161,13 @@ fail:
   return NULL;
 }
 
+void tunnel_set_carrier(tunnel *t, dgram_carrier_kind kind, dgram_carrier *c) {
+  if (kind != DGRAM_CARRIER_UDP && kind < DGRAM_CARRIERS) t->carriers[kind] = c;
+}
+
 void tun_flush_carriers(tunnel *t) {
   for (size_t i = 0; i < DGRAM_CARRIERS; i++)
-    if (t->carriers[i]) dgram_flush(t->carriers[i]);
+    if (t->carriers[i]) carrier_flush(t->carriers[i]);
 }
 
 void tun_free(tunnel *t) {

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "device/dgram_carrier.h"
+
 #include "config/config.h"
 #include "device/ipstack.h"
 #include "observe/hist.h"
@@ -160,6 +162,20 @@ struct shard_counts *tunnel_shard_counts(const tunnel *t);
 /* Inner packets for a consumer other than lwIP (the QUIC endpoint): fn sees every inner packet
  * that passed the AllowedIPs check, before lwIP; returning true consumes it. One per tunnel;
  * NULL removes it. */
+/* Other datagram carriers than the tunnel's own UDP (dgram_carrier.h; the TLS carrier,
+ * carrier/): c (borrowed; NULL detaches it) carries every datagram sent to an endpoint of that
+ * kind, and hands what it receives to tunnel_datagram_in, which treats it exactly as a UDP
+ * datagram (roaming between carriers included). */
+void tunnel_set_carrier(tunnel *t, dgram_carrier_kind kind, dgram_carrier *c);
+void tunnel_datagram_in(tunnel *t, uint8_t *data, size_t len, const dgram_endpoint *from);
+/* Whether data is an AWG handshake initiation whose mac1 says it is meant for this interface
+ * (a configured peer, or someone who knows our public key): the TLS carrier's gate before it
+ * hands anything to the tunnel or answers with a single AWG byte. data is not modified. */
+bool tunnel_gate_initiation(tunnel *t, const uint8_t *data, size_t len, const dgram_endpoint *from);
+/* Client: peer i is reached at ep (a copy is kept) from now on, whatever arrives from elsewhere;
+ * NULL returns it to its Endpoint over UDP. */
+void tunnel_peer_pin_endpoint(tunnel *t, size_t i, const dgram_endpoint *ep);
+
 typedef bool (*tunnel_inner_fn)(void *ctx, const uint8_t *pkt, size_t len);
 void tunnel_set_inner_hook(tunnel *t, tunnel_inner_fn fn, void *ctx);
 /* Sends one inner IP packet (routed by destination, sealed, padded) as lwIP's output would be. */

@@ -65,7 +65,7 @@ uint64_t tun_hop_service(tun_peer *p, uint64_t now) {
   }
   if (!p->hop_at) p->hop_at = now + next_interval(c);
   if (now >= p->hop_at) {
-    if (p->has_endpoint) hop(p);
+    if (p->has_endpoint && !p->endpoint_pinned) hop(p);
     p->hop_at = now + next_interval(c);
   }
   return p->hop_at;

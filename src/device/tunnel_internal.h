@@ -32,6 +32,9 @@ typedef struct tun_peer {
   char fp[9];
   dgram_endpoint endpoint;
   bool has_endpoint;
+  /* Pinned by the client's carrier choice (tunnel_peer_pin_endpoint): the endpoint stays put,
+   * neither roaming, nor re-resolved, nor hopping. */
+  bool endpoint_pinned;
   uv_timer_t timer;
   uv_getaddrinfo_t resolve;
   bool resolving;

@@ -66,7 +66,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
     peer_handle_closed(p);
     return;
   }
-  if (status == 0 && ai) {
+  if (status == 0 && ai && !p->endpoint_pinned) {
     set_endpoint_from_ai(p, ai);
     char ep[64];
     dgram_endpoint_format(&p->endpoint, ep, sizeof ep);
@@ -80,7 +80,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
 
 /* Re-resolves a host name Endpoint after a failed handshake round (the server may have moved). */
 void tun_resolve_endpoint(tun_peer *p) {
-  if (!p->cfg->has_endpoint || p->cfg->endpoint.host_is_ip || p->resolving || p->removed) return;
+  if (!p->cfg->has_endpoint || p->endpoint_pinned || p->cfg->endpoint.host_is_ip || p->resolving ||
+      p->removed)
+    return;
   static const struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
   char port[8];
   snprintf(port, sizeof port, "%u", p->cfg->endpoint.port);
@@ -91,7 +93,7 @@ void tun_resolve_endpoint(tun_peer *p) {
 }
 
 void tun_peer_apply_endpoint(tun_peer *p) {
-  if (!p->cfg->has_endpoint) return;
+  if (!p->cfg->has_endpoint || p->endpoint_pinned) return;
   if (!p->cfg->endpoint.host_is_ip) return tun_resolve_endpoint(p);
   char err[300];
   if (resolve_now(p, err, sizeof err) != 0)
@@ -201,4 +203,22 @@ size_t tun_sessions_live(const tunnel *t) {
   for (size_t i = 0; i < t->n_peers; i++)
     n += t->peers[i]->in_session || t->peers[i]->wp.next != NULL;
   return n;
+}
+
+void tunnel_peer_pin_endpoint(tunnel *t, size_t i, const dgram_endpoint *ep) {
+  if (i >= t->n_peers) return;
+  tun_peer *p = t->peers[i];
+  char where[80];
+  if (ep) {
+    p->endpoint = *ep;
+    p->has_endpoint = true;
+    p->endpoint_pinned = true;
+    dgram_endpoint_format(ep, where, sizeof where);
+  } else {
+    p->endpoint_pinned = false;
+    p->has_endpoint = false;
+    tun_peer_apply_endpoint(p); /* back to its Endpoint over UDP */
+    snprintf(where, sizeof where, "its Endpoint");
+  }
+  LOG_I("tunnel", "endpoint_pinned", "peer", p->fp, "endpoint", where, NULL);
 }

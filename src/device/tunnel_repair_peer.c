@@ -89,8 +89,8 @@ static bool resend(tun_peer *p, uint32_t index, uint64_t counter) {
   }
   p->repair_budget--;
   /* The very same bytes: the receiver's replay window takes a counter it has not seen. */
-  if (dgram_send(tun_carrier(p->t, &p->endpoint), &p->endpoint, d, len, &p->tx_bytes,
-                 &p->tx_packets) == 0)
+  if (carrier_send(tun_carrier(p->t, &p->endpoint), &p->endpoint, d, len, &p->tx_bytes,
+                   &p->tx_packets) == 0)
     st->repair_resent++;
   return true;
 }

@@ -77,8 +77,8 @@ static void update_endpoint(tun_peer *p, const dgram_endpoint *from) {
   /* amneziawg-go resets its trailer window on every received packet (spec R37). */
   p->udp_window = AWG3_UDP_WINDOW;
   if (p->has_endpoint && dgram_endpoint_equal(&p->endpoint, from)) return;
-  if (tun_hop_keeps_port(p, from)) return;
-  if (p->has_endpoint && p->endpoint.len == from->len &&
+  if (p->endpoint_pinned || tun_hop_keeps_port(p, from)) return;
+  if (p->has_endpoint && p->endpoint.carrier == from->carrier && p->endpoint.len == from->len &&
       !memcmp(&p->endpoint.ss, &from->ss, from->len)) {
     /* The same address on another of our ports (a hopping client moved): answer from there. */
     p->endpoint.sock = from->sock;
@@ -364,4 +364,24 @@ void tun_on_datagram(void *ctx, uint8_t *data, size_t len, const dgram_endpoint 
           bare ? "yes" : "no", NULL);
   }
   tun_dispatch(t, k, msg, msg_len, from, bare, len, false);
+}
+
+void tunnel_datagram_in(tunnel *t, uint8_t *data, size_t len, const dgram_endpoint *from) {
+  tun_on_datagram(t, data, len, from);
+}
+
+bool tunnel_gate_initiation(tunnel *t, const uint8_t *data, size_t len,
+                            const dgram_endpoint *from) {
+  uint8_t copy[4096]; /* classifying unmasks in place (AWG 3.x): look at a copy */
+  if (len > sizeof copy) return false;
+  memcpy(copy, data, len);
+  const uint8_t *msg = NULL;
+  size_t msg_len = 0;
+  int bare = 0;
+  if (awg3_classify(t->awg, copy, len, &msg, &msg_len, &bare) != AWG_MSG_INIT) return false;
+  uint8_t src[18];
+  size_t srclen;
+  tun_addr_bytes(from, src, &srclen);
+  return wg_cookie_check(&t->dev.checker, &t->dev.keys, msg, msg_len, src, srclen, false,
+                         tun_now()) == WG_OK;
 }

@@ -27,8 +27,8 @@ void tun_send_datagram(tunnel *t, const dgram_endpoint *to, const uint8_t *data,
                        tun_peer *p) {
   /* Queued behind the datagrams sealed before it; p's counters move when it is handed to the
    * kernel (peers are flushed out before they are freed, see tun_peer_remove). */
-  int rc = dgram_send(tun_carrier(t, to), to, data, len, p ? &p->tx_bytes : NULL,
-                      p ? &p->tx_packets : NULL);
+  int rc = carrier_send(tun_carrier(t, to), to, data, len, p ? &p->tx_bytes : NULL,
+                        p ? &p->tx_packets : NULL);
   t->packets_sent++;
   if (rc != 0) LOG_D("tunnel", "send_failed", "error", uv_strerror(rc), NULL);
 }
@@ -47,7 +47,7 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   }
   size_t wire_len = s4 + wg_transport_len(padded);
   dgram_carrier *c = tun_carrier(t, &p->endpoint);
-  uint8_t *room = dgram_reserve(c, wire_len);
+  uint8_t *room = carrier_reserve(c, wire_len);
   if (!room) return WG_ERR_STATE;
   uint8_t *msg = room + s4;
   if (pt_len) memcpy(msg + WG_DATA_PAYLOAD, pt, pt_len);
@@ -68,7 +68,7 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   awg3_mask(&t->awg->v3, room, s4, WG_TRANSPORT_HEADER);
   tun_repair_keep(p, index, counter, room, wire_len);
   p->udp_window = awg3_window_after_send(p->udp_window, s4 + WG_TRANSPORT_MIN + pt_len);
-  dgram_commit(c, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
+  carrier_commit(c, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
   t->packets_sent++;
   return WG_OK;
 }
@@ -182,7 +182,7 @@ static void send_initiation(tun_peer *p, bool retry) {
   data[n] = t->buf;
   lens[n] = init_len;
   size_t sent =
-      dgram_send_batch(tun_carrier(t, &p->endpoint), &p->endpoint, data, lens, (size_t)n + 1);
+      carrier_send_batch(tun_carrier(t, &p->endpoint), &p->endpoint, data, lens, (size_t)n + 1);
   t->packets_sent += (uint32_t)sent;
   for (size_t i = 0; i < sent; i++) p->tx_bytes += lens[i];
   p->tx_packets += sent;

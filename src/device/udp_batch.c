@@ -49,24 +49,24 @@ static void on_flush_hook(turn_hook *h) {
   udp_io_flush((udp_io *)((char *)h - offsetof(udp_io, flush_hook)));
 }
 
-static uint8_t *carrier_reserve(dgram_carrier *c, size_t max_len) {
+static uint8_t *udp_carrier_reserve(dgram_carrier *c, size_t max_len) {
   return udp_io_reserve((udp_io *)c, max_len);
 }
-static void carrier_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len, uint64_t *bytes,
-                           uint64_t *packets) {
+static void udp_carrier_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len,
+                               uint64_t *bytes, uint64_t *packets) {
   udp_io_commit((udp_io *)c, to, len, bytes, packets);
 }
-static void carrier_flush(dgram_carrier *c) { udp_io_flush((udp_io *)c); }
-static size_t carrier_send_batch(dgram_carrier *c, const dgram_endpoint *to,
-                                 const uint8_t *const *data, const size_t *len, size_t n) {
+static void udp_carrier_flush(dgram_carrier *c) { udp_io_flush((udp_io *)c); }
+static size_t udp_carrier_send_batch(dgram_carrier *c, const dgram_endpoint *to,
+                                     const uint8_t *const *data, const size_t *len, size_t n) {
   return udp_io_send_batch((udp_io *)c, to, data, len, n);
 }
 
 static const dgram_carrier_ops udp_carrier_ops = {
-    .reserve = carrier_reserve,
-    .commit = carrier_commit,
-    .flush = carrier_flush,
-    .send_batch = carrier_send_batch,
+    .reserve = udp_carrier_reserve,
+    .commit = udp_carrier_commit,
+    .flush = udp_carrier_flush,
+    .send_batch = udp_carrier_send_batch,
 };
 
 void udp_batch_init(udp_io *u) {

@@ -109,10 +109,10 @@ static void on_queue_timer(uv_timer_t *t) {
     uint8_t d = j->plan[i].dest;
     /* Through the carrier interface, as the tunnel sends. */
     dgram_carrier *c = udp_io_carrier(r->tx);
-    uint8_t *room = dgram_reserve(c, j->plan[i].len);
+    uint8_t *room = carrier_reserve(c, j->plan[i].len);
     assert_non_null(room);
     fill(room, j->plan[i].len, d, seq[d]++);
-    dgram_commit(c, &r->to[d], j->plan[i].len, &r->bytes[d], &r->packets[d]);
+    carrier_commit(c, &r->to[d], j->plan[i].len, &r->bytes[d], &r->packets[d]);
   }
   uv_close((uv_handle_t *)t, NULL);
 }
@@ -248,7 +248,7 @@ static void test_burst_after_batch(void **state) {
   udp_io_commit(rp->tx, &rp->to[0], sizeof a, NULL, NULL);
   const uint8_t *data[1] = {b};
   size_t len[1] = {sizeof b};
-  assert_int_equal(dgram_send_batch(udp_io_carrier(rp->tx), &rp->to[0], data, len, 1), 1);
+  assert_int_equal(carrier_send_batch(udp_io_carrier(rp->tx), &rp->to[0], data, len, 1), 1);
   uint64_t deadline = uv_hrtime() + 5000000000ull;
   while (rp->got[0]->n < 2 && uv_hrtime() < deadline) uv_run(&rp->loop, UV_RUN_NOWAIT);
   assert_int_equal(rp->got[0]->n, 2);
@@ -282,7 +282,7 @@ static void test_endpoint_identity(void **state) {
   udp_io *u = udp_io_open(&loop, 0, on_datagram, NULL, err, sizeof err);
   assert_non_null(u);
   static uint8_t big[UDP_IO_MAX_DATAGRAM + 1];
-  assert_int_equal(dgram_send(udp_io_carrier(u), &a, big, sizeof big, NULL, NULL), UV_EMSGSIZE);
+  assert_int_equal(carrier_send(udp_io_carrier(u), &a, big, sizeof big, NULL, NULL), UV_EMSGSIZE);
   assert_string_equal(udp_io_carrier(u)->name, "udp");
   udp_io_close(u);
   loop_turn_stop();
