@@ -1,0 +1,117 @@
+/* A TLS connection carrying framed AWG datagrams (tls_link.h). */
+#include "carrier/tls_link.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void flush_pending(tls_link *l) {
+  if (!l->n_pending) return;
+  if (!l->closing && tls_session_write(l->s, l->pending, l->n_pending) != 0)
+    l->dropped_out++; /* the socket is that far behind: these datagrams are lost, as over UDP */
+  l->n_pending = 0;
+}
+
+static void on_flush_hook(turn_hook *h) {
+  tls_link *l = (tls_link *)((char *)h - offsetof(tls_link, flush_hook));
+  flush_pending(l);
+}
+
+static bool on_frame(void *ctx, uint8_t *frame, size_t len) {
+  tls_link *l = ctx;
+  l->frames_in++;
+  return l->ev->on_frame(l, l->ctx, frame, len) && !l->closing && !l->raw;
+}
+
+static void on_ready(tls_session *s, void *ctx) {
+  (void)s;
+  tls_link *l = ctx;
+  l->ready = true;
+  if (l->ev->on_ready) l->ev->on_ready(l, l->ctx);
+}
+
+static void feed_frames(tls_link *l, uint8_t *data, size_t len) {
+  if (dgram_frames_feed(&l->reader, data, len, on_frame, l) == DGRAM_FRAMES_BAD_LENGTH)
+    tls_link_close(l, true); /* not our framing: nothing more can be read from it */
+}
+
+static void on_data(tls_session *s, void *ctx, uint8_t *data, size_t len) {
+  (void)s;
+  tls_link *l = ctx;
+  if (l->closing) return;
+  if (l->raw) return l->ev->on_raw(l, l->ctx, data, len);
+  feed_frames(l, data, len);
+}
+
+static void on_closed(tls_session *s, void *ctx, const char *reason) {
+  (void)s;
+  tls_link *l = ctx;
+  loop_turn_cancel(&l->flush_hook);
+  l->ev->on_closed(l, l->ctx, reason);
+  dgram_frame_reader_free(&l->reader);
+  free(l);
+}
+
+static const tls_session_cbs session_cbs = {on_ready, on_data, on_closed};
+
+tls_link *tls_link_start(uv_tcp_t *tcp, tls_config *cfg, const tls_link_events *ev, void *ctx,
+                         uint64_t handshake_timeout_ms) {
+  tls_link *l = calloc(1, sizeof *l);
+  if (!l || dgram_frame_reader_init(&l->reader, TLS_LINK_MAX_FRAME) != 0) {
+    free(l);
+    uv_close((uv_handle_t *)tcp, NULL);
+    return NULL;
+  }
+  l->ev = ev;
+  l->ctx = ctx;
+  l->flush_hook.run = on_flush_hook;
+  l->flush_hook.phase = LOOP_TURN_SEND;
+  l->s = tls_session_start(tcp, cfg, &session_cbs, l, handshake_timeout_ms);
+  if (!l->s) {
+    dgram_frame_reader_free(&l->reader);
+    free(l);
+    return NULL;
+  }
+  return l;
+}
+
+int tls_link_send(tls_link *l, const uint8_t *data, size_t len) {
+  if (l->closing || len == 0 || len > TLS_LINK_MAX_FRAME) return -1;
+  if (tls_session_queued(l->s) > TLS_SESSION_MAX_QUEUED) {
+    l->dropped_out++;
+    return -1;
+  }
+  if (l->n_pending + DGRAM_FRAME_HEADER + len > sizeof l->pending) flush_pending(l);
+  dgram_frame_header(l->pending + l->n_pending, len);
+  memcpy(l->pending + l->n_pending + DGRAM_FRAME_HEADER, data, len);
+  l->n_pending += DGRAM_FRAME_HEADER + len;
+  l->frames_out++;
+  if (l->n_pending >= TLS_LINK_RECORD)
+    flush_pending(l);
+  else
+    loop_turn_want(&l->flush_hook);
+  return 0;
+}
+
+int tls_link_write_raw(tls_link *l, const uint8_t *data, size_t len) {
+  if (l->closing) return -1;
+  flush_pending(l);
+  return tls_session_write(l->s, data, len);
+}
+
+void tls_link_raw(tls_link *l) { l->raw = true; }
+
+void tls_link_frames(tls_link *l, uint8_t *rest, size_t n) {
+  l->raw = false;
+  if (n && !l->closing) feed_frames(l, rest, n);
+}
+
+void tls_link_close(tls_link *l, bool abort) {
+  if (l->closing) return;
+  flush_pending(l);
+  l->closing = true;
+  loop_turn_cancel(&l->flush_hook);
+  if (abort)
+    tls_session_abort(l->s);
+  else
+    tls_session_close(l->s);
+}
