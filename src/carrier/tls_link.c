@@ -53,12 +53,14 @@ static void on_closed(tls_session *s, void *ctx, const char *reason) {
 
 static const tls_session_cbs session_cbs = {on_ready, on_data, on_closed};
 
+static void free_handle(uv_handle_t *h) { free(h); }
+
 tls_link *tls_link_start(uv_tcp_t *tcp, tls_config *cfg, const tls_link_events *ev, void *ctx,
                          uint64_t handshake_timeout_ms) {
   tls_link *l = calloc(1, sizeof *l);
   if (!l || dgram_frame_reader_init(&l->reader, TLS_LINK_MAX_FRAME) != 0) {
     free(l);
-    uv_close((uv_handle_t *)tcp, NULL);
+    uv_close((uv_handle_t *)tcp, free_handle); /* ours to free, as the session would */
     return NULL;
   }
   l->ev = ev;

@@ -45,9 +45,10 @@ typedef struct {
   void (*on_closed)(tls_session *s, void *ctx, const char *reason);
 } tls_session_cbs;
 
-/* Starts the handshake on tcp (initialised on the loop; connected, or accepted), as client or
- * server per cfg. Takes ownership of tcp (its data pointer is the session's from now on) whether
- * it succeeds or not; on failure the handle is closed and NULL returned. cbs must outlive the
+/* Starts the handshake on tcp (allocated with malloc, initialised on the loop; connected, or
+ * accepted), as client or server per cfg. Takes ownership of tcp (its data pointer is the
+ * session's from now on, and the session frees it once closed) whether it succeeds or not; on
+ * failure the handle is closed and NULL returned. cbs must outlive the
  * session. handshake_timeout_ms: the handshake must complete within it (0: no limit). */
 tls_session *tls_session_start(uv_tcp_t *tcp, tls_config *cfg, const tls_session_cbs *cbs,
                                void *ctx, uint64_t handshake_timeout_ms);
@@ -59,7 +60,8 @@ tls_session *tls_session_start(uv_tcp_t *tcp, tls_config *cfg, const tls_session
 int tls_session_write(tls_session *s, const uint8_t *data, size_t len);
 /* Bytes waiting for the socket (encrypted, or plaintext before the handshake). */
 size_t tls_session_queued(const tls_session *s);
-/* Sends close_notify after what is queued, then closes; on_closed follows. */
+/* Sends close_notify after what is queued, then closes; on_closed follows. Before the handshake
+ * has completed there are no keys for a close_notify: it closes at once. */
 void tls_session_close(tls_session *s);
 /* Closes at once (TCP reset); on_closed follows. */
 void tls_session_abort(tls_session *s);

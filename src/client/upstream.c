@@ -7,6 +7,7 @@
 #include "lwip/netif.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
+#include "carrier/tls_client.h"
 #include "quic/dgram_transport.h"
 #include "quic/dialer_transport.h"
 #include "stream/dgram_lwip.h"
@@ -18,6 +19,8 @@ int upstream_start(upstream *u, uv_loop_t *loop, const app_config *cfg, const ap
   u->cfg = cfg;
   u->tun = tunnel_create(loop, cfg, err, errlen);
   if (!u->tun) return -1;
+  u->tls = tls_client_start(loop, cfg, u->tun, err, errlen); /* NULL: UDP only */
+  if (!u->tls && err[0]) goto fail;
   struct netif *nif = ipstack_netif(tunnel_ipstack(u->tun));
   u->res = resolver_create(loop, nif, cfg->dns, cfg->n_dns);
   if (!u->res) goto oom;
@@ -48,6 +51,7 @@ void upstream_stop(upstream *u) {
   dialer_destroy(u->dl_ip);
   dgram_opener_destroy(u->dg_ip);
   path_probe_stop(u->probe);
+  tls_client_stop(u->tls);
   tunnel_destroy(u->tun);
   resolver_destroy(u->res);
   memset(u, 0, sizeof *u);

@@ -17,6 +17,7 @@
 typedef struct {
   const app_config *cfg; /* borrowed: must outlive the upstream */
   tunnel *tun;
+  struct tls_client *tls; /* the TLS carrier, when the server is reached over TLS */
   resolver *res;
   dialer *dl_ip;       /* lwIP TCP through the tunnel */
   quic_client *quic;   /* the QUIC transport and the choice of path */

@@ -8,6 +8,7 @@
 
 #include "client/socks_forward.h"
 #include "config/config_set.h"
+#include "carrier/tls_server.h"
 #include "daemon/daemon_internal.h"
 #include "daemon/worker_rpc.h"
 #include "stream/icmp_watch.h"
@@ -153,6 +154,8 @@ static void stop_all(daemon_state *s) {
     s->tun = NULL;
   }
   icmp_watch_stop();
+  tls_server_close(s->tls_srv);
+  s->tls_srv = NULL;
   tunnel_destroy(s->tun); /* the server's */
   s->tun = NULL;
 }
@@ -225,7 +228,10 @@ typedef struct {
 static int start_tunnels(daemon_state *s, const client_servers *cs, char *err, size_t errlen) {
   if (s->role != DAEMON_CLIENT) {
     s->tun = create_tunnel(s, err, errlen);
-    return s->tun ? 0 : -1;
+    if (!s->tun) return -1;
+    if (!s->cfg->n_tls_listen) return 0;
+    s->tls_srv = tls_server_open(s->loop, s->cfg, s->tun, err, errlen);
+    return s->tls_srv ? 0 : -1;
   }
   if (cs) {
     s->set_initial = s->set_cur = cs->set;

@@ -40,11 +40,12 @@ typedef struct {
   const char *const *set_paths;
   size_t n_set_paths;
   config_set *set_initial, *set_cur;
-  tunnel *tun;       /* the server's own; the client's one server's (NULL with a set) */
-  resolver *res;     /* client: the front-ends' resolver */
-  dialer *dl;        /* client: how the front-ends open streams */
-  quic_client *quic; /* client with one server: its QUIC transport */
-  dgram_opener *dg;  /* client: how the front-ends open UDP flows */
+  tunnel *tun;                /* the server's own; the client's one server's (NULL with a set) */
+  struct tls_server *tls_srv; /* the server's TLS carrier ([Server] TlsListen), or NULL */
+  resolver *res;              /* client: the front-ends' resolver */
+  dialer *dl;                 /* client: how the front-ends open streams */
+  quic_client *quic;          /* client with one server: its QUIC transport */
+  dgram_opener *dg;           /* client: how the front-ends open UDP flows */
   socks_server *socks;
   forwarder *fwd;
   /* client, [Socks] Mode = forward (client/socks_forward.h): the listeners as forwards */

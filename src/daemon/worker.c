@@ -16,6 +16,9 @@ unsigned workers_wanted(const app_config *c) {
   unsigned n = c->server_threads ? c->server_threads : uv_available_parallelism();
   if (n > WG_SHARDS_MAX) n = WG_SHARDS_MAX;
   if (n < 1 || !c->has_listen_port || !c->listen_port) n = 1;
+  /* The TLS carrier's connections live in one process: one worker serves them all
+   * (docs/config-reference.md, TlsListen). */
+  if (c->n_tls_listen) n = 1;
   return n;
 }
 

@@ -28,3 +28,23 @@ int dgram_endpoint_equal(const dgram_endpoint *a, const dgram_endpoint *b) {
   return a->carrier == b->carrier && a->len == b->len && a->sock == b->sock &&
          memcmp(&a->ss, &b->ss, a->len) == 0;
 }
+
+/* A carrier that is gone: every datagram is dropped, none leaves another way. */
+static uint8_t *none_reserve(dgram_carrier *c, size_t max_len) {
+  (void)c, (void)max_len;
+  return NULL;
+}
+static void none_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len, uint64_t *bytes,
+                        uint64_t *packets) {
+  (void)c, (void)to, (void)len, (void)bytes, (void)packets;
+}
+static void none_flush(dgram_carrier *c) { (void)c; }
+static size_t none_send_batch(dgram_carrier *c, const dgram_endpoint *to,
+                              const uint8_t *const *data, const size_t *len, size_t n) {
+  (void)c, (void)to, (void)data, (void)len, (void)n;
+  return 0;
+}
+static const dgram_carrier_ops none_ops = {none_reserve, none_commit, none_flush, none_send_batch};
+static dgram_carrier none_carrier = {&none_ops, "none"};
+
+dgram_carrier *dgram_carrier_none(void) { return &none_carrier; }

@@ -77,6 +77,10 @@ static inline size_t carrier_send_batch(dgram_carrier *c, const dgram_endpoint *
 int carrier_send(dgram_carrier *c, const dgram_endpoint *to, const uint8_t *data, size_t len,
                  uint64_t *bytes, uint64_t *packets);
 
+/* The carrier of an endpoint whose own carrier is gone (stopped, or never attached): it drops
+ * everything, so that nothing meant for one carrier leaves through another. */
+dgram_carrier *dgram_carrier_none(void);
+
 /* ip:port or [ip]:port, with the carrier named when it is not UDP ("tls:[ip]:port"). */
 void dgram_endpoint_format(const dgram_endpoint *a, char *buf, size_t len);
 /* Same carrier, local slot and remote address. */

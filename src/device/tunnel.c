@@ -151,7 +151,8 @@ tunnel *tunnel_create_shard(uv_loop_t *loop, const app_config *cfg, const tunnel
   for (size_t i = 0; i < t->n_peers; i++) tun_service_peer(t->peers[i]);
   /* Peers with an Endpoint and a keepalive connect at once, so the tunnel is up before use. */
   for (size_t i = 0; i < t->n_peers; i++)
-    if (t->peers[i]->has_endpoint && t->peers[i]->cfg->persistent_keepalive) {
+    if (t->peers[i]->has_endpoint && t->peers[i]->cfg->persistent_keepalive &&
+        cfg_peer_carrier(t->peers[i]->cfg) != CFG_CARRIER_TLS) { /* its carrier starts it */
       t->peers[i]->wp.actions |= WG_ACT_INITIATE;
       tun_service_peer(t->peers[i]);
     }
@@ -162,7 +163,9 @@ fail:
 }
 
 void tunnel_set_carrier(tunnel *t, dgram_carrier_kind kind, dgram_carrier *c) {
-  if (kind != DGRAM_CARRIER_UDP && kind < DGRAM_CARRIERS) t->carriers[kind] = c;
+  if (kind == DGRAM_CARRIER_UDP || kind >= DGRAM_CARRIERS) return;
+  if (!c && t->carriers[kind]) carrier_flush(t->carriers[kind]); /* its last datagrams */
+  t->carriers[kind] = c;
 }
 
 void tun_flush_carriers(tunnel *t) {

@@ -140,10 +140,10 @@ void tun_service_peer(tun_peer *p);                          /* run timers/actio
  * (AWG 3.x header protection) and appends the random trailer drawn under `window`. Returns the
  * datagram length. */
 size_t tun_protect_handshake(tunnel *t, awg_msg_kind kind, size_t s, uint32_t window);
-/* The carrier that reaches `to`; UDP when its own is gone (a stale endpoint). */
+/* The carrier that reaches `to` (one that drops everything when it is gone). */
 static inline dgram_carrier *tun_carrier(tunnel *t, const dgram_endpoint *to) {
   dgram_carrier *c = to->carrier < DGRAM_CARRIERS ? t->carriers[to->carrier] : NULL;
-  return c ? c : t->carriers[DGRAM_CARRIER_UDP];
+  return c ? c : dgram_carrier_none();
 }
 /* Sends every carrier's batch now. */
 void tun_flush_carriers(tunnel *t);

@@ -210,10 +210,19 @@ void tunnel_peer_pin_endpoint(tunnel *t, size_t i, const dgram_endpoint *ep) {
   tun_peer *p = t->peers[i];
   char where[80];
   if (ep) {
+    bool moved = !p->has_endpoint || p->endpoint.carrier != ep->carrier;
     p->endpoint = *ep;
     p->has_endpoint = true;
     p->endpoint_pinned = true;
     dgram_endpoint_format(ep, where, sizeof where);
+    if (moved && !p->in_session &&
+        (p->wp.timers.has_sent_handshake || p->cfg->persistent_keepalive)) {
+      /* Connect at once, as tunnel_create does for a peer with a keepalive; an initiation that
+       * went out the old way is not waited for (REKEY_TIMEOUT). */
+      p->wp.timers.has_sent_handshake = false;
+      p->wp.actions |= WG_ACT_INITIATE;
+      tun_service_peer(p);
+    }
   } else {
     p->endpoint_pinned = false;
     p->has_endpoint = false;

@@ -1,0 +1,335 @@
+/* The server's TLS carrier (tls_server.h): listeners, the gate, the decoy, and the carrier ops
+ * the tunnel sends through. */
+#include "carrier/tls_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "carrier/tls_decoy.h"
+#include "carrier/tls_link.h"
+#include "util/addr_fmt.h"
+#include "util/log.h"
+
+/* The gate reads at most this much before the first initiation; junk and signature frames
+ * (Jc + I1..I5) come first, so a few are allowed. */
+#define GATE_BUF 16384
+#define GATE_MAX_FRAMES 24
+
+typedef enum { CONN_GATE, CONN_PEER, CONN_DECOY } conn_state;
+
+typedef struct tls_conn {
+  struct tls_server *srv;
+  tls_link *link;
+  uint16_t slot;
+  conn_state state;
+  dgram_endpoint ep; /* what the tunnel knows this connection as */
+  uv_timer_t timer;  /* the gate's deadline, then a decoy's idle limit */
+  uint8_t *buf;      /* GATE_BUF: bytes read before the decision, then the decoy's requests */
+  size_t n_buf;
+} tls_conn;
+
+struct tls_server {
+  dgram_carrier carrier; /* first: the tunnel's handle on us */
+  uv_loop_t *loop;
+  char decoy[CFG_PATH_MAX + 1]; /* TlsDecoy (copied: a reload replaces the config) */
+  tunnel *tun;
+  tls_config *tls;
+  uv_tcp_t listeners[CFG_TLS_LISTEN_MAX];
+  size_t n_listeners, handles_open;
+  bool closing;
+  tls_conn *slots[TLS_SERVER_MAX_CONNS];
+  uint16_t next_slot;
+  uint8_t stage[TLS_LINK_MAX_FRAME]; /* carrier_reserve's room */
+  tls_server_stats st;
+};
+
+static void maybe_free(tls_server *s) {
+  if (s->closing && s->handles_open == 0 && s->st.open == 0) {
+    tls_config_free(s->tls);
+    free(s);
+  }
+}
+
+/* ---- connections --------------------------------------------------------------------------- */
+
+static void on_conn_timer_closed(uv_handle_t *h) {
+  tls_conn *c = h->data;
+  tls_server *s = c->srv;
+  free(c->buf);
+  free(c);
+  s->st.open--;
+  maybe_free(s);
+}
+
+static void decoy_reply(tls_conn *c) {
+  tls_server *s = c->srv;
+  while (c->n_buf && c->link) {
+    size_t used = 0;
+    tls_decoy_reply r;
+    tls_decoy_result res =
+        tls_decoy_answer(s->decoy, c->buf, c->n_buf, &used, (long long)time(NULL), &r);
+    if (res == DECOY_NEED_MORE) return;
+    if (r.data) tls_link_write_raw(c->link, r.data, r.len);
+    free(r.data);
+    if (res == DECOY_BAD || !r.keep_alive) return tls_link_close(c->link, false);
+    memmove(c->buf, c->buf + used, c->n_buf - used);
+    c->n_buf -= used;
+  }
+}
+
+static void on_conn_timeout(uv_timer_t *t) {
+  tls_conn *c = t->data;
+  if (c->link) tls_link_close(c->link, false); /* as a web server's header or idle timeout */
+}
+
+static void become_decoy(tls_conn *c) {
+  c->state = CONN_DECOY;
+  c->srv->st.decoys++;
+  char ep[64];
+  dgram_endpoint_format(&c->ep, ep, sizeof ep);
+  LOG_D("tls", "decoy", "from", ep, NULL);
+  uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
+  decoy_reply(c);
+}
+
+/* The gate has seen an initiation for us: from here on every frame goes to the tunnel. */
+static void become_peer(tls_conn *c, size_t frame_start) {
+  c->state = CONN_PEER;
+  c->srv->st.peers++;
+  uv_timer_stop(&c->timer);
+  char ep[64];
+  dgram_endpoint_format(&c->ep, ep, sizeof ep);
+  LOG_I("tls", "peer_connected", "from", ep, NULL);
+  uint8_t *rest = c->buf;
+  size_t n = c->n_buf;
+  c->buf = NULL, c->n_buf = 0;
+  tls_link_frames(c->link, rest + frame_start, n - frame_start);
+  free(rest);
+}
+
+/* Reads the frames gathered so far: an initiation for us makes a peer, too many frames or a
+ * length no AWG datagram has makes a decoy, otherwise wait for more. */
+static void gate(tls_conn *c) {
+  /* A request line starts with a capital letter; a frame's length byte is below 0x40. */
+  if (c->n_buf && c->buf[0] >= 0x40) return become_decoy(c);
+  size_t off = 0;
+  for (unsigned frames = 1; c->n_buf - off >= DGRAM_FRAME_HEADER; frames++) {
+    size_t len = (size_t)c->buf[off] << 8 | c->buf[off + 1];
+    if (len == 0 || len > TLS_LINK_MAX_FRAME || frames > GATE_MAX_FRAMES) return become_decoy(c);
+    if (c->n_buf - off - DGRAM_FRAME_HEADER < len) break;
+    if (tunnel_gate_initiation(c->srv->tun, c->buf + off + DGRAM_FRAME_HEADER, len, &c->ep))
+      return become_peer(c, off);
+    off += DGRAM_FRAME_HEADER + len;
+  }
+  if (c->n_buf == GATE_BUF) become_decoy(c);
+}
+
+static void on_raw(tls_link *l, void *ctx, uint8_t *data, size_t len) {
+  (void)l;
+  tls_conn *c = ctx;
+  size_t room = GATE_BUF - c->n_buf, take = len < room ? len : room;
+  memcpy(c->buf + c->n_buf, data, take);
+  c->n_buf += take;
+  if (c->state == CONN_GATE) {
+    gate(c);
+    if (c->state == CONN_GATE && take < len) become_decoy(c);
+  } else if (c->state == CONN_DECOY) {
+    uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
+    decoy_reply(c);
+  }
+}
+
+static bool on_frame(tls_link *l, void *ctx, uint8_t *frame, size_t len) {
+  (void)l;
+  tls_conn *c = ctx;
+  tunnel_datagram_in(c->srv->tun, frame, len, &c->ep);
+  return c->link != NULL;
+}
+
+static void on_link_closed(tls_link *l, void *ctx, const char *reason) {
+  (void)l;
+  tls_conn *c = ctx;
+  tls_server *s = c->srv;
+  if (c->state == CONN_PEER) {
+    char ep[64];
+    dgram_endpoint_format(&c->ep, ep, sizeof ep);
+    LOG_I("tls", "peer_disconnected", "from", ep, "reason", reason, NULL);
+  }
+  c->link = NULL;
+  if (s->slots[c->slot] == c) s->slots[c->slot] = NULL;
+  uv_close((uv_handle_t *)&c->timer, on_conn_timer_closed);
+}
+
+static void on_ready(tls_link *l, void *ctx) {
+  (void)l;
+  (void)ctx;
+}
+
+static const tls_link_events conn_events = {on_ready, on_frame, on_raw, on_link_closed};
+
+static int free_slot(tls_server *s) {
+  for (unsigned i = 0; i < TLS_SERVER_MAX_CONNS; i++) {
+    uint16_t k = (uint16_t)((s->next_slot + i) % TLS_SERVER_MAX_CONNS);
+    if (!s->slots[k]) {
+      s->next_slot = (uint16_t)(k + 1); /* slots are reused last: stale endpoints miss */
+      return k;
+    }
+  }
+  return -1;
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+static void on_connection(uv_stream_t *ls, int status) {
+  tls_server *s = ls->data;
+  if (status < 0 || s->closing) return;
+  uv_tcp_t *tcp = malloc(sizeof *tcp);
+  if (!tcp) return;
+  uv_tcp_init(s->loop, tcp);
+  if (uv_accept(ls, (uv_stream_t *)tcp) != 0) {
+    uv_close((uv_handle_t *)tcp, free_handle);
+    return;
+  }
+  s->st.accepted++;
+  int slot = free_slot(s);
+  tls_conn *c = slot >= 0 ? calloc(1, sizeof *c) : NULL;
+  uint8_t *buf = c ? malloc(GATE_BUF) : NULL;
+  if (!buf) {
+    s->st.refused++;
+    free(c);
+    uv_tcp_close_reset(tcp, free_handle);
+    return;
+  }
+  c->srv = s;
+  c->slot = (uint16_t)slot;
+  c->buf = buf;
+  c->ep.carrier = DGRAM_CARRIER_TLS;
+  c->ep.sock = c->slot;
+  int len = sizeof c->ep.ss;
+  uv_tcp_getpeername(tcp, (struct sockaddr *)&c->ep.ss, &len);
+  c->ep.len = (socklen_t)len;
+  uv_timer_init(s->loop, &c->timer);
+  c->timer.data = c;
+  s->st.open++;
+  /* The link owns the TCP handle from here on (and frees it with its session). */
+  c->link = tls_link_start(tcp, s->tls, &conn_events, c, TLS_SERVER_HANDSHAKE_MS);
+  if (!c->link) {
+    s->st.refused++;
+    uv_close((uv_handle_t *)&c->timer, on_conn_timer_closed);
+    return;
+  }
+  tls_link_raw(c->link);
+  s->slots[slot] = c;
+  uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_GATE_MS, 0);
+}
+
+/* ---- the carrier ------------------------------------------------------------------------- */
+
+static uint8_t *srv_reserve(dgram_carrier *dc, size_t max_len) {
+  tls_server *s = (tls_server *)dc;
+  return max_len <= sizeof s->stage ? s->stage : NULL;
+}
+
+static tls_conn *conn_for(tls_server *s, const dgram_endpoint *to) {
+  tls_conn *c = to->sock < TLS_SERVER_MAX_CONNS ? s->slots[to->sock] : NULL;
+  if (!c || c->state != CONN_PEER || !c->link || c->ep.len != to->len ||
+      memcmp(&c->ep.ss, &to->ss, to->len) != 0)
+    return NULL; /* closed, or the slot now holds another client */
+  return c;
+}
+
+static void srv_commit(dgram_carrier *dc, const dgram_endpoint *to, size_t len, uint64_t *bytes,
+                       uint64_t *packets) {
+  tls_server *s = (tls_server *)dc;
+  tls_conn *c = conn_for(s, to);
+  if (!c || tls_link_send(c->link, s->stage, len) != 0) return;
+  if (bytes) *bytes += len;
+  if (packets) *packets += 1;
+}
+
+static void srv_flush(dgram_carrier *dc) { (void)dc; /* each link flushes at the turn's end */ }
+
+static size_t srv_send_batch(dgram_carrier *dc, const dgram_endpoint *to,
+                             const uint8_t *const *data, const size_t *len, size_t n) {
+  tls_conn *c = conn_for((tls_server *)dc, to);
+  size_t i = 0;
+  while (c && i < n && tls_link_send(c->link, data[i], len[i]) == 0) i++;
+  return i;
+}
+
+static const dgram_carrier_ops server_ops = {srv_reserve, srv_commit, srv_flush, srv_send_batch};
+
+/* ---- listeners ---------------------------------------------------------------------------- */
+
+static int listen_on(tls_server *s, const cfg_hostport *hp, char *err, size_t errlen) {
+  struct sockaddr_storage ss;
+  int rc = strchr(hp->host, ':') ? uv_ip6_addr(hp->host, hp->port, (struct sockaddr_in6 *)&ss)
+                                 : uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)&ss);
+  uv_tcp_t *l = &s->listeners[s->n_listeners];
+  if (rc == 0) {
+    uv_tcp_init(s->loop, l);
+    l->data = s;
+    s->n_listeners++;
+    s->handles_open++;
+    rc = uv_tcp_bind(l, (struct sockaddr *)&ss, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)l, 256, on_connection);
+  }
+  if (rc == 0) return 0;
+  char where[300];
+  cfg_format_hostport(hp, where, sizeof where);
+  snprintf(err, errlen, "[Server] TlsListen %s: %s", where, uv_strerror(rc));
+  return -1;
+}
+
+tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, char *err,
+                            size_t errlen) {
+  tls_server *s = calloc(1, sizeof *s);
+  if (!s) return snprintf(err, errlen, "out of memory"), NULL;
+  s->carrier.ops = &server_ops;
+  s->carrier.name = "tls";
+  s->loop = loop;
+  memcpy(s->decoy, cfg->tls_decoy, sizeof s->decoy);
+  s->tun = t;
+  const char *name = cfg->tls_name[0] ? cfg->tls_name : cfg->tls_listen[0].host;
+  s->tls = tls_config_server(cfg->tls_cert[0] ? cfg->tls_cert : NULL,
+                             cfg->tls_key[0] ? cfg->tls_key : NULL, name, err, errlen);
+  if (!s->tls) {
+    free(s);
+    return NULL;
+  }
+  for (size_t i = 0; i < cfg->n_tls_listen; i++)
+    if (listen_on(s, &cfg->tls_listen[i], err, errlen) != 0) {
+      tls_server_close(s);
+      return NULL;
+    }
+  tunnel_set_carrier(t, DGRAM_CARRIER_TLS, &s->carrier);
+  for (size_t i = 0; i < cfg->n_tls_listen; i++) {
+    char where[300];
+    cfg_format_hostport(&cfg->tls_listen[i], where, sizeof where);
+    LOG_I("tls", "listening", "address", where, "certificate",
+          cfg->tls_cert[0] ? cfg->tls_cert : "self-signed", "decoy",
+          cfg->tls_decoy[0] ? cfg->tls_decoy : "404 page", NULL);
+  }
+  return s;
+}
+
+void tls_server_stats_get(const tls_server *s, tls_server_stats *out) { *out = s->st; }
+
+static void on_listener_closed(uv_handle_t *h) {
+  tls_server *s = h->data;
+  s->handles_open--;
+  maybe_free(s);
+}
+
+void tls_server_close(tls_server *s) {
+  if (!s || s->closing) return;
+  s->closing = true;
+  tunnel_set_carrier(s->tun, DGRAM_CARRIER_TLS, NULL);
+  for (size_t i = 0; i < s->n_listeners; i++)
+    uv_close((uv_handle_t *)&s->listeners[i], on_listener_closed);
+  for (size_t i = 0; i < TLS_SERVER_MAX_CONNS; i++)
+    if (s->slots[i] && s->slots[i]->link) tls_link_close(s->slots[i]->link, true);
+  maybe_free(s);
+}

@@ -1,0 +1,129 @@
+"""The TLS carrier (issue 12): AWG datagrams over TLS on port 443 when UDP is blocked, and a decoy
+web server for everyone else.
+
+The lab is clientlab's (C client, S = awgproxy server, T target), with S listening for TLS on
+192.0.2.1:443 ([Server] TlsListen) and C's nftables dropping every UDP datagram to S: the client
+(`Carrier = tls`, `TlsEndpoint = 192.0.2.1:443`) reaches T only through the TLS carrier. The drop
+rule counts what it dropped, so the tests also see that a TLS-carried client sends no UDP.
+"""
+import hashlib
+import os
+import shutil
+import socket
+import ssl
+import threading
+
+import pytest
+
+import clientlab as cl
+import netns
+
+TLS_PORT = 443
+
+
+class TlsTopology(cl.Topology):
+    decoy_dir = None
+
+    def server_conf(self):
+        decoy = f"TlsDecoy = {self.decoy_dir}\n" if self.decoy_dir else ""
+        return super().server_conf() + (f"\n[Server]\nTlsListen = {cl.S_UNDERLAY}:{TLS_PORT}\n"
+                                         f"TlsName = www.example.org\n{decoy}")
+
+    def client_conf(self, socks=None, extra_interface=""):
+        text = super().client_conf(socks, extra_interface)
+        peer = "PersistentKeepalive = 25\n"
+        return text.replace(peer, peer + f"TlsEndpoint = {cl.S_UNDERLAY}:{TLS_PORT}\n"
+                            "Carrier = tls\n", 1)
+
+
+def block_udp(ns, dst):
+    """Drops (and counts) every UDP datagram from ns to dst."""
+    ns.run(["nft", f"add table ip blk; add chain ip blk out {{ type filter hook output priority 0; }};"
+                   f" add rule ip blk out ip daddr {dst} meta l4proto udp counter drop"])
+
+
+def udp_dropped(ns):
+    out = ns.run(["nft", "list table ip blk"]).stdout
+    return int(out.split("packets ")[1].split()[0])
+
+
+@pytest.fixture
+def lab(tmp_path):
+    if not shutil.which("nft"):
+        pytest.fail("nft (Debian package nftables) is needed to block UDP")
+    with netns.open_lab(tmp_path, tools=("curl", "openssl")) as lab_:
+        yield lab_
+
+
+def build(lab, decoy_dir=None):
+    def make(lab_, server):
+        topo = TlsTopology(lab_, server=server)
+        topo.decoy_dir = decoy_dir
+        return topo
+
+    topo = cl.build_topology(lab, server="awgproxy", start_client=False, topology=make)
+    block_udp(topo.c, cl.S_UNDERLAY)
+    topo.start_client(wait_tunnel=False)
+    return topo
+
+
+def test_udp_blocked_tls_carries_everything(lab):
+    topo = build(lab)
+    topo.server.wait_log(r"component=tls.*event=peer_connected", timeout=15)
+    topo.wait_client_handshake(timeout=15)
+    for opt in ("--socks5", "--socks5-hostname", "--socks4", "--socks4a"):
+        host = cl.TARGET_NAME if opt.endswith(("hostname", "4a")) else cl.T_HTTP
+        r = topo.curl(f"http://{host}/", opt, f"127.0.0.1:{cl.SOCKS_PORT}")
+        assert r.returncode == 0 and r.stdout.encode() == cl.HTTP_BODY, (opt, r, topo.logs())
+    # 8 MiB each way through the echo service, every byte checked.
+    data = os.urandom(8 << 20)
+    with cl.in_netns(topo.c):
+        s = socket.create_connection(("127.0.0.1", cl.SOCKS_PORT), timeout=30)
+    s.sendall(b"\x05\x01\x00" + cl.socks5_request_bytes(cl.T_HTTP, cl.ECHO_PORT))
+    assert s.recv(2) == b"\x05\x00" and s.recv(10)[:2] == b"\x05\x00"
+    got = bytearray()
+    sender = threading.Thread(target=s.sendall, args=(data,))
+    sender.start()
+    s.settimeout(60)
+    while len(got) < len(data):
+        chunk = s.recv(1 << 16)
+        assert chunk, (len(got), topo.logs())
+        got += chunk
+    sender.join()
+    s.close()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    assert udp_dropped(topo.c) == 0, "a client on the TLS carrier sent UDP to the server"
+    assert "component=tls event=connected" in topo.proxy.log(), topo.logs()
+
+
+def test_probers_find_a_web_server(lab, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>Welcome</h1>\n")
+    topo = build(lab, decoy_dir=site)
+    url = f"https://{cl.S_UNDERLAY}:{TLS_PORT}"
+    r = topo.c.run(["curl", "-sk", "-i", "--max-time", "10", f"{url}/"], check=False)
+    assert r.returncode == 0 and "HTTP/1.1 200 OK" in r.stdout and "<h1>Welcome</h1>" in r.stdout, r
+    assert "Server: nginx" in r.stdout, r
+    r = topo.c.run(["curl", "-sk", "-i", "--max-time", "10", f"{url}/wp-admin/"], check=False)
+    assert r.returncode == 0 and "HTTP/1.1 404 Not Found" in r.stdout, r
+    # TLS 1.3 with the certificate made for TlsName.
+    r = topo.c.run(["openssl", "s_client", "-connect", f"{cl.S_UNDERLAY}:{TLS_PORT}",
+                    "-servername", "www.example.org"], input="", check=False, timeout=15)
+    assert "TLSv1.3" in r.stdout and "CN = www.example.org" in r.stdout, r.stdout[-3000:]
+    # Bytes that are not HTTP: 400, then the connection is closed, as nginx does.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with cl.in_netns(topo.c):
+        raw = socket.create_connection((cl.S_UNDERLAY, TLS_PORT), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname="www.example.org") as t:
+        t.sendall(b"\xfe" + os.urandom(63))
+        reply = b""
+        while chunk := t.recv(4096):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n"), reply
+    # Each of them met the decoy, none reached the tunnel (the lab's own client is the only peer).
+    log = topo.server.log()
+    assert log.count("component=tls event=decoy") >= 3, topo.logs()
+    assert log.count("component=tls event=peer_connected") == 1, topo.logs()
