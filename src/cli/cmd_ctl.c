@@ -322,8 +322,9 @@ static void print_handshake(const json_value *peer) {
 
 static void print_peer(const json_value *p, bool detail) {
   const char *ep = json_get_string(p, "endpoint", NULL);
-  printf("peer %s: session %s, endpoint %s\n", json_get_string(p, "peer", "?"),
-         json_get_bool(p, "has_session", false) ? "up" : "none", ep ? ep : "(not known yet)");
+  printf("peer %s: session %s, endpoint %s, carrier %s\n", json_get_string(p, "peer", "?"),
+         json_get_bool(p, "has_session", false) ? "up" : "none", ep ? ep : "(not known yet)",
+         json_get_string(p, "carrier", "udp"));
   print_handshake(p);
   const char *transport = json_get_string(p, "transport", NULL);
   const json_value *q = json_get(p, "quic");

@@ -319,6 +319,8 @@ static void peer_json(obs_buf *b, const obs_sources *src, size_t i, bool detail)
     obs_buf_json_string(b, ps.endpoint);
   else
     obs_buf_puts(b, "null");
+  json_key(b, &first, "carrier");
+  obs_buf_json_string(b, ps.carrier);
   json_key(b, &first, "has_session");
   obs_buf_puts(b, ps.has_session ? "true" : "false");
   json_key(b, &first, "repair");

@@ -8,6 +8,10 @@
 
 static const char *const carrier_names[DGRAM_CARRIERS] = {"udp", "tls"};
 
+const char *dgram_carrier_kind_name(unsigned kind) {
+  return kind < DGRAM_CARRIERS ? carrier_names[kind] : "?";
+}
+
 int carrier_send(dgram_carrier *c, const dgram_endpoint *to, const uint8_t *data, size_t len,
                  uint64_t *bytes, uint64_t *packets) {
   uint8_t *room = carrier_reserve(c, len);

@@ -81,6 +81,9 @@ int carrier_send(dgram_carrier *c, const dgram_endpoint *to, const uint8_t *data
  * everything, so that nothing meant for one carrier leaves through another. */
 dgram_carrier *dgram_carrier_none(void);
 
+/* "udp", "tls" ("?" out of range). */
+const char *dgram_carrier_kind_name(unsigned kind);
+
 /* ip:port or [ip]:port, with the carrier named when it is not UDP ("tls:[ip]:port"). */
 void dgram_endpoint_format(const dgram_endpoint *a, char *buf, size_t len);
 /* Same carrier, local slot and remote address. */

@@ -245,6 +245,7 @@ void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out) 
   memset(out, 0, sizeof *out);
   memcpy(out->fingerprint, p->fp, sizeof p->fp);
   if (p->has_endpoint) dgram_endpoint_format(&p->endpoint, out->endpoint, sizeof out->endpoint);
+  out->carrier = dgram_carrier_kind_name(p->has_endpoint ? p->endpoint.carrier : 0);
   out->has_session = wg_peer_can_send(&p->wp, tun_now());
   out->last_handshake_unix_ns = p->last_handshake_unix_ns;
   out->rx_bytes = p->rx_bytes;

@@ -20,7 +20,8 @@ typedef struct tunnel tunnel;
 
 typedef struct {
   char fingerprint[9];
-  char endpoint[64]; /* "" when none is known */
+  char endpoint[64];   /* "" when none is known */
+  const char *carrier; /* what carries the datagrams to it: "udp" or "tls" */
   bool has_session;
   uint64_t last_handshake_unix_ns; /* 0 = never */
   /* Whole UDP datagrams (AWG padding included): received = authenticated ones from this peer,

@@ -19,6 +19,7 @@ import clientlab as cl
 import netns
 
 TLS_PORT = 443
+CONTROL_PORT = 9190
 
 
 class TlsTopology(cl.Topology):
@@ -27,7 +28,8 @@ class TlsTopology(cl.Topology):
     def server_conf(self):
         decoy = f"TlsDecoy = {self.decoy_dir}\n" if self.decoy_dir else ""
         return super().server_conf() + (f"\n[Server]\nTlsListen = {cl.S_UNDERLAY}:{TLS_PORT}\n"
-                                         f"TlsName = www.example.org\n{decoy}")
+                                         f"TlsName = www.example.org\n{decoy}"
+                                         f"\n[Control]\nListen = 127.0.0.1:{CONTROL_PORT}\n")
 
     def client_conf(self, socks=None, extra_interface=""):
         text = super().client_conf(socks, extra_interface)
@@ -94,6 +96,10 @@ def test_udp_blocked_tls_carries_everything(lab):
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
     assert udp_dropped(topo.c) == 0, "a client on the TLS carrier sent UDP to the server"
     assert "component=tls event=connected" in topo.proxy.log(), topo.logs()
+    # The server says which carrier its peer is on.
+    r = topo.s.run([str(netns.awgproxy_binary()), "ctl", "--connect", f"127.0.0.1:{CONTROL_PORT}",
+                    "status"], check=False)
+    assert r.returncode == 0 and "carrier tls" in r.stdout, r
 
 
 def test_probers_find_a_web_server(lab, tmp_path):
