@@ -27,6 +27,10 @@ typedef struct {
   uint8_t queue[TLS_CLIENT_QUEUE]; /* framed datagrams waiting for the connection */
   size_t n_queue;
   uint64_t last_attempt;
+  /* Carrier = auto: starts on UDP, moves here when UDP goes unanswered, tries UDP again every
+   * udp_retry_ms and goes back when it answers (the tunnel's soft pin). */
+  bool is_auto, on_tls;
+  uint64_t udp_retry_ms, switched_at, last_trial, last_tx_packets;
   char fp[CFG_MAX_HOST + 8]; /* TlsEndpoint as written, for logs */
 } peer_link;
 
@@ -36,7 +40,9 @@ struct tls_client {
   tunnel *tun;
   peer_link *links; /* [cfg->n_peers] */
   size_t n;
-  unsigned busy; /* handles, requests and links still to end before the client is freed */
+  unsigned busy;   /* handles, requests and links still to end before the client is freed */
+  uv_timer_t tick; /* Carrier = auto's checks, once a second */
+  bool has_tick;
   bool stopping;
   uint8_t stage[TLS_LINK_MAX_FRAME];
 };
@@ -79,7 +85,10 @@ static void on_closed(tls_link *l, void *ctx, const char *reason) {
   pl->link = NULL;
   pl->st = LINK_IDLE;
   c->busy--;
-  if (!c->stopping) LOG_W("tls", "disconnected", "endpoint", pl->fp, "reason", reason, NULL);
+  if (!c->stopping && pl->on_tls) /* in use: worth a warning; after a return to UDP, routine */
+    LOG_W("tls", "disconnected", "endpoint", pl->fp, "reason", reason, NULL);
+  else if (!c->stopping)
+    LOG_D("tls", "disconnected", "endpoint", pl->fp, "reason", reason, NULL);
   maybe_free(c);
 }
 
@@ -122,7 +131,8 @@ static void connect_to(peer_link *pl, const struct sockaddr *sa) {
   memset(&pl->ep.ss, 0, sizeof pl->ep.ss);
   memcpy(&pl->ep.ss, sa, sockaddr_len(sa));
   pl->ep.len = sockaddr_len(sa);
-  tunnel_peer_pin_endpoint(c->tun, pl->peer, &pl->ep);
+  if (pl->on_tls) /* the address is known now; the peer stays where it is */
+    tunnel_peer_pin_endpoint(c->tun, pl->peer, &pl->ep, pl->is_auto, "TlsEndpoint resolved");
   pl->tcp = malloc(sizeof *pl->tcp);
   if (!pl->tcp) {
     pl->st = LINK_IDLE;
@@ -226,7 +236,58 @@ static size_t cl_send_batch(dgram_carrier *dc, const dgram_endpoint *to, const u
 
 static const dgram_carrier_ops client_ops = {cl_reserve, cl_commit, cl_flush, cl_send_batch};
 
+/* ---- Carrier = auto ------------------------------------------------------------------------ */
+
+static void to_tls(peer_link *pl, const char *reason) {
+  pl->on_tls = true;
+  pl->switched_at = pl->last_trial = uv_now(pl->cl->loop);
+  tunnel_peer_pin_endpoint(pl->cl->tun, pl->peer, &pl->ep, true, reason);
+}
+
+static void check_auto(peer_link *pl) {
+  tls_client *c = pl->cl;
+  uint64_t now = uv_now(c->loop);
+  tunnel_peer_status ps;
+  tunnel_peer_status_get(c->tun, pl->peer, &ps);
+  bool sending = ps.tx_packets > pl->last_tx_packets;
+  pl->last_tx_packets = ps.tx_packets;
+  if (!pl->on_tls) {
+    if (ps.unanswered_initiations >= 2 && !ps.has_session)
+      to_tls(pl, "2 handshake attempts over UDP went unanswered");
+    else if (ps.has_session && sending && ps.silent_ms != UINT64_MAX && ps.silent_ms > 15000)
+      to_tls(pl, "nothing came back over UDP for 15 s while sending");
+    return;
+  }
+  if (strcmp(ps.carrier, "tls") != 0) { /* a UDP trial was answered: the tunnel moved back */
+    pl->on_tls = false;
+    if (pl->link) tls_link_close(pl->link, false);
+    return;
+  }
+  if (now - pl->last_trial >= pl->udp_retry_ms) {
+    pl->last_trial = now;
+    LOG_D("tls", "udp_trial", "tls_endpoint", pl->fp, NULL);
+    tunnel_peer_try_udp(c->tun, pl->peer);
+  }
+}
+
+static void on_tick(uv_timer_t *t) {
+  tls_client *c = t->data;
+  for (size_t i = 0; i < c->n; i++)
+    if (c->links[i].used && c->links[i].is_auto) check_auto(&c->links[i]);
+}
+
+static void on_tick_closed(uv_handle_t *h) {
+  tls_client *c = h->data;
+  c->busy--;
+  maybe_free(c);
+}
+
 /* ---- start and stop ---------------------------------------------------------------------- */
+
+static bool uses_tls(const cfg_peer *p) {
+  cfg_carrier k = cfg_peer_carrier(p);
+  return p->has_tls_endpoint && (k == CFG_CARRIER_TLS || k == CFG_CARRIER_AUTO);
+}
 
 static int start_peer(tls_client *c, const cfg_peer *p, size_t i, char *err, size_t errlen) {
   peer_link *pl = &c->links[i];
@@ -242,10 +303,14 @@ static int start_peer(tls_client *c, const cfg_peer *p, size_t i, char *err, siz
   if (!pl->tls) return -1;
   pl->ep.carrier = DGRAM_CARRIER_TLS;
   pl->ep.sock = (uint16_t)i;
-  /* The peer is reached through us from now on; the address follows once it is resolved. */
-  tunnel_peer_pin_endpoint(c->tun, i, &pl->ep);
-  LOG_I("tls", "carrier", "peer_endpoint", pl->fp, "verify", p->tls_verify ? "on" : "off",
-        "server_name", sni ? sni : "none", NULL);
+  pl->is_auto = cfg_peer_carrier(p) == CFG_CARRIER_AUTO;
+  pl->udp_retry_ms = (uint64_t)(p->udp_retry ? p->udp_retry : CFG_DEFAULT_UDP_RETRY) * 1000;
+  if (!pl->is_auto) { /* Carrier = tls: through us from now on; the address follows */
+    pl->on_tls = true;
+    tunnel_peer_pin_endpoint(c->tun, i, &pl->ep, false, "Carrier = tls");
+  }
+  LOG_I("tls", "carrier", "mode", pl->is_auto ? "auto" : "tls", "tls_endpoint", pl->fp, "verify",
+        p->tls_verify ? "on" : "off", "server_name", sni ? sni : "none", NULL);
   return 0;
 }
 
@@ -254,7 +319,7 @@ tls_client *tls_client_start(uv_loop_t *loop, const app_config *cfg, tunnel *t, 
   err[0] = '\0';
   size_t users = 0;
   for (size_t i = 0; i < cfg->n_peers; i++)
-    users += cfg->peers[i].has_tls_endpoint && cfg_peer_carrier(&cfg->peers[i]) == CFG_CARRIER_TLS;
+    users += cfg->peers[i].has_tls_endpoint && uses_tls(&cfg->peers[i]);
   if (!users) return NULL;
   tls_client *c = calloc(1, sizeof *c);
   if (c) c->links = calloc(cfg->n_peers, sizeof *c->links);
@@ -268,8 +333,13 @@ tls_client *tls_client_start(uv_loop_t *loop, const app_config *cfg, tunnel *t, 
   c->tun = t;
   c->n = cfg->n_peers;
   tunnel_set_carrier(t, DGRAM_CARRIER_TLS, &c->carrier);
+  uv_timer_init(loop, &c->tick);
+  c->tick.data = c;
+  c->has_tick = true;
+  c->busy++;
+  uv_timer_start(&c->tick, on_tick, 1000, 1000);
   for (size_t i = 0; i < cfg->n_peers; i++)
-    if (cfg->peers[i].has_tls_endpoint && cfg_peer_carrier(&cfg->peers[i]) == CFG_CARRIER_TLS &&
+    if (cfg->peers[i].has_tls_endpoint && uses_tls(&cfg->peers[i]) &&
         start_peer(c, &cfg->peers[i], i, err, errlen) != 0) {
       tls_client_stop(c);
       return NULL;
@@ -286,6 +356,7 @@ void tls_client_stop(tls_client *c) {
   if (!c || c->stopping) return;
   c->stopping = true;
   tunnel_set_carrier(c->tun, DGRAM_CARRIER_TLS, NULL);
+  if (c->has_tick) uv_close((uv_handle_t *)&c->tick, on_tick_closed);
   for (size_t i = 0; i < c->n; i++) {
     peer_link *pl = &c->links[i];
     if (pl->link) tls_link_close(pl->link, true);

@@ -1,9 +1,12 @@
 /* The client's TLS carrier (issue 12): for each peer with [Peer] Carrier = tls, the AWG datagrams
- * go over one TLS connection to its TlsEndpoint instead of UDP. The connection is opened when the
- * first datagram is sent (the handshake's), reopened after it ends (at most once a second), and
- * datagrams sent while it opens wait in a small bounded queue; beyond that they are dropped, as
- * UDP would lose them. The server's certificate is not checked unless TlsVerify = on: the
- * WireGuard handshake inside authenticates the server (docs/decisions.md).
+ * go over one TLS connection to its TlsEndpoint instead of UDP. With Carrier = auto (the default
+ * with a TlsEndpoint) the peer starts on UDP and moves to TLS after two unanswered handshake
+ * attempts, or 15 s without a datagram back while sending; from TLS it sends one initiation over
+ * UDP every UdpRetry seconds and returns to UDP when that is answered over UDP. The connection is
+ * opened when the first datagram is sent (the handshake's), reopened after it ends (at most once a
+ * second), and datagrams sent while it opens wait in a small bounded queue; beyond that they are
+ * dropped, as UDP would lose them. The server's certificate is not checked unless TlsVerify = on:
+ * the WireGuard handshake inside authenticates the server (docs/decisions.md).
  *
  * Endpoints of this carrier: carrier DGRAM_CARRIER_TLS, sock = the peer's index in the config,
  * ss = the TlsEndpoint's address (zero until resolved). */

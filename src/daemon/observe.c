@@ -95,6 +95,12 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
   prom_header(b, "awgproxy_endpoint_hops_total", "counter",
               "Port hopping: moves of a peer's endpoint to another server port (EndpointPorts).");
   prom_sample_u64(b, "awgproxy_endpoint_hops_total", NULL, 0, st.endpoint_hops);
+  prom_header(b, "awgproxy_carrier_switches_total", "counter",
+              "Moves of a peer to another datagram carrier (Carrier = auto, tls), by carrier");
+  for (unsigned k = 0; k < DGRAM_CARRIERS; k++) {
+    prom_label l = {"to", dgram_carrier_kind_name(k)};
+    prom_sample_u64(b, "awgproxy_carrier_switches_total", &l, 1, st.carrier_switches[k]);
+  }
   prom_header(b, "awgproxy_repair_total", "counter",
               "Loss repair between awgproxy ends: nacks = NACK messages sent, asked = missing "
               "datagrams asked for, filled = gaps filled after asking, given_up = gaps given up, "

@@ -25,7 +25,10 @@ void dgram_endpoint_format(const dgram_endpoint *a, char *buf, size_t len) {
   if (a->carrier == DGRAM_CARRIER_UDP || a->carrier >= DGRAM_CARRIERS || len < 8)
     return addr_format_sockaddr(&a->ss, buf, len);
   int n = snprintf(buf, len, "%s:", carrier_names[a->carrier]);
-  addr_format_sockaddr(&a->ss, buf + n, len - (size_t)n);
+  if (a->len == 0) /* the carrier's address is not known yet */
+    snprintf(buf + n, len - (size_t)n, "unresolved");
+  else
+    addr_format_sockaddr(&a->ss, buf + n, len - (size_t)n);
 }
 
 int dgram_endpoint_equal(const dgram_endpoint *a, const dgram_endpoint *b) {

@@ -246,6 +246,9 @@ void tunnel_peer_status_get(const tunnel *t, size_t i, tunnel_peer_status *out) 
   memcpy(out->fingerprint, p->fp, sizeof p->fp);
   if (p->has_endpoint) dgram_endpoint_format(&p->endpoint, out->endpoint, sizeof out->endpoint);
   out->carrier = dgram_carrier_kind_name(p->has_endpoint ? p->endpoint.carrier : 0);
+  uint64_t now = tun_now();
+  out->unanswered_initiations = p->handshake_started ? p->attempts : 0;
+  out->silent_ms = p->last_rx ? (now - p->last_rx) / 1000000 : UINT64_MAX;
   out->has_session = wg_peer_can_send(&p->wp, tun_now());
   out->last_handshake_unix_ns = p->last_handshake_unix_ns;
   out->rx_bytes = p->rx_bytes;

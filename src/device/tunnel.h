@@ -20,8 +20,10 @@ typedef struct tunnel tunnel;
 
 typedef struct {
   char fingerprint[9];
-  char endpoint[64];   /* "" when none is known */
-  const char *carrier; /* what carries the datagrams to it: "udp" or "tls" */
+  char endpoint[64];               /* "" when none is known */
+  const char *carrier;             /* what carries the datagrams to it: "udp" or "tls" */
+  uint32_t unanswered_initiations; /* of the handshake round in progress, 0 = none pending */
+  uint64_t silent_ms;              /* since its last authenticated datagram (UINT64_MAX: never) */
   bool has_session;
   uint64_t last_handshake_unix_ns; /* 0 = never */
   /* Whole UDP datagrams (AWG padding included): received = authenticated ones from this peer,
@@ -74,7 +76,8 @@ typedef struct {
    * routine rekeys of a live session are not counted. */
   uint64_t reconnects;
   uint64_t endpoint_hops; /* port hopping: moves of a peer's endpoint to another server port */
-  uint64_t junk_sent, signature_sent; /* Jc junk and I1..I5 datagrams */
+  uint64_t carrier_switches[DGRAM_CARRIERS]; /* a client's peer moved to that carrier */
+  uint64_t junk_sent, signature_sent;        /* Jc junk and I1..I5 datagrams */
   uint64_t dropped[TUN_DROP_COUNT];
   /* Loss repair between awgproxy ends (tunnel_repair.h): NACK messages sent, counters asked for,
    * gaps filled after being asked for, gaps given up (with or without repair), datagrams resent
@@ -173,9 +176,14 @@ void tunnel_datagram_in(tunnel *t, uint8_t *data, size_t len, const dgram_endpoi
  * (a configured peer, or someone who knows our public key): the TLS carrier's gate before it
  * hands anything to the tunnel or answers with a single AWG byte. data is not modified. */
 bool tunnel_gate_initiation(tunnel *t, const uint8_t *data, size_t len, const dgram_endpoint *from);
-/* Client: peer i is reached at ep (a copy is kept) from now on, whatever arrives from elsewhere;
- * NULL returns it to its Endpoint over UDP. */
-void tunnel_peer_pin_endpoint(tunnel *t, size_t i, const dgram_endpoint *ep);
+/* Client: peer i is reached at ep (a copy is kept) from now on, whatever arrives from elsewhere
+ * (soft: except an answer over UDP to a trial, below); NULL returns it to its Endpoint over UDP.
+ * A move to another carrier is counted (carrier_switches) and logged with reason. */
+void tunnel_peer_pin_endpoint(tunnel *t, size_t i, const dgram_endpoint *ep, bool soft,
+                              const char *reason);
+/* Carrier = auto, on another carrier: sends one initiation to the peer's UDP endpoint; if the
+ * answer comes back over UDP (within 10 s) the peer returns to UDP. */
+void tunnel_peer_try_udp(tunnel *t, size_t i);
 
 typedef bool (*tunnel_inner_fn)(void *ctx, const uint8_t *pkt, size_t len);
 void tunnel_set_inner_hook(tunnel *t, tunnel_inner_fn fn, void *ctx);

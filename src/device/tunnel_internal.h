@@ -33,8 +33,13 @@ typedef struct tun_peer {
   dgram_endpoint endpoint;
   bool has_endpoint;
   /* Pinned by the client's carrier choice (tunnel_peer_pin_endpoint): the endpoint stays put,
-   * neither roaming, nor re-resolved, nor hopping. */
-  bool endpoint_pinned;
+   * neither roaming, nor re-resolved, nor hopping. A soft pin (Carrier = auto) gives way to an
+   * answer over UDP to a UDP trial (tunnel_peer_try_udp) made within the last 10 s. */
+  bool endpoint_pinned, pin_soft;
+  dgram_endpoint udp_endpoint; /* where the peer was over UDP before it was pinned elsewhere */
+  bool has_udp_endpoint;
+  bool initiate_via_udp; /* the next initiation goes to udp_endpoint (a trial) */
+  uint64_t udp_trial_at; /* monotonic ns of the last trial, 0 = none */
   uv_timer_t timer;
   uv_getaddrinfo_t resolve;
   bool resolving;

@@ -205,29 +205,48 @@ size_t tun_sessions_live(const tunnel *t) {
   return n;
 }
 
-void tunnel_peer_pin_endpoint(tunnel *t, size_t i, const dgram_endpoint *ep) {
+void tunnel_peer_pin_endpoint(tunnel *t, size_t i, const dgram_endpoint *ep, bool soft,
+                              const char *reason) {
   if (i >= t->n_peers) return;
   tun_peer *p = t->peers[i];
   char where[80];
-  if (ep) {
-    bool moved = !p->has_endpoint || p->endpoint.carrier != ep->carrier;
-    p->endpoint = *ep;
-    p->has_endpoint = true;
-    p->endpoint_pinned = true;
-    dgram_endpoint_format(ep, where, sizeof where);
-    if (moved && !p->in_session &&
-        (p->wp.timers.has_sent_handshake || p->cfg->persistent_keepalive)) {
-      /* Connect at once, as tunnel_create does for a peer with a keepalive; an initiation that
-       * went out the old way is not waited for (REKEY_TIMEOUT). */
-      p->wp.timers.has_sent_handshake = false;
-      p->wp.actions |= WG_ACT_INITIATE;
-      tun_service_peer(p);
-    }
-  } else {
-    p->endpoint_pinned = false;
+  if (!ep) {
+    p->endpoint_pinned = p->pin_soft = false;
     p->has_endpoint = false;
     tun_peer_apply_endpoint(p); /* back to its Endpoint over UDP */
-    snprintf(where, sizeof where, "its Endpoint");
+    LOG_I("tunnel", "endpoint_unpinned", "peer", p->fp, NULL);
+    return;
   }
-  LOG_I("tunnel", "endpoint_pinned", "peer", p->fp, "endpoint", where, NULL);
+  bool moved = !p->has_endpoint || p->endpoint.carrier != ep->carrier;
+  if (p->has_endpoint && p->endpoint.carrier == DGRAM_CARRIER_UDP) {
+    p->udp_endpoint = p->endpoint; /* for UDP trials (tunnel_peer_try_udp) */
+    p->has_udp_endpoint = true;
+  }
+  p->endpoint = *ep;
+  p->has_endpoint = true;
+  p->endpoint_pinned = true;
+  p->pin_soft = soft;
+  dgram_endpoint_format(ep, where, sizeof where);
+  if (!moved) return;
+  if (ep->carrier < DGRAM_CARRIERS) t->stats.carrier_switches[ep->carrier]++;
+  LOG_I("tunnel", "carrier_switched", "peer", p->fp, "to", dgram_carrier_kind_name(ep->carrier),
+        "endpoint", where, "reason", reason, NULL);
+  if (!p->in_session && (p->wp.timers.has_sent_handshake || p->cfg->persistent_keepalive)) {
+    /* Connect at once, as tunnel_create does for a peer with a keepalive; an initiation that
+     * went out the old way is not waited for (REKEY_TIMEOUT). */
+    p->wp.timers.has_sent_handshake = false;
+    p->wp.actions |= WG_ACT_INITIATE;
+    tun_service_peer(p);
+  }
+}
+
+void tunnel_peer_try_udp(tunnel *t, size_t i) {
+  if (i >= t->n_peers) return;
+  tun_peer *p = t->peers[i];
+  if (!p->pin_soft || !p->has_udp_endpoint) return;
+  p->udp_trial_at = tun_now();
+  p->initiate_via_udp = true;
+  p->wp.timers.has_sent_handshake = false; /* a trial is not held back by REKEY_TIMEOUT */
+  p->wp.actions |= WG_ACT_INITIATE;
+  tun_service_peer(p);
 }

@@ -71,13 +71,28 @@ static void count_rx(tun_peer *p, size_t wire_len) {
   p->rx_packets++;
 }
 
+/* Carrier = auto on another carrier: an answer over UDP to a recent trial returns the peer to
+ * UDP (a stray datagram from before the move does not). */
+static bool udp_trial_answered(tun_peer *p, const dgram_endpoint *from) {
+  if (!p->pin_soft || from->carrier != DGRAM_CARRIER_UDP || !p->udp_trial_at ||
+      tun_now() - p->udp_trial_at > 10 * WG_NS_PER_SEC)
+    return false;
+  p->endpoint_pinned = p->pin_soft = false;
+  p->udp_trial_at = 0;
+  p->t->stats.carrier_switches[DGRAM_CARRIER_UDP]++;
+  LOG_I("tunnel", "carrier_switched", "peer", p->fp, "to", "udp", "reason", "UDP answered again",
+        NULL);
+  return true;
+}
+
 /* An authenticated packet from p came from `from`: follow the peer if it moved (roaming). */
 static void update_endpoint(tun_peer *p, const dgram_endpoint *from) {
   p->last_rx = tun_now(); /* only authenticated packets get here: proof the peer is alive */
   /* amneziawg-go resets its trailer window on every received packet (spec R37). */
   p->udp_window = AWG3_UDP_WINDOW;
   if (p->has_endpoint && dgram_endpoint_equal(&p->endpoint, from)) return;
-  if (p->endpoint_pinned || tun_hop_keeps_port(p, from)) return;
+  if (p->endpoint_pinned && !udp_trial_answered(p, from)) return;
+  if (tun_hop_keeps_port(p, from)) return;
   if (p->has_endpoint && p->endpoint.carrier == from->carrier && p->endpoint.len == from->len &&
       !memcmp(&p->endpoint.ss, &from->ss, from->len)) {
     /* The same address on another of our ports (a hopping client moved): answer from there. */

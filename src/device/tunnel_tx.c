@@ -181,8 +181,10 @@ static void send_initiation(tun_peer *p, bool retry) {
   for (int i = 0; i < n; i++) data[i] = t->prehs[i].data, lens[i] = t->prehs[i].len;
   data[n] = t->buf;
   lens[n] = init_len;
-  size_t sent =
-      carrier_send_batch(tun_carrier(t, &p->endpoint), &p->endpoint, data, lens, (size_t)n + 1);
+  const dgram_endpoint *to = &p->endpoint;
+  if (p->initiate_via_udp && p->has_udp_endpoint) to = &p->udp_endpoint; /* a UDP trial */
+  p->initiate_via_udp = false;
+  size_t sent = carrier_send_batch(tun_carrier(t, to), to, data, lens, (size_t)n + 1);
   t->packets_sent += (uint32_t)sent;
   for (size_t i = 0; i < sent; i++) p->tx_bytes += lens[i];
   p->tx_packets += sent;

@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 
@@ -24,6 +25,8 @@ CONTROL_PORT = 9190
 
 class TlsTopology(cl.Topology):
     decoy_dir = None
+    carrier = "tls"
+    udp_retry = None
 
     def server_conf(self):
         decoy = f"TlsDecoy = {self.decoy_dir}\n" if self.decoy_dir else ""
@@ -34,8 +37,9 @@ class TlsTopology(cl.Topology):
     def client_conf(self, socks=None, extra_interface=""):
         text = super().client_conf(socks, extra_interface)
         peer = "PersistentKeepalive = 25\n"
+        retry = f"UdpRetry = {self.udp_retry}\n" if self.udp_retry else ""
         return text.replace(peer, peer + f"TlsEndpoint = {cl.S_UNDERLAY}:{TLS_PORT}\n"
-                            "Carrier = tls\n", 1)
+                            f"Carrier = {self.carrier}\n{retry}", 1)
 
 
 def block_udp(ns, dst):
@@ -57,10 +61,11 @@ def lab(tmp_path):
         yield lab_
 
 
-def build(lab, decoy_dir=None):
+def build(lab, decoy_dir=None, carrier="tls", udp_retry=None):
     def make(lab_, server):
         topo = TlsTopology(lab_, server=server)
         topo.decoy_dir = decoy_dir
+        topo.carrier, topo.udp_retry = carrier, udp_retry
         return topo
 
     topo = cl.build_topology(lab, server="awgproxy", start_client=False, topology=make)
@@ -133,3 +138,61 @@ def test_probers_find_a_web_server(lab, tmp_path):
     log = topo.server.log()
     assert log.count("component=tls event=decoy") >= 3, topo.logs()
     assert log.count("component=tls event=peer_connected") == 1, topo.logs()
+
+
+def server_status(topo):
+    r = topo.s.run([str(netns.awgproxy_binary()), "ctl", "--connect", f"127.0.0.1:{CONTROL_PORT}",
+                    "status"], check=False)
+    assert r.returncode == 0, r
+    return r.stdout
+
+
+def echo_roundtrip(sock, n=256 << 10):
+    data = os.urandom(n)
+    sock.sendall(data)
+    got = bytearray()
+    while len(got) < n:
+        chunk = sock.recv(1 << 16)
+        assert chunk, len(got)
+        got += chunk
+    assert bytes(got) == data
+
+
+def test_auto_moves_to_tls_and_back_to_udp(lab):
+    """Carrier = auto: UDP blocked, the client moves to TLS by itself (the curl matrix works within
+    15 s of the start); UDP unblocked, it returns within UdpRetry; a stream open across both moves
+    carries on."""
+    started = time.monotonic()
+    topo = build(lab, carrier="auto", udp_retry=3)
+    r = None
+    while time.monotonic() - started < 15:
+        r = topo.curl(f"http://{cl.TARGET_NAME}/", "--socks5-hostname",
+                      f"127.0.0.1:{cl.SOCKS_PORT}", max_time=3)
+        if r.returncode == 0:
+            break
+    took = time.monotonic() - started
+    assert r.returncode == 0 and r.stdout.encode() == cl.HTTP_BODY, (r, topo.logs())
+    assert took < 15, took
+    log = topo.proxy.log()
+    assert "event=carrier_switched" in log and "to=tls" in log and "unanswered" in log, log[-3000:]
+    for opt in ("--socks5", "--socks4", "--socks4a"):
+        host = cl.TARGET_NAME if opt.endswith("4a") else cl.T_HTTP
+        r = topo.curl(f"http://{host}/", opt, f"127.0.0.1:{cl.SOCKS_PORT}")
+        assert r.returncode == 0 and r.stdout.encode() == cl.HTTP_BODY, (opt, r)
+    assert "carrier tls" in server_status(topo)
+    with cl.in_netns(topo.c):
+        held = socket.create_connection(("127.0.0.1", cl.SOCKS_PORT), timeout=30)
+    held.sendall(b"\x05\x01\x00" + cl.socks5_request_bytes(cl.T_HTTP, cl.ECHO_PORT))
+    assert held.recv(2) == b"\x05\x00" and held.recv(10)[:2] == b"\x05\x00"
+    held.settimeout(30)
+    echo_roundtrip(held)
+    # UDP works again: back within UdpRetry (3 s) plus a handshake.
+    topo.c.run(["nft", "delete table ip blk"])
+    netns.wait_until(lambda: "to=udp" in topo.proxy.log(), 12,
+                     what=f"the client back on UDP: {topo.logs()}")
+    netns.wait_until(lambda: "carrier udp" in server_status(topo), 5,
+                     what="the server following the client back to UDP")
+    echo_roundtrip(held)
+    held.close()
+    r = topo.curl(f"http://{cl.T_HTTP}/", "--socks5", f"127.0.0.1:{cl.SOCKS_PORT}")
+    assert r.returncode == 0 and r.stdout.encode() == cl.HTTP_BODY, r
