@@ -61,7 +61,7 @@ def lab(tmp_path):
         yield lab_
 
 
-def build(lab, decoy_dir=None, carrier="tls", udp_retry=None):
+def build(lab, decoy_dir=None, carrier="tls", udp_retry=None, block=True, before_client=None):
     def make(lab_, server):
         topo = TlsTopology(lab_, server=server)
         topo.decoy_dir = decoy_dir
@@ -69,7 +69,10 @@ def build(lab, decoy_dir=None, carrier="tls", udp_retry=None):
         return topo
 
     topo = cl.build_topology(lab, server="awgproxy", start_client=False, topology=make)
-    block_udp(topo.c, cl.S_UNDERLAY)
+    if block:
+        block_udp(topo.c, cl.S_UNDERLAY)
+    if before_client:
+        before_client(topo)
     topo.start_client(wait_tunnel=False)
     return topo
 
@@ -196,3 +199,30 @@ def test_auto_moves_to_tls_and_back_to_udp(lab):
     held.close()
     r = topo.curl(f"http://{cl.T_HTTP}/", "--socks5", f"127.0.0.1:{cl.SOCKS_PORT}")
     assert r.returncode == 0 and r.stdout.encode() == cl.HTTP_BODY, r
+
+
+def test_replayed_initiation_gets_nothing(lab):
+    """A censor who recorded a client's initiation (over UDP) and replays it inside TLS passes the
+    gate (its mac1 is valid) but gets no answer: no AWG byte, no web page, no close."""
+    cap = {}
+
+    def start_capture(topo):
+        cap["t"] = netns.tcpdump(topo.s, topo.cs.ifname_b, filter=f"udp and dst port {cl.WG_PORT}")
+
+    topo = build(lab, carrier="udp", block=False, before_client=start_capture)
+    topo.wait_client_handshake(timeout=15)
+    inits = [d.payload for d in cap["t"].stop() if len(d.payload) == 148 and d.payload[0] == 1]
+    assert inits, "no initiation captured"
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with cl.in_netns(topo.c):
+        raw = socket.create_connection((cl.S_UNDERLAY, TLS_PORT), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname="www.example.org") as t:
+        t.sendall(len(inits[0]).to_bytes(2, "big") + inits[0])
+        t.settimeout(3)
+        with pytest.raises(socket.timeout):
+            got = t.recv(4096)
+            raise AssertionError(f"the server answered a replayed initiation: {got!r}")
+    log = topo.server.log()
+    assert "kind=initiation from=tls:" in log and "reason=stale-timestamp" in log, log[-3000:]
