@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/self_signed.h"
+
 /* Like a mainstream client: TLS 1.3 and 1.2, AES-128-GCM first (AES-NI), X25519 first. */
 #define CLIENT_PRIORITY                                                                 \
   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                                         \
@@ -135,54 +137,6 @@ static tls_config *config_new(bool server, char *err, size_t errlen) {
   return c;
 }
 
-static int cert_fields(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const char *name) {
-  uint8_t serial[16], ip[16], keyid[64];
-  gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial);
-  serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x40); /* positive, minimal DER: 16 bytes */
-  size_t iplen = parse_ip(name, ip), keyidlen = sizeof keyid;
-  time_t now = time(NULL);
-  int rc = gnutls_x509_crt_set_version(crt, 3);
-  if (!rc) rc = gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
-  if (!rc) rc = gnutls_x509_crt_set_activation_time(crt, now - 3600);
-  if (!rc) rc = gnutls_x509_crt_set_expiration_time(crt, now + 365 * 86400);
-  if (!rc)
-    rc = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, name,
-                                       (unsigned)strlen(name));
-  if (!rc && iplen)
-    rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, (unsigned)iplen,
-                                              GNUTLS_FSAN_SET);
-  if (!rc && !iplen)
-    rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, name, (unsigned)strlen(name),
-                                              GNUTLS_FSAN_SET);
-  if (!rc) rc = gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
-  if (!rc) rc = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE);
-  if (!rc) rc = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0);
-  if (!rc) rc = gnutls_x509_crt_set_key(crt, key);
-  if (!rc) rc = gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA1, keyid, &keyidlen);
-  if (!rc) rc = gnutls_x509_crt_set_subject_key_id(crt, keyid, keyidlen);
-  return rc;
-}
-
-/* A self-signed ECDSA P-256 certificate for name, valid from an hour ago for a year. */
-static int make_cert(tls_config *c, const char *name, char *err, size_t errlen) {
-  if (!name || !*name) name = "localhost";
-  gnutls_x509_privkey_t key = NULL;
-  gnutls_x509_crt_t crt = NULL;
-  int rc = gnutls_x509_privkey_init(&key);
-  if (!rc)
-    rc = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
-  if (!rc) rc = gnutls_x509_crt_init(&crt);
-  if (!rc) rc = cert_fields(crt, key, name);
-  if (!rc) rc = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
-  if (!rc) rc = gnutls_certificate_set_x509_key(c->cred, &crt, 1, key);
-  if (crt) gnutls_x509_crt_deinit(crt);
-  if (key) gnutls_x509_privkey_deinit(key);
-  if (rc)
-    snprintf(err, errlen, "TLS self-signed certificate for %s: %s", name, gnutls_strerror(rc));
-  return rc ? -1 : 0;
-}
-
 /* Parses the certificate file alone, so that an error names the file that is wrong. */
 static int check_cert_file(const char *path, char *err, size_t errlen) {
   gnutls_datum_t pem = {NULL, 0};
@@ -229,7 +183,7 @@ tls_config *tls_config_server(const char *cert_file, const char *key_file, const
   tls_config *c = config_new(true, err, errlen);
   if (!c) return NULL;
   int rc = cert_file && *cert_file ? load_cert(c, cert_file, key_file, err, errlen)
-                                   : make_cert(c, name, err, errlen);
+                                   : self_signed_cert(c->cred, name, 365, err, errlen);
   if (!rc && gnutls_session_ticket_key_generate(&c->ticket_key) != 0) {
     snprintf(err, errlen, "TLS session ticket key: cannot generate it");
     rc = -1;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/self_signed.h"
+
 /* TLS 1.3 only (QUIC requires it); AES-128-GCM first because it runs on AES-NI, the others for
  * peers without it. */
 #define QUIC_PRIORITY                                                                       \
@@ -20,34 +22,6 @@ struct quic_tls {
   gnutls_certificate_credentials_t cred;
   gnutls_priority_t prio;
 };
-
-static int make_cert(gnutls_certificate_credentials_t cred, char *err, size_t errlen) {
-  gnutls_x509_privkey_t key = NULL;
-  gnutls_x509_crt_t crt = NULL;
-  int rc = gnutls_x509_privkey_init(&key);
-  if (!rc)
-    rc = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
-  if (!rc) rc = gnutls_x509_crt_init(&crt);
-  if (!rc) {
-    uint8_t serial[16];
-    gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial);
-    serial[0] &= 0x7f;
-    time_t now = time(NULL);
-    rc = gnutls_x509_crt_set_version(crt, 3);
-    if (!rc) rc = gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
-    if (!rc) rc = gnutls_x509_crt_set_activation_time(crt, now - 3600);
-    if (!rc) rc = gnutls_x509_crt_set_expiration_time(crt, now + 10 * 365 * 86400);
-    if (!rc) rc = gnutls_x509_crt_set_dn(crt, "CN=awgproxy", NULL);
-    if (!rc) rc = gnutls_x509_crt_set_key(crt, key);
-    if (!rc) rc = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
-    if (!rc) rc = gnutls_certificate_set_x509_key(cred, &crt, 1, key);
-  }
-  if (crt) gnutls_x509_crt_deinit(crt);
-  if (key) gnutls_x509_privkey_deinit(key);
-  if (rc) snprintf(err, errlen, "QUIC certificate: %s", gnutls_strerror(rc));
-  return rc ? -1 : 0;
-}
 
 quic_tls *quic_tls_new(bool server, bool tunnel_protection, char *err, size_t errlen) {
   quic_tls *t = calloc(1, sizeof *t);
@@ -71,7 +45,7 @@ quic_tls *quic_tls_new(bool server, bool tunnel_protection, char *err, size_t er
     free(t);
     return NULL;
   }
-  if (server && make_cert(t->cred, err, errlen) != 0) {
+  if (server && self_signed_cert(t->cred, "awgproxy", 3650, err, errlen) != 0) {
     quic_tls_free(t);
     return NULL;
   }

@@ -126,12 +126,7 @@ def test_probers_find_a_web_server(lab, tmp_path):
                     "-servername", "www.example.org"], input="", check=False, timeout=15)
     assert "TLSv1.3" in r.stdout and "CN = www.example.org" in r.stdout, r.stdout[-3000:]
     # Bytes that are not HTTP: 400, then the connection is closed, as nginx does.
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with cl.in_netns(topo.c):
-        raw = socket.create_connection((cl.S_UNDERLAY, TLS_PORT), timeout=10)
-    with ctx.wrap_socket(raw, server_hostname="www.example.org") as t:
+    with tls_connect(topo) as t:
         t.sendall(b"\xfe" + os.urandom(63))
         reply = b""
         while chunk := t.recv(4096):
@@ -141,6 +136,16 @@ def test_probers_find_a_web_server(lab, tmp_path):
     log = topo.server.log()
     assert log.count("component=tls event=decoy") >= 3, topo.logs()
     assert log.count("component=tls event=peer_connected") == 1, topo.logs()
+
+
+def tls_connect(topo):
+    """A TLS connection from C to the server's TLS port, as a prober makes it (no verification)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with cl.in_netns(topo.c):
+        raw = socket.create_connection((cl.S_UNDERLAY, TLS_PORT), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname="www.example.org")
 
 
 def server_status(topo):
@@ -213,12 +218,7 @@ def test_replayed_initiation_gets_nothing(lab):
     topo.wait_client_handshake(timeout=15)
     inits = [d.payload for d in cap["t"].stop() if len(d.payload) == 148 and d.payload[0] == 1]
     assert inits, "no initiation captured"
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with cl.in_netns(topo.c):
-        raw = socket.create_connection((cl.S_UNDERLAY, TLS_PORT), timeout=10)
-    with ctx.wrap_socket(raw, server_hostname="www.example.org") as t:
+    with tls_connect(topo) as t:
         t.sendall(len(inits[0]).to_bytes(2, "big") + inits[0])
         t.settimeout(3)
         with pytest.raises(socket.timeout):
