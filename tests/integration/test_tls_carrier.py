@@ -18,6 +18,7 @@ import pytest
 
 import clientlab as cl
 import netns
+from test_client_socks import run_integrity
 
 TLS_PORT = 443
 CONTROL_PORT = 9190
@@ -226,3 +227,20 @@ def test_replayed_initiation_gets_nothing(lab):
             raise AssertionError(f"the server answered a replayed initiation: {got!r}")
     log = topo.server.log()
     assert "kind=initiation from=tls:" in log and "reason=stale-timestamp" in log, log[-3000:]
+
+
+def test_parallel_streams_over_tls(lab):
+    """100 streams x M MB both ways at once over the TLS carrier (UDP blocked), every byte checked
+    (AWG_INTEGRITY_MB, at most AWG_SERVER_INTEGRITY_MB = 4 through our server, as elsewhere)."""
+    streams = int(os.environ.get("AWG_INTEGRITY_STREAMS", "100"))
+    mb = min(float(os.environ.get("AWG_INTEGRITY_MB", "10")),
+             float(os.environ.get("AWG_SERVER_INTEGRITY_MB", "4")))
+    topo = build(lab)
+    topo.wait_client_handshake(timeout=15)
+    elapsed, stalled, prog, errors, samples = run_integrity(topo, streams, int(mb * (1 << 20)), 300)
+    done = sum(1 for p in prog if p[2])
+    print(f"{streams} streams x {mb} MB each way over TLS: {done} verified in {elapsed:.1f} s "
+          f"({streams * mb / elapsed:.1f} MB/s each way), RSS {topo.rss_kb()} kB")
+    assert not errors and not stalled and done == streams, (errors[:5], stalled, samples,
+                                                            topo.logs())
+    assert udp_dropped(topo.c) == 0
