@@ -71,6 +71,8 @@ PATHS = {
     "A2": "awgproxy client -> awgproxy server, Transport = ip (lwIP)",
     "A3": "awgproxy client -> awgproxy server, Transport = quic",
     "A3t": "A3 with QuicProtection = tunnel (1-RTT packets protected by the tunnel alone, ALPN awgproxy/3)",
+    "A2s": "A2 over the TLS carrier (Carrier = tls: the tunnel's datagrams inside TLS over TCP)",
+    "A3s": "A3 over the TLS carrier (Carrier = tls)",
     "A2i": "A2 through the impairment relay",
     "A3i": "A3 through the impairment relay",
     "B": "ss-local -> ss-server",
@@ -78,9 +80,10 @@ PATHS = {
     "W": "kernel TCP over wireguard-go -> wireguard-go",
     "Wi": "W through the impairment relay (issue 10's anchor for the ip path)",
 }
-ORDER = ("A", "A2", "A3", "A3t", "A2i", "A3i", "B", "C", "W", "Wi")
+ORDER = ("A", "A2", "A3", "A3t", "A2s", "A3s", "A2i", "A3i", "B", "C", "W", "Wi")
 PROXY_ADDR = {"A": "127.0.0.1:1080", "A2": "127.0.0.1:1082", "A3": "127.0.0.1:1083",
               "A2i": "127.0.0.1:1084", "A3i": "127.0.0.1:1085", "A3t": "127.0.0.1:1086",
+              "A2s": "127.0.0.1:1087", "A3s": "127.0.0.1:1088",
               "B": "127.0.0.1:1081",
               "C": None, "W": None, "Wi": None}
 TARGET_OF = {"W": T_IP_W, "Wi": T_IP_WI}
@@ -88,7 +91,12 @@ TARGET_OF = {"W": T_IP_W, "Wi": T_IP_WI}
 # clean run an impaired one is compared with.
 AWG_SERVER_PATHS = {"A2": ("ip", "10.67.0.2"), "A3": ("quic", "10.67.0.3"),
                     "A2i": ("ip", "10.67.0.4"), "A3i": ("quic", "10.67.0.5"),
-                    "A3t": ("quic", "10.67.0.6")}
+                    "A3t": ("quic", "10.67.0.6"), "A2s": ("ip", "10.67.0.7"),
+                    "A3s": ("quic", "10.67.0.8")}
+# The TLS-carried paths have a server of their own: [Server] TlsListen runs one worker, and the
+# UDP paths' server keeps its default worker count.
+TLS_PATHS = ("A2s", "A3s")
+AWGS_TLS_UDP_PORT, AWGS_TLS_PORT = 51825, 8443
 IMPAIRED = ("A2i", "A3i", "Wi")
 CLEAN_OF = {"A2i": "A2", "A3i": "A3", "Wi": "W"}
 
@@ -232,14 +240,24 @@ class Bench:
                                          f"{self.logs()}")
 
     def setup_awg_server(self):
-        """One awgproxy server in S, one peer (own key, own tunnel address) per A2/A3/A2i/A3i
-        client, so that all of them stay connected side by side."""
+        """The awgproxy servers in S: one for the UDP paths, one for the TLS paths."""
+        udp = [p for p in AWG_SERVER_PATHS if p in self.a.paths and p not in TLS_PATHS]
+        tls = [p for p in TLS_PATHS if p in self.a.paths]
+        if udp:
+            self.awg_server = self.setup_one_server(udp, AWGS_PORT, "awgserver")
+        if tls:
+            self.awg_server_tls = self.setup_one_server(tls, AWGS_TLS_UDP_PORT, "awgserver-tls")
+
+    def setup_one_server(self, wanted, port, name):
+        """One awgproxy server in S, one peer (own key, own tunnel address) per client path, so
+        that all of them stay connected side by side."""
         a, s = self.a, self.s
         s_priv, s_pub = netns.keypair()
-        wanted = [p for p in AWG_SERVER_PATHS if p in a.paths]
         keys = {p: netns.keypair() for p in wanted}
-        conf_s = (f"[Interface]\nPrivateKey = {s_priv}\nListenPort = {AWGS_PORT}\n"
-                  f"Address = 10.67.0.1/24\n{OBFUSCATION}")
+        tls = any(p in TLS_PATHS for p in wanted)
+        conf_s = (f"[Interface]\nPrivateKey = {s_priv}\nListenPort = {port}\n"
+                  f"Address = 10.67.0.1/24\n{OBFUSCATION}"
+                  + (f"\n[Server]\nTlsListen = {S_IP}:{AWGS_TLS_PORT}\n" if tls else ""))
         for p in wanted:
             conf_s += (f"\n[Peer]\nPublicKey = {keys[p][1]}\n"
                        f"AllowedIPs = {AWG_SERVER_PATHS[p][1]}/32\n"
@@ -249,22 +267,24 @@ class Bench:
                        f"MaxConnections = {max(4096, 2 * a.idle)}\n")
         for p in wanted:
             transport, address = AWG_SERVER_PATHS[p]
-            endpoint = f"{S_IP}:{RELAY_PORT.get(p, AWGS_PORT)}"
+            endpoint = f"{S_IP}:{RELAY_PORT.get(p, port)}"
             self.conf[p] = (f"[Interface]\nPrivateKey = {keys[p][0]}\nAddress = {address}/32\n"
                             f"{OBFUSCATION}\n"
                             f"[Peer]\nPublicKey = {s_pub}\nEndpoint = {endpoint}\n"
                             f"AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 25\n"
                             f"Transport = {transport}\n"
-                            + ("QuicProtection = tunnel\n" if p == "A3t" else "") + "\n"
+                            + ("QuicProtection = tunnel\n" if p == "A3t" else "")
+                            + (f"TlsEndpoint = {S_IP}:{AWGS_TLS_PORT}\nCarrier = tls\n"
+                               if p in TLS_PATHS else "") + "\n"
                             f"[Socks]\nListen = {PROXY_ADDR[p]}\n")
-        self.awg_server = netns.awgproxy(s, "server", conf_s, binary=a.binary, log_level="info",
-                                         name="awgserver")
+        server = netns.awgproxy(s, "server", conf_s, binary=a.binary, log_level="info",
+                                name=name)
         try:
-            self.awg_server.wait_log(r"event=started|listening", timeout=10)
+            server.wait_log(r"event=started|listening", timeout=10)
         except AssertionError as e:
             for p in wanted:
                 self.pending[p] = "awgproxy server did not start: " + str(e).splitlines()[0]
-            return
+            return server
         self.relays = getattr(self, "relays", {})
         for p in wanted:
             if p in RELAY_PORT:
@@ -277,6 +297,7 @@ class Bench:
                 self.start_proxy(p)
             except AssertionError as e:
                 self.pending[p] = "no tunnel to awgproxy server: " + str(e).splitlines()[0]
+        return server
 
     def start_proxy(self, path):
         """(Re)starts the client-side proxy of a path and waits until it serves: a fresh process,
@@ -315,8 +336,9 @@ class Bench:
     def logs(self):
         parts = [p.log_tail(15) for p in self.proc.values()]
         parts.append(self.target.log_tail(10))
-        if getattr(self, "awg_server", None):
-            parts.append(self.awg_server.log_tail(15))
+        for srv in (getattr(self, "awg_server", None), getattr(self, "awg_server_tls", None)):
+            if srv:
+                parts.append(srv.log_tail(15))
         return "\n".join(parts)
 
     # ---- running the client in C ------------------------------------------------------------
@@ -527,7 +549,8 @@ class Bench:
         if "A" in cols and "C" in cols:
             ratio_cols.append(("A", "C", "A / C"))
         for x, y in (("A2", "B"), ("A3", "B"), ("A3", "A2"), ("A2i", "A2"), ("A3i", "A3"),
-                     ("A3i", "A2i"), ("Wi", "W"), ("A2i", "Wi"), ("A3i", "Wi")):
+                     ("A3i", "A2i"), ("Wi", "W"), ("A2i", "Wi"), ("A3i", "Wi"), ("A2s", "B"),
+                     ("A3s", "B"), ("A3s", "A3"), ("A2s", "A2")):
             if x in cols and y in cols and x not in self.pending and y not in self.pending:
                 ratio_cols.append((x, y, f"{x} / {y}"))
         head += [r[2] for r in ratio_cols]
