@@ -105,6 +105,9 @@ static void print_peer(const cfg_peer *p, FILE *out) {
   if (p->endpoint_ports.n)
     fprintf(out, "; hops among %u server ports every %u-%us",
             cfg_port_ranges_count(&p->endpoint_ports), p->hop_min, p->hop_max);
+  if (p->has_tls_endpoint)
+    fprintf(out, "; carrier %s, TLS to %s:%u%s", cfg_carrier_name(cfg_peer_carrier(p)),
+            p->tls_endpoint.host, p->tls_endpoint.port, p->tls_verify ? " (verified)" : "");
   fprintf(out, "%s\n", p->has_psk ? "; preshared key set" : "");
 }
 
@@ -155,6 +158,15 @@ void config_print_tunnel_summary(const app_config *c, FILE *out) {
             c->server_threads > 1 ? "es" : "");
   else
     fputs("  server threads: auto (one worker process per core; one without a ListenPort)\n", out);
+  for (size_t i = 0; i < c->n_tls_listen; i++) {
+    char where[300];
+    cfg_format_hostport(&c->tls_listen[i], where, sizeof where);
+    fprintf(out, "  tls carrier: %s, certificate %s%s, decoy %s%s\n", where,
+            c->tls_cert[0] ? c->tls_cert : "self-signed for ",
+            c->tls_cert[0] ? "" : (c->tls_name[0] ? c->tls_name : c->tls_listen[0].host),
+            c->tls_decoy[0] ? c->tls_decoy : "nginx's 404 page",
+            i == 0 && c->server_threads != 1 ? " (one worker process)" : "");
+  }
 }
 
 static size_t pinned_users(const app_config *c) {
