@@ -417,6 +417,73 @@ static void test_port_hopping_keys(void **state) {
   unload(&L);
 }
 
+static void test_tls_carrier_keys(void **state) {
+  (void)state;
+  loaded L;
+  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
+              "\nAddress = 10.0.0.1/24\nListenPort = 51820\n"
+              "[Server]\nTlsListen = 0.0.0.0:443, [::]:8443\nTlsName = www.example.org\n"
+              "TlsDecoy = /srv/site\n");
+  assert_int_equal(L.c.n_tls_listen, 2);
+  assert_int_equal(L.c.tls_listen[1].port, 8443);
+  assert_string_equal(L.c.tls_name, "www.example.org");
+  assert_string_equal(L.c.tls_decoy, "/srv/site");
+  unload(&L);
+
+  /* A client: auto by default with a TlsEndpoint, udp without; tls and the rest as written. */
+  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
+              "\nAddress = 10.0.0.2/32\n"
+              "[Peer]\nPublicKey = " PUB_B
+              "\nAllowedIPs = 0.0.0.0/0\nEndpoint = 192.0.2.1:51820\n"
+              "TlsEndpoint = vpn.example.org:443\nUdpRetry = 60\n"
+              "[Peer]\nPublicKey = " PUB_C
+              "\nAllowedIPs = 10.9.0.0/16\nEndpoint = 192.0.2.2:51820\n"
+              "[Peer]\nPublicKey = " PUB_D
+              "\nAllowedIPs = 10.8.0.0/16\n"
+              "TlsEndpoint = 192.0.2.3:443\nCarrier = TLS\nTlsServerName = cdn.example\n"
+              "TlsVerify = on\n");
+  assert_int_equal(cfg_peer_carrier(&L.c.peers[0]), CFG_CARRIER_AUTO);
+  assert_int_equal(L.c.peers[0].udp_retry, 60);
+  assert_string_equal(L.c.peers[0].tls_endpoint.host, "vpn.example.org");
+  assert_int_equal(cfg_peer_carrier(&L.c.peers[1]), CFG_CARRIER_UDP);
+  assert_int_equal(cfg_peer_carrier(&L.c.peers[2]), CFG_CARRIER_TLS);
+  assert_string_equal(L.c.peers[2].tls_server_name, "cdn.example");
+  assert_true(L.c.peers[2].tls_verify);
+  unload(&L);
+
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.2/32\n"
+           "[Peer]\nPublicKey = " PUB_B "\nAllowedIPs = 0.0.0.0/0\nCarrier = tls\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 4, "Carrier = tls needs TlsEndpoint");
+  unload(&L);
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.2/32\n"
+           "[Peer]\nPublicKey = " PUB_B "\nAllowedIPs = 0.0.0.0/0\nCarrier = quic\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 7, "'quic' is not a carrier; use auto, udp or tls");
+  unload(&L);
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.1/24\n"
+           "[Server]\nTlsListen = example.org:443\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 5, "must be an IP address and port");
+  unload(&L);
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.1/24\n"
+           "[Server]\nTlsListen = 0.0.0.0:443\nTlsCert = /etc/cert.pem\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 0, "TlsCert and TlsKey go together");
+  unload(&L);
+  load(&L,
+       "[Interface]\nPrivateKey = " PRIV_A
+       "\nAddress = 10.0.0.1/24\n"
+       "[Server]\nTlsListen = 1.1.1.1:1, 1.1.1.1:2, 1.1.1.1:3\nTlsListen = 1.1.1.1:4, 1.1.1.1:5\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 6, "more than 4 TlsListen addresses");
+  unload(&L);
+}
+
 static void test_comments(void **state) {
   loaded L;
   /* `;` starts a comment only at the beginning of a line (as in wg-quick). */
@@ -859,6 +926,7 @@ int main(void) {
       cmocka_unit_test(test_case_insensitive_names),
       cmocka_unit_test(test_comments),
       cmocka_unit_test(test_port_hopping_keys),
+      cmocka_unit_test(test_tls_carrier_keys),
       cmocka_unit_test(test_crlf),
       cmocka_unit_test(test_bom),
       cmocka_unit_test(test_no_final_newline),
