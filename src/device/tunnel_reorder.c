@@ -37,7 +37,8 @@ static uint64_t give_up(const tun_reorder *r) {
 }
 
 static size_t wanted_slots(const tun_reorder *r) {
-  return r->repair ? TUN_REORDER_SLOTS_REPAIR : TUN_REORDER_SLOTS;
+  return r->repair ? (r->repair_slots ? r->repair_slots : TUN_REORDER_SLOTS_REPAIR)
+                   : TUN_REORDER_SLOTS;
 }
 
 static size_t window(const tun_reorder *r) { return r->pool ? r->nslots : wanted_slots(r); }
@@ -146,10 +147,32 @@ void tun_reorder_expire(tun_reorder *r, uint64_t now) {
   r->deadline = slot(r, r->next)->since + give_up(r);
 }
 
+/* A larger pool while packets are held: each keeps its place by counter (the window [next, top)
+ * is narrower than the old pool, so counters stay distinct in the new one). */
+static bool grow_holding(tun_reorder *r, size_t want) {
+  uint8_t *pool = malloc(want * r->slot_size);
+  tun_reorder_slot *slots = calloc(want, sizeof *slots);
+  if (!pool || !slots) {
+    free(pool), free(slots);
+    return true; /* out of memory: keep the pool there is */
+  }
+  for (uint64_t c = r->next; c < r->top; c++) {
+    const tun_reorder_slot *s = slot(r, c);
+    slots[c % want] = *s;
+    if (s->held && s->len)
+      memcpy(pool + c % want * r->slot_size, r->pool + c % r->nslots * r->slot_size, s->len);
+  }
+  free(r->pool), free(r->slots);
+  r->pool = pool, r->slots = slots, r->nslots = want;
+  return true;
+}
+
 static bool alloc_pool(tun_reorder *r) {
   size_t want = wanted_slots(r);
   if (r->pool && r->nslots == want) return true;
-  if (r->pool && r->held) return true; /* the other size stays until it has drained */
+  if (r->pool && r->held && want > r->nslots && r->top - r->next <= r->nslots)
+    return grow_holding(r, want);
+  if (r->pool && r->held) return true; /* a smaller size waits until the pool has drained */
   free(r->pool);
   free(r->slots);
   r->pool = malloc(want * r->slot_size);
@@ -226,6 +249,13 @@ void tun_reorder_input(tun_reorder *r, uint32_t keypair, uint64_t counter, const
   if (counter < r->next) { /* behind what was released: late, deliver as it is */
     deliver(r, pkt, len);
     return;
+  }
+  if (r->repair && counter - r->mark_counter >= window(r)) { /* one window further: how fast? */
+    size_t want = wanted_slots(r);
+    if (r->mark_ns && now - r->mark_ns < TUN_REORDER_COVER_MS * MS && want < TUN_REORDER_SLOTS_MAX)
+      r->repair_slots = want * 2; /* taken when the pool is next empty (alloc_pool) */
+    r->mark_counter = counter;
+    r->mark_ns = now ? now : 1;
   }
   if (counter == r->next) {
     if (r->held) filled(r, slot(r, counter), now);

@@ -25,7 +25,9 @@
 #include "device/tunnel_repair.h"
 
 #define TUN_REORDER_SLOTS 512         /* without repair */
-#define TUN_REORDER_SLOTS_REPAIR 1024 /* with repair: a longer hold at the same rate */
+#define TUN_REORDER_SLOTS_REPAIR 1024 /* with repair: a longer hold at the same rate, */
+#define TUN_REORDER_SLOTS_MAX 8192    /* doubled up to this while the slots cover less than */
+#define TUN_REORDER_COVER_MS 80       /* this much of the peer's sending (a lost resend's wait) */
 #define TUN_REORDER_TRIES 3           /* NACKs per missing counter */
 
 typedef void (*tun_reorder_fn)(void *ctx, const uint8_t *pkt, size_t len);
@@ -50,6 +52,8 @@ typedef struct {
   size_t held;
   size_t slot_size;
   size_t nslots;                        /* of the allocated pool */
+  size_t repair_slots;                  /* wanted with repair: grows with the rate */
+  uint64_t mark_counter, mark_ns;       /* where the window stood one window ago, and when */
   uint8_t *pool;                        /* nslots * slot_size, allocated on the first gap */
   tun_reorder_slot *slots;              /* nslots */
   uint64_t rtt_ns;                      /* 0 = unknown */

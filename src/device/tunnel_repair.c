@@ -76,6 +76,9 @@ int tun_repair_ring_enable(tun_repair_ring *r, size_t slot_size) {
     return -1;
   }
   r->slot_size = slot_size;
+  r->n = TUN_REPAIR_RING;
+  r->mark_counter = 0;
+  r->mark_ms = 0;
   return 0;
 }
 
@@ -84,17 +87,45 @@ void tun_repair_ring_free(tun_repair_ring *r) {
   free(r->slots);
   r->pool = NULL;
   r->slots = NULL;
+  r->n = 0;
+}
+
+/* Twice the slots; what is kept moves to its place in the larger ring (the last n counters are
+ * distinct modulo 2n). Out of memory: the ring stays as it is. */
+static void grow(tun_repair_ring *r) {
+  size_t n2 = r->n * 2;
+  tun_repair_slot *slots = calloc(n2, sizeof *slots);
+  uint8_t *pool = malloc(n2 * r->slot_size);
+  if (!slots || !pool) {
+    free(slots), free(pool);
+    return;
+  }
+  for (size_t i = 0; i < r->n; i++) {
+    const tun_repair_slot *s = &r->slots[i];
+    if (!s->len) continue;
+    size_t k = (size_t)(s->counter % n2);
+    slots[k] = *s;
+    memcpy(pool + k * r->slot_size, r->pool + i * r->slot_size, s->len);
+  }
+  free(r->slots), free(r->pool);
+  r->slots = slots, r->pool = pool, r->n = n2;
 }
 
 void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
                            const uint8_t *wire, size_t len, uint32_t now_ms) {
   if (!r->pool) return;
-  tun_repair_slot *s = &r->slots[counter % TUN_REPAIR_RING];
+  if (counter - r->mark_counter >= r->n) { /* the ring has turned over once: how fast? */
+    if (r->mark_ms && now_ms - r->mark_ms < TUN_REPAIR_RING_COVER_MS && r->n < TUN_REPAIR_RING_MAX)
+      grow(r);
+    r->mark_counter = counter;
+    r->mark_ms = now_ms ? now_ms : 1;
+  }
+  tun_repair_slot *s = &r->slots[counter % r->n];
   if (len > r->slot_size) {
     s->len = 0;
     return;
   }
-  memcpy(r->pool + (counter % TUN_REPAIR_RING) * r->slot_size, wire, len);
+  memcpy(r->pool + (counter % r->n) * r->slot_size, wire, len);
   s->counter = counter;
   s->index = index;
   s->len = (uint16_t)len;
@@ -105,19 +136,19 @@ void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
 const tun_repair_slot *tun_repair_ring_find(const tun_repair_ring *r, uint32_t index,
                                             uint64_t counter) {
   if (!r->pool) return NULL;
-  const tun_repair_slot *s = &r->slots[counter % TUN_REPAIR_RING];
+  const tun_repair_slot *s = &r->slots[counter % r->n];
   return s->len && s->counter == counter && s->index == index ? s : NULL;
 }
 
 const uint8_t *tun_repair_ring_take(tun_repair_ring *r, uint32_t index, uint64_t counter,
                                     size_t *len) {
   if (!r->pool) return NULL;
-  tun_repair_slot *s = &r->slots[counter % TUN_REPAIR_RING];
+  tun_repair_slot *s = &r->slots[counter % r->n];
   if (!s->len || s->counter != counter || s->index != index || s->resends >= TUN_REPAIR_MAX_RESENDS)
     return NULL;
   s->resends++;
   *len = s->len;
-  return r->pool + (counter % TUN_REPAIR_RING) * r->slot_size;
+  return r->pool + (counter % r->n) * r->slot_size;
 }
 
 bool tun_loss_delay_congested(tun_loss_delay *d, uint32_t sample_ms, uint32_t now_ms,

@@ -45,7 +45,13 @@
 #define TUN_NACK_MAX_RUN_LEN 256
 #define TUN_CTL_MAX (8 + TUN_NACK_MAX_RUNS * 10)
 
-#define TUN_REPAIR_RING 1024 /* sent datagrams kept per peer: ~1.5 MB at full size */
+/* Sent datagrams kept per peer: TUN_REPAIR_RING (~1.5 MB at full size) to start with, doubled up
+ * to TUN_REPAIR_RING_MAX while they cover less than TUN_REPAIR_RING_COVER_MS of sending: a resend
+ * asked for twice (a lost resend) comes about three round trips after the datagram left, and a
+ * ring that has moved on by then turns a random loss into one the congestion control sees. */
+#define TUN_REPAIR_RING 1024
+#define TUN_REPAIR_RING_MAX 8192
+#define TUN_REPAIR_RING_COVER_MS 80
 #define TUN_REPAIR_MAX_RESENDS 3
 
 typedef struct {
@@ -86,9 +92,12 @@ typedef struct {
 } tun_repair_slot;
 
 typedef struct {
-  uint8_t *pool; /* TUN_REPAIR_RING * slot_size, NULL while repair is off */
+  uint8_t *pool; /* n * slot_size, NULL while repair is off */
   tun_repair_slot *slots;
   size_t slot_size;
+  size_t n;              /* slots: TUN_REPAIR_RING .. TUN_REPAIR_RING_MAX */
+  uint64_t mark_counter; /* the counter n datagrams ago, and when it left: the ring's cover */
+  uint32_t mark_ms;
 } tun_repair_ring;
 
 /* Allocates the ring for datagrams of up to slot_size bytes; -1 out of memory. Idempotent. */

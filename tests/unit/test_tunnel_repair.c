@@ -88,6 +88,34 @@ static void test_ring_gives_back_what_was_sent(void **state) {
   tun_repair_ring_free(&r);
 }
 
+/* The ring keeps TUN_REPAIR_RING_COVER_MS of sending: a fast sender's ring grows (keeping what it
+ * holds), a slow one's stays small. */
+static void test_ring_grows_with_the_rate(void **state) {
+  (void)state;
+  tun_repair_ring r = {0};
+  uint8_t wire[64];
+  size_t len;
+  assert_int_equal(tun_repair_ring_enable(&r, 64), 0);
+  uint64_t c = 0;
+  for (; c < 20 * TUN_REPAIR_RING; c++) { /* 10 datagrams per ms: 1024 last 102 ms... */
+    memset(wire, (int)(c & 0xff), sizeof wire);
+    tun_repair_ring_store(&r, 7, c, wire, 40, (uint32_t)(1000 + c / 10));
+  }
+  assert_int_equal(r.n, TUN_REPAIR_RING); /* ...longer than the cover: no growth */
+  for (uint64_t end = c + 20 * TUN_REPAIR_RING; c < end; c++) { /* 100 per ms: 10 ms a turn */
+    memset(wire, (int)(c & 0xff), sizeof wire);
+    tun_repair_ring_store(&r, 7, c, wire, 40, (uint32_t)(1000 + c / 100));
+  }
+  assert_int_equal(r.n, TUN_REPAIR_RING_MAX);
+  /* Everything of the last TUN_REPAIR_RING_MAX is there, byte for byte. */
+  const uint8_t *d = tun_repair_ring_take(&r, 7, c - TUN_REPAIR_RING_MAX, &len);
+  assert_non_null(d);
+  assert_int_equal(len, 40);
+  assert_int_equal(d[39], (c - TUN_REPAIR_RING_MAX) & 0xff);
+  assert_null(tun_repair_ring_take(&r, 7, c - TUN_REPAIR_RING_MAX - 1, &len));
+  tun_repair_ring_free(&r);
+}
+
 static void test_giveup_round_trips_and_ring_remembers_when(void **state) {
   uint8_t m[TUN_CTL_MAX];
   tun_ctl_msg got;
@@ -282,6 +310,7 @@ int main(void) {
       cmocka_unit_test(test_messages_round_trip),
       cmocka_unit_test(test_hostile_messages_refused),
       cmocka_unit_test(test_ring_gives_back_what_was_sent),
+      cmocka_unit_test(test_ring_grows_with_the_rate),
       cmocka_unit_test(test_giveup_round_trips_and_ring_remembers_when),
       cmocka_unit_test(test_loss_delay_tells_queue_from_random_loss),
       cmocka_unit_test(test_receiver_stops_waiting_on_giveup),
