@@ -98,15 +98,6 @@ void udp_io_commit(udp_io *u, const dgram_endpoint *to, size_t len, uint64_t *by
   loop_turn_want(&u->flush_hook);
 }
 
-int udp_io_send(udp_io *u, const dgram_endpoint *to, const uint8_t *data, size_t len,
-                uint64_t *bytes, uint64_t *packets) {
-  uint8_t *room = udp_io_reserve(u, len);
-  if (!room) return UV_EMSGSIZE;
-  memcpy(room, data, len);
-  udp_io_commit(u, to, len, bytes, packets);
-  return 0;
-}
-
 static void account(const udp_out *o) {
   if (o->bytes) *o->bytes += o->len;
   if (o->packets) ++*o->packets;

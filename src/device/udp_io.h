@@ -69,10 +69,6 @@ void udp_io_commit(udp_io *u, const dgram_endpoint *to, size_t len, uint64_t *by
                    uint64_t *packets);
 /* Sends the batch now (runs by itself at the end of the loop turn). */
 void udp_io_flush(udp_io *u);
-/* Queues a copy of one datagram (udp_io_reserve + udp_io_commit). Returns 0, or a negative
- * libuv error if it cannot be queued (too large). */
-int udp_io_send(udp_io *u, const dgram_endpoint *to, const uint8_t *data, size_t len,
-                uint64_t *bytes, uint64_t *packets);
 /* Sends datagrams now, in order and after the queued batch, stopping at the first failure (the
  * rest are not sent, as in amneziawg-go: a failing junk packet suppresses the initiation behind
  * it). Returns how many were sent (handed to the kernel or libuv's queue). */

@@ -302,7 +302,7 @@ typedef struct {
 static void on_port_datagram(void *ctx, uint8_t *data, size_t len, const dgram_endpoint *from) {
   port_echo *e = ctx;
   if (e->n < 16) e->sock[e->n++] = from->sock;
-  if (e->io) udp_io_send(e->io, from, data, len, NULL, NULL); /* echo, batched */
+  if (e->io) carrier_send(udp_io_carrier(e->io), from, data, len, NULL, NULL); /* batched */
 }
 
 typedef struct {
@@ -336,7 +336,7 @@ static void test_extra_ports(void **state) {
   for (uint8_t i = 0; i < 6; i++) {
     dgram_endpoint to = loopback(srv->ports[i % 3].port);
     uint8_t d[2] = {i, (uint8_t)(i % 3)};
-    assert_int_equal(udp_io_send(cli, &to, d, sizeof d, NULL, NULL), 0);
+    assert_int_equal(carrier_send(udp_io_carrier(cli), &to, d, sizeof d, NULL, NULL), 0);
   }
   uint64_t deadline = uv_hrtime() + 5000000000ull;
   while (replies.n < 6 && uv_hrtime() < deadline) uv_run(&rp->loop, UV_RUN_NOWAIT);
