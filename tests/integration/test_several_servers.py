@@ -162,6 +162,9 @@ class Lab2:
         self.lab.processes.append(h)
         if wait:
             h.wait_log(r"socks.*listening", timeout=10)
+            # The control API, which the tests ask first, starts listening after the SOCKS
+            # listener: a slow (sanitizer) build showed the gap.
+            h.wait_log(r"component=control event=listening", timeout=10)
         return h
 
     # -- asking the client
