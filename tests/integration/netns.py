@@ -815,11 +815,11 @@ def awgproxy(ns, role, conf_text, env=None, binary=None, log_level="debug", name
 
 
 class Tcpdump:
-    def __init__(self, ns, iface, path, filter):
+    def __init__(self, ns, iface, path, filter, snaplen=0):
         self.ns, self.iface, self.path = ns, iface, pathlib.Path(path)
         self.err_path = self.path.with_suffix(".tcpdump.log")
         self._err = open(self.err_path, "wb")
-        argv = ["tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root", "-s", "0", "-i", iface,
+        argv = ["tcpdump", "-n", "-U", "--immediate-mode", "-Z", "root", "-s", str(snaplen), "-i", iface,
                 "-w", str(self.path)]
         if filter:
             argv += _argv(filter)
@@ -860,11 +860,12 @@ class Tcpdump:
         return f"<tcpdump {self.iface} in {self.ns.name} -> {self.path}>"
 
 
-def tcpdump(ns, iface, filter="udp", path=None):
+def tcpdump(ns, iface, filter="udp", path=None, snaplen=0):
     """Starts `tcpdump -U -w PATH -i IFACE FILTER` in ns and returns once it is listening.
-    .stop() ends it and returns the datagrams (pcap.Datagram list); .path is the pcap file."""
+    .stop() ends it and returns the datagrams (pcap.Datagram list); .path is the pcap file.
+    snaplen > 0 keeps only that many bytes of each frame (payloads come back cut short)."""
     path = path or ns.file(f"{unique_name('cap', 30)}.pcap")
-    t = Tcpdump(ns, iface, path, filter)
+    t = Tcpdump(ns, iface, path, filter, snaplen)
     ns.on_close(lambda: t.stop(grace=0))
     t.wait_listening()
     return t
@@ -978,8 +979,8 @@ class Lab:
         self.processes.append(h)
         return h
 
-    def tcpdump(self, ns, iface, filter="udp", path=None):
-        return tcpdump(ns, iface, filter=filter, path=path)
+    def tcpdump(self, ns, iface, filter="udp", path=None, snaplen=0):
+        return tcpdump(ns, iface, filter=filter, path=path, snaplen=snaplen)
 
     def logs(self, lines=30):
         """Tails of every process log, for assertion messages."""

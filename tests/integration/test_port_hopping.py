@@ -102,9 +102,11 @@ def test_port_hopping_transfer(lab, threads):
     Topo.threads = threads
     topo = cl.build_topology(lab, server="awgproxy", start_client=False, topology=Topo)
     topo.server.wait_log(r"event=listening.*extra_ports=20", timeout=10)
-    # The small datagrams of C's side (its ACKs): enough to see every port, a small capture.
-    cap = netns.tcpdump(topo.c, topo.cs.ifname_a,
-                        filter=f"udp and host {cl.S_UNDERLAY} and less 400")
+    # Every datagram to the server (a stretch on one port may carry only full-size ones), the
+    # server's small ones (its ACKs: enough to see every port it answers from), headers only.
+    cap = netns.tcpdump(topo.c, topo.cs.ifname_a, snaplen=64,
+                        filter=f"udp and host {cl.S_UNDERLAY} and "
+                               f"(dst host {cl.S_UNDERLAY} or less 400)")
     topo.start_client(log_level="debug")
     sent, got, n = echo_paced(topo.c, TOTAL, SECONDS)
     datagrams = cap.stop()
