@@ -21,11 +21,11 @@
 
 #include "util/self_signed.h"
 
-/* Like a mainstream client: TLS 1.3 and 1.2, AES-128-GCM first (AES-NI), X25519 first. */
-#define CLIENT_PRIORITY                                                                 \
-  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                                         \
-  "-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-CBC:+AES-256-CBC:" \
-  "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1"
+/* The client's hello is that of Debian's GnuTLS clients (git and other libcurl-gnutls users,
+ * apt): GnuTLS's default priority (so the system's /etc/gnutls/config applies to us as to them),
+ * minus the same legacy entries curl removes, with curl's ALPN. The server picks the cipher, so
+ * nothing here needs to favour AES-128-GCM. docs/dpi.md records the fingerprints. */
+#define CLIENT_PRIORITY "NORMAL:-ARCFOUR-128:-CTYPE-ALL:+CTYPE-X509:-VERS-SSL3.0"
 /* A web server's: TLS 1.3 and 1.2, AEAD ciphers only. */
 #define SERVER_PRIORITY                         \
   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \

@@ -18,6 +18,7 @@ import pytest
 
 import clientlab as cl
 import netns
+import tls_hello
 from test_client_socks import run_integrity
 
 TLS_PORT = 443
@@ -230,11 +231,10 @@ def test_replayed_initiation_gets_nothing(lab):
 
 
 def test_parallel_streams_over_tls(lab):
-    """100 streams x M MB both ways at once over the TLS carrier (UDP blocked), every byte checked
-    (AWG_INTEGRITY_MB, at most AWG_SERVER_INTEGRITY_MB = 4 through our server, as elsewhere)."""
+    """100 streams x 10 MB both ways at once over the TLS carrier (UDP blocked), every byte
+    checked, as the issue asks (AWG_INTEGRITY_MB lowers it: the sanitizer build's 1 MB)."""
     streams = int(os.environ.get("AWG_INTEGRITY_STREAMS", "100"))
-    mb = min(float(os.environ.get("AWG_INTEGRITY_MB", "10")),
-             float(os.environ.get("AWG_SERVER_INTEGRITY_MB", "4")))
+    mb = float(os.environ.get("AWG_INTEGRITY_MB", "10"))
     topo = build(lab)
     topo.wait_client_handshake(timeout=15)
     elapsed, stalled, prog, errors, samples = run_integrity(topo, streams, int(mb * (1 << 20)), 300)
@@ -244,3 +244,63 @@ def test_parallel_streams_over_tls(lab):
     assert not errors and not stalled and done == streams, (errors[:5], stalled, samples,
                                                             topo.logs())
     assert udp_dropped(topo.c) == 0
+
+
+def catch_hello(ns, trigger):
+    """The ClientHello that trigger(port) makes a client send to a listener on 127.0.0.1:port
+    in ns."""
+    with cl.in_netns(ns):
+        catcher = tls_hello.HelloCatcher()
+    try:
+        trigger(catcher.port)
+        return catcher.wait(timeout=20)
+    finally:
+        catcher.close()
+
+
+def test_client_hello_is_a_debian_gnutls_clients(lab):
+    """Our ClientHello is the one Debian's GnuTLS clients send (issue 12, "looking ordinary"):
+    apt's, plus curl's ALPN (h2, http/1.1); git's (libcurl-gnutls), plus session tickets (our
+    resumption). Same ciphers, groups, key shares, signature algorithms, extension order."""
+    if not shutil.which("git"):
+        pytest.fail("git (Debian package git, with libcurl3-gnutls) is needed for the comparison")
+    ns = lab.netns("hello")
+    priv, _ = netns.keypair()
+    _, server_pub = netns.keypair()
+
+    def ours(port):
+        conf = (f"[Interface]\nPrivateKey = {priv}\nAddress = 10.99.0.2/32\n\n"
+                f"[Peer]\nPublicKey = {server_pub}\nAllowedIPs = 0.0.0.0/0\n"
+                f"Endpoint = 127.0.0.1:9\nTlsEndpoint = 127.0.0.1:{port}\n"
+                f"TlsServerName = localhost\nCarrier = tls\n\n"
+                f"[Socks]\nListen = 127.0.0.1:{cl.SOCKS_PORT}\n")
+        proc = lab.awgproxy(ns, "client", conf)
+        proc.wait_log(r"component=socks event=listening", timeout=10)
+        # A connection through the proxy makes the tunnel start its handshake, over TLS.
+        ns.run(["curl", "-s", "--max-time", "3", "--socks5", f"127.0.0.1:{cl.SOCKS_PORT}",
+                "http://192.0.2.9/"], check=False)
+
+    def apt(port):
+        # apt retries once the listener has closed: `timeout` ends it (the hello is caught).
+        ns.run(["timeout", "8", "/usr/lib/apt/apt-helper", "-o", "Acquire::Retries=0",
+                "-o", "Acquire::https::Verify-Peer=false",
+                "download-file", f"https://localhost:{port}/x", str(ns.file("apt-x"))],
+               check=False, timeout=20)
+
+    def git(port):
+        ns.run(["timeout", "8", "git", "-c", "http.sslVerify=false", "ls-remote",
+                f"https://localhost:{port}/x"],
+               check=False, timeout=20)
+
+    us, them_apt, them_git = catch_hello(ns, ours), catch_hello(ns, apt), catch_hello(ns, git)
+    for name, h in (("awgproxy", us), ("apt", them_apt), ("git", them_git)):
+        print(f"{name}: {tls_hello.describe(h)}")
+    assert us.version == 0x0304 and us.sni == "localhost" and us.alpn == ["h2", "http/1.1"]
+    for field in ("ciphers", "groups", "key_share_groups", "sig_algs", "point_formats"):
+        assert getattr(us, field) == getattr(them_apt, field) == getattr(them_git, field), field
+    tickets = [tls_hello.EXT_SESSION_TICKET, 0x002D]  # session_ticket, psk_key_exchange_modes
+    assert [e for e in us.extensions if e != tls_hello.EXT_ALPN] == them_apt.extensions
+    assert [e for e in us.extensions if e not in tickets] == them_git.extensions
+    assert them_git.alpn == us.alpn
+    # JA4's cipher and extension hashes are apt's: only the ALPN part of JA4_a differs.
+    assert tls_hello.ja4(us).split("_")[1:] == tls_hello.ja4(them_apt).split("_")[1:]
