@@ -34,6 +34,7 @@ struct tls_server {
   dgram_carrier carrier; /* first: the tunnel's handle on us */
   uv_loop_t *loop;
   char decoy[CFG_PATH_MAX + 1]; /* TlsDecoy (copied: a reload replaces the config) */
+  char name[CFG_MAX_HOST + 1];  /* the self-signed certificate's name; "" with TlsCert */
   tunnel *tun;
   tls_config *tls;
   uv_tcp_t listeners[CFG_TLS_LISTEN_MAX];
@@ -283,6 +284,22 @@ static int listen_on(tls_server *s, const cfg_hostport *hp, char *err, size_t er
   return -1;
 }
 
+/* The certificate cfg asks for: from TlsCert/TlsKey, else self-signed for TlsName (default:
+ * the first TlsListen address); name gets the latter's name, or "". */
+static tls_config *server_tls_config(const app_config *cfg, char name[CFG_MAX_HOST + 1], char *err,
+                                     size_t errlen) {
+  const char *n = cfg->tls_name[0] ? cfg->tls_name : cfg->tls_listen[0].host;
+  snprintf(name, CFG_MAX_HOST + 1, "%s", cfg->tls_cert[0] ? "" : n);
+  return tls_config_server(cfg->tls_cert[0] ? cfg->tls_cert : NULL,
+                           cfg->tls_key[0] ? cfg->tls_key : NULL, n, err, errlen);
+}
+
+static void log_listening(const app_config *cfg, const char *event, const char *where) {
+  LOG_I("tls", event, "address", where, "certificate",
+        cfg->tls_cert[0] ? cfg->tls_cert : "self-signed", "decoy",
+        cfg->tls_decoy[0] ? cfg->tls_decoy : "404 page", NULL);
+}
+
 tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, char *err,
                             size_t errlen) {
   tls_server *s = calloc(1, sizeof *s);
@@ -292,9 +309,7 @@ tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, c
   s->loop = loop;
   memcpy(s->decoy, cfg->tls_decoy, sizeof s->decoy);
   s->tun = t;
-  const char *name = cfg->tls_name[0] ? cfg->tls_name : cfg->tls_listen[0].host;
-  s->tls = tls_config_server(cfg->tls_cert[0] ? cfg->tls_cert : NULL,
-                             cfg->tls_key[0] ? cfg->tls_key : NULL, name, err, errlen);
+  s->tls = server_tls_config(cfg, s->name, err, errlen);
   if (!s->tls) {
     free(s);
     return NULL;
@@ -308,11 +323,52 @@ tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, c
   for (size_t i = 0; i < cfg->n_tls_listen; i++) {
     char where[300];
     cfg_format_hostport(&cfg->tls_listen[i], where, sizeof where);
-    LOG_I("tls", "listening", "address", where, "certificate",
-          cfg->tls_cert[0] ? cfg->tls_cert : "self-signed", "decoy",
-          cfg->tls_decoy[0] ? cfg->tls_decoy : "404 page", NULL);
+    log_listening(cfg, "listening", where);
   }
   return s;
+}
+
+struct tls_server_update {
+  tls_config *tls;
+  char name[CFG_MAX_HOST + 1];
+  char decoy[CFG_PATH_MAX + 1];
+  char cert[CFG_PATH_MAX + 1];
+};
+
+tls_server_update *tls_server_reload_prepare(tls_server *s, const app_config *cfg, char *err,
+                                             size_t errlen) {
+  tls_server_update *u = calloc(1, sizeof *u);
+  if (!u) return snprintf(err, errlen, "out of memory"), NULL;
+  const char *n = cfg->tls_name[0] ? cfg->tls_name : cfg->tls_listen[0].host;
+  if (!cfg->tls_cert[0] && s->name[0] && !strcmp(n, s->name)) {
+    u->tls = tls_config_ref(s->tls); /* the same self-signed certificate: probers see no change */
+    snprintf(u->name, sizeof u->name, "%s", s->name);
+  } else {
+    u->tls = server_tls_config(cfg, u->name, err, errlen);
+  }
+  if (!u->tls) {
+    free(u);
+    return NULL;
+  }
+  memcpy(u->decoy, cfg->tls_decoy, sizeof u->decoy);
+  memcpy(u->cert, cfg->tls_cert, sizeof u->cert);
+  return u;
+}
+
+void tls_server_reload_commit(tls_server *s, tls_server_update *u) {
+  tls_config_free(s->tls); /* open sessions hold their own references */
+  s->tls = u->tls;
+  memcpy(s->name, u->name, sizeof s->name);
+  memcpy(s->decoy, u->decoy, sizeof s->decoy);
+  LOG_I("tls", "reloaded", "certificate", u->cert[0] ? u->cert : "self-signed", "decoy",
+        u->decoy[0] ? u->decoy : "404 page", NULL);
+  free(u);
+}
+
+void tls_server_reload_abandon(tls_server_update *u) {
+  if (!u) return;
+  tls_config_free(u->tls);
+  free(u);
 }
 
 void tls_server_stats_get(const tls_server *s, tls_server_stats *out) { *out = s->st; }

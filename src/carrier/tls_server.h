@@ -38,6 +38,18 @@ typedef struct {
 tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, char *err,
                             size_t errlen);
 void tls_server_stats_get(const tls_server *s, tls_server_stats *out);
+
+/* A reload, in two steps so that a bad certificate changes nothing. Prepare reads cfg's
+ * TlsCert/TlsKey again (a certificate renewed in place, as certbot does, is taken) or, without
+ * them, keeps the self-signed certificate unless TlsName changed; NULL with err naming the file
+ * and the fault. Commit puts it and TlsDecoy in place for new connections (open ones keep what
+ * they started with) and takes the prepared config; abandon frees it unused. TlsListen is
+ * restart-only (config_keep_restart_only). */
+typedef struct tls_server_update tls_server_update;
+tls_server_update *tls_server_reload_prepare(tls_server *s, const app_config *cfg, char *err,
+                                             size_t errlen);
+void tls_server_reload_commit(tls_server *s, tls_server_update *u);
+void tls_server_reload_abandon(tls_server_update *u);
 /* Detaches from the tunnel, closes the listeners and every connection; frees itself once libuv
  * has closed them. */
 void tls_server_close(tls_server *s);

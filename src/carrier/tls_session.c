@@ -216,6 +216,11 @@ tls_config *tls_config_client(const char *server_name, bool verify, char *err, s
   return c;
 }
 
+tls_config *tls_config_ref(tls_config *c) {
+  c->refs++;
+  return c;
+}
+
 void tls_config_free(tls_config *c) {
   if (!c || --c->refs) return;
   if (c->prio) gnutls_priority_deinit(c->prio);

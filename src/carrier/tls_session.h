@@ -32,6 +32,8 @@ tls_config *tls_config_server(const char *cert_file, const char *key_file, const
  * http/1.1 offered, as a browser would; verify: the system's CA store and the name are checked
  * (off: any certificate is accepted). */
 tls_config *tls_config_client(const char *server_name, bool verify, char *err, size_t errlen);
+/* One more reference on c (each holder frees its own). */
+tls_config *tls_config_ref(tls_config *c);
 void tls_config_free(tls_config *c);
 
 typedef struct tls_session tls_session;

@@ -164,21 +164,16 @@ static void keep_peer_transport(diff_ctx *d, app_config *l, const app_config *r)
   }
 }
 
-/* The TLS carrier's listeners and certificate are set up at start (carrier/tls_server.h). */
+/* The TLS carrier's listeners are opened at start (carrier/tls_server.h); its certificate,
+ * TlsName and TlsDecoy are reloaded (tls_server_reload_prepare). */
 static void keep_server_tls(diff_ctx *d, app_config *l, const app_config *r) {
-  bool same = l->n_tls_listen == r->n_tls_listen && !strcmp(l->tls_cert, r->tls_cert) &&
-              !strcmp(l->tls_key, r->tls_key) && !strcmp(l->tls_name, r->tls_name) &&
-              !strcmp(l->tls_decoy, r->tls_decoy);
+  bool same = l->n_tls_listen == r->n_tls_listen;
   for (size_t i = 0; same && i < r->n_tls_listen; i++)
     same = hostport_eq(&l->tls_listen[i], &r->tls_listen[i]);
   if (same) return;
-  note(d, "[Server] TlsListen, TlsCert, TlsKey, TlsName, TlsDecoy");
+  note(d, "[Server] TlsListen");
   memcpy(l->tls_listen, r->tls_listen, sizeof l->tls_listen);
   l->n_tls_listen = r->n_tls_listen;
-  memcpy(l->tls_cert, r->tls_cert, sizeof l->tls_cert);
-  memcpy(l->tls_key, r->tls_key, sizeof l->tls_key);
-  memcpy(l->tls_name, r->tls_name, sizeof l->tls_name);
-  memcpy(l->tls_decoy, r->tls_decoy, sizeof l->tls_decoy);
 }
 
 int config_keep_restart_only(app_config *l, const app_config *r, const char **names, size_t max) {

@@ -4,7 +4,8 @@
  *    old config untouched.
  * 2. Keys that cannot change at run time keep their running values; each one that changed in the
  *    file is named in a warning ("needs a restart"), see config/config_diff.h.
- * 3. Swap: the tunnel (peers, AllowedIPs, MaxSessions), the exit (per-peer rules, AllowPrivate),
+ * 3. Swap: the TLS carrier's certificate and decoy (files read again), the tunnel (peers,
+ *    AllowedIPs, MaxSessions), the exit (per-peer rules, AllowPrivate),
  *    the observe endpoints and [Log] Level/Format switch to the new config; then the previous
  *    config is freed, since nothing points into it any more (the initial config is kept: the
  *    SOCKS server, the HTTP proxy and the forwarder use it until shutdown).
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "carrier/tls_server.h"
 #include "config/config_diff.h"
 #include "config/config_set.h"
 #include "daemon/daemon_internal.h"
@@ -109,15 +111,23 @@ void daemon_reload(daemon_state *s, obs_reload_report *report) {
   LOG_I("daemon", "reload_started", "file", s->cfg->path, NULL);
   app_config *nc = load_new(s, r);
   if (!nc) return;
-  /* Step 3. The tunnel first: it is the only step that can fail (out of memory), and then
-   * nothing has changed yet. */
-  tunnel_reload_stats st;
-  char err[256];
-  if (tunnel_reload(s->tun, nc, &st, err, sizeof err) != 0) {
+  /* Step 3. What can fail first, while nothing has changed yet: the TLS carrier's certificate
+   * (a file may be broken), then the tunnel (out of memory). */
+  char err[256]; /* the report's size */
+  tls_server_update *tls = NULL;
+  if (s->tls_srv && !(tls = tls_server_reload_prepare(s->tls_srv, nc, err, sizeof err))) {
     config_free(nc);
     free(nc);
     return daemon_reload_failed(r, "%s", err);
   }
+  tunnel_reload_stats st;
+  if (tunnel_reload(s->tun, nc, &st, err, sizeof err) != 0) {
+    tls_server_reload_abandon(tls);
+    config_free(nc);
+    free(nc);
+    return daemon_reload_failed(r, "%s", err);
+  }
+  if (tls) tls_server_reload_commit(s->tls_srv, tls);
   if (s->exit) exit_reload(s->exit, nc);
   observe_set_config(s->obs, nc);
   daemon_apply_log_settings(nc);

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
 import threading
 import time
 
@@ -27,11 +28,14 @@ CONTROL_PORT = 9190
 
 class TlsTopology(cl.Topology):
     decoy_dir = None
+    cert = None  # (cert file, key file) for TlsCert/TlsKey; None: self-signed
     carrier = "tls"
     udp_retry = None
 
     def server_conf(self):
         decoy = f"TlsDecoy = {self.decoy_dir}\n" if self.decoy_dir else ""
+        if self.cert:
+            decoy += f"TlsCert = {self.cert[0]}\nTlsKey = {self.cert[1]}\n"
         return super().server_conf() + (f"\n[Server]\nTlsListen = {cl.S_UNDERLAY}:{TLS_PORT}\n"
                                          f"TlsName = www.example.org\n{decoy}"
                                          f"\n[Control]\nListen = 127.0.0.1:{CONTROL_PORT}\n")
@@ -63,10 +67,11 @@ def lab(tmp_path):
         yield lab_
 
 
-def build(lab, decoy_dir=None, carrier="tls", udp_retry=None, block=True, before_client=None):
+def build(lab, decoy_dir=None, carrier="tls", udp_retry=None, block=True, before_client=None,
+          cert=None):
     def make(lab_, server):
         topo = TlsTopology(lab_, server=server)
-        topo.decoy_dir = decoy_dir
+        topo.decoy_dir, topo.cert = decoy_dir, cert
         topo.carrier, topo.udp_retry = carrier, udp_retry
         return topo
 
@@ -304,3 +309,55 @@ def test_client_hello_is_a_debian_gnutls_clients(lab):
     assert them_git.alpn == us.alpn
     # JA4's cipher and extension hashes are apt's: only the ALPN part of JA4_a differs.
     assert tls_hello.ja4(us).split("_")[1:] == tls_hello.ja4(them_apt).split("_")[1:]
+
+
+def make_cert(cert, key, name):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", f"/CN={name}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+
+
+def served_cert_subject(topo):
+    """The subject of the certificate the server's TLS port shows a new connection."""
+    r = topo.c.run(["openssl", "s_client", "-connect", f"{cl.S_UNDERLAY}:{TLS_PORT}",
+                    "-servername", "www.example.org"], input="", check=False, timeout=15)
+    for line in r.stdout.splitlines():
+        if line.startswith("subject="):
+            return line.split("=", 1)[1].strip()
+    raise AssertionError(f"no certificate seen: {r.stdout[-2000:]} {r.stderr[-1000:]}")
+
+
+def server_ctl(topo, *args):
+    return topo.s.run([str(netns.awgproxy_binary()), "ctl", "--connect",
+                       f"127.0.0.1:{CONTROL_PORT}", *args], check=False)
+
+
+def test_reload_takes_a_renewed_certificate(lab, tmp_path):
+    """TlsCert/TlsKey are read again at each reload, as certbot renews them in place: new
+    connections get the new certificate, a peer's open connection and its streams carry on, and
+    a broken file fails the reload and leaves the running certificate in place."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make_cert(cert, key, "first.example.org")
+    topo = build(lab, cert=(cert, key))
+    topo.wait_client_handshake(timeout=15)
+    assert served_cert_subject(topo) == "CN = first.example.org"
+    with cl.in_netns(topo.c):
+        s = socket.create_connection(("127.0.0.1", cl.SOCKS_PORT), timeout=30)
+    s.sendall(b"\x05\x01\x00" + cl.socks5_request_bytes(cl.T_HTTP, cl.ECHO_PORT))
+    assert s.recv(2) == b"\x05\x00" and s.recv(10)[:2] == b"\x05\x00"
+    echo_roundtrip(s)
+
+    make_cert(cert, key, "renewed.example.org")  # in place, as certbot does
+    r = server_ctl(topo, "reload")
+    assert r.returncode == 0, (r, topo.server.log_tail(20))
+    topo.server.wait_log(r"component=tls event=reloaded", timeout=10)
+    assert served_cert_subject(topo) == "CN = renewed.example.org"
+    echo_roundtrip(s)  # the peer's connection, made with the first certificate, carries on
+
+    cert.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    r = server_ctl(topo, "reload")
+    assert r.returncode != 0 and "cert.pem" in r.stdout + r.stderr, r
+    assert served_cert_subject(topo) == "CN = renewed.example.org"
+    echo_roundtrip(s)
+    s.close()
+    assert "component=tls event=peer_disconnected" not in topo.server.log(), topo.logs()
