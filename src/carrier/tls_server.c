@@ -2,11 +2,13 @@
  * the tunnel sends through. */
 #include "carrier/tls_server.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "carrier/decoy_upstream.h"
 #include "carrier/tls_decoy.h"
 #include "carrier/tls_link.h"
 #include "util/addr_fmt.h"
@@ -28,13 +30,17 @@ typedef struct tls_conn {
   uv_timer_t timer;  /* the gate's deadline, then a decoy's idle limit */
   uint8_t *buf;      /* GATE_BUF: bytes read before the decision, then the decoy's requests */
   size_t n_buf;
+  bool passed;        /* a decoy passed to TlsDecoyUpstream */
+  decoy_upstream *up; /* that pass-through, while both ends are open */
 } tls_conn;
 
 struct tls_server {
   dgram_carrier carrier; /* first: the tunnel's handle on us */
   uv_loop_t *loop;
-  char decoy[CFG_PATH_MAX + 1]; /* TlsDecoy (copied: a reload replaces the config) */
-  char name[CFG_MAX_HOST + 1];  /* the self-signed certificate's name; "" with TlsCert */
+  char decoy[CFG_PATH_MAX + 1];     /* TlsDecoy (copied: a reload replaces the config) */
+  char name[CFG_MAX_HOST + 1];      /* the self-signed certificate's name; "" with TlsCert */
+  struct sockaddr_storage upstream; /* TlsDecoyUpstream, resolved; ss_family 0: none */
+  uint64_t upstream_warned_ms;      /* the last "unreachable" warning (one a minute at most) */
   tunnel *tun;
   tls_config *tls;
   uv_tcp_t listeners[CFG_TLS_LISTEN_MAX];
@@ -85,13 +91,54 @@ static void on_conn_timeout(uv_timer_t *t) {
   if (c->link) tls_link_close(c->link, false); /* as a web server's header or idle timeout */
 }
 
+/* ---- the decoy passed to a real site (TlsDecoyUpstream) ---- */
+
+static void up_data(void *ctx, const uint8_t *data, size_t len) {
+  tls_conn *c = ctx;
+  tls_link_write_raw(c->link, data, len);
+  uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
+}
+
+static size_t up_queued(void *ctx) {
+  tls_conn *c = ctx;
+  return tls_session_queued(c->link->s);
+}
+
+static void up_end(void *ctx, bool connected) {
+  tls_conn *c = ctx;
+  tls_server *s = c->srv;
+  c->up = NULL;
+  if (!connected) {
+    uint64_t now = uv_now(s->loop);
+    if (!s->upstream_warned_ms || now - s->upstream_warned_ms >= 60000) {
+      s->upstream_warned_ms = now;
+      char where[ADDR_FMT_LEN];
+      addr_format_sockaddr(&s->upstream, where, sizeof where);
+      LOG_W("tls", "decoy_upstream_unreachable", "upstream", where, "msg",
+            "probers' connections are closed; check [Server] TlsDecoyUpstream", NULL);
+    }
+  }
+  tls_link_close(c->link, false); /* after what the site sent, as a proxy whose upstream closed */
+}
+
+static const decoy_upstream_cbs up_cbs = {up_data, up_queued, up_end};
+
 static void become_decoy(tls_conn *c) {
+  tls_server *s = c->srv;
   c->state = CONN_DECOY;
-  c->srv->st.decoys++;
+  s->st.decoys++;
   char ep[64];
   dgram_endpoint_format(&c->ep, ep, sizeof ep);
   LOG_D("tls", "decoy", "from", ep, NULL);
   uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
+  if (s->upstream.ss_family) {
+    c->passed = true;
+    c->up = decoy_upstream_start(s->loop, (const struct sockaddr *)&s->upstream, c->buf, c->n_buf,
+                                 &up_cbs, c);
+    c->n_buf = 0;
+    if (!c->up) tls_link_close(c->link, false);
+    return;
+  }
   decoy_reply(c);
 }
 
@@ -130,6 +177,11 @@ static void gate(tls_conn *c) {
 static void on_raw(tls_link *l, void *ctx, uint8_t *data, size_t len) {
   (void)l;
   tls_conn *c = ctx;
+  if (c->passed) {
+    uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
+    if (c->up && decoy_upstream_write(c->up, data, len) != 0) tls_link_close(c->link, false);
+    return;
+  }
   size_t room = GATE_BUF - c->n_buf, take = len < room ? len : room;
   memcpy(c->buf + c->n_buf, data, take);
   c->n_buf += take;
@@ -159,6 +211,8 @@ static void on_link_closed(tls_link *l, void *ctx, const char *reason) {
     LOG_I("tls", "peer_disconnected", "from", ep, "reason", reason, NULL);
   }
   c->link = NULL;
+  if (c->up) decoy_upstream_close(c->up);
+  c->up = NULL;
   if (s->slots[c->slot] == c) s->slots[c->slot] = NULL;
   uv_close((uv_handle_t *)&c->timer, on_conn_timer_closed);
 }
@@ -294,10 +348,36 @@ static tls_config *server_tls_config(const app_config *cfg, char name[CFG_MAX_HO
                            cfg->tls_key[0] ? cfg->tls_key : NULL, n, err, errlen);
 }
 
+/* TlsDecoyUpstream's address: a name is resolved here, at start and at each reload. */
+static int resolve_upstream(const app_config *cfg, struct sockaddr_storage *out, char *err,
+                            size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (!cfg->has_tls_decoy_upstream) return 0;
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+  char port[8];
+  snprintf(port, sizeof port, "%u", (unsigned)cfg->tls_decoy_upstream.port);
+  int rc = getaddrinfo(cfg->tls_decoy_upstream.host, port, &hints, &res);
+  if (rc == 0 && res && res->ai_addrlen <= sizeof *out) {
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+  }
+  if (res) freeaddrinfo(res);
+  char where[300];
+  cfg_format_hostport(&cfg->tls_decoy_upstream, where, sizeof where);
+  snprintf(err, errlen, "[Server] TlsDecoyUpstream %s: %s", where,
+           rc ? gai_strerror(rc) : "no usable address");
+  return -1;
+}
+
+static const char *decoy_name(const app_config *cfg) {
+  if (cfg->has_tls_decoy_upstream) return cfg->tls_decoy_upstream.host;
+  return cfg->tls_decoy[0] ? cfg->tls_decoy : "404 page";
+}
+
 static void log_listening(const app_config *cfg, const char *event, const char *where) {
   LOG_I("tls", event, "address", where, "certificate",
-        cfg->tls_cert[0] ? cfg->tls_cert : "self-signed", "decoy",
-        cfg->tls_decoy[0] ? cfg->tls_decoy : "404 page", NULL);
+        cfg->tls_cert[0] ? cfg->tls_cert : "self-signed", "decoy", decoy_name(cfg), NULL);
 }
 
 tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, char *err,
@@ -309,6 +389,10 @@ tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, c
   s->loop = loop;
   memcpy(s->decoy, cfg->tls_decoy, sizeof s->decoy);
   s->tun = t;
+  if (resolve_upstream(cfg, &s->upstream, err, errlen) != 0) {
+    free(s);
+    return NULL;
+  }
   s->tls = server_tls_config(cfg, s->name, err, errlen);
   if (!s->tls) {
     free(s);
@@ -330,6 +414,8 @@ tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, c
 
 struct tls_server_update {
   tls_config *tls;
+  struct sockaddr_storage upstream;
+  char decoy_name[CFG_PATH_MAX + 1];
   char name[CFG_MAX_HOST + 1];
   char decoy[CFG_PATH_MAX + 1];
   char cert[CFG_PATH_MAX + 1];
@@ -339,6 +425,11 @@ tls_server_update *tls_server_reload_prepare(tls_server *s, const app_config *cf
                                              size_t errlen) {
   tls_server_update *u = calloc(1, sizeof *u);
   if (!u) return snprintf(err, errlen, "out of memory"), NULL;
+  if (resolve_upstream(cfg, &u->upstream, err, errlen) != 0) {
+    free(u);
+    return NULL;
+  }
+  snprintf(u->decoy_name, sizeof u->decoy_name, "%s", decoy_name(cfg));
   const char *n = cfg->tls_name[0] ? cfg->tls_name : cfg->tls_listen[0].host;
   if (!cfg->tls_cert[0] && s->name[0] && !strcmp(n, s->name)) {
     u->tls = tls_config_ref(s->tls); /* the same self-signed certificate: probers see no change */
@@ -360,8 +451,9 @@ void tls_server_reload_commit(tls_server *s, tls_server_update *u) {
   s->tls = u->tls;
   memcpy(s->name, u->name, sizeof s->name);
   memcpy(s->decoy, u->decoy, sizeof s->decoy);
+  s->upstream = u->upstream;
   LOG_I("tls", "reloaded", "certificate", u->cert[0] ? u->cert : "self-signed", "decoy",
-        u->decoy[0] ? u->decoy : "404 page", NULL);
+        u->decoy_name, NULL);
   free(u);
 }
 

@@ -226,6 +226,8 @@ typedef struct {
   char tls_cert[CFG_PATH_MAX + 1], tls_key[CFG_PATH_MAX + 1];
   char tls_name[CFG_MAX_HOST + 1];
   char tls_decoy[CFG_PATH_MAX + 1]; /* a directory served as a static site */
+  cfg_hostport tls_decoy_upstream;  /* a web server the decoy passes probers to */
+  bool has_tls_decoy_upstream;
   /* [Metrics] Prometheus endpoint, off unless Listen is set */
   bool has_metrics;
   cfg_hostport metrics_listen;

@@ -148,6 +148,7 @@ int cfg_k_tls_cert(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_tls_key(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_tls_name(load_ctx *L, char *v, char *err, size_t n);
 int cfg_k_tls_decoy(load_ctx *L, char *v, char *err, size_t n);
+int cfg_k_tls_decoy_upstream(load_ctx *L, char *v, char *err, size_t n);
 void cfg_validate_tls(const app_config *c, diag_list *d);
 
 /* config_awg3.c: the AmneziaWG 3.x keys */

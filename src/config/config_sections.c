@@ -303,6 +303,7 @@ const key_spec cfg_server_keys[] = {
     {"TlsKey", cfg_k_tls_key, 0},
     {"TlsName", cfg_k_tls_name, 0},
     {"TlsDecoy", cfg_k_tls_decoy, 0},
+    {"TlsDecoyUpstream", cfg_k_tls_decoy_upstream, 0},
     {NULL, NULL, 0},
 };
 

@@ -158,13 +158,20 @@ void config_print_tunnel_summary(const app_config *c, FILE *out) {
             c->server_threads > 1 ? "es" : "");
   else
     fputs("  server threads: auto (one worker process per core; one without a ListenPort)\n", out);
+  char up[300] = "";
+  if (c->has_tls_decoy_upstream) {
+    memcpy(up, "passed to ", 10);
+    cfg_format_hostport(&c->tls_decoy_upstream, up + 10, sizeof up - 10);
+  }
   for (size_t i = 0; i < c->n_tls_listen; i++) {
     char where[300];
     cfg_format_hostport(&c->tls_listen[i], where, sizeof where);
     fprintf(out, "  tls carrier: %s, certificate %s%s, decoy %s%s\n", where,
             c->tls_cert[0] ? c->tls_cert : "self-signed for ",
             c->tls_cert[0] ? "" : (c->tls_name[0] ? c->tls_name : c->tls_listen[0].host),
-            c->tls_decoy[0] ? c->tls_decoy : "nginx's 404 page",
+            up[0]             ? up
+            : c->tls_decoy[0] ? c->tls_decoy
+                              : "nginx's 404 page",
             i == 0 && c->server_threads != 1 ? " (one worker process)" : "");
   }
 }

@@ -1,6 +1,6 @@
 /* The TLS carrier's keys (issue 12; docs/config-reference.md): [Peer] TlsEndpoint,
  * TlsServerName, Carrier, TlsVerify, UdpRetry and [Server] TlsListen, TlsCert, TlsKey, TlsName,
- * TlsDecoy. */
+ * TlsDecoy, TlsDecoyUpstream. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -105,8 +105,17 @@ int cfg_k_tls_name(load_ctx *L, char *v, char *err, size_t n) {
 int cfg_k_tls_decoy(load_ctx *L, char *v, char *err, size_t n) {
   return copy_text(L->c->tls_decoy, sizeof L->c->tls_decoy, v, "TlsDecoy", err, n);
 }
-/* TlsCert and TlsKey come together; Carrier = tls needs somewhere to connect. */
+int cfg_k_tls_decoy_upstream(load_ctx *L, char *v, char *err, size_t n) {
+  if (cfg_parse_hostport(v, &L->c->tls_decoy_upstream, err, n)) return -1;
+  L->c->has_tls_decoy_upstream = true;
+  return 0;
+}
+/* TlsCert and TlsKey come together; one decoy; Carrier = tls needs somewhere to connect. */
 void cfg_validate_tls(const app_config *c, diag_list *d) {
+  if (c->tls_decoy[0] && c->has_tls_decoy_upstream)
+    diag_add(d, DIAG_ERROR, 0,
+             "[Server] TlsDecoy and TlsDecoyUpstream both set: a prober sees one web site, "
+             "keep the one you want");
   if (!!c->tls_cert[0] != !!c->tls_key[0])
     diag_add(d, DIAG_ERROR, 0,
              "[Server] TlsCert and TlsKey go together: set both (PEM files), or neither for a "

@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -29,11 +30,14 @@ CONTROL_PORT = 9190
 class TlsTopology(cl.Topology):
     decoy_dir = None
     cert = None  # (cert file, key file) for TlsCert/TlsKey; None: self-signed
+    decoy_upstream = None  # TlsDecoyUpstream
     carrier = "tls"
     udp_retry = None
 
     def server_conf(self):
         decoy = f"TlsDecoy = {self.decoy_dir}\n" if self.decoy_dir else ""
+        if self.decoy_upstream:
+            decoy += f"TlsDecoyUpstream = {self.decoy_upstream}\n"
         if self.cert:
             decoy += f"TlsCert = {self.cert[0]}\nTlsKey = {self.cert[1]}\n"
         return super().server_conf() + (f"\n[Server]\nTlsListen = {cl.S_UNDERLAY}:{TLS_PORT}\n"
@@ -68,10 +72,10 @@ def lab(tmp_path):
 
 
 def build(lab, decoy_dir=None, carrier="tls", udp_retry=None, block=True, before_client=None,
-          cert=None):
+          cert=None, decoy_upstream=None):
     def make(lab_, server):
         topo = TlsTopology(lab_, server=server)
-        topo.decoy_dir, topo.cert = decoy_dir, cert
+        topo.decoy_dir, topo.cert, topo.decoy_upstream = decoy_dir, cert, decoy_upstream
         topo.carrier, topo.udp_retry = carrier, udp_retry
         return topo
 
@@ -361,3 +365,49 @@ def test_reload_takes_a_renewed_certificate(lab, tmp_path):
     echo_roundtrip(s)
     s.close()
     assert "component=tls event=peer_disconnected" not in topo.server.log(), topo.logs()
+
+
+UPSTREAM_PORT = 8080
+
+
+def test_decoy_passes_probers_to_a_real_site(lab, tmp_path):
+    """TlsDecoyUpstream: a prober's requests reach a real web server (here Python's, on S's
+    loopback) and its answers come back through our TLS, pages, headers and large files intact,
+    also to a prober that reads slowly; our peer still gets through the gate. With the site
+    down, probers' connections are closed and the log says why, once."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>The real site</h1>\n")
+    big = os.urandom(6 << 20)
+    (site / "big.bin").write_bytes(big)
+    topo = build(lab, decoy_upstream=f"127.0.0.1:{UPSTREAM_PORT}")
+    web = netns.LoggedProcess(topo.s, [sys.executable, "-u", "-m", "http.server", "--bind",
+                                       "127.0.0.1", "--directory", str(site), str(UPSTREAM_PORT)],
+                              topo.s.file("upstream.log"))
+    lab.processes.append(web)
+    web.wait_log(r"Serving HTTP", timeout=10)
+    topo.server.wait_log(r"component=tls.*event=peer_connected", timeout=15)
+    url = f"https://{cl.S_UNDERLAY}:{TLS_PORT}"
+    r = topo.c.run(["curl", "-sk", "-i", "--max-time", "10", f"{url}/"], check=False)
+    assert r.returncode == 0 and "HTTP/1.0 200 OK" in r.stdout, r
+    assert "Server: SimpleHTTP" in r.stdout and "<h1>The real site</h1>" in r.stdout, r
+    r = topo.c.run(["curl", "-sk", "-i", "--max-time", "10", f"{url}/nothing-here"], check=False)
+    assert r.returncode == 0 and "HTTP/1.0 404" in r.stdout, r
+    # 6 MiB, once at full speed and once read at 2 MB/s (the pass-through pauses the site).
+    for limit in ([], ["--limit-rate", "2M"]):
+        out = tmp_path / "got.bin"
+        r = topo.c.run(["curl", "-sk", "--max-time", "30", *limit, "-o", str(out),
+                        f"{url}/big.bin"], check=False, timeout=40)
+        assert r.returncode == 0 and out.read_bytes() == big, (limit, r)
+    assert web.log().count('"GET /big.bin HTTP/1.1" 200') == 2, web.log()
+    # The peer's traffic is unaffected.
+    r = topo.curl(f"http://{cl.T_HTTP}/", "--socks5", f"127.0.0.1:{cl.SOCKS_PORT}")
+    assert r.returncode == 0 and r.stdout.encode() == cl.HTTP_BODY, (r, topo.logs())
+    # The site goes down: a prober's connection is closed, and the log says so once.
+    web.stop()
+    for _ in range(3):
+        r = topo.c.run(["curl", "-sk", "--max-time", "10", f"{url}/"], check=False)
+        assert r.returncode != 0 and "real site" not in r.stdout, r
+    log = topo.server.log()
+    assert log.count("event=decoy_upstream_unreachable") == 1, topo.logs()
+    assert "TlsDecoyUpstream" in log

@@ -428,6 +428,20 @@ static void test_tls_carrier_keys(void **state) {
   assert_int_equal(L.c.tls_listen[1].port, 8443);
   assert_string_equal(L.c.tls_name, "www.example.org");
   assert_string_equal(L.c.tls_decoy, "/srv/site");
+  assert_false(L.c.has_tls_decoy_upstream);
+  unload(&L);
+  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
+              "\nAddress = 10.0.0.1/24\nListenPort = 51820\n"
+              "[Server]\nTlsListen = 0.0.0.0:443\nTlsDecoyUpstream = www.example.org:8080\n");
+  assert_true(L.c.has_tls_decoy_upstream);
+  assert_string_equal(L.c.tls_decoy_upstream.host, "www.example.org");
+  assert_int_equal(L.c.tls_decoy_upstream.port, 8080);
+  unload(&L);
+  load(&L, "[Interface]\nPrivateKey = " PRIV_A
+           "\nAddress = 10.0.0.1/24\n"
+           "[Server]\nTlsListen = 0.0.0.0:443\nTlsDecoy = /srv\nTlsDecoyUpstream = 127.0.0.1:80\n");
+  assert_int_equal(L.rc, -1);
+  expect_diag(&L, DIAG_ERROR, 0, "TlsDecoy and TlsDecoyUpstream both set");
   unload(&L);
 
   /* A client: auto by default with a TlsEndpoint, udp without; tls and the rest as written. */
