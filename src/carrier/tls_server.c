@@ -109,6 +109,7 @@ static void up_end(void *ctx, bool connected) {
   tls_server *s = c->srv;
   c->up = NULL;
   if (!connected) {
+    s->st.upstream_failed++;
     uint64_t now = uv_now(s->loop);
     if (!s->upstream_warned_ms || now - s->upstream_warned_ms >= 60000) {
       s->upstream_warned_ms = now;
@@ -197,6 +198,7 @@ static void on_raw(tls_link *l, void *ctx, uint8_t *data, size_t len) {
 static bool on_frame(tls_link *l, void *ctx, uint8_t *frame, size_t len) {
   (void)l;
   tls_conn *c = ctx;
+  c->srv->st.frames_in++;
   tunnel_datagram_in(c->srv->tun, frame, len, &c->ep);
   return c->link != NULL;
 }
@@ -299,7 +301,11 @@ static void srv_commit(dgram_carrier *dc, const dgram_endpoint *to, size_t len, 
                        uint64_t *packets) {
   tls_server *s = (tls_server *)dc;
   tls_conn *c = conn_for(s, to);
-  if (!c || tls_link_send(c->link, s->stage, len) != 0) return;
+  if (!c || tls_link_send(c->link, s->stage, len) != 0) {
+    s->st.frames_dropped++;
+    return;
+  }
+  s->st.frames_out++;
   if (bytes) *bytes += len;
   if (packets) *packets += 1;
 }
@@ -308,9 +314,11 @@ static void srv_flush(dgram_carrier *dc) { (void)dc; /* each link flushes at the
 
 static size_t srv_send_batch(dgram_carrier *dc, const dgram_endpoint *to,
                              const uint8_t *const *data, const size_t *len, size_t n) {
-  tls_conn *c = conn_for((tls_server *)dc, to);
+  tls_server *s = (tls_server *)dc;
+  tls_conn *c = conn_for(s, to);
   size_t i = 0;
   while (c && i < n && tls_link_send(c->link, data[i], len[i]) == 0) i++;
+  s->st.frames_out += i; /* the caller decides what becomes of the rest */
   return i;
 }
 

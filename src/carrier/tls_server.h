@@ -21,11 +21,14 @@
 typedef struct tls_server tls_server;
 
 typedef struct {
-  uint64_t accepted; /* TCP connections taken */
-  uint64_t peers;    /* connections that passed the gate */
-  uint64_t decoys;   /* connections answered as a web server */
-  uint64_t refused;  /* over TLS_SERVER_MAX_CONNS, or a failed handshake */
-  uint64_t open;     /* connections now */
+  uint64_t accepted;              /* TCP connections taken */
+  uint64_t peers;                 /* connections that passed the gate */
+  uint64_t decoys;                /* connections answered as a web server */
+  uint64_t refused;               /* over TLS_SERVER_MAX_CONNS, or a failed handshake */
+  uint64_t open;                  /* connections now */
+  uint64_t frames_in, frames_out; /* AWG datagrams carried for peers */
+  uint64_t frames_dropped;        /* not sent: the connection was gone or too far behind */
+  uint64_t upstream_failed;       /* decoys whose TlsDecoyUpstream could not be reached */
 } tls_server_stats;
 
 #define TLS_SERVER_MAX_CONNS 1024

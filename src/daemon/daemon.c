@@ -189,6 +189,7 @@ static int start_observe(daemon_state *s, char *err, size_t errlen) {
                      .socks = s->socks,
                      .exit = s->exit,
                      .quic = s->quic,
+                     .tls = s->tls_srv,
                      .servers = s->set,
                      .res = s->res,
                      .started_ns = uv_hrtime(),

@@ -13,6 +13,7 @@
 #include "observe/prom_merge.h"
 #include "daemon/observe_quic.h"
 #include "daemon/observe_servers.h"
+#include "daemon/observe_tls.h"
 #include "observe/streams.h"
 #include "socks/socks_proto.h"
 #include "util/log.h"
@@ -296,6 +297,7 @@ void observe_render_metrics(const obs_sources *src, obs_buf *b) {
   dns_metrics(b, src);
   exit_metrics(b, src->exit);
   quic_obs_metrics(b);
+  tls_obs_metrics(b, src->tls);
 }
 
 /* ---- control API documents ---------------------------------------------------------------- */

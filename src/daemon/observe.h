@@ -41,9 +41,10 @@ typedef struct {
   const char *role; /* "client" or "server" */
   const app_config *cfg;
   const tunnel *tun;
-  const socks_server *socks; /* the client's SOCKS front-end */
-  const exit_ctx *exit;      /* the server's exit: its counters, QUIC peers and SOCKS service */
-  const quic_client *quic;   /* the client's QUIC transport */
+  const socks_server *socks;    /* the client's SOCKS front-end */
+  const exit_ctx *exit;         /* the server's exit: its counters, QUIC peers and SOCKS service */
+  const quic_client *quic;      /* the client's QUIC transport */
+  const struct tls_server *tls; /* the server's TLS carrier ([Server] TlsListen) */
   /* A client with several servers: tun and quic are then the selected server's, read at each
    * request, and /servers, /connect, /disconnect and the awgproxy_server_* metrics exist. */
   server_set *servers;

@@ -25,6 +25,7 @@ from test_client_socks import run_integrity
 
 TLS_PORT = 443
 CONTROL_PORT = 9190
+METRICS_PORT = 9191
 
 
 class TlsTopology(cl.Topology):
@@ -42,7 +43,8 @@ class TlsTopology(cl.Topology):
             decoy += f"TlsCert = {self.cert[0]}\nTlsKey = {self.cert[1]}\n"
         return super().server_conf() + (f"\n[Server]\nTlsListen = {cl.S_UNDERLAY}:{TLS_PORT}\n"
                                          f"TlsName = www.example.org\n{decoy}"
-                                         f"\n[Control]\nListen = 127.0.0.1:{CONTROL_PORT}\n")
+                                         f"\n[Control]\nListen = 127.0.0.1:{CONTROL_PORT}\n"
+                                         f"\n[Metrics]\nListen = 127.0.0.1:{METRICS_PORT}\n")
 
     def client_conf(self, socks=None, extra_interface=""):
         text = super().client_conf(socks, extra_interface)
@@ -147,6 +149,21 @@ def test_probers_find_a_web_server(lab, tmp_path):
     log = topo.server.log()
     assert log.count("component=tls event=decoy") >= 3, topo.logs()
     assert log.count("component=tls event=peer_connected") == 1, topo.logs()
+    # The metrics say the same, and count the peer's datagrams.
+    m = server_metrics(topo)
+    assert m['awgproxy_tls_connections_total{kind="decoy"}'] >= 3, m
+    assert m['awgproxy_tls_connections_total{kind="peer"}'] == 1, m
+    assert m["awgproxy_tls_connections_open"] >= 1, m
+    assert m['awgproxy_tls_datagrams_total{direction="in"}'] > 0, m
+    assert m['awgproxy_tls_datagrams_total{direction="out"}'] > 0, m
+
+
+def server_metrics(topo):
+    r = topo.s.run(["curl", "-sS", "--max-time", "5", f"http://127.0.0.1:{METRICS_PORT}/metrics"],
+                   check=False)
+    assert r.returncode == 0, r
+    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in r.stdout.splitlines()
+                                     if line.startswith("awgproxy_tls_"))}
 
 
 def tls_connect(topo):
@@ -410,4 +427,5 @@ def test_decoy_passes_probers_to_a_real_site(lab, tmp_path):
         assert r.returncode != 0 and "real site" not in r.stdout, r
     log = topo.server.log()
     assert log.count("event=decoy_upstream_unreachable") == 1, topo.logs()
+    assert server_metrics(topo)["awgproxy_tls_decoy_upstream_failures_total"] == 3
     assert "TlsDecoyUpstream" in log
