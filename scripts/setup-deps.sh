@@ -7,6 +7,7 @@ PKGS=(
   build-essential cmake pkg-config clang lld llvm libclang-rt-14-dev dpkg-dev
   libuv1-dev libsodium-dev libb2-dev libinih-dev libcmocka-dev libgnutls28-dev libssl-dev nettle-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev
+  libnghttp2-dev  # the TLS carrier's decoy speaks HTTP/2 as a web server does (ALPN h2)
   python3 python3-pytest python3-socks python3-requests python3-pip git chromium openssl  # openssl's CLI: the HTTP proxy test's TLS origin
   curl ncat iproute2 iputils-ping wireguard-go wireguard-tools proxychains4 tcpdump nftables
   libqrencode-dev libpng-dev zbar-tools  # add-peer --qr / --qr-png, and the test that decodes the PNG

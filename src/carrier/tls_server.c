@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "carrier/decoy_h2.h"
 #include "carrier/decoy_upstream.h"
 #include "carrier/tls_decoy.h"
 #include "carrier/tls_link.h"
@@ -32,6 +33,7 @@ typedef struct tls_conn {
   size_t n_buf;
   bool passed;        /* a decoy passed to TlsDecoyUpstream */
   decoy_upstream *up; /* that pass-through, while both ends are open */
+  decoy_h2 *h2;       /* a decoy whose client chose ALPN h2 */
 } tls_conn;
 
 struct tls_server {
@@ -124,6 +126,21 @@ static void up_end(void *ctx, bool connected) {
 
 static const decoy_upstream_cbs up_cbs = {up_data, up_queued, up_end};
 
+/* ---- the decoy over HTTP/2 ---- */
+
+static void h2_write(void *ctx, const uint8_t *data, size_t len) {
+  tls_conn *c = ctx;
+  tls_link_write_raw(c->link, data, len);
+  uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
+}
+
+static void h2_close(void *ctx) {
+  tls_conn *c = ctx;
+  tls_link_close(c->link, false);
+}
+
+static const decoy_h2_io h2_io = {h2_write, up_queued, h2_close};
+
 static void become_decoy(tls_conn *c) {
   tls_server *s = c->srv;
   c->state = CONN_DECOY;
@@ -132,6 +149,13 @@ static void become_decoy(tls_conn *c) {
   dgram_endpoint_format(&c->ep, ep, sizeof ep);
   LOG_D("tls", "decoy", "from", ep, NULL);
   uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
+  if (!strcmp(tls_session_alpn(c->link->s), "h2")) {
+    c->h2 = decoy_h2_start(s->loop, s->decoy, &h2_io, c);
+    if (!c->h2) return tls_link_close(c->link, false);
+    decoy_h2_feed(c->h2, c->buf, c->n_buf);
+    c->n_buf = 0;
+    return;
+  }
   if (s->upstream.ss_family) {
     c->passed = true;
     c->up = decoy_upstream_start(s->loop, (const struct sockaddr *)&s->upstream, c->buf, c->n_buf,
@@ -178,6 +202,11 @@ static void gate(tls_conn *c) {
 static void on_raw(tls_link *l, void *ctx, uint8_t *data, size_t len) {
   (void)l;
   tls_conn *c = ctx;
+  if (c->h2) {
+    uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
+    decoy_h2_feed(c->h2, data, len);
+    return;
+  }
   if (c->passed) {
     uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
     if (c->up && decoy_upstream_write(c->up, data, len) != 0) tls_link_close(c->link, false);
@@ -215,6 +244,8 @@ static void on_link_closed(tls_link *l, void *ctx, const char *reason) {
   c->link = NULL;
   if (c->up) decoy_upstream_close(c->up);
   c->up = NULL;
+  decoy_h2_free(c->h2);
+  c->h2 = NULL;
   if (s->slots[c->slot] == c) s->slots[c->slot] = NULL;
   uv_close((uv_handle_t *)&c->timer, on_conn_timer_closed);
 }
@@ -406,6 +437,8 @@ tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, c
     free(s);
     return NULL;
   }
+  /* h2 as a web server offers it, unless probers go to a site we cannot speak h2 for. */
+  tls_config_offer_h2(s->tls, !s->upstream.ss_family);
   for (size_t i = 0; i < cfg->n_tls_listen; i++)
     if (listen_on(s, &cfg->tls_listen[i], err, errlen) != 0) {
       tls_server_close(s);
@@ -460,6 +493,7 @@ void tls_server_reload_commit(tls_server *s, tls_server_update *u) {
   memcpy(s->name, u->name, sizeof s->name);
   memcpy(s->decoy, u->decoy, sizeof s->decoy);
   s->upstream = u->upstream;
+  tls_config_offer_h2(s->tls, !s->upstream.ss_family);
   LOG_I("tls", "reloaded", "certificate", u->cert[0] ? u->cert : "self-signed", "decoy",
         u->decoy_name, NULL);
   free(u);

@@ -42,6 +42,7 @@
 struct tls_config {
   unsigned refs;
   bool server, verify;
+  bool h2;           /* server: ALPN offers h2 before http/1.1 */
   char *server_name; /* client: SNI and the name verified; NULL: none */
   gnutls_certificate_credentials_t cred;
   gnutls_priority_t prio;
@@ -215,6 +216,8 @@ tls_config *tls_config_client(const char *server_name, bool verify, char *err, s
   }
   return c;
 }
+
+void tls_config_offer_h2(tls_config *c, bool on) { c->h2 = on; }
 
 tls_config *tls_config_ref(tls_config *c) {
   c->refs++;
@@ -554,8 +557,9 @@ static int client_setup(tls_session *s) {
 }
 
 static int server_setup(tls_session *s) {
-  gnutls_datum_t alpn = {(unsigned char *)"http/1.1", 8};
-  int rc = gnutls_alpn_set_protocols(s->gs, &alpn, 1, GNUTLS_ALPN_SERVER_PRECEDENCE);
+  gnutls_datum_t alpn[2] = {{(unsigned char *)"h2", 2}, {(unsigned char *)"http/1.1", 8}};
+  bool h2 = s->cfg->h2;
+  int rc = gnutls_alpn_set_protocols(s->gs, alpn + !h2, h2 ? 2 : 1, GNUTLS_ALPN_SERVER_PRECEDENCE);
   if (!rc) rc = gnutls_session_ticket_enable_server(s->gs, &s->cfg->ticket_key);
   return rc;
 }

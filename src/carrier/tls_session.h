@@ -24,7 +24,7 @@ typedef struct tls_config tls_config;
 
 /* A server's: the certificate and key from PEM files when cert_file is set, else a self-signed
  * certificate generated now (ECDSA P-256) for `name` (CN and subjectAltName, DNS or IP as the
- * name reads). Offers ALPN http/1.1, as a plain web server would. NULL with err on failure,
+ * name reads). Offers ALPN http/1.1 (see tls_config_offer_h2). NULL with err on failure,
  * naming the file and what is wrong with it. */
 tls_config *tls_config_server(const char *cert_file, const char *key_file, const char *name,
                               char *err, size_t errlen);
@@ -32,6 +32,9 @@ tls_config *tls_config_server(const char *cert_file, const char *key_file, const
  * http/1.1 offered, as a browser would; verify: the system's CA store and the name are checked
  * (off: any certificate is accepted). */
 tls_config *tls_config_client(const char *server_name, bool verify, char *err, size_t errlen);
+/* A server's: ALPN offers h2 and http/1.1 (on) or http/1.1 only (off, the default) to the
+ * sessions started from now on. */
+void tls_config_offer_h2(tls_config *c, bool on);
 /* One more reference on c (each holder frees its own). */
 tls_config *tls_config_ref(tls_config *c);
 void tls_config_free(tls_config *c);

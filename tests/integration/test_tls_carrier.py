@@ -129,10 +129,29 @@ def test_probers_find_a_web_server(lab, tmp_path):
     (site / "index.html").write_text("<h1>Welcome</h1>\n")
     topo = build(lab, decoy_dir=site)
     url = f"https://{cl.S_UNDERLAY}:{TLS_PORT}"
+    # curl offers h2 and http/1.1 and takes h2, as from nginx with `http2 on`.
     r = topo.c.run(["curl", "-sk", "-i", "--max-time", "10", f"{url}/"], check=False)
+    assert r.returncode == 0 and r.stdout.startswith("HTTP/2 200"), r
+    assert "<h1>Welcome</h1>" in r.stdout and "server: nginx" in r.stdout, r
+    r = topo.c.run(["curl", "-sk", "-i", "--max-time", "10", f"{url}/wp-admin/"], check=False)
+    assert r.returncode == 0 and r.stdout.startswith("HTTP/2 404"), r
+    assert "<center>nginx</center>" in r.stdout, r
+    r = topo.c.run(["curl", "-sk", "-I", "--max-time", "10", f"{url}/"], check=False)
+    assert r.returncode == 0 and r.stdout.startswith("HTTP/2 200"), r
+    assert "content-length: 17" in r.stdout, r
+    # Several requests on one HTTP/2 connection, and a large file read slowly (paced).
+    big = os.urandom(3 << 20)
+    (site / "big.bin").write_bytes(big)
+    out = tmp_path / "got.bin"
+    r = topo.c.run(["curl", "-sk", "--max-time", "30", "--limit-rate", "2M", "-o", str(out),
+                    f"{url}/big.bin", "-o", "/dev/null", f"{url}/"], check=False, timeout=40)
+    assert r.returncode == 0 and out.read_bytes() == big, r
+    # HTTP/1.1 for clients that ask for it.
+    r = topo.c.run(["curl", "-sk", "-i", "--http1.1", "--max-time", "10", f"{url}/"], check=False)
     assert r.returncode == 0 and "HTTP/1.1 200 OK" in r.stdout and "<h1>Welcome</h1>" in r.stdout, r
     assert "Server: nginx" in r.stdout, r
-    r = topo.c.run(["curl", "-sk", "-i", "--max-time", "10", f"{url}/wp-admin/"], check=False)
+    r = topo.c.run(["curl", "-sk", "-i", "--http1.1", "--max-time", "10", f"{url}/wp-admin/"],
+                   check=False)
     assert r.returncode == 0 and "HTTP/1.1 404 Not Found" in r.stdout, r
     # TLS 1.3 with the certificate made for TlsName.
     r = topo.c.run(["openssl", "s_client", "-connect", f"{cl.S_UNDERLAY}:{TLS_PORT}",
