@@ -65,7 +65,7 @@ class QuicTopology(cl.Topology):
         text = super().server_conf()
         text = text.replace("Address = ", OBFUSCATION + "Address = ", 1)
         return text + (f"ExitDeny = 198.51.100.0/24:{DENIED_PORT}\n"
-                       f"ExitDenyDomain = {DENIED_DOMAIN}\n")
+                       f"ExitDenyDomain = {DENIED_DOMAIN}\n") + getattr(self, "server_extra", "")
 
     def client_conf(self, socks=None, extra_interface=""):
         # wireguard-go is stock WireGuard: no obfuscation with it
@@ -123,7 +123,8 @@ def ctl(*args, timeout=15):
 
 
 def build(lab, server="awgproxy", transport=None, log_level="debug", connect_timeout=5,
-          impair=None, congestion=None, extra="", peer_extra="", server_log_level="debug"):
+          impair=None, congestion=None, extra="", peer_extra="", server_log_level="debug",
+          server_extra=""):
     """The lab with our client; impair (relay settings) puts an impairment relay in C between
     the client (Endpoint = the relay on C's loopback) and S; extra is appended to the client's
     [Socks] section (e.g. [Forward] sections)."""
@@ -134,6 +135,7 @@ def build(lab, server="awgproxy", transport=None, log_level="debug", connect_tim
         topo.ctl_dir, topo.transport, topo.congestion = ctl_dir, transport, congestion
         topo.peer_extra = peer_extra  # lines for the client's [Peer]
         topo.server_log_level = server_log_level
+        topo.server_extra = server_extra  # appended to the server's config
         return topo
 
     socks = cl.socks_section(connect_timeout=connect_timeout, tunnel_wait=5) + extra
