@@ -31,6 +31,9 @@ import clientlab as cl  # noqa: E402
 import netns  # noqa: E402
 from test_quic_transport import build  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from transport_loss import download  # noqa: E402
+
 TLS_PORT = 443
 CASES = os.environ.get("CASES", "udp-quic-0,tls-quic-0,udp-quic-2,tls-quic-2").split(",")
 
@@ -93,24 +96,6 @@ def raw_tcp(lab, topo, mb):
                    timeout=300)
     took = time.monotonic() - t0
     assert r.returncode == 0 and int(r.stdout) == mb << 20, (r.stdout, r.stderr)
-    return took
-
-
-def download(lab, topo, mb):
-    """Seconds for curl in C to download mb MiB from T through the proxy."""
-    www = topo.t.workdir / "www"
-    www.mkdir(exist_ok=True)
-    (www / "blob").write_bytes(os.urandom(mb << 20))
-    web = netns.LoggedProcess(topo.t, [sys.executable, "-u", "-m", "http.server", "--bind",
-                                       cl.T_HTTP, "--directory", str(www), "8000"],
-                              topo.t.file("http.log"))
-    lab.processes.append(web)
-    web.wait_log(r"Serving HTTP", timeout=10)
-    t0 = time.monotonic()
-    r = topo.c.run(["curl", "-sS", "--max-time", "280", "--socks5", "127.0.0.1:1080",
-                    "-o", "/dev/null", f"http://{cl.T_HTTP}:8000/blob"], check=False, timeout=300)
-    took = time.monotonic() - t0
-    assert r.returncode == 0, f"{r.stderr}\n{topo.logs()}"
     return took
 
 

@@ -35,6 +35,25 @@ KINDS = {
 CASES = os.environ.get("CASES", "quic-cubic-clean,quic-cubic-lossy").split(",")
 
 
+def download(lab, topo, mb):
+    """Seconds for curl in C to download mb MiB of random bytes from T (Python's http.server)
+    through the client's SOCKS5 port."""
+    www = topo.t.workdir / "www"
+    www.mkdir(exist_ok=True)
+    (www / "blob").write_bytes(os.urandom(mb << 20))
+    web = netns.LoggedProcess(topo.t, [sys.executable, "-u", "-m", "http.server", "--bind",
+                                       cl.T_HTTP, "--directory", str(www), "8000"],
+                              topo.t.file("http.log"))
+    lab.processes.append(web)
+    web.wait_log(r"Serving HTTP", timeout=10)
+    t0 = time.monotonic()
+    r = topo.c.run(["curl", "-sS", "--max-time", "280", "--socks5", "127.0.0.1:1080",
+                    "-o", "/dev/null", f"http://{cl.T_HTTP}:8000/blob"], check=False, timeout=300)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, f"{r.stderr}\n{topo.logs()}"
+    return took
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_download(tmp_path, case):
     transport, cc, kind = case.split("-")
@@ -44,19 +63,6 @@ def test_download(tmp_path, case):
                      congestion=cc)
         if transport == "quic":
             topo.wait_quic(timeout=30)
-        www = topo.t.workdir / "www"
-        www.mkdir(exist_ok=True)
-        (www / "blob").write_bytes(os.urandom(mb << 20))
-        web = netns.LoggedProcess(topo.t, [sys.executable, "-u", "-m", "http.server", "--bind",
-                                           cl.T_HTTP, "--directory", str(www), "8000"],
-                                  topo.t.file("http.log"))
-        lab.processes.append(web)
-        web.wait_log(r"Serving HTTP", timeout=10)
-        t0 = time.monotonic()
-        r = topo.c.run(["curl", "-sS", "--max-time", "280", "--socks5", "127.0.0.1:1080",
-                        "-o", "/dev/null", f"http://{cl.T_HTTP}:8000/blob"],
-                       check=False, timeout=300)
-        took = time.monotonic() - t0
-        assert r.returncode == 0, r.stderr
+        took = download(lab, topo, mb)
         print(f"\nRESULT {case}: {mb} MiB in {took:.1f} s = {mb / took:.2f} MiB/s; "
               f"relay {topo.relay.stats()}")

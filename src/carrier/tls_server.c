@@ -95,7 +95,8 @@ static void on_conn_timeout(uv_timer_t *t) {
 
 /* ---- the decoy passed to a real site (TlsDecoyUpstream) ---- */
 
-static void up_data(void *ctx, const uint8_t *data, size_t len) {
+/* What a decoy (passed on, or over HTTP/2) sends the prober; sending keeps it from idling out. */
+static void decoy_write(void *ctx, const uint8_t *data, size_t len) {
   tls_conn *c = ctx;
   tls_link_write_raw(c->link, data, len);
   uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
@@ -124,22 +125,16 @@ static void up_end(void *ctx, bool connected) {
   tls_link_close(c->link, false); /* after what the site sent, as a proxy whose upstream closed */
 }
 
-static const decoy_upstream_cbs up_cbs = {up_data, up_queued, up_end};
+static const decoy_upstream_cbs up_cbs = {decoy_write, up_queued, up_end};
 
 /* ---- the decoy over HTTP/2 ---- */
-
-static void h2_write(void *ctx, const uint8_t *data, size_t len) {
-  tls_conn *c = ctx;
-  tls_link_write_raw(c->link, data, len);
-  uv_timer_start(&c->timer, on_conn_timeout, TLS_SERVER_IDLE_MS, 0);
-}
 
 static void h2_close(void *ctx) {
   tls_conn *c = ctx;
   tls_link_close(c->link, false);
 }
 
-static const decoy_h2_io h2_io = {h2_write, up_queued, h2_close};
+static const decoy_h2_io h2_io = {decoy_write, up_queued, h2_close};
 
 static void become_decoy(tls_conn *c) {
   tls_server *s = c->srv;
