@@ -35,6 +35,19 @@ KINDS = {
 CASES = os.environ.get("CASES", "quic-cubic-clean,quic-cubic-lossy").split(",")
 
 
+SERVER_METRICS = 9500  # on S's loopback
+
+
+def sender_figures(topo):
+    """What the server, the download's sender, counted: QUIC's losses and the tunnel's repair."""
+    r = topo.s.run(["curl", "-sS", "--max-time", "5", f"http://127.0.0.1:{SERVER_METRICS}/metrics"],
+                   check=False)
+    keep = ("awgproxy_quic_packets_sent_total", "awgproxy_quic_packets_lost_total",
+            "awgproxy_repair_total")
+    return ", ".join(line.replace("awgproxy_", "") for line in r.stdout.splitlines()
+                     if line.startswith(keep))
+
+
 def download(lab, topo, mb):
     """Seconds for curl in C to download mb MiB of random bytes from T (Python's http.server)
     through the client's SOCKS5 port."""
@@ -60,9 +73,10 @@ def test_download(tmp_path, case):
     mb = int(os.environ.get("MB", "30"))
     with netns.open_lab(tmp_path, tools=("curl",)) as lab:
         topo = build(lab, transport=transport, log_level="info", impair=KINDS[kind],
-                     congestion=cc)
+                     congestion=cc, server_log_level="info",
+                     server_extra=f"\n[Metrics]\nListen = 127.0.0.1:{SERVER_METRICS}\n")
         if transport == "quic":
             topo.wait_quic(timeout=30)
         took = download(lab, topo, mb)
         print(f"\nRESULT {case}: {mb} MiB in {took:.1f} s = {mb / took:.2f} MiB/s; "
-              f"relay {topo.relay.stats()}")
+              f"relay {topo.relay.stats()}; server (the sender) {sender_figures(topo)}")
