@@ -409,8 +409,8 @@ static const char *decoy_name(const app_config *cfg) {
   return cfg->tls_decoy[0] ? cfg->tls_decoy : "404 page";
 }
 
-static void log_listening(const app_config *cfg, const char *event, const char *where) {
-  LOG_I("tls", event, "address", where, "certificate",
+static void log_listening(const app_config *cfg, const char *where) {
+  LOG_I("tls", "listening", "address", where, "certificate",
         cfg->tls_cert[0] ? cfg->tls_cert : "self-signed", "decoy", decoy_name(cfg), NULL);
 }
 
@@ -443,7 +443,7 @@ tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, c
   for (size_t i = 0; i < cfg->n_tls_listen; i++) {
     char where[300];
     cfg_format_hostport(&cfg->tls_listen[i], where, sizeof where);
-    log_listening(cfg, "listening", where);
+    log_listening(cfg, where);
   }
   return s;
 }

@@ -117,6 +117,14 @@ static void exchange(nghttp2_session *ng, decoy_h2 *d, server_side *s, int round
   }
 }
 
+/* Frees the decoy and checks that its loop is left with nothing open. */
+static void finish(uv_loop_t *loop, decoy_h2 *d, server_side *s) {
+  decoy_h2_free(d);
+  uv_run(loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(loop), 0);
+  free(s->out);
+}
+
 static char site[64];
 
 static int setup(void **state) {
@@ -164,10 +172,7 @@ static void test_pages_as_nginx_serves_them(void **state) {
   assert_int_equal(c.status[slot(p)], 405);
   assert_int_equal(s.closes, 0); /* the connection stays open, as nginx keeps it */
   nghttp2_session_del(ng);
-  decoy_h2_free(d);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(uv_loop_close(&loop), 0);
-  free(s.out);
+  finish(&loop, d, &s);
 }
 
 /* While the client has not taken what was sent, nothing more is framed; once it has, the rest
@@ -190,10 +195,7 @@ static void test_answers_wait_for_a_slow_client(void **state) {
   assert_true(c.closed[slot(a)]);
   assert_int_equal(c.status[slot(a)], 200);
   nghttp2_session_del(ng);
-  decoy_h2_free(d);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(uv_loop_close(&loop), 0);
-  free(s.out);
+  finish(&loop, d, &s);
 }
 
 static void test_garbage_ends_the_session(void **state) {
@@ -208,10 +210,7 @@ static void test_garbage_ends_the_session(void **state) {
   assert_true(s.n_out > 0);                                 /* SETTINGS and a GOAWAY went first */
   decoy_h2_feed(d, (const uint8_t *)junk, sizeof junk - 1); /* after the end: ignored */
   assert_int_equal(s.closes, 1);
-  decoy_h2_free(d);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  assert_int_equal(uv_loop_close(&loop), 0);
-  free(s.out);
+  finish(&loop, d, &s);
 }
 
 int main(void) {
