@@ -91,6 +91,10 @@
 /* Timestamps (RFC 7323), as Linux negotiates them: the window floor (tcp_bw_floor.h) takes its
  * round trip times from the echoes; 12 bytes of every segment. */
 #define LWIP_TCP_TIMESTAMPS 1
+/* A connect gives up when the dialer's ConnectTimeout says so, not when lwIP has resent the SYN a
+ * few times: with stream_lwip.c's backoff (1, 2, 4, then every 8 s) lwIP's maximum of 12 resends
+ * lasts ~87 s (it was ~7 s, shorter than the default ConnectTimeout of 15 s). */
+#define TCP_SYNMAXRTX 12
 #define TCP_LISTEN_BACKLOG 1
 #define LWIP_TCP_KEEPALIVE 1
 #define LWIP_CALLBACK_API 1

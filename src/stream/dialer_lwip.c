@@ -75,6 +75,12 @@ static void finish(lwip_req *d, stream *s, dial_error err, const char *reason) {
 
 static void start_next(lwip_req *d);
 
+/* Up = a usable session and proof of life since this dial began: the SYN's answer, a DNS reply,
+ * or the answer to a probe. */
+static bool tunnel_alive(const lwip_req *d) {
+  return tunnel_is_up(d->env.tun) && tunnel_last_rx(d->env.tun) >= d->started;
+}
+
 static void on_attempt(void *ctx, stream *s, int status) {
   attempt *a = ctx;
   lwip_req *d = a->d;
@@ -85,6 +91,9 @@ static void on_attempt(void *ctx, stream *s, int status) {
     return;
   }
   dial_error err = dial_error_from_uv(status);
+  /* A SYN that nothing answered, with nothing else heard from the tunnel either: the tunnel is
+   * what failed, not the destination. */
+  if (err == DIAL_ERR_TIMEOUT && !tunnel_alive(d)) err = DIAL_ERR_TUNNEL_DOWN;
   /* Keep the most telling failure: anything beats a general failure. */
   if (!d->reason || d->err == DIAL_ERR_GENERAL) d->err = err, d->reason = dial_error_reason(err);
   if (d->next < d->n)
@@ -119,12 +128,6 @@ static void on_stagger(uv_timer_t *t) {
 static void begin_attempts(lwip_req *d) {
   start_next(d);
   if (!d->done && d->next < d->n) uv_timer_start(&d->stagger, on_stagger, STAGGER_MS, 0);
-}
-
-/* Up = a usable session and proof of life since this dial began: the SYN's answer, a DNS reply,
- * or the answer to a probe. */
-static bool tunnel_alive(const lwip_req *d) {
-  return tunnel_is_up(d->env.tun) && tunnel_last_rx(d->env.tun) >= d->started;
 }
 
 static void on_deadline(uv_timer_t *t) {

@@ -262,8 +262,20 @@ static bool send_idle(const lwip_stream *l, const struct tcp_pcb *pcb) {
  * waiting is pushed again, so a missed wake-up costs a fraction of a second instead of a stall
  * until the peer happens to send something. Logged once per stream with the state it was in. */
 #define POLL_TICKS 4
+/* A connecting PCB's SYN is resent on a schedule like Linux's, 1, 2, 4, then every 8 s (lwIP keeps
+ * the RTO of a PCB in SYN_SENT fixed, so it resent every second and gave up after TCP_SYNMAXRTX, ~7
+ * s, whatever ConnectTimeout said). The poll runs within 200 ms of each resend (rtime restarts at 0
+ * then), well before the next one is due. The dialer's deadline decides when to give up. */
+#define SYN_RTO_MS 1000
+#define SYN_BACKOFF_MAX 3 /* 1 s << 3 = 8 s */
+static void syn_backoff(struct tcp_pcb *pcb) {
+  unsigned shift = pcb->nrtx < SYN_BACKOFF_MAX ? pcb->nrtx : SYN_BACKOFF_MAX;
+  pcb->rto = (s16_t)((SYN_RTO_MS << shift) / TCP_SLOW_INTERVAL);
+}
+
 static err_t on_poll(void *arg, struct tcp_pcb *pcb) {
   lwip_stream *l = arg;
+  if (pcb->state == SYN_SENT) syn_backoff(pcb);
   if (!l || l->closing || !send_idle(l, pcb)) return ERR_OK;
   if (!l->kicked) {
     l->kicked = true;
@@ -423,7 +435,7 @@ static struct tcp_pcb *connect_pcb(struct netif *nif, int family, const ip_addr_
     if (*err == ERR_OK) {
       /* RFC 6298's initial RTO of 1 s, as Linux has, not lwIP's fixed 3 s: a lost SYN (or a
        * suppressed ICMP error) costs a second, not three. */
-      pcb->rto = pcb->sv = (s16_t)(1000 / TCP_SLOW_INTERVAL);
+      pcb->rto = pcb->sv = (s16_t)(SYN_RTO_MS / TCP_SLOW_INTERVAL);
       return pcb;
     }
     tcp_arg(pcb, NULL);

@@ -534,6 +534,19 @@ def test_reply_timeout(topo):
         f"0x06 after {r.elapsed:.2f} s, ConnectTimeout = {CONNECT_TIMEOUT}\n{topo.logs()}")
 
 
+def test_reply_timeout_beyond_lwips_syn_retries(lab):
+    """A ConnectTimeout longer than lwIP's own SYN retransmissions once lasted (~7 s, resent every
+    second): the connect is still waiting when ConnectTimeout ends, and the reply is 0x06 then,
+    not earlier."""
+    long_timeout = 12
+    topo = cl.build_topology(lab, socks=cl.socks_section(connect_timeout=long_timeout,
+                                                         tunnel_wait=TUNNEL_WAIT))
+    r = socks5(topo.c, BLACKHOLE, HTTP_PORT, timeout=long_timeout + 15)
+    assert r.rep == 0x06, f"{r}\n{topo.logs()}"
+    assert long_timeout - 0.5 <= r.elapsed <= long_timeout + 2, (
+        f"0x06 after {r.elapsed:.2f} s, ConnectTimeout = {long_timeout}\n{topo.logs()}")
+
+
 @BOTH_SERVERS
 def test_reply_tunnel_down(topo):
     """The server stopped: a new CONNECT gets 0x01 (general failure: tunnel down) within
