@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 
 import clientlab as cl  # noqa: E402
 import netns  # noqa: E402
-from test_quic_transport import build  # noqa: E402
+from test_quic_transport import METRICS_PORT, build  # noqa: E402
 
 DELAY = {"both.delay_ms": 5}
 KINDS = {
@@ -46,6 +46,14 @@ def sender_figures(topo):
             "awgproxy_repair_total")
     return ", ".join(line.replace("awgproxy_", "") for line in r.stdout.splitlines()
                      if line.startswith(keep))
+
+
+def receiver_figures(topo):
+    """What the client, the download's receiver, counted of the tunnel's repair."""
+    r = topo.c.run(["curl", "-sS", "--max-time", "5", f"http://127.0.0.1:{METRICS_PORT}/metrics"],
+                   check=False)
+    return ", ".join(line.replace("awgproxy_", "") for line in r.stdout.splitlines()
+                     if line.startswith("awgproxy_repair_total"))
 
 
 def download(lab, topo, mb):
@@ -79,4 +87,5 @@ def test_download(tmp_path, case):
             topo.wait_quic(timeout=30)
         took = download(lab, topo, mb)
         print(f"\nRESULT {case}: {mb} MiB in {took:.1f} s = {mb / took:.2f} MiB/s; "
-              f"relay {topo.relay.stats()}; server (the sender) {sender_figures(topo)}")
+              f"relay {topo.relay.stats()}; server (the sender) {sender_figures(topo)}; "
+              f"client (the receiver) {receiver_figures(topo)}")

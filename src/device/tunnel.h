@@ -85,6 +85,7 @@ typedef struct {
    * because their losses came from a queue, and GIVEUPs heard from the peer. */
   uint64_t repair_nacks_sent, repair_asked, repair_filled, gaps_given_up;
   uint64_t repair_resent, repair_refused, repair_congestion, repair_giveups_heard;
+  uint64_t fec_parity_sent, fec_recovered; /* tunnel_fec.h */
   /* Seconds from sending an initiation to consuming its response (our side initiating). */
   obs_hist handshake_duration;
   /* Sharded server: datagrams handed to the owning sibling worker, and taken from siblings. */

@@ -10,6 +10,7 @@
 #include "device/allowedips.h"
 #include "device/ipstack.h"
 #include "device/tunnel.h"
+#include "device/tunnel_fec.h"
 #include "device/tunnel_reorder.h"
 #include "device/udp_io.h"
 #include "wg/device.h"
@@ -75,6 +76,12 @@ typedef struct tun_peer {
   tun_loss_delay loss_delay;  /* NACK delays: congestion is not repaired (tunnel_repair.h) */
   uint64_t path_rtt_ns;       /* the last handshake's round trip, 0 = unknown */
   tun_repair_ring repair_ring;
+  /* Parity for single losses (tunnel_fec.h): the peer said it takes them (HELLO), we send them
+   * until fec_until_ms (the loop's clock) after the last NACK for random loss. */
+  bool peer_fec;
+  uint32_t fec_until_ms;
+  tun_fec_tx fec_tx;
+  tun_fec_rx fec_rx;
   uint64_t response_sent; /* monotonic ns our latest handshake response went out, 0 = none */
   uint64_t hop_at;        /* monotonic ns of the next port hop (tunnel_hop.h), 0 = none */
   unsigned handles_open;  /* the timer, plus a getaddrinfo still running */
@@ -169,6 +176,9 @@ void tun_repair_on_session_end(tun_peer *p);
 void tun_update_inbound_trust(tunnel *t);
 /* A handshake with p completed: say HELLO when it is ours to start. */
 void tun_repair_on_handshake(tun_peer *p);
+/* Whether the datagrams sealed now get parity (tunnel_fec.h): the peer takes it and lately lost
+ * datagrams at random. */
+bool tun_fec_wanted(const tun_peer *p);
 /* The reorder buffer asks p for missing counters. */
 void tun_repair_send_nack(void *peer, uint32_t keypair, const tun_nack_run *runs, size_t n);
 /* A transport datagram (index and counter as in its header) is about to go into the send batch:

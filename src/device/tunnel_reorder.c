@@ -274,6 +274,12 @@ void tun_reorder_input(tun_reorder *r, uint32_t keypair, uint64_t counter, const
   deliver(r, pkt, len);
 }
 
+bool tun_reorder_missing(const tun_reorder *r, uint32_t keypair, uint64_t counter) {
+  if (!r->active || keypair != r->keypair || counter < r->next) return false;
+  if (counter >= r->top) return true;
+  return r->pool && !r->slots[counter % r->nslots].held;
+}
+
 void tun_reorder_abandon(tun_reorder *r, uint32_t keypair, const tun_nack_run *runs, size_t n) {
   if (!r->active || keypair != r->keypair || !r->held) return;
   for (size_t i = 0; i < n; i++) {

@@ -73,6 +73,9 @@ void tun_reorder_init(tun_reorder *r, size_t slot_size, tun_reorder_fn deliver, 
  * taken elsewhere after authentication, still takes its counter) is delivered now or held. */
 void tun_reorder_input(tun_reorder *r, uint32_t keypair, uint64_t counter, const uint8_t *pkt,
                        size_t len, uint64_t now);
+/* Whether counter of keypair is still wanted: neither delivered, held nor given up (a counter
+ * beyond everything seen so far is). */
+bool tun_reorder_missing(const tun_reorder *r, uint32_t keypair, uint64_t counter);
 /* Gives up gaps whose hold ran out and sends the NACKs that are due (from the peer's timer). */
 void tun_reorder_expire(tun_reorder *r, uint64_t now);
 /* The peer will not resend these counters of keypair (a GIVEUP): each one still missing is given

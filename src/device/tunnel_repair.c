@@ -9,7 +9,7 @@
 size_t tun_ctl_hello(uint8_t out[4], bool reply) {
   out[0] = TUN_CTL_HELLO;
   out[1] = TUN_CTL_VERSION;
-  out[2] = reply ? TUN_CTL_HELLO_REPLY : 0;
+  out[2] = (uint8_t)((reply ? TUN_CTL_HELLO_REPLY : 0) | TUN_CTL_HELLO_FEC);
   out[3] = 0;
   return 4;
 }

@@ -41,6 +41,7 @@
 #define TUN_CTL_GIVEUP 0xF2
 #define TUN_CTL_VERSION 1
 #define TUN_CTL_HELLO_REPLY 0x01
+#define TUN_CTL_HELLO_FEC 0x02 /* the sender takes PARITY messages (tunnel_fec.h) */
 #define TUN_NACK_MAX_RUNS 64
 #define TUN_NACK_MAX_RUN_LEN 256
 #define TUN_CTL_MAX (8 + TUN_NACK_MAX_RUNS * 10)

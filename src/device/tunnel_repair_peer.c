@@ -35,6 +35,9 @@ static void repair_on(tun_peer *p) {
 }
 
 static void repair_off(tun_peer *p) {
+  p->peer_fec = false;
+  tun_fec_tx_free(&p->fec_tx);
+  tun_fec_rx_free(&p->fec_rx);
   if (!p->repair_on) return;
   p->repair_on = false;
   tun_reorder_set_repair(&p->reorder, false);
@@ -122,6 +125,9 @@ static void send_runs(tun_peer *p, uint8_t type, uint32_t index, const tun_nack_
 static void answer_nack(tun_peer *p, const tun_ctl_msg *m) {
   bool congested = lost_to_congestion(p, m);
   if (congested) p->t->stats.repair_congestion++;
+  /* Random loss: parity for the next seconds saves the next single losses a round trip. A queue
+   * would only overflow sooner with it. */
+  p->fec_until_ms = now_ms(p) + (congested ? 0 : TUN_FEC_ACTIVE_MS);
   tun_nack_run refused[TUN_NACK_MAX_RUNS];
   size_t n = 0;
   for (size_t i = 0; i < m->n_runs; i++)
@@ -147,6 +153,8 @@ void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len) {
   if (m.type == TUN_CTL_HELLO) {
     p->hellos_unanswered = 0;
     repair_on(p);
+    if (p->repair_on && (m.flags & TUN_CTL_HELLO_FEC) && !p->peer_fec)
+      p->peer_fec = tun_fec_tx_init(&p->fec_tx, p->t->mtu) == 0;
     if (!(m.flags & TUN_CTL_HELLO_REPLY)) send_hello(p, true);
     return;
   }
@@ -157,6 +165,10 @@ void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len) {
     return;
   }
   if (p->has_endpoint) answer_nack(p, &m);
+}
+
+bool tun_fec_wanted(const tun_peer *p) {
+  return p->peer_fec && (int32_t)(p->fec_until_ms - now_ms(p)) > 0;
 }
 
 void tun_repair_send_nack(void *peer, uint32_t keypair, const tun_nack_run *runs, size_t n) {

@@ -270,6 +270,23 @@ static size_t inner_len(const uint8_t *pkt, size_t len, int *family, const uint8
   return n <= len ? n : 0;
 }
 
+/* A packet rebuilt from a block's parity (tunnel_fec.h) goes where the lost datagram would have:
+ * checked as that one would have been, its counter marked seen, into the reorder buffer. */
+static void fec_deliver(tunnel *t, tun_peer *p, uint32_t keypair, const tun_fec_recovered *rec,
+                        uint64_t now) {
+  if (!tun_reorder_missing(&p->reorder, keypair, rec->counter)) return; /* it came after all */
+  size_t n = 0;
+  if (rec->len) {
+    int family = 0;
+    const uint8_t *src = NULL;
+    n = inner_len(rec->pkt, rec->len, &family, &src);
+    if (n != rec->len || allowedips_lookup(&t->aip, family, src) != p) return;
+  }
+  if (!wg_device_mark_received(&t->dev, keypair, rec->counter)) return;
+  t->stats.fec_recovered++;
+  tun_reorder_input(&p->reorder, keypair, rec->counter, rec->pkt, n, now);
+}
+
 static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoint *from, int bare,
                          size_t wire_len) {
   uint64_t now = tun_now();
@@ -305,10 +322,17 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoi
     handshake_completed(p, "responder");
   }
   size_t n = 0;
+  const uint8_t *pt = msg + WG_DATA_PAYLOAD;
+  tun_fec_recovered rec;
+  bool recovered = false;
   /* An empty plaintext, or one starting with a zero byte (an AWG 3.x padded keepalive, spec R33:
    * no IP packet starts with version 0). */
-  if (pt_len == 0 || msg[WG_DATA_PAYLOAD] == 0) {
+  if (pt_len == 0 || pt[0] == 0) {
     LOG_D("rx", "keepalive", "peer", p->fp, NULL);
+  } else if (pt[0] == TUN_CTL_PARITY) {
+    if (p->repair_on)
+      recovered =
+          tun_fec_rx_parity(&p->fec_rx, keypair, counter, pt, pt_len, t->mtu, now, &rec) == 1;
   } else if (tun_ctl_is(msg + WG_DATA_PAYLOAD, pt_len)) {
     tun_repair_on_control(p, msg + WG_DATA_PAYLOAD, pt_len); /* takes its counter, below */
   } else {
@@ -329,7 +353,13 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoi
    * packets wait in order too (the hook sees them in deliver_in_order). */
   if (n && !p->repair_on && t->inner_hook && t->inner_hook(t->inner_ctx, msg + WG_DATA_PAYLOAD, n))
     n = 0;
+  /* Every datagram counts in its parity block as the sender counted it, whatever became of it
+   * here (the parity itself excepted). */
+  if (p->repair_on && !(pt_len && pt[0] == TUN_CTL_PARITY))
+    recovered = tun_fec_rx_add(&p->fec_rx, keypair, counter, pt,
+                               tun_fec_cover_len(pt, pt_len, false), now, &rec);
   tun_reorder_input(&p->reorder, keypair, counter, msg + WG_DATA_PAYLOAD, n, now);
+  if (recovered) fec_deliver(t, p, keypair, &rec, now);
   tun_flush_staged(p);
   tun_service_peer(p);
 }

@@ -70,6 +70,10 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   p->udp_window = awg3_window_after_send(p->udp_window, s4 + WG_TRANSPORT_MIN + pt_len);
   carrier_commit(c, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
   t->packets_sent++;
+  /* The block's parity right behind its last covered packet, with the next counter (its own
+   * seal adds nothing to the block: it sits in the parity's place). */
+  size_t parity = tun_fec_tx_add(&p->fec_tx, index, counter, pt, pt_len, tun_fec_wanted(p));
+  if (parity && seal_and_send(p, p->fec_tx.out, parity) == WG_OK) t->stats.fec_parity_sent++;
   return WG_OK;
 }
 

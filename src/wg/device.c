@@ -102,6 +102,13 @@ wg_result wg_device_consume_cookie_reply(wg_device *d, const uint8_t *msg, size_
   return wg_cookie_consume_reply(&e->peer->cookie, msg, len, now);
 }
 
+bool wg_device_mark_received(wg_device *d, uint32_t index, uint64_t counter) {
+  wg_index_entry *e = wg_index_lookup(&d->index, index, WG_INDEX_KEYPAIR);
+  if (!e) return false;
+  wg_keypair *kp = e->obj;
+  return wg_replay_update(&kp->replay, counter, d->tunables.reject_after_messages);
+}
+
 wg_result wg_device_decrypt(wg_device *d, uint8_t *msg, size_t len, uint64_t now, wg_peer **peer,
                             size_t *pt_len) {
   wg_index_entry *e;

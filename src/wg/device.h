@@ -73,6 +73,11 @@ wg_result wg_device_create_cookie_reply(wg_device *d, uint32_t type, const uint8
 wg_result wg_device_consume_cookie_reply(wg_device *d, const uint8_t *msg, size_t len, uint64_t now,
                                          struct wg_peer **peer);
 
+/* A transport packet of keypair index with counter was rebuilt from others (tunnel_fec.h) rather
+ * than decrypted: marks the counter seen, so that the datagram itself is dropped as a replay if it
+ * comes after all. False when the counter was seen already, is too old, or the index unknown. */
+bool wg_device_mark_received(wg_device *d, uint32_t index, uint64_t counter);
+
 /* A transport message (>= 32 bytes), decrypted in place: on WG_OK the padded plaintext is at
  * msg + 16, *pt_len bytes (0 = keepalive; the caller trims the padding using the inner IP
  * header). Confirms a responder's new session on its first packet. */
