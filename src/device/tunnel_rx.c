@@ -322,7 +322,7 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoi
     handshake_completed(p, "responder");
   }
   size_t n = 0;
-  const uint8_t *pt = msg + WG_DATA_PAYLOAD;
+  const uint8_t *pt = msg + WG_DATA_PAYLOAD; /* the plaintext, pt_len bytes with padding */
   tun_fec_recovered rec;
   bool recovered = false;
   /* An empty plaintext, or one starting with a zero byte (an AWG 3.x padded keepalive, spec R33:
@@ -333,12 +333,12 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoi
     if (p->repair_on)
       recovered =
           tun_fec_rx_parity(&p->fec_rx, keypair, counter, pt, pt_len, t->mtu, now, &rec) == 1;
-  } else if (tun_ctl_is(msg + WG_DATA_PAYLOAD, pt_len)) {
-    tun_repair_on_control(p, msg + WG_DATA_PAYLOAD, pt_len); /* takes its counter, below */
+  } else if (tun_ctl_is(pt, pt_len)) {
+    tun_repair_on_control(p, pt, pt_len); /* takes its counter, below */
   } else {
     int family = 0;
     const uint8_t *src = NULL;
-    n = inner_len(msg + WG_DATA_PAYLOAD, pt_len, &family, &src);
+    n = inner_len(pt, pt_len, &family, &src);
     if (!n) {
       drop(t, TUN_DROP_NOT_IP, "transport", from, len, "not an IP packet");
     } else if (allowedips_lookup(&t->aip, family, src) != p) {
@@ -351,14 +351,13 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoi
    * congestion responses to reordering, and holding them would only delay its loss recovery);
    * lwIP's TCP gets them back in order. With repair a loss is repaired below QUIC, so its
    * packets wait in order too (the hook sees them in deliver_in_order). */
-  if (n && !p->repair_on && t->inner_hook && t->inner_hook(t->inner_ctx, msg + WG_DATA_PAYLOAD, n))
-    n = 0;
+  if (n && !p->repair_on && t->inner_hook && t->inner_hook(t->inner_ctx, pt, n)) n = 0;
   /* Every datagram counts in its parity block as the sender counted it, whatever became of it
    * here (the parity itself excepted). */
-  if (p->repair_on && !(pt_len && pt[0] == TUN_CTL_PARITY))
+  if (p->repair_on && tun_fec_rx_on(&p->fec_rx) && !(pt_len && pt[0] == TUN_CTL_PARITY))
     recovered = tun_fec_rx_add(&p->fec_rx, keypair, counter, pt,
                                tun_fec_cover_len(pt, pt_len, false), now, &rec);
-  tun_reorder_input(&p->reorder, keypair, counter, msg + WG_DATA_PAYLOAD, n, now);
+  tun_reorder_input(&p->reorder, keypair, counter, pt, n, now);
   if (recovered) fec_deliver(t, p, keypair, &rec, now);
   tun_flush_staged(p);
   tun_service_peer(p);
