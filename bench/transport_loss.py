@@ -2,11 +2,11 @@
 impairment relay (tests/impair): the by-hand probe behind docs/benchmarks.md's "What limits A3"
 table. Each case is TRANSPORT-CONGESTION-KIND, e.g. quic-cubic-lossy:
   TRANSPORT  quic | ip            ([Peer] Transport)
-  CONGESTION cubic | bbr | reno   ([Peer] Congestion; ignored by ip)
+  CONGESTION bbr | cubic | reno   ([Peer] Congestion on both ends; ignored by ip)
   KIND       clean | lossy | lossonly | reorderonly   (all with 5 ms delay each way;
              lossy = 2 % loss + 5 % reordering held 5 ms, each way)
 
-  sudo CASES=quic-cubic-clean,quic-cubic-lossy MB=30 \
+  sudo CASES=quic-bbr-clean,quic-bbr-lossy MB=30 \
        /usr/bin/python3 -m pytest -q -s -p no:cacheprovider bench/transport_loss.py | grep RESULT
 
 AWGPROXY_BIN selects the binary (default build/awgproxy). The target serves MB MiB of random
@@ -32,7 +32,7 @@ KINDS = {
     "lossonly": {**DELAY, "both.loss": 0.02},
     "reorderonly": {**DELAY, "both.reorder": 0.05, "both.reorder_ms": 5},
 }
-CASES = os.environ.get("CASES", "quic-cubic-clean,quic-cubic-lossy").split(",")
+CASES = os.environ.get("CASES", "quic-bbr-clean,quic-bbr-lossy").split(",")
 
 
 SERVER_METRICS = 9500  # on S's loopback
@@ -82,7 +82,9 @@ def test_download(tmp_path, case):
     with netns.open_lab(tmp_path, tools=("curl",)) as lab:
         topo = build(lab, transport=transport, log_level="info", impair=KINDS[kind],
                      congestion=cc, server_log_level="info",
-                     server_extra=f"\n[Metrics]\nListen = 127.0.0.1:{SERVER_METRICS}\n")
+                     # the server's [Peer] (the client's): the downloads' controller
+                     server_extra=f"Congestion = {cc}\n"
+                                  f"\n[Metrics]\nListen = 127.0.0.1:{SERVER_METRICS}\n")
         if transport == "quic":
             topo.wait_quic(timeout=30)
         took = download(lab, topo, mb)

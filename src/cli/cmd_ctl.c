@@ -331,9 +331,9 @@ static void print_peer(const json_value *p, bool detail) {
   if (transport && q) {
     char cwnd[32];
     human_bytes(json_get_number(q, "cwnd", 0), cwnd, sizeof cwnd);
-    printf("  transport: quic (rtt %.1f ms, cwnd %s, %.0f packets sent, %.0f lost)\n",
-           json_get_number(q, "rtt_ms", 0), cwnd, json_get_number(q, "packets_sent", 0),
-           json_get_number(q, "packets_lost", 0));
+    printf("  transport: quic (%s, rtt %.1f ms, cwnd %s, %.0f packets sent, %.0f lost)\n",
+           json_get_string(q, "congestion", "?"), json_get_number(q, "rtt_ms", 0), cwnd,
+           json_get_number(q, "packets_sent", 0), json_get_number(q, "packets_lost", 0));
   } else if (transport) {
     printf("  transport: %s\n", transport);
   }

@@ -62,8 +62,10 @@ typedef struct {
 
 /* [Peer] Transport: how streams reach the server (docs/spec/quic-transport.md). */
 typedef enum { CFG_TRANSPORT_AUTO = 0, CFG_TRANSPORT_QUIC, CFG_TRANSPORT_IP } cfg_transport;
-/* [Peer] Congestion, for the QUIC transport. */
-typedef enum { CFG_CC_CUBIC = 0, CFG_CC_RENO, CFG_CC_BBR } cfg_congestion;
+/* [Peer] Congestion: the QUIC transport's congestion controller for what this end sends (a
+ * client's uploads, a server's downloads to that peer). Zero, the default, is BBR: under random
+ * loss it keeps more of the clean rate than CUBIC (docs/decisions.md). */
+typedef enum { CFG_CC_BBR = 0, CFG_CC_CUBIC, CFG_CC_RENO } cfg_congestion;
 #define CFG_DEFAULT_QUIC_PORT 443
 
 /* [Peer] Carrier: what carries the AWG datagrams to the server (docs/config-reference.md). */

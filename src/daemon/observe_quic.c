@@ -58,9 +58,9 @@ static void conn_object(obs_buf *b, const quic_conn_stats *s) {
                  ",\"quic\":{\"rtt_ms\":%.3f,\"min_rtt_ms\":%.3f,\"cwnd\":%" PRIu64
                  ",\"bytes_in_flight\":%" PRIu64 ",\"packets_sent\":%" PRIu64
                  ",\"packets_received\":%" PRIu64 ",\"packets_lost\":%" PRIu64
-                 ",\"streams\":%" PRIu64 "}",
+                 ",\"streams\":%" PRIu64 ",\"congestion\":\"%s\"}",
                  (double)s->rtt_ns / 1e6, (double)s->min_rtt_ns / 1e6, s->cwnd, s->bytes_in_flight,
-                 s->pkts_sent, s->pkts_recv, s->pkts_lost, s->streams_open);
+                 s->pkts_sent, s->pkts_recv, s->pkts_lost, s->streams_open, quic_cc_name(s->cc));
 }
 
 void quic_obs_peer_fields(obs_buf *b, const quic_client *qc, const exit_ctx *x, size_t i,

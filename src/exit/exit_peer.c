@@ -73,6 +73,9 @@ void exit_peer_put(exit_peer *p) {
 static void put_cb(void *p) { exit_peer_put(p); }
 
 bool exit_peer_gone(const exit_peer *p) { return p->gone; }
+cfg_congestion exit_peer_congestion(const exit_peer *p) {
+  return p->cfg ? p->cfg->congestion : CFG_CC_BBR;
+}
 const char *exit_peer_name(const exit_peer *p) { return p->fp; }
 bool exit_peer_learns(const exit_peer *p) { return p->cfg && p->cfg->n_allow_domains > 0; }
 

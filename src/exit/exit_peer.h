@@ -34,6 +34,8 @@ typedef struct exit_peer exit_peer;
 
 /* The peer whose AllowedIPs contain src; NULL when none does. */
 exit_peer *exit_peer_lookup(exit_ctx *x, const exit_addr *src);
+/* Its [Peer] Congestion: the controller of what the server sends it over QUIC. */
+cfg_congestion exit_peer_congestion(const exit_peer *p);
 /* True when the destination is allowed for p (NULL p: the server-wide policy only). name is the
  * destination's domain name when the flow asked for one (SOCKS5 domain, DNS), else NULL. */
 bool exit_permit(exit_ctx *x, exit_peer *p, const char *proto, const exit_addr *dst, uint16_t dport,

@@ -7,6 +7,7 @@
 #include "exit/exit_peer.h"
 #include "exit/exit_quic_udp.h"
 #include "exit/exit_socks_connect.h"
+#include "quic/quic_client.h"
 #include "quic/quic_conn.h"
 #include "quic/quic_ip.h"
 #include "quic/quic_metrics.h"
@@ -310,8 +311,10 @@ static void conn_new(struct exit_quic *eq, const quic_path_addrs *path, const ui
                      .ctx = c};
   c->flows = exit_quic_flows_new(x, p, flow_reply, c);
   char err[160];
+  quic_conn_opts opts = eq->opts;
+  opts.cc = quic_cc_of(exit_peer_congestion(p)); /* what the server sends: the downloads */
   c->qc = c->flows
-              ? quic_conn_server(x->loop, eq->tls, &eq->opts, &cb, path, pkt, len, err, sizeof err)
+              ? quic_conn_server(x->loop, eq->tls, &opts, &cb, path, pkt, len, err, sizeof err)
               : NULL;
   if (!c->qc) {
     LOG_D("quic", "connection_refused", "from", c->name, "reason", c->flows ? err : "no memory",

@@ -474,8 +474,8 @@ static bool make_path(quic_client *qc) {
   return true;
 }
 
-static quic_cc cc_of(cfg_congestion c) {
-  return c == CFG_CC_BBR ? QUIC_CC_BBR : c == CFG_CC_RENO ? QUIC_CC_RENO : QUIC_CC_CUBIC;
+quic_cc quic_cc_of(cfg_congestion c) {
+  return c == CFG_CC_CUBIC ? QUIC_CC_CUBIC : c == CFG_CC_RENO ? QUIC_CC_RENO : QUIC_CC_BBR;
 }
 
 quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const app_config *cfg,
@@ -507,7 +507,7 @@ quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const app_config *c
     return NULL;
   }
   quic_conn_opts_default(&qc->opts);
-  qc->opts.cc = cc_of(cfg->peers[0].congestion);
+  qc->opts.cc = quic_cc_of(cfg->peers[0].congestion);
   quic_conn_opts_windows(&qc->opts, cfg->peers[0].quic_stream_window,
                          cfg->peers[0].quic_conn_window);
   qc->opts.headroom = QUIC_IP_HEADROOM;

@@ -36,6 +36,9 @@ typedef enum {
   QUIC_ROUTE_PENDING, /* Transport = quic and no connection yet: wait for one */
 } quic_route;
 
+/* [Peer] Congestion as the QUIC layer names it (the client's and the server's). */
+quic_cc quic_cc_of(cfg_congestion c);
+
 /* NULL with err on failure; a client whose peer says Transport = ip gets an object that always
  * routes to ip. A dial waits up to tunnel_wait_ms for a connection ([Socks] TunnelWait), then up
  * to connect_timeout_ms for the server's answer ([Socks] ConnectTimeout: a timeout). */

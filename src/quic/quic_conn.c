@@ -17,9 +17,13 @@
 
 uint64_t qc_now(void) { return uv_hrtime(); }
 
+const char *quic_cc_name(quic_cc cc) {
+  return cc == QUIC_CC_CUBIC ? "cubic" : cc == QUIC_CC_RENO ? "reno" : "bbr";
+}
+
 void quic_conn_opts_default(quic_conn_opts *o) {
   memset(o, 0, sizeof *o);
-  o->cc = QUIC_CC_CUBIC;
+  o->cc = QUIC_CC_BBR;
   o->max_payload = 1380;
   o->headroom = 48;
   o->stream_window = 8u << 20;
@@ -309,9 +313,9 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server) {
 static void fill_settings(ngtcp2_settings *s, const quic_conn_opts *o) {
   ngtcp2_settings_default(s);
   s->initial_ts = qc_now();
-  s->cc_algo = o->cc == QUIC_CC_BBR    ? NGTCP2_CC_ALGO_BBR
+  s->cc_algo = o->cc == QUIC_CC_CUBIC  ? NGTCP2_CC_ALGO_CUBIC
                : o->cc == QUIC_CC_RENO ? NGTCP2_CC_ALGO_RENO
-                                       : NGTCP2_CC_ALGO_CUBIC;
+                                       : NGTCP2_CC_ALGO_BBR;
   s->max_tx_udp_payload_size = o->max_payload;
   s->no_tx_udp_payload_size_shaping = 1;
   s->no_pmtud = 1; /* the tunnel MTU is known */
@@ -751,6 +755,7 @@ void quic_conn_get_stats(const quic_conn *c, quic_conn_stats *out) {
     out->cwnd = ci.cwnd;
     out->bytes_in_flight = ci.bytes_in_flight;
   }
+  out->cc = c->opts.cc;
   out->pkts_sent = c->pkts_sent;
   out->pkts_lost = c->pkts_lost;
   list_node *it, *tmp;

@@ -28,7 +28,9 @@ typedef struct {
   size_t len;
 } quic_pkt;
 
-typedef enum { QUIC_CC_CUBIC = 0, QUIC_CC_RENO, QUIC_CC_BBR } quic_cc;
+typedef enum { QUIC_CC_BBR = 0, QUIC_CC_CUBIC, QUIC_CC_RENO } quic_cc;
+/* "bbr", "cubic" or "reno", as [Peer] Congestion spells them. */
+const char *quic_cc_name(quic_cc cc);
 
 typedef struct {
   quic_cc cc;
@@ -115,6 +117,7 @@ typedef struct {
   uint64_t pkts_sent, pkts_recv;
   uint64_t pkts_lost; /* packets carrying stream data declared lost (spurious ones included) */
   uint64_t streams_open;
+  quic_cc cc; /* the congestion controller of what this end sends */
   uint64_t dgrams_sent, dgrams_recv, dgrams_dropped;
 } quic_conn_stats;
 void quic_conn_get_stats(const quic_conn *c, quic_conn_stats *out);

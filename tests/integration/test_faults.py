@@ -153,8 +153,9 @@ def test_throttled_udp(lab, transport):
                                  topo.logs())
     if wire < 0.9 * THROTTLE_RATE:
         # Known gap (issue 10): the ip path (lwIP's Reno without pacing, four connections'
-        # bursts into one 50 ms queue: 3-8 % overflow) uses 50-72 % of the wire; QUIC 85-94 %
-        # (slow start and the QUIC handshake count in the elapsed time; less when the machine is
+        # bursts into one 50 ms queue: 3-8 % overflow) uses 50-72 % of the wire; QUIC 87-89 %
+        # with BBR, the default (92-93 % with CUBIC, which does worse under random loss; slow
+        # start and the QUIC handshake count in the elapsed time; less when the machine is
         # busy). The checks above still hold.
         pytest.xfail(f"{transport}: {wire / THROTTLE_RATE:.0%} of the limit on the wire, under "
                      "the 90 % target (see the comment)")

@@ -175,6 +175,7 @@ def test_curl_matrix_over_quic(qtopo):
     assert topo.transport_now() == "quic", topo.status()
     peer = topo.status()["peers"][0]
     assert peer["quic"]["rtt_ms"] > 0 and peer["quic"]["cwnd"] > 0, peer
+    assert peer["quic"]["congestion"] == "bbr", peer  # the default
     ok0, before = topo.result("ok"), server_streams(topo)
     n = 0
     for mode in ("socks5", "socks5-hostname", "socks4", "socks4a"):
@@ -191,8 +192,26 @@ def test_curl_matrix_over_quic(qtopo):
     assert f"dst={TARGET_NAME}:80" in topo.server.log()  # the server resolved the name
     # `awgproxy ctl status` prints the transport with QUIC's figures
     r = ctl("-s", f"{topo.ctl_dir}/ctl.sock", "status")
-    assert re.search(r"transport: quic \(rtt [0-9.]+ ms, cwnd .+ packets sent, \d+ lost\)",
+    assert re.search(r"transport: quic \(bbr, rtt [0-9.]+ ms, cwnd .+ packets sent, \d+ lost\)",
                      r.stdout), r.stdout
+
+
+def test_congestion_is_chosen_by_each_sender(lab):
+    """[Peer] Congestion sets the controller of what that end sends: the client's for its
+    uploads, the server's (in its [Peer] for the client) for the downloads to that peer. Both ends
+    say which one runs in their status."""
+    sdir = tempfile.mkdtemp(prefix="awgs", dir="/tmp")  # short: unix socket paths
+    topo = build(lab, congestion="cubic",
+                 server_extra=f"Congestion = reno\n\n[Control]\nListen = {sdir}/ctl.sock\n")
+    topo.c.on_close(lambda: shutil.rmtree(sdir, ignore_errors=True))
+    topo.wait_quic()
+    r = topo.curl(f"http://{T_HTTP}/", "--socks5", PROXY)
+    assert r.returncode == 0 and r.stdout.encode() == HTTP_BODY, (r.stderr, topo.logs())
+    assert topo.status()["peers"][0]["quic"]["congestion"] == "cubic", topo.status()
+    r = ctl("-s", f"{sdir}/ctl.sock", "--json", "status")
+    assert r.returncode == 0, (r.stderr, topo.logs())
+    peers = json.loads(r.stdout)["peers"]
+    assert peers[0]["transport"] == "quic" and peers[0]["quic"]["congestion"] == "reno", peers
 
 
 def test_pysocks_and_ncat_over_quic(qtopo):
