@@ -6,9 +6,9 @@
 #include "util/bytes.h"
 
 #define LAST (TUN_FEC_K - 1) /* the parity's place in a block */
-#define ALL_COVERED ((uint16_t)((1u << LAST) - 1))
+#define ALL_COVERED ((uint32_t)((1u << LAST) - 1))
 
-_Static_assert(TUN_FEC_K <= 16, "a block's arrivals are a 16-bit mask");
+_Static_assert(TUN_FEC_K <= 32, "a block's arrivals are a 32-bit mask");
 
 long tun_fec_cover_len(const uint8_t *pt, size_t len, bool exact) {
   if (!len || (pt[0] >> 4 != 4 && pt[0] >> 4 != 6)) return 0; /* keepalive, control, padding */
@@ -145,7 +145,7 @@ static void rx_xor(tun_fec_rx *f, tun_fec_rx_block *b, const uint8_t *src, size_
 /* With the parity and all covered packets but one: that one is what is left in the XOR. */
 static bool try_recover(tun_fec_rx *f, tun_fec_rx_block *b, tun_fec_recovered *out) {
   if (b->done || b->bad || !(b->got & (1u << LAST))) return false;
-  uint16_t missing = (uint16_t)(~b->got & ALL_COVERED);
+  uint32_t missing = ~b->got & ALL_COVERED;
   if (!missing) {
     b->done = true;
     return false;
@@ -178,7 +178,7 @@ bool tun_fec_rx_add(tun_fec_rx *f, uint32_t index, uint64_t counter, const uint8
   if (pos == LAST) return false; /* the parity's place, taken by an ordinary packet */
   tun_fec_rx_block *b = rx_block(f, index, counter - pos);
   if (!b || b->done || (b->got & (1u << pos))) return false;
-  b->got |= (uint16_t)(1u << pos);
+  b->got |= 1u << pos;
   if (cover < 0 || (size_t)cover > f->cap) {
     b->bad = true;
     return false;
@@ -202,7 +202,7 @@ int tun_fec_rx_parity(tun_fec_rx *f, uint32_t index, uint64_t counter, const uin
   f->last_parity_ns = now_ns;
   tun_fec_rx_block *b = rx_block(f, index, first);
   if (!b || b->done || (b->got & (1u << LAST))) return 0;
-  b->got |= (uint16_t)(1u << LAST);
+  b->got |= 1u << LAST;
   b->parity_len = (uint16_t)n;
   rx_xor(f, b, msg + TUN_FEC_HEADER, n);
   b->len_xor ^= (uint16_t)(msg[2] << 8 | msg[3]);

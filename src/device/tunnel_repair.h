@@ -41,7 +41,9 @@
 #define TUN_CTL_GIVEUP 0xF2
 #define TUN_CTL_VERSION 1
 #define TUN_CTL_HELLO_REPLY 0x01
-#define TUN_CTL_HELLO_FEC 0x02 /* the sender takes PARITY messages (tunnel_fec.h) */
+/* The sender takes PARITY messages with blocks of TUN_FEC_K = 32 (tunnel_fec.h). 0x02 said blocks
+ * of 16 (ae0ea51 to 5e1a2ee): such a peer gets no parity, and its parities are refused here. */
+#define TUN_CTL_HELLO_FEC 0x04
 #define TUN_NACK_MAX_RUNS 64
 #define TUN_NACK_MAX_RUN_LEN 256
 #define TUN_CTL_MAX (8 + TUN_NACK_MAX_RUNS * 10)
