@@ -313,9 +313,8 @@ static void conn_new(struct exit_quic *eq, const quic_path_addrs *path, const ui
   char err[160];
   quic_conn_opts opts = eq->opts;
   opts.cc = quic_cc_of(exit_peer_congestion(p)); /* what the server sends: the downloads */
-  c->qc = c->flows
-              ? quic_conn_server(x->loop, eq->tls, &opts, &cb, path, pkt, len, err, sizeof err)
-              : NULL;
+  c->qc = c->flows ? quic_conn_server(x->loop, eq->tls, &opts, &cb, path, pkt, len, err, sizeof err)
+                   : NULL;
   if (!c->qc) {
     LOG_D("quic", "connection_refused", "from", c->name, "reason", c->flows ? err : "no memory",
           NULL);
