@@ -71,6 +71,7 @@ PATHS = {
     "A2": "awgproxy client -> awgproxy server, Transport = ip (lwIP)",
     "A3": "awgproxy client -> awgproxy server, Transport = quic",
     "A3t": "A3 with QuicProtection = tunnel (1-RTT packets protected by the tunnel alone, ALPN awgproxy/3)",
+    "A3f": "A3 with [Socks] FastOpen = on (success answered at once, as ss-local does)",
     "A2s": "A2 over the TLS carrier (Carrier = tls: the tunnel's datagrams inside TLS over TCP)",
     "A3s": "A3 over the TLS carrier (Carrier = tls)",
     "A2i": "A2 through the impairment relay",
@@ -80,10 +81,10 @@ PATHS = {
     "W": "kernel TCP over wireguard-go -> wireguard-go",
     "Wi": "W through the impairment relay (issue 10's anchor for the ip path)",
 }
-ORDER = ("A", "A2", "A3", "A3t", "A2s", "A3s", "A2i", "A3i", "B", "C", "W", "Wi")
+ORDER = ("A", "A2", "A3", "A3t", "A3f", "A2s", "A3s", "A2i", "A3i", "B", "C", "W", "Wi")
 PROXY_ADDR = {"A": "127.0.0.1:1080", "A2": "127.0.0.1:1082", "A3": "127.0.0.1:1083",
               "A2i": "127.0.0.1:1084", "A3i": "127.0.0.1:1085", "A3t": "127.0.0.1:1086",
-              "A2s": "127.0.0.1:1087", "A3s": "127.0.0.1:1088",
+              "A2s": "127.0.0.1:1087", "A3s": "127.0.0.1:1088", "A3f": "127.0.0.1:1089",
               "B": "127.0.0.1:1081",
               "C": None, "W": None, "Wi": None}
 TARGET_OF = {"W": T_IP_W, "Wi": T_IP_WI}
@@ -92,7 +93,7 @@ TARGET_OF = {"W": T_IP_W, "Wi": T_IP_WI}
 AWG_SERVER_PATHS = {"A2": ("ip", "10.67.0.2"), "A3": ("quic", "10.67.0.3"),
                     "A2i": ("ip", "10.67.0.4"), "A3i": ("quic", "10.67.0.5"),
                     "A3t": ("quic", "10.67.0.6"), "A2s": ("ip", "10.67.0.7"),
-                    "A3s": ("quic", "10.67.0.8")}
+                    "A3s": ("quic", "10.67.0.8"), "A3f": ("quic", "10.67.0.9")}
 # The TLS-carried paths have a server of their own: [Server] TlsListen runs one worker, and the
 # UDP paths' server keeps its default worker count.
 TLS_PATHS = ("A2s", "A3s")
@@ -276,7 +277,8 @@ class Bench:
                             + ("QuicProtection = tunnel\n" if p == "A3t" else "")
                             + (f"TlsEndpoint = {S_IP}:{AWGS_TLS_PORT}\nCarrier = tls\n"
                                if p in TLS_PATHS else "") + "\n"
-                            f"[Socks]\nListen = {PROXY_ADDR[p]}\n")
+                            f"[Socks]\nListen = {PROXY_ADDR[p]}\n"
+                            + ("FastOpen = on\n" if p == "A3f" else ""))
         server = netns.awgproxy(s, "server", conf_s, binary=a.binary, log_level="info",
                                 name=name)
         try:
@@ -550,7 +552,7 @@ class Bench:
             ratio_cols.append(("A", "C", "A / C"))
         for x, y in (("A2", "B"), ("A3", "B"), ("A3", "A2"), ("A2i", "A2"), ("A3i", "A3"),
                      ("A3i", "A2i"), ("Wi", "W"), ("A2i", "Wi"), ("A3i", "Wi"), ("A2s", "B"),
-                     ("A3s", "B"), ("A3s", "A3"), ("A2s", "A2")):
+                     ("A3s", "B"), ("A3s", "A3"), ("A2s", "A2"), ("A3f", "B")):
             if x in cols and y in cols and x not in self.pending and y not in self.pending:
                 ratio_cols.append((x, y, f"{x} / {y}"))
         head += [r[2] for r in ratio_cols]

@@ -10,6 +10,8 @@
 #           A3  the same with Transport = quic (one QUIC connection inside the tunnel)
 #           A2s, A3s  A2 / A3 over the TLS carrier (Carrier = tls, a server of their own with
 #               [Server] TlsListen): the tunnel's datagrams inside one TLS connection over TCP
+#           A3f A3 with [Socks] FastOpen = on: SOCKS success at once, the first bytes ride
+#               with the request (what ss-local does)
 #           A3t A3 with QuicProtection = tunnel: 1-RTT packets protected by the tunnel alone
 #               (ALPN awgproxy/3, opt-in), against A3's QUIC AES-GCM inside the tunnel
 #               A2 and A3 set every AmneziaWG obfuscation parameter (Jc/Jmin/Jmax, S1-S4, H1-H4
@@ -28,7 +30,7 @@
 #   --reps N         runs per measurement (default 3)
 #   --cps-seconds S  length of each connections/s run (default 10)
 #   --idle N         idle streams for the RSS figure (default 1000)
-#   --paths A,B,...  subset of A,A2,A3,A3t,A2s,A3s,B,C,W (default A,A2,A3,B,C,W)
+#   --paths A,B,...  subset of A,A2,A3,A3t,A3f,A2s,A3s,B,C,W (default A,A2,A3,B,C,W)
 #   --impair SPEC    also A2i / A3i through the UDP impairment relay, SPEC e.g.
 #                    'loss=0.02,reorder=0.05,delay_ms=5' (each key on both directions; B cannot
 #                    be impaired: its proxy-to-proxy leg is TCP, the relay UDP-only, no netem here)
