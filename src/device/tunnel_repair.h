@@ -42,7 +42,7 @@
 #define TUN_CTL_VERSION 1
 #define TUN_CTL_HELLO_REPLY 0x01
 /* The sender takes PARITY messages with blocks of TUN_FEC_K = 32 (tunnel_fec.h). 0x02 said blocks
- * of 16 (ae0ea51 to 5e1a2ee): such a peer gets no parity, and its parities are refused here. */
+ * of 16 (4e10726 to 5e1a2ee): such a peer gets no parity, and its parities are refused here. */
 #define TUN_CTL_HELLO_FEC 0x04
 #define TUN_NACK_MAX_RUNS 64
 #define TUN_NACK_MAX_RUN_LEN 256
