@@ -483,21 +483,28 @@ class Bench:
                and (with_impaired or p not in IMPAIRED)]
         return [p for p in out if p in self.proc] if proxied_only else out
 
-    def run_perf(self, path):
-        """perf record on awgproxy client (path A, A2 or A3) during a bulk download."""
+    def run_perf(self, path, direction):
+        """perf record on the proxy client of PATH (awgproxy, or ss-local for B) during one
+        bulk transfer sized to outlast the 5 s recording (--perf-mb)."""
         if not shutil.which("perf"):
             self.notes.append("perf not installed: no profile")
             return
         pid = self.proc[path].pid
-        data = pathlib.Path(self.a.workdir) / f"perf-awgproxy-{path}-down.data"
-        argv = self.c.argv([sys.executable, str(LOAD), "down", "--target",
+        name = "ss-local" if path == "B" else "awgproxy"
+        stem = f"perf-{name}-{path}-{direction}"
+        data = pathlib.Path(self.a.workdir) / f"{stem}.data"
+        argv = self.c.argv([sys.executable, str(LOAD), direction, "--target",
                             f"{T_IP}:{TARGET_PORT}", "--proxy", PROXY_ADDR[path], "--bytes",
-                            str(self.a.mb * 1000000)])
+                            str(self.a.perf_mb * 1000000)])
         load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
         subprocess.run(["perf", "record", "-g", "-o", str(data), "-p", str(pid), "--", "sleep",
                         "5"], capture_output=True, timeout=60)
+        still_running = load.poll() is None
         load.wait(timeout=1800)
+        if not still_running:
+            self.notes.append(f"perf {path} {direction}: the transfer ended within the 5 s "
+                              "recording; raise --perf-mb")
         def report(*args):
             r = subprocess.run(["perf", "report", "-i", str(data), "--stdio", *args],
                                capture_output=True, text=True, timeout=300)
@@ -508,10 +515,10 @@ class Bench:
         syscalls = [l for l in report("--children", "--sort", "symbol", "-g", "none")
                     if re.search(r"\b(__GI___libc_write|__libc_sendmsg|__x64_sys_recvmmsg|"
                                  r"__x64_sys_sendto|__GI___getrandom|do_syscall_64)\b", l)]
-        out = pathlib.Path(self.a.workdir) / f"perf-awgproxy-{path}-down.txt"
+        out = pathlib.Path(self.a.workdir) / f"{stem}.txt"
         out.write_text("\n".join(by_dso + [""] + by_sym + [""] + syscalls) + "\n")
-        log(f"perf profile of awgproxy client ({path}) during a download: {out}")
-        print(f"\nperf record -g -p <awgproxy client, path {path}> during a download, 5 s; "
+        log(f"perf profile of {name} ({path}) during a {direction}load: {out}")
+        print(f"\nperf record -g -p <{name}, path {path}> during a {direction}load, 5 s; "
               "share by library:")
         print("\n".join(by_dso[:8]))
         print("including children (where the syscalls come from):")
@@ -611,7 +618,11 @@ def main():
     ap.add_argument("--impair-relay", default=None,
                     help="impair_relay binary (default: tests/impair_relay next to --binary)")
     ap.add_argument("--perf", action="store_true",
-                    help="also profile awgproxy client (each of A, A2, A3 that runs) during a download")
+                    help="also profile the proxy client of each path that runs (awgproxy, or "
+                         "ss-local for B) during a download and an upload")
+    ap.add_argument("--perf-mb", type=int, default=3000,
+                    help="bulk size of each profiled transfer: it must outlast the 5 s recording "
+                         "that starts 1 s in (default 3000)")
     ap.add_argument("--workdir", default=None, help="keep logs here (default: a temp dir, removed)")
     ap.add_argument("--hold", type=float, default=0,
                     help="after setup, print the namespace names and keep the lab up this many "
@@ -665,9 +676,10 @@ def main():
                 b.run_bulk(rep, "down")
                 b.run_bulk(rep, "up")
         if a.perf:
-            for path in ("A", "A2", "A3"):
+            for path in ("A", "A2", "A3", "A3f", "B"):
                 if path in b.proc:
-                    b.run_perf(path)
+                    b.run_perf(path, "down")
+                    b.run_perf(path, "up")
         notes = benchlab.machine_notes(["shadowsocks-libev", "wireguard-go"])
         print(f"\nsocks_bench: {notes}")
         print(f"awgproxy: {a.binary}; measured in {time.monotonic() - t0:.0f} s; 1-minute load "

@@ -14,6 +14,14 @@
 /* Memory: heap and pools from the C allocator, sized by use, not at compile time. */
 #define MEM_LIBC_MALLOC 1
 #define MEMP_MEM_MALLOC 1
+/* ... through per-size free lists (lwip_port/lwip_mem.h): a pbuf per packet each way. */
+#include <stddef.h>
+void *lwip_mem_malloc(size_t size);
+void *lwip_mem_calloc(size_t count, size_t size);
+void lwip_mem_free(void *p);
+#define mem_clib_malloc lwip_mem_malloc
+#define mem_clib_calloc lwip_mem_calloc
+#define mem_clib_free lwip_mem_free
 #define MEM_ALIGNMENT 8
 #define MEM_SIZE (4 * 1024 * 1024)
 #define PBUF_POOL_SIZE 1024
@@ -108,7 +116,11 @@
  * what reaches it was sealed by the peer device that made it. Per-netif control lets the two
  * differ. */
 #define LWIP_CHECKSUM_CTRL_PER_NETIF 1
-#define LWIP_CHKSUM_ALGORITHM 3
+/* Our one's-complement sum (src/util/inet_sum.h, through lwip_port/sys_port.c): 64-bit
+ * accumulators, several times faster than lwIP's own algorithms, which were 5-7 % of the
+ * client's CPU in an upload (docs/benchmarks.md). */
+unsigned short lwip_port_chksum(const void *data, int len);
+#define LWIP_CHKSUM lwip_port_chksum
 
 #define LWIP_STATS 0
 #define LWIP_STATS_DISPLAY 0

@@ -9,6 +9,7 @@
 #include "lwip/sys.h"
 #include "lwip/tcp.h"
 #include "lwip_hooks.h"
+#include "util/batch_clock.h"
 #include "util/bytes.h"
 
 #define TCPOPT_EOL 0
@@ -137,7 +138,7 @@ err_t tcp_bw_floor_inpacket_hook(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t
   tcp_bw_model *m = state_of(pcb, acked && (pcb->flags & TF_TIMESTAMP));
   if (!m) return ERR_OK;
   uint32_t now = sys_now(), ecr, rtt = UINT32_MAX;
-  uint32_t now_us = (uint32_t)(uv_hrtime() / 1000u);
+  uint32_t now_us = (uint32_t)(batch_clock_ns() / 1000u);
   /* Only an ACK of new data dates a segment we sent (RFC 7323 §4): a duplicate ACK echoes the
    * time of the last in-order segment the receiver got, which may be old. */
   if (acked && ts_echo(hdr, optlen, opt1len, opt2, &ecr) && now - ecr < 60000) rtt = now - ecr;

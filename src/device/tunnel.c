@@ -8,10 +8,11 @@
 #include <time.h>
 
 #include "device/tunnel_internal.h"
+#include "util/batch_clock.h"
 #include "util/keys.h"
 #include "util/log.h"
 
-uint64_t tun_now(void) { return uv_hrtime(); }
+uint64_t tun_now(void) { return batch_clock_ns(); }
 
 uint64_t tun_wall_ns(void) {
   struct timespec ts;

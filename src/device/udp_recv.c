@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "device/udp_io_internal.h"
+#include "util/batch_clock.h"
 #include "util/sockaddr.h"
 
 static void deliver(udp_sock *s, uint8_t *data, size_t len, const struct sockaddr *addr) {
@@ -103,7 +104,9 @@ static void on_poll(uv_poll_t *ph, int status, int events) {
     do n = recvmmsg(s->poll_fd, p.mm, UDP_RECV_SLOTS, MSG_DONTWAIT, NULL);
     while (n < 0 && errno == EINTR);
     if (n <= 0) return; /* EAGAIN: drained; other errors (ICMP errors queued): next wakeup */
+    uint64_t clock = batch_clock_hold(); /* one clock read for the batch */
     for (int i = 0; i < n && !u->closing; i++) deliver_message(s, &p.mm[i]);
+    batch_clock_release(clock);
     if (n < UDP_RECV_SLOTS || u->closing) return;
   }
 }

@@ -11,11 +11,12 @@
 #include "quic/quic_protect.h"
 #include "quic/quic_metrics.h"
 #include "quic/quic_proto.h"
+#include "util/batch_clock.h"
 #include "util/sockaddr.h"
 
 #define CID_LEN 16
 
-uint64_t qc_now(void) { return uv_hrtime(); }
+uint64_t qc_now(void) { return batch_clock_ns(); } /* held per received batch */
 
 const char *quic_cc_name(quic_cc cc) {
   return cc == QUIC_CC_CUBIC ? "cubic" : cc == QUIC_CC_RENO ? "reno" : "bbr";

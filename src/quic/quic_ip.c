@@ -4,18 +4,8 @@
 #include <string.h>
 
 #include "util/bytes.h"
+#include "util/inet_sum.h"
 #include "util/sockaddr.h"
-
-static uint32_t sum16(uint32_t acc, const uint8_t *p, size_t len) {
-  for (; len >= 2; p += 2, len -= 2) acc += (uint32_t)p[0] << 8 | p[1];
-  if (len) acc += (uint32_t)p[0] << 8;
-  return acc;
-}
-
-static uint16_t fold(uint32_t acc) {
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  return (uint16_t)~acc;
-}
 
 uint16_t quic_ip_port(const struct sockaddr_storage *a) {
   return sockaddr_port((const struct sockaddr *)a);
@@ -42,13 +32,13 @@ uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storag
   be16_store(udp + 2, quic_ip_port(dst));
   be16_store(udp + 4, (uint16_t)ulen);
   be16_store(udp + 6, 0);
-  /* pseudo header: addresses, protocol, UDP length */
-  uint32_t acc = sum16(0, s, alen);
-  acc = sum16(acc, d, alen);
-  acc += 17 + (uint32_t)ulen;
-  acc = sum16(acc, udp, ulen);
-  uint16_t ck = fold(acc);
-  be16_store(udp + 6, ck ? ck : 0xffff);
+  /* pseudo header: addresses, protocol, UDP length; summed in native order (inet_sum.h) */
+  uint64_t acc = inet_sum_add(0, s, alen);
+  acc = inet_sum_add(acc, d, alen);
+  acc += (uint64_t)htons(17) + htons((uint16_t)ulen);
+  uint16_t ck = inet_sum_checksum(inet_sum_add(acc, udp, ulen));
+  if (!ck) ck = 0xffff; /* zero would mean "no checksum" */
+  memcpy(udp + 6, &ck, sizeof ck);
   if (v6) {
     ip[0] = 0x60;
     ip[1] = ip[2] = ip[3] = 0;
@@ -68,7 +58,8 @@ uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storag
     be16_store(ip + 10, 0);
     memcpy(ip + 12, s, 4);
     memcpy(ip + 16, d, 4);
-    be16_store(ip + 10, fold(sum16(0, ip, 20)));
+    uint16_t hck = inet_sum_checksum(inet_sum_add(0, ip, 20));
+    memcpy(ip + 10, &hck, sizeof hck);
   }
   *pkt_len = iph + ulen;
   return ip;

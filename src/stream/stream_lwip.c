@@ -21,8 +21,10 @@ typedef struct lwip_stream {
    * the other through ->next, each holding its own reference, and freed one at a time (no
    * pbuf_cat: its u16 tot_len would overflow past 64 KB and each append walks the queue). */
   struct pbuf *rxq, *rx_tail;
-  uint8_t *pending; /* accepted by write() but not yet by lwIP */
-  size_t pending_len, pending_cap;
+  /* Accepted by write() but not yet by lwIP: pending_len bytes at pending + pending_off (taken
+   * from the front without moving the rest; compacted when appending needs the room). */
+  uint8_t *pending;
+  size_t pending_off, pending_len, pending_cap;
   bool aborted; /* tcp_abort was called: a running lwIP callback must return ERR_ABRT */
   bool reading, delivering, eof_seen, eof_delivered, shut_wanted, shut_done, closing, over_high;
   bool connecting;
@@ -208,24 +210,36 @@ static bool tail_resent(const struct tcp_pcb *pcb) {
   return lwip_ntohl(t->tcphdr->seqno) + TCP_TCPLEN(t) != pcb->snd_lbb;
 }
 
-static void push_pending(lwip_stream *l) {
+/* Hands lwIP as much of src as its send buffer and queue take (copied into its segments);
+ * returns how much that was. */
+static size_t feed_lwip(lwip_stream *l, const uint8_t *src, size_t len) {
   size_t off = 0;
-  if (l->pcb && tail_resent(l->pcb)) {
-    tcp_output(l->pcb);
-    if (tail_resent(l->pcb)) return;
-  }
-  while (l->pcb && off < l->pending_len) {
+  while (l->pcb && off < len) {
     size_t room = tcp_sndbuf(l->pcb);
     if (tcp_sndqueuelen(l->pcb) >= TCP_SND_QUEUELEN - 2) room = 0;
-    size_t n = l->pending_len - off;
+    size_t n = len - off;
     if (n > room) n = room;
     if (n > 0xFFFF) n = 0xFFFF;
-    if (!n || tcp_write(l->pcb, l->pending + off, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK) break;
+    if (!n || tcp_write(l->pcb, src + off, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK) break;
     off += n;
   }
-  if (off) {
-    memmove(l->pending, l->pending + off, l->pending_len - off);
+  return off;
+}
+
+/* Whether lwIP may take new bytes now (see tail_resent; a fast retransmit goes out first). */
+static bool may_feed(lwip_stream *l) {
+  if (!l->pcb || !tail_resent(l->pcb)) return l->pcb != NULL;
+  tcp_output(l->pcb);
+  return !tail_resent(l->pcb);
+}
+
+static void push_pending(lwip_stream *l) {
+  if (!may_feed(l)) return;
+  if (l->pending_len) {
+    size_t off = feed_lwip(l, l->pending + l->pending_off, l->pending_len);
+    l->pending_off += off;
     l->pending_len -= off;
+    if (!l->pending_len) l->pending_off = 0;
   }
   bool shut_now = false;
   if (l->pcb) {
@@ -298,19 +312,39 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
   return l ? push_and_drain(l) : ERR_OK;
 }
 
+/* Room for len more pending bytes: the taken front reused first, then a larger buffer. */
+static int pending_room(lwip_stream *l, size_t len) {
+  if (l->pending_off + l->pending_len + len <= l->pending_cap) return 0;
+  if (l->pending_off) {
+    memmove(l->pending, l->pending + l->pending_off, l->pending_len);
+    l->pending_off = 0;
+  }
+  if (l->pending_len + len <= l->pending_cap) return 0;
+  size_t cap = l->pending_cap ? l->pending_cap : 16384;
+  while (cap < l->pending_len + len) cap *= 2;
+  uint8_t *p = realloc(l->pending, cap);
+  if (!p) return UV_ENOMEM;
+  l->pending = p;
+  l->pending_cap = cap;
+  return 0;
+}
+
 static int write_(stream *s, const uint8_t *data, size_t len) {
   lwip_stream *l = (lwip_stream *)s;
   if (l->closing || !l->pcb || l->shut_wanted) return UV_EPIPE;
-  if (l->pending_len + len > l->pending_cap) {
-    size_t cap = l->pending_cap ? l->pending_cap : 16384;
-    while (cap < l->pending_len + len) cap *= 2;
-    uint8_t *p = realloc(l->pending, cap);
-    if (!p) return UV_ENOMEM;
-    l->pending = p;
-    l->pending_cap = cap;
+  /* Nothing waiting: lwIP copies straight from the caller's buffer, and only what it cannot
+   * take yet is copied here. */
+  if (!l->pending_len && may_feed(l)) {
+    size_t took = feed_lwip(l, data, len);
+    data += took;
+    len -= took;
   }
-  memcpy(l->pending + l->pending_len, data, len);
-  l->pending_len += len;
+  if (len) {
+    int rc = pending_room(l, len);
+    if (rc) return rc;
+    memcpy(l->pending + l->pending_off + l->pending_len, data, len);
+    l->pending_len += len;
+  }
   push_pending(l);
   if (l->pending_len > STREAM_HIGH_WATER) l->over_high = true;
   /* Give back memory after a burst, so idle streams stay small. */

@@ -16,6 +16,10 @@ void wg_device_init(wg_device *d, const uint8_t priv[WG_KEY_LEN], const wg_tunab
   else
     wg_tunables_default(&d->tunables);
   d->rng = rng;
+  /* Timer jitter is drawn whenever a data packet re-arms the handshake timer, once per packet
+   * sent after one received in a download: a getrandom() syscall each from the system source.
+   * Jitter is no secret; the buffered stream serves it (a test's own source is kept). */
+  d->timer_rng = rng == rng_system() ? rng_fast() : rng;
   wg_cookie_checker_init(&d->checker, rng);
   wg_index_table_init(&d->index);
   d->shards = 1;

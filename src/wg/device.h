@@ -28,8 +28,9 @@ typedef struct wg_device {
   wg_cookie_checker checker;
   wg_index_table index;
   wg_tunables tunables;
-  const rng_source *rng;
-  struct wg_peer *peers; /* singly linked through wg_peer.next_peer */
+  const rng_source *rng;       /* keys, indices, cookies */
+  const rng_source *timer_rng; /* timer jitter: rng_fast() when rng is the system's */
+  struct wg_peer *peers;       /* singly linked through wg_peer.next_peer */
   /* Sharded server (wg/shard.h): this device is shard `shard` of `shards` (0 of 1 otherwise).
    * other_shard: where the last initiation refused with WG_ERR_OTHER_SHARD belongs. */
   unsigned shard, shards, other_shard;

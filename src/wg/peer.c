@@ -20,7 +20,7 @@ wg_result wg_peer_init(wg_peer *p, wg_device *d, const uint8_t pub[WG_KEY_LEN], 
     p->slots[i].entry.obj = &p->slots[i];
   }
   wg_cookie_maker_init(&p->cookie, pub);
-  wg_timers_init(&p->timers, &d->tunables, d->rng, persistent_keepalive);
+  wg_timers_init(&p->timers, &d->tunables, d->timer_rng, persistent_keepalive);
   p->next_peer = d->peers;
   d->peers = p;
   return WG_OK;
