@@ -40,6 +40,7 @@ Usage: see socks_bench.sh, which builds, installs and then runs this with the ar
 """
 import argparse
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -430,14 +431,50 @@ class Bench:
             self.start_proxy(path)  # leave a fresh process for what follows
             time.sleep(2.0)
 
+    def server_pids(self, path):
+        """The processes serving PATH in S (an awgproxy server with its workers, or ss-server),
+        for the server-side CPU figure; empty where there is no such process of ours."""
+        if path == "B":
+            roots = [self.ssd.pid]
+        elif path in AWG_SERVER_PATHS:
+            h = getattr(self, "awg_server_tls" if path in TLS_PATHS else "awg_server", None)
+            roots = [h.pid] if h else []
+        else:
+            return []
+        pids = []
+        while roots:
+            pid = roots.pop()
+            pids.append(pid)
+            for task in pathlib.Path(f"/proc/{pid}/task").glob("*/children"):
+                try:
+                    roots.extend(int(c) for c in task.read_text().split())
+                except OSError:
+                    pass
+        return pids
+
+    @staticmethod
+    def cpu_seconds(pids):
+        """utime + stime of the processes (exited ones count as 0)."""
+        total = 0
+        for pid in pids:
+            try:
+                f = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(f[11]) + int(f[12])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / os.sysconf("SC_CLK_TCK")
+
     def run_bulk(self, rep, mode):
         for path in self.active(with_impaired=True):
             pid = self.proc[path].pid if path in self.proc else self.cpu_pid.get(path, 0)
             size = (self.a.impair_mb if path in IMPAIRED else self.a.mb) * 1000000
             if path in IMPAIRED:
                 st0 = self.relays[path].stats()
+            spids = self.server_pids(path)
+            scpu0 = self.cpu_seconds(spids)
             r = self.client(path, mode, "--bytes", str(size), "--watch-pid", str(pid),
                             timeout=3600)
+            scpu = self.cpu_seconds(spids) - scpu0
             if path in IMPAIRED:
                 self.log_relay(rep, mode, path, st0, self.relays[path].stats())
             if not r["complete"]:
@@ -455,6 +492,8 @@ class Bench:
             self.add(mode, path, r["MBps"])
             if cpu is not None:
                 self.add(f"{mode}_cpu", path, cpu / (r["bytes"] / 1e9))
+            if spids:
+                self.add(f"{mode}_scpu", path, scpu / (r["bytes"] / 1e9))
             log(f"rep {rep} {mode} {path}: {r['MBps']:.1f} MB/s in {r['seconds']:.2f} s"
                 + (f", client-side proxy CPU {cpu:.2f} s" if cpu is not None else ""))
             time.sleep(1.0)
@@ -550,6 +589,9 @@ class Bench:
             ("rss_after", f"proxy RSS 3 s after the {self.a.idle} closed (MiB)", "{:.1f}", False),
             ("down_cpu", "client-side proxy CPU per GB downloaded (s)", "{:.2f}", False),
             ("up_cpu", "client-side proxy CPU per GB uploaded (s)", "{:.2f}", False),
+            ("down_scpu", "server-side CPU per GB downloaded (s: awgproxy server and its workers, "
+             "or ss-server)", "{:.2f}", False),
+            ("up_scpu", "server-side CPU per GB uploaded (s)", "{:.2f}", False),
         ]
         head = ["metric (median of %d)" % self.a.reps] + [f"{p}: {PATHS[p]}" for p in cols]
         ratio_cols = []

@@ -23,7 +23,6 @@ typedef union {
 
 #define CLASSES 4
 #define CLASS_NONE CLASSES /* from malloc, back to free */
-static const size_t class_size[CLASSES] = {256, 512, 1024, 2048};
 
 typedef struct free_block {
   struct free_block *next;
@@ -34,11 +33,15 @@ static _Thread_local struct {
   size_t n;
 } kept[CLASSES];
 
+#ifndef LWIP_MEM_PASS_THROUGH
+static const size_t class_size[CLASSES] = {256, 512, 1024, 2048};
+
 static unsigned class_of(size_t size) {
   for (unsigned c = 0; c < CLASSES; c++)
     if (size <= class_size[c]) return c;
   return CLASS_NONE;
 }
+#endif
 
 void *lwip_mem_malloc(size_t size) {
 #ifdef LWIP_MEM_PASS_THROUGH
