@@ -62,7 +62,9 @@ static void test_calloc_zeroes(void **st) {
   for (size_t i = 0; i < 512; i++) assert_int_equal(z[i], 0);
   lwip_mem_free(z);
   assert_null(lwip_mem_calloc(SIZE_MAX / 2, 4));
+#ifndef PASS_THROUGH /* ASan's malloc aborts on an impossible size instead */
   assert_null(lwip_mem_malloc(SIZE_MAX - 4));
+#endif
   lwip_mem_free(NULL);
 }
 
