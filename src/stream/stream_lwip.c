@@ -245,7 +245,8 @@ static size_t feed_lwip(lwip_stream *l, const uint8_t *src, size_t len) {
 
 /* Whether lwIP may take new bytes now (see tail_resent; a fast retransmit goes out first). */
 static bool may_feed(lwip_stream *l) {
-  if (!l->pcb || !tail_resent(l->pcb)) return l->pcb != NULL;
+  if (!l->pcb) return false;
+  if (!tail_resent(l->pcb)) return true;
   tcp_output(l->pcb);
   return !tail_resent(l->pcb);
 }
