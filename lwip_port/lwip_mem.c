@@ -1,7 +1,7 @@
 /* lwIP's heap with per-size free lists (lwip_port/lwip_mem.h). */
 #include "lwip_mem.h"
 
-#include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -15,10 +15,7 @@
 #define MEM_LIBC_MALLOC 1
 #define MEMP_MEM_MALLOC 1
 /* ... through per-size free lists (lwip_port/lwip_mem.h): a pbuf per packet each way. */
-#include <stddef.h>
-void *lwip_mem_malloc(size_t size);
-void *lwip_mem_calloc(size_t count, size_t size);
-void lwip_mem_free(void *p);
+#include "lwip_mem.h"
 #define mem_clib_malloc lwip_mem_malloc
 #define mem_clib_calloc lwip_mem_calloc
 #define mem_clib_free lwip_mem_free

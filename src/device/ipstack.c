@@ -19,6 +19,7 @@
 #include "lwip/timeouts.h"
 #include "util/loop_turn.h"
 #include "util/bytes.h"
+#include "util/inet_sum.h"
 
 #define OUT_BUF 65536
 #define ACK_SLOTS 64   /* connections with a held ACK per loop turn; more flush early */
@@ -51,14 +52,6 @@ static bool g_lwip_ready;
  * first stack's netif is lwIP's default; every PCB our code opens is bound to its stack's netif,
  * so several tunnels (a client with several servers) never mix. */
 
-/* RFC 1624 incremental update of a one's-complement checksum for a 16-bit word change. */
-static uint16_t csum_adjust(uint16_t sum, uint16_t old, uint16_t new_) {
-  uint32_t x = (uint16_t)~sum + (uint32_t)(uint16_t)~old + new_;
-  x = (x & 0xFFFF) + (x >> 16);
-  x = (x & 0xFFFF) + (x >> 16);
-  return (uint16_t)~x;
-}
-
 static bool pcb_matches(const struct tcp_pcb *pcb, const uint8_t *ip, bool v6, uint16_t sport,
                         uint16_t dport) {
   if (pcb->local_port != sport || pcb->remote_port != dport) return false;
@@ -90,8 +83,8 @@ static void clamp_pure_ack(uint8_t *pkt, size_t len) {
     uint32_t edge = pcb->lastack + (uint32_t)pcb->snd_wnd;
     if ((int32_t)(seq - edge) <= 0) return;
     uint16_t sum = (uint16_t)(tcp[16] << 8 | tcp[17]);
-    sum = csum_adjust(sum, (uint16_t)(seq >> 16), (uint16_t)(edge >> 16));
-    sum = csum_adjust(sum, (uint16_t)seq, (uint16_t)edge);
+    sum = inet_sum_adjust(sum, (uint16_t)(seq >> 16), (uint16_t)(edge >> 16));
+    sum = inet_sum_adjust(sum, (uint16_t)seq, (uint16_t)edge);
     for (int i = 0; i < 4; i++) tcp[4 + i] = (uint8_t)(edge >> (24 - 8 * i));
     tcp[16] = (uint8_t)(sum >> 8);
     tcp[17] = (uint8_t)sum;

@@ -7,16 +7,9 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "util/bytes.h"
+#include "util/inet_sum.h"
 
 #define TCPOPT_SACK 5
-
-/* RFC 1624 incremental update of a one's-complement checksum for a 16-bit word change. */
-static uint16_t csum_adjust(uint16_t sum, uint16_t old, uint16_t new_) {
-  uint32_t x = (uint16_t)~sum + (uint32_t)(uint16_t)~old + new_;
-  x = (x & 0xFFFF) + (x >> 16);
-  x = (x & 0xFFFF) + (x >> 16);
-  return (uint16_t)~x;
-}
 
 /* The connection an inbound packet belongs to (its destination is our side). */
 static struct tcp_pcb *find_pcb(const tcp_recovery *r) {
@@ -82,7 +75,7 @@ int tcp_recovery_before(tcp_recovery *r, uint8_t *pkt, size_t len) {
     if (pcb->snd_wl2 != r->ack || have <= want ||
         (tcpwnd_size_t)want << pcb->snd_scale != pcb->snd_wnd)
       return 0;
-    uint16_t sum = csum_adjust((uint16_t)(tcp[16] << 8 | tcp[17]), have, want);
+    uint16_t sum = inet_sum_adjust((uint16_t)(tcp[16] << 8 | tcp[17]), have, want);
     tcp[14] = (uint8_t)(want >> 8);
     tcp[15] = (uint8_t)want;
     tcp[16] = (uint8_t)(sum >> 8);

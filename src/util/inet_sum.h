@@ -57,4 +57,13 @@ static inline uint16_t inet_sum_fold(uint64_t acc) {
 /* The checksum to store (native order, store with memcpy) over acc's words. */
 static inline uint16_t inet_sum_checksum(uint64_t acc) { return (uint16_t)~inet_sum_fold(acc); }
 
+/* RFC 1624 incremental update of a stored checksum (either byte order, as long as all three
+ * agree) for a 16-bit word that changed from old to new_. */
+static inline uint16_t inet_sum_adjust(uint16_t sum, uint16_t old, uint16_t new_) {
+  uint32_t x = (uint16_t)~sum + (uint32_t)(uint16_t)~old + new_;
+  x = (x & 0xFFFF) + (x >> 16);
+  x = (x & 0xFFFF) + (x >> 16);
+  return (uint16_t)~x;
+}
+
 #endif
