@@ -63,14 +63,19 @@
 #define MEMP_NUM_SYS_TIMEOUT 16
 
 /* TCP: the inner MSS fits the default tunnel MTU (1420 - S4) for IPv6 too; windows of MBs through
- * window scaling so one stream can fill a long fat path, while the send buffer stays at 1 MB so
- * many streams cannot make the process hold unbounded data. */
+ * window scaling so one stream can fill a long fat path, while the send buffer starts at 1 MB and
+ * grows only for a connection whose measured path needs it, so many streams cannot make the
+ * process hold unbounded data. */
 #define TCP_MSS 1340
 #define LWIP_WND_SCALE 1
 #define TCP_RCV_SCALE 7
 #define TCP_WND (2 * 1024 * 1024)
-#define TCP_SND_BUF (1024 * 1024) /* per connection: bounds what a stream can hold */
-#define TCP_SND_QUEUELEN (2 * TCP_SND_BUF / TCP_MSS + 64) /* snd_queuelen is a u16 */
+#define TCP_SND_BUF (1024 * 1024) /* per connection at the start: what a stream can hold */
+/* A connection whose path needs more in flight than TCP_SND_BUF (a long round trip, or loss whose
+ * repair holds the cumulative ACK back) has its send buffer grown up to this by the window floor
+ * (src/device/tcp_bw_floor.c); lwIP itself only sets snd_buf once, to TCP_SND_BUF. */
+#define AWG_TCP_SND_BUF_MAX (4 * 1024 * 1024)
+#define TCP_SND_QUEUELEN (2 * AWG_TCP_SND_BUF_MAX / TCP_MSS + 64) /* snd_queuelen is a u16 */
 #define TCP_SNDLOWAT 32768                                /* lwIP compares it with a u16 */
 #define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 4)
 #define TCP_QUEUE_OOSEQ 1

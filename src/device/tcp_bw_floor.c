@@ -72,7 +72,21 @@ uint32_t tcp_bw_floor_update(tcp_bw_model *m, uint32_t acked, uint32_t rtt_ms, u
   return floor > FLOOR_MAX ? FLOOR_MAX : (uint32_t)floor;
 }
 
+uint32_t tcp_bw_send_buffer(uint32_t floor, uint32_t start, uint32_t max) {
+  uint64_t want = 2ull * floor;
+  if (want < start) return start;
+  return want > max ? max : (uint32_t)want;
+}
+
 /* ---- lwIP glue ------------------------------------------------------------------------------ */
+
+/* lwIP sets snd_buf (the room left) once, to TCP_SND_BUF, then only subtracts what is written
+ * and adds back what is acknowledged; the buffer's size is that room plus what is queued. */
+static void grow_send_buffer(struct tcp_pcb *pcb, uint32_t floor) {
+  uint32_t want = tcp_bw_send_buffer(floor, TCP_SND_BUF, AWG_TCP_SND_BUF_MAX);
+  uint32_t have = pcb->snd_buf + (pcb->snd_lbb - pcb->lastack);
+  if (want > have) pcb->snd_buf += want - have;
+}
 
 static void state_destroyed(u8_t id, void *data) { free(data); }
 
@@ -144,5 +158,6 @@ err_t tcp_bw_floor_inpacket_hook(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t
   if (acked && ts_echo(hdr, optlen, opt1len, opt2, &ecr) && now - ecr < 60000) rtt = now - ecr;
   uint32_t floor = tcp_bw_floor_update(m, acked, rtt, now_us, pcb->mss);
   if (floor > pcb->cwnd) pcb->cwnd = (tcpwnd_size_t)floor;
+  if (floor) grow_send_buffer(pcb, floor);
   return ERR_OK;
 }

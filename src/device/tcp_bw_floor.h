@@ -21,6 +21,12 @@
  * that ACK bursts overstate, kept the queue full and overflowing). The floor is then off until a
  * round drains below that mark, and lwIP's Reno answers the queue's losses as TCP should.
  *
+ * The same model sizes the send buffer (tcp_bw_send_buffer): a connection starts with lwIP's
+ * TCP_SND_BUF (1 MB), which at 2 % loss and a 10 ms round trip held one stream at ~37 MB/s (every
+ * repaired loss keeps the whole window unacknowledged for a round trip more), and grows up to
+ * AWG_TCP_SND_BUF_MAX only while its floor says the path holds that much. Local paths (no
+ * floor below 2 ms) and connections held back by a slow receiver or a standing queue keep 1 MB.
+ *
  * Round trip times come from TCP timestamps (lwIP's TSval is sys_now() in ms, echoed back);
  * a connection without them gets no floor. State is allocated for a connection only once it
  * has sent data that was acknowledged, so receivers and idle connections cost nothing. */
@@ -49,6 +55,12 @@ typedef struct {
  * mss bounds it from below (4 segments). */
 uint32_t tcp_bw_floor_update(tcp_bw_model *m, uint32_t acked, uint32_t rtt_ms, uint32_t now_us,
                              uint32_t mss);
+
+/* The send buffer a connection with this window floor should have: twice the floor (the floor
+ * is in flight; as much again covers bytes that loss repair holds unacknowledged for a round
+ * trip or two, and the unsent bytes that keep the window full), never below start nor above
+ * max. Grown, never shrunk: lwIP fills it only as the application writes. */
+uint32_t tcp_bw_send_buffer(uint32_t floor, uint32_t start, uint32_t max);
 
 /* Allocates the PCB ext arg id; once, after lwip_init. */
 void tcp_bw_floor_init(void);

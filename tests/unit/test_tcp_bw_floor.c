@@ -127,6 +127,27 @@ static void test_bounds(void **state) {
   assert_true(run(&m, &now, 500, 4000000, 200) <= 8u * 1024 * 1024);
 }
 
+/* The send buffer: 1 MB until the floor asks for more, then twice the floor, capped. At 2 % loss
+ * and 10 ms a stream measured ~50 MB/s: floor 2 x 50 kB/ms x 10 ms = 1 MB, buffer 2 MB. */
+static void test_send_buffer(void **state) {
+  const uint32_t start = 1u << 20, max = 4u << 20;
+  assert_int_equal(tcp_bw_send_buffer(0, start, max), start);
+  assert_int_equal(tcp_bw_send_buffer(300000, start, max), start);
+  assert_int_equal(tcp_bw_send_buffer(1000000, start, max), 2000000);
+  assert_int_equal(tcp_bw_send_buffer(3000000, start, max), max);
+  assert_int_equal(tcp_bw_send_buffer(UINT32_MAX, start, max), max);
+  /* from the model: a 10 ms path at 50 MB/s */
+  tcp_bw_model m;
+  memset(&m, 0, sizeof m);
+  uint32_t now = 1000;
+  uint32_t floor = run(&m, &now, 300, 50000, 10);
+  assert_in_range(tcp_bw_send_buffer(floor, start, max), 1900000, 2100000);
+  /* a local path (RTT under 2 ms) keeps the start */
+  memset(&m, 0, sizeof m);
+  floor = run(&m, &now, 300, 400000, 1);
+  assert_int_equal(tcp_bw_send_buffer(floor, start, max), start);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nothing_without_rtt),
@@ -137,6 +158,7 @@ int main(void) {
       cmocka_unit_test(test_min_rtt_and_its_window),
       cmocka_unit_test(test_standing_queue_turns_it_off),
       cmocka_unit_test(test_bounds),
+      cmocka_unit_test(test_send_buffer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
