@@ -239,7 +239,34 @@ static void fix_persist_window(struct tcp_pcb *pcb) {
   if (pcb->persist_backoff > 0 && pcb->snd_wnd != 0 && (u16_t)pcb->snd_wnd == 0) pcb->snd_wnd--;
 }
 
+/* lwIP keeps connections in TIME_WAIT on one linked list, and every connect with SOF_REUSEADDR
+ * (stream_lwip.c) walks all of it to prove its 4-tuple unique: under churn (2,000 connections/s,
+ * each in TIME_WAIT for 2 * TCP_MSL = 4 s) that list held ~8,000 PCBs and the walk in tcp_connect
+ * was 11 % of the client's CPU samples in a connections/s run (2.6 % with 512 kept). Like Linux's
+ * tcp_max_tw_buckets, only the newest TIME_WAIT_KEEP stay; older ones are freed before lwIP's
+ * timers run. What is lost is the resend of a final ACK whose FIN comes again after that: the
+ * peer, which has every byte already, then closes on our RST. Ports are random per connection,
+ * so an early reuse of the 4-tuple stays unlikely (stream_lwip.c). */
+#define TIME_WAIT_KEEP 256
+
+void ipstack_trim_time_wait(struct tcp_pcb **list, int keep) {
+  struct tcp_pcb *prev = *list;
+  if (keep < 1) keep = 1;
+  for (int i = 1; prev && i < keep; i++) prev = prev->next;
+  while (prev && prev->next) {
+    struct tcp_pcb *pcb = prev->next;
+    if (pcb->callback_arg) { /* a stream still holds it (stream_lwip.c detaches on close) */
+      prev = pcb;
+      continue;
+    }
+    prev->next = pcb->next;
+    tcp_pcb_purge(pcb);
+    tcp_free(pcb);
+  }
+}
+
 static void before_timers(void) {
+  ipstack_trim_time_wait(&tcp_tw_pcbs, TIME_WAIT_KEEP);
   for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
     fix_persist_window(pcb);
     tcp_recovery_fix_queues(pcb); /* before a timeout can append unsent behind unacked */

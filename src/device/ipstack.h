@@ -38,6 +38,12 @@ void ipstack_destroy(ipstack *s);
 /* An lwIP address from raw bytes (family AF_INET: 4 bytes, AF_INET6: 16, no zone). */
 void ipstack_ip_from_bytes(ip_addr_t *out, int family, const uint8_t *bytes);
 
+/* Frees the PCBs of a TIME_WAIT list (newest first, as lwIP keeps tcp_tw_pcbs) past the first
+ * `keep`, except those a stream still holds (callback_arg set). Run before lwIP's timers; public
+ * for its unit test. */
+struct tcp_pcb;
+void ipstack_trim_time_wait(struct tcp_pcb **list, int keep);
+
 /* The lwIP netif (for code that opens PCBs bound to it). */
 struct netif *ipstack_netif(ipstack *s);
 
