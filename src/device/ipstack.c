@@ -42,7 +42,9 @@ struct ipstack {
   ipstack_output_fn out;
   void *ctx;
   size_t n_held;
-  bool trust_forced, trust_peers; /* inbound checksums not verified (ipstack_trust_*) */
+  bool trust_forced, trust_peers;  /* inbound checksums not verified (ipstack_trust_*) */
+  ipstack_congestion_fn congested; /* the tunnel's verdict for lwIP's senders, NULL: none */
+  void *congested_ctx;
   held_ack held[ACK_SLOTS];
   uint8_t buf[OUT_BUF]; /* flattening area: lwIP hands out pbuf chains */
 };
@@ -304,11 +306,27 @@ static int add_v6(struct netif *nif, const cfg_cidr *a) {
   return 0;
 }
 
+/* tcp_bw_congestion_fn for every stack: asks the tunnel behind the netif. */
+static bool congested_behind(struct netif *nif, bool v6, const uint8_t *addr, uint32_t window_ms) {
+  ipstack *s = nif->state;
+  return s && s->congested && s->congested(s->congested_ctx, v6, addr, window_ms);
+}
+
+void ipstack_set_congestion_probe(ipstack *s, ipstack_congestion_fn fn, void *ctx) {
+  s->congested = fn;
+  s->congested_ctx = ctx;
+}
+
 ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32_t mtu,
                         ipstack_output_fn out, void *ctx, char *err, size_t errlen) {
   ipstack *s = calloc(1, sizeof *s);
   if (!s) return snprintf(err, errlen, "out of memory"), NULL;
-  if (!g_lwip_ready) lwip_init(), tcp_bw_floor_init(), g_lwip_ready = true;
+  if (!g_lwip_ready) {
+    lwip_init();
+    tcp_bw_floor_init();
+    tcp_bw_floor_set_congestion_probe(congested_behind);
+    g_lwip_ready = true;
+  }
   s->out = out;
   s->ctx = ctx;
   netif_add_noaddr(&s->netif, s, netif_setup, ip_input);

@@ -27,6 +27,12 @@ void ipstack_trust_inbound(ipstack *s);
  * read from sockets, never forwarded from the Internet, so their checksums are its own and the
  * AEAD already vouches for them. Off again when a stock peer may be there. */
 void ipstack_trust_peers(ipstack *s, bool on);
+
+/* The tunnel's verdict for lwIP's senders (src/device/tcp_bw_floor.h): whether losses on the way
+ * to the peer owning an inner address (v6: 16 bytes, else 4) were judged congestion within the
+ * last window_ms. */
+typedef bool (*ipstack_congestion_fn)(void *ctx, bool v6, const uint8_t *addr, uint32_t window_ms);
+void ipstack_set_congestion_probe(ipstack *s, ipstack_congestion_fn fn, void *ctx);
 /* Creates the stack on loop with addresses and mtu: one lwIP netif. Several may exist (a client
  * with several servers); lwIP itself is one per process, so they must share one loop, and PCBs
  * for a stack are bound to its netif (ipstack_netif). Returns NULL with a message in err. */

@@ -141,6 +141,7 @@ tunnel *tunnel_create_shard(uv_loop_t *loop, const app_config *cfg, const tunnel
   t->ip =
       ipstack_create(loop, cfg->addresses, cfg->n_addresses, cfg->mtu, tun_send_ip, t, err, errlen);
   if (!t->ip) goto fail;
+  ipstack_set_congestion_probe(t->ip, tun_congested_recently, t);
   char port[8], extra[8];
   snprintf(port, sizeof port, "%u", udp_io_port(t->udp));
   snprintf(extra, sizeof extra, "%zu", udp_io_port_count(t->udp) - 1);

@@ -74,6 +74,8 @@ typedef struct tun_peer {
   uint32_t repair_budget;     /* resends allowed now: one per 8 datagrams sent, at most 256 */
   uint8_t repair_budget_tick; /* datagrams sent towards the next unit of budget */
   tun_loss_delay loss_delay;  /* NACK delays: congestion is not repaired (tunnel_repair.h) */
+  bool congested_seen;        /* a NACK's losses were judged congestion, at congested_ms */
+  uint32_t congested_ms;      /* the loop's clock */
   uint64_t path_rtt_ns;       /* the last handshake's round trip, 0 = unknown */
   tun_repair_ring repair_ring;
   /* Parity for single losses (tunnel_fec.h): the peer said it takes them (HELLO), we send them
@@ -172,6 +174,10 @@ void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len);
 void tun_repair_add_counts(tunnel_stats *st, const tun_peer *p);
 /* p's session ended: repair is off until the next handshake, and its memory freed. */
 void tun_repair_on_session_end(tun_peer *p);
+/* The repair's congestion verdict for the peer owning an inner address, for lwIP's senders
+ * (tcp_bw_congestion_fn). */
+bool tun_congested_recently(void *ctx, bool v6, const uint8_t *addr, uint32_t window_ms);
+
 /* Skips inbound checksums while every peer is awgproxy (ipstack_trust_peers). */
 void tun_update_inbound_trust(tunnel *t);
 /* A handshake with p completed: say HELLO when it is ours to start. */

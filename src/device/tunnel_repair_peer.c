@@ -98,6 +98,12 @@ static bool resend(tun_peer *p, uint32_t index, uint64_t counter) {
   return true;
 }
 
+bool tun_congested_recently(void *ctx, bool v6, const uint8_t *addr, uint32_t window_ms) {
+  tunnel *t = ctx;
+  tun_peer *p = allowedips_lookup(&t->aip, v6 ? AF_INET6 : AF_INET, addr);
+  return p && p->congested_seen && now_ms(p) - p->congested_ms < window_ms;
+}
+
 /* Whether the losses of one NACK came from a queue: judged by the first datagram in it that is
  * asked for the first time (a repeated ask is late by the receiver's own retry timer). */
 static bool lost_to_congestion(tun_peer *p, const tun_ctl_msg *m) {
@@ -124,7 +130,11 @@ static void send_runs(tun_peer *p, uint8_t type, uint32_t index, const tun_nack_
  * come (a NACK holds at most TUN_NACK_MAX_RUNS runs, and so does the GIVEUP of its refusals). */
 static void answer_nack(tun_peer *p, const tun_ctl_msg *m) {
   bool congested = lost_to_congestion(p, m);
-  if (congested) p->t->stats.repair_congestion++;
+  if (congested) {
+    p->t->stats.repair_congestion++;
+    p->congested_seen = true;
+    p->congested_ms = now_ms(p);
+  }
   /* Random loss: parity for the next seconds saves the next single losses a round trip. A queue
    * would only overflow sooner with it. */
   p->fec_until_ms = now_ms(p) + (congested ? 0 : TUN_FEC_ACTIVE_MS);
