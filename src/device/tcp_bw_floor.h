@@ -26,7 +26,7 @@
  * connections' floors refill a 50 ms queue each time it drained) and the window shrinks by a
  * segment per round while the queue stands instead of growing into its tail
  * (tcp_bw_queue_window). 2 MB/s through a 50 ms queue, four connections each way: 55-62 % of
- * the limit on the wire before (tail losses, lwIP's retransmission timeouts), 95-98 % after.
+ * the limit on the wire before (tail losses, lwIP's retransmission timeouts), 93-98 % after.
  *
  * The same model sizes the send buffer (tcp_bw_send_buffer): a connection starts with lwIP's
  * TCP_SND_BUF (1 MB), which at 2 % loss and a 10 ms round trip held one stream at ~37 MB/s (every

@@ -109,7 +109,7 @@ def test_nat_rebinding_mid_transfer(lab, transport):
 THROTTLE_RATE = 2_000_000  # bytes/s each way ("2M" to the relay)
 THROTTLE_QUEUE = 100_000   # bytes: 50 ms at that rate
 # What each transport must keep of the limit in payload (goodput) whatever the machine's load
-# (the ASan build too): no stall. Measured on this machine: 86-90 % (ip) and 75-82 % (quic);
+# (the ASan build too): no stall. Measured on this machine: 81-90 % (ip) and 75-82 % (quic);
 # before the ip path's senders answered the standing queue (src/device/tcp_bw_floor.h), 44-63 %.
 THROTTLE_GOODPUT_FLOOR = {"ip": 0.60, "quic": 0.60}
 
@@ -151,7 +151,7 @@ def test_throttled_udp(lab, transport):
     assert overflow < 0.03, (f"{overflow:.1%} of the datagrams overflowed the queue",
                              topo.logs())
     if transport == "ip":
-        # 95-98 % here (55-72 % before the window answered the queue).
+        # 93-98 % here (55-72 % before the window answered the queue).
         assert wire >= 0.9 * THROTTLE_RATE, (
             f"ip: {wire / THROTTLE_RATE:.0%} of the limit on the wire, under 90 %", topo.logs())
     elif wire < 0.9 * THROTTLE_RATE:
