@@ -2,8 +2,9 @@
 # The whole test suite: installs what is missing, builds the normal and the sanitizer (ASan+UBSan)
 # configurations, runs unit and integration tests on both, then every fuzz target for a bounded
 # time. Exits non-zero on any failure. Usage: scripts/test.sh
-#   FUZZ_SECONDS=N  seconds per fuzz target; by default FUZZ_BUDGET (360 s) shared among the
-#                   targets, at most 60 s and at least 20 s each (CI's fuzz time stays bounded)
+#   FUZZ_SECONDS=N  seconds per fuzz target, one target per core at a time; by default
+#                   FUZZ_BUDGET (360 s) shared among the targets, at most 60 s and at least 20 s
+#                   each (CI's fuzz time stays bounded)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -41,22 +42,40 @@ if [ -z "${FUZZ_SECONDS:-}" ]; then
   [ "$FUZZ_SECONDS" -gt 60 ] && FUZZ_SECONDS=60
   [ "$FUZZ_SECONDS" -lt 20 ] && FUZZ_SECONDS=20
 fi
-step "fuzz targets: $n_targets, ${FUZZ_SECONDS}s each"
-for f in build-fuzz/fuzz/fuzz_*; do
-  [ -x "$f" ] || continue
+step "fuzz targets: $n_targets, ${FUZZ_SECONDS}s each, $JOBS at a time"
+# One fuzzer per core at a time: each target still gets FUZZ_SECONDS, CI's wall time is divided.
+fuzz_one() {
+  local f=$1 name corpus seeds log
   name=$(basename "$f")
   corpus="build-fuzz/corpus/$name"
   mkdir -p "$corpus"
   seeds="fuzz/seeds/$name"
-  echo "-- $name"
   log="build-fuzz/$name.log"
   if ! "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       "$corpus" $( [ -d "$seeds" ] && echo "$seeds" ) >"$log" 2>&1; then
+    echo "-- $name"
     tail -n 60 "$log"
     echo "fuzz target $name found a crash (reproducer above, log in $log)"
-    exit 1
+    return 1
   fi
+  echo "-- $name"
   tail -n 4 "$log"
+}
+fuzz_failed=0
+running=0
+for f in build-fuzz/fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  fuzz_one "$f" &
+  running=$((running + 1))
+  if [ "$running" -ge "$JOBS" ]; then
+    wait -n || fuzz_failed=1
+    running=$((running - 1))
+  fi
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || fuzz_failed=1
+  running=$((running - 1))
+done
+[ "$fuzz_failed" -eq 0 ] || exit 1
 
 step "all tests passed"

@@ -9,6 +9,7 @@
 #include "awg/obfs.h"
 #include "device/allowedips.h"
 #include "device/ipstack.h"
+#include "util/loop_turn.h"
 #include "device/tunnel.h"
 #include "device/tunnel_fec.h"
 #include "device/tunnel_reorder.h"
@@ -87,6 +88,7 @@ typedef struct tun_peer {
   uint64_t response_sent; /* monotonic ns our latest handshake response went out, 0 = none */
   uint64_t hop_at;        /* monotonic ns of the next port hop (tunnel_hop.h), 0 = none */
   unsigned handles_open;  /* the timer, plus a getaddrinfo still running */
+  turn_hook service;      /* tun_service_peer once at the end of a loop turn (tun_service_later) */
 } tun_peer;
 
 struct tunnel {
@@ -150,6 +152,9 @@ void tun_shard_hand_off(tunnel *t, unsigned owner, awg_msg_kind k, int bare, con
 /* tunnel_tx.c */
 void tun_send_ip(void *ctx, const uint8_t *pkt, size_t len); /* ipstack output */
 void tun_service_peer(tun_peer *p);                          /* run timers/actions, re-arm */
+/* The same, once at the end of this loop turn: for the per-datagram paths (a packet sealed, a
+ * transport datagram received), where it cost a poll and a timer re-arm per datagram. */
+void tun_service_later(tun_peer *p);
 /* t->buf holds a handshake message of `kind` at offset s: fills the S prefix, masks the message
  * (AWG 3.x header protection) and appends the random trailer drawn under `window`. Returns the
  * datagram length. */

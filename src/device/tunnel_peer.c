@@ -155,6 +155,7 @@ void tun_peer_remove(tun_peer *p, const char *reason) {
   wg_peer_remove(&p->wp); /* unlinks it and its indices, wipes keys and handshake */
   p->handles_open = 1 + (p->resolving ? 1 : 0);
   if (p->resolving) uv_cancel((uv_req_t *)&p->resolve); /* its callback still runs */
+  loop_turn_cancel(&p->service);
   uv_timer_stop(&p->timer);
   uv_close((uv_handle_t *)&p->timer, on_timer_closed);
 }

@@ -360,7 +360,7 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoi
   tun_reorder_input(&p->reorder, keypair, counter, pt, n, now);
   if (recovered) fec_deliver(t, p, keypair, &rec, now);
   tun_flush_staged(p);
-  tun_service_peer(p);
+  tun_service_later(p);
 }
 
 void tun_deliver_inner(tunnel *t, const uint8_t *pkt, size_t len) {

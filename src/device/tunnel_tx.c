@@ -3,6 +3,7 @@
  * small queue while a handshake runs. Also the timer-driven actions: initiations with their
  * I-packets and junk, keepalives, giving up. */
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,7 @@ static void send_packet(tun_peer *p, const uint8_t *pkt, size_t len) {
     return;
   }
   if (seal_and_send(p, pkt, len) != WG_OK) stage(p, pkt, len);
-  tun_service_peer(p);
+  tun_service_later(p);
 }
 
 void tun_flush_staged(tun_peer *p) {
@@ -234,6 +235,18 @@ static void on_peer_timer(uv_timer_t *h) {
   tun_peer *p = h->data;
   tun_reorder_expire(&p->reorder, tun_now());
   tun_service_peer(p);
+}
+
+static void on_service_turn(turn_hook *h) {
+  tun_service_peer((tun_peer *)((char *)h - offsetof(tun_peer, service)));
+}
+
+void tun_service_later(tun_peer *p) {
+  if (p->removed) return;
+  p->service.run = on_service_turn;
+  p->service.phase = LOOP_TURN_STACK; /* what it sends (a keepalive, an initiation) leaves in
+                                       * this turn's batch */
+  loop_turn_want(&p->service);
 }
 
 void tun_service_peer(tun_peer *p) {
