@@ -71,7 +71,7 @@ PATHS = {
     "A": "awgproxy client -> wireguard-go",
     "A2": "awgproxy client -> awgproxy server, Transport = ip (lwIP)",
     "A3": "awgproxy client -> awgproxy server, Transport = quic",
-    "A3t": "A3 with QuicProtection = tunnel (1-RTT packets protected by the tunnel alone, ALPN awgproxy/3)",
+    "A3q": "A3 with QuicProtection = quic (QUIC's own AES-GCM inside the tunnel, ALPN awgproxy/1)",
     "A3f": "A3 with [Socks] FastOpen = on (success answered at once, as ss-local does)",
     "A2s": "A2 over the TLS carrier (Carrier = tls: the tunnel's datagrams inside TLS over TCP)",
     "A3s": "A3 over the TLS carrier (Carrier = tls)",
@@ -82,9 +82,9 @@ PATHS = {
     "W": "kernel TCP over wireguard-go -> wireguard-go",
     "Wi": "W through the impairment relay (issue 10's anchor for the ip path)",
 }
-ORDER = ("A", "A2", "A3", "A3t", "A3f", "A2s", "A3s", "A2i", "A3i", "B", "C", "W", "Wi")
+ORDER = ("A", "A2", "A3", "A3q", "A3f", "A2s", "A3s", "A2i", "A3i", "B", "C", "W", "Wi")
 PROXY_ADDR = {"A": "127.0.0.1:1080", "A2": "127.0.0.1:1082", "A3": "127.0.0.1:1083",
-              "A2i": "127.0.0.1:1084", "A3i": "127.0.0.1:1085", "A3t": "127.0.0.1:1086",
+              "A2i": "127.0.0.1:1084", "A3i": "127.0.0.1:1085", "A3q": "127.0.0.1:1086",
               "A2s": "127.0.0.1:1087", "A3s": "127.0.0.1:1088", "A3f": "127.0.0.1:1089",
               "B": "127.0.0.1:1081",
               "C": None, "W": None, "Wi": None}
@@ -93,7 +93,7 @@ TARGET_OF = {"W": T_IP_W, "Wi": T_IP_WI}
 # clean run an impaired one is compared with.
 AWG_SERVER_PATHS = {"A2": ("ip", "10.67.0.2"), "A3": ("quic", "10.67.0.3"),
                     "A2i": ("ip", "10.67.0.4"), "A3i": ("quic", "10.67.0.5"),
-                    "A3t": ("quic", "10.67.0.6"), "A2s": ("ip", "10.67.0.7"),
+                    "A3q": ("quic", "10.67.0.6"), "A2s": ("ip", "10.67.0.7"),
                     "A3s": ("quic", "10.67.0.8"), "A3f": ("quic", "10.67.0.9")}
 # The TLS-carried paths have a server of their own: [Server] TlsListen runs one worker, and the
 # UDP paths' server keeps its default worker count.
@@ -275,7 +275,7 @@ class Bench:
                             f"[Peer]\nPublicKey = {s_pub}\nEndpoint = {endpoint}\n"
                             f"AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 25\n"
                             f"Transport = {transport}\n"
-                            + ("QuicProtection = tunnel\n" if p == "A3t" else "")
+                            + ("QuicProtection = quic\n" if p == "A3q" else "")
                             + (f"TlsEndpoint = {S_IP}:{AWGS_TLS_PORT}\nCarrier = tls\n"
                                if p in TLS_PATHS else "") + "\n"
                             f"[Socks]\nListen = {PROXY_ADDR[p]}\n"

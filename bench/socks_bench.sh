@@ -12,8 +12,9 @@
 #               [Server] TlsListen): the tunnel's datagrams inside one TLS connection over TCP
 #           A3f A3 with [Socks] FastOpen = on: SOCKS success at once, the first bytes ride
 #               with the request (what ss-local does)
-#           A3t A3 with QuicProtection = tunnel: 1-RTT packets protected by the tunnel alone
-#               (ALPN awgproxy/3, opt-in), against A3's QUIC AES-GCM inside the tunnel
+#           A3q A3 with QuicProtection = quic: QUIC's own AES-GCM inside the tunnel (ALPN
+#               awgproxy/1), against A3's 1-RTT packets protected by the tunnel alone (the
+#               default since 2026-12-06; the path was A3t, the opt-in, before)
 #               A2 and A3 set every AmneziaWG obfuscation parameter (Jc/Jmin/Jmax, S1-S4, H1-H4
 #               ranges, I1-I5); A stays plain WireGuard (wireguard-go knows none of them)
 #           A2i, A3i  with --impair: A2 / A3 through tests/impair/impair_relay (down / up only)
@@ -30,7 +31,7 @@
 #   --reps N         runs per measurement (default 3)
 #   --cps-seconds S  length of each connections/s run (default 10)
 #   --idle N         idle streams for the RSS figure (default 1000)
-#   --paths A,B,...  subset of A,A2,A3,A3t,A3f,A2s,A3s,B,C,W (default A,A2,A3,B,C,W)
+#   --paths A,B,...  subset of A,A2,A3,A3q,A3f,A2s,A3s,B,C,W (default A,A2,A3,B,C,W)
 #   --impair SPEC    also A2i / A3i through the UDP impairment relay, SPEC e.g.
 #                    'loss=0.02,reorder=0.05,delay_ms=5' (each key on both directions; B cannot
 #                    be impaired: its proxy-to-proxy leg is TCP, the relay UDP-only, no netem here)

@@ -467,6 +467,7 @@ static int on_section(load_ctx *L, const ini_item *it) {
       L->peer = &arr[L->c->n_peers++];
       memset(L->peer, 0, sizeof *L->peer);
       L->peer->line = it->line;
+      L->peer->quic_tunnel_protection = true; /* QuicProtection's default (config.h) */
     } else if (s->id == SEC_FORWARD) {
       cfg_forward *arr = cfg_grow(L->c->forwards, L->c->n_forwards, sizeof *arr);
       if (!arr) return diag_add(L->d, DIAG_ERROR, it->line, "too many forwards"), -1;

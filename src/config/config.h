@@ -111,8 +111,8 @@ typedef struct {
   bool has_quic_server; /* QuicServer: the server's tunnel address; else derived (config_quic.c) */
   cfg_ip quic_server;
   uint16_t quic_port; /* QuicPort, 0 = CFG_DEFAULT_QUIC_PORT */
-  /* QuicProtection = tunnel: 1-RTT packets protected by the tunnel's AEAD alone
-   * (quic/quic_protect.h; opt-in); default quic: QUIC's own AES-GCM inside the tunnel too */
+  /* QuicProtection = tunnel (the default): 1-RTT packets protected by the tunnel's AEAD alone
+   * (quic/quic_protect.h); quic: QUIC's own AES-GCM inside the tunnel too */
   bool quic_tunnel_protection;
   /* QuicStreamWindow / QuicConnWindow: ceilings of the receive windows; 0 = the defaults */
   uint64_t quic_stream_window, quic_conn_window;

@@ -222,9 +222,11 @@ static void on_new_stream(void *ctx, stream *s) {
 
 static void conn_send(void *ctx, const quic_pkt *pkts, size_t n) {
   qconn *c = ctx;
+  bool established = quic_conn_is_established(c->qc); /* the client is awgproxy (quic_ip.h) */
   for (size_t i = 0; i < n; i++) {
     size_t len;
-    uint8_t *ip = quic_ip_wrap(pkts[i].data, pkts[i].len, &c->path.local, &c->path.remote, &len);
+    uint8_t *ip = quic_ip_wrap(pkts[i].data, pkts[i].len, &c->path.local, &c->path.remote,
+                               !established, &len);
     tunnel_send_inner(c->eq->x->tun, ip, len);
   }
 }
@@ -343,7 +345,8 @@ static void send_reset(struct exit_quic *eq, const quic_path_addrs *path, const 
   if (!n) return;
   eq->resets++;
   size_t ip_len;
-  uint8_t *ip = quic_ip_wrap(buf + QUIC_IP_HEADROOM, n, &path->local, &path->remote, &ip_len);
+  uint8_t *ip =
+      quic_ip_wrap(buf + QUIC_IP_HEADROOM, n, &path->local, &path->remote, true, &ip_len);
   tunnel_send_inner(eq->x->tun, ip, ip_len);
 }
 

@@ -285,9 +285,12 @@ static void settle_waiting(quic_client *qc, bool up) {
 
 static void conn_send(void *ctx, const quic_pkt *pkts, size_t n) {
   quic_client *qc = ctx;
+  /* once the handshake is done the server is awgproxy, which does not check (quic_ip.h) */
+  bool established = quic_conn_is_established(qc->conn);
   for (size_t i = 0; i < n; i++) {
     size_t len;
-    uint8_t *ip = quic_ip_wrap(pkts[i].data, pkts[i].len, &qc->path.local, &qc->path.remote, &len);
+    uint8_t *ip = quic_ip_wrap(pkts[i].data, pkts[i].len, &qc->path.local, &qc->path.remote,
+                               !established, &len);
     tunnel_send_inner(qc->tun, ip, len);
   }
 }
@@ -301,7 +304,8 @@ static void conn_established(void *ctx) {
   quic_conn_stats s;
   quic_conn_get_stats(qc->conn, &s);
   snprintf(rtt, sizeof rtt, "%.1f", (double)s.rtt_ns / 1e6);
-  LOG_I("quic", "connected", "rtt_ms", rtt, NULL);
+  LOG_I("quic", "connected", "rtt_ms", rtt, "protection", s.tunnel_protection ? "tunnel" : "quic",
+        NULL);
   settle_waiting(qc, true);
 }
 

@@ -757,6 +757,7 @@ void quic_conn_get_stats(const quic_conn *c, quic_conn_stats *out) {
     out->bytes_in_flight = ci.bytes_in_flight;
   }
   out->cc = c->opts.cc;
+  out->tunnel_protection = c->tls && quic_tls_tunnel_protected(c->tls) > 0;
   out->pkts_sent = c->pkts_sent;
   out->pkts_lost = c->pkts_lost;
   list_node *it, *tmp;

@@ -20,7 +20,7 @@ static const uint8_t *host_bytes(const struct sockaddr_storage *a, size_t *n) {
 }
 
 uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storage *src,
-                      const struct sockaddr_storage *dst, size_t *pkt_len) {
+                      const struct sockaddr_storage *dst, bool checksum, size_t *pkt_len) {
   static _Thread_local uint16_t ip_id;
   size_t alen;
   const uint8_t *s = host_bytes(src, &alen), *d = host_bytes(dst, &alen);
@@ -32,13 +32,15 @@ uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storag
   be16_store(udp + 2, quic_ip_port(dst));
   be16_store(udp + 4, (uint16_t)ulen);
   be16_store(udp + 6, 0);
-  /* pseudo header: addresses, protocol, UDP length; summed in native order (inet_sum.h) */
-  uint64_t acc = inet_sum_add(0, s, alen);
-  acc = inet_sum_add(acc, d, alen);
-  acc += (uint64_t)htons(17) + htons((uint16_t)ulen);
-  uint16_t ck = inet_sum_checksum(inet_sum_add(acc, udp, ulen));
-  if (!ck) ck = 0xffff; /* zero would mean "no checksum" */
-  memcpy(udp + 6, &ck, sizeof ck);
+  if (checksum) {
+    /* pseudo header: addresses, protocol, UDP length; summed in native order (inet_sum.h) */
+    uint64_t acc = inet_sum_add(0, s, alen);
+    acc = inet_sum_add(acc, d, alen);
+    acc += (uint64_t)htons(17) + htons((uint16_t)ulen);
+    uint16_t ck = inet_sum_checksum(inet_sum_add(acc, udp, ulen));
+    if (!ck) ck = 0xffff; /* zero would mean "no checksum" */
+    memcpy(udp + 6, &ck, sizeof ck);
+  }
   if (v6) {
     ip[0] = 0x60;
     ip[1] = ip[2] = ip[3] = 0;

@@ -1,7 +1,9 @@
 /* The inner IP + UDP headers of QUIC packets carried through the tunnel, built and parsed here
  * without lwIP: a QUIC packet is written with headroom in front, the headers go into it, and the
  * tunnel seals the whole. Inbound, the packets have been authenticated by the tunnel's AEAD, so
- * the UDP checksum is not verified; outbound it is always computed (stock peers check it). */
+ * the UDP checksum is not verified. Outbound it is computed until the QUIC handshake has shown
+ * that the other end is awgproxy (a client's first Initial may reach a stock server, whose kernel
+ * checks it); after that it is left zero (docs/decisions.md, "QUIC's inner UDP checksum"). */
 #ifndef AWGPROXY_QUIC_QUIC_IP_H
 #define AWGPROXY_QUIC_QUIC_IP_H
 
@@ -13,9 +15,10 @@
 #define QUIC_IP_HEADROOM 48 /* IPv6 (40) + UDP (8); IPv4 needs 28 */
 
 /* Writes the headers in front of payload (the bytes before it must be writable) for src -> dst
- * (both AF_INET or both AF_INET6, with ports). Returns the packet start; *pkt_len its length. */
+ * (both AF_INET or both AF_INET6, with ports), with the UDP checksum if `checksum`, else zero.
+ * Returns the packet start; *pkt_len its length. */
 uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storage *src,
-                      const struct sockaddr_storage *dst, size_t *pkt_len);
+                      const struct sockaddr_storage *dst, bool checksum, size_t *pkt_len);
 
 /* An unfragmented UDP packet: its addresses and payload. False for anything else or a
  * malformed one. */

@@ -297,18 +297,26 @@ def test_transport_ip_never_tries_quic(lab):
 # ---- bulk, failures, reload ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["clean", "lossy", "lossy-tunnel-protection"])
+@pytest.mark.parametrize("path", ["clean", "lossy", "lossy-quic-protection"])
 def test_parallel_streams_over_quic(lab, path):
     """100 streams x 10 MB both ways at once, every byte checked: on a clean path, and through
-    the impairment relay dropping 2 % and reordering 5 % of the datagrams each way, with QUIC's
-    own 1-RTT protection and with the tunnel's (ALPN awgproxy/3: late packets whose truncated
-    number is rebuilt wrong must still be rejected, src/quic/quic_protect.c)."""
+    the impairment relay dropping 2 % and reordering 5 % of the datagrams each way, with the
+    tunnel's 1-RTT protection (the default, ALPN awgproxy/3: late packets whose truncated number
+    is rebuilt wrong must still be rejected, src/quic/quic_protect.c) and with QUIC's own."""
     streams = int(os.environ.get("AWG_QUIC_STREAMS", "100"))
     mb = float(os.environ.get("AWG_QUIC_INTEGRITY_MB", os.environ.get("AWG_INTEGRITY_MB", "10")))
+    own_protection = "quic-protection" in path
+    if own_protection:
+        # QUIC's own protection (the opt-out) under loss and reordering: 300 MB each way checks
+        # it as well as 1000 MB do; issue 17's 100 x 10 MB runs on the default above.
+        mb = min(mb, 3.0)
     lossy = path.startswith("lossy")
     topo = build(lab, log_level="info", impair=LOSSY if lossy else None,
-                 peer_extra="QuicProtection = tunnel\n" if "tunnel" in path else "")
+                 peer_extra="QuicProtection = quic\n" if own_protection else "")
     topo.wait_quic(timeout=30)
+    want = "quic" if own_protection else "tunnel"
+    assert re.search(rf"component=quic event=connected .*protection={want}", topo.proxy.log()), \
+        topo.logs()
     ok0 = topo.result("ok")
     elapsed, stalled, prog, errors, samples = run_integrity(topo, streams, int(mb * (1 << 20)), 600)
     done = sum(1 for p in prog if p[2])

@@ -639,6 +639,13 @@ static void test_quic_windows(void **state) {
   assert_int_equal(L.c.server_quic_conn_window, 65536);
   assert_int_equal(L.c.peers[0].quic_stream_window, 512u << 10);
   assert_int_equal(L.c.peers[0].quic_conn_window, 1u << 30);
+  assert_true(L.c.peers[0].quic_tunnel_protection); /* QuicProtection's default: tunnel */
+  unload(&L);
+  load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
+              "\nAddress = 10.0.0.2/24\n"
+              "[Peer]\nPublicKey = " PUB_B
+              "\nAllowedIPs = 0.0.0.0/0\nQuicProtection = quic\n");
+  assert_false(L.c.peers[0].quic_tunnel_protection);
   unload(&L);
 
   const char *bad[] = {"63K", "2G", "8 MB", "-1", "", "M", "99999999999", "8.5M"};

@@ -61,7 +61,8 @@ static uint32_t rnd(wire *w) {
  * instead of AES-GCM's: the 12-byte nonce, then 4 zero bytes (AES-GCM's tag ends so once in
  * 2^32). */
 static uint64_t short_pkts, short_tunnel_tag;
-/* The client offers awgproxy/3 (QuicProtection = tunnel, opt-in); the echo tests set it. */
+/* The client offers awgproxy/3 (QuicProtection = tunnel, the client's default); the echo tests
+ * set it. */
 static bool client_tunnel_protection;
 
 static void count_protection(const quic_pkt *p) {

@@ -64,7 +64,7 @@ static void round_trip(const char *sip, const char *dip, size_t plen) {
   uint8_t *payload = buf + QUIC_IP_HEADROOM;
   for (size_t i = 0; i < plen; i++) payload[i] = (uint8_t)(i * 7 + 3);
   size_t pkt_len = 0;
-  uint8_t *pkt = quic_ip_wrap(payload, plen, &src, &dst, &pkt_len);
+  uint8_t *pkt = quic_ip_wrap(payload, plen, &src, &dst, true, &pkt_len);
   size_t hdr = v6 ? 48 : 28;
   assert_ptr_equal(pkt, payload - hdr);
   assert_int_equal(pkt_len, plen + hdr);
@@ -83,7 +83,7 @@ static void round_trip(const char *sip, const char *dip, size_t plen) {
   assert_int_equal(udp[0] << 8 | udp[1], 40001);
   assert_int_equal(udp[2] << 8 | udp[3], 443);
   assert_int_equal(udp[4] << 8 | udp[5], plen + 8);
-  assert_int_not_equal(udp[6] << 8 | udp[7], 0); /* always computed */
+  assert_int_not_equal(udp[6] << 8 | udp[7], 0); /* computed when asked */
   assert_int_equal(udp_sum(pkt, v6), 0xffff);
   /* a flipped payload bit breaks it (the check can fail) */
   if (plen) {
@@ -105,6 +105,18 @@ static void round_trip(const char *sip, const char *dip, size_t plen) {
   /* every truncation is refused (the IP length then claims more than there is) */
   for (size_t cut = 0; cut < pkt_len; cut++)
     assert_false(quic_ip_parse_udp(pkt, cut, &psrc, &pdst, &pp, &pl));
+  /* between awgproxy ends: the same headers with the UDP checksum left zero, still parsed */
+  uint8_t with_sum[2048];
+  memcpy(with_sum, pkt, pkt_len);
+  size_t bare_len = 0;
+  uint8_t *bare = quic_ip_wrap(payload, plen, &src, &dst, false, &bare_len);
+  assert_int_equal(bare_len, pkt_len);
+  const uint8_t *bare_udp = bare + (v6 ? 40 : 20);
+  assert_int_equal(bare_udp[6] << 8 | bare_udp[7], 0);
+  assert_memory_equal(bare + (v6 ? 0 : 12), with_sum + (v6 ? 0 : 12), v6 ? 46 : 14);
+  if (!v6) assert_int_equal(fold(ocsum(0, bare, 20)), 0xffff); /* the IP header's still right */
+  assert_true(quic_ip_parse_udp(bare, bare_len, &psrc, &pdst, &pp, &pl));
+  assert_int_equal(pl, plen);
 }
 
 static void test_round_trip_v4(void **state) {
@@ -129,7 +141,7 @@ static uint8_t *v4_packet(size_t *len) {
   addr(&src, "10.0.0.2", 1000);
   addr(&dst, "10.0.0.1", 2000);
   memset(buf + QUIC_IP_HEADROOM, 0xab, 100);
-  return quic_ip_wrap(buf + QUIC_IP_HEADROOM, 100, &src, &dst, len);
+  return quic_ip_wrap(buf + QUIC_IP_HEADROOM, 100, &src, &dst, true, len);
 }
 
 static uint8_t *v6_packet(size_t *len) {
@@ -137,7 +149,7 @@ static uint8_t *v6_packet(size_t *len) {
   addr(&src, "fd00::2", 1000);
   addr(&dst, "fd00::1", 2000);
   memset(buf + QUIC_IP_HEADROOM, 0xab, 100);
-  return quic_ip_wrap(buf + QUIC_IP_HEADROOM, 100, &src, &dst, len);
+  return quic_ip_wrap(buf + QUIC_IP_HEADROOM, 100, &src, &dst, true, len);
 }
 
 static bool parses(const uint8_t *pkt, size_t len) {
