@@ -34,8 +34,8 @@ void tun_send_datagram(tunnel *t, const dgram_endpoint *to, const uint8_t *data,
   if (rc != 0) LOG_D("tunnel", "send_failed", "error", uv_strerror(rc), NULL);
 }
 
-/* Encrypts pt_len bytes of plaintext straight into the send batch (no copy of the ciphertext)
- * and queues the datagram for the end of the loop turn. */
+/* Encrypts pt_len bytes of plaintext straight into the send batch (no copy of either the
+ * plaintext or the ciphertext) and queues the datagram for the end of the loop turn. */
 static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   tunnel *t = p->t;
   uint64_t now = tun_now();
@@ -51,9 +51,8 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   uint8_t *room = carrier_reserve(c, wire_len);
   if (!room) return WG_ERR_STATE;
   uint8_t *msg = room + s4;
-  if (pt_len) memcpy(msg + WG_DATA_PAYLOAD, pt, pt_len);
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, rng_fast());
-  wg_result r = wg_peer_encrypt(&p->wp, type, msg, pt_len, padded, now);
+  wg_result r = wg_peer_encrypt_from(&p->wp, type, msg, pt, pt_len, padded, now);
   if (r != WG_OK) return r; /* the room is simply not committed */
   /* Keepalives are padded too (decisions.md #1). The prefix is the mask's nonce, so it comes
    * first; the header is masked after sealing (there is no AAD, spec R20). */

@@ -53,14 +53,19 @@ uint8_t *quic_ip_wrap(uint8_t *payload, size_t len, const struct sockaddr_storag
     ip[0] = 0x45;
     ip[1] = 0;
     be16_store(ip + 2, (uint16_t)(ulen + 20));
-    be16_store(ip + 4, ip_id++);
+    uint16_t id = ip_id++;
+    be16_store(ip + 4, id);
     be16_store(ip + 6, 0x4000); /* DF */
     ip[8] = 64;
     ip[9] = 17;
-    be16_store(ip + 10, 0);
     memcpy(ip + 12, s, 4);
     memcpy(ip + 16, d, 4);
-    uint16_t hck = inet_sum_checksum(inet_sum_add(0, ip, 20));
+    /* The header's sum from the values, not read back from the bytes just stored: loads
+     * straddling those narrower stores stalled on store forwarding (~5 % of an A3 upload). */
+    uint64_t hacc = inet_sum_add(0, s, 4) + inet_sum_add(0, d, 4);
+    hacc += htons(0x4500) + htons((uint16_t)(ulen + 20)) + htons(id) + htons(0x4000) +
+            htons(64 << 8 | 17);
+    uint16_t hck = inet_sum_checksum(hacc);
     memcpy(ip + 10, &hck, sizeof hck);
   }
   *pkt_len = iph + ulen;

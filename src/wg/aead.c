@@ -90,6 +90,24 @@ bool wg_aead_ctx_seal(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const ui
   return ok;
 }
 
+/* The cipher streams: the packet's bytes, then its zero padding encrypted in place in out. */
+bool wg_aead_ctx_seal_padded(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const uint8_t *pt,
+                             size_t pt_len, size_t padded_len) {
+  int n = 0, m = 0, fin = 0;
+  size_t pad = padded_len - pt_len;
+  bool ok;
+  if (padded_len < pt_len || !lengths_ok(padded_len, 0)) return false;
+  memset(out + pt_len, 0, pad);
+  ok = start_packet(ctx->evp, counter, 1, NULL, 0) &&
+       (!pt_len || EVP_CipherUpdate(ctx->evp, out, &n, pt, (int)pt_len) == 1) &&
+       (!pad || EVP_CipherUpdate(ctx->evp, out + n, &m, out + pt_len, (int)pad) == 1) &&
+       EVP_CipherFinal_ex(ctx->evp, out + n + m, &fin) == 1 &&
+       (size_t)n + (size_t)m + (size_t)fin == padded_len &&
+       tag_ctrl(ctx->evp, EVP_CTRL_AEAD_GET_TAG, out + padded_len);
+  if (!ok) ERR_clear_error();
+  return ok;
+}
+
 bool wg_aead_ctx_open(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const uint8_t *ct,
                       size_t len, const uint8_t *ad, size_t adlen) {
   uint8_t tag[WG_AEAD_TAG_LEN];
@@ -141,6 +159,15 @@ bool wg_aead_ctx_seal(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const ui
   transport_nonce(nonce, counter);
   return crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, pt, len, ad, adlen, NULL, nonce,
                                                    ctx->key) == 0;
+}
+
+/* libsodium's one-shot call wants the padded plaintext in one piece: it is put together in out. */
+bool wg_aead_ctx_seal_padded(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const uint8_t *pt,
+                             size_t pt_len, size_t padded_len) {
+  if (padded_len < pt_len || !lengths_ok(padded_len, 0)) return false;
+  if (out != pt && pt_len) memcpy(out, pt, pt_len);
+  memset(out + pt_len, 0, padded_len - pt_len);
+  return wg_aead_ctx_seal(ctx, counter, out, out, padded_len, NULL, 0);
 }
 
 bool wg_aead_ctx_open(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const uint8_t *ct,

@@ -35,6 +35,13 @@ void wg_aead_ctx_free(wg_aead_ctx *ctx);
  * len or adlen above WG_AEAD_MAX_LEN or a backend failure; out is then unspecified. */
 bool wg_aead_ctx_seal(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const uint8_t *pt,
                       size_t len, const uint8_t *ad, size_t adlen);
+/* Seals pt (pt_len bytes) followed by padded_len - pt_len zero bytes into out: padded_len bytes
+ * of ciphertext, then the tag. The zeros are never read from memory, so pt need not be followed
+ * by room: the transport path seals straight from the caller's packet into the send batch,
+ * without copying it there first. out may equal pt; other overlaps are not allowed. False as
+ * wg_aead_ctx_seal, or when padded_len < pt_len. */
+bool wg_aead_ctx_seal_padded(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const uint8_t *pt,
+                             size_t pt_len, size_t padded_len);
 /* Opens ct (len bytes, tag included) into out (len - 16 bytes), which may equal ct. False when
  * the tag does not verify or len < 16; out is then zeroed, so that no unauthenticated plaintext
  * is left behind. */

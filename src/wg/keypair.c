@@ -45,20 +45,25 @@ size_t wg_padded_len(size_t len, size_t mtu) {
 
 size_t wg_transport_len(size_t padded_len) { return padded_len + WG_MSG_TRANSPORT_MIN_LEN; }
 
-wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t pt_len,
-                             size_t padded_len, const wg_tunables *t, uint64_t now) {
+wg_result wg_keypair_encrypt_from(wg_keypair *kp, uint32_t type, uint8_t *msg, const uint8_t *pt,
+                                  size_t pt_len, size_t padded_len, const wg_tunables *t,
+                                  uint64_t now) {
   uint8_t *payload = msg + WG_DATA_PAYLOAD;
   if (padded_len < pt_len) return WG_ERR_BUFFER;
   if (!wg_keypair_fresh(kp, t, now) || kp->send_counter >= t->reject_after_messages)
     return WG_ERR_EXPIRED;
-  memset(payload + pt_len, 0, padded_len - pt_len);
   le32_store(msg, type);
   le32_store(msg + WG_DATA_RECEIVER, kp->remote_index);
   le64_store(msg + WG_DATA_COUNTER, kp->send_counter);
-  if (!wg_aead_ctx_seal(kp->send_aead, kp->send_counter, payload, payload, padded_len, NULL, 0))
+  if (!wg_aead_ctx_seal_padded(kp->send_aead, kp->send_counter, payload, pt, pt_len, padded_len))
     return WG_ERR_BUFFER; /* padded_len beyond WG_AEAD_MAX_LEN; nothing was sent */
   kp->send_counter++;
   return WG_OK;
+}
+
+wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t pt_len,
+                             size_t padded_len, const wg_tunables *t, uint64_t now) {
+  return wg_keypair_encrypt_from(kp, type, msg, msg + WG_DATA_PAYLOAD, pt_len, padded_len, t, now);
 }
 
 wg_result wg_keypair_decrypt(wg_keypair *kp, uint8_t *msg, size_t len, const wg_tunables *t,

@@ -55,6 +55,10 @@ size_t wg_transport_len(size_t padded_len);
  * WG_ERR_EXPIRED when the keypair is too old or its counter is exhausted. */
 wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t pt_len,
                              size_t padded_len, const wg_tunables *t, uint64_t now);
+/* The same with the plaintext read from pt (not overlapping msg unless pt == msg + 16). */
+wg_result wg_keypair_encrypt_from(wg_keypair *kp, uint32_t type, uint8_t *msg, const uint8_t *pt,
+                                  size_t pt_len, size_t padded_len, const wg_tunables *t,
+                                  uint64_t now);
 
 /* Decrypts a transport message of len bytes in place: on WG_OK the plaintext (padding included)
  * is at msg + 16, len - 32 bytes long. The receiver index is not checked here (the caller looked

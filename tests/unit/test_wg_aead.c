@@ -230,6 +230,37 @@ static void test_in_place(void **state) {
   }
 }
 
+/* Sealing a packet with its zero padding straight from a separate buffer (the send path) gives
+ * the reference's bytes for the padded plaintext, at every split between bytes and padding;
+ * so does the same call in place. */
+static void test_seal_padded(void **state) {
+  fixture *f = *state;
+  static const size_t PT[] = {0, 1, 15, 16, 17, 63, 64, 65, 1380, 1420};
+  static const size_t PAD[] = {0, 1, 3, 15, 16, 17, 47, 64};
+  uint8_t nonce[12];
+  for (size_t i = 0; i < sizeof PT / sizeof PT[0]; i++) {
+    for (size_t j = 0; j < sizeof PAD / sizeof PAD[0]; j++) {
+      size_t len = PT[i], padded = PT[i] + PAD[j];
+      uint64_t counter = 1000 + i * 16 + j;
+      memcpy(f->out, f->pt, len);
+      memset(f->out + len, 0, padded - len);
+      ref_nonce(nonce, counter);
+      assert_int_equal(crypto_aead_chacha20poly1305_ietf_encrypt(f->ref, NULL, f->out, padded,
+                                                                 NULL, 0, NULL, nonce, f->key),
+                       0);
+      memset(f->ours, 0xa5, padded + WG_AEAD_TAG_LEN); /* the padding must not come from here */
+      assert_true(wg_aead_ctx_seal_padded(f->ctx, counter, f->ours, f->pt, len, padded));
+      assert_memory_equal(f->ours, f->ref, padded + WG_AEAD_TAG_LEN);
+      memset(f->ours, 0xa5, padded + WG_AEAD_TAG_LEN);
+      memcpy(f->ours, f->pt, len);
+      assert_true(wg_aead_ctx_seal_padded(f->ctx, counter, f->ours, f->ours, len, padded));
+      assert_memory_equal(f->ours, f->ref, padded + WG_AEAD_TAG_LEN);
+    }
+  }
+  assert_false(wg_aead_ctx_seal_padded(f->ctx, 1, f->ours, f->pt, 20, 19));
+  assert_false(wg_aead_ctx_seal_padded(f->ctx, 1, f->ours, f->pt, 20, (size_t)WG_AEAD_MAX_LEN + 1));
+}
+
 static void test_backend_name(void **state) {
   (void)state;
   const char *name = wg_aead_backend();
@@ -250,6 +281,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_tampering_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_other_key_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_in_place, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seal_padded, setup, teardown),
       cmocka_unit_test(test_backend_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
