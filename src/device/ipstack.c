@@ -20,6 +20,7 @@
 #include "util/loop_turn.h"
 #include "util/bytes.h"
 #include "util/inet_sum.h"
+#include "util/log.h"
 
 #define OUT_BUF 65536
 #define ACK_SLOTS 64   /* connections with a held ACK per loop turn; more flush early */
@@ -42,7 +43,8 @@ struct ipstack {
   ipstack_output_fn out;
   void *ctx;
   size_t n_held;
-  bool trust_forced, trust_peers;  /* inbound checksums not verified (ipstack_trust_*) */
+  bool trust_forced, trust_peers; /* inbound checksums not verified (ipstack_trust_*) */
+  bool omit_sums;                 /* outbound TCP/UDP checksums left out (ipstack_omit_checksums) */
   ipstack_congestion_fn congested; /* the tunnel's verdict for lwIP's senders, NULL: none */
   void *congested_ctx;
   held_ack held[ACK_SLOTS];
@@ -358,8 +360,19 @@ ipstack *ipstack_create(uv_loop_t *loop, const cfg_cidr *addrs, size_t n, uint32
 static void apply_trust(ipstack *s) {
   u16_t gen = NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_UDP | NETIF_CHECKSUM_GEN_TCP |
               NETIF_CHECKSUM_GEN_ICMP | NETIF_CHECKSUM_GEN_ICMP6;
-  NETIF_SET_CHECKSUM_CTRL(&s->netif,
-                          s->trust_forced || s->trust_peers ? gen : NETIF_CHECKSUM_ENABLE_ALL);
+  u16_t flags = s->trust_forced || s->trust_peers ? gen : NETIF_CHECKSUM_ENABLE_ALL;
+  if (s->omit_sums)
+    flags &= (u16_t) ~(NETIF_CHECKSUM_GEN_IP | NETIF_CHECKSUM_GEN_UDP | NETIF_CHECKSUM_GEN_TCP);
+  NETIF_SET_CHECKSUM_CTRL(&s->netif, flags);
+}
+
+bool ipstack_trusts_inbound(const ipstack *s) { return s->trust_forced; }
+
+void ipstack_omit_checksums(ipstack *s, bool on) {
+  if (s->omit_sums == on) return;
+  s->omit_sums = on;
+  apply_trust(s);
+  LOG_I("tunnel", "outbound_checksums", "ip_tcp_udp", on ? "omitted" : "computed", NULL);
 }
 
 void ipstack_trust_inbound(ipstack *s) {

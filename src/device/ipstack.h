@@ -27,6 +27,13 @@ void ipstack_trust_inbound(ipstack *s);
  * read from sockets, never forwarded from the Internet, so their checksums are its own and the
  * AEAD already vouches for them. Off again when a stock peer may be there. */
 void ipstack_trust_peers(ipstack *s, bool on);
+/* Whether ipstack_trust_inbound was called (the stack never verifies inbound checksums). */
+bool ipstack_trusts_inbound(const ipstack *s);
+/* While `on`, outbound IPv4 header, TCP and UDP checksums are left zero: for a client whose every
+ * peer has said it does not verify them (an awgproxy server, whose stack trusts inbound packets
+ * and whose exit checks none either). ICMP's are still written. Off again when a peer that may
+ * check is there. */
+void ipstack_omit_checksums(ipstack *s, bool on);
 
 /* The tunnel's verdict for lwIP's senders (src/device/tcp_bw_floor.h): whether losses on the way
  * to the peer owning an inner address (v6: 16 bytes, else 4) were judged congestion within the

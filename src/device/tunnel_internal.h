@@ -82,6 +82,7 @@ typedef struct tun_peer {
   /* Parity for single losses (tunnel_fec.h): the peer said it takes them (HELLO), we send them
    * until fec_until_ms (the loop's clock) after the last NACK for random loss. */
   bool peer_fec;
+  bool peer_unchecked; /* its HELLO said it does not verify inner checksums (tunnel_repair.h) */
   uint32_t fec_until_ms;
   tun_fec_tx fec_tx;
   tun_fec_rx fec_rx;

@@ -6,10 +6,11 @@
 #include "util/bytes.h"
 #include "wg/messages.h"
 
-size_t tun_ctl_hello(uint8_t out[4], bool reply) {
+size_t tun_ctl_hello(uint8_t out[4], bool reply, bool unchecked) {
   out[0] = TUN_CTL_HELLO;
   out[1] = TUN_CTL_VERSION;
-  out[2] = (uint8_t)((reply ? TUN_CTL_HELLO_REPLY : 0) | TUN_CTL_HELLO_FEC);
+  out[2] = (uint8_t)((reply ? TUN_CTL_HELLO_REPLY : 0) | TUN_CTL_HELLO_FEC |
+                     (unchecked ? TUN_CTL_HELLO_UNCHECKED : 0));
   out[3] = 0;
   return 4;
 }

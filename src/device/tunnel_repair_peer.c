@@ -14,11 +14,15 @@
  * AWG 3.x trailers; longer ones are not kept. */
 static size_t ring_slot_size(const tun_peer *p) { return p->t->mtu + 192; }
 
-/* Inbound checksums (ipstack_trust_peers): skipped while every peer has said it is awgproxy. */
+/* Inbound checksums (ipstack_trust_peers): skipped while every peer has said it is awgproxy;
+ * outbound TCP/UDP ones (ipstack_omit_checksums) while every peer has said it does not check. */
 void tun_update_inbound_trust(tunnel *t) {
-  bool all = t->n_peers > 0 && t->ip;
+  bool all = t->n_peers > 0 && t->ip, unchecked = all;
   for (size_t i = 0; i < t->n_peers && all; i++) all = t->peers[i]->repair_on;
+  for (size_t i = 0; i < t->n_peers && unchecked; i++)
+    unchecked = t->peers[i]->repair_on && t->peers[i]->peer_unchecked;
   if (t->ip) ipstack_trust_peers(t->ip, all);
+  if (t->ip) ipstack_omit_checksums(t->ip, unchecked);
 }
 
 static void repair_on(tun_peer *p) {
@@ -36,6 +40,7 @@ static void repair_on(tun_peer *p) {
 
 static void repair_off(tun_peer *p) {
   p->peer_fec = false;
+  p->peer_unchecked = false;
   tun_fec_tx_free(&p->fec_tx);
   tun_fec_rx_free(&p->fec_rx);
   if (!p->repair_on) return;
@@ -63,7 +68,7 @@ void tun_repair_on_session_end(tun_peer *p) {
 
 static void send_hello(tun_peer *p, bool reply) {
   uint8_t m[4];
-  size_t n = tun_ctl_hello(m, reply);
+  size_t n = tun_ctl_hello(m, reply, p->t->ip && ipstack_trusts_inbound(p->t->ip));
   tun_send_control(p, m, n);
 }
 
@@ -165,6 +170,11 @@ void tun_repair_on_control(tun_peer *p, const uint8_t *pt, size_t len) {
     repair_on(p);
     if (p->repair_on && (m.flags & TUN_CTL_HELLO_FEC) && !p->peer_fec)
       p->peer_fec = tun_fec_tx_init(&p->fec_tx, p->t->mtu) == 0;
+    bool unchecked = p->repair_on && (m.flags & TUN_CTL_HELLO_UNCHECKED);
+    if (unchecked != p->peer_unchecked) {
+      p->peer_unchecked = unchecked;
+      tun_update_inbound_trust(p->t);
+    }
     if (!(m.flags & TUN_CTL_HELLO_REPLY)) send_hello(p, true);
     return;
   }

@@ -34,6 +34,9 @@ def test_repair_through_loss(lab, transport):
     topo.proxy.wait_log(r"component=tunnel event=repair_on", timeout=10)
     topo.server.wait_log(r"component=tunnel event=repair_on", timeout=10)
     assert topo.status()["peers"][0]["repair"] is True, topo.status()
+    # The server's HELLO said it does not verify inner checksums, so the client's lwIP leaves
+    # its TCP/UDP ones out (every byte below is still hash-checked end to end).
+    topo.proxy.wait_log(r"component=tunnel event=outbound_checksums ip_tcp_udp=omitted", timeout=10)
     elapsed, stalled, prog, errors, _ = run_integrity(topo, 4, 3 << 20, 300)
     assert not errors and not stalled and all(p[2] for p in prog), (
         errors[:5], stalled, getattr(topo, "stall_report", ""), topo.logs())
@@ -62,3 +65,4 @@ def test_repair_off(lab):
     m = repair_metrics(topo)
     assert m.get("asked", 0) == 0 and m.get("resent", 0) == 0, m
     assert "event=repair_on" not in topo.proxy.log() + topo.server.log()
+    assert "event=outbound_checksums" not in topo.proxy.log()  # a server that may check

@@ -18,11 +18,17 @@
 static void test_messages_round_trip(void **state) {
   uint8_t m[TUN_CTL_MAX + 16];
   tun_ctl_msg got;
-  size_t n = tun_ctl_hello(m, true);
+  size_t n = tun_ctl_hello(m, true, false);
   assert_true(tun_ctl_is(m, n));
   assert_int_equal(tun_ctl_parse(m, n, &got), 0);
   assert_int_equal(got.type, TUN_CTL_HELLO);
   assert_true(got.flags & TUN_CTL_HELLO_REPLY);
+  assert_false(got.flags & TUN_CTL_HELLO_UNCHECKED);
+  n = tun_ctl_hello(m, false, true); /* a server's: it does not verify inner checksums */
+  assert_int_equal(tun_ctl_parse(m, n, &got), 0);
+  assert_false(got.flags & TUN_CTL_HELLO_REPLY);
+  assert_true(got.flags & TUN_CTL_HELLO_UNCHECKED);
+  assert_true(got.flags & TUN_CTL_HELLO_FEC);
   tun_nack_run runs[TUN_NACK_MAX_RUNS];
   for (size_t i = 0; i < TUN_NACK_MAX_RUNS; i++) runs[i] = (tun_nack_run){1000000007ull * i, 1 + i};
   n = tun_ctl_runs(m, TUN_CTL_NACK, 0xA1B2C3D4u, runs, TUN_NACK_MAX_RUNS);
