@@ -110,7 +110,8 @@
 #define LWIP_CALLBACK_API 1
 #define LWIP_EVENT_API 0
 
-/* Checksums: always generated on output (stock peers check them). Inbound, every packet was
+/* Checksums: generated on output (stock peers check them), unless every peer has said it checks
+ * none (an awgproxy server: ipstack_omit_checksums, docs/decisions.md). Inbound, every packet was
  * already authenticated by the tunnel's AEAD; the checks stay on by default because on the
  * client a stock server may forward segments that were corrupted on the Internet leg (its NAT
  * rewrites checksums incrementally and never verifies them), and TCP's checksum is the only end
