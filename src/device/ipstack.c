@@ -44,7 +44,8 @@ struct ipstack {
   void *ctx;
   size_t n_held;
   bool trust_forced, trust_peers; /* inbound checksums not verified (ipstack_trust_*) */
-  bool omit_sums;                 /* outbound TCP/UDP checksums left out (ipstack_omit_checksums) */
+  /* outbound IPv4 header, TCP and UDP checksums left out (ipstack_omit_checksums) */
+  bool omit_sums;
   ipstack_congestion_fn congested; /* the tunnel's verdict for lwIP's senders, NULL: none */
   void *congested_ctx;
   held_ack held[ACK_SLOTS];

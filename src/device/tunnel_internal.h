@@ -184,7 +184,8 @@ void tun_repair_on_session_end(tun_peer *p);
  * (tcp_bw_congestion_fn). */
 bool tun_congested_recently(void *ctx, bool v6, const uint8_t *addr, uint32_t window_ms);
 
-/* Skips inbound checksums while every peer is awgproxy (ipstack_trust_peers). */
+/* Skips inbound checksums while every peer is awgproxy (ipstack_trust_peers), and outbound ones
+ * while every peer has said it does not check them (ipstack_omit_checksums). */
 void tun_update_inbound_trust(tunnel *t);
 /* A handshake with p completed: say HELLO when it is ours to start. */
 void tun_repair_on_handshake(tun_peer *p);

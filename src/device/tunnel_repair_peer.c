@@ -15,7 +15,8 @@
 static size_t ring_slot_size(const tun_peer *p) { return p->t->mtu + 192; }
 
 /* Inbound checksums (ipstack_trust_peers): skipped while every peer has said it is awgproxy;
- * outbound TCP/UDP ones (ipstack_omit_checksums) while every peer has said it does not check. */
+ * outbound IPv4 header, TCP and UDP ones (ipstack_omit_checksums) while every peer has said it
+ * does not check them. */
 void tun_update_inbound_trust(tunnel *t) {
   bool all = t->n_peers > 0 && t->ip, unchecked = all;
   for (size_t i = 0; i < t->n_peers && all; i++) all = t->peers[i]->repair_on;

@@ -117,7 +117,7 @@ typedef struct {
   uint64_t pkts_sent, pkts_recv;
   uint64_t pkts_lost; /* packets carrying stream data declared lost (spurious ones included) */
   uint64_t streams_open;
-  quic_cc cc; /* the congestion controller of what this end sends */
+  quic_cc cc;             /* the congestion controller of what this end sends */
   bool tunnel_protection; /* 1-RTT packets protected by the tunnel alone (awgproxy/3 agreed) */
   uint64_t dgrams_sent, dgrams_recv, dgrams_dropped;
 } quic_conn_stats;

@@ -14,8 +14,8 @@
 /* awgproxy/1: QUIC's own packet protection throughout. awgproxy/3: the same handshake, then
  * 1-RTT packets protected by the tunnel alone (quic_protect.h, docs/spec/quic-transport.md). A
  * server accepts both and prefers /3; a client offers /3 unless [Peer] QuicProtection = quic
- * (/3 is the default). awgproxy/2 was the first version of the tunnel's protection, with an all-zero
- * tag that let a late packet in under a wrongly rebuilt packet number (quic_protect.c): no
+ * (/3 is the default). awgproxy/2 was the first version of the tunnel's protection, with an
+ * all-zero tag that let a late packet in under a wrongly rebuilt packet number (quic_protect.c): no
  * longer spoken, so a peer still offering it falls back to /1 instead of failing on the
  * different tag. */
 #define QUIC_ALPN "awgproxy/1"
