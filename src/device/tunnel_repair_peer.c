@@ -18,12 +18,14 @@ static size_t ring_slot_size(const tun_peer *p) { return p->t->mtu + 192; }
  * outbound IPv4 header, TCP and UDP ones (ipstack_omit_checksums) while every peer has said it
  * does not check them. */
 void tun_update_inbound_trust(tunnel *t) {
-  bool all = t->n_peers > 0 && t->ip, unchecked = all;
-  for (size_t i = 0; i < t->n_peers && all; i++) all = t->peers[i]->repair_on;
-  for (size_t i = 0; i < t->n_peers && unchecked; i++)
-    unchecked = t->peers[i]->repair_on && t->peers[i]->peer_unchecked;
-  if (t->ip) ipstack_trust_peers(t->ip, all);
-  if (t->ip) ipstack_omit_checksums(t->ip, unchecked);
+  if (!t->ip) return;
+  bool all = t->n_peers > 0, unchecked = all;
+  for (size_t i = 0; i < t->n_peers && all; i++) {
+    all = t->peers[i]->repair_on;
+    unchecked = unchecked && all && t->peers[i]->peer_unchecked;
+  }
+  ipstack_trust_peers(t->ip, all);
+  ipstack_omit_checksums(t->ip, unchecked);
 }
 
 static void repair_on(tun_peer *p) {

@@ -94,9 +94,9 @@ bool wg_aead_ctx_seal(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const ui
 bool wg_aead_ctx_seal_padded(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const uint8_t *pt,
                              size_t pt_len, size_t padded_len) {
   int n = 0, m = 0, fin = 0;
-  size_t pad = padded_len - pt_len;
   bool ok;
   if (padded_len < pt_len || !lengths_ok(padded_len, 0)) return false;
+  size_t pad = padded_len - pt_len;
   memset(out + pt_len, 0, pad);
   ok = start_packet(ctx->evp, counter, 1, NULL, 0) &&
        (!pt_len || EVP_CipherUpdate(ctx->evp, out, &n, pt, (int)pt_len) == 1) &&
