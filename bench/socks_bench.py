@@ -524,7 +524,8 @@ class Bench:
 
     def run_perf(self, path, direction):
         """perf record on the proxy client of PATH (awgproxy, or ss-local for B) during one
-        bulk transfer sized to outlast the 5 s recording (--perf-mb)."""
+        bulk transfer sized to outlast the 5 s recording (--perf-mb), or ("cps") during 8 s of
+        sequential connections."""
         if not shutil.which("perf"):
             self.notes.append("perf not installed: no profile")
             return
@@ -532,9 +533,12 @@ class Bench:
         name = "ss-local" if path == "B" else "awgproxy"
         stem = f"perf-{name}-{path}-{direction}"
         data = pathlib.Path(self.a.workdir) / f"{stem}.data"
+        if direction == "cps":  # sequential connections, sized to outlast the recording
+            size = ["--seconds", "8"]
+        else:
+            size = ["--bytes", str(self.a.perf_mb * 1000000)]
         argv = self.c.argv([sys.executable, str(LOAD), direction, "--target",
-                            f"{T_IP}:{TARGET_PORT}", "--proxy", PROXY_ADDR[path], "--bytes",
-                            str(self.a.perf_mb * 1000000)])
+                            f"{T_IP}:{TARGET_PORT}", "--proxy", PROXY_ADDR[path], *size])
         load = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
         subprocess.run(["perf", "record", "-g", "-o", str(data), "-p", str(pid), "--", "sleep",
@@ -556,8 +560,9 @@ class Bench:
                                  r"__x64_sys_sendto|__GI___getrandom|do_syscall_64)\b", l)]
         out = pathlib.Path(self.a.workdir) / f"{stem}.txt"
         out.write_text("\n".join(by_dso + [""] + by_sym + [""] + syscalls) + "\n")
-        log(f"perf profile of {name} ({path}) during a {direction}load: {out}")
-        print(f"\nperf record -g -p <{name}, path {path}> during a {direction}load, 5 s; "
+        what = "sequential connections" if direction == "cps" else f"a {direction}load"
+        log(f"perf profile of {name} ({path}) during {what}: {out}")
+        print(f"\nperf record -g -p <{name}, path {path}> during {what}, 5 s; "
               "share by library:")
         print("\n".join(by_dso[:8]))
         print("including children (where the syscalls come from):")
@@ -720,8 +725,11 @@ def main():
         if a.perf:
             for path in ("A", "A2", "A3", "A3f", "B"):
                 if path in b.proc:
-                    b.run_perf(path, "down")
-                    b.run_perf(path, "up")
+                    if "bulk" in metrics:
+                        b.run_perf(path, "down")
+                        b.run_perf(path, "up")
+                    if "cps" in metrics:
+                        b.run_perf(path, "cps")
         notes = benchlab.machine_notes(["shadowsocks-libev", "wireguard-go"])
         print(f"\nsocks_bench: {notes}")
         print(f"awgproxy: {a.binary}; measured in {time.monotonic() - t0:.0f} s; 1-minute load "

@@ -38,7 +38,8 @@
 #   --impair-mb N    bulk size for A2i / A3i (default --mb, at most 50)
 #   --impair-seed N  the relay's seed (default 1: the same drop pattern every run)
 #   --metrics ...    subset of rss,cps,bulk (default all)
-#   --perf           also profile awgproxy client during a download (perf record -g), on each
+#   --perf           also profile the proxy client (perf record -g) during a download and an
+#                    upload (with bulk) and sequential connections (with cps), on each
 #                    of A, A2, A3 that runs
 #   --workdir DIR    keep configs, logs, perf data and results.json there
 #   --binary PATH    another awgproxy binary (default build-bench/awgproxy, built here)
