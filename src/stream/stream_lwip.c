@@ -30,7 +30,8 @@ typedef struct lwip_stream {
   bool aborted; /* tcp_abort was called: a running lwIP callback must return ERR_ABRT */
   bool reading, delivering, eof_seen, eof_delivered, shut_wanted, shut_done, closing, over_high;
   bool connecting;
-  bool kicked; /* on_poll found sending idle with bytes waiting (logged once) */
+  bool kicked;                /* on_poll found sending idle with bytes waiting (logged once) */
+  bool feed_later, in_output; /* on_sent left the refill to on_output; on_output runs it */
   stream_lwip_connect_cb connect_cb;
   void *connect_ctx;
   uv_timer_t defer; /* runs on_closed / connect failures outside lwIP callbacks */
@@ -235,13 +236,21 @@ static bool tail_resent(const struct tcp_pcb *pcb) {
  * segments): called for every write() an upload makes, that walk was 5-11 % of the client's CPU.
  * New bytes go out once per loop turn instead, and not at all from inside lwIP's input for this
  * PCB, which calls tcp_output itself when its callbacks return. */
+static err_t push_and_drain(lwip_stream *l);
+
 static void on_output(turn_hook *h) {
   lwip_stream *l = (lwip_stream *)((char *)h - offsetof(lwip_stream, output));
+  if (l->feed_later) {
+    l->feed_later = false;
+    l->in_output = true; /* the refill's want_output is this very run */
+    push_and_drain(l);   /* may end the relay: l then has no PCB, and lives until its close */
+    l->in_output = false;
+  }
   if (l->pcb && !l->closing) tcp_output(l->pcb);
 }
 
 static void want_output(lwip_stream *l) {
-  if (tcp_input_pcb != l->pcb) loop_turn_want(&l->output);
+  if (tcp_input_pcb != l->pcb && !l->in_output) loop_turn_want(&l->output);
 }
 
 /* Hands lwIP as much of src as its send buffer and queue take (copied into its segments);
@@ -342,9 +351,19 @@ static err_t on_poll(void *arg, struct tcp_pcb *pcb) {
   return push_and_drain(l);
 }
 
+/* An ACK freed room in lwIP's send buffer. Refilling it from inside lwIP's input would make
+ * lwIP's own tcp_output, run when this callback returns, walk the whole unacknowledged queue for
+ * every ACK (see on_output); the refill waits for the end of the turn instead, once for all the
+ * ACKs a batch brought, and lwIP's tcp_output finds nothing new to send. */
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
   lwip_stream *l = arg;
-  return l ? push_and_drain(l) : ERR_OK;
+  if (!l) return ERR_OK;
+  if (tcp_input_pcb == pcb && (l->pending_len || l->shut_wanted || l->over_high)) {
+    l->feed_later = true;
+    loop_turn_want(&l->output);
+    return ERR_OK;
+  }
+  return push_and_drain(l);
 }
 
 /* Room for len more pending bytes: the taken front reused first, then a larger buffer. */
