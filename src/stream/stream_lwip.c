@@ -354,7 +354,8 @@ static err_t on_poll(void *arg, struct tcp_pcb *pcb) {
 /* An ACK freed room in lwIP's send buffer. Refilling it from inside lwIP's input would make
  * lwIP's own tcp_output, run when this callback returns, walk the whole unacknowledged queue for
  * every ACK (see on_output); the refill waits for the end of the turn instead, once for all the
- * ACKs a batch brought, and lwIP's tcp_output finds nothing new to send. */
+ * ACKs a batch brought, and lwIP's tcp_output finds nothing new to send (unless the window held
+ * back some of what it already had). */
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
   lwip_stream *l = arg;
   if (!l) return ERR_OK;
