@@ -361,8 +361,8 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
   if (!l) return ERR_OK;
   if (tcp_input_pcb == pcb && (l->pending_len || l->shut_wanted || l->over_high)) {
     l->feed_later = true;
-    loop_turn_want(&l->output);
-    return ERR_OK;
+    loop_turn_want(&l->output); /* runs at once, inside this input, where no loop turn runs */
+    return l->aborted ? ERR_ABRT : ERR_OK;
   }
   return push_and_drain(l);
 }
