@@ -209,6 +209,13 @@ uint64_t tunnel_last_rx(const tunnel *t) {
   return last;
 }
 
+uint64_t tunnel_last_handshake(const tunnel *t) {
+  uint64_t last = 0;
+  for (size_t i = 0; i < t->n_peers; i++)
+    if (t->peers[i]->last_handshake_mono > last) last = t->peers[i]->last_handshake_mono;
+  return last;
+}
+
 #define PROBE_AFTER_SILENCE (1 * WG_NS_PER_SEC)
 
 void tunnel_probe(tunnel *t, bool even_if_recent) {

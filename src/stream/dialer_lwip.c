@@ -35,8 +35,9 @@ struct lwip_req {
   uv_timer_t stagger, deadline, tunnel_wait, probe;
   int open_handles;
   bool done, cancelled;
-  uint64_t started; /* uv_hrtime at start: the tunnel is alive if a packet came since */
-  bool late_probe;  /* the tunnel-wait check asked for a fresh proof of life */
+  uint64_t started;  /* uv_hrtime at start: the tunnel is alive if a packet came since */
+  bool late_probe;   /* a handshake probe was sent: the TunnelWait check needs no second one */
+  uint64_t probe_at; /* uv_hrtime when that probe was sent (0 = none) */
   stream *result;
   dial_error err;
   const char *reason;
@@ -147,7 +148,17 @@ static void on_probe(uv_timer_t *t) {
   lwip_req *d = t->data;
   if (tunnel_alive(d) || !tunnel_is_up(d->env.tun)) return; /* no session: the SYN started one */
   d->late_probe = true; /* the TunnelWait check needs no second one */
+  d->probe_at = uv_hrtime();
   tunnel_probe(d->env.tun, true);
+}
+
+/* Proof that the server is alive now, not only since the dial began: a packet within the last
+ * LATE_PROBE_MS, or a handshake completed after our probe (answered at once, it is already older
+ * than LATE_PROBE_MS when TunnelWait comes seconds later). */
+static bool tunnel_alive_now(const lwip_req *d) {
+  if (!tunnel_alive(d)) return false;
+  if (uv_hrtime() - tunnel_last_rx(d->env.tun) < LATE_PROBE_MS * 1000000ull) return true;
+  return d->probe_at && tunnel_last_handshake(d->env.tun) >= d->probe_at;
 }
 
 /* Nothing came back since the dial began. If the last word from the server was recent, no probe
@@ -156,11 +167,10 @@ static void on_tunnel_wait(uv_timer_t *t) {
   lwip_req *d = t->data;
   /* Heard from lately, not merely since the dial began: a loop that is behind (a sanitizer
    * build, a busy machine) reads datagrams the server sent before a blackhole seconds later. */
-  if (tunnel_alive(d) && uv_hrtime() - tunnel_last_rx(d->env.tun) < LATE_PROBE_MS * 1000000ull)
-    return;
+  if (tunnel_alive_now(d)) return;
   if (!d->late_probe && tunnel_is_up(d->env.tun)) {
     d->late_probe = true;
-    d->started = uv_hrtime();
+    d->started = d->probe_at = uv_hrtime();
     tunnel_probe(d->env.tun, true);
     uv_timer_start(&d->tunnel_wait, on_tunnel_wait, LATE_PROBE_MS, 0);
     return;
