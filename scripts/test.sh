@@ -12,6 +12,14 @@ FUZZ_BUDGET=${FUZZ_BUDGET:-360}
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
+# The integration run's slowest tests, also when it passed (ctest shows its output only on a
+# failure): where CI's time goes, kept in the log.
+durations() {
+  local log=$1/Testing/Temporary/LastTest.log
+  [ -f "$log" ] && awk '/slowest [0-9]+ durations/{p=1} p&&/^ *[0-9.]+s (call|setup|teardown)/{print; n++}
+                        p&&n>=25{exit}' "$log" || true
+}
+
 # No integration test may skip for want of root, namespaces or a tool: here that is a failure
 # (tests/integration/netns.py), so a green run means everything ran.
 export AWG_NETNS_REQUIRED=1
@@ -24,6 +32,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS"
 step "tests (normal build)"
 (cd build && ctest --output-on-failure --timeout 3000)
+durations build
 
 step "build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAWG_SANITIZE=ON >/dev/null
@@ -33,6 +42,7 @@ step "tests (sanitizer build)"
 # normal build runs it at full size).
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
    AWG_INTEGRITY_MB=1 ctest --output-on-failure --timeout 3000)
+durations build-asan
 
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DAWG_FUZZ=ON -DAWG_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$JOBS"
