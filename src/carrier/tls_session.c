@@ -23,8 +23,9 @@
 
 /* The client's hello is that of Debian's GnuTLS clients (git and other libcurl-gnutls users,
  * apt): GnuTLS's default priority (so the system's /etc/gnutls/config applies to us as to them),
- * minus the same legacy entries curl removes, with curl's ALPN. The server picks the cipher, so
- * nothing here needs to favour AES-128-GCM. docs/dpi.md records the fingerprints. */
+ * minus the same legacy entries curl removes, with curl's ALPN. The server follows the client's
+ * order (no %SERVER_PRECEDENCE), so AES-256-GCM runs; AES-128-GCM would be no faster with AES-NI
+ * (docs/benchmarks.md). docs/dpi.md records the fingerprints. */
 #define CLIENT_PRIORITY "NORMAL:-ARCFOUR-128:-CTYPE-ALL:+CTYPE-X509:-VERS-SSL3.0"
 /* A web server's: TLS 1.3 and 1.2, AEAD ciphers only. */
 #define SERVER_PRIORITY                         \
