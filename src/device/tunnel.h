@@ -122,8 +122,9 @@ size_t tunnel_peer_count(const tunnel *t);
 /* Monotonic ns (uv_hrtime) of the newest authenticated packet from any peer; 0 = none yet. */
 uint64_t tunnel_last_rx(const tunnel *t);
 /* Monotonic ns of the newest completed handshake with any peer; 0 = none yet. A handshake that
- * completed after a probe is fresh proof of life even if the loop is behind: its response
- * answers an initiation sent no earlier than the probe, never a datagram from before. */
+ * completed after a probe is fresher proof of life than any datagram read then, which a loop
+ * that is behind may have been sent long before: its response answers the probe's initiation,
+ * or one still unanswered when the probe came. */
 uint64_t tunnel_last_handshake(const tunnel *t);
 /* Liveness probe: a session can look valid for minutes after the server died (or restarted and
  * forgot it), so start a handshake with each peer unless one is already unanswered; a live
