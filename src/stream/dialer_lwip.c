@@ -36,8 +36,8 @@ struct lwip_req {
   int open_handles;
   bool done, cancelled;
   uint64_t started;  /* uv_hrtime at start: the tunnel is alive if a packet came since */
-  bool late_probe;   /* a handshake probe was sent: the TunnelWait check needs no second one */
-  uint64_t probe_at; /* uv_hrtime when that probe was sent (0 = none) */
+  uint64_t probe_at; /* uv_hrtime when a handshake probe was sent (0 = none): the TunnelWait
+                      * check then sends no second one */
   stream *result;
   dial_error err;
   const char *reason;
@@ -147,8 +147,7 @@ static void on_deadline(uv_timer_t *t) {
 static void on_probe(uv_timer_t *t) {
   lwip_req *d = t->data;
   if (tunnel_alive(d) || !tunnel_is_up(d->env.tun)) return; /* no session: the SYN started one */
-  d->late_probe = true; /* the TunnelWait check needs no second one */
-  d->probe_at = uv_hrtime();
+  d->probe_at = uv_hrtime(); /* the TunnelWait check needs no second probe */
   tunnel_probe(d->env.tun, true);
 }
 
@@ -168,8 +167,7 @@ static void on_tunnel_wait(uv_timer_t *t) {
   /* Heard from lately, not merely since the dial began: a loop that is behind (a sanitizer
    * build, a busy machine) reads datagrams the server sent before a blackhole seconds later. */
   if (tunnel_alive_now(d)) return;
-  if (!d->late_probe && tunnel_is_up(d->env.tun)) {
-    d->late_probe = true;
+  if (!d->probe_at && tunnel_is_up(d->env.tun)) {
     d->started = d->probe_at = uv_hrtime();
     tunnel_probe(d->env.tun, true);
     uv_timer_start(&d->tunnel_wait, on_tunnel_wait, LATE_PROBE_MS, 0);

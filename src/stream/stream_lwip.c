@@ -361,7 +361,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
   if (!l) return ERR_OK;
   if (tcp_input_pcb == pcb && (l->pending_len || l->shut_wanted || l->over_high)) {
     l->feed_later = true;
-    loop_turn_want(&l->output); /* runs at once, inside this input, where no loop turn runs */
+    loop_turn_want(&l->output); /* at the turn's end; at once only where no turn runs (tests) */
     return l->aborted ? ERR_ABRT : ERR_OK;
   }
   return push_and_drain(l);
