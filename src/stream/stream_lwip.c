@@ -11,6 +11,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
+#include "stream/lwip_unsent_cap.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/loop_turn.h"
@@ -253,13 +254,24 @@ static void want_output(lwip_stream *l) {
   if (tcp_input_pcb != l->pcb && !l->in_output) loop_turn_want(&l->output);
 }
 
-/* Hands lwIP as much of src as its send buffer and queue take (copied into its segments);
- * returns how much that was. */
+/* What lwIP should take now: what its send buffer and segment queue take, held to the open
+ * window plus a margin (lwip_unsent_cap.h says why). */
+static size_t lwip_room(const struct tcp_pcb *pcb) {
+  if (tcp_sndqueuelen(pcb) >= TCP_SND_QUEUELEN - 2) return 0;
+  const lwip_send_seq seq = {.snd_lbb = pcb->snd_lbb,
+                             .snd_nxt = pcb->snd_nxt,
+                             .lastack = pcb->lastack,
+                             .cwnd = pcb->cwnd,
+                             .snd_wnd = pcb->snd_wnd};
+  return lwip_unsent_cap(&seq, tcp_sndbuf(pcb));
+}
+
+/* Hands lwIP as much of src as lwip_room allows (copied into its segments); returns how much
+ * that was. */
 static size_t feed_lwip(lwip_stream *l, const uint8_t *src, size_t len) {
   size_t off = 0;
   while (l->pcb && off < len) {
-    size_t room = tcp_sndbuf(l->pcb);
-    if (tcp_sndqueuelen(l->pcb) >= TCP_SND_QUEUELEN - 2) room = 0;
+    size_t room = lwip_room(l->pcb);
     size_t n = len - off;
     if (n > room) n = room;
     if (n > 0xFFFF) n = 0xFFFF;

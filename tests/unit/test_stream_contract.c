@@ -39,6 +39,7 @@
 #include "lwip/tcp.h"
 #include "quic/quic_conn.h"
 #include "stream/stream.h"
+#include "stream/lwip_unsent_cap.h"
 #include "stream/stream_lwip.h"
 #include "stream/stream_pair.h"
 #include "stream/stream_throttle.h"
@@ -869,6 +870,33 @@ static void test_lwip_send_resumes_when_idle(void **state) {
   close_pair(&a, &b);
 }
 
+/* lwIP only: a large write does not fill lwIP's unsent queue to its send buffer (each tcp_write
+ * walks that queue, see lwip_unsent_cap.h): lwIP holds at most the open window plus
+ * LWIP_UNSENT_AHEAD unsent, the stream keeps the rest queued, and ACKs feed it all through. */
+static void test_lwip_unsent_held_near_window(void **state) {
+  (void)state;
+  end_rec a, b;
+  open_pair(&a, &b);
+  stream_read_start(a.s);
+  stream_read_start(b.s);
+  run_for(50);
+  enum { N = 1 << 20 };
+  static uint8_t buf[N];
+  for (size_t i = 0; i < N; i++) buf[i] = pattern(5, i);
+  const struct tcp_pcb *pcb = lw.accepted_pcb;
+  uint32_t wnd = pcb->cwnd < pcb->snd_wnd ? pcb->cwnd : pcb->snd_wnd;
+  assert_true(wnd + LWIP_UNSENT_AHEAD < N / 2); /* else this cannot tell a cap from none */
+  assert_int_equal(stream_write(b.s, buf, N), 0);
+  uint32_t unsent = pcb->snd_lbb - pcb->snd_nxt, flight = pcb->snd_nxt - pcb->lastack;
+  assert_true(unsent + flight <= wnd + LWIP_UNSENT_AHEAD);
+  assert_true(stream_write_queued(b.s) >= N - (wnd + LWIP_UNSENT_AHEAD));
+  want_bytes wa = {&a, N};
+  assert_true(run_until(has_bytes, &wa, 10000));
+  assert_true(a.hash == pattern_hash(5, N));
+  assert_int_equal(stream_write_queued(b.s), 0);
+  close_pair(&a, &b);
+}
+
 int main(void) {
   static const stream_impl IMPLS[] = {
       {"stream_pair", make_pair, abort_close, false},
@@ -886,7 +914,8 @@ int main(void) {
       cmocka_unit_test(test_error),
       cmocka_unit_test(test_close_after_shutdown),
   };
-  const struct CMUnitTest lwip_only[] = {cmocka_unit_test(test_lwip_send_resumes_when_idle)};
+  const struct CMUnitTest lwip_only[] = {cmocka_unit_test(test_lwip_send_resumes_when_idle),
+                                         cmocka_unit_test(test_lwip_unsent_held_near_window)};
   signal(SIGPIPE, SIG_IGN); /* writes to a reset socket: an error, as in the daemon */
   loop = uv_default_loop();
   loop_turn_start(loop);
