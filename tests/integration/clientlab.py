@@ -59,6 +59,7 @@ import struct
 import sys
 import time
 
+import impair
 import netns
 from netns import keypair
 
@@ -217,7 +218,27 @@ def dns_serve(addr):
 v6 = cfg["v6"]
 any_addr = "::" if v6 else "0.0.0.0"
 httpd = HttpServer((any_addr, cfg["http_port"]), Http, v6)
-echod = Dual((any_addr, cfg["echo_port"]), Echo, v6)
+servers = [httpd.serve_forever]
+if cfg.get("echo_bin"):
+    # The C echo (tests/echo): the bulk tests' hop through this one would be bounded by Python's
+    # interpreter lock. Started from the main thread, which lives as long as this process: the
+    # echo dies with it (PR_SET_PDEATHSIG).
+    import subprocess, time
+    echo = subprocess.Popen([cfg["echo_bin"], "--port", str(cfg["echo_port"])] +
+                            (["--v6"] if v6 else []))
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", cfg["echo_port"]), timeout=1).close()
+            break
+        except OSError:
+            if echo.poll() is not None:
+                sys.exit(f"echo_server exited with {echo.returncode}")
+            time.sleep(0.02)
+    else:
+        sys.exit("echo_server did not listen within 4 s")
+else:
+    log("echo: no echo_server binary, the Python echo serves")
+    servers.append(Dual((any_addr, cfg["echo_port"]), Echo, v6).serve_forever)
 def udp_echo(port):
     u = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     if v6:
@@ -227,7 +248,7 @@ def udp_echo(port):
         d, peer = u.recvfrom(65535)
         u.sendto(d, peer)
 
-for target in (httpd.serve_forever, echod.serve_forever):
+for target in servers:
     threading.Thread(target=target, daemon=True).start()
 threading.Thread(target=udp_echo, args=(cfg["echo_port"],), daemon=True).start()
 threading.Thread(target=dns_serve, args=(cfg["dns"],), daemon=True).start()
@@ -236,13 +257,24 @@ threading.Event().wait()
 '''
 
 
+def echo_binary():
+    """The C echo for T (tests/echo/echo_server.c): AWG_ECHO_BIN, else next to the impairment
+    relay; None (the Python echo serves) when it was not built."""
+    env = os.environ.get("AWG_ECHO_BIN")
+    if env:
+        return env
+    cand = impair.relay_binary().parent / "echo_server"
+    return str(cand) if cand.is_file() else None
+
+
 def start_target_servers(ns, v6=True):
     """Starts HTTP (:80), echo (TCP and UDP :7) and DNS (T_DNS:53) in ns; returns the
     LoggedProcess."""
     script = ns.file("target_servers.py")
     script.write_text(TARGET_SCRIPT)
     cfg = {"body": HTTP_BODY.decode("latin-1"), "records": DNS_RECORDS, "v6": v6,
-           "http_port": HTTP_PORT, "echo_port": ECHO_PORT, "dns": T_DNS}
+           "http_port": HTTP_PORT, "echo_port": ECHO_PORT, "dns": T_DNS,
+           "echo_bin": echo_binary()}
     p = netns.LoggedProcess(ns, [sys.executable, "-u", str(script), json.dumps(cfg)],
                             ns.file("target_servers.log"))
     p.kind = "target servers"
