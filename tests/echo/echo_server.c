@@ -21,9 +21,9 @@
 #include <sys/prctl.h>
 #endif
 
-#define ECHO_READ 262144             /* one read's buffer */
-#define ECHO_HIGH (4u * 1024 * 1024) /* unsent echo at which reading stops */
-#define ECHO_LOW (1u * 1024 * 1024)  /* ... and resumes */
+#define ECHO_READ 262144        /* one read's buffer */
+#define ECHO_HIGH (256u * 1024) /* unsent echo at which reading stops: one read, as Python held */
+#define ECHO_LOW (64u * 1024)   /* ... and resumes */
 
 typedef struct echo_conn {
   uv_tcp_t tcp;
