@@ -31,6 +31,7 @@ typedef struct echo_conn {
   char peer[64];
   unsigned long long total;
   int reading;
+  int eof; /* the peer's FIN is in: never read again (a read after it would see EOF twice) */
 } echo_conn;
 
 /* A write owns the buffer its bytes were read into; freed when the write completes. */
@@ -69,7 +70,7 @@ static void on_written(uv_write_t *req, int status) {
     conn_fail(c, "write", status);
     return;
   }
-  if (!c->reading && !uv_is_closing((uv_handle_t *)&c->tcp) &&
+  if (!c->reading && !c->eof && !uv_is_closing((uv_handle_t *)&c->tcp) &&
       uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <= ECHO_LOW) {
     c->reading = 1;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -97,6 +98,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     uv_read_stop(s);
     c->reading = 0;
     if (n == UV_EOF) {
+      c->eof = 1;
       if (uv_shutdown(&c->shut, s, on_shut) < 0) conn_close(c); /* the FIN goes after the echo */
     } else {
       conn_fail(c, "read", (int)n);
