@@ -167,6 +167,12 @@ def server_streams(topo):
     return len(re.findall(r"component=quic event=stream_connected", topo.server.log()))
 
 
+def server_closed(topo):
+    """The server's debug lines for QUIC streams that ended: (dst, bytes up, down, error)."""
+    return re.findall(r"component=quic event=stream_closed dst=(\S+) bytes_up=(\d+) "
+                      r"bytes_down=(\d+) error=(\S+)", topo.server.log())
+
+
 # ---- the matrix over QUIC ------------------------------------------------------------------------
 
 
@@ -176,7 +182,7 @@ def test_curl_matrix_over_quic(qtopo):
     peer = topo.status()["peers"][0]
     assert peer["quic"]["rtt_ms"] > 0 and peer["quic"]["cwnd"] > 0, peer
     assert peer["quic"]["congestion"] == "bbr", peer  # the default
-    ok0, before = topo.result("ok"), server_streams(topo)
+    ok0, before, closed0 = topo.result("ok"), server_streams(topo), len(server_closed(topo))
     n = 0
     for mode in ("socks5", "socks5-hostname", "socks4", "socks4a"):
         r = topo.curl(f"http://{T_HTTP}/", f"--{mode}", PROXY)
@@ -190,6 +196,17 @@ def test_curl_matrix_over_quic(qtopo):
     assert topo.result("ok") - ok0 == n, topo.metrics()
     assert server_streams(topo) - before == n, topo.logs()
     assert f"dst={TARGET_NAME}:80" in topo.server.log()  # the server resolved the name
+    # The debug log's line per stream at its end, with what it carried (curl has closed; the
+    # server's relay ends once both directions have).
+    closed = []
+    for _ in range(50):
+        closed = server_closed(topo)[closed0:]
+        if len(closed) >= n:
+            break
+        time.sleep(0.1)
+    assert len(closed) == n, (closed, topo.server.log())
+    for dst, up, down, err in closed:
+        assert err == "none" and int(up) > 0 and int(down) > len(HTTP_BODY), closed
     # `awgproxy ctl status` prints the transport with QUIC's figures
     r = ctl("-s", f"{topo.ctl_dir}/ctl.sock", "status")
     assert re.search(r"transport: quic \(bbr, rtt [0-9.]+ ms, cwnd .+ packets sent, \d+ lost\)",
