@@ -33,7 +33,9 @@ static void check_string(const char *s) {
 static void walk(const json_value *v, int depth) {
   CHECK(depth <= JSON_MAX_DEPTH);
   switch (v->type) {
-    case JSON_STRING: check_string(v->string); break;
+    case JSON_STRING:
+      check_string(v->string);
+      break;
     case JSON_OBJECT:
       for (size_t i = 0; i < v->n; i++) {
         check_string(v->keys[i]);
@@ -44,7 +46,8 @@ static void walk(const json_value *v, int depth) {
     case JSON_ARRAY:
       for (size_t i = 0; i < v->n; i++) walk(&v->items[i], depth + 1);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -54,8 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(copy, data, size);
   char err[128] = "";
   json_value *v = json_parse(copy, size, err, sizeof err);
-  if (!v) CHECK(err[0] != '\0');
-  else walk(v, 0);
+  if (!v)
+    CHECK(err[0] != '\0');
+  else
+    walk(v, 0);
   json_free(v);
   free(copy);
   return 0;

@@ -76,7 +76,7 @@
  * (src/device/tcp_bw_floor.c); lwIP itself only sets snd_buf once, to TCP_SND_BUF. */
 #define AWG_TCP_SND_BUF_MAX (4 * 1024 * 1024)
 #define TCP_SND_QUEUELEN (2 * AWG_TCP_SND_BUF_MAX / TCP_MSS + 64) /* snd_queuelen is a u16 */
-#define TCP_SNDLOWAT 32768                                /* lwIP compares it with a u16 */
+#define TCP_SNDLOWAT 32768                                        /* lwIP compares it with a u16 */
 #define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 4)
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_OOSEQ_MAX_BYTES (8 * 1024 * 1024)

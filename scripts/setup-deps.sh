@@ -5,6 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang lld llvm libclang-rt-14-dev dpkg-dev
+  clang-format  # scripts/check-format.sh: the tree is as .clang-format writes it
   libuv1-dev libsodium-dev libb2-dev libinih-dev libcmocka-dev libgnutls28-dev libssl-dev nettle-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev
   libnghttp2-dev  # the TLS carrier's decoy speaks HTTP/2 as a web server does (ALPN h2)

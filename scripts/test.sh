@@ -27,6 +27,9 @@ export AWG_NETNS_REQUIRED=1
 step "dependencies"
 bash scripts/setup-deps.sh
 
+step "format"
+bash scripts/check-format.sh
+
 step "build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$JOBS"

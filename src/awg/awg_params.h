@@ -23,11 +23,11 @@ typedef struct {
 typedef struct awg_itemplate awg_itemplate; /* compiled I-packet template (awg/itag.h) */
 
 typedef struct {
-  uint32_t jc, jmin, jmax;       /* 0 = off / unset (decisions.md #5) */
-  uint32_t s[4];                 /* S1..S4 prefix paddings */
-  awg_hrange h[4];               /* H1..H4; defaults 1,2,3,4 */
-  awg_itemplate *i[AWG_NUM_I];   /* NULL = slot unset (decisions.md #6) */
-  awg3_params v3;                /* AWG 3.x additions, all off by default */
+  uint32_t jc, jmin, jmax;     /* 0 = off / unset (decisions.md #5) */
+  uint32_t s[4];               /* S1..S4 prefix paddings */
+  awg_hrange h[4];             /* H1..H4; defaults 1,2,3,4 */
+  awg_itemplate *i[AWG_NUM_I]; /* NULL = slot unset (decisions.md #6) */
+  awg3_params v3;              /* AWG 3.x additions, all off by default */
 } awg_params;
 
 /* Defaults = plain WireGuard. */

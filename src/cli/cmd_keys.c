@@ -45,13 +45,16 @@ static int generate(int argc, char **argv, const char *cmd, void (*gen)(uint8_t 
   return rc;
 }
 
-int cmd_genkey(int argc, char **argv) { return generate(argc, argv, "genkey", key_generate_private); }
+int cmd_genkey(int argc, char **argv) {
+  return generate(argc, argv, "genkey", key_generate_private);
+}
 int cmd_genpsk(int argc, char **argv) { return generate(argc, argv, "genpsk", key_generate_psk); }
 
 int cmd_pubkey(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
-    puts("Usage: awgproxy pubkey < private.key\n"
-         "Reads a base64 private key from standard input and prints its public key.");
+    puts(
+        "Usage: awgproxy pubkey < private.key\n"
+        "Reads a base64 private key from standard input and prints its public key.");
     return 0;
   }
   if (argc) {

@@ -30,9 +30,10 @@ static int read_line(const char *prompt, char *buf, size_t len) {
 
 int cmd_passwd(int argc, char **argv) {
   if (cli_wants_help(argc, argv) || argc) {
-    puts("Usage: awgproxy passwd\n"
-         "Reads a password (twice on a terminal, once from a pipe) and prints its salted Argon2id\n"
-         "hash. Put it in the config as:  [Socks]  User = NAME:HASH");
+    puts(
+        "Usage: awgproxy passwd\n"
+        "Reads a password (twice on a terminal, once from a pipe) and prints its salted Argon2id\n"
+        "hash. Put it in the config as:  [Socks]  User = NAME:HASH");
     return argc && !cli_wants_help(argc, argv) ? 2 : 0;
   }
   char pw[1024], again[1024];

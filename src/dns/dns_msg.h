@@ -24,9 +24,9 @@ typedef enum {
 } dns_status;
 
 typedef struct {
-  int family;       /* AF_INET or AF_INET6 */
+  int family; /* AF_INET or AF_INET6 */
   uint8_t addr[16];
-  uint32_t ttl;     /* seconds */
+  uint32_t ttl; /* seconds */
 } dns_answer;
 
 /* Nonzero when name can be queried: a dotted name (optional trailing dot) of 1..63-byte labels,

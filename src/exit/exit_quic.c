@@ -354,8 +354,7 @@ static void send_reset(struct exit_quic *eq, const quic_path_addrs *path, const 
   if (!n) return;
   eq->resets++;
   size_t ip_len;
-  uint8_t *ip =
-      quic_ip_wrap(buf + QUIC_IP_HEADROOM, n, &path->local, &path->remote, true, &ip_len);
+  uint8_t *ip = quic_ip_wrap(buf + QUIC_IP_HEADROOM, n, &path->local, &path->remote, true, &ip_len);
   tunnel_send_inner(eq->x->tun, ip, ip_len);
 }
 

@@ -9,8 +9,8 @@
 #define OBS_HIST_MAX_BOUNDS 16
 
 typedef struct {
-  size_t n;                              /* finite upper bounds in use */
-  double bounds[OBS_HIST_MAX_BOUNDS];    /* ascending */
+  size_t n;                                    /* finite upper bounds in use */
+  double bounds[OBS_HIST_MAX_BOUNDS];          /* ascending */
   uint64_t in_bucket[OBS_HIST_MAX_BOUNDS + 1]; /* per bucket, not cumulative; [n] = above all */
   uint64_t count;
   double sum;

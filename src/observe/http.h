@@ -26,14 +26,14 @@
 typedef enum { HTTP_NEED_MORE = 0, HTTP_DONE, HTTP_ERROR } http_parse_status;
 
 typedef struct {
-  char method[16];                 /* e.g. "GET" */
-  char path[HTTP_MAX_TARGET + 1];  /* the target up to '?' (origin-form, starts with '/') */
-  int version_minor;               /* HTTP/1.<minor> */
-  uint64_t content_length;         /* 0 without a Content-Length header */
-  size_t head_len;                 /* request line + headers + empty line */
-  size_t total_len;                /* head_len + content_length: the whole request */
-  int error;                       /* HTTP_ERROR: the status to answer (400, 413, 414, 431, …) */
-  const char *reason;              /* HTTP_ERROR: why, for logs */
+  char method[16];                /* e.g. "GET" */
+  char path[HTTP_MAX_TARGET + 1]; /* the target up to '?' (origin-form, starts with '/') */
+  int version_minor;              /* HTTP/1.<minor> */
+  uint64_t content_length;        /* 0 without a Content-Length header */
+  size_t head_len;                /* request line + headers + empty line */
+  size_t total_len;               /* head_len + content_length: the whole request */
+  int error;                      /* HTTP_ERROR: the status to answer (400, 413, 414, 431, …) */
+  const char *reason;             /* HTTP_ERROR: why, for logs */
 } http_request;
 
 /* Parses the request at buf[0..len). HTTP_DONE once the head and the whole body are present

@@ -36,9 +36,12 @@ static bool number(reader *r, double *out) {
   size_t i = r->pos;
   if (i < r->len && s[i] == '-') i++;
   if (i >= r->len) return bad(r, "malformed number");
-  if (s[i] == '0') i++;
-  else if (s[i] >= '1' && s[i] <= '9') while (i < r->len && s[i] >= '0' && s[i] <= '9') i++;
-  else return bad(r, "malformed number");
+  if (s[i] == '0')
+    i++;
+  else if (s[i] >= '1' && s[i] <= '9')
+    while (i < r->len && s[i] >= '0' && s[i] <= '9') i++;
+  else
+    return bad(r, "malformed number");
   if (i < r->len && s[i] == '.') {
     size_t d = ++i;
     while (i < r->len && s[i] >= '0' && s[i] <= '9') i++;
@@ -202,13 +205,25 @@ static bool value(reader *r, json_value *v, int depth) {
   skip_ws(r);
   if (r->pos >= r->len) return bad(r, "unexpected end of input");
   switch (r->s[r->pos]) {
-    case '{': return container(r, v, depth, true);
-    case '[': return container(r, v, depth, false);
-    case '"': v->type = JSON_STRING; return string(r, &v->string);
-    case 't': v->type = JSON_BOOL, v->boolean = true; return literal(r, "true");
-    case 'f': v->type = JSON_BOOL; return literal(r, "false");
-    case 'n': v->type = JSON_NULL; return literal(r, "null");
-    default: v->type = JSON_NUMBER; return number(r, &v->number);
+    case '{':
+      return container(r, v, depth, true);
+    case '[':
+      return container(r, v, depth, false);
+    case '"':
+      v->type = JSON_STRING;
+      return string(r, &v->string);
+    case 't':
+      v->type = JSON_BOOL, v->boolean = true;
+      return literal(r, "true");
+    case 'f':
+      v->type = JSON_BOOL;
+      return literal(r, "false");
+    case 'n':
+      v->type = JSON_NULL;
+      return literal(r, "null");
+    default:
+      v->type = JSON_NUMBER;
+      return number(r, &v->number);
   }
 }
 

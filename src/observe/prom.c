@@ -20,19 +20,26 @@ bool prom_valid_name(const char *name, bool label) {
 void prom_header(obs_buf *b, const char *name, const char *type, const char *help) {
   obs_buf_printf(b, "# HELP %s ", name);
   for (const char *p = help; *p; p++) {
-    if (*p == '\\') obs_buf_puts(b, "\\\\");
-    else if (*p == '\n') obs_buf_puts(b, "\\n");
-    else obs_buf_append(b, p, 1);
+    if (*p == '\\')
+      obs_buf_puts(b, "\\\\");
+    else if (*p == '\n')
+      obs_buf_puts(b, "\\n");
+    else
+      obs_buf_append(b, p, 1);
   }
   obs_buf_printf(b, "\n# TYPE %s %s\n", name, type);
 }
 
 void prom_escape_label_value(obs_buf *b, const char *v) {
   for (const char *p = v; *p; p++) {
-    if (*p == '\\') obs_buf_puts(b, "\\\\");
-    else if (*p == '"') obs_buf_puts(b, "\\\"");
-    else if (*p == '\n') obs_buf_puts(b, "\\n");
-    else obs_buf_append(b, p, 1);
+    if (*p == '\\')
+      obs_buf_puts(b, "\\\\");
+    else if (*p == '"')
+      obs_buf_puts(b, "\\\"");
+    else if (*p == '\n')
+      obs_buf_puts(b, "\\n");
+    else
+      obs_buf_append(b, p, 1);
   }
 }
 

@@ -28,19 +28,33 @@ static void match_quoted(const uint8_t *q, size_t len, int err) {
 
 static int map4(uint8_t code) {
   switch (code) {
-    case 0: case 6: case 11: return UV_ENETUNREACH;         /* net unreachable/unknown */
-    case 3: return UV_ECONNREFUSED;                         /* port unreachable */
-    case 9: case 10: case 13: return UV_EACCES;             /* administratively prohibited */
-    default: return UV_EHOSTUNREACH;
+    case 0:
+    case 6:
+    case 11:
+      return UV_ENETUNREACH; /* net unreachable/unknown */
+    case 3:
+      return UV_ECONNREFUSED; /* port unreachable */
+    case 9:
+    case 10:
+    case 13:
+      return UV_EACCES; /* administratively prohibited */
+    default:
+      return UV_EHOSTUNREACH;
   }
 }
 
 static int map6(uint8_t code) {
   switch (code) {
-    case 0: return UV_ENETUNREACH;  /* no route */
-    case 1: case 5: case 6: return UV_EACCES; /* prohibited, policy, reject route */
-    case 4: return UV_ECONNREFUSED; /* port unreachable */
-    default: return UV_EHOSTUNREACH;
+    case 0:
+      return UV_ENETUNREACH; /* no route */
+    case 1:
+    case 5:
+    case 6:
+      return UV_EACCES; /* prohibited, policy, reject route */
+    case 4:
+      return UV_ECONNREFUSED; /* port unreachable */
+    default:
+      return UV_EHOSTUNREACH;
   }
 }
 

@@ -6,8 +6,8 @@
 typedef struct {
   struct relay *r;
   stream *from, *to;
-  bool eof;       /* from has delivered EOF, to has been asked to shut down */
-  bool shut;      /* to has finished its shutdown (all data handed over) */
+  bool eof;  /* from has delivered EOF, to has been asked to shut down */
+  bool shut; /* to has finished its shutdown (all data handed over) */
   uint64_t bytes;
 } relay_dir;
 

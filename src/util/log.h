@@ -27,8 +27,8 @@ void log_event(log_level l, const char *component, const char *event, ...);
 #define LOG_E(comp, ev, ...) log_event(LOG_ERROR, comp, ev, __VA_ARGS__)
 #define LOG_W(comp, ev, ...) log_event(LOG_WARN, comp, ev, __VA_ARGS__)
 #define LOG_I(comp, ev, ...) log_event(LOG_INFO, comp, ev, __VA_ARGS__)
-#define LOG_D(comp, ev, ...) \
-  do {                       \
+#define LOG_D(comp, ev, ...)                                                 \
+  do {                                                                       \
     if (log_enabled(LOG_DEBUG)) log_event(LOG_DEBUG, comp, ev, __VA_ARGS__); \
   } while (0)
 

@@ -643,8 +643,7 @@ static void test_quic_windows(void **state) {
   unload(&L);
   load_ok(&L, "[Interface]\nPrivateKey = " PRIV_A
               "\nAddress = 10.0.0.2/24\n"
-              "[Peer]\nPublicKey = " PUB_B
-              "\nAllowedIPs = 0.0.0.0/0\nQuicProtection = quic\n");
+              "[Peer]\nPublicKey = " PUB_B "\nAllowedIPs = 0.0.0.0/0\nQuicProtection = quic\n");
   assert_false(L.c.peers[0].quic_tunnel_protection);
   unload(&L);
 

@@ -34,34 +34,58 @@ static void test_policy_default_deny(void **st) {
     const char *addr;
     exit_verdict v;
   } cases[] = {
-      {"198.51.100.80", EXIT_ALLOW},          {"1.1.1.1", EXIT_ALLOW},
-      {"8.8.8.8", EXIT_ALLOW},                {"0.0.0.0", EXIT_DENY_UNSPECIFIED},
-      {"0.1.2.3", EXIT_DENY_UNSPECIFIED},     {"127.0.0.1", EXIT_DENY_LOOPBACK},
-      {"127.255.1.1", EXIT_DENY_LOOPBACK},    {"169.254.169.254", EXIT_DENY_LINKLOCAL},
-      {"10.0.0.1", EXIT_DENY_PRIVATE},        {"172.16.0.1", EXIT_DENY_PRIVATE},
-      {"172.31.255.255", EXIT_DENY_PRIVATE},  {"172.32.0.1", EXIT_ALLOW},
-      {"172.15.0.1", EXIT_ALLOW},             {"192.168.1.1", EXIT_DENY_PRIVATE},
-      {"192.169.1.1", EXIT_ALLOW},            {"100.64.0.1", EXIT_DENY_SHARED},
-      {"100.127.255.255", EXIT_DENY_SHARED},  {"100.128.0.1", EXIT_ALLOW},
-      {"100.63.255.255", EXIT_ALLOW},         {"224.0.0.1", EXIT_DENY_MULTICAST},
-      {"239.255.255.250", EXIT_DENY_MULTICAST}, {"240.0.0.1", EXIT_DENY_RESERVED},
-      {"255.255.255.255", EXIT_DENY_RESERVED}, {"10.88.0.1", EXIT_DENY_OWN},
-      {"10.88.0.77", EXIT_DENY_OWN},          {"2001:db8::1", EXIT_ALLOW},
-      {"2606:4700::1111", EXIT_ALLOW},        {"::", EXIT_DENY_UNSPECIFIED},
-      {"::1", EXIT_DENY_LOOPBACK},            {"fe80::1", EXIT_DENY_LINKLOCAL},
-      {"febf::1", EXIT_DENY_LINKLOCAL},       {"fec0::1", EXIT_DENY_LINKLOCAL},
-      {"fc00::1", EXIT_DENY_PRIVATE},         {"fdff::1", EXIT_DENY_PRIVATE},
-      {"fd88::1", EXIT_DENY_OWN},             {"fd88::1234", EXIT_DENY_OWN},
-      {"ff02::1", EXIT_DENY_MULTICAST},       {"::ffff:127.0.0.1", EXIT_DENY_LOOPBACK},
-      {"::ffff:192.168.0.1", EXIT_DENY_PRIVATE}, {"::ffff:1.1.1.1", EXIT_ALLOW},
-      {"::1.2.3.4", EXIT_DENY_RESERVED},      {"64:ff9b::a00:1", EXIT_DENY_PRIVATE},
-      {"64:ff9b::101:101", EXIT_ALLOW},       {"2002:7f00:1::1", EXIT_DENY_LOOPBACK},
-      {"2002:808:808::1", EXIT_ALLOW},        {"100::1", EXIT_DENY_RESERVED},
+      {"198.51.100.80", EXIT_ALLOW},
+      {"1.1.1.1", EXIT_ALLOW},
+      {"8.8.8.8", EXIT_ALLOW},
+      {"0.0.0.0", EXIT_DENY_UNSPECIFIED},
+      {"0.1.2.3", EXIT_DENY_UNSPECIFIED},
+      {"127.0.0.1", EXIT_DENY_LOOPBACK},
+      {"127.255.1.1", EXIT_DENY_LOOPBACK},
+      {"169.254.169.254", EXIT_DENY_LINKLOCAL},
+      {"10.0.0.1", EXIT_DENY_PRIVATE},
+      {"172.16.0.1", EXIT_DENY_PRIVATE},
+      {"172.31.255.255", EXIT_DENY_PRIVATE},
+      {"172.32.0.1", EXIT_ALLOW},
+      {"172.15.0.1", EXIT_ALLOW},
+      {"192.168.1.1", EXIT_DENY_PRIVATE},
+      {"192.169.1.1", EXIT_ALLOW},
+      {"100.64.0.1", EXIT_DENY_SHARED},
+      {"100.127.255.255", EXIT_DENY_SHARED},
+      {"100.128.0.1", EXIT_ALLOW},
+      {"100.63.255.255", EXIT_ALLOW},
+      {"224.0.0.1", EXIT_DENY_MULTICAST},
+      {"239.255.255.250", EXIT_DENY_MULTICAST},
+      {"240.0.0.1", EXIT_DENY_RESERVED},
+      {"255.255.255.255", EXIT_DENY_RESERVED},
+      {"10.88.0.1", EXIT_DENY_OWN},
+      {"10.88.0.77", EXIT_DENY_OWN},
+      {"2001:db8::1", EXIT_ALLOW},
+      {"2606:4700::1111", EXIT_ALLOW},
+      {"::", EXIT_DENY_UNSPECIFIED},
+      {"::1", EXIT_DENY_LOOPBACK},
+      {"fe80::1", EXIT_DENY_LINKLOCAL},
+      {"febf::1", EXIT_DENY_LINKLOCAL},
+      {"fec0::1", EXIT_DENY_LINKLOCAL},
+      {"fc00::1", EXIT_DENY_PRIVATE},
+      {"fdff::1", EXIT_DENY_PRIVATE},
+      {"fd88::1", EXIT_DENY_OWN},
+      {"fd88::1234", EXIT_DENY_OWN},
+      {"ff02::1", EXIT_DENY_MULTICAST},
+      {"::ffff:127.0.0.1", EXIT_DENY_LOOPBACK},
+      {"::ffff:192.168.0.1", EXIT_DENY_PRIVATE},
+      {"::ffff:1.1.1.1", EXIT_ALLOW},
+      {"::1.2.3.4", EXIT_DENY_RESERVED},
+      {"64:ff9b::a00:1", EXIT_DENY_PRIVATE},
+      {"64:ff9b::101:101", EXIT_ALLOW},
+      {"2002:7f00:1::1", EXIT_DENY_LOOPBACK},
+      {"2002:808:808::1", EXIT_ALLOW},
+      {"100::1", EXIT_DENY_RESERVED},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     exit_verdict v = check(&p, cases[i].addr);
-    if (v != cases[i].v) fail_msg("%s: got %s, want %s", cases[i].addr, exit_verdict_str(v),
-                                  exit_verdict_str(cases[i].v));
+    if (v != cases[i].v)
+      fail_msg("%s: got %s, want %s", cases[i].addr, exit_verdict_str(v),
+               exit_verdict_str(cases[i].v));
   }
 }
 
@@ -91,7 +115,7 @@ static void test_policy_allow_private_and_host(void **st) {
   exit_policy_clear_host(&p);
   assert_int_equal(check(&p, "203.0.113.7"), EXIT_ALLOW);
   assert_int_equal(check(&p, "10.88.0.9"), EXIT_DENY_OWN); /* the tunnel stays */
-  for (int i = 0; i < 1000; i++) { /* capacity is bounded */
+  for (int i = 0; i < 1000; i++) {                         /* capacity is bounded */
     uint8_t b[4] = {1, 2, (uint8_t)(i >> 8), (uint8_t)i};
     exit_policy_add_host(&p, AF_INET, b);
   }
@@ -129,8 +153,8 @@ static void test_dns_parse_and_answer(void **st) {
   assert_int_equal(dq.qtype, EXIT_DNS_TYPE_A);
   assert_int_equal(dq.qend, n);
   uint8_t addrs[2][16] = {{198, 51, 100, 80}, {198, 51, 100, 81}};
-  size_t len = exit_dns_build_response(q, &dq, EXIT_DNS_NOERROR, (const uint8_t(*)[16])addrs, 2,
-                                       30, r, sizeof r);
+  size_t len = exit_dns_build_response(q, &dq, EXIT_DNS_NOERROR, (const uint8_t(*)[16])addrs, 2, 30,
+                                       r, sizeof r);
   assert_int_equal(len, n + 2 * 16);
   assert_int_equal(r[0], 0xBE);
   assert_int_equal(r[1], 0xEF);
@@ -151,8 +175,8 @@ static void test_dns_aaaa_nodata_nxdomain(void **st) {
   assert_int_equal(exit_dns_parse_query(q, n, &dq), EXIT_DNS_NOERROR);
   uint8_t a[20][16];
   memset(a, 0x20, sizeof a);
-  size_t len = exit_dns_build_response(q, &dq, EXIT_DNS_NOERROR, (const uint8_t(*)[16])a, 20, 30,
-                                       r, sizeof r);
+  size_t len = exit_dns_build_response(q, &dq, EXIT_DNS_NOERROR, (const uint8_t(*)[16])a, 20, 30, r,
+                                       sizeof r);
   assert_true(len <= EXIT_DNS_MAX_MSG);
   assert_int_equal(r[7], (len - n) / 28); /* as many as fit in 512 bytes */
   assert_true(r[7] >= 10);
@@ -171,7 +195,7 @@ static void test_dns_rejects(void **st) {
   size_t n = query(q, 1, "a.b", EXIT_DNS_TYPE_A, 0x8000); /* a response */
   assert_int_equal(exit_dns_parse_query(q, n, &dq), -1);
   assert_int_equal(exit_dns_parse_query(q, 11, &dq), -1); /* shorter than a header */
-  n = query(q, 1, "a.b", EXIT_DNS_TYPE_A, 0x2800); /* opcode 5 (UPDATE) */
+  n = query(q, 1, "a.b", EXIT_DNS_TYPE_A, 0x2800);        /* opcode 5 (UPDATE) */
   assert_int_equal(exit_dns_parse_query(q, n, &dq), EXIT_DNS_NOTIMP);
   n = query(q, 1, "a.b", EXIT_DNS_TYPE_A, 0);
   q[5] = 2; /* two questions */

@@ -71,10 +71,10 @@ static void test_body(void **state) {
   /* Header names are case-insensitive, values may have optional whitespace. */
   assert_int_equal(parse("POST / HTTP/1.1\r\ncOnTeNt-LeNgTh:\t 0 \r\n\r\n", &r), HTTP_DONE);
   /* Repeated identical lengths are fine, differing ones are not. */
-  assert_int_equal(
-      parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", &r), HTTP_DONE);
-  assert_int_equal(
-      parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx", &r), HTTP_ERROR);
+  assert_int_equal(parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", &r),
+                   HTTP_DONE);
+  assert_int_equal(parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx", &r),
+                   HTTP_ERROR);
   assert_int_equal(r.error, 400);
 }
 
@@ -85,21 +85,21 @@ typedef struct {
 
 static void test_errors(void **state) {
   static const bad_case cases[] = {
-      {"GET\r\n", 400},                                /* no target */
-      {" GET / HTTP/1.1\r\n\r\n", 400},                /* leading space */
-      {"GET  / HTTP/1.1\r\n\r\n", 400},                /* two spaces */
-      {"G(T / HTTP/1.1\r\n\r\n", 400},                 /* not a token */
-      {"GET metrics HTTP/1.1\r\n\r\n", 400},           /* not origin-form */
-      {"GET http://x/ HTTP/1.1\r\n\r\n", 400},         /* absolute-form is not served */
-      {"GET /a\x01 HTTP/1.1\r\n\r\n", 400},            /* control byte in target */
-      {"GET /\xc3\xa9 HTTP/1.1\r\n\r\n", 400},         /* raw non-ASCII in target */
+      {"GET\r\n", 400},                        /* no target */
+      {" GET / HTTP/1.1\r\n\r\n", 400},        /* leading space */
+      {"GET  / HTTP/1.1\r\n\r\n", 400},        /* two spaces */
+      {"G(T / HTTP/1.1\r\n\r\n", 400},         /* not a token */
+      {"GET metrics HTTP/1.1\r\n\r\n", 400},   /* not origin-form */
+      {"GET http://x/ HTTP/1.1\r\n\r\n", 400}, /* absolute-form is not served */
+      {"GET /a\x01 HTTP/1.1\r\n\r\n", 400},    /* control byte in target */
+      {"GET /\xc3\xa9 HTTP/1.1\r\n\r\n", 400}, /* raw non-ASCII in target */
       {"GET / HTTP/2.0\r\n\r\n", 505},
       {"GET / HTTP/1.x\r\n\r\n", 400},
       {"GET / HTTP/1.11\r\n\r\n", 400},
       {"GET / http/1.1\r\n\r\n", 400},
-      {"GET / HTTP/1.1\rX\n\r\n", 400},                /* CR without LF */
-      {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},     /* space before colon */
-      {"GET / HTTP/1.1\r\n Host: x\r\n\r\n", 400},     /* obsolete line folding */
+      {"GET / HTTP/1.1\rX\n\r\n", 400},            /* CR without LF */
+      {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400}, /* space before colon */
+      {"GET / HTTP/1.1\r\n Host: x\r\n\r\n", 400}, /* obsolete line folding */
       {"GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\n\rX", 400},
       {"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
@@ -108,7 +108,7 @@ static void test_errors(void **state) {
       {"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", 400},
       {"POST / HTTP/1.1\r\nContent-Length: 8193\r\n\r\n", 413},
       {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
-      {"ABCDEFGHIJKLMNOPQ / HTTP/1.1\r\n\r\n", 501},   /* method longer than we know */
+      {"ABCDEFGHIJKLMNOPQ / HTTP/1.1\r\n\r\n", 501}, /* method longer than we know */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     http_request r;

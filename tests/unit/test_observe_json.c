@@ -22,9 +22,10 @@ static json_value *parse(const char *s) {
 }
 
 static void test_document(void **state) {
-  json_value *v = parse(" {\"state\":\"up\",\"n\":-12.5e1,\"ok\":true,\"no\":false,\"x\":null,"
-                        "\"peers\":[{\"peer\":\"f+2up9Y6\",\"last_handshake\":1700000000.123}],"
-                        "\"empty\":{},\"list\":[]} \n");
+  json_value *v = parse(
+      " {\"state\":\"up\",\"n\":-12.5e1,\"ok\":true,\"no\":false,\"x\":null,"
+      "\"peers\":[{\"peer\":\"f+2up9Y6\",\"last_handshake\":1700000000.123}],"
+      "\"empty\":{},\"list\":[]} \n");
   assert_non_null(v);
   assert_int_equal(v->type, JSON_OBJECT);
   assert_string_equal(json_get_string(v, "state", NULL), "up");
@@ -64,11 +65,36 @@ static void test_strings(void **state) {
 
 static void test_rejects(void **state) {
   static const char *const bad[] = {
-      "",          "   ",       "{",           "}",          "[1,]",        "{\"a\":1,}",
-      "{a:1}",     "{\"a\" 1}", "[1 2]",       "01",         "1.",          ".5",
-      "1e",        "-",         "+1",          "tru",        "nul",         "\"abc",
-      "\"\\x\"",   "\"\\u12\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\\u0000\"", "\"a\nb\"",
-      "[1] [2]",   "{} x",      "'a'",         "NaN",        "Infinity",    "\"\\",
+      "",
+      "   ",
+      "{",
+      "}",
+      "[1,]",
+      "{\"a\":1,}",
+      "{a:1}",
+      "{\"a\" 1}",
+      "[1 2]",
+      "01",
+      "1.",
+      ".5",
+      "1e",
+      "-",
+      "+1",
+      "tru",
+      "nul",
+      "\"abc",
+      "\"\\x\"",
+      "\"\\u12\"",
+      "\"\\ud83d\"",
+      "\"\\ude00\"",
+      "\"\\u0000\"",
+      "\"a\nb\"",
+      "[1] [2]",
+      "{} x",
+      "'a'",
+      "NaN",
+      "Infinity",
+      "\"\\",
       "[\"\\u00\"]",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -118,9 +144,12 @@ static void test_many_members(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_document),       cmocka_unit_test(test_strings),
-      cmocka_unit_test(test_rejects),        cmocka_unit_test(test_depth),
-      cmocka_unit_test(test_not_nul_terminated), cmocka_unit_test(test_many_members),
+      cmocka_unit_test(test_document),
+      cmocka_unit_test(test_strings),
+      cmocka_unit_test(test_rejects),
+      cmocka_unit_test(test_depth),
+      cmocka_unit_test(test_not_nul_terminated),
+      cmocka_unit_test(test_many_members),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -245,8 +245,8 @@ static void test_seal_padded(void **state) {
       memcpy(f->out, f->pt, len);
       memset(f->out + len, 0, padded - len);
       ref_nonce(nonce, counter);
-      assert_int_equal(crypto_aead_chacha20poly1305_ietf_encrypt(f->ref, NULL, f->out, padded,
-                                                                 NULL, 0, NULL, nonce, f->key),
+      assert_int_equal(crypto_aead_chacha20poly1305_ietf_encrypt(f->ref, NULL, f->out, padded, NULL,
+                                                                 0, NULL, nonce, f->key),
                        0);
       memset(f->ours, 0xa5, padded + WG_AEAD_TAG_LEN); /* the padding must not come from here */
       assert_true(wg_aead_ctx_seal_padded(f->ctx, counter, f->ours, f->pt, len, padded));

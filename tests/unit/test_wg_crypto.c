@@ -74,8 +74,8 @@ static void test_aead_nonce_layout(void **state) {
   uint64_t counter = UINT64_C(0x0102030405060708);
   for (int i = 0; i < 8; i++) nonce[4 + i] = (uint8_t)(counter >> (8 * i));
   wg_aead_seal(a, key, counter, pt, sizeof pt, (const uint8_t *)"ad", 2);
-  crypto_aead_chacha20poly1305_ietf_encrypt(b, NULL, pt, sizeof pt, (const uint8_t *)"ad", 2,
-                                            NULL, nonce, key);
+  crypto_aead_chacha20poly1305_ietf_encrypt(b, NULL, pt, sizeof pt, (const uint8_t *)"ad", 2, NULL,
+                                            nonce, key);
   assert_memory_equal(a, b, sizeof a);
   uint8_t out[24];
   assert_true(wg_aead_open(out, key, counter, a, sizeof a, (const uint8_t *)"ad", 2));
@@ -105,8 +105,8 @@ static void test_dh(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tai64n),          cmocka_unit_test(test_hmac_keys),
-      cmocka_unit_test(test_kdf_chaining),    cmocka_unit_test(test_aead_nonce_layout),
+      cmocka_unit_test(test_tai64n),       cmocka_unit_test(test_hmac_keys),
+      cmocka_unit_test(test_kdf_chaining), cmocka_unit_test(test_aead_nonce_layout),
       cmocka_unit_test(test_dh),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,31 +61,32 @@ static int network_layer(const pcap_reader *r, const uint8_t *f, size_t n, const
   size_t off;
   int type;
   switch (r->linktype) {
-  case LINK_ETHERNET:
-    if (n < 14) return -1;
-    off = 14;
-    type = be16(f + 12);
-    while (type == ETHERTYPE_VLAN && n >= off + 4) {
-      type = be16(f + off + 2);
-      off += 4;
-    }
-    break;
-  case LINK_RAW:
-    if (n < 1) return -1;
-    off = 0;
-    type = (f[0] >> 4) == 6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
-    break;
-  case LINK_SLL:
-    if (n < 16) return -1;
-    off = 16;
-    type = be16(f + 14);
-    break;
-  case LINK_SLL2:
-    if (n < 20) return -1;
-    off = 20;
-    type = be16(f);
-    break;
-  default: return -1;
+    case LINK_ETHERNET:
+      if (n < 14) return -1;
+      off = 14;
+      type = be16(f + 12);
+      while (type == ETHERTYPE_VLAN && n >= off + 4) {
+        type = be16(f + off + 2);
+        off += 4;
+      }
+      break;
+    case LINK_RAW:
+      if (n < 1) return -1;
+      off = 0;
+      type = (f[0] >> 4) == 6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
+      break;
+    case LINK_SLL:
+      if (n < 16) return -1;
+      off = 16;
+      type = be16(f + 14);
+      break;
+    case LINK_SLL2:
+      if (n < 20) return -1;
+      off = 20;
+      type = be16(f);
+      break;
+    default:
+      return -1;
   }
   *ip = f + off;
   *iplen = n - off;
