@@ -1,7 +1,6 @@
 #include "exit/exit_quic.h"
 
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,14 +109,7 @@ static void sess_fail(qsess *q, dial_error code, const char *why, bool reset) {
 
 static void on_relay_done(void *ctx, const relay_result *r) {
   qsess *q = ctx;
-  if (log_enabled(LOG_DEBUG)) { /* one line per stream, as the ip exit's tcp_closed */
-    char up[24], down[24];
-    snprintf(up, sizeof up, "%llu", (unsigned long long)r->a_to_b);
-    snprintf(down, sizeof down, "%llu", (unsigned long long)r->b_to_a);
-    LOG_D("quic", "stream_closed", "dst", q->dst_name, "bytes_up", up, "bytes_down", down, "error",
-          r->error ? uv_err_name(r->error) : "none", "idle_timeout", r->idle_timeout ? "yes" : "no",
-          NULL);
-  }
+  relay_log_result("quic", "stream_closed", "dst", q->dst_name, r);
   if (q->req) q->eq->connector.release(q->req); /* a stop released it already */
   sess_free(q);
 }

@@ -222,14 +222,7 @@ static void on_relay_done(void *ctx, const relay_result *r) {
   }
   exit_conn_release(x, c->peer);
   obs_stream_closed(OBS_STREAM_EXIT_TCP);
-  if (log_enabled(LOG_DEBUG)) {
-    char up[24], down[24];
-    snprintf(up, sizeof up, "%llu", (unsigned long long)r->a_to_b);
-    snprintf(down, sizeof down, "%llu", (unsigned long long)r->b_to_a);
-    LOG_D("exit", "tcp_closed", "bytes_up", up, "bytes_down", down, "error",
-          r->error ? uv_err_name(r->error) : "none", "idle_timeout", r->idle_timeout ? "yes" : "no",
-          NULL);
-  }
+  relay_log_result("exit", "tcp_closed", NULL, NULL, r);
   free(c);
 }
 

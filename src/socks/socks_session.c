@@ -200,14 +200,7 @@ static bool refuse_over_cap(session *s) {
 static void on_relay_done(void *ctx, const relay_result *r) {
   relay_entry *e = ctx;
   obs_stream_closed(OBS_STREAM_SOCKS_TCP);
-  if (log_enabled(LOG_DEBUG)) {
-    char up[24], down[24];
-    snprintf(up, sizeof up, "%llu", (unsigned long long)r->a_to_b);
-    snprintf(down, sizeof down, "%llu", (unsigned long long)r->b_to_a);
-    LOG_D(e->component, "stream_closed", "sid", e->sid, "bytes_up", up, "bytes_down", down,
-          "idle_timeout", r->idle_timeout ? "yes" : "no", "error",
-          r->error ? uv_err_name(r->error) : "none", NULL);
-  }
+  relay_log_result(e->component, "stream_closed", "sid", e->sid, r);
   if (e->fast_open && r->error && !r->b_to_a) {
     /* most likely the connect itself failed (fast open answered success before knowing) */
     dial_error de = dial_error_from_uv(r->error);

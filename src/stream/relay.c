@@ -1,7 +1,10 @@
 #include "stream/relay.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "util/log.h"
 
 typedef struct {
   struct relay *r;
@@ -146,4 +149,15 @@ relay *relay_start(uv_loop_t *loop, stream *a, stream *b, uint64_t idle_ms, rela
 void relay_abort(relay *r) {
   if (!r->result.error) r->result.error = UV_ECANCELED;
   end(r);
+}
+
+void relay_log_result(const char *component, const char *event, const char *key, const char *id,
+                      const relay_result *r) {
+  if (!log_enabled(LOG_DEBUG)) return;
+  char up[24], down[24];
+  snprintf(up, sizeof up, "%llu", (unsigned long long)r->a_to_b);
+  snprintf(down, sizeof down, "%llu", (unsigned long long)r->b_to_a);
+  LOG_D(component, event, "bytes_up", up, "bytes_down", down, "error",
+        r->error ? uv_err_name(r->error) : "none", "idle_timeout", r->idle_timeout ? "yes" : "no",
+        key, id, NULL); /* a NULL key ends the fields there */
 }

@@ -27,5 +27,11 @@ relay *relay_start(uv_loop_t *loop, stream *a, stream *b, uint64_t idle_ms, rela
                    void *ctx);
 /* Ends the relay now (both streams are reset). */
 void relay_abort(relay *r);
+/* The debug line for a relay that ended, one per stream wherever a relay is used:
+ * `component=… event=… bytes_up=… bytes_down=… error=… idle_timeout=… KEY=ID`, where up is a to
+ * b (a: the side towards the application); KEY=ID only when key is not NULL. Nothing when debug
+ * logging is off. */
+void relay_log_result(const char *component, const char *event, const char *key, const char *id,
+                      const relay_result *r);
 
 #endif

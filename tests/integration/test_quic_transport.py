@@ -169,8 +169,9 @@ def server_streams(topo):
 
 def server_closed(topo):
     """The server's debug lines for QUIC streams that ended: (dst, bytes up, down, error)."""
-    return re.findall(r"component=quic event=stream_closed dst=(\S+) bytes_up=(\d+) "
-                      r"bytes_down=(\d+) error=(\S+)", topo.server.log())
+    return [(dst, up, down, err) for up, down, err, dst in
+            re.findall(r"component=quic event=stream_closed bytes_up=(\d+) bytes_down=(\d+) "
+                       r"error=(\S+) idle_timeout=\S+ dst=(\S+)", topo.server.log())]
 
 
 # ---- the matrix over QUIC ------------------------------------------------------------------------
