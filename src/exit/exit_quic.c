@@ -127,6 +127,9 @@ static void on_connected(void *ctx, stream *remote, dial_error err, const char *
   uint8_t r[QP_REPLY_LEN];
   qp_build_reply(DIAL_OK, r);
   stream *s = q->s;
+  /* A client that sent bytes behind its request (fast open) does not wait for this reply: it
+   * leaves with the destination's first bytes, one packet for both. */
+  if (q->early_len) quic_stream_hold_next_write(s);
   stream_write(s, r, sizeof r);
   if (q->early_len) stream_write(remote, q->early, q->early_len);
   free(q->early);

@@ -45,7 +45,37 @@ void quic_conn_opts_windows(quic_conn_opts *o, uint64_t stream_window, uint64_t 
 /* ---- queues ------------------------------------------------------------------------------- */
 
 void qc_want_write(quic_conn *c) {
-  if (!c->dead && !c->in_write) loop_turn_want(&c->write_hook);
+  if (c->dead || c->in_write) return;
+  c->answer_ts = 0;
+  c->write_wanted = true;
+  loop_turn_want(&c->write_hook);
+}
+
+/* A write pass that only answers packets received at ts runs stamped with ts, as if it ran the
+ * instant they arrived, which is when a kernel's TCP answers. ngtcp2 then writes what is due at
+ * that instant (an immediate ACK every second packet, retransmissions, data the ACKs let out)
+ * and leaves a delayed ACK, due a fraction of the RTT later, to ride with the application's
+ * answer in a later pass, or else with the ack timer. Stamped with the end of the loop turn
+ * instead, that ACK is already due and leaves alone: on a sequential connection that was half
+ * of all packets, and each one wakes the peer. */
+static void want_answer(quic_conn *c, uint64_t ts) {
+  if (c->dead || c->in_write) return;
+  if (!c->write_wanted && c->established) c->answer_ts = ts; /* the handshake goes at once */
+  c->write_wanted = true;
+  loop_turn_want(&c->write_hook);
+}
+
+/* A window update rides with the pass already wanted, keeping its stamp: the application read
+ * what a received batch brought, in the same turn, and that is still an answer. */
+void qc_want_window_update(quic_conn *c) {
+  if (c->dead || c->in_write || c->write_wanted) return;
+  qc_want_write(c);
+}
+
+static uint64_t clock_for_ngtcp2(quic_conn *c, uint64_t ts) {
+  if (ts < c->last_ts) ts = c->last_ts;
+  c->last_ts = ts;
+  return ts;
 }
 
 /* The three stream queues (send, ready, waiting for an id) are singly linked through their own
@@ -97,10 +127,37 @@ static quic_stream *sendq_pop(quic_conn *c) {
 /* A stream being freed leaves whatever queue it is on. */
 void qc_unlink(quic_stream *q) {
   quic_conn *c = q->c;
+  qc_release(q, false);
   if (q->in_sendq) queue_remove(&c->sq_head, &c->sq_tail, q, offsetof(quic_stream, sq_next));
   if (q->in_readyq) queue_remove(&c->rq_head, &c->rq_tail, q, offsetof(quic_stream, rq_next));
   q->in_sendq = q->in_readyq = false;
   if (q->id < 0) qc_pending_remove(q);
+}
+
+static void arm_timer(quic_conn *c);
+
+void qc_hold(quic_stream *q) {
+  quic_conn *c = q->c;
+  if (q->held) return;
+  q->held = true;
+  q->held_until = qc_now() + QUIC_HOLD_MS * 1000000ull;
+  queue_append(&c->hd_head, &c->hd_tail, q, offsetof(quic_stream, hd_next));
+  if (!c->write_wanted) arm_timer(c); /* else the write pass arms it */
+}
+
+void qc_release(quic_stream *q, bool send) {
+  if (!q->held) return;
+  q->held = false;
+  queue_remove(&q->c->hd_head, &q->c->hd_tail, q, offsetof(quic_stream, hd_next));
+  if (send) qc_sendq_add(q);
+}
+
+/* The holds that are due at now, or all of them when the first is not: then something else is
+ * due (an ACK, a retransmission), a packet leaves anyway and takes the held bytes along. */
+static void release_holds(quic_conn *c, uint64_t now) {
+  if (!c->hd_head) return;
+  bool all = c->hd_head->held_until > now;
+  while (c->hd_head && (all || c->hd_head->held_until <= now)) qc_release(c->hd_head, true);
 }
 
 void qc_readyq_add(quic_stream *q) {
@@ -241,8 +298,14 @@ static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64
                            void *user, void *sdata) {
   quic_conn *c = user;
   if (c->server && !ngtcp2_is_bidi_stream(id)) return 0;
-  /* A peer-opened stream that ended makes room for another. */
-  if (!ngtcp2_conn_is_local_stream(conn, id)) ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+  /* A peer-opened stream that ended makes room for another, given back in batches of a
+   * sixteenth of the limit: one MAX_STREAMS frame per stream would be one more packet per
+   * connection whenever nothing else is going out. */
+  if (!ngtcp2_conn_is_local_stream(conn, id) &&
+      ++c->streams_to_return >= (c->opts.max_streams + 15) / 16) {
+    ngtcp2_conn_extend_max_streams_bidi(conn, (size_t)c->streams_to_return);
+    c->streams_to_return = 0;
+  }
   /* ngtcp2 counts losses per stream: keep them once the stream is gone. */
   size_t lost = ngtcp2_conn_get_stream_loss_count(conn, id);
   c->pkts_lost += lost;
@@ -487,12 +550,19 @@ quic_conn *quic_conn_server(uv_loop_t *loop, quic_tls *tls, const quic_conn_opts
 static void arm_timer(quic_conn *c) {
   if (c->dead) return;
   ngtcp2_tstamp exp = ngtcp2_conn_get_expiry(c->conn);
+  if (c->hd_head && c->hd_head->held_until < exp) exp = c->hd_head->held_until;
   if (exp == UINT64_MAX) {
     uv_timer_stop(&c->timer);
     return;
   }
   uint64_t now = qc_now();
   uint64_t ms = exp > now ? (exp - now + 999999) / 1000000 : 0;
+  /* Due within a millisecond with nothing of ours to send: that is a delayed ACK (after a pass
+   * stamped with a received batch's clock, want_answer, it is due already). It waits 1-2 ms for
+   * the application's answer to ride on, instead of leaving alone at once: libuv counts whole
+   * milliseconds from the start of the loop turn, so 2 is the least that is more than 1. Well
+   * within the max_ack_delay we announce (25 ms), which the peer's RTT estimate allows for. */
+  if (ms < 2 && !c->sq_head && !c->po_head && !c->dq.count) ms = 2;
   uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
@@ -500,8 +570,9 @@ static void arm_timer(quic_conn *c) {
 static void send_close(quic_conn *c) {
   quic_pkt p = {c->batch + c->opts.headroom, 0};
   quic_conn *prev = quic_protect_enter(c);
-  ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data,
-                                                      c->opts.max_payload, &c->ccerr, qc_now());
+  ngtcp2_ssize n =
+      ngtcp2_conn_write_connection_close(c->conn, &c->ps.path, NULL, p.data, c->opts.max_payload,
+                                         &c->ccerr, clock_for_ngtcp2(c, qc_now()));
   quic_protect_leave(prev);
   if (n <= 0 || !c->cb.send) return;
   p.len = (size_t)n;
@@ -535,13 +606,14 @@ static const char *read_error_reason(int rc) {
 void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len) {
   if (c->dead) return;
   ngtcp2_pkt_info pi = {0};
+  uint64_t ts = clock_for_ngtcp2(c, qc_now());
   quic_conn *prev = quic_protect_enter(c);
-  int rc = ngtcp2_conn_read_pkt(c->conn, &c->ps.path, &pi, pkt, len, qc_now());
+  int rc = ngtcp2_conn_read_pkt(c->conn, &c->ps.path, &pi, pkt, len, ts);
   quic_protect_leave(prev);
   c->pkts_recv++;
   quic_metrics_get()->pkts_recv++;
   if (rc == 0) {
-    qc_want_write(c);
+    want_answer(c, ts);
     return;
   }
   /* Packets that do not decrypt (stray, reordered across a key change) are not fatal. DROP_CONN
@@ -554,7 +626,8 @@ void quic_conn_input(quic_conn *c, const uint8_t *pkt, size_t len) {
 static void on_timer(uv_timer_t *t) {
   quic_conn *c = t->data;
   if (c->dead) return;
-  int rc = ngtcp2_conn_handle_expiry(c->conn, qc_now());
+  release_holds(c, qc_now());
+  int rc = ngtcp2_conn_handle_expiry(c->conn, clock_for_ngtcp2(c, qc_now()));
   if (rc) {
     fail(c, rc, rc == NGTCP2_ERR_IDLE_CLOSE ? "idle timeout" : "handshake timeout");
     maybe_free(c);
@@ -660,7 +733,12 @@ static void sample_rtt(quic_conn *c, uint64_t ts) {
 static void write_pass(quic_conn *c) {
   if (c->dead) return;
   c->in_write = true;
-  uint64_t ts = qc_now();
+  uint64_t ts = clock_for_ngtcp2(c, c->answer_ts ? c->answer_ts : qc_now());
+  c->answer_ts = 0;
+  c->write_wanted = false;
+  /* Held bytes join our other data, which leaves anyway. (Not a pass that only acknowledges:
+   * its cause cannot be told from ngtcp2's expiry, which pacing keeps due after every write.) */
+  if (c->hd_head && (c->sq_head || c->dq.count)) release_holds(c, UINT64_MAX);
   size_t quantum = ngtcp2_conn_get_send_quantum(c->conn), bytes = 0;
   quic_pkt pkts[QUIC_BATCH];
   size_t n = 0;
@@ -712,7 +790,7 @@ static void assign_ids(quic_conn *c) {
       int64_t id;
       if (ngtcp2_conn_open_bidi_stream(c->conn, &id, q) != 0) return; /* no room yet */
       q->id = id;
-      if (q->snd_end || q->fin_wanted) qc_sendq_add(q);
+      if ((q->snd_end && !q->held) || q->fin_wanted) qc_sendq_add(q);
     }
     c->po_head = q->po_next;
     if (!c->po_head) c->po_tail = NULL;

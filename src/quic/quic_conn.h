@@ -105,6 +105,12 @@ void quic_stream_want_header(stream *s, size_t n);
  * ctx must outlive the stream's connection. */
 typedef void (*quic_reply_fn)(void *ctx, dial_error code);
 void quic_stream_gate_reply(stream *s, quic_reply_fn fn, void *ctx);
+/* The next write stays in the stream, unsent, until another write, a shutdown or
+ * QUIC_HOLD_MS: a short reply that the application's first bytes usually follow within that
+ * leaves in one packet with them, one wake-up less for the peer (the server's success reply to
+ * a client that sent early data; such a client does not wait for it). */
+#define QUIC_HOLD_MS 2
+void quic_stream_hold_next_write(stream *s);
 /* Queues one DATAGRAM frame made of hdr then data; -1 if it is too large for a packet or the
  * queue is full (dropped, as UDP would). */
 int quic_conn_send_datagram(quic_conn *c, const uint8_t *hdr, size_t hlen, const uint8_t *data,

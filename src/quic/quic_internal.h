@@ -35,7 +35,10 @@ struct quic_stream {
   quic_stream *sq_next; /* send queue: unsent data or FIN */
   quic_stream *rq_next; /* ready queue: something to tell the application */
   quic_stream *po_next; /* waiting for a stream id (handshake, stream limit) */
+  quic_stream *hd_next; /* held: written bytes wait (quic_stream_hold_next_write) */
   bool in_sendq, in_readyq;
+  bool hold_next, held;
+  uint64_t held_until; /* qc_now() when held bytes go anyway */
 
   /* Send side: chunks from the first unacknowledged byte; cur/cur_off is the first unsent. */
   qchunk *snd_head, *snd_tail, *snd_cur;
@@ -86,6 +89,7 @@ struct quic_conn {
   quic_stream *sq_head, *sq_tail;
   quic_stream *rq_head, *rq_tail;
   quic_stream *po_head, *po_tail; /* opened by the application, no stream id yet */
+  quic_stream *hd_head, *hd_tail; /* held writes, the oldest first (all hold as long) */
   uint8_t *batch;                 /* QUIC_BATCH * (headroom + max_payload) */
   size_t slot;
   struct {
@@ -100,6 +104,12 @@ struct quic_conn {
   uint64_t pkts_sent, pkts_recv, dgrams_sent, dgrams_recv, dgrams_dropped;
   uint64_t pkts_lost;   /* STREAM packets declared lost, of streams already closed */
   uint64_t rtt_sampled; /* when the RTT histogram last got a sample from us */
+  /* The write pass: wanted at the end of this loop turn; answer_ts is the received batch's clock
+   * while that pass only answers received packets (0 once anything else wants it); last_ts is
+   * the latest time handed to ngtcp2, which must never see its clock run backwards. */
+  bool write_wanted;
+  uint64_t answer_ts, last_ts;
+  uint64_t streams_to_return; /* peer-opened streams closed, not yet given back (MAX_STREAMS) */
 };
 
 /* stream_quic.c */
@@ -121,7 +131,10 @@ void qs_deliver(quic_stream *q);
 
 /* quic_conn.c */
 void qc_want_write(quic_conn *c);
+void qc_want_window_update(quic_conn *c); /* the application read: windows may open */
 void qc_sendq_add(quic_stream *q);
+void qc_hold(quic_stream *q);               /* written bytes wait, QUIC_HOLD_MS at most */
+void qc_release(quic_stream *q, bool send); /* ends a hold; send: to the send queue */
 void qc_readyq_add(quic_stream *q);
 void qc_stream_released(quic_conn *c); /* an application-held stream was closed */
 uint64_t qc_now(void);

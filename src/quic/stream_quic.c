@@ -73,6 +73,12 @@ static int q_write(stream *s, const uint8_t *data, size_t len) {
   q->snd_end += n;
   if (n < len) return UV_ENOMEM;
   if (q->snd_end - q->snd_sent > STREAM_HIGH_WATER) q->over_high = true;
+  if (q->hold_next) {
+    q->hold_next = false;
+    qc_hold(q);
+    return 0;
+  }
+  qc_release(q, false);
   qc_sendq_add(q);
   return 0;
 }
@@ -86,6 +92,8 @@ static void q_shutdown(stream *s) {
   quic_stream *q = of(s);
   if (q->fin_wanted || q->ng_closed) return;
   q->fin_wanted = true;
+  q->hold_next = false;
+  qc_release(q, false);
   qc_sendq_add(q);
 }
 
@@ -94,6 +102,7 @@ static void q_close(stream *s) {
   if (q->app_closed) return;
   q->app_closed = true;
   quic_conn *c = q->c;
+  qc_release(q, false);
   if (q->id < 0) { /* never reached ngtcp2 */
     qc_pending_remove(q);
     q->ng_closed = true;
@@ -307,7 +316,7 @@ static void deliver_data(quic_stream *q) {
   if (taken && !q->ng_closed && !c->dead) {
     ngtcp2_conn_extend_max_stream_offset(c->conn, q->id, taken);
     ngtcp2_conn_extend_max_offset(c->conn, taken);
-    qc_want_write(c);
+    qc_want_window_update(c);
   }
   if (q->reading && !q->app_closed && q->rcv_fin && !q->rcv_queued && !q->eof_told &&
       !q->reply_gate) {
@@ -353,6 +362,8 @@ void quic_stream_gate_reply(stream *s, quic_reply_fn fn, void *ctx) {
   q->hdr_have = 0;
   qc_readyq_add(q);
 }
+
+void quic_stream_hold_next_write(stream *s) { of(s)->hold_next = true; }
 
 void quic_stream_want_header(stream *s, size_t n) {
   quic_stream *q = of(s);
