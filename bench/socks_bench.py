@@ -404,9 +404,21 @@ class Bench:
                 # of the previous run, 4 s in lwIP as configured; the sustained figure, three
                 # runs back to back on one process, is its own row).
                 self.start_proxy(path)
+            cpids = [self.proc[path].pid] if path in self.proc else (
+                [self.cpu_pid[path]] if self.cpu_pid.get(path) else [])
+            spids = self.server_pids(path)
+            before = [(self.cpu_seconds(p), self.wakeups(p)) for p in (cpids, spids)]
             r = self.client(path, "cps", "--seconds", str(self.a.cps_seconds), "--concurrency",
                             str(conc), timeout=self.a.cps_seconds * 10 + 60)
             self.add(metric, path, r["per_s"], r)
+            if conc == 1 and r["connections"]:
+                # What one sequential connection costs each side: CPU, and how often its threads
+                # slept and were woken (each datagram that arrives alone is one).
+                for side, pids, (cpu0, wake0) in zip(("c", "s"), (cpids, spids), before):
+                    if pids:
+                        n = r["connections"]
+                        self.add(f"cps1_{side}cpu", path, (self.cpu_seconds(pids) - cpu0) / n * 1e6)
+                        self.add(f"cps1_{side}wake", path, (self.wakeups(pids) - wake0) / n)
             log(f"rep {rep} {metric} {path}: {r['per_s']:.0f}/s, errors {r['errors']}, p50 "
                 f"{r['p50_ms'] and round(r['p50_ms'], 2)} ms, p99 "
                 f"{r['p99_ms'] and round(r['p99_ms'], 2)} ms"
@@ -451,6 +463,21 @@ class Bench:
                 except OSError:
                     pass
         return pids
+
+    @staticmethod
+    def wakeups(pids):
+        """Voluntary context switches of the processes' threads: how often they slept and were
+        woken (exited ones count as 0)."""
+        total = 0
+        for pid in pids:
+            for st in pathlib.Path(f"/proc/{pid}/task").glob("*/status"):
+                try:
+                    for line in st.read_text().splitlines():
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            total += int(line.split()[1])
+                except (OSError, ValueError):
+                    pass
+        return total
 
     @staticmethod
     def cpu_seconds(pids):
@@ -588,6 +615,10 @@ class Bench:
             ("cps20", f"connections/s, 20 concurrent ({self.a.cps_seconds:g} s)", "{:.0f}", True),
             ("cps1_sustained", f"connections/s, sequential, 3rd back-to-back {self.a.cps_seconds:g} s "
              "run on one process (single measurement)", "{:.0f}", True),
+            ("cps1_ccpu", "client-side proxy CPU per sequential connection (µs)", "{:.0f}", False),
+            ("cps1_scpu", "server-side CPU per sequential connection (µs)", "{:.0f}", False),
+            ("cps1_cwake", "client-side proxy wake-ups per sequential connection", "{:.2f}", False),
+            ("cps1_swake", "server-side wake-ups per sequential connection", "{:.2f}", False),
             ("rss_idle", "proxy RSS idle, fresh process (MiB)", "{:.1f}", False),
             ("rss_1000", f"proxy RSS with {self.a.idle} streams (MiB)", "{:.1f}", False),
             ("rss_per_stream", "RSS per stream (KiB)", "{:.1f}", False),

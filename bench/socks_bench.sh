@@ -23,7 +23,8 @@
 #           C   direct TCP, no proxy
 #           W   kernel TCP over wireguard-go in C -> wireguard-go in S (reference: the tunnel
 #               without awgproxy)
-#   metrics single-stream download and upload (MB/s), connections/s sequential and 20-concurrent,
+#   metrics single-stream download and upload (MB/s), connections/s sequential and 20-concurrent
+#           (with CPU and wake-ups per sequential connection, each side),
 #           proxy RSS idle and with 1000 idle streams, client-side CPU per GB; median of 3 runs.
 #
 # Usage: sudo bench/socks_bench.sh [options]      (needs root for namespaces)
