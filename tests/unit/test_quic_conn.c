@@ -773,17 +773,20 @@ static void test_one_packet_per_answer(void **state) {
   ans_client_bytes = 0;
   ans_client_eof = 0;
   const uint8_t req[8] = "request";
-  for (int round = 0; round < 4; round++) {
+  for (int round = 0; round < 5; round++) {
     assert_int_equal(stream_write(c, req, sizeof req), 0);
     ans_want = 8 * (uint64_t)(round + 1);
     run_until(&w, server_got_want, 5000);
     assert_true(server_got_want(&w));
-    /* round 0: the answer 0.8 ms after the request; the holds: once the ACKs have all gone */
-    spin(&loop, round == 0 ? 800 : 10000);
-    stream *s = server_streams[0]->s;
+    /* rounds 0 and 1: the answer 0.8 ms after the request, counting from the request (an ACK
+     * that left alone meanwhile counts; round 0 warms up: ngtcp2 acknowledges a connection's
+     * first packets at once); the holds: once the ACKs have all gone */
     uint64_t before = server_pkts_sent(&w);
+    spin(&loop, round < 2 ? 800 : 10000);
+    stream *s = server_streams[0]->s;
+    if (round >= 2) before = server_pkts_sent(&w);
     ans_want = ans_client_bytes;
-    if (round == 0) {
+    if (round < 2) {
       assert_int_equal(stream_write(s, (const uint8_t *)"answer", 6), 0);
       ans_want += 6;
     } else {
@@ -791,16 +794,16 @@ static void test_one_packet_per_answer(void **state) {
       assert_int_equal(stream_write(s, (const uint8_t *)"RR", 2), 0);
       for (int i = 0; i < 3; i++) uv_run(&loop, UV_RUN_NOWAIT);
       assert_int_equal(server_pkts_sent(&w), before); /* held */
-      if (round == 1) assert_int_equal(stream_write(s, (const uint8_t *)"DATA", 4), 0);
-      if (round == 3) stream_shutdown(s); /* round 2: nothing follows, the timer sends it */
-      ans_want += round == 1 ? 6 : 2;
+      if (round == 2) assert_int_equal(stream_write(s, (const uint8_t *)"DATA", 4), 0);
+      if (round == 4) stream_shutdown(s); /* round 3: nothing follows, the timer sends it */
+      ans_want += round == 2 ? 6 : 2;
     }
     run_until(&w, client_got_want, 5000);
     assert_int_equal(ans_client_bytes, ans_want);
     uint64_t pkts = server_pkts_sent(&w) - before;
     print_message("round %d: %llu server packet(s) for the answer\n", round,
                   (unsigned long long)pkts);
-    assert_int_equal(pkts, 1);
+    if (round > 0) assert_int_equal(pkts, 1);
   }
   run_until(&w, client_got_eof, 5000);
   assert_true(ans_client_eof);
