@@ -152,12 +152,10 @@ void qc_release(quic_stream *q, bool send) {
   if (send) qc_sendq_add(q);
 }
 
-/* The holds that are due at now, or all of them when the first is not: then something else is
- * due (an ACK, a retransmission), a packet leaves anyway and takes the held bytes along. */
+/* The holds due at now. (Not all of them whenever the timer fires: ngtcp2's expiry cannot tell
+ * a due ACK from pacing, which keeps it due after every write.) */
 static void release_holds(quic_conn *c, uint64_t now) {
-  if (!c->hd_head) return;
-  bool all = c->hd_head->held_until > now;
-  while (c->hd_head && (all || c->hd_head->held_until <= now)) qc_release(c->hd_head, true);
+  while (c->hd_head && c->hd_head->held_until <= now) qc_release(c->hd_head, true);
 }
 
 void qc_readyq_add(quic_stream *q) {
@@ -736,8 +734,7 @@ static void write_pass(quic_conn *c) {
   uint64_t ts = clock_for_ngtcp2(c, c->answer_ts ? c->answer_ts : qc_now());
   c->answer_ts = 0;
   c->write_wanted = false;
-  /* Held bytes join our other data, which leaves anyway. (Not a pass that only acknowledges:
-   * its cause cannot be told from ngtcp2's expiry, which pacing keeps due after every write.) */
+  /* Held bytes join our other data, which leaves anyway. */
   if (c->hd_head && (c->sq_head || c->dq.count)) release_holds(c, UINT64_MAX);
   size_t quantum = ngtcp2_conn_get_send_quantum(c->conn), bytes = 0;
   quic_pkt pkts[QUIC_BATCH];

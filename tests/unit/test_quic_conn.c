@@ -781,8 +781,10 @@ static void test_one_packet_per_answer(void **state) {
     /* rounds 0 and 1: the answer 0.8 ms after the request, counting from the request (an ACK
      * that left alone meanwhile counts; round 0 warms up: ngtcp2 acknowledges a connection's
      * first packets at once); the holds: once the ACKs have all gone */
-    uint64_t before = server_pkts_sent(&w);
+    uint64_t before = server_pkts_sent(&w), t0 = uv_hrtime();
     spin(&loop, round < 2 ? 800 : 10000);
+    /* a test descheduled on a loaded machine may answer after the ACK's 1-2 ms: no verdict */
+    bool late = round < 2 && uv_hrtime() - t0 > 950000;
     stream *s = server_streams[0]->s;
     if (round >= 2) before = server_pkts_sent(&w);
     ans_want = ans_client_bytes;
@@ -790,10 +792,12 @@ static void test_one_packet_per_answer(void **state) {
       assert_int_equal(stream_write(s, (const uint8_t *)"answer", 6), 0);
       ans_want += 6;
     } else {
+      uint64_t t1 = uv_hrtime();
       quic_stream_hold_next_write(s);
       assert_int_equal(stream_write(s, (const uint8_t *)"RR", 2), 0);
       for (int i = 0; i < 3; i++) uv_run(&loop, UV_RUN_NOWAIT);
-      assert_int_equal(server_pkts_sent(&w), before); /* held */
+      late = uv_hrtime() - t1 > 900000; /* the hold's 2 ms may have run out: no verdict */
+      if (!late) assert_int_equal(server_pkts_sent(&w), before); /* held */
       if (round == 2) assert_int_equal(stream_write(s, (const uint8_t *)"DATA", 4), 0);
       if (round == 4) stream_shutdown(s); /* round 3: nothing follows, the timer sends it */
       ans_want += round == 2 ? 6 : 2;
@@ -801,9 +805,9 @@ static void test_one_packet_per_answer(void **state) {
     run_until(&w, client_got_want, 5000);
     assert_int_equal(ans_client_bytes, ans_want);
     uint64_t pkts = server_pkts_sent(&w) - before;
-    print_message("round %d: %llu server packet(s) for the answer\n", round,
-                  (unsigned long long)pkts);
-    if (round > 0) assert_int_equal(pkts, 1);
+    print_message("round %d: %llu server packet(s) for the answer%s\n", round,
+                  (unsigned long long)pkts, late ? " (descheduled: no verdict)" : "");
+    if (round > 0 && !late) assert_int_equal(pkts, 1);
   }
   run_until(&w, client_got_eof, 5000);
   assert_true(ans_client_eof);
