@@ -556,7 +556,8 @@ static void arm_timer(quic_conn *c) {
   uint64_t now = qc_now();
   uint64_t ms = exp > now ? (exp - now + 999999) / 1000000 : 0;
   /* Due within a millisecond with nothing of ours to send: that is a delayed ACK (after a pass
-   * stamped with a received batch's clock, want_answer, it is due already). It waits 1-2 ms for
+   * stamped with a received batch's clock, want_answer, it is due already), or pacing with
+   * nothing to pace (ngtcp2 keeps its next send time after every write). It waits 1-2 ms for
    * the application's answer to ride on, instead of leaving alone at once: libuv counts whole
    * milliseconds from the start of the loop turn, so 2 is the least that is more than 1. Well
    * within the max_ack_delay we announce (25 ms), which the peer's RTT estimate allows for. */

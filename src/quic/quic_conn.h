@@ -105,10 +105,12 @@ void quic_stream_want_header(stream *s, size_t n);
  * ctx must outlive the stream's connection. */
 typedef void (*quic_reply_fn)(void *ctx, dial_error code);
 void quic_stream_gate_reply(stream *s, quic_reply_fn fn, void *ctx);
-/* The next write stays in the stream, unsent, until another write, a shutdown or
- * QUIC_HOLD_MS: a short reply that the application's first bytes usually follow within that
- * leaves in one packet with them, one wake-up less for the peer (the server's success reply to
- * a client that sent early data; such a client does not wait for it). */
+/* The next write stays in the stream, unsent, until another write, a shutdown, other data of
+ * the connection leaving, or QUIC_HOLD_MS: a short reply that the application's first bytes
+ * usually follow within that leaves in one packet with them, one wake-up less for the peer (the
+ * server's success reply to a client that sent early data; such a client does not wait for
+ * it). The connection's timer counts whole milliseconds and is never armed for less than 2
+ * (arm_timer), so a hold that runs out ends 2-4 ms after the write. */
 #define QUIC_HOLD_MS 2
 void quic_stream_hold_next_write(stream *s);
 /* Queues one DATAGRAM frame made of hdr then data; -1 if it is too large for a packet or the
