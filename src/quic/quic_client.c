@@ -148,7 +148,7 @@ static void dial_open(quic_dial *d) {
   s->on_drain = ignore_event;
   s->on_shutdown = ignore_event;
   qc->st_counts.streams_opened++;
-  /* Fast open: the request waits (QUIC_HOLD_MS, 2-4 ms in all) for the caller's first bytes, to
+  /* Fast open: the request waits (QUIC_HOLD_MS: 1-2 ms) for the caller's first bytes, to
    * leave in one packet with them, as ss-local sends the address with the first data. */
   if (d->dst.flags & DIAL_EARLY) quic_stream_hold_next_write(s);
   stream_write(s, req, n);

@@ -109,8 +109,8 @@ void quic_stream_gate_reply(stream *s, quic_reply_fn fn, void *ctx);
  * the connection leaving, or QUIC_HOLD_MS: a short reply that the application's first bytes
  * usually follow within that leaves in one packet with them, one wake-up less for the peer (the
  * server's success reply to a client that sent early data; such a client does not wait for
- * it). The connection's timer counts whole milliseconds and is never armed for less than 2
- * (arm_timer), so a hold that runs out ends 2-4 ms after the write. */
+ * it). The connection's timer counts whole milliseconds, so a hold that runs out ends 1-2 ms
+ * after the write (quic_send.c on_timer). */
 #define QUIC_HOLD_MS 2
 void quic_stream_hold_next_write(stream *s);
 /* Queues one DATAGRAM frame made of hdr then data; -1 if it is too large for a packet or the

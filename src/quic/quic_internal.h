@@ -1,5 +1,6 @@
-/* State shared by quic_conn.c (the connection, its callbacks and write pass) and stream_quic.c
- * (the stream implementation and its buffers). Not part of the public interface. */
+/* State shared by quic_conn.c (the connection, its callbacks and lifetime), quic_send.c (the
+ * write pass, the send queue, holds, the timer) and stream_quic.c (the stream implementation and
+ * its buffers). Not part of the public interface. */
 #ifndef AWGPROXY_QUIC_QUIC_INTERNAL_H
 #define AWGPROXY_QUIC_QUIC_INTERNAL_H
 
@@ -130,15 +131,26 @@ void qs_sent(quic_stream *q, size_t n, bool fin);
 void qs_deliver(quic_stream *q);
 
 /* quic_conn.c */
-void qc_want_write(quic_conn *c);
-void qc_want_window_update(quic_conn *c); /* the application read: windows may open */
-void qc_sendq_add(quic_stream *q);
-void qc_hold(quic_stream *q);               /* written bytes wait, QUIC_HOLD_MS at most */
-void qc_release(quic_stream *q, bool send); /* ends a hold; send: to the send queue */
 void qc_readyq_add(quic_stream *q);
 void qc_stream_released(quic_conn *c); /* an application-held stream was closed */
 uint64_t qc_now(void);
 void qc_pending_remove(quic_stream *q); /* closed before it got an id */
 void qc_unlink(quic_stream *q);         /* off every queue, before it is freed */
+void qc_assign_ids(quic_conn *c);       /* pending streams get ids while the peer allows */
+void qc_fail(quic_conn *c, int rc, const char *reason); /* rc: ngtcp2's; tells the peer */
+void qc_maybe_free(quic_conn *c); /* frees c once its owner and every stream let go */
+/* The stream queues are singly linked through their own field of quic_stream, at next_off. */
+void qc_queue_append(quic_stream **head, quic_stream **tail, quic_stream *q, size_t next_off);
+void qc_queue_remove(quic_stream **head, quic_stream **tail, quic_stream *q, size_t next_off);
+
+/* quic_send.c */
+void qc_want_write(quic_conn *c);
+void qc_want_answer(quic_conn *c, uint64_t ts); /* packets received at ts want an answer */
+void qc_want_window_update(quic_conn *c);       /* the application read: windows may open */
+uint64_t qc_clock(quic_conn *c, uint64_t ts);   /* ts for ngtcp2, never running backwards */
+void qc_write_pass(quic_conn *c);
+void qc_sendq_add(quic_stream *q);
+void qc_hold(quic_stream *q);               /* written bytes wait, QUIC_HOLD_MS at most */
+void qc_release(quic_stream *q, bool send); /* ends a hold; send: to the send queue */
 
 #endif
