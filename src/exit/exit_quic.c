@@ -319,6 +319,7 @@ static void conn_new(struct exit_quic *eq, const quic_path_addrs *path, const ui
   char err[160];
   quic_conn_opts opts = eq->opts;
   opts.cc = quic_cc_of(exit_peer_congestion(p)); /* what the server sends: the downloads */
+  opts.max_payload = quic_ip_max_payload(x->cfg->mtu, path->remote.ss_family);
   c->qc = c->flows ? quic_conn_server(x->loop, eq->tls, &opts, &cb, path, pkt, len, err, sizeof err)
                    : NULL;
   if (!c->qc) {
@@ -391,8 +392,8 @@ int exit_quic_start(exit_ctx *x, char *err, size_t errlen) {
   eq->opts.headroom = QUIC_IP_HEADROOM;
   quic_conn_opts_windows(&eq->opts, x->cfg->server_quic_stream_window,
                          x->cfg->server_quic_conn_window);
-  /* IPv6 headers are the larger: one size fits both families. */
-  eq->opts.max_payload = x->cfg->mtu > 1280 ? x->cfg->mtu - 48 : 1232;
+  /* Each connection's own, for its family (conn_new); IPv6 headers are the larger. */
+  eq->opts.max_payload = quic_ip_max_payload(x->cfg->mtu, AF_INET6);
   eq->opts.keepalive_ms = 0; /* the client keeps the connection alive */
   eq->env.x = x;
   eq->env.tunnel = true;

@@ -518,8 +518,7 @@ quic_client *quic_client_start(uv_loop_t *loop, tunnel *tun, const app_config *c
   quic_conn_opts_windows(&qc->opts, cfg->peers[0].quic_stream_window,
                          cfg->peers[0].quic_conn_window);
   qc->opts.headroom = QUIC_IP_HEADROOM;
-  size_t hdr = qc->path.remote.ss_family == AF_INET6 ? 48 : 28;
-  qc->opts.max_payload = cfg->mtu > 1200 + hdr ? cfg->mtu - hdr : 1200;
+  qc->opts.max_payload = quic_ip_max_payload(cfg->mtu, qc->path.remote.ss_family);
   tunnel_set_inner_hook(tun, on_inner, qc);
   uv_timer_start(&qc->tick, on_tick, 0, TICK_MS);
   return qc;

@@ -7,6 +7,11 @@
 #include "util/inet_sum.h"
 #include "util/sockaddr.h"
 
+size_t quic_ip_max_payload(uint32_t mtu, int family) {
+  size_t hdr = family == AF_INET6 ? 48 : 28;
+  return mtu > 1200 + hdr ? mtu - hdr : 1200;
+}
+
 uint16_t quic_ip_port(const struct sockaddr_storage *a) {
   return sockaddr_port((const struct sockaddr *)a);
 }

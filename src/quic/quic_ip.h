@@ -30,6 +30,11 @@ bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *
 bool quic_ip_parse_unreachable(const uint8_t *pkt, size_t len, struct sockaddr_storage *qsrc,
                                struct sockaddr_storage *qdst);
 
+/* The largest QUIC packet whose inner packet (family's IP + UDP headers) fits the tunnel's MTU;
+ * never under 1200, QUIC's minimum. Per connection: an IPv4 path carries 20 bytes more than an
+ * IPv6 one, and a sender assuming IPv6 splits a full packet of an IPv4 peer's in two. */
+size_t quic_ip_max_payload(uint32_t mtu, int family);
+
 /* Port of an AF_INET/AF_INET6 address (host order). */
 uint16_t quic_ip_port(const struct sockaddr_storage *a);
 /* Same address (ignoring the port). */

@@ -109,8 +109,10 @@ def test_nat_rebinding_mid_transfer(lab, transport):
 THROTTLE_RATE = 2_000_000  # bytes/s each way ("2M" to the relay)
 THROTTLE_QUEUE = 100_000   # bytes: 50 ms at that rate
 # What each transport must keep of the limit in payload (goodput) whatever the machine's load
-# (the ASan build too): no stall. Measured on this machine: 81-90 % (ip) and 75-82 % (quic);
-# before the ip path's senders answered the standing queue (src/device/tcp_bw_floor.h), 44-63 %.
+# (the ASan build too): no stall. Measured on this machine: 81-90 % (ip) and 82-84 % (quic; 75-82
+# % while the server's QUIC packets were sized for IPv6 headers on an IPv4 path, which split each
+# full packet it relayed in two); before the ip path's senders answered the standing queue
+# (src/device/tcp_bw_floor.h), 44-63 %.
 THROTTLE_GOODPUT_FLOOR = {"ip": 0.60, "quic": 0.60}
 
 
@@ -181,18 +183,18 @@ def test_throttled_udp(lab, transport):
     # the ip path before, 4-6 % on QUIC when the tunnel repaired congestion losses).
     assert overflow < 0.03, (f"{overflow:.1%} of the datagrams overflowed the queue",
                              topo.logs())
-    if transport == "ip":
-        # 92-100 % here while under way (55-72 % over the whole transfer before the window
-        # answered the queue).
-        assert steady >= 0.9 * THROTTLE_RATE, (
-            f"ip: {steady / THROTTLE_RATE:.0%} of the limit on the wire, under 90 %",
-            topo.logs())
-    elif steady < 0.9 * THROTTLE_RATE:
-        # Known gap (issue 10): QUIC uses 89-93 % while under way with BBR, the default (its
-        # round-trip probes halve what is in flight for 200 ms every 5 s; CUBIC, 92-93 % over
-        # the whole transfer, does worse under random loss). The checks above still hold.
-        pytest.xfail(f"{transport}: {steady / THROTTLE_RATE:.0%} of the limit on the wire, under "
-                     "the 90 % target (see the comment)")
+    # The same payload went each way, so about as many datagrams did: 1.09-1.13 times as many
+    # down as up over QUIC here, 1.00-1.02 on the ip path; 1.32-1.45 while the server sized its
+    # QUIC packets for IPv6 headers on this IPv4 path and relayed each full packet in two.
+    fewer, more = sorted(st[d]["forwarded"] for d in ("up", "down"))
+    assert more <= 1.25 * fewer, (f"{transport}: {more} datagrams one way, {fewer} the other, "
+                                  "for the same payload", topo.logs())
+    # While under way, here: ip 92-100 % (55-72 % over the whole transfer before the window
+    # answered the queue); quic 93-96 % with BBR, the default (89-93 % while the server split
+    # every relayed full packet in two, see THROTTLE_GOODPUT_FLOOR).
+    assert steady >= 0.9 * THROTTLE_RATE, (
+        f"{transport}: {steady / THROTTLE_RATE:.0%} of the limit on the wire, under 90 %",
+        topo.logs())
 
 
 HOLD_PORT = 9099  # on T: accepts and holds connections, one asyncio task each

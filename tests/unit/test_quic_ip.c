@@ -230,12 +230,35 @@ static void test_malformed_v6(void **state) {
   assert_false(parses(pkt, 47)); /* shorter than the two headers */
 }
 
+/* The largest QUIC packet fills the MTU exactly with its family's headers: a packet wrapped at
+ * that size is an MTU-sized inner packet, for IPv4 as for IPv6. A sender sizing for IPv6 on an
+ * IPv4 path (the server once did) split each full packet it relayed in two. */
+static void test_max_payload(void **state) {
+  struct {
+    const char *src, *dst;
+    int family;
+  } paths[] = {{"10.0.0.2", "10.0.0.1", AF_INET}, {"fd00::2", "fd00::1", AF_INET6}};
+  for (size_t i = 0; i < 2; i++) {
+    size_t n = quic_ip_max_payload(1420, paths[i].family);
+    struct sockaddr_storage src, dst;
+    addr(&src, paths[i].src, 4433);
+    addr(&dst, paths[i].dst, 443);
+    size_t len = 0;
+    memset(buf, 0, sizeof buf);
+    quic_ip_wrap(buf + QUIC_IP_HEADROOM, n, &src, &dst, false, &len);
+    assert_int_equal(len, 1420);
+  }
+  assert_int_equal(quic_ip_max_payload(1420, AF_INET), 1392);
+  /* QUIC's minimum whatever the MTU (the tunnel carries a larger inner packet) */
+  assert_int_equal(quic_ip_max_payload(1220, AF_INET6), 1200);
+  assert_int_equal(quic_ip_max_payload(576, AF_INET), 1200);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_round_trip_v4),
-      cmocka_unit_test(test_round_trip_v6),
-      cmocka_unit_test(test_malformed_v4),
-      cmocka_unit_test(test_malformed_v6),
+      cmocka_unit_test(test_round_trip_v4), cmocka_unit_test(test_round_trip_v6),
+      cmocka_unit_test(test_malformed_v4),  cmocka_unit_test(test_malformed_v6),
+      cmocka_unit_test(test_max_payload),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
