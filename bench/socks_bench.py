@@ -29,6 +29,10 @@ Metrics, each REPS times, interleaved (rep 1 of every path, then rep 2, ...), me
   down / up    one stream, BYTES from / to the target, MB/s (10^6 bytes) from the first request
                byte to the last byte (up: to the target's 1-byte acknowledgement)
   cps1 / cps20 SOCKS connect + 'P' -> 'p' + close, sequential and 20 threads, CPS_SECONDS each
+  cps20p       the same 20 threads spread over one load process per core (LOAD_PROCS): one
+               Python process runs one thread at a time, and cps20 stops rising with the proxies
+               once they need less CPU than the load client; cps20p, with the machine
+               saturated, shows what each proxy's CPU per connection costs
   rss          the proxy's VmRSS idle, and with IDLE streams open (each proved end to end)
 Impaired mode (--impair 'loss=0.02,reorder=0.05[,delay_ms=5]'): each key is set on both
 directions of a userspace UDP relay (docs/testing.md) between the A2i / A3i clients and the
@@ -57,6 +61,7 @@ REPO = benchlab.REPO
 import impair  # noqa: E402  (tests/integration/impair.py, on sys.path through benchlab)
 
 LOAD = HERE / "socks_load.py"
+LOAD_PROCS = max(2, os.cpu_count() or 2)  # cps20p: one load process per core
 TARGET_PORT = 5201
 WG_PORT, AWGS_PORT, SS_PORT = 51820, 51821, 8388
 # the impairment relays in S, in front of AWGS_PORT (Wi: of WG_PORT)
@@ -396,8 +401,8 @@ class Bench:
             log(f"rep {rep} rss {path}: fresh {before} kB idle, {during} kB with {info['open']} "
                 f"streams (opened in {info['setup_seconds']:.2f} s), {after} kB after they closed")
 
-    def run_cps(self, rep, conc):
-        metric = f"cps{conc}"
+    def run_cps(self, rep, conc, procs=1):
+        metric = f"cps{conc}" + ("p" if procs > 1 else "")
         for path in self.active():
             if path in self.proc:
                 # A fresh proxy per run, so every run starts from the same state (TIME_WAIT PCBs
@@ -409,16 +414,18 @@ class Bench:
             spids = self.server_pids(path)
             before = [(self.cpu_seconds(p), self.wakeups(p)) for p in (cpids, spids)]
             r = self.client(path, "cps", "--seconds", str(self.a.cps_seconds), "--concurrency",
-                            str(conc), timeout=self.a.cps_seconds * 10 + 60)
+                            str(conc), "--procs", str(procs), timeout=self.a.cps_seconds * 10 + 60)
             self.add(metric, path, r["per_s"], r)
-            if conc == 1 and r["connections"]:
-                # What one sequential connection costs each side: CPU, and how often its threads
-                # slept and were woken (each datagram that arrives alone is one).
+            if conc == 1 or procs > 1:
+                # What one connection costs each side: CPU, and (sequential) how often its
+                # threads slept and were woken (each datagram that arrives alone is one).
                 for side, pids, (cpu0, wake0) in zip(("c", "s"), (cpids, spids), before):
-                    if pids:
+                    if pids and r["connections"]:
                         n = r["connections"]
-                        self.add(f"cps1_{side}cpu", path, (self.cpu_seconds(pids) - cpu0) / n * 1e6)
-                        self.add(f"cps1_{side}wake", path, (self.wakeups(pids) - wake0) / n)
+                        self.add(f"{metric}_{side}cpu", path,
+                                 (self.cpu_seconds(pids) - cpu0) / n * 1e6)
+                        if conc == 1:
+                            self.add(f"cps1_{side}wake", path, (self.wakeups(pids) - wake0) / n)
             log(f"rep {rep} {metric} {path}: {r['per_s']:.0f}/s, errors {r['errors']}, p50 "
                 f"{r['p50_ms'] and round(r['p50_ms'], 2)} ms, p99 "
                 f"{r['p99_ms'] and round(r['p99_ms'], 2)} ms"
@@ -613,12 +620,18 @@ class Bench:
             ("up", f"upload, 1 stream, {size} (MB/s)", "{:.1f}", True),
             ("cps1", f"connections/s, sequential ({self.a.cps_seconds:g} s)", "{:.0f}", True),
             ("cps20", f"connections/s, 20 concurrent ({self.a.cps_seconds:g} s)", "{:.0f}", True),
+            ("cps20p", f"connections/s, 20 concurrent in {LOAD_PROCS} load processes "
+             f"({self.a.cps_seconds:g} s)", "{:.0f}", True),
             ("cps1_sustained", f"connections/s, sequential, 3rd back-to-back {self.a.cps_seconds:g} s "
              "run on one process (single measurement)", "{:.0f}", True),
             ("cps1_ccpu", "client-side proxy CPU per sequential connection (µs)", "{:.0f}", False),
             ("cps1_scpu", "server-side CPU per sequential connection (µs)", "{:.0f}", False),
             ("cps1_cwake", "client-side proxy wake-ups per sequential connection", "{:.2f}", False),
             ("cps1_swake", "server-side wake-ups per sequential connection", "{:.2f}", False),
+            ("cps20p_ccpu", f"client-side proxy CPU per connection, 20 concurrent in {LOAD_PROCS} "
+             "load processes (µs)", "{:.0f}", False),
+            ("cps20p_scpu", f"server-side CPU per connection, 20 concurrent in {LOAD_PROCS} load "
+             "processes (µs)", "{:.0f}", False),
             ("rss_idle", "proxy RSS idle, fresh process (MiB)", "{:.1f}", False),
             ("rss_1000", f"proxy RSS with {self.a.idle} streams (MiB)", "{:.1f}", False),
             ("rss_per_stream", "RSS per stream (KiB)", "{:.1f}", False),
@@ -747,6 +760,7 @@ def main():
             for rep in range(1, a.reps + 1):
                 b.run_cps(rep, 1)
                 b.run_cps(rep, 20)
+                b.run_cps(rep, 20, LOAD_PROCS)
         if "cps" in metrics:
             b.run_sustained()
         if "bulk" in metrics:
