@@ -9,6 +9,7 @@ typedef struct {
   uv_idle_t idle;   /* keeps the loop from sleeping while a hook waits for the check */
   turn_hook *queue[LOOP_TURN_PHASES];
   turn_hook *tail[LOOP_TURN_PHASES];
+  bool running; /* in run_queued: what is queued now runs before it returns */
   int closing;
 } loop_turn;
 
@@ -46,7 +47,9 @@ static void run_queued(loop_turn *lt) {
 static void on_check(uv_check_t *c) {
   loop_turn *lt = c->data;
   uv_idle_stop(&lt->idle);
+  lt->running = true;
   run_queued(lt);
+  lt->running = false;
 }
 
 int loop_turn_start(uv_loop_t *loop) {
@@ -95,7 +98,10 @@ void loop_turn_want(turn_hook *h) {
   else
     lt->queue[h->phase] = h;
   lt->tail[h->phase] = h;
-  uv_idle_start(&lt->idle, on_idle);
+  /* Queued from the hooks themselves (a write pass queuing the send), it runs in this check:
+   * an idle handle left active would make the next turn poll once more without waiting, an
+   * extra epoll_wait after every turn that sent anything. */
+  if (!lt->running) uv_idle_start(&lt->idle, on_idle);
 }
 
 void loop_turn_cancel(turn_hook *h) {

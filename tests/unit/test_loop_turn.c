@@ -147,6 +147,30 @@ static void test_queued_hook_does_not_wait_for_io(void **state) {
   uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* Hooks queued by hooks run in the same check and leave nothing behind: the next iteration may
+ * sleep until its timer (uv_backend_timeout is 0 while an idle handle is active, and each such
+ * turn cost one more epoll_wait). */
+static void test_turn_ends_idle(void **state) {
+  (void)state;
+  uv_timer_t guard;
+  int fired = 0;
+  uv_timer_init(&loop, &guard);
+  guard.data = &fired;
+  uv_timer_start(&guard, on_guard, 5000, 0);
+  test_hook stack = make_hook('K', LOOP_TURN_STACK), send = make_hook('S', LOOP_TURN_SEND);
+  stack.then = &send.h;
+  loop_turn_want(&stack.h);
+  int queued_timeout = uv_backend_timeout(&loop); /* queued: the loop must not sleep */
+  one_turn();
+  int after = uv_backend_timeout(&loop);
+  /* the timer on this stack frame goes before any assertion can leave it */
+  uv_close((uv_handle_t *)&guard, NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  assert_int_equal(queued_timeout, 0);
+  assert_string_equal(run_log, "KS");
+  assert_true(after > 1000);
+}
+
 static void test_stop_drops_queued(void **state) {
   (void)state;
   test_hook a = make_hook('a', LOOP_TURN_DELIVER);
@@ -180,6 +204,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_queued_during_run_same_turn, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_queued_hook_does_not_wait_for_io, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_turn_ends_idle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stop_drops_queued, setup, teardown),
       cmocka_unit_test_setup(test_without_instance_runs_at_once, setup_plain),
   };
