@@ -3,12 +3,13 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "device/tunnel_fec.h"
 #include "util/bytes.h"
 #include "util/inet_sum.h"
 #include "util/sockaddr.h"
 
 size_t quic_ip_max_payload(uint32_t mtu, int family) {
-  size_t hdr = family == AF_INET6 ? 48 : 28;
+  size_t hdr = (family == AF_INET6 ? 48 : 28) + TUN_FEC_HEADER;
   return mtu > 1200 + hdr ? mtu - hdr : 1200;
 }
 

@@ -30,9 +30,12 @@ bool quic_ip_parse_udp(const uint8_t *pkt, size_t len, struct sockaddr_storage *
 bool quic_ip_parse_unreachable(const uint8_t *pkt, size_t len, struct sockaddr_storage *qsrc,
                                struct sockaddr_storage *qdst);
 
-/* The largest QUIC packet whose inner packet (family's IP + UDP headers) fits the tunnel's MTU;
- * never under 1200, QUIC's minimum. Per connection: an IPv4 path carries 20 bytes more than an
- * IPv6 one, and a sender assuming IPv6 splits a full packet of an IPv4 peer's in two. */
+/* The largest QUIC packet whose inner packet (family's IP + UDP headers) fits the tunnel's MTU
+ * less TUN_FEC_HEADER: the tunnel's forward error correction covers only packets that leave room
+ * for its parity header (device/tunnel_fec.h), and a full-MTU packet would take its block's
+ * parity away. Never under 1200, QUIC's minimum. Per connection: an IPv4 path carries 20 bytes
+ * more than an IPv6 one, and a sender assuming IPv6 splits a full packet of an IPv4 peer's in
+ * two. */
 size_t quic_ip_max_payload(uint32_t mtu, int family);
 
 /* Port of an AF_INET/AF_INET6 address (host order). */
