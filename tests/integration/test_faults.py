@@ -281,7 +281,7 @@ def one_way_stream(topo, direction, nbytes, errors):
     import hashlib
     import random
     import struct
-    block = random.Random(7).randbytes(1 << 20)
+    block = memoryview(random.Random(7).randbytes(1 << 20))
     r = socks5(topo.c, T_HTTP, ONE_WAY_PORT, keep=True)
     if not r.sock:
         errors.append(f"SOCKS connect failed: {r.__dict__}")
@@ -296,11 +296,14 @@ def one_way_stream(topo, direction, nbytes, errors):
                 b = s.recv(1 << 20)
                 if not b:
                     break
-                off = got % len(block)
-                want = (block[off:] + block)[:len(b)]
-                if b != want:
-                    errors.append(f"wrong bytes at offset {got}")
-                    return
+                pos = 0
+                while pos < len(b):  # compared in place: the block repeats
+                    off = (got + pos) % len(block)
+                    n = min(len(b) - pos, len(block) - off)
+                    if b[pos:pos + n] != block[off:off + n]:
+                        errors.append(f"wrong bytes at offset {got + pos}")
+                        return
+                    pos += n
                 got += len(b)
             if got != nbytes:
                 errors.append(f"{got} of {nbytes} bytes came")
