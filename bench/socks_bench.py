@@ -33,7 +33,9 @@ Metrics, each REPS times, interleaved (rep 1 of every path, then rep 2, ...), me
                Python process runs one thread at a time, and cps20 stops rising with the proxies
                once they need less CPU than the load client; cps20p, with the machine
                saturated, shows what each proxy's CPU per connection costs
-  rss          the proxy's VmRSS idle, and with IDLE streams open (each proved end to end)
+  rss          the proxy's VmRSS idle, and with IDLE streams open (each proved end to end), opened
+               in two halves: the second half's growth per stream leaves out what the proxy
+               pays once (the tunnel's repair ring, pools)
 Impaired mode (--impair 'loss=0.02,reorder=0.05[,delay_ms=5]'): each key is set on both
 directions of a userspace UDP relay (docs/testing.md) between the A2i / A3i clients and the
 awgproxy server; those two paths take part in down / up only (--impair-mb each), next to the clean
@@ -386,8 +388,18 @@ class Bench:
                 p.kill()
                 raise AssertionError(f"idle client ({path}) failed: {p.stderr.read()}\n"
                                      f"{self.logs()}")
-            info = json.loads(line)
+            half = json.loads(line)
             time.sleep(1.0)  # let the proxy settle (deferred frees, timers)
+            at_half = rss_kb(pid)
+            p.stdin.write("\n")
+            p.stdin.flush()
+            line = p.stdout.readline()
+            if not line:
+                p.kill()
+                raise AssertionError(f"idle client ({path}) failed: {p.stderr.read()}\n"
+                                     f"{self.logs()}")
+            info = json.loads(line)
+            time.sleep(1.0)
             during = rss_kb(pid)
             p.stdin.write("\n")
             p.stdin.flush()
@@ -397,9 +409,12 @@ class Bench:
             self.add("rss_idle", path, before)
             self.add("rss_1000", path, during)
             self.add("rss_per_stream", path, (during - before) / info["open"])
+            second = info["open"] - half["open"]
+            self.add("rss_per_stream2", path, (during - at_half) / max(second, 1))
             self.add("rss_after", path, after)
-            log(f"rep {rep} rss {path}: fresh {before} kB idle, {during} kB with {info['open']} "
-                f"streams (opened in {info['setup_seconds']:.2f} s), {after} kB after they closed")
+            log(f"rep {rep} rss {path}: fresh {before} kB idle, {at_half} kB with {half['open']} "
+                f"streams, {during} kB with {info['open']} (opened in "
+                f"{info['setup_seconds']:.2f} s), {after} kB after they closed")
 
     def run_cps(self, rep, conc, procs=1):
         metric = f"cps{conc}" + ("p" if procs > 1 else "")
@@ -634,7 +649,10 @@ class Bench:
              "processes (µs)", "{:.0f}", False),
             ("rss_idle", "proxy RSS idle, fresh process (MiB)", "{:.1f}", False),
             ("rss_1000", f"proxy RSS with {self.a.idle} streams (MiB)", "{:.1f}", False),
-            ("rss_per_stream", "RSS per stream (KiB)", "{:.1f}", False),
+            ("rss_per_stream", "RSS per stream (KiB), all the growth from the fresh process",
+             "{:.1f}", False),
+            ("rss_per_stream2", "RSS per stream (KiB), the second half's growth: per-process and "
+             "per-peer costs left out", "{:.1f}", False),
             ("rss_after", f"proxy RSS 3 s after the {self.a.idle} closed (MiB)", "{:.1f}", False),
             ("down_cpu", "client-side proxy CPU per GB downloaded (s)", "{:.2f}", False),
             ("up_cpu", "client-side proxy CPU per GB uploaded (s)", "{:.2f}", False),
@@ -660,7 +678,7 @@ class Bench:
             vals = {}
             for p in cols:
                 v = self.median(metric, p)
-                if v is not None and metric.startswith("rss") and metric != "rss_per_stream":
+                if v is not None and metric.startswith("rss") and not metric.startswith("rss_per_stream"):
                     v = v / 1024
                 vals[p] = v
                 bad = self.failures.get((metric, p), [])

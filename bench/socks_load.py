@@ -299,17 +299,23 @@ def mode_cps(a):
 
 
 def mode_idle(a):
+    """Opens --count streams in two halves. After each half it prints a line and waits for one on
+    stdin (the orchestrator reads the proxy's RSS meanwhile); the second line closes them all.
+    The growth from the first half to the second is what a stream costs by itself: costs paid
+    once per process or per peer (the tunnel's repair ring, pools, the allocator's arenas) are
+    paid while the first half opens."""
     socks = []
     t0 = time.perf_counter()
-    for _ in range(a.count):
-        s = open_stream(a.target, a.proxy)
-        s.sendall(b"P")  # proves the stream reaches the target end to end
-        if s.recv(1) != b"p":
-            raise ConnectionError("no answer byte")
-        socks.append(s)
-    dt = time.perf_counter() - t0
-    print(json.dumps({"open": len(socks), "setup_seconds": dt}), flush=True)
-    sys.stdin.readline()  # the orchestrator reads the proxy's RSS, then lets us go
+    for half in (a.count // 2, a.count - a.count // 2):
+        for _ in range(half):
+            s = open_stream(a.target, a.proxy)
+            s.sendall(b"P")  # proves the stream reaches the target end to end
+            if s.recv(1) != b"p":
+                raise ConnectionError("no answer byte")
+            socks.append(s)
+        print(json.dumps({"open": len(socks), "setup_seconds": time.perf_counter() - t0}),
+              flush=True)
+        sys.stdin.readline()
     for s in socks:
         s.close()
     return {"closed": len(socks)}
