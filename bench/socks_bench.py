@@ -383,22 +383,22 @@ class Bench:
                                 str(self.a.idle)])
             p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-            line = p.stdout.readline()
-            if not line:
-                p.kill()
-                raise AssertionError(f"idle client ({path}) failed: {p.stderr.read()}\n"
-                                     f"{self.logs()}")
-            half = json.loads(line)
+
+            def opened():
+                """The idle client's report once a half is open (then it waits for a line)."""
+                line = p.stdout.readline()
+                if not line:
+                    p.kill()
+                    raise AssertionError(f"idle client ({path}) failed: {p.stderr.read()}\n"
+                                         f"{self.logs()}")
+                return json.loads(line)
+
+            half = opened()
             time.sleep(1.0)  # let the proxy settle (deferred frees, timers)
             at_half = rss_kb(pid)
             p.stdin.write("\n")
             p.stdin.flush()
-            line = p.stdout.readline()
-            if not line:
-                p.kill()
-                raise AssertionError(f"idle client ({path}) failed: {p.stderr.read()}\n"
-                                     f"{self.logs()}")
-            info = json.loads(line)
+            info = opened()
             time.sleep(1.0)
             during = rss_kb(pid)
             p.stdin.write("\n")
