@@ -240,10 +240,11 @@ def test_throttled_udp(lab, transport):
         f"{transport}: {steady / THROTTLE_RATE:.0%} of the limit on the wire, under "
         f"{floor:.0%}", topo.logs())
 
+
 ONE_WAY_PORT = 9098  # on T: "D" + size sends that many bytes; "U" + size reads them, answers their hash
 ONE_WAY_SCRIPT = r"""
 import hashlib, random, socket, struct, threading
-BLOCK = random.Random(7).randbytes(1 << 20)
+BLOCK = memoryview(random.Random(7).randbytes(1 << 20))
 def serve(c):
     with c:
         head = b""
@@ -254,8 +255,10 @@ def serve(c):
             head += b
         n = struct.unpack("!Q", head[1:])[0]
         if head[:1] == b"D":
-            while n:
-                n -= c.send(BLOCK[:min(n, len(BLOCK))])
+            sent = 0
+            while sent < n:  # the block repeats; a short send goes on where it stopped
+                off = sent %% len(BLOCK)
+                sent += c.send(BLOCK[off:off + min(n - sent, len(BLOCK) - off)])
             return
         h = hashlib.sha256()
         while n:
