@@ -678,7 +678,8 @@ class Bench:
             vals = {}
             for p in cols:
                 v = self.median(metric, p)
-                if v is not None and metric.startswith("rss") and not metric.startswith("rss_per_stream"):
+                per_stream = metric.startswith("rss_per_stream")  # KiB; the other rss rows MiB
+                if v is not None and metric.startswith("rss") and not per_stream:
                     v = v / 1024
                 vals[p] = v
                 bad = self.failures.get((metric, p), [])

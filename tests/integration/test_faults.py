@@ -13,8 +13,11 @@ impairment relay in C (tests/impair): every byte is checked, and recovery is tim
   MTU black hole.
 
 Over both transports (ip: lwIP TCP in the tunnel; quic)."""
+import hashlib
 import os
+import random
 import re
+import struct
 import threading
 import time
 
@@ -143,6 +146,7 @@ def test_nat_rebinding_mid_transfer(lab, transport):
 
 THROTTLE_RATE = 2_000_000  # bytes/s each way ("2M" to the relay)
 THROTTLE_QUEUE = 100_000   # bytes: 50 ms at that rate
+THROTTLE = {"both.delay_ms": 5, "both.rate": THROTTLE_RATE, "both.queue": THROTTLE_QUEUE}
 # What each transport must keep of the limit in payload (goodput) whatever the machine's load
 # (the ASan build too): no stall. Measured on this machine: 81-90 % (ip) and 82-84 % (quic; 75-82
 # % while the server's QUIC packets were sized for IPv6 headers on an IPv4 path, which split each
@@ -189,8 +193,7 @@ def test_throttled_udp(lab, transport):
     must reach 90 %: test_throttled_udp_one_way). Payload is less by the tunnel's and the inner
     transport's headers (7-9 %)."""
     topo = build(lab, transport=transport, log_level="info",
-                 impair={"both.delay_ms": 5, "both.rate": THROTTLE_RATE,
-                         "both.queue": THROTTLE_QUEUE})
+                 impair=THROTTLE)
     if transport == "quic":
         topo.wait_quic(timeout=30)
     streams, nbytes = 4, 6 << 20  # 24 MiB each way: ~13 s at the limit
@@ -241,7 +244,8 @@ def test_throttled_udp(lab, transport):
         f"{floor:.0%}", topo.logs())
 
 
-ONE_WAY_PORT = 9098  # on T: "D" + size sends that many bytes; "U" + size reads them, answers their hash
+# On T: "D" + size (8 bytes) sends that many bytes; "U" + size reads them and answers their hash.
+ONE_WAY_PORT = 9098
 ONE_WAY_SCRIPT = r"""
 import hashlib, random, socket, struct, threading
 BLOCK = memoryview(random.Random(7).randbytes(1 << 20))
@@ -281,9 +285,6 @@ while True:
 def one_way_stream(topo, direction, nbytes, errors):
     """One SOCKS stream moving nbytes of ONE_WAY_SCRIPT's data in one direction ("down": T sends;
     "up": T hashes what it read); appends what went wrong to errors."""
-    import hashlib
-    import random
-    import struct
     block = memoryview(random.Random(7).randbytes(1 << 20))
     r = socks5(topo.c, T_HTTP, ONE_WAY_PORT, keep=True)
     if not r.sock:
@@ -326,21 +327,6 @@ def one_way_stream(topo, direction, nbytes, errors):
         s.close()
 
 
-class Threads:
-    """Threads as sample_forwarded's transfer: alive while any runs."""
-
-    def __init__(self, threads):
-        self.threads = threads
-
-    def is_alive(self):
-        return any(t.is_alive() for t in self.threads)
-
-    def join(self, timeout):
-        end = time.monotonic() + timeout
-        for t in self.threads:
-            t.join(max(0.0, end - time.monotonic()))
-
-
 @pytest.mark.parametrize("direction", ["down", "up"])
 @pytest.mark.parametrize("transport", ["ip", "quic"])
 def test_throttled_udp_one_way(lab, transport, direction):
@@ -349,8 +335,7 @@ def test_throttled_udp_one_way(lab, transport, direction):
     at least 90 % of the limit on the wire while under way. (test_throttled_udp sends both ways at
     once, where QUIC's single connection reads less: see there.)"""
     topo = build(lab, transport=transport, log_level="info",
-                 impair={"both.delay_ms": 5, "both.rate": THROTTLE_RATE,
-                         "both.queue": THROTTLE_QUEUE})
+                 impair=THROTTLE)
     if transport == "quic":
         topo.wait_quic(timeout=30)
     topo.t.popen(["python3", "-c", ONE_WAY_SCRIPT])
@@ -359,18 +344,25 @@ def test_throttled_udp_one_way(lab, transport, direction):
     streams, nbytes, errors = 4, 6 << 20, []  # 24 MiB: ~13 s at the limit
     threads = [threading.Thread(target=one_way_stream, args=(topo, direction, nbytes, errors),
                                 daemon=True) for _ in range(streams)]
+
+    def transfer():  # one thread for sample_forwarded to watch
+        for w in threads:
+            w.start()
+        for w in threads:
+            w.join()
+
     t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    samples = sample_forwarded(topo.relay, Threads(threads))
+    t = threading.Thread(target=transfer, daemon=True)
+    t.start()
+    samples = sample_forwarded(topo.relay, t)
     elapsed = time.monotonic() - t0
     assert not errors, (errors, topo.logs())
     rate = streams * nbytes / elapsed
     steady = steady_rate(samples, direction)
     st = topo.relay.stats()[direction]
-    print(f"{transport} {direction}: {rate / 1e6:.2f} MB/s in {elapsed:.1f} s ({rate / THROTTLE_RATE:.0%}"
-          f" of the limit in payload, {steady / THROTTLE_RATE:.0%} on the wire while under way); "
-          f"relay {direction}: {st}")
+    print(f"{transport} {direction}: {rate / 1e6:.2f} MB/s in {elapsed:.1f} s "
+          f"({rate / THROTTLE_RATE:.0%} of the limit in payload, {steady / THROTTLE_RATE:.0%} on "
+          f"the wire while under way); relay {direction}: {st}")
     assert rate >= THROTTLE_GOODPUT_FLOOR[transport] * THROTTLE_RATE, (
         f"{transport}: {rate / THROTTLE_RATE:.0%} of the limit in payload", topo.logs())
     assert st["dropped_queue"] < 0.03 * st["received"], (st, topo.logs())
