@@ -111,3 +111,32 @@ void tcp_recovery_fix_queues(struct tcp_pcb *pcb) {
   if (!pcb->unsent) pcb->unsent_oversize = 0;
 #endif
 }
+
+/* Frees the wholly acknowledged segments at the head of *queue; returns their payload bytes. */
+static size_t drop_acked_head(struct tcp_pcb *pcb, struct tcp_seg **queue) {
+  size_t bytes = 0;
+  while (*queue &&
+         TCP_SEQ_LEQ(lwip_ntohl((*queue)->tcphdr->seqno) + TCP_TCPLEN(*queue), pcb->lastack)) {
+    struct tcp_seg *seg = *queue;
+    *queue = seg->next;
+    u16_t clen = pbuf_clen(seg->p);
+    pcb->snd_queuelen = (u16_t)(pcb->snd_queuelen >= clen ? pcb->snd_queuelen - clen : 0);
+    bytes += seg->len;
+    tcp_seg_free(seg);
+  }
+  return bytes;
+}
+
+size_t tcp_recovery_drop_acked(struct tcp_pcb *pcb) {
+  if (pcb->state < ESTABLISHED || pcb->state == TIME_WAIT) return 0;
+  size_t bytes = drop_acked_head(pcb, &pcb->unacked) + drop_acked_head(pcb, &pcb->unsent);
+  if (!bytes) return 0;
+  /* lwIP moved lastack past these bytes without counting them back into the send buffer. */
+  size_t buf = (size_t)pcb->snd_buf + bytes;
+  pcb->snd_buf = (tcpwnd_size_t)(buf < TCP_SND_BUF ? buf : TCP_SND_BUF);
+#if TCP_OVERSIZE
+  if (!pcb->unsent) pcb->unsent_oversize = 0;
+#endif
+  if (!pcb->unacked) pcb->rtime = -1; /* as lwIP does when nothing is left in flight */
+  return bytes;
+}

@@ -39,4 +39,16 @@ struct tcp_pcb;
  * the timeout finds them in order; called after each retransmission and before lwIP's timers. */
 void tcp_recovery_fix_queues(struct tcp_pcb *pcb);
 
+/* A timeout puts segments already sent back on the unsent queue, and the receiver may have
+ * acknowledged the head of that queue in part (it took what its window allowed). lwIP 2.1's
+ * persist timer then splits the head to the peer's window counted from the segment's start, not
+ * from lastack: the first piece can lie wholly below lastack. tcp_output's window test for it
+ * (seqno - lastack + len <= window) wraps below zero and never passes, nothing is in flight, no
+ * ACK will come to free it, and the persist timer's next splits change nothing: the connection
+ * stalls for good (seen after a NAT rebinding mid-transfer: 256 and 384-byte pieces, the window
+ * just as large). Frees wholly acknowledged segments at the heads of both queues and credits
+ * their bytes to the send buffer, as lwIP's ACK processing would have; returns how many bytes
+ * were freed (0: nothing found). Called before lwIP's timers, so the stall lasts one tick. */
+size_t tcp_recovery_drop_acked(struct tcp_pcb *pcb);
+
 #endif

@@ -575,23 +575,40 @@ static size_t seg_count(const struct tcp_seg *s) {
   return n;
 }
 
+/* The first segments of a queue as seq+len (ref>1 when the netif still holds one): where a
+ * stall's missing bytes sit. */
+static void seg_heads(char *out, size_t cap, const struct tcp_seg *s) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (int i = 0; s && i < 3 && used < cap; s = s->next, i++) {
+    int w = snprintf(out + used, cap - used, "%s%lu+%u%s", i ? "," : "",
+                     (unsigned long)lwip_ntohl(s->tcphdr->seqno), (unsigned)s->len,
+                     s->p && s->p->ref > 1 ? "(busy)" : "");
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+  if (!out[0]) snprintf(out, cap, "-");
+}
+
 void stream_lwip_log_state(void) {
   size_t n = 0;
   for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next, n++) {
     const lwip_stream *l = pcb->recv == on_recv ? pcb->callback_arg : NULL;
-    char pcbs[400], strm[160] = "-";
+    char pcbs[560], strm[160] = "-", unsent[72], unacked[72];
+    seg_heads(unsent, sizeof unsent, pcb->unsent);
+    seg_heads(unacked, sizeof unacked, pcb->unacked);
     snprintf(pcbs, sizeof pcbs,
              "state=%s lport=%u rport=%u snd_wnd=%lu cwnd=%lu ssthresh=%lu snd_buf=%lu "
              "snd_queuelen=%u unsent=%zu unacked=%zu ooseq=%zu rcv_wnd=%lu nrtx=%u rtime=%d "
              "rto=%d persist_backoff=%u flags=0x%x lastack=%lu snd_nxt=%lu snd_lbb=%lu "
-             "rcv_nxt=%lu",
+             "rcv_nxt=%lu unsent_heads=%s unacked_heads=%s",
              tcp_debug_state_str(pcb->state), pcb->local_port, pcb->remote_port,
              (unsigned long)pcb->snd_wnd, (unsigned long)pcb->cwnd, (unsigned long)pcb->ssthresh,
              (unsigned long)pcb->snd_buf, (unsigned)pcb->snd_queuelen, seg_count(pcb->unsent),
              seg_count(pcb->unacked), seg_count(pcb->ooseq), (unsigned long)pcb->rcv_wnd,
              (unsigned)pcb->nrtx, (int)pcb->rtime, (int)pcb->rto, (unsigned)pcb->persist_backoff,
              (unsigned)pcb->flags, (unsigned long)pcb->lastack, (unsigned long)pcb->snd_nxt,
-             (unsigned long)pcb->snd_lbb, (unsigned long)pcb->rcv_nxt);
+             (unsigned long)pcb->snd_lbb, (unsigned long)pcb->rcv_nxt, unsent, unacked);
     if (l)
       snprintf(strm, sizeof strm,
                "pending=%zu over_high=%d reading=%d rx_queued=%d eof_seen=%d shut_wanted=%d "
