@@ -386,6 +386,14 @@ def run_integrity(topo, streams, nbytes, timeout, stall_limit=60):
 
     with in_netns(topo.c):
         elapsed, stalled = asyncio.run(main())
+    if stalled or errors:
+        # Printed (pytest shows a failed test's output in full) rather than left to the callers'
+        # assertion messages, which pytest shortens: the stall report tells a stall's cause.
+        unfinished = [(i, p[0], p[1]) for i, p in enumerate(prog) if not p[2]]
+        print(f"run_integrity: {stalled} streams still running after {elapsed:.0f} s, "
+              f"{len(errors)} failed: {errors[:5]}\nunfinished (stream, sent, received): "
+              f"{unfinished[:20]}\nprogress (s, MB sent, MB echoed): {samples}\n"
+              f"{getattr(topo, 'stall_report', '')}\n{topo.logs() if hasattr(topo, 'logs') else ''}")
     return elapsed, stalled, prog, errors, samples
 
 
