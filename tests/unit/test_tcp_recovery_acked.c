@@ -13,7 +13,9 @@
 
 #include "device/tcp_recovery.h"
 #include "lwip/init.h"
+#include "lwip/ip4.h"
 #include "lwip/memp.h"
+#include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
@@ -144,6 +146,99 @@ static void test_not_before_established(void **state) {
   pcb_free(pcb);
 }
 
+/* ---- lwIP itself reaching that state ------------------------------------------------------ */
+
+static int sent;          /* data segments the netif was handed */
+static uint32_t sent_seq; /* the last one's sequence number */
+
+static err_t capture(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst) {
+  (void)nif;
+  (void)dst;
+  uint8_t hdr[40];
+  if (pbuf_copy_partial(p, hdr, sizeof hdr, 0) == sizeof hdr &&
+      p->tot_len > 20 + (hdr[32] >> 4) * 4) { /* carries data, not a bare ACK */
+    sent++;
+    sent_seq = (uint32_t)hdr[24] << 24 | (uint32_t)hdr[25] << 16 | (uint32_t)hdr[26] << 8 | hdr[27];
+  }
+  return ERR_OK;
+}
+
+static err_t nif_setup(struct netif *nif) {
+  nif->output = capture;
+  nif->mtu = 1500;
+  nif->flags = NETIF_FLAG_UP | NETIF_FLAG_LINK_UP;
+  return ERR_OK;
+}
+
+/* The sequence seen after a NAT rebinding, driven through lwIP 2.1's own code: two full segments
+ * in flight; the receiver takes 264 bytes (what its window had room for) and leaves a window of
+ * 256; the retransmission timeout puts both segments back on the unsent queue; the persist timer
+ * splits the head at 256 bytes from its start, a piece wholly acknowledged already. lwIP alone
+ * never sends again; with the glue's step before each timer tick (ipstack.c) it sends at once,
+ * starting with the piece that holds the first byte the receiver is missing. */
+static void test_lwip_persist_split_strands_acked_head(void **state) {
+  (void)state;
+  struct netif nif;
+  ip4_addr_t addr, mask, gw, peer;
+  IP4_ADDR(&addr, 10, 9, 0, 1);
+  IP4_ADDR(&mask, 255, 255, 255, 0);
+  IP4_ADDR(&gw, 0, 0, 0, 0);
+  IP4_ADDR(&peer, 10, 9, 0, 2);
+  assert_non_null(netif_add(&nif, &addr, &mask, &gw, NULL, nif_setup, ip4_input));
+  netif_set_up(&nif);
+  netif_set_link_up(&nif);
+
+  struct tcp_pcb *pcb = tcp_new();
+  assert_non_null(pcb);
+  ip_addr_copy_from_ip4(pcb->local_ip, addr);
+  ip_addr_copy_from_ip4(pcb->remote_ip, peer);
+  pcb->local_port = 40000;
+  pcb->remote_port = 7;
+  pcb->state = ESTABLISHED;
+  pcb->mss = 1340;
+  pcb->snd_wnd = pcb->snd_wnd_max = pcb->cwnd = 1 << 20;
+  tcp_nagle_disable(pcb);
+  pcb->next = tcp_active_pcbs;
+  tcp_active_pcbs = pcb;
+
+  static uint8_t data[2 * 1340];
+  uint32_t iss = pcb->lastack;
+  assert_int_equal(tcp_write(pcb, data, sizeof data, TCP_WRITE_FLAG_COPY), ERR_OK);
+  assert_int_equal(tcp_output(pcb), ERR_OK);
+  assert_int_equal(sent, 2);
+  assert_int_equal(count(pcb->unacked), 2);
+
+  /* What the receiver's ACK does in tcp_receive: lastack into the first segment, which stays
+   * queued (not wholly acknowledged), and the window it advertised. */
+  pcb->lastack = iss + 264;
+  pcb->snd_wnd = 256;
+  pcb->snd_wl2 = pcb->lastack;
+  pcb->rtime = pcb->rto; /* the timeout is due */
+  tcp_slowtmr();
+  assert_true(pcb->flags & TF_RTO);
+  assert_null(pcb->unacked);
+  assert_int_equal(sent, 2);         /* 1076 bytes of the head are new, the window is 256 */
+  assert_true(pcb->persist_backoff); /* so the persist timer runs */
+
+  for (int tick = 0; tick < 200; tick++) tcp_slowtmr(); /* ten seconds of lwIP's timers */
+  assert_int_equal(sent, 2);                            /* stalled for good */
+  assert_int_equal(lwip_ntohl(pcb->unsent->tcphdr->seqno), iss);
+  assert_int_equal(pcb->unsent->len, 256); /* the persist timer's piece, wholly acknowledged */
+
+  int ticks = 0;
+  while (sent == 2 && ticks < 20) {
+    if (tcp_recovery_drop_acked(pcb)) tcp_output(pcb);
+    tcp_slowtmr();
+    ticks++;
+  }
+  assert_true(sent > 2);
+  assert_int_equal(sent_seq, iss + 256); /* the piece holding the first missing byte */
+  assert_true(ticks <= 5);
+
+  tcp_abort(pcb);
+  netif_remove(&nif);
+}
+
 int main(void) {
   lwip_init();
   const struct CMUnitTest tests[] = {
@@ -151,6 +246,7 @@ int main(void) {
       cmocka_unit_test(test_acked_heads_of_both_queues),
       cmocka_unit_test(test_healthy_queues_untouched),
       cmocka_unit_test(test_not_before_established),
+      cmocka_unit_test(test_lwip_persist_split_strands_acked_head),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
