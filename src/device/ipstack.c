@@ -273,14 +273,14 @@ void ipstack_trim_time_wait(struct tcp_pcb **list, int keep) {
 /* A wholly acknowledged segment left at the head of a send queue (tcp_recovery.h): freed, and
  * the queue behind it sent at once rather than at the persist timer's next slot (seconds). */
 static void drop_acked(struct tcp_pcb *pcb) {
-  int unacked = pcb->unacked != NULL;
+  int in_flight = pcb->unacked != NULL;
   size_t bytes = tcp_recovery_drop_acked(pcb);
   if (!bytes) return;
   char what[200];
   snprintf(what, sizeof what,
            "lport=%u rport=%u lastack=%lu bytes=%zu in_flight=%d nrtx=%u persist_backoff=%u "
            "flags=0x%x snd_wnd=%lu cwnd=%lu",
-           pcb->local_port, pcb->remote_port, (unsigned long)pcb->lastack, bytes, unacked,
+           pcb->local_port, pcb->remote_port, (unsigned long)pcb->lastack, bytes, in_flight,
            (unsigned)pcb->nrtx, (unsigned)pcb->persist_backoff, (unsigned)pcb->flags,
            (unsigned long)pcb->snd_wnd, (unsigned long)pcb->cwnd);
   LOG_I("tcp", "acked_segment_freed", "pcb", what, NULL);
