@@ -131,9 +131,9 @@ size_t tcp_recovery_drop_acked(struct tcp_pcb *pcb) {
   if (pcb->state < ESTABLISHED || pcb->state == TIME_WAIT) return 0;
   size_t bytes = drop_acked_head(pcb, &pcb->unacked) + drop_acked_head(pcb, &pcb->unsent);
   if (!bytes) return 0;
-  /* lwIP moved lastack past these bytes without counting them back into the send buffer. */
-  size_t buf = (size_t)pcb->snd_buf + bytes;
-  pcb->snd_buf = (tcpwnd_size_t)(buf < TCP_SND_BUF ? buf : TCP_SND_BUF);
+  /* lwIP moved lastack past these bytes without counting them back into the send buffer (not
+   * capped at TCP_SND_BUF: tcp_bw_floor.c may have grown the buffer beyond it). */
+  pcb->snd_buf = (tcpwnd_size_t)(pcb->snd_buf + bytes);
 #if TCP_OVERSIZE
   if (!pcb->unsent) pcb->unsent_oversize = 0;
 #endif

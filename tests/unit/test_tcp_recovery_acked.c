@@ -111,6 +111,11 @@ static void test_acked_heads_of_both_queues(void **state) {
   assert_int_equal(lwip_ntohl(pcb->unsent->tcphdr->seqno), X + 4000);
   assert_int_equal(pcb->snd_queuelen, 2);
   assert_int_equal(pcb->rtime, 0); /* still data in flight: the retransmission timer runs */
+  /* A send buffer grown beyond TCP_SND_BUF (tcp_bw_floor.c) keeps its size. */
+  pcb->lastack = X + 4000;
+  pcb->snd_buf = 3 * TCP_SND_BUF;
+  assert_int_equal(tcp_recovery_drop_acked(pcb), 1000);
+  assert_int_equal(pcb->snd_buf, 3 * TCP_SND_BUF + 1000);
   pcb_free(pcb);
 }
 
