@@ -7,25 +7,14 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include "quic/qchunk.h"
 #include "quic/quic_conn.h"
 #include "util/loop_turn.h"
 #include "util/list.h"
 
-#define QCHUNK_SIZE 16384
 #define QUIC_BATCH 64       /* packets handed to the tunnel per send callback */
 #define QUIC_DGRAM_SLOTS 64 /* DATAGRAM frames waiting for the next write pass */
 #define QUIC_DGRAM_MAX 1500
-
-/* Stream bytes in a list of chunks: small writes take small chunks (at least QCHUNK_MIN),
- * bulk fills QCHUNK_SIZE ones. */
-#define QCHUNK_MIN 512
-#define QCHUNK_RCV_BURST 65536
-typedef struct qchunk {
-  struct qchunk *next;
-  size_t len; /* bytes used in data */
-  size_t cap;
-  uint8_t data[];
-} qchunk;
 
 typedef struct quic_stream quic_stream;
 struct quic_stream {

@@ -15,44 +15,6 @@
 static quic_stream *of(stream *s) { return (quic_stream *)s; }
 static const quic_stream *cof(const stream *s) { return (const quic_stream *)s; }
 
-static void free_chunks(qchunk *c) {
-  while (c) {
-    qchunk *n = c->next;
-    free(c);
-    c = n;
-  }
-}
-
-/* Appends data to a chunk list; returns the bytes appended (fewer only when out of memory). A
- * new chunk holds at least min_cap bytes (up to max_cap), so a burst of small appends fills few
- * chunks. */
-static size_t chunks_append(qchunk **head, qchunk **tail, const uint8_t *data, size_t len,
-                            size_t min_cap, size_t max_cap) {
-  size_t done = 0;
-  while (done < len) {
-    qchunk *t = *tail;
-    if (!t || t->len == t->cap) {
-      size_t want = len - done;
-      size_t cap = want < min_cap ? min_cap : want > max_cap ? max_cap : want;
-      qchunk *n = malloc(sizeof *n + cap);
-      if (!n) break;
-      n->next = NULL;
-      n->len = 0;
-      n->cap = cap;
-      if (t)
-        t->next = n;
-      else
-        *head = n;
-      *tail = t = n;
-    }
-    size_t k = t->cap - t->len < len - done ? t->cap - t->len : len - done;
-    memcpy(t->data + t->len, data + done, k);
-    t->len += k;
-    done += k;
-  }
-  return done;
-}
-
 /* ---- application side ------------------------------------------------------------------- */
 
 static void q_read_start(stream *s) {
@@ -68,7 +30,7 @@ static int q_write(stream *s, const uint8_t *data, size_t len) {
   if (q->fin_wanted || q->ng_closed) return UV_EPIPE;
   if (q->error) return q->error;
   if (!q->snd_head) q->snd_base = q->snd_end;
-  size_t n = chunks_append(&q->snd_head, &q->snd_tail, data, len, QCHUNK_MIN, QCHUNK_SIZE);
+  size_t n = qchunk_append(&q->snd_head, &q->snd_tail, data, len, QCHUNK_MIN, QCHUNK_SIZE);
   if (!q->snd_cur) q->snd_cur = q->snd_head, q->snd_cur_off = 0;
   q->snd_end += n;
   if (n < len) return UV_ENOMEM;
@@ -119,7 +81,7 @@ static void q_close(stream *s) {
   if (q->rcv_queued && !q->ng_closed && !c->dead) {
     ngtcp2_conn_extend_max_offset(c->conn, q->rcv_queued);
   }
-  free_chunks(q->rcv_head);
+  qchunk_free_list(q->rcv_head);
   q->rcv_head = q->rcv_tail = NULL;
   q->rcv_queued = 0;
   qc_readyq_add(q); /* on_closed runs later, from the loop */
@@ -145,8 +107,8 @@ void qs_free(quic_stream *q) {
   qc_unlink(q);
   quic_metrics_get()->streams--;
   list_remove(&q->all_link);
-  free_chunks(q->snd_head);
-  free_chunks(q->rcv_head);
+  qchunk_free_list(q->snd_head);
+  qchunk_free_list(q->rcv_head);
   free(q);
 }
 
@@ -166,7 +128,7 @@ void qs_on_recv(quic_stream *q, const uint8_t *data, size_t len, bool fin) {
    * share large chunks, which reach the application as one on_read each: one write() to its
    * socket per QCHUNK_RCV_BURST instead of one per packet. */
   size_t min_cap = q->rcv_queued ? QCHUNK_RCV_BURST : QCHUNK_MIN;
-  size_t n = chunks_append(&q->rcv_head, &q->rcv_tail, data, len, min_cap, QCHUNK_RCV_BURST);
+  size_t n = qchunk_append(&q->rcv_head, &q->rcv_tail, data, len, min_cap, QCHUNK_RCV_BURST);
   q->rcv_queued += n;
   if (n < len) q->error = UV_ENOMEM;
   if (fin) q->rcv_fin = true;
@@ -183,7 +145,7 @@ void qs_on_acked(quic_stream *q, uint64_t offset, uint64_t len) {
     q->snd_base += h->len;
     q->snd_head = h->next;
     if (!q->snd_head) q->snd_tail = NULL;
-    free(h);
+    qchunk_free(h);
   }
 }
 
@@ -267,7 +229,7 @@ static bool take_header(quic_stream *q, uint64_t *taken) {
       q->rcv_head = h->next;
       if (!q->rcv_head) q->rcv_tail = NULL;
       q->rcv_off = 0;
-      free(h);
+      qchunk_free(h);
     }
   }
   return q->hdr_have == q->hdr_want;
@@ -311,7 +273,7 @@ static void deliver_data(quic_stream *q) {
     q->rcv_queued -= n;
     taken += n;
     if (n) q->s.on_read(&q->s, h->data + off, n);
-    free(h);
+    qchunk_free(h);
   }
   if (taken && !q->ng_closed && !c->dead) {
     ngtcp2_conn_extend_max_stream_offset(c->conn, q->id, taken);
