@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 /* An uncompressed binary trie: simple to get right, and at most prefix-length nodes per entry
@@ -12,7 +13,12 @@ struct aip_node {
   bool has_value;
 };
 
-void allowedips_init(allowedips *t) { t->root4 = t->root6 = NULL, t->count = 0; }
+static void cache_clear(allowedips *t) { memset(t->cache, 0, sizeof t->cache); }
+
+void allowedips_init(allowedips *t) {
+  t->root4 = t->root6 = NULL, t->count = 0;
+  cache_clear(t);
+}
 
 static void free_node(aip_node *n) {
   if (!n) return;
@@ -44,6 +50,7 @@ int allowedips_insert(allowedips *t, int family, const uint8_t *addr, uint8_t pr
     if (i == prefix) break;
     slot = &(*slot)->child[bit_at(addr, i)];
   }
+  cache_clear(t);
   if (!(*slot)->has_value) t->count++;
   (*slot)->value = value;
   (*slot)->has_value = true;
@@ -68,6 +75,7 @@ static aip_node *remove_rec(aip_node *n, void *value, size_t *count) {
 }
 
 void allowedips_remove_value(allowedips *t, void *value) {
+  cache_clear(t);
   t->root4 = remove_rec(t->root4, value, &t->count);
   t->root6 = remove_rec(t->root6, value, &t->count);
 }
@@ -82,4 +90,29 @@ void *allowedips_lookup(const allowedips *t, int family, const uint8_t *addr) {
     n = n->child[bit_at(addr, i)];
   }
   return best;
+}
+
+/* Fibonacci hashing of the address's words; an IPv6 address folds its four. */
+static unsigned cache_index(int family, const uint8_t *addr) {
+  uint32_t h, w;
+  memcpy(&h, addr, 4);
+  if (family != AF_INET)
+    for (int i = 1; i < 4; i++) {
+      memcpy(&w, addr + 4 * i, 4);
+      h ^= w;
+    }
+  _Static_assert(AIP_CACHE_SLOTS == 64, "the hash keeps 6 bits");
+  return (unsigned)((h * 2654435769u) >> 26);
+}
+
+void *allowedips_lookup_cached(allowedips *t, int family, const uint8_t *addr) {
+  size_t alen = family == AF_INET ? 4 : 16;
+  aip_cache_slot *s = &t->cache[cache_index(family, addr)];
+  if (s->family == (uint8_t)family && memcmp(s->addr, addr, alen) == 0) return s->value;
+  void *v = allowedips_lookup(t, family, addr);
+  memset(s->addr, 0, sizeof s->addr);
+  memcpy(s->addr, addr, alen);
+  s->family = (uint8_t)family;
+  s->value = v;
+  return v;
 }

@@ -108,7 +108,7 @@ static bool resend(tun_peer *p, uint32_t index, uint64_t counter) {
 
 bool tun_congested_recently(void *ctx, bool v6, const uint8_t *addr, uint32_t window_ms) {
   tunnel *t = ctx;
-  tun_peer *p = allowedips_lookup(&t->aip, v6 ? AF_INET6 : AF_INET, addr);
+  tun_peer *p = allowedips_lookup_cached(&t->aip, v6 ? AF_INET6 : AF_INET, addr);
   return p && p->congested_seen && now_ms(p) - p->congested_ms < window_ms;
 }
 

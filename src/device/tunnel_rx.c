@@ -280,7 +280,7 @@ static void fec_deliver(tunnel *t, tun_peer *p, uint32_t keypair, const tun_fec_
     int family = 0;
     const uint8_t *src = NULL;
     n = inner_len(rec->pkt, rec->len, &family, &src);
-    if (n != rec->len || allowedips_lookup(&t->aip, family, src) != p) return;
+    if (n != rec->len || allowedips_lookup_cached(&t->aip, family, src) != p) return;
   }
   if (!wg_device_mark_received(&t->dev, keypair, rec->counter)) return;
   t->stats.fec_recovered++;
@@ -341,7 +341,7 @@ static void on_transport(tunnel *t, uint8_t *msg, size_t len, const dgram_endpoi
     n = inner_len(pt, pt_len, &family, &src);
     if (!n) {
       drop(t, TUN_DROP_NOT_IP, "transport", from, len, "not an IP packet");
-    } else if (allowedips_lookup(&t->aip, family, src) != p) {
+    } else if (allowedips_lookup_cached(&t->aip, family, src) != p) {
       drop(t, TUN_DROP_NOT_ALLOWED_SOURCE, "transport", from, len,
            "inner source not in the peer's AllowedIPs");
       n = 0;

@@ -142,7 +142,7 @@ void tun_send_ip(void *ctx, const uint8_t *pkt, size_t len) {
   int family;
   const uint8_t *dst;
   if (inner_dst(pkt, len, &family, &dst) != 0) return;
-  tun_peer *p = allowedips_lookup(&t->aip, family, dst);
+  tun_peer *p = allowedips_lookup_cached(&t->aip, family, dst);
   if (!p) {
     if (log_enabled(LOG_DEBUG)) {
       char a[INET6_ADDRSTRLEN];

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "device/allowedips.h"
 
@@ -82,11 +83,69 @@ static void test_v6(void **st) {
   allowedips_free(&t);
 }
 
+/* The cached lookup answers as the walk does, through inserts, replacements and removals that
+ * happen between lookups of the same addresses (a stale cached answer would show). Addresses come
+ * from a small pool so that most lookups hit the cache; v4 and v6 addresses share first bytes. */
+static void test_cached_agrees_with_walk(void **st) {
+  (void)st;
+  allowedips t;
+  allowedips_init(&t);
+  static int vals[8];
+  uint8_t pool[48][16];
+  srand(7);
+  for (int i = 0; i < 48; i++)
+    for (int k = 0; k < 16; k++) pool[i][k] = (uint8_t)(k < 2 ? 10 : rand() % 4);
+  size_t hits_possible = 0;
+  for (int round = 0; round < 300; round++) {
+    int op = rand() % 3, fam = rand() % 2 ? AF_INET : AF_INET6;
+    const uint8_t *a = pool[rand() % 48];
+    if (op == 0 || op == 1) {
+      unsigned maxbits = fam == AF_INET ? 32 : 128;
+      uint8_t prefix = (uint8_t)(8 + rand() % (maxbits - 7));
+      assert_int_equal(allowedips_insert(&t, fam, a, prefix, &vals[rand() % 8]), 0);
+    } else {
+      allowedips_remove_value(&t, &vals[rand() % 8]);
+    }
+    for (int q = 0; q < 96; q++) {
+      int f = q % 2 ? AF_INET : AF_INET6;
+      const uint8_t *x = pool[q / 2];
+      void *walk = allowedips_lookup(&t, f, x);
+      assert_ptr_equal(allowedips_lookup_cached(&t, f, x), walk);
+      assert_ptr_equal(allowedips_lookup_cached(&t, f, x), walk); /* now from the cache */
+      hits_possible++;
+    }
+  }
+  assert_true(hits_possible > 0);
+  allowedips_free(&t);
+}
+
+/* An IPv4 address and an IPv6 address with the same first four bytes are different keys. */
+static void test_cached_families_apart(void **st) {
+  (void)st;
+  allowedips t;
+  allowedips_init(&t);
+  uint8_t a4[4], a6[16] = {0};
+  v4("10.1.2.3", a4);
+  memcpy(a6, a4, 4);
+  assert_int_equal(allowedips_insert(&t, AF_INET, a4, 32, &A), 0);
+  assert_int_equal(allowedips_insert(&t, AF_INET6, a6, 128, &B), 0);
+  assert_ptr_equal(allowedips_lookup_cached(&t, AF_INET, a4), &A);
+  assert_ptr_equal(allowedips_lookup_cached(&t, AF_INET6, a6), &B);
+  assert_ptr_equal(allowedips_lookup_cached(&t, AF_INET, a4), &A);
+  allowedips_remove_value(&t, &A);
+  assert_null(allowedips_lookup_cached(&t, AF_INET, a4));
+  assert_ptr_equal(allowedips_lookup_cached(&t, AF_INET6, a6), &B);
+  allowedips_free(&t);
+  assert_null(allowedips_lookup_cached(&t, AF_INET6, a6)); /* free empties the cache too */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_longest_prefix_v4),
       cmocka_unit_test(test_host_bits_ignored_and_replace),
       cmocka_unit_test(test_v6),
+      cmocka_unit_test(test_cached_agrees_with_walk),
+      cmocka_unit_test(test_cached_families_apart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
