@@ -44,7 +44,8 @@ struct tls_client {
   uv_timer_t tick; /* Carrier = auto's checks, once a second */
   bool has_tick;
   bool stopping;
-  uint8_t stage[TLS_LINK_MAX_FRAME];
+  uint8_t stage[TLS_LINK_MAX_FRAME]; /* carrier_reserve's room when no link can take it */
+  tls_link *direct; /* the link whose own buffer carrier_reserve handed out, or NULL */
 };
 
 static void maybe_free(tls_client *c) {
@@ -212,15 +213,31 @@ static bool send_one(tls_client *c, const dgram_endpoint *to, const uint8_t *dat
   return true;
 }
 
-static uint8_t *cl_reserve(dgram_carrier *dc, size_t max_len) {
+/* A link that is up gets the datagram sealed straight into its pending record (no copy);
+ * anything else goes through the stage and send_one, which queues, starts or refuses. */
+static uint8_t *cl_reserve(dgram_carrier *dc, const dgram_endpoint *to, size_t max_len) {
   tls_client *c = (tls_client *)dc;
+  peer_link *pl = link_for(c, to);
+  c->direct = NULL;
+  if (pl && pl->st == LINK_UP && pl->link && pl->link->ready) {
+    uint8_t *room = tls_link_reserve(pl->link, max_len);
+    if (room) {
+      c->direct = pl->link;
+      return room;
+    }
+  }
   return max_len <= sizeof c->stage ? c->stage : NULL;
 }
 
 static void cl_commit(dgram_carrier *dc, const dgram_endpoint *to, size_t len, uint64_t *bytes,
                       uint64_t *packets) {
   tls_client *c = (tls_client *)dc;
-  if (!send_one(c, to, c->stage, len)) return;
+  tls_link *direct = c->direct;
+  c->direct = NULL;
+  if (direct)
+    tls_link_commit(direct, len);
+  else if (!send_one(c, to, c->stage, len))
+    return;
   if (bytes) *bytes += len;
   if (packets) *packets += 1;
 }

@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(TLS_LINK_MAX_FRAME + DGRAM_FRAME_HEADER <= TLS_LINK_RECORD_MAX &&
+                   TLS_LINK_RECORD_MAX <= TLS_LINK_PENDING,
+               "a frame fits a record, a record the pending buffer");
+
 static void flush_pending(tls_link *l) {
   if (!l->n_pending) return;
   if (!l->closing && tls_session_write(l->s, l->pending, l->n_pending) != 0)
@@ -76,21 +80,33 @@ tls_link *tls_link_start(uv_tcp_t *tcp, tls_config *cfg, const tls_link_events *
   return l;
 }
 
-int tls_link_send(tls_link *l, const uint8_t *data, size_t len) {
-  if (l->closing || len == 0 || len > TLS_LINK_MAX_FRAME) return -1;
-  if (tls_session_queued(l->s) > TLS_SESSION_MAX_QUEUED) {
-    l->dropped_out++;
-    return -1;
-  }
-  if (l->n_pending + DGRAM_FRAME_HEADER + len > sizeof l->pending) flush_pending(l);
+uint8_t *tls_link_reserve(tls_link *l, size_t max_len) {
+  if (l->closing || max_len == 0 || max_len > TLS_LINK_MAX_FRAME) return NULL;
+  if (tls_session_queued(l->s) > TLS_SESSION_MAX_QUEUED) return NULL;
+  /* A write stays within one record: spilling 16000-odd bytes into a full record and a small
+   * one cost a second record and a second write to the socket for every one. */
+  if (l->n_pending + DGRAM_FRAME_HEADER + max_len > TLS_LINK_RECORD_MAX) flush_pending(l);
+  return l->pending + l->n_pending + DGRAM_FRAME_HEADER;
+}
+
+void tls_link_commit(tls_link *l, size_t len) {
   dgram_frame_header(l->pending + l->n_pending, len);
-  memcpy(l->pending + l->n_pending + DGRAM_FRAME_HEADER, data, len);
   l->n_pending += DGRAM_FRAME_HEADER + len;
   l->frames_out++;
   if (l->n_pending >= TLS_LINK_RECORD)
     flush_pending(l);
   else
     loop_turn_want(&l->flush_hook);
+}
+
+int tls_link_send(tls_link *l, const uint8_t *data, size_t len) {
+  uint8_t *room = tls_link_reserve(l, len);
+  if (!room) {
+    if (!l->closing && len && len <= TLS_LINK_MAX_FRAME) l->dropped_out++; /* the queue is full */
+    return -1;
+  }
+  memcpy(room, data, len);
+  tls_link_commit(l, len);
   return 0;
 }
 

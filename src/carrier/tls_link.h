@@ -19,8 +19,9 @@
 #include "device/dgram_frames.h"
 #include "util/loop_turn.h"
 
-#define TLS_LINK_RECORD 16000   /* plaintext bytes per write: about one TLS record */
-#define TLS_LINK_MAX_FRAME 4096 /* the largest AWG datagram accepted over TLS */
+#define TLS_LINK_RECORD 16000     /* plaintext bytes per write: about one TLS record */
+#define TLS_LINK_RECORD_MAX 16384 /* TLS's largest record: a write never spills into a second */
+#define TLS_LINK_MAX_FRAME 4096   /* the largest AWG datagram accepted over TLS */
 #define TLS_LINK_PENDING (2 * TLS_LINK_RECORD)
 
 typedef struct tls_link tls_link;
@@ -57,6 +58,12 @@ tls_link *tls_link_start(uv_tcp_t *tcp, tls_config *cfg, const tls_link_events *
  * link is closing, or more is waiting for the socket than TLS_SESSION_MAX_QUEUED): datagrams
  * are allowed to be lost, as over UDP. */
 int tls_link_send(tls_link *l, const uint8_t *data, size_t len);
+/* The same in two steps, without a copy: room for a datagram of at most max_len bytes in the
+ * link's pending buffer (NULL, and nothing counted, when tls_link_send would refuse it), then
+ * tls_link_commit of the bytes written there. The room is valid until the next call on the
+ * link. */
+uint8_t *tls_link_reserve(tls_link *l, size_t max_len);
+void tls_link_commit(tls_link *l, size_t len);
 /* Writes plaintext as it is (the decoy's HTTP answer). */
 int tls_link_write_raw(tls_link *l, const uint8_t *data, size_t len);
 /* From now on, plaintext goes to on_raw (the server starts its links so, to look at the first

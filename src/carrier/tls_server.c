@@ -50,7 +50,8 @@ struct tls_server {
   bool closing;
   tls_conn *slots[TLS_SERVER_MAX_CONNS];
   uint16_t next_slot;
-  uint8_t stage[TLS_LINK_MAX_FRAME]; /* carrier_reserve's room */
+  uint8_t stage[TLS_LINK_MAX_FRAME]; /* carrier_reserve's room when no link can take it */
+  tls_link *direct; /* the link whose own buffer carrier_reserve handed out, or NULL */
   tls_server_stats st;
 };
 
@@ -310,11 +311,6 @@ static void on_connection(uv_stream_t *ls, int status) {
 
 /* ---- the carrier ------------------------------------------------------------------------- */
 
-static uint8_t *srv_reserve(dgram_carrier *dc, size_t max_len) {
-  tls_server *s = (tls_server *)dc;
-  return max_len <= sizeof s->stage ? s->stage : NULL;
-}
-
 static tls_conn *conn_for(tls_server *s, const dgram_endpoint *to) {
   tls_conn *c = to->sock < TLS_SERVER_MAX_CONNS ? s->slots[to->sock] : NULL;
   if (!c || c->state != CONN_PEER || !c->link || c->ep.len != to->len ||
@@ -323,13 +319,33 @@ static tls_conn *conn_for(tls_server *s, const dgram_endpoint *to) {
   return c;
 }
 
+/* A connected peer's link gets the datagram sealed straight into its pending record (no copy);
+ * otherwise the stage, and srv_commit drops it as before. */
+static uint8_t *srv_reserve(dgram_carrier *dc, const dgram_endpoint *to, size_t max_len) {
+  tls_server *s = (tls_server *)dc;
+  tls_conn *c = conn_for(s, to);
+  s->direct = NULL;
+  uint8_t *room = c ? tls_link_reserve(c->link, max_len) : NULL;
+  if (room) {
+    s->direct = c->link;
+    return room;
+  }
+  return max_len <= sizeof s->stage ? s->stage : NULL;
+}
+
 static void srv_commit(dgram_carrier *dc, const dgram_endpoint *to, size_t len, uint64_t *bytes,
                        uint64_t *packets) {
   tls_server *s = (tls_server *)dc;
-  tls_conn *c = conn_for(s, to);
-  if (!c || tls_link_send(c->link, s->stage, len) != 0) {
-    s->st.frames_dropped++;
-    return;
+  tls_link *direct = s->direct;
+  s->direct = NULL;
+  if (direct) {
+    tls_link_commit(direct, len);
+  } else {
+    tls_conn *c = conn_for(s, to);
+    if (!c || tls_link_send(c->link, s->stage, len) != 0) {
+      s->st.frames_dropped++;
+      return;
+    }
   }
   s->st.frames_out++;
   if (bytes) *bytes += len;

@@ -14,7 +14,7 @@ const char *dgram_carrier_kind_name(unsigned kind) {
 
 int carrier_send(dgram_carrier *c, const dgram_endpoint *to, const uint8_t *data, size_t len,
                  uint64_t *bytes, uint64_t *packets) {
-  uint8_t *room = carrier_reserve(c, len);
+  uint8_t *room = carrier_reserve(c, to, len);
   if (!room) return UV_EMSGSIZE;
   memcpy(room, data, len);
   carrier_commit(c, to, len, bytes, packets);
@@ -37,8 +37,8 @@ int dgram_endpoint_equal(const dgram_endpoint *a, const dgram_endpoint *b) {
 }
 
 /* A carrier that is gone: every datagram is dropped, none leaves another way. */
-static uint8_t *none_reserve(dgram_carrier *c, size_t max_len) {
-  (void)c, (void)max_len;
+static uint8_t *none_reserve(dgram_carrier *c, const dgram_endpoint *to, size_t max_len) {
+  (void)c, (void)to, (void)max_len;
   return NULL;
 }
 static void none_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len, uint64_t *bytes,

@@ -4,8 +4,9 @@
  * and opens datagrams; a carrier never looks inside them.
  *
  * Contract, for every carrier:
- * - Sending: carrier_reserve gives room for one datagram in the carrier's batch; the caller seals
- *   into it and queues it with carrier_commit (or abandons it). Queued datagrams leave in order, at
+ * - Sending: carrier_reserve gives room for one datagram to `to` in the carrier's batch; the
+ *   caller seals into it and queues it with carrier_commit for the same endpoint (or abandons
+ *   it). Queued datagrams leave in order, at
  *   the end of the loop turn (util/loop_turn.h, LOOP_TURN_SEND) or when the batch is full;
  *   carrier_flush sends them now. carrier_send_batch sends a run at once, stopping at the first
  *   failure. A datagram's byte and packet counters move when the carrier hands it on (to the
@@ -43,9 +44,10 @@ typedef void (*dgram_recv_fn)(void *ctx, uint8_t *data, size_t len, const dgram_
 typedef struct dgram_carrier dgram_carrier;
 
 typedef struct {
-  /* Room for one datagram of at most max_len bytes, flushing first when the batch is full; NULL
-   * if max_len is more than the carrier can carry. Valid until the next call on the carrier. */
-  uint8_t *(*reserve)(dgram_carrier *c, size_t max_len);
+  /* Room for one datagram of at most max_len bytes to `to`, flushing first when the batch is
+   * full; NULL if max_len is more than the carrier can carry. Valid until the next call on the
+   * carrier. (The endpoint lets a stream carrier hand out room in that connection's own buffer.) */
+  uint8_t *(*reserve)(dgram_carrier *c, const dgram_endpoint *to, size_t max_len);
   void (*commit)(dgram_carrier *c, const dgram_endpoint *to, size_t len, uint64_t *bytes,
                  uint64_t *packets);
   void (*flush)(dgram_carrier *c);
@@ -60,8 +62,8 @@ struct dgram_carrier {
   const char *name; /* "udp", for logs and status */
 };
 
-static inline uint8_t *carrier_reserve(dgram_carrier *c, size_t max_len) {
-  return c->ops->reserve(c, max_len);
+static inline uint8_t *carrier_reserve(dgram_carrier *c, const dgram_endpoint *to, size_t max_len) {
+  return c->ops->reserve(c, to, max_len);
 }
 static inline void carrier_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len,
                                   uint64_t *bytes, uint64_t *packets) {

@@ -48,7 +48,7 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   }
   size_t wire_len = s4 + wg_transport_len(padded);
   dgram_carrier *c = tun_carrier(t, &p->endpoint);
-  uint8_t *room = carrier_reserve(c, wire_len);
+  uint8_t *room = carrier_reserve(c, &p->endpoint, wire_len);
   if (!room) return WG_ERR_STATE;
   uint8_t *msg = room + s4;
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, rng_fast());

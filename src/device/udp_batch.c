@@ -49,7 +49,8 @@ static void on_flush_hook(turn_hook *h) {
   udp_io_flush((udp_io *)((char *)h - offsetof(udp_io, flush_hook)));
 }
 
-static uint8_t *udp_carrier_reserve(dgram_carrier *c, size_t max_len) {
+static uint8_t *udp_carrier_reserve(dgram_carrier *c, const dgram_endpoint *to, size_t max_len) {
+  (void)to; /* one batch for every endpoint */
   return udp_io_reserve((udp_io *)c, max_len);
 }
 static void udp_carrier_commit(dgram_carrier *c, const dgram_endpoint *to, size_t len,

@@ -109,7 +109,7 @@ static void on_queue_timer(uv_timer_t *t) {
     uint8_t d = j->plan[i].dest;
     /* Through the carrier interface, as the tunnel sends. */
     dgram_carrier *c = udp_io_carrier(r->tx);
-    uint8_t *room = carrier_reserve(c, j->plan[i].len);
+    uint8_t *room = carrier_reserve(c, &r->to[d], j->plan[i].len);
     assert_non_null(room);
     fill(room, j->plan[i].len, d, seq[d]++);
     carrier_commit(c, &r->to[d], j->plan[i].len, &r->bytes[d], &r->packets[d]);
