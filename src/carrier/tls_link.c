@@ -102,7 +102,7 @@ void tls_link_commit(tls_link *l, size_t len) {
 int tls_link_send(tls_link *l, const uint8_t *data, size_t len) {
   uint8_t *room = tls_link_reserve(l, len);
   if (!room) {
-    if (!l->closing && len && len <= TLS_LINK_MAX_FRAME) l->dropped_out++; /* the queue is full */
+    if (!l->closing && tls_session_queued(l->s) > TLS_SESSION_MAX_QUEUED) l->dropped_out++;
     return -1;
   }
   memcpy(room, data, len);

@@ -22,7 +22,7 @@
 #define TLS_LINK_RECORD 16000     /* plaintext bytes per write: about one TLS record */
 #define TLS_LINK_RECORD_MAX 16384 /* TLS's largest record: a write never spills into a second */
 #define TLS_LINK_MAX_FRAME 4096   /* the largest AWG datagram accepted over TLS */
-#define TLS_LINK_PENDING (2 * TLS_LINK_RECORD)
+#define TLS_LINK_PENDING TLS_LINK_RECORD_MAX /* a write is never more than one record */
 
 typedef struct tls_link tls_link;
 
