@@ -6,13 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define LWIP_MEM_PASS_THROUGH 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LWIP_MEM_PASS_THROUGH 1
-#endif
-#endif
+#include "util/asan.h"
 
 /* In front of every block: its size class. A whole max_align_t, so that what follows keeps
  * malloc's alignment (lwIP asserts MEM_ALIGNMENT on what it gets). */
@@ -33,7 +27,7 @@ static _Thread_local struct {
   size_t n;
 } kept[CLASSES];
 
-#ifndef LWIP_MEM_PASS_THROUGH
+#if !AWG_ASAN
 static const size_t class_size[CLASSES] = {256, 512, 1024, 2048};
 
 static unsigned class_of(size_t size) {
@@ -44,7 +38,7 @@ static unsigned class_of(size_t size) {
 #endif
 
 void *lwip_mem_malloc(size_t size) {
-#ifdef LWIP_MEM_PASS_THROUGH
+#if AWG_ASAN
   return malloc(size);
 #else
   unsigned c = class_of(size);
@@ -71,7 +65,7 @@ void *lwip_mem_calloc(size_t count, size_t size) {
 }
 
 void lwip_mem_free(void *p) {
-#ifdef LWIP_MEM_PASS_THROUGH
+#if AWG_ASAN
   free(p);
 #else
   if (!p) return;

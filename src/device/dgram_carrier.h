@@ -6,8 +6,8 @@
  * Contract, for every carrier:
  * - Sending: carrier_reserve gives room for one datagram to `to` in the carrier's batch; the
  *   caller seals into it and queues it with carrier_commit for the same endpoint (or abandons
- *   it). Queued datagrams leave in order, at
- *   the end of the loop turn (util/loop_turn.h, LOOP_TURN_SEND) or when the batch is full;
+ *   it). Queued datagrams leave in order, at the end of the loop turn (util/loop_turn.h,
+ *   LOOP_TURN_SEND) or when the batch is full;
  *   carrier_flush sends them now. carrier_send_batch sends a run at once, stopping at the first
  *   failure. A datagram's byte and packet counters move when the carrier hands it on (to the
  *   kernel, or to its own bounded queue); they must outlive the next flush.

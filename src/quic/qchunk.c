@@ -4,13 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define QCHUNK_PASS_THROUGH 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define QCHUNK_PASS_THROUGH 1
-#endif
-#endif
+#include "util/asan.h"
 
 /* At most this many of each bulk size are kept: 1 MiB of receive chunks, 512 KiB of send
  * chunks. A transfer in steady state frees chunks about as fast as it takes them, so a few
@@ -26,7 +20,7 @@ typedef struct {
 static _Thread_local keep_list keep_rcv, keep_snd;
 
 static keep_list *list_for(size_t cap) {
-#ifdef QCHUNK_PASS_THROUGH
+#if AWG_ASAN
   (void)cap;
   return NULL; /* under ASan every chunk goes back to malloc, so misuse is caught */
 #else
