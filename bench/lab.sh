@@ -13,7 +13,7 @@ bench_prelude() {
   if [ "$build" -eq 1 ]; then
     [ -f .deps/lwip-src/src/core/tcp.c ] || bash scripts/setup-deps.sh >/dev/null
     cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build build-bench -j"$(nproc)" --target awgproxy impair_relay >/dev/null
+    cmake --build build-bench -j"$(nproc)" --target awgproxy impair_relay echo_server cps_load >/dev/null
   fi
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 }

@@ -29,6 +29,10 @@ Metrics, each REPS times, interleaved (rep 1 of every path, then rep 2, ...), me
   down / up    one stream, BYTES from / to the target, MB/s (10^6 bytes) from the first request
                byte to the last byte (up: to the target's 1-byte acknowledgement)
   cps1 / cps20 SOCKS connect + 'P' -> 'p' + close, sequential and 20 threads, CPS_SECONDS each
+  cps1c / cps20c  the same exchange from bench/cps_load (C, 1 or 20 threads) against the C
+               echo (tests/echo/echo_server, port 5202 in T): Python's load client and target
+               cost more CPU per connection than both proxies together, so with the machine
+               saturated the Python rows dilute the proxies' difference; these rows do not
   cps20p       the same 20 threads spread over one load process per core (LOAD_PROCS): one
                Python process runs one thread at a time, and cps20 stops rising with the proxies
                once they need less CPU than the load client; cps20p, with the machine
@@ -65,6 +69,7 @@ import impair  # noqa: E402  (tests/integration/impair.py, on sys.path through b
 LOAD = HERE / "socks_load.py"
 LOAD_PROCS = max(2, os.cpu_count() or 2)  # cps20p: one load process per core
 TARGET_PORT = 5201
+ECHO_PORT = 5202  # tests/echo/echo_server in T, the target of the C load rows (bench/cps_load.c)
 WG_PORT, AWGS_PORT, SS_PORT = 51820, 51821, 8388
 # the impairment relays in S, in front of AWGS_PORT (Wi: of WG_PORT)
 RELAY_PORT = {"A2i": 51822, "A3i": 51823, "Wi": 51824}
@@ -164,6 +169,19 @@ class Bench:
         target.kind = "target"
         target.wait_log(r"^ready$", timeout=10)
         self.target = target
+        # The C load rows (cps*c): bench/cps_load against the C echo. Python's load client and
+        # target cost more CPU per connection than both proxies together, which dilutes the
+        # proxies' difference in the Python rows once the machine is saturated.
+        self.echo = None
+        if os.access(a.cps_load, os.X_OK) and os.access(a.echo_server, os.X_OK):
+            self.echo = netns.LoggedProcess(t, [a.echo_server, "--port", str(ECHO_PORT)],
+                                            t.file("echo.log"))
+            self.echo.kind = "echo target"
+            self.echo.wait_log(r"echo listening", timeout=10)
+        else:
+            self.notes.append(f"C load rows (cps1c, cps20c): not measured, {a.cps_load} or "
+                              f"{a.echo_server} is missing (cmake --build ... --target cps_load "
+                              "echo_server)")
 
         # A: wireguard-go (plain WireGuard = AmneziaWG with every obfuscation parameter at its
         # default) on a TUN in S; the kernel forwards to T.
@@ -366,6 +384,16 @@ class Bench:
             return None
         return json.loads(r.stdout.strip().splitlines()[-1])
 
+    def c_client(self, path, *args, timeout=600):
+        """bench/cps_load through PATH's proxy to the C echo in T; its JSON line."""
+        argv = [self.a.cps_load, "--target", f"{TARGET_OF.get(path, T_IP)}:{ECHO_PORT}", *args]
+        if PROXY_ADDR[path]:
+            argv += ["--proxy", PROXY_ADDR[path]]
+        r = self.c.run(argv, check=False, timeout=timeout)
+        if r.returncode != 0:
+            raise AssertionError(f"cps_load ({path}) failed: {r.stderr.strip()}\n{self.logs()}")
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
     def add(self, metric, path, value, extra=None):
         self.results.setdefault((metric, path), []).append(value)
         if extra is not None:
@@ -416,8 +444,12 @@ class Bench:
                 f"streams, {during} kB with {info['open']} (opened in "
                 f"{info['setup_seconds']:.2f} s), {after} kB after they closed")
 
-    def run_cps(self, rep, conc, procs=1):
-        metric = f"cps{conc}" + ("p" if procs > 1 else "")
+    def run_cps(self, rep, conc, procs=1, c_load=False):
+        """c_load: bench/cps_load (C, conc threads) against the C echo instead of socks_load.py
+        against the Python target; the rows cps1c / cps20c."""
+        metric = f"cps{conc}" + ("p" if procs > 1 else "") + ("c" if c_load else "")
+        if c_load and not self.echo:
+            return
         for path in self.active():
             if path in self.proc:
                 # A fresh proxy per run, so every run starts from the same state (TIME_WAIT PCBs
@@ -428,10 +460,15 @@ class Bench:
                 [self.cpu_pid[path]] if self.cpu_pid.get(path) else [])
             spids = self.server_pids(path)
             before = [(self.cpu_seconds(p), self.wakeups(p)) for p in (cpids, spids)]
-            r = self.client(path, "cps", "--seconds", str(self.a.cps_seconds), "--concurrency",
-                            str(conc), "--procs", str(procs), timeout=self.a.cps_seconds * 10 + 60)
+            if c_load:
+                r = self.c_client(path, "--seconds", str(self.a.cps_seconds), "--threads",
+                                  str(conc), timeout=self.a.cps_seconds * 10 + 60)
+            else:
+                r = self.client(path, "cps", "--seconds", str(self.a.cps_seconds),
+                                "--concurrency", str(conc), "--procs", str(procs),
+                                timeout=self.a.cps_seconds * 10 + 60)
             self.add(metric, path, r["per_s"], r)
-            if conc == 1 or procs > 1:
+            if conc == 1 or procs > 1 or c_load:
                 # What one connection costs each side: CPU, and (sequential) how often its
                 # threads slept and were woken (each datagram that arrives alone is one).
                 for side, pids, (cpu0, wake0) in zip(("c", "s"), (cpids, spids), before):
@@ -440,7 +477,8 @@ class Bench:
                         self.add(f"{metric}_{side}cpu", path,
                                  (self.cpu_seconds(pids) - cpu0) / n * 1e6)
                         if conc == 1:
-                            self.add(f"cps1_{side}wake", path, (self.wakeups(pids) - wake0) / n)
+                            self.add(f"{metric}_{side}wake", path,
+                                     (self.wakeups(pids) - wake0) / n)
             log(f"rep {rep} {metric} {path}: {r['per_s']:.0f}/s, errors {r['errors']}, p50 "
                 f"{r['p50_ms'] and round(r['p50_ms'], 2)} ms, p99 "
                 f"{r['p99_ms'] and round(r['p99_ms'], 2)} ms"
@@ -657,6 +695,10 @@ class Bench:
             ("cps20", f"connections/s, 20 concurrent ({self.a.cps_seconds:g} s)", "{:.0f}", True),
             ("cps20p", f"connections/s, 20 concurrent in {LOAD_PROCS} load processes "
              f"({self.a.cps_seconds:g} s)", "{:.0f}", True),
+            ("cps1c", f"connections/s, sequential, C load and C echo target "
+             f"({self.a.cps_seconds:g} s)", "{:.0f}", True),
+            ("cps20c", f"connections/s, 20 concurrent threads, C load and C echo target "
+             f"({self.a.cps_seconds:g} s)", "{:.0f}", True),
             ("cps1_sustained", f"connections/s, sequential, 3rd back-to-back {self.a.cps_seconds:g} s "
              "run on one process (single measurement)", "{:.0f}", True),
             ("cps1_ccpu", "client-side proxy CPU per sequential connection (µs)", "{:.0f}", False),
@@ -667,6 +709,14 @@ class Bench:
              "load processes (µs)", "{:.0f}", False),
             ("cps20p_scpu", f"server-side CPU per connection, 20 concurrent in {LOAD_PROCS} load "
              "processes (µs)", "{:.0f}", False),
+            ("cps1c_ccpu", "client-side proxy CPU per sequential connection, C load (µs)",
+             "{:.0f}", False),
+            ("cps1c_scpu", "server-side CPU per sequential connection, C load (µs)", "{:.0f}",
+             False),
+            ("cps20c_ccpu", "client-side proxy CPU per connection, 20 concurrent, C load (µs)",
+             "{:.0f}", False),
+            ("cps20c_scpu", "server-side CPU per connection, 20 concurrent, C load (µs)",
+             "{:.0f}", False),
             ("rss_idle", "proxy RSS idle, fresh process (MiB)", "{:.1f}", False),
             ("rss_1000", f"proxy RSS with {self.a.idle} streams (MiB)", "{:.1f}", False),
             ("rss_per_stream", "RSS per stream (KiB), all the growth from the fresh process",
@@ -751,6 +801,11 @@ def main():
     ap.add_argument("--impair-seed", type=int, default=1, help="the relay's random seed")
     ap.add_argument("--impair-relay", default=None,
                     help="impair_relay binary (default: tests/impair_relay next to --binary)")
+    ap.add_argument("--cps-load", default=None,
+                    help="bench/cps_load binary for the C load rows (default: bench/cps_load "
+                         "next to --binary)")
+    ap.add_argument("--echo-server", default=None,
+                    help="the C echo target (default: tests/echo_server next to --binary)")
     ap.add_argument("--perf", action="store_true",
                     help="also profile the proxy client of each path that runs (awgproxy, or "
                          "ss-local for B) during a download and an upload")
@@ -766,6 +821,9 @@ def main():
     unknown = [p for p in a.paths if p not in PATHS]
     if unknown:
         sys.exit(f"socks_bench: unknown path(s) {unknown}; known: {','.join(ORDER)}")
+    build_dir = pathlib.Path(a.binary).parent
+    a.cps_load = a.cps_load or str(build_dir / "bench" / "cps_load")
+    a.echo_server = a.echo_server or str(build_dir / "tests" / "echo_server")
     notes = []
     if a.impair:
         a.impair = parse_impair(a.impair)
@@ -804,6 +862,8 @@ def main():
                 b.run_cps(rep, 1)
                 b.run_cps(rep, 20)
                 b.run_cps(rep, 20, LOAD_PROCS)
+                b.run_cps(rep, 1, c_load=True)
+                b.run_cps(rep, 20, c_load=True)
         if "cps" in metrics:
             b.run_sustained()
         if "bulk" in metrics:
