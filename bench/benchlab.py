@@ -28,9 +28,15 @@ S_T_IP, T_IP = "198.51.100.1", "198.51.100.2"
 HZ = os.sysconf("SC_CLK_TCK")
 
 # Tens of thousands of short connections in a few seconds: a wide port range, TIME_WAIT reuse,
-# deep accept queues.
+# deep accept queues, and few TIME_WAIT sockets kept. Every path's exit (awgproxy server,
+# ss-server, the kernel behind wireguard-go) connects from S to the same target, so a run left
+# S with up to 60,000 sockets in TIME_WAIT for 60 s, and the paths measured after it ran slower:
+# sequential A2 fell from ~1650 to ~1360 connections/s and came back once they had expired
+# (2026-12-07). With at most 4096 kept, the kernel closes the rest at once, and no path pays for
+# the one before it.
 CONNECTION_SYSCTLS = ("net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1",
-                      "net.core.somaxconn=4096", "net.ipv4.tcp_max_syn_backlog=4096")
+                      "net.core.somaxconn=4096", "net.ipv4.tcp_max_syn_backlog=4096",
+                      "net.ipv4.tcp_max_tw_buckets=4096")
 
 
 def log(*a):
