@@ -51,7 +51,7 @@ struct session {
   size_t len;
   socks_addr dst;
   void *req;      /* connector request while ST_DIALING */
-  uint8_t *early; /* fast open: client bytes read while dialing (owned; handed to the relay) */
+  uint8_t *early; /* client bytes read while dialing (owned; handed to the relay) */
   size_t early_len, early_cap;
   void *udp;
   socks5_userpass up;
@@ -230,7 +230,7 @@ static void start_relay(session *s, stream *remote, void *req) {
   if (req && cn->wrap) cn->wrap(req, &client, &remote);
   if (s->len) stream_write(remote, s->buf, s->len); /* data the client sent ahead of the reply */
   s->len = 0;
-  if (s->early_len) stream_write(remote, s->early, s->early_len); /* read while fast-opening */
+  if (s->early_len) stream_write(remote, s->early, s->early_len); /* read while dialing */
   s->early_len = 0;
   relay_entry *e = calloc(1, sizeof *e);
   obs_stream_opened(OBS_STREAM_SOCKS_TCP);
@@ -298,10 +298,11 @@ static void start_connect(session *s) {
   const socks_connector *cn = &s->svc->cfg.conn;
   if (refuse_over_cap(s)) return;
   s->st = ST_DIALING;
-  if (s->svc->cfg.fast_open)
-    reply_success(s); /* the client's next bytes are kept in s->early meanwhile */
-  else
-    stream_read_stop(s->client);
+  /* Reading goes on while the connect runs: the client's next bytes (fast open's first bytes,
+   * or a client's that does not wait for the reply) are kept in s->early. Stopping it here and
+   * starting it again for the relay cost two more system calls per connection (libuv re-adds
+   * the socket to epoll, which fails with EEXIST, then modifies it). */
+  if (s->svc->cfg.fast_open) reply_success(s);
   dial_dest dst; /* the connector gets the neutral destination type */
   socks_addr_to_dial_dest(&s->dst, &dst);
   s->req = cn->connect(cn->env, &s->origin, &dst, on_connected, s);
@@ -475,8 +476,9 @@ static void process(session *s) {
   }
 }
 
-/* Fast open: a client byte read while the connect runs waits here; past STREAM_HIGH_WATER
- * reading stops until the relay takes over (a chunk that crosses it is still kept whole). */
+/* A client byte read while the connect runs waits here; past STREAM_HIGH_WATER reading stops
+ * until the relay takes over (a chunk that crosses it is still kept whole). After a failed
+ * connect it is dropped with the session. */
 static void keep_early(session *s, const uint8_t *data, size_t n) {
   if (s->early_len + n > s->early_cap) {
     size_t cap = s->early_cap ? s->early_cap : 4096;
@@ -492,17 +494,24 @@ static void keep_early(session *s, const uint8_t *data, size_t n) {
 }
 
 static void client_read(session *s, const uint8_t *data, size_t n) {
-  if (!n && s->st == ST_DIALING && s->svc->cfg.fast_open) {
+  if (!n && s->st == ST_DIALING) {
     /* EOF after the request: the client half-closed; stop reading, the relay sends the EOF on */
     return stream_read_stop(s->client);
   }
   if (!n) return abort_session(s); /* EOF before the relay: nothing more to do */
-  if (s->st == ST_DIALING && s->svc->cfg.fast_open) return keep_early(s, data, n);
+  if (s->st == ST_DIALING) return keep_early(s, data, n);
   if (s->st == ST_DONE || s->st == ST_UDP) return; /* after a reply: discard */
-  if (s->len + n > sizeof s->buf) return bad_input(s, "handshake too long");
-  memcpy(s->buf + s->len, data, n);
-  s->len += n;
+  /* HS_BUF holds the longest whole handshake, so what does not fit can only be payload that a
+   * client sent behind its request without waiting for the reply: it waits in s->early, behind
+   * what stays in s->buf, and start_relay sends both on in that order. */
+  size_t room = sizeof s->buf - s->len, k = n < room ? n : room;
+  memcpy(s->buf + s->len, data, k);
+  s->len += k;
+  if (n > k) keep_early(s, data + k, n - k);
   if (s->st == ST_GREETING || s->st == ST_AUTH || s->st == ST_REQUEST) process(s);
+  if (s->st == ST_DONE || s->st == ST_UDP) s->early_len = 0; /* after a reply: discard */
+  bool waiting = s->st == ST_GREETING || s->st == ST_AUTH || s->st == ST_REQUEST;
+  if (waiting && s->len == sizeof s->buf) bad_input(s, "handshake too long");
 }
 
 static void on_client_read(stream *c, const uint8_t *data, size_t n) {

@@ -173,6 +173,45 @@ def test_ncat_echo_1mb(topo):
 
 
 @BOTH_SERVERS
+def test_pipelined_bytes_before_the_reply(topo):
+    """A client that does not wait: greeting, CONNECT and 1 MB of payload in one go, before any
+    reply. The session keeps reading while it connects (bytes past its 256 KB bound stay in the
+    socket until the relay runs); every byte reaches the echo, in order, after the success
+    reply. The same to a closed port gets the refusal, and the proxy stays healthy."""
+    data = os.urandom(1 << 20)
+    head = b"\x05\x01\x00" + socks5_request_bytes(T_HTTP, ECHO_PORT)
+    s = cl.connect_in(topo.c)
+    got = bytearray()
+    sender = threading.Thread(target=lambda: s.sendall(head + data), daemon=True)
+    try:
+        sender.start()
+        deadline = time.monotonic() + 60
+        replies = recv_exact(s, 2 + 10, deadline)
+        assert replies[:2] == b"\x05\x00" and replies[2:4] == b"\x05\x00", (
+            f"replies {replies.hex()}\n{topo.logs()}")
+        while len(got) < len(data):
+            chunk = recv_exact(s, min(65536, len(data) - len(got)), deadline)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        sender.join(timeout=10)
+        s.close()
+    assert bytes(got) == data, (f"echoed {len(got)} of {len(data)} bytes, first difference at "
+                                f"{first_difference(bytes(got), data)}\n{topo.logs()}")
+    s = cl.connect_in(topo.c)
+    try:
+        s.sendall(b"\x05\x01\x00" + socks5_request_bytes(T_HTTP, CLOSED_PORT) + b"x" * 5000)
+        replies = recv_exact(s, 2 + 10, time.monotonic() + 15)
+        assert replies[:2] == b"\x05\x00" and replies[2:4] == b"\x05\x05", (
+            f"replies {replies.hex()}\n{topo.logs()}")
+    finally:
+        s.close()
+    r = socks5(topo.c, T_HTTP, ECHO_PORT)
+    assert r.rep == 0, f"a plain CONNECT after the pipelined ones: {r}\n{topo.logs()}"
+
+
+@BOTH_SERVERS
 def test_proxychains_curl_by_name(topo):
     """proxychains4 (proxy_dns) runs `curl http://target.test/`: the name goes to the proxy."""
     netns.require_netns("proxychains4")
