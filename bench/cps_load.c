@@ -1,12 +1,12 @@
 /* cps_load: connections per second through a SOCKS5 proxy, driven from C (a bench tool, never
  * installed; bench/socks_bench.sh runs it for the rows "... (C load)").
  *
- * Why not only Python: bench/socks_load.py's cps mode and its asyncio target cost about 260 µs of
- * CPU per connection on this machine, more than both proxies together (~160-210 µs). With the
- * two cores saturated, that share is the same on every path and dilutes what the proxies cost:
- * a proxy half as expensive as another shows up as far less than twice the connections/s. This
- * tool and the C echo target (tests/echo/echo_server) spend a small fraction of that, so the
- * connections/s they measure follow the proxies' own costs.
+ * Why not only Python: with the two cores saturated (20 connections at once), bench/socks_load.py's
+ * client and its asyncio target, with the kernel's share of their sockets, took about 300 µs of
+ * CPU per connection, more than ss-local and ss-server together (240 µs). That share is the same
+ * on every path and dilutes what the proxies cost: a proxy much cheaper per connection shows up as
+ * a far smaller gain in connections/s. This tool and the C echo target (tests/echo/echo_server)
+ * bring it down to about 180 µs (docs/benchmarks.md, "Connections/s from a C load client").
  *
  * What one connection does, as socks_load.py's does: connect to the proxy, SOCKS5 greeting (no
  * authentication), CONNECT to an IPv4 literal, one byte out, one byte back (the echo of it),
