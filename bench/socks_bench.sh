@@ -24,7 +24,8 @@
 #           W   kernel TCP over wireguard-go in C -> wireguard-go in S (reference: the tunnel
 #               without awgproxy)
 #   metrics single-stream download and upload (MB/s), connections/s sequential and 20-concurrent
-#           (with CPU and wake-ups per sequential connection, each side),
+#           (with CPU and wake-ups per sequential connection, each side), from the Python load
+#           client and, in the rows "C load", from bench/cps_load against the C echo target,
 #           proxy RSS idle and with 1000 idle streams, client-side CPU per GB; median of 3 runs.
 #
 # Usage: sudo bench/socks_bench.sh [options]      (needs root for namespaces)
