@@ -372,26 +372,26 @@ class Bench:
     # ---- running the client in C ------------------------------------------------------------
 
     def client(self, path, mode, *args, timeout=600, check=True):
+        """socks_load.py MODE through PATH's proxy to the Python target in T; its JSON line."""
         argv = [sys.executable, str(LOAD), mode, "--target",
                 f"{TARGET_OF.get(path, T_IP)}:{TARGET_PORT}", *args]
-        if PROXY_ADDR[path]:
-            argv += ["--proxy", PROXY_ADDR[path]]
-        r = self.c.run(argv, check=False, timeout=timeout)
-        if r.returncode != 0:
-            if check:
-                raise AssertionError(f"load client ({path} {mode}) failed: {r.stderr.strip()}\n"
-                                     f"{self.logs()}")
-            return None
-        return json.loads(r.stdout.strip().splitlines()[-1])
+        return self.run_load(path, f"load client ({path} {mode})", argv, timeout, check)
 
     def c_client(self, path, *args, timeout=600):
         """bench/cps_load through PATH's proxy to the C echo in T; its JSON line."""
         argv = [self.a.cps_load, "--target", f"{TARGET_OF.get(path, T_IP)}:{ECHO_PORT}", *args]
+        return self.run_load(path, f"cps_load ({path})", argv, timeout, True)
+
+    def run_load(self, path, what, argv, timeout, check):
+        """Runs a load tool in C, through PATH's proxy if it has one; the last line of its output
+        as JSON, or None when it failed and check is off."""
         if PROXY_ADDR[path]:
-            argv += ["--proxy", PROXY_ADDR[path]]
+            argv = argv + ["--proxy", PROXY_ADDR[path]]
         r = self.c.run(argv, check=False, timeout=timeout)
         if r.returncode != 0:
-            raise AssertionError(f"cps_load ({path}) failed: {r.stderr.strip()}\n{self.logs()}")
+            if check:
+                raise AssertionError(f"{what} failed: {r.stderr.strip()}\n{self.logs()}")
+            return None
         return json.loads(r.stdout.strip().splitlines()[-1])
 
     def add(self, metric, path, value, extra=None):
