@@ -25,14 +25,15 @@ for i in $(seq 120); do
   grep -q 'lab up' "$work/old.txt" && grep -q 'lab up' "$work/new.txt" && break
   sleep 1
 done
-# lab LOGFILE -> "C CLIENT_PID SERVER_PIDS..."
+# lab LOGFILE -> "C CLIENT_PID SERVER_PIDS..." (the server: "BINARY server -c CONF", whatever the
+# binary is called; ss-server's command line starts otherwise)
 lab() {
   local line C S cp
   line=$(grep 'lab up' "$1")
   C=$(sed 's/.*C=\([^ ]*\).*/\1/' <<< "$line"); S=$(sed 's/.* S=\([^ ]*\).*/\1/' <<< "$line")
   cp=$(sed "s/.*'$path': \([0-9]*\).*/\1/" <<< "$line")
   echo "$C $cp $(ip netns pids "$S" | while read -r p; do
-    tr '\0' ' ' < "/proc/$p/cmdline" | grep -q 'awgproxy server' && echo "$p"; done | xargs)"
+    tr '\0' ' ' < "/proc/$p/cmdline" | grep -qE '^[^ ]+ server -c ' && echo "$p"; done | xargs)"
 }
 read -r -a O <<< "$(lab "$work/old.txt")"
 read -r -a N <<< "$(lab "$work/new.txt")"

@@ -346,6 +346,7 @@ tls_client *tls_client_start(uv_loop_t *loop, const app_config *cfg, tunnel *t, 
   }
   c->carrier.ops = &client_ops;
   c->carrier.name = "tls";
+  c->carrier.reliable = true;
   c->loop = loop;
   c->tun = t;
   c->n = cfg->n_peers;

@@ -436,6 +436,7 @@ tls_server *tls_server_open(uv_loop_t *loop, const app_config *cfg, tunnel *t, c
   if (!s) return snprintf(err, errlen, "out of memory"), NULL;
   s->carrier.ops = &server_ops;
   s->carrier.name = "tls";
+  s->carrier.reliable = true;
   s->loop = loop;
   memcpy(s->decoy, cfg->tls_decoy, sizeof s->decoy);
   s->tun = t;

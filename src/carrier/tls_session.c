@@ -33,9 +33,8 @@
   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
   "-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305"
 
-#define IN_CAP (32 * 1024)          /* ciphertext read buffer (drained by every read) */
-#define PLAIN_CAP (16 * 1024 + 256) /* plaintext of one record (at most 16 KiB) */
-#define CLOSE_LINGER_MS 5000        /* close_notify and FIN must leave by then, else reset */
+#define IN_CAP (32 * 1024)   /* ciphertext read buffer (drained by every read) */
+#define CLOSE_LINGER_MS 5000 /* close_notify and FIN must leave by then, else reset */
 /* Our writes stop at TLS_SESSION_MAX_QUEUED (plus the last write); beyond this, the growth can
  * only be what the peer makes us answer (alerts, KeyUpdate) while it does not read. */
 #define OUT_HARD_LIMIT (4 * TLS_SESSION_MAX_QUEUED)
@@ -85,7 +84,6 @@ struct tls_session {
   char alpn[32];
   char reason[192];
   uint8_t in[IN_CAP];
-  uint8_t plain[PLAIN_CAP];
 };
 
 /* ---- small helpers ---- */
@@ -403,22 +401,39 @@ static int pull_timeout_fn(gnutls_transport_ptr_t p, unsigned ms) {
   return s->in_len > s->in_off ? 1 : 0;
 }
 
-static ssize_t push_fn(gnutls_transport_ptr_t p, const void *data, size_t len) {
-  tls_session *s = p;
-  if (buf_append(&s->pend, data, len) != 0) {
-    gnutls_transport_set_errno(s->gs, ENOMEM);
-    return -1;
-  }
-  return (ssize_t)len;
+#define PUSH_IOV_MAX 16 /* iovecs written at once; GnuTLS passes one or two per record */
+
+/* How much of iov the socket takes now, when nothing waits to go before it (the usual case: each
+ * record leaves as GnuTLS makes it, without a copy into pend). 0 when something waits, the
+ * socket is full or it failed: the bytes then join pend, and flush() meets the failure. */
+static size_t push_direct(tls_session *s, const giovec_t *iov, int iovcnt) {
+  uv_buf_t b[PUSH_IOV_MAX];
+  unsigned n = iovcnt < PUSH_IOV_MAX ? (unsigned)iovcnt : PUSH_IOV_MAX;
+  if (s->pend.len || s->writing || s->shutting || s->state == ST_DONE) return 0;
+  for (unsigned i = 0; i < n; i++) b[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
+  int w = uv_try_write((uv_stream_t *)s->tcp, b, n);
+  return w > 0 ? (size_t)w : 0;
 }
 
+/* Takes every byte: what the socket does not take at once waits in pend, in order. */
 static ssize_t vec_push_fn(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt) {
-  ssize_t total = 0;
+  tls_session *s = p;
+  size_t total = 0, skip = push_direct(s, iov, iovcnt);
   for (int i = 0; i < iovcnt; i++) {
-    if (push_fn(p, iov[i].iov_base, iov[i].iov_len) < 0) return -1;
-    total += (ssize_t)iov[i].iov_len;
+    size_t len = iov[i].iov_len, from = skip < len ? skip : len;
+    skip -= from;
+    total += len;
+    if (from < len && buf_append(&s->pend, (const uint8_t *)iov[i].iov_base + from, len - from)) {
+      gnutls_transport_set_errno(s->gs, ENOMEM);
+      return -1;
+    }
   }
-  return total;
+  return (ssize_t)total;
+}
+
+static ssize_t push_fn(gnutls_transport_ptr_t p, const void *data, size_t len) {
+  giovec_t v = {(void *)data, len};
+  return vec_push_fn(p, &v, 1);
 }
 
 /* ---- input ---- */
@@ -472,10 +487,18 @@ static void handshake_step(tls_session *s) {
 static void recv_records(tls_session *s) {
   while (s->state == ST_READY) {
     s->starved = false;
-    ssize_t n = gnutls_record_recv(s->gs, s->plain, sizeof s->plain);
+    /* The record's plaintext where GnuTLS decrypted it: no copy into a buffer of ours. */
+    gnutls_packet_t pkt = NULL;
+    ssize_t n = gnutls_record_recv_packet(s->gs, &pkt);
     save_ticket(s);
+    if (n > 0 && pkt) {
+      gnutls_datum_t d;
+      gnutls_packet_get(pkt, &d, NULL);
+      if (s->cbs->on_data) s->cbs->on_data(s, s->ctx, d.data, d.size); /* may close */
+    }
+    if (pkt) gnutls_packet_deinit(pkt); /* the session outlives on_data (finish() defers) */
     if (n > 0) {
-      if (s->cbs->on_data) s->cbs->on_data(s, s->ctx, s->plain, (size_t)n); /* may close */
+      continue;
     } else if (n == 0) {
       finish(s, "peer closed", false);
     } else if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {

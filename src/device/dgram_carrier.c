@@ -52,6 +52,6 @@ static size_t none_send_batch(dgram_carrier *c, const dgram_endpoint *to,
   return 0;
 }
 static const dgram_carrier_ops none_ops = {none_reserve, none_commit, none_flush, none_send_batch};
-static dgram_carrier none_carrier = {&none_ops, "none"};
+static dgram_carrier none_carrier = {&none_ops, "none", false};
 
 dgram_carrier *dgram_carrier_none(void) { return &none_carrier; }

@@ -20,6 +20,7 @@
 #ifndef AWGPROXY_DEVICE_DGRAM_CARRIER_H
 #define AWGPROXY_DEVICE_DGRAM_CARRIER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -60,6 +61,10 @@ typedef struct {
 struct dgram_carrier {
   const dgram_carrier_ops *ops;
   const char *name; /* "udp", for logs and status */
+  /* A byte stream underneath (TLS over TCP): what the carrier hands on arrives, in order, or
+   * the connection ends. Only its own bounded queue drops, and a resend would only join that
+   * queue, so the tunnel keeps no copy of these datagrams for repair. */
+  bool reliable;
 };
 
 static inline uint8_t *carrier_reserve(dgram_carrier *c, const dgram_endpoint *to, size_t max_len) {
