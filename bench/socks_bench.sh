@@ -42,7 +42,7 @@
 #   --metrics ...    subset of rss,cps,bulk (default all)
 #   --perf           also profile the proxy client (perf record -g) during a download and an
 #                    upload (with bulk) and sequential connections (with cps), on each
-#                    of A, A2, A3 that runs
+#                    path asked for (--paths)
 #   --workdir DIR    keep configs, logs, perf data and results.json there
 #   --binary PATH    another awgproxy binary (default build-bench/awgproxy, built here)
 set -euo pipefail

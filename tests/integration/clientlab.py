@@ -703,3 +703,11 @@ def wait_closed(sock, timeout):
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def dns_query(name, qtype=1, qid=0x4242):
+    """A DNS query for name (type qtype, A by default), as bytes."""
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack("!HH", qtype, 1)

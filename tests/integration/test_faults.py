@@ -26,7 +26,7 @@ import pytest
 import clientlab as cl
 import netns
 from clientlab import ECHO_PORT, HTTP_BODY, T_HTTP, in_netns, socks5
-from test_client_socks import run_integrity
+from integrity import run_integrity
 from test_tunnel_repair import repair_metrics
 from test_quic_transport import PROXY, build, lab  # noqa: F401  (the fixture)
 

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from test_client_socks import run_integrity
+from integrity import run_integrity
 from test_quic_transport import LOSSY, build, lab  # noqa: F401  (the fixture)
 
 

@@ -38,7 +38,8 @@ import impair as impair_relay
 import netns
 from clientlab import (CLOSED_PORT, ECHO_PORT, HTTP_BODY, HTTP_PORT, NX_NAME, T_DNS, T_HTTP,
                        TARGET_NAME, UNROUTED, BLACKHOLE, recv_exact, socks5)
-from test_client_socks import dns_query, run_integrity
+from clientlab import dns_query
+from integrity import run_integrity
 
 PROXY = f"127.0.0.1:{cl.SOCKS_PORT}"
 METRICS_PORT = 9100

@@ -21,7 +21,7 @@ import pytest
 import clientlab as cl
 import netns
 import tls_hello
-from test_client_socks import run_integrity
+from integrity import run_integrity
 
 TLS_PORT = 443
 CONTROL_PORT = 9190

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from test_client_socks import run_integrity
+from integrity import run_integrity
 from test_quic_transport import METRICS_PORT, build, lab  # noqa: F401  (the fixture)
 
 LOSS = {"both.loss": 0.02, "both.delay_ms": 2}

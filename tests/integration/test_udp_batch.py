@@ -13,7 +13,7 @@ import pytest
 
 import clientlab as cl
 import netns
-from test_client_socks import run_integrity
+from integrity import run_integrity
 
 MB = int(os.environ.get("AWG_UDP_BATCH_MB", "16"))  # per stream and direction; 2 streams
 
