@@ -11,9 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=$1 new=$2 n=${3:-6} path=${4:-A3}
-# A (a stock server: wireguard-go with kernel forwarding) compares the clients only: its server
-# column counts the lab's awgproxy server, which A does not use.
-declare -A PORT=([A]=1080 [A2]=1082 [A3]=1083 [A3f]=1089 [A2s]=1087 [A3s]=1088)
+declare -A PORT=([A2]=1082 [A3]=1083 [A3f]=1089 [A2s]=1087 [A3s]=1088)
 port=${PORT[$path]:?"path $path: one of ${!PORT[*]}"}
 work=$(mktemp -d)
 trap 'pkill -f "socks_bench.py --binary" || true; rm -rf "$work"' EXIT

@@ -88,7 +88,7 @@ static void q_close(stream *s) {
 }
 
 static const stream_ops quic_stream_ops = {q_read_start, q_read_stop, q_write, q_write_queued,
-                                           q_shutdown,   q_close,     "quic",  NULL};
+                                           q_shutdown,   q_close,     "quic"};
 
 quic_stream *qs_new(quic_conn *c, int64_t id) {
   quic_stream *q = calloc(1, sizeof *q);

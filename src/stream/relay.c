@@ -39,16 +39,6 @@ static relay_dir *dir_writing(stream *s) {
   return r->ab.to == s ? &r->ab : &r->ba;
 }
 
-static void written(relay_dir *d, int rc) {
-  if (rc) {
-    if (!d->r->result.error) d->r->result.error = rc;
-    end(d->r);
-    return;
-  }
-  /* Backpressure: stop pulling from this side until the other side drains. */
-  if (stream_write_queued(d->to) > STREAM_HIGH_WATER) stream_read_stop(d->from);
-}
-
 static void on_read(stream *s, const uint8_t *data, size_t len) {
   relay_dir *d = dir_reading(s);
   struct relay *r = d->r;
@@ -60,17 +50,14 @@ static void on_read(stream *s, const uint8_t *data, size_t len) {
     return;
   }
   d->bytes += len;
-  written(d, stream_write(d->to, data, len));
-}
-
-/* Pieces (lwIP's pbufs) go on as one write: one system call to a libuv socket, no copy. */
-static void on_readv(stream *s, const stream_iov *iov, size_t n) {
-  relay_dir *d = dir_reading(s);
-  struct relay *r = d->r;
-  if (r->ending) return;
-  r->last_activity = uv_now(r->loop);
-  for (size_t i = 0; i < n; i++) d->bytes += iov[i].len;
-  written(d, stream_writev(d->to, iov, n));
+  int rc = stream_write(d->to, data, len);
+  if (rc) {
+    if (!r->result.error) r->result.error = rc;
+    end(r);
+    return;
+  }
+  /* Backpressure: stop pulling from this side until the other side drains. */
+  if (stream_write_queued(d->to) > STREAM_HIGH_WATER) stream_read_stop(d->from);
 }
 
 static void on_drain(stream *s) {
@@ -129,7 +116,6 @@ static void attach(relay_dir *d, struct relay *r, stream *from, stream *to) {
   d->to = to;
   from->user = d;
   from->on_read = on_read;
-  from->on_readv = on_readv;
   from->on_drain = on_drain;
   from->on_shutdown = on_shutdown;
   from->on_error = on_error;

@@ -12,12 +12,7 @@
  * runs later from the loop and the stream must not be touched after it. A close before the shutdown
  * completed (or, where the transport can tell, before the peer's EOF was read) resets the far end
  * (TCP RST, QUIC RESET_STREAM): a stream cut short must never look complete to the other side.
- * Errors arrive in on_error (a negative UV_* code) once; the owner then closes.
- *
- * Vectors, optional on both sides: an implementation whose received bytes sit in pieces (lwIP's
- * pbufs) hands them to on_readv, when the owner set it, instead of copying them together for
- * on_read; the same rules apply, and EOF still comes through on_read. stream_writev writes pieces
- * in order as one write would, with one system call where the implementation has writev. */
+ * Errors arrive in on_error (a negative UV_* code) once; the owner then closes. */
 #ifndef AWGPROXY_STREAM_STREAM_H
 #define AWGPROXY_STREAM_STREAM_H
 
@@ -26,13 +21,8 @@
 
 #define STREAM_HIGH_WATER (256 * 1024)
 #define STREAM_LOW_WATER (64 * 1024)
-#define STREAM_IOV_MAX 64 /* pieces per on_readv or stream_writev */
 
 typedef struct stream stream;
-typedef struct {
-  const uint8_t *base;
-  size_t len;
-} stream_iov;
 
 typedef struct {
   void (*read_start)(stream *s);
@@ -42,15 +32,12 @@ typedef struct {
   void (*shutdown)(stream *s);
   void (*close)(stream *s);
   const char *kind; /* "tcp", "lwip-tcp", … for logs */
-  /* NULL: stream_writev writes each piece. 1 <= n <= STREAM_IOV_MAX. */
-  int (*writev)(stream *s, const stream_iov *iov, size_t n);
 } stream_ops;
 
 struct stream {
   const stream_ops *ops;
   void *user;
   void (*on_read)(stream *s, const uint8_t *data, size_t len);
-  void (*on_readv)(stream *s, const stream_iov *iov, size_t n); /* optional; n >= 1, no EOF */
   void (*on_drain)(stream *s);
   void (*on_shutdown)(stream *s);
   void (*on_error)(stream *s, int err);
@@ -61,14 +48,6 @@ static inline void stream_read_start(stream *s) { s->ops->read_start(s); }
 static inline void stream_read_stop(stream *s) { s->ops->read_stop(s); }
 static inline int stream_write(stream *s, const uint8_t *d, size_t n) {
   return s->ops->write(s, d, n);
-}
-static inline int stream_writev(stream *s, const stream_iov *iov, size_t n) {
-  if (s->ops->writev) return s->ops->writev(s, iov, n);
-  for (size_t i = 0; i < n; i++) {
-    int rc = s->ops->write(s, iov[i].base, iov[i].len);
-    if (rc) return rc;
-  }
-  return 0;
 }
 static inline size_t stream_write_queued(const stream *s) { return s->ops->write_queued(s); }
 static inline void stream_shutdown(stream *s) { s->ops->shutdown(s); }

@@ -104,11 +104,9 @@ static void finish(lwip_stream *l, int connect_status) {
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
-/* Received data goes out in batches of segments, not one call per segment: the consumer's write
- * to the application socket is a system call, and per 1340-byte segment those writes took 38 % of
- * the client's CPU in a download. To an owner with on_readv (the relay) the batch is the pbufs
- * themselves, up to STREAM_IOV_MAX of them, written with one writev; otherwise up to 64 KB copied
- * out of them for on_read (that copy was 3 % of the client's CPU in a download). */
+/* Received data goes to on_read in pieces of up to 64 KB copied out of the pbufs, not one call
+ * per segment: the consumer's write to the application socket is a system call, and per 1340-byte
+ * segment those writes took 38 % of the client's CPU in a download. */
 static uint8_t rx_flat[0xFFFF];
 static bool rx_flat_busy; /* a nested delivery (on_read of one stream feeding another) */
 
@@ -132,39 +130,13 @@ static size_t take_flat(lwip_stream *l, uint8_t *dst, size_t cap) {
   return n;
 }
 
-/* Hands the first pbufs of the queue to on_readv and frees them; returns their length. They are
- * unlinked first, so the owner may stop reading or close the stream meanwhile. */
-static size_t take_vec(lwip_stream *l) {
-  stream_iov iov[STREAM_IOV_MAX];
-  struct pbuf *first = l->rxq, *last = NULL;
-  size_t n = 0, k = 0;
-  for (struct pbuf *q = first; q && k < STREAM_IOV_MAX; q = q->next) {
-    iov[k++] = (stream_iov){q->payload, q->len};
-    n += q->len;
-    last = q;
-  }
-  l->rxq = last->next;
-  if (!l->rxq) l->rx_tail = NULL;
-  last->next = NULL;
-  l->s.on_readv(&l->s, iov, k);
-  while (first) { /* one at a time, as everywhere here: pbuf_free would stop at a shared one */
-    struct pbuf *q = first;
-    first = q->next;
-    q->next = NULL;
-    pbuf_free(q);
-  }
-  return n;
-}
-
 static void deliver(lwip_stream *l) {
   unready(l);
   if (l->delivering) return; /* on_read may call read_start again */
   l->delivering = true;
   while (l->reading && l->rxq && !l->closing) {
     size_t n;
-    if (l->s.on_readv) {
-      n = take_vec(l);
-    } else if (!rx_flat_busy) {
+    if (!rx_flat_busy) {
       rx_flat_busy = true;
       n = take_flat(l, rx_flat, sizeof rx_flat);
       l->s.on_read(&l->s, rx_flat, n);
@@ -506,8 +478,8 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
   return l->aborted ? ERR_ABRT : ERR_OK; /* the callback may have closed (aborted) us */
 }
 
-static const stream_ops lwip_ops = {read_start, read_stop, write_,     write_queued,
-                                    shutdown_,  close_,    "lwip-tcp", NULL};
+static const stream_ops lwip_ops = {read_start, read_stop, write_,    write_queued,
+                                    shutdown_,  close_,    "lwip-tcp"};
 
 static void init_stream(lwip_stream *l, uv_loop_t *loop, struct tcp_pcb *pcb) {
   l->s.ops = &lwip_ops;

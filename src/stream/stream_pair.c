@@ -238,7 +238,7 @@ static void close_(stream *s) {
 }
 
 static const stream_ops pair_ops = {read_start, read_stop, write_, write_queued,
-                                    shutdown_,  close_,    "pair", NULL};
+                                    shutdown_,  close_,    "pair"};
 
 int stream_pair_new(uv_loop_t *loop, size_t window, stream **a, stream **b) {
   pair *p = calloc(1, sizeof *p);

@@ -114,8 +114,8 @@ static void close_(stream *s) {
   stream_close(t->inner);
 }
 
-static const stream_ops throttle_ops = {read_start, read_stop, write_,      write_queued,
-                                        shutdown_,  close_,    "throttled", NULL};
+static const stream_ops throttle_ops = {read_start, read_stop, write_,     write_queued,
+                                        shutdown_,  close_,    "throttled"};
 
 stream *stream_throttle_wrap(uv_loop_t *loop, stream *inner, const stream_throttle_cfg *cfg) {
   throttle *t = calloc(1, sizeof *t);

@@ -89,35 +89,23 @@ static void on_written(uv_write_t *req, int status) {
   }
 }
 
-static int writev_(stream *s, const stream_iov *iov, size_t n) {
+static int write_(stream *s, const uint8_t *data, size_t len) {
   uv_stream_impl *u = (uv_stream_impl *)s;
-  uv_buf_t b[STREAM_IOV_MAX];
-  size_t len = 0, k = 0;
   if (u->closing || u->shut) return UV_EPIPE;
-  if (n > STREAM_IOV_MAX) return UV_EINVAL;
-  for (size_t i = 0; i < n && k < STREAM_IOV_MAX; i++) {
-    if (iov[i].len) b[k++] = uv_buf_init((char *)iov[i].base, (unsigned)iov[i].len);
-    len += iov[i].len;
-  }
   if (!len) return 0;
   /* Try the socket first: most writes complete at once and need no copy. */
-  int w_n = u->queued ? UV_EAGAIN : uv_try_write((uv_stream_t *)u->tcp, b, (unsigned)k);
-  if (w_n >= 0 && (size_t)w_n == len) return 0;
-  if (w_n < 0 && w_n != UV_EAGAIN) return w_n;
-  /* The rest is copied and queued behind: one request, one piece. */
-  size_t skip = w_n > 0 ? (size_t)w_n : 0, at = 0;
-  write_req *w = malloc(sizeof *w + len - skip);
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int n = u->queued ? UV_EAGAIN : uv_try_write((uv_stream_t *)u->tcp, &b, 1);
+  if (n == (int)len) return 0;
+  if (n < 0 && n != UV_EAGAIN) return n;
+  size_t done = n > 0 ? (size_t)n : 0;
+  write_req *w = malloc(sizeof *w + len - done);
   if (!w) return UV_ENOMEM;
-  for (size_t i = 0; i < k; i++) {
-    size_t from = skip < b[i].len ? skip : b[i].len;
-    skip -= from;
-    memcpy(w->data + at, b[i].base + from, b[i].len - from);
-    at += b[i].len - from;
-  }
+  memcpy(w->data, data + done, len - done);
   w->u = u;
-  w->len = at;
-  uv_buf_t rest = uv_buf_init(w->data, (unsigned)w->len);
-  int rc = uv_write(&w->req, (uv_stream_t *)u->tcp, &rest, 1, on_written);
+  w->len = len - done;
+  b = uv_buf_init(w->data, (unsigned)w->len);
+  int rc = uv_write(&w->req, (uv_stream_t *)u->tcp, &b, 1, on_written);
   if (rc) {
     free(w);
     return rc;
@@ -125,11 +113,6 @@ static int writev_(stream *s, const stream_iov *iov, size_t n) {
   u->queued += w->len;
   if (u->queued > STREAM_HIGH_WATER) u->over_high = true;
   return 0;
-}
-
-static int write_(stream *s, const uint8_t *data, size_t len) {
-  stream_iov v = {data, len};
-  return writev_(s, &v, 1);
 }
 
 static size_t write_queued(const stream *s) { return ((const uv_stream_impl *)s)->queued; }
@@ -183,7 +166,7 @@ static void close_(stream *s) {
 }
 
 static const stream_ops uv_ops = {read_start, read_stop, write_, write_queued,
-                                  shutdown_,  close_,    "tcp",  writev_};
+                                  shutdown_,  close_,    "tcp"};
 
 stream *stream_uv_wrap(uv_tcp_t *tcp) {
   uv_stream_impl *u = calloc(1, sizeof *u);

@@ -23,7 +23,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 /* clang-format on */
@@ -132,26 +131,6 @@ static void rec_on_read(stream *s, const uint8_t *data, size_t len) {
   r->got += len;
 }
 
-/* The vectored variant of every test: the owner takes on_readv (as the relay does) and writes
- * with stream_writev, in uneven pieces and an empty one. */
-static bool vectored;
-static size_t readv_calls;
-
-static void rec_on_readv(stream *s, const stream_iov *iov, size_t n) {
-  assert_true(n >= 1 && n <= STREAM_IOV_MAX);
-  readv_calls++;
-  for (size_t i = 0; i < n; i++) {
-    assert_true(iov[i].len > 0);
-    rec_on_read(s, iov[i].base, iov[i].len);
-  }
-}
-
-static int write_some(stream *s, const uint8_t *buf, size_t n) {
-  if (!vectored || n < 3) return stream_write(s, buf, n);
-  stream_iov v[4] = {{buf, 1}, {buf + 1, 0}, {buf + 1, n / 2}, {buf + 1 + n / 2, n - 1 - n / 2}};
-  return stream_writev(s, v, 4);
-}
-
 static void pump_writes(end_rec *r);
 
 static void rec_on_drain(stream *s) {
@@ -189,7 +168,6 @@ static void watch(end_rec *r, stream *s, const char *who) {
   r->hash = FNV_OFFSET;
   s->user = r;
   s->on_read = rec_on_read;
-  s->on_readv = vectored ? rec_on_readv : NULL;
   s->on_drain = rec_on_drain;
   s->on_shutdown = rec_on_shutdown;
   s->on_error = rec_on_error;
@@ -210,7 +188,7 @@ static void pump_writes(end_rec *r) {
   while (r->sent < r->to_send && stream_write_queued(r->s) <= STREAM_HIGH_WATER) {
     size_t n = r->to_send - r->sent < sizeof buf ? r->to_send - r->sent : sizeof buf;
     for (size_t i = 0; i < n; i++) buf[i] = pattern(r->seed, r->sent + i);
-    assert_int_equal(write_some(r->s, buf, n), 0);
+    assert_int_equal(stream_write(r->s, buf, n), 0);
     r->sent += n;
   }
   if (r->sent == r->to_send && r->shut_when_sent) {
@@ -277,14 +255,14 @@ static void test_read_write(void **state) {
   stream_read_start(a.s);
   stream_read_start(b.s);
   static const uint8_t hello[] = "hello, far side";
-  assert_int_equal(write_some(a.s, hello, sizeof hello), 0);
-  assert_int_equal(write_some(a.s, hello, 0), 0); /* empty writes are fine */
+  assert_int_equal(stream_write(a.s, hello, sizeof hello), 0);
+  assert_int_equal(stream_write(a.s, hello, 0), 0); /* empty writes are fine */
   want_bytes wb = {&b, sizeof hello};
   assert_true(run_until(has_bytes, &wb, 5000));
   assert_int_equal(b.got, sizeof hello);
   assert_true(b.hash == fnv(FNV_OFFSET, hello, sizeof hello));
   static const uint8_t back[] = "and back";
-  assert_int_equal(write_some(b.s, back, sizeof back), 0);
+  assert_int_equal(stream_write(b.s, back, sizeof back), 0);
   want_bytes wa = {&a, sizeof back};
   assert_true(run_until(has_bytes, &wa, 5000));
   assert_true(a.hash == fnv(FNV_OFFSET, back, sizeof back));
@@ -347,7 +325,7 @@ static void test_backpressure(void **state) {
   for (;;) {
     while (stream_write_queued(a.s) <= STREAM_HIGH_WATER && sent < 64u * 1024 * 1024) {
       for (size_t i = 0; i < sizeof buf; i++) buf[i] = pattern(7, sent + i);
-      assert_int_equal(write_some(a.s, buf, sizeof buf), 0);
+      assert_int_equal(stream_write(a.s, buf, sizeof buf), 0);
       sent += sizeof buf;
     }
     run_for(100);
@@ -374,7 +352,7 @@ static void test_backpressure(void **state) {
   stream_read_stop(b.s);
   run_for(10);
   size_t before = b.got;
-  assert_int_equal(write_some(a.s, buf, sizeof buf), 0);
+  assert_int_equal(stream_write(a.s, buf, sizeof buf), 0);
   run_for(50);
   assert_int_equal(b.got, before);
   stream_read_start(b.s);
@@ -395,9 +373,9 @@ static void test_shutdown(void **state) {
   stream_read_start(b.s);
   uint8_t buf[100000];
   for (size_t i = 0; i < sizeof buf; i++) buf[i] = pattern(1, i);
-  assert_int_equal(write_some(a.s, buf, sizeof buf), 0);
+  assert_int_equal(stream_write(a.s, buf, sizeof buf), 0);
   stream_shutdown(a.s);
-  assert_true(write_some(a.s, buf, 1) < 0);
+  assert_true(stream_write(a.s, buf, 1) < 0);
   assert_true(run_until(has_eof, &b, 5000));
   assert_int_equal(b.got, sizeof buf); /* every byte before the FIN, then EOF */
   assert_true(b.hash == pattern_hash(1, sizeof buf));
@@ -405,7 +383,7 @@ static void test_shutdown(void **state) {
   assert_true(run_until(has_shutdown, &a, 5000));
   assert_int_equal(a.shutdowns, 1);
   /* b's direction is still open. */
-  assert_int_equal(write_some(b.s, buf, 5000), 0);
+  assert_int_equal(stream_write(b.s, buf, 5000), 0);
   want_bytes wa = {&a, 5000};
   assert_true(run_until(has_bytes, &wa, 5000));
   assert_int_equal(a.eofs, 0);
@@ -434,13 +412,13 @@ static void test_close(void **state) {
   stream_read_start(b.s);
   uint8_t buf[200000];
   memset(buf, 0x5a, sizeof buf);
-  assert_int_equal(write_some(b.s, buf, sizeof buf), 0); /* in flight towards a */
-  assert_int_equal(write_some(a.s, buf, sizeof buf), 0); /* and from it */
+  assert_int_equal(stream_write(b.s, buf, sizeof buf), 0); /* in flight towards a */
+  assert_int_equal(stream_write(a.s, buf, sizeof buf), 0); /* and from it */
   close_rec(&a);
   assert_int_equal(a.closeds, 0);
   assert_false(a.closed_inside_close);
   assert_true(run_until(has_closed, &a, 5000));
-  for (int i = 0; i < 5; i++) write_some(b.s, buf, sizeof buf); /* may fail: a is gone */
+  for (int i = 0; i < 5; i++) stream_write(b.s, buf, sizeof buf); /* may fail: a is gone */
   assert_true(run_until(has_eof, &b, 5000));
   run_for(50);
   assert_int_equal(a.closeds, 1);
@@ -458,14 +436,14 @@ static void test_error(void **state) {
   stream_read_start(b.s);
   uint8_t buf[1000];
   memset(buf, 1, sizeof buf);
-  assert_int_equal(write_some(b.s, buf, sizeof buf), 0);
+  assert_int_equal(stream_write(b.s, buf, sizeof buf), 0);
   want_bytes wa = {&a, sizeof buf};
   assert_true(run_until(has_bytes, &wa, 5000));
   impl->abort_(a.s);
   assert_true(run_until(has_closed, &a, 5000));
   /* A reset may show up on b's next write rather than on its own: keep writing a little. */
   for (int i = 0; i < 100 && !b.errors; i++) {
-    write_some(b.s, buf, sizeof buf);
+    stream_write(b.s, buf, sizeof buf);
     run_until(has_error, &b, 20);
   }
   assert_int_equal(b.errors, 1);
@@ -944,18 +922,9 @@ int main(void) {
   int failed = 0;
   for (size_t i = 0; i < sizeof IMPLS / sizeof IMPLS[0]; i++) {
     impl = &IMPLS[i];
-    vectored = false;
     failed += cmocka_run_group_tests_name(impl->name, tests, NULL, NULL);
     if (strcmp(impl->name, "stream_lwip") == 0)
       failed += cmocka_run_group_tests_name("stream_lwip internals", lwip_only, NULL, NULL);
-    vectored = true;
-    size_t readv_before = readv_calls;
-    failed += cmocka_run_group_tests_name(impl->name, tests, NULL, NULL); /* the vectored run */
-    /* lwIP's received pbufs must have reached on_readv; the others deliver with on_read. */
-    if (strcmp(impl->name, "stream_lwip") == 0 && readv_calls == readv_before) {
-      fprintf(stderr, "stream_lwip: on_readv was never called in the vectored run\n");
-      failed++;
-    }
   }
   lwip_teardown();
   quic_teardown();
