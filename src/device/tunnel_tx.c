@@ -66,8 +66,9 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   uint32_t index = le32_load(msg + WG_DATA_RECEIVER);
   uint64_t counter = le64_load(msg + WG_DATA_COUNTER);
   awg3_mask(&t->awg->v3, room, s4, WG_TRANSPORT_HEADER);
-  /* Kept for a resend on request, unless the carrier cannot lose it: over TLS the copy cost
-   * 4-8 % of the sealing side's CPU (docs/benchmarks.md, "The TLS carrier's copies"). */
+  /* Kept for a resend on request, unless the carrier cannot lose it: over TLS the copy (and the
+   * ring's page faults) was part of the 6-9 % of the sealing side's CPU that the carrier's copies
+   * cost (docs/benchmarks.md, "The TLS carrier's copies"). */
   if (!c->reliable) tun_repair_keep(p, index, counter, room, wire_len);
   p->udp_window = awg3_window_after_send(p->udp_window, s4 + WG_TRANSPORT_MIN + pt_len);
   carrier_commit(c, &p->endpoint, wire_len, &p->tx_bytes, &p->tx_packets);
