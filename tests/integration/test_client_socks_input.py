@@ -53,6 +53,20 @@ def _not_granted(data, v5_greeting_sent):
     return True
 
 
+def assert_refused_then_usable(topo, cases, what_input, half_close, wait):
+    """Each case's chunks (name -> list of bytes) are closed without a grant, the proxy stays
+    up, and a normal request works afterwards."""
+    bad = []
+    for what, chunks in cases.items():
+        closed, data, el = raw_exchange(topo, chunks, half_close=half_close, wait=wait)
+        if not closed or not _not_granted(data, chunks[0] == GREETING):
+            bad.append(f"{what}: closed={closed} after {el:.2f} s, received {data[:40].hex()}")
+    assert topo.proxy.alive(), topo.logs()
+    assert not bad, "\n".join(bad) + "\n" + topo.logs()
+    r, body = fetch_over_socks5(topo, T_HTTP)
+    assert body == HTTP_BODY, f"normal use after {what_input}: {r}\n{topo.logs()}"
+
+
 def test_bad_input_truncated(topo):
     """Truncated greetings/requests followed by EOF: the proxy closes at once, grants nothing,
     stays up."""
@@ -68,15 +82,7 @@ def test_bad_input_truncated(topo):
         "socks4: no user-id terminator": [b"\x04\x01\x00\x50" + ip + b"user"],
         "socks4a: name cut": [b"\x04\x01\x00\x50\x00\x00\x00\x01\x00target.te"],
     }
-    bad = []
-    for what, chunks in cases.items():
-        closed, data, el = raw_exchange(topo, chunks, wait=2.0)
-        if not closed or not _not_granted(data, chunks[0] == GREETING):
-            bad.append(f"{what}: closed={closed} after {el:.2f} s, received {data.hex()}")
-    assert topo.proxy.alive(), topo.logs()
-    assert not bad, "\n".join(bad) + "\n" + topo.logs()
-    r, body = fetch_over_socks5(topo, T_HTTP)
-    assert body == HTTP_BODY, f"normal use after truncated input: {r}\n{topo.logs()}"
+    assert_refused_then_usable(topo, cases, "truncated input", half_close=True, wait=2.0)
 
 
 def test_bad_input_oversized(topo):
@@ -92,15 +98,7 @@ def test_bad_input_oversized(topo):
         "socks5: 1 MB of random bytes after 0x05": [b"\x05" + junk],
         "socks4: 1 MB without a terminator": [b"\x04\x01\x00\x50" + ip + b"x" * (1 << 20)],
     }
-    bad = []
-    for what, chunks in cases.items():
-        closed, data, el = raw_exchange(topo, chunks, half_close=False, wait=3.0)
-        if not closed or not _not_granted(data, chunks[0] == GREETING):
-            bad.append(f"{what}: closed={closed} after {el:.2f} s, received {data[:40].hex()}")
-    assert topo.proxy.alive(), topo.logs()
-    assert not bad, "\n".join(bad) + "\n" + topo.logs()
-    r, body = fetch_over_socks5(topo, T_HTTP)
-    assert body == HTTP_BODY, f"normal use after oversized input: {r}\n{topo.logs()}"
+    assert_refused_then_usable(topo, cases, "oversized input", half_close=False, wait=3.0)
 
 
 def test_bad_input_wrong_versions(topo):
