@@ -1,6 +1,7 @@
 /* One TLS connection over a libuv TCP handle (tls_session.h). GnuTLS never touches the socket:
- * its pull function reads from `in` (filled by uv reads), its push functions append to `pend`
- * (sent with uv_try_write / uv_write). Everything the peer sends is hostile: input is bounded by
+ * its pull function reads from `in` (filled by uv reads); its push function hands records to
+ * uv_try_write when nothing waits, and appends what the socket does not take to `pend` (sent
+ * with uv_write). Everything the peer sends is hostile: input is bounded by
  * `in` and by GnuTLS's own limits (one record, 128 KiB of handshake), output by
  * TLS_SESSION_MAX_QUEUED for our writes and OUT_HARD_LIMIT for what the peer makes us send.
  *
