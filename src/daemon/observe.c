@@ -103,7 +103,8 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
     prom_sample_u64(b, "awgproxy_carrier_switches_total", &l, 1, st.carrier_switches[k]);
   }
   prom_header(b, "awgproxy_repair_total", "counter",
-              "Loss repair between awgproxy ends: nacks = NACK messages sent, asked = missing "
+              "Loss repair between awgproxy ends: kept = datagrams kept for a resend (none over "
+              "TLS), nacks = NACK messages sent, asked = missing "
               "datagrams asked for, filled = gaps filled after asking, given_up = gaps given up, "
               "resent = datagrams resent, refused = resends refused (not kept, or over budget), "
               "congestion = NACKs answered with GIVEUP because their losses came from a queue, "
@@ -112,11 +113,17 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
   const struct {
     const char *what;
     uint64_t v;
-  } rep[] = {{"nacks", st.repair_nacks_sent},      {"asked", st.repair_asked},
-             {"filled", st.repair_filled},         {"given_up", st.gaps_given_up},
-             {"resent", st.repair_resent},         {"refused", st.repair_refused},
-             {"congestion", st.repair_congestion}, {"giveups_heard", st.repair_giveups_heard},
-             {"fec_parity", st.fec_parity_sent},   {"fec_recovered", st.fec_recovered}};
+  } rep[] = {{"kept", st.repair_kept},
+             {"nacks", st.repair_nacks_sent},
+             {"asked", st.repair_asked},
+             {"filled", st.repair_filled},
+             {"given_up", st.gaps_given_up},
+             {"resent", st.repair_resent},
+             {"refused", st.repair_refused},
+             {"congestion", st.repair_congestion},
+             {"giveups_heard", st.repair_giveups_heard},
+             {"fec_parity", st.fec_parity_sent},
+             {"fec_recovered", st.fec_recovered}};
   for (size_t i = 0; i < sizeof rep / sizeof rep[0]; i++) {
     prom_label l = {"event", rep[i].what};
     prom_sample_u64(b, "awgproxy_repair_total", &l, 1, rep[i].v);

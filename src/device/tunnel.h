@@ -82,7 +82,9 @@ typedef struct {
   /* Loss repair between awgproxy ends (tunnel_repair.h): NACK messages sent, counters asked for,
    * gaps filled after being asked for, gaps given up (with or without repair), datagrams resent
    * and resends refused (no longer kept, or over the resend budget); NACKs left unrepaired
-   * because their losses came from a queue, and GIVEUPs heard from the peer. */
+   * because their losses came from a queue, and GIVEUPs heard from the peer. Datagrams kept for
+   * a resend: none over a reliable carrier (TLS), whose TCP loses nothing. */
+  uint64_t repair_kept;
   uint64_t repair_nacks_sent, repair_asked, repair_filled, gaps_given_up;
   uint64_t repair_resent, repair_refused, repair_congestion, repair_giveups_heard;
   uint64_t fec_parity_sent, fec_recovered; /* tunnel_fec.h */

@@ -117,6 +117,11 @@ def test_udp_blocked_tls_carries_everything(lab):
     assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
     assert udp_dropped(topo.c) == 0, "a client on the TLS carrier sent UDP to the server"
     assert "component=tls event=connected" in topo.proxy.log(), topo.logs()
+    # Repair runs between the two ends, but TCP loses nothing below TLS: neither end kept a copy
+    # of its 8 MiB of sealed datagrams for a resend (test_auto_moves_to_tls_and_back_to_udp
+    # sees the same counter move on UDP).
+    topo.server.wait_log(r"component=tunnel event=repair_on", timeout=10)
+    assert repair_kept(topo) == 0, server_metrics(topo, "awgproxy_repair_total")
     # The server says which carrier its peer is on.
     r = topo.s.run([str(netns.awgproxy_binary()), "ctl", "--connect", f"127.0.0.1:{CONTROL_PORT}",
                     "status"], check=False)
@@ -177,12 +182,17 @@ def test_probers_find_a_web_server(lab, tmp_path):
     assert m['awgproxy_tls_datagrams_total{direction="out"}'] > 0, m
 
 
-def server_metrics(topo):
+def server_metrics(topo, prefix="awgproxy_tls_"):
     r = topo.s.run(["curl", "-sS", "--max-time", "5", f"http://127.0.0.1:{METRICS_PORT}/metrics"],
                    check=False)
     assert r.returncode == 0, r
     return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in r.stdout.splitlines()
-                                     if line.startswith("awgproxy_tls_"))}
+                                     if line.startswith(prefix))}
+
+
+def repair_kept(topo):
+    """Sealed datagrams the server kept for a resend (loss repair's ring)."""
+    return server_metrics(topo, "awgproxy_repair_total")['awgproxy_repair_total{event="kept"}']
 
 
 def tls_connect(topo):
@@ -240,14 +250,20 @@ def test_auto_moves_to_tls_and_back_to_udp(lab):
     held.sendall(b"\x05\x01\x00" + cl.socks5_request_bytes(cl.T_HTTP, cl.ECHO_PORT))
     assert held.recv(2) == b"\x05\x00" and held.recv(10)[:2] == b"\x05\x00"
     held.settimeout(30)
+    kept = repair_kept(topo)
     echo_roundtrip(held)
+    # Over TLS no sealed datagram is kept for loss repair: TCP loses nothing below.
+    assert repair_kept(topo) == kept, server_metrics(topo, "awgproxy_repair_total")
     # UDP works again: back within UdpRetry (3 s) plus a handshake.
     topo.c.run(["nft", "delete table ip blk"])
     netns.wait_until(lambda: "to=udp" in topo.proxy.log(), 12,
                      what=f"the client back on UDP: {topo.logs()}")
     netns.wait_until(lambda: "carrier udp" in server_status(topo), 5,
                      what="the server following the client back to UDP")
+    kept = repair_kept(topo)
     echo_roundtrip(held)
+    # On UDP the server keeps what it sends, for a resend should the client miss it.
+    assert repair_kept(topo) > kept, server_metrics(topo, "awgproxy_repair_total")
     held.close()
     r = topo.curl(f"http://{cl.T_HTTP}/", "--socks5", f"127.0.0.1:{cl.SOCKS_PORT}")
     assert r.returncode == 0 and r.stdout.encode() == cl.HTTP_BODY, r
