@@ -23,7 +23,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -735,7 +734,7 @@ def test_parallel_transfers_and_backpressure(lab):
             threading.Thread(target=e.send, args=(payload,), daemon=True).start()
             assert e._take(len(payload)) == payload, i
             e.close()
-        except Exception as ex:  # reported below with the worker's number
+        except Exception:  # reported below with the worker's number
             errors.append(f"worker {i}: {traceback.format_exc()}")
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]

@@ -26,7 +26,6 @@ What is checked:
 """
 import datetime
 import json
-import math
 import os
 import pathlib
 import re

@@ -28,11 +28,8 @@ service ([Server] Socks on 10.77.0.1:1080) end, while B's SOCKS relay and one th
 """
 import os
 import pathlib
-import re
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time

@@ -30,7 +30,7 @@ import pytest
 import clientlab as cl
 import impair as impair_relay
 import netns
-from clientlab import ECHO_PORT, HTTP_BODY, T_HTTP, recv_exact, socks5
+from clientlab import ECHO_PORT, T_HTTP, socks5
 from test_quic_transport import OBFUSCATION, lab  # noqa: F401  (the fixture)
 
 N_PEERS = 20

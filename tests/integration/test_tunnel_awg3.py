@@ -28,7 +28,7 @@ S = (15, 18, 20, 23)
 H = ((100000, 100100), (200000, 200100), (300000, 300100), (400000, 400100))
 BASE = (148, 92, 64, 32)
 HP_KEY = os.urandom(32)
-AWG3 = (f"Jc = 3\nJmin = 40\nJmax = 70\n"
+AWG3 = ("Jc = 3\nJmin = 40\nJmax = 70\n"
         + "".join(f"S{i} = {s}\n" for i, s in enumerate(S, 1))
         + "".join(f"H{i} = {a}-{b}\n" for i, (a, b) in enumerate(H, 1))
         + "I1 = <b 0xc0ffee><r 16><t>\n"
