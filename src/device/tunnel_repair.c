@@ -112,9 +112,9 @@ static void grow(tun_repair_ring *r) {
   r->slots = slots, r->pool = pool, r->n = n2;
 }
 
-void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
+bool tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
                            const uint8_t *wire, size_t len, uint32_t now_ms) {
-  if (!r->pool) return;
+  if (!r->pool) return false;
   if (counter - r->mark_counter >= r->n) { /* the ring has turned over once: how fast? */
     if (r->mark_ms && now_ms - r->mark_ms < TUN_REPAIR_RING_COVER_MS && r->n < TUN_REPAIR_RING_MAX)
       grow(r);
@@ -124,7 +124,7 @@ void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
   tun_repair_slot *s = &r->slots[counter % r->n];
   if (len > r->slot_size) {
     s->len = 0;
-    return;
+    return false;
   }
   memcpy(r->pool + (counter % r->n) * r->slot_size, wire, len);
   s->counter = counter;
@@ -132,6 +132,7 @@ void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
   s->len = (uint16_t)len;
   s->resends = 0;
   s->sent_ms = now_ms;
+  return true;
 }
 
 const tun_repair_slot *tun_repair_ring_find(const tun_repair_ring *r, uint32_t index,

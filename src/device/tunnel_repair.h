@@ -112,8 +112,9 @@ typedef struct {
 int tun_repair_ring_enable(tun_repair_ring *r, size_t slot_size);
 void tun_repair_ring_free(tun_repair_ring *r);
 static inline bool tun_repair_ring_on(const tun_repair_ring *r) { return r->pool != NULL; }
-/* Keeps a copy of a datagram as it went on the wire (too long ones are not kept). */
-void tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
+/* Keeps a copy of a datagram as it went on the wire; false when it was not kept (the ring is
+ * off, or the datagram is longer than a slot). */
+bool tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
                            const uint8_t *wire, size_t len, uint32_t now_ms);
 /* The slot of (index, counter) while the datagram is kept, else NULL. */
 const tun_repair_slot *tun_repair_ring_find(const tun_repair_ring *r, uint32_t index,

@@ -201,8 +201,8 @@ void tun_repair_send_nack(void *peer, uint32_t keypair, const tun_nack_run *runs
 void tun_repair_keep(tun_peer *p, uint32_t index, uint64_t counter, const uint8_t *wire,
                      size_t wire_len) {
   if (!p->repair_on) return;
-  tun_repair_ring_store(&p->repair_ring, index, counter, wire, wire_len, now_ms(p));
-  p->t->stats.repair_kept++;
+  if (tun_repair_ring_store(&p->repair_ring, index, counter, wire, wire_len, now_ms(p)))
+    p->t->stats.repair_kept++;
   if (++p->repair_budget_tick == BUDGET_EVERY) {
     p->repair_budget_tick = 0;
     if (p->repair_budget < BUDGET_MAX) p->repair_budget++;

@@ -73,12 +73,12 @@ static void test_ring_gives_back_what_was_sent(void **state) {
   tun_repair_ring r = {0};
   uint8_t wire[100] = {0};
   size_t len;
-  tun_repair_ring_store(&r, 7, 1, wire, 10, 0); /* off: nothing kept */
+  assert_false(tun_repair_ring_store(&r, 7, 1, wire, 10, 0)); /* off: nothing kept */
   assert_null(tun_repair_ring_take(&r, 7, 1, &len));
   assert_int_equal(tun_repair_ring_enable(&r, 64), 0);
   for (uint64_t c = 0; c < TUN_REPAIR_RING + 10; c++) {
     memset(wire, (int)(c & 0xff), sizeof wire);
-    tun_repair_ring_store(&r, 7, c, wire, 20 + c % 40, 0);
+    assert_true(tun_repair_ring_store(&r, 7, c, wire, 20 + c % 40, 0));
   }
   assert_null(tun_repair_ring_take(&r, 7, 5, &len)); /* overwritten by a newer one */
   assert_null(tun_repair_ring_take(&r, 8, TUN_REPAIR_RING + 5, &len)); /* other keypair */
@@ -89,7 +89,7 @@ static void test_ring_gives_back_what_was_sent(void **state) {
   for (int i = 1; i < TUN_REPAIR_MAX_RESENDS; i++)
     assert_non_null(tun_repair_ring_take(&r, 7, TUN_REPAIR_RING + 5, &len));
   assert_null(tun_repair_ring_take(&r, 7, TUN_REPAIR_RING + 5, &len)); /* resent enough */
-  tun_repair_ring_store(&r, 7, 999999, wire, 65, 0);                   /* too long to keep */
+  assert_false(tun_repair_ring_store(&r, 7, 999999, wire, 65, 0));     /* too long to keep */
   assert_null(tun_repair_ring_take(&r, 7, 999999, &len));
   tun_repair_ring_free(&r);
 }
