@@ -44,7 +44,9 @@ struct tls_client {
   uv_timer_t tick; /* Carrier = auto's checks, once a second */
   bool has_tick;
   bool stopping;
-  uint8_t stage[TLS_LINK_MAX_FRAME]; /* carrier_reserve's room when no link can take it */
+  /* carrier_reserve's room when no link can take it, TLS_LINK_MAX_FRAME bytes at stage_room +
+   * DGRAM_CARRIER_ROOM: the room around it is the seal's (dgram_carrier.h) */
+  uint8_t stage_room[DGRAM_CARRIER_ROOM + TLS_LINK_MAX_FRAME + DGRAM_CARRIER_ROOM];
   tls_link *direct; /* the link whose own buffer carrier_reserve handed out, or NULL */
 };
 
@@ -226,7 +228,7 @@ static uint8_t *cl_reserve(dgram_carrier *dc, const dgram_endpoint *to, size_t m
       return room;
     }
   }
-  return max_len <= sizeof c->stage ? c->stage : NULL;
+  return max_len <= TLS_LINK_MAX_FRAME ? c->stage_room + DGRAM_CARRIER_ROOM : NULL;
 }
 
 static void cl_commit(dgram_carrier *dc, const dgram_endpoint *to, size_t len, uint64_t *bytes,
@@ -236,7 +238,7 @@ static void cl_commit(dgram_carrier *dc, const dgram_endpoint *to, size_t len, u
   c->direct = NULL;
   if (direct)
     tls_link_commit(direct, len);
-  else if (!send_one(c, to, c->stage, len))
+  else if (!send_one(c, to, c->stage_room + DGRAM_CARRIER_ROOM, len))
     return;
   if (bytes) *bytes += len;
   if (packets) *packets += 1;

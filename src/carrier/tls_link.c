@@ -67,6 +67,7 @@ tls_link *tls_link_start(uv_tcp_t *tcp, tls_config *cfg, const tls_link_events *
     uv_close((uv_handle_t *)tcp, free_handle); /* ours to free, as the session would */
     return NULL;
   }
+  l->pending = l->pending_room + DGRAM_CARRIER_ROOM;
   l->ev = ev;
   l->ctx = ctx;
   l->flush_hook.run = on_flush_hook;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "carrier/tls_session.h"
+#include "device/dgram_carrier.h"
 #include "device/dgram_frames.h"
 #include "util/loop_turn.h"
 
@@ -45,7 +46,9 @@ struct tls_link {
   bool raw;     /* plaintext goes to on_raw, not through the frame reader */
   bool closing; /* tls_link_close was called */
   bool ready;
-  uint8_t pending[TLS_LINK_PENDING]; /* framed datagrams waiting for the end of the turn */
+  uint8_t *pending; /* framed datagrams waiting for the end of the turn: TLS_LINK_PENDING bytes
+                     * in pending_room, which also gives carrier_reserve's room around them */
+  uint8_t pending_room[DGRAM_CARRIER_ROOM + TLS_LINK_PENDING + DGRAM_CARRIER_ROOM];
   size_t n_pending;
   turn_hook flush_hook;
   uint64_t frames_in, frames_out, dropped_out;

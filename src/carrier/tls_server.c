@@ -50,7 +50,9 @@ struct tls_server {
   bool closing;
   tls_conn *slots[TLS_SERVER_MAX_CONNS];
   uint16_t next_slot;
-  uint8_t stage[TLS_LINK_MAX_FRAME]; /* carrier_reserve's room when no link can take it */
+  /* carrier_reserve's room when no link can take it, TLS_LINK_MAX_FRAME bytes at stage_room +
+   * DGRAM_CARRIER_ROOM: the room around it is the seal's (dgram_carrier.h) */
+  uint8_t stage_room[DGRAM_CARRIER_ROOM + TLS_LINK_MAX_FRAME + DGRAM_CARRIER_ROOM];
   tls_link *direct; /* the link whose own buffer carrier_reserve handed out, or NULL */
   tls_server_stats st;
 };
@@ -330,7 +332,7 @@ static uint8_t *srv_reserve(dgram_carrier *dc, const dgram_endpoint *to, size_t 
     s->direct = c->link;
     return room;
   }
-  return max_len <= sizeof s->stage ? s->stage : NULL;
+  return max_len <= TLS_LINK_MAX_FRAME ? s->stage_room + DGRAM_CARRIER_ROOM : NULL;
 }
 
 static void srv_commit(dgram_carrier *dc, const dgram_endpoint *to, size_t len, uint64_t *bytes,
@@ -342,7 +344,7 @@ static void srv_commit(dgram_carrier *dc, const dgram_endpoint *to, size_t len, 
     tls_link_commit(direct, len);
   } else {
     tls_conn *c = conn_for(s, to);
-    if (!c || tls_link_send(c->link, s->stage, len) != 0) {
+    if (!c || tls_link_send(c->link, s->stage_room + DGRAM_CARRIER_ROOM, len) != 0) {
       s->st.frames_dropped++;
       return;
     }

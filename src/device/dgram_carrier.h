@@ -26,6 +26,12 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+/* Bytes of addressable memory that every carrier_reserve's room has in front of it and behind
+ * max_len. The tunnel's seal borrows them, and puts them back, to run ChaCha20 over the Poly1305
+ * key block and the packet in one pass in place (wg_aead_ctx_seal_padded_room), instead of
+ * through a scratch buffer and two copies. */
+#define DGRAM_CARRIER_ROOM 64
+
 /* Which carrier an endpoint belongs to; the value indexes the tunnel's carriers. */
 typedef enum { DGRAM_CARRIER_UDP = 0, DGRAM_CARRIER_TLS, DGRAM_CARRIERS } dgram_carrier_kind;
 

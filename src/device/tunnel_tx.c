@@ -34,6 +34,8 @@ void tun_send_datagram(tunnel *t, const dgram_endpoint *to, const uint8_t *data,
   if (rc != 0) LOG_D("tunnel", "send_failed", "error", uv_strerror(rc), NULL);
 }
 
+_Static_assert(DGRAM_CARRIER_ROOM >= WG_AEAD_ROOM, "the seal borrows the carrier's room");
+
 /* Encrypts pt_len bytes of plaintext straight into the send batch (no copy of either the
  * plaintext or the ciphertext) and queues the datagram for the end of the loop turn. */
 static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
@@ -52,7 +54,8 @@ static wg_result seal_and_send(tun_peer *p, const uint8_t *pt, size_t pt_len) {
   if (!room) return WG_ERR_STATE;
   uint8_t *msg = room + s4;
   uint32_t type = awg_draw_type(t->awg, AWG_MSG_TRANSPORT, rng_fast());
-  wg_result r = wg_peer_encrypt_from(&p->wp, type, msg, pt, pt_len, padded, now);
+  /* Every carrier's room has DGRAM_CARRIER_ROOM around it: the seal saves a copy with it. */
+  wg_result r = wg_peer_encrypt_from(&p->wp, type, msg, pt, pt_len, padded, true, now);
   if (r != WG_OK) return r; /* the room is simply not committed */
   /* Keepalives are padded too (decisions.md #1). The prefix is the mask's nonce, so it comes
    * first; the header is masked after sealing (there is no AAD, spec R20). */

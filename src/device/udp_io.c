@@ -120,7 +120,7 @@ static uint16_t bound_port(udp_sock *s) {
 static void free_io(udp_io *u) {
   free(u->ports);
   free(u->rbuf);
-  free(u->arena);
+  free(u->arena ? u->arena - DGRAM_CARRIER_ROOM : NULL);
   free(u);
 }
 
@@ -132,7 +132,8 @@ udp_io *udp_io_open(uv_loop_t *loop, uint16_t port, dgram_recv_fn fn, void *ctx,
 static udp_io *new_io(size_t cap, dgram_recv_fn fn, void *ctx, char *err, size_t errlen) {
   udp_io *u = calloc(1, sizeof *u);
   if (u) u->rbuf = malloc((size_t)UDP_RECV_SLOTS * UDP_SLOT_SIZE);
-  if (u) u->arena = malloc(UDP_ARENA_SIZE);
+  uint8_t *arena = u ? malloc(DGRAM_CARRIER_ROOM + UDP_ARENA_SIZE + DGRAM_CARRIER_ROOM) : NULL;
+  if (arena) u->arena = arena + DGRAM_CARRIER_ROOM; /* the seal's room (dgram_carrier.h) */
   if (u) u->ports = calloc(cap, sizeof *u->ports);
   if (!u || !u->rbuf || !u->arena || !u->ports) {
     if (u) free_io(u);

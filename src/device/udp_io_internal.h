@@ -62,7 +62,8 @@ struct udp_io {
   uint16_t port; /* the main port's number */
   int closing;
   char *rbuf; /* UDP_RECV_SLOTS * UDP_SLOT_SIZE, shared by both sockets (one loop thread) */
-  /* The send batch: datagrams sealed in place in arena, in order. */
+  /* The send batch: datagrams sealed in place in arena, in order. DGRAM_CARRIER_ROOM bytes
+   * before and after it belong to it too (allocated with it). */
   uint8_t *arena;
   size_t used;
   udp_out out[UDP_BATCH_MAX];

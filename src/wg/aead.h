@@ -42,6 +42,16 @@ bool wg_aead_ctx_seal(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const ui
  * wg_aead_ctx_seal, or when padded_len < pt_len. */
 bool wg_aead_ctx_seal_padded(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out, const uint8_t *pt,
                              size_t pt_len, size_t padded_len);
+/* Bytes of room in front of out and behind its tag that wg_aead_ctx_seal_padded_room borrows. */
+#define WG_AEAD_ROOM 64
+/* As wg_aead_ctx_seal_padded, a copy less per packet: out is preceded by WG_AEAD_ROOM bytes and
+ * its tag followed by WG_AEAD_ROOM bytes that are addressable and the caller's. The call runs
+ * ChaCha20 over the Poly1305 key block and the packet in one pass in place, using that room, and
+ * puts its bytes back before it returns (nothing else may use them meanwhile). pt may equal out;
+ * otherwise it must not overlap out's packet, tag or room. For the transport's send batch, whose
+ * carriers all give that room (dgram_carrier.h, DGRAM_CARRIER_ROOM). */
+bool wg_aead_ctx_seal_padded_room(wg_aead_ctx *ctx, uint64_t counter, uint8_t *out,
+                                  const uint8_t *pt, size_t pt_len, size_t padded_len);
 /* Opens ct (len bytes, tag included) into out (len - 16 bytes), which may equal ct. False when
  * the tag does not verify or len < 16; out is then zeroed, so that no unauthenticated plaintext
  * is left behind. */

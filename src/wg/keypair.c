@@ -46,7 +46,7 @@ size_t wg_padded_len(size_t len, size_t mtu) {
 size_t wg_transport_len(size_t padded_len) { return padded_len + WG_MSG_TRANSPORT_MIN_LEN; }
 
 wg_result wg_keypair_encrypt_from(wg_keypair *kp, uint32_t type, uint8_t *msg, const uint8_t *pt,
-                                  size_t pt_len, size_t padded_len, const wg_tunables *t,
+                                  size_t pt_len, size_t padded_len, bool room, const wg_tunables *t,
                                   uint64_t now) {
   uint8_t *payload = msg + WG_DATA_PAYLOAD;
   if (padded_len < pt_len) return WG_ERR_BUFFER;
@@ -55,15 +55,19 @@ wg_result wg_keypair_encrypt_from(wg_keypair *kp, uint32_t type, uint8_t *msg, c
   le32_store(msg, type);
   le32_store(msg + WG_DATA_RECEIVER, kp->remote_index);
   le64_store(msg + WG_DATA_COUNTER, kp->send_counter);
-  if (!wg_aead_ctx_seal_padded(kp->send_aead, kp->send_counter, payload, pt, pt_len, padded_len))
-    return WG_ERR_BUFFER; /* padded_len beyond WG_AEAD_MAX_LEN; nothing was sent */
+  bool sealed = room ? wg_aead_ctx_seal_padded_room(kp->send_aead, kp->send_counter, payload, pt,
+                                                    pt_len, padded_len)
+                     : wg_aead_ctx_seal_padded(kp->send_aead, kp->send_counter, payload, pt, pt_len,
+                                               padded_len);
+  if (!sealed) return WG_ERR_BUFFER; /* padded_len beyond WG_AEAD_MAX_LEN; nothing was sent */
   kp->send_counter++;
   return WG_OK;
 }
 
 wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t pt_len,
                              size_t padded_len, const wg_tunables *t, uint64_t now) {
-  return wg_keypair_encrypt_from(kp, type, msg, msg + WG_DATA_PAYLOAD, pt_len, padded_len, t, now);
+  return wg_keypair_encrypt_from(kp, type, msg, msg + WG_DATA_PAYLOAD, pt_len, padded_len, false, t,
+                                 now);
 }
 
 wg_result wg_keypair_decrypt(wg_keypair *kp, uint8_t *msg, size_t len, const wg_tunables *t,

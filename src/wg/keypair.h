@@ -55,9 +55,11 @@ size_t wg_transport_len(size_t padded_len);
  * WG_ERR_EXPIRED when the keypair is too old or its counter is exhausted. */
 wg_result wg_keypair_encrypt(wg_keypair *kp, uint32_t type, uint8_t *msg, size_t pt_len,
                              size_t padded_len, const wg_tunables *t, uint64_t now);
-/* The same with the plaintext read from pt (not overlapping msg unless pt == msg + 16). */
+/* The same with the plaintext read from pt (not overlapping msg unless pt == msg + 16). With
+ * room, msg + 16 has WG_AEAD_ROOM bytes of room in front and the message as many behind, which
+ * the seal borrows to save a copy (wg_aead_ctx_seal_padded_room). */
 wg_result wg_keypair_encrypt_from(wg_keypair *kp, uint32_t type, uint8_t *msg, const uint8_t *pt,
-                                  size_t pt_len, size_t padded_len, const wg_tunables *t,
+                                  size_t pt_len, size_t padded_len, bool room, const wg_tunables *t,
                                   uint64_t now);
 
 /* Decrypts a transport message of len bytes in place: on WG_OK the plaintext (padding included)

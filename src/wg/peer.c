@@ -227,18 +227,18 @@ bool wg_peer_can_send(const wg_peer *p, uint64_t now) {
 
 wg_result wg_peer_encrypt(wg_peer *p, uint32_t type, uint8_t *msg, size_t pt_len, size_t padded_len,
                           uint64_t now) {
-  return wg_peer_encrypt_from(p, type, msg, msg + WG_DATA_PAYLOAD, pt_len, padded_len, now);
+  return wg_peer_encrypt_from(p, type, msg, msg + WG_DATA_PAYLOAD, pt_len, padded_len, false, now);
 }
 
 wg_result wg_peer_encrypt_from(wg_peer *p, uint32_t type, uint8_t *msg, const uint8_t *pt,
-                               size_t pt_len, size_t padded_len, uint64_t now) {
+                               size_t pt_len, size_t padded_len, bool room, uint64_t now) {
   wg_keypair *kp = p->current;
   wg_result r;
   if (!wg_peer_can_send(p, now)) {
     p->actions |= WG_ACT_INITIATE;
     return WG_ERR_NO_SESSION;
   }
-  r = wg_keypair_encrypt_from(kp, type, msg, pt, pt_len, padded_len, &p->dev->tunables, now);
+  r = wg_keypair_encrypt_from(kp, type, msg, pt, pt_len, padded_len, room, &p->dev->tunables, now);
   if (r != WG_OK) return r;
   wg_timers_authenticated_sent(&p->timers, now);
   wg_timers_traversal(&p->timers, now);

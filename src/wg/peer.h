@@ -64,9 +64,10 @@ wg_result wg_peer_create_response(wg_peer *p, uint32_t type, uint64_t now, uint8
 wg_result wg_peer_encrypt(wg_peer *p, uint32_t type, uint8_t *msg, size_t pt_len, size_t padded_len,
                           uint64_t now);
 /* The same with the plaintext read from pt instead of msg + 16 (no overlap with msg otherwise):
- * the send path seals the caller's packet straight into the send batch. */
+ * the send path seals the caller's packet straight into the send batch. room: as
+ * wg_keypair_encrypt_from's (the send batch has it). */
 wg_result wg_peer_encrypt_from(wg_peer *p, uint32_t type, uint8_t *msg, const uint8_t *pt,
-                               size_t pt_len, size_t padded_len, uint64_t now);
+                               size_t pt_len, size_t padded_len, bool room, uint64_t now);
 /* True when wg_peer_encrypt can send now. */
 bool wg_peer_can_send(const wg_peer *p, uint64_t now);
 

@@ -261,6 +261,50 @@ static void test_seal_padded(void **state) {
   assert_false(wg_aead_ctx_seal_padded(f->ctx, 1, f->ours, f->pt, 20, (size_t)WG_AEAD_MAX_LEN + 1));
 }
 
+/* The seal that borrows the room around its output: the reference's bytes, from a separate
+ * buffer and in place, and the room exactly as it was before. Each buffer is allocated to the
+ * byte (room, packet, tag, room), so that ASan sees any touch beyond the room; the lengths
+ * cover every overrun of the last 64-byte block past the tag, and the longer packets that take
+ * the other path. */
+static void test_seal_padded_room(void **state) {
+  fixture *f = *state;
+  static const size_t PT[] = {0,  1,  15, 16,   17,   31,   32,   33,   47,   48,
+                              63, 64, 65, 1380, 1392, 1420, 4000, 4096, 4100, 9000};
+  static const size_t PAD[] = {0, 1, 15, 16, 47};
+  const size_t room = WG_AEAD_ROOM;
+  uint8_t nonce[12];
+  for (size_t i = 0; i < sizeof PT / sizeof PT[0]; i++) {
+    for (size_t j = 0; j < sizeof PAD / sizeof PAD[0]; j++) {
+      size_t len = PT[i], padded = PT[i] + PAD[j], total = room + padded + WG_AEAD_TAG_LEN + room;
+      uint64_t counter = 5000 + i * 8 + j;
+      uint8_t *buf = malloc(total), *pattern = malloc(total);
+      assert_non_null(buf);
+      assert_non_null(pattern);
+      for (size_t k = 0; k < total; k++) pattern[k] = (uint8_t)(k * 7 + 3);
+      memcpy(f->out, f->pt, len);
+      memset(f->out + len, 0, padded - len);
+      ref_nonce(nonce, counter);
+      assert_int_equal(crypto_aead_chacha20poly1305_ietf_encrypt(f->ref, NULL, f->out, padded, NULL,
+                                                                 0, NULL, nonce, f->key),
+                       0);
+      for (int in_place = 0; in_place < 2; in_place++) {
+        memcpy(buf, pattern, total);
+        if (in_place) memcpy(buf + room, f->pt, len);
+        assert_true(wg_aead_ctx_seal_padded_room(f->ctx, counter, buf + room,
+                                                 in_place ? buf + room : f->pt, len, padded));
+        assert_memory_equal(buf + room, f->ref, padded + WG_AEAD_TAG_LEN);
+        assert_memory_equal(buf, pattern, room);
+        assert_memory_equal(buf + room + padded + WG_AEAD_TAG_LEN,
+                            pattern + room + padded + WG_AEAD_TAG_LEN, room);
+      }
+      free(buf);
+      free(pattern);
+    }
+  }
+  uint8_t small[WG_AEAD_ROOM + 64 + WG_AEAD_TAG_LEN + WG_AEAD_ROOM];
+  assert_false(wg_aead_ctx_seal_padded_room(f->ctx, 1, small + room, f->pt, 20, 19));
+}
+
 static void test_backend_name(void **state) {
   (void)state;
   const char *name = wg_aead_backend();
@@ -282,6 +326,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_other_key_rejected, setup, teardown),
       cmocka_unit_test_setup_teardown(test_in_place, setup, teardown),
       cmocka_unit_test_setup_teardown(test_seal_padded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seal_padded_room, setup, teardown),
       cmocka_unit_test(test_backend_name),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
