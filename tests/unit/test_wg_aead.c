@@ -230,6 +230,17 @@ static void test_in_place(void **state) {
   }
 }
 
+/* The reference's sealing of f->pt's first len bytes and padded - len zeros, into f->ref. */
+static void ref_seal_padded(fixture *f, uint64_t counter, size_t len, size_t padded) {
+  uint8_t nonce[12];
+  memcpy(f->out, f->pt, len);
+  memset(f->out + len, 0, padded - len);
+  ref_nonce(nonce, counter);
+  assert_int_equal(crypto_aead_chacha20poly1305_ietf_encrypt(f->ref, NULL, f->out, padded, NULL, 0,
+                                                             NULL, nonce, f->key),
+                   0);
+}
+
 /* Sealing a packet with its zero padding straight from a separate buffer (the send path) gives
  * the reference's bytes for the padded plaintext, at every split between bytes and padding;
  * so does the same call in place. */
@@ -237,17 +248,11 @@ static void test_seal_padded(void **state) {
   fixture *f = *state;
   static const size_t PT[] = {0, 1, 15, 16, 17, 63, 64, 65, 1380, 1420};
   static const size_t PAD[] = {0, 1, 3, 15, 16, 17, 47, 64};
-  uint8_t nonce[12];
   for (size_t i = 0; i < sizeof PT / sizeof PT[0]; i++) {
     for (size_t j = 0; j < sizeof PAD / sizeof PAD[0]; j++) {
       size_t len = PT[i], padded = PT[i] + PAD[j];
       uint64_t counter = 1000 + i * 16 + j;
-      memcpy(f->out, f->pt, len);
-      memset(f->out + len, 0, padded - len);
-      ref_nonce(nonce, counter);
-      assert_int_equal(crypto_aead_chacha20poly1305_ietf_encrypt(f->ref, NULL, f->out, padded, NULL,
-                                                                 0, NULL, nonce, f->key),
-                       0);
+      ref_seal_padded(f, counter, len, padded);
       memset(f->ours, 0xa5, padded + WG_AEAD_TAG_LEN); /* the padding must not come from here */
       assert_true(wg_aead_ctx_seal_padded(f->ctx, counter, f->ours, f->pt, len, padded));
       assert_memory_equal(f->ours, f->ref, padded + WG_AEAD_TAG_LEN);
@@ -272,7 +277,6 @@ static void test_seal_padded_room(void **state) {
                               63, 64, 65, 1380, 1392, 1420, 4000, 4096, 4100, 9000};
   static const size_t PAD[] = {0, 1, 15, 16, 47};
   const size_t room = WG_AEAD_ROOM;
-  uint8_t nonce[12];
   for (size_t i = 0; i < sizeof PT / sizeof PT[0]; i++) {
     for (size_t j = 0; j < sizeof PAD / sizeof PAD[0]; j++) {
       size_t len = PT[i], padded = PT[i] + PAD[j], total = room + padded + WG_AEAD_TAG_LEN + room;
@@ -281,12 +285,7 @@ static void test_seal_padded_room(void **state) {
       assert_non_null(buf);
       assert_non_null(pattern);
       for (size_t k = 0; k < total; k++) pattern[k] = (uint8_t)(k * 7 + 3);
-      memcpy(f->out, f->pt, len);
-      memset(f->out + len, 0, padded - len);
-      ref_nonce(nonce, counter);
-      assert_int_equal(crypto_aead_chacha20poly1305_ietf_encrypt(f->ref, NULL, f->out, padded, NULL,
-                                                                 0, NULL, nonce, f->key),
-                       0);
+      ref_seal_padded(f, counter, len, padded);
       for (int in_place = 0; in_place < 2; in_place++) {
         memcpy(buf, pattern, total);
         if (in_place) memcpy(buf + room, f->pt, len);
