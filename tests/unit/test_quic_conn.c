@@ -140,19 +140,36 @@ static void test_late_packet(void **state) {
 
 static int some_time(qch_wire *w) { return 0; }
 
+/* One client stream writing total bytes to a server application that keeps them but does not
+ * read yet (w initialised, its options set). */
+static void start_unread_stream(qch_wire *w, qch_peer *p, uint64_t total) {
+  qch_server_sink = 1;
+  qch_server_paused = 1;
+  qch_wire_connect(w);
+  p->s = quic_conn_open_stream(w->client);
+  qch_bind_stream(p->s, p, qch_client_read);
+  qch_feed(p, total);
+}
+
+/* The server got all total bytes and the FIN, the client has nothing left queued; then the end. */
+static void end_unread_stream(qch_wire *w, uv_loop_t *loop, qch_peer *p, uint64_t total) {
+  assert_int_equal(qch_n_server_streams, 1);
+  assert_int_equal(qch_server_streams[0]->received, total);
+  assert_true(qch_server_streams[0]->eof);
+  assert_int_equal(stream_write_queued(p->s), 0);
+  stream_close(p->s);
+  qch_wire_end(w);
+  assert_int_equal(uv_loop_close(loop), 0);
+}
+
 static void test_backpressure(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   qch_wire w;
   qch_wire_init(&w, &loop);
-  qch_server_sink = 1;
-  qch_server_paused = 1;
-  qch_wire_connect(&w);
   qch_peer p = {0};
-  p.s = quic_conn_open_stream(w.client);
-  qch_bind_stream(p.s, &p, qch_client_read);
   uint64_t total = 8 << 20;
-  qch_feed(&p, total);
+  start_unread_stream(&w, &p, total);
   qch_run_until(&w, some_time, 500);
   /* The server application reads nothing: only the initial stream window (256 KiB) may leave. */
   size_t queued = stream_write_queued(p.s);
@@ -161,12 +178,7 @@ static void test_backpressure(void **state) {
   assert_int_equal(qch_server_streams[0]->received, 0);
   stream_read_start(qch_server_streams[0]->s);
   qch_run_until(&w, some_time, 2000);
-  assert_int_equal(qch_server_streams[0]->received, total);
-  assert_true(qch_server_streams[0]->eof);
-  assert_int_equal(stream_write_queued(p.s), 0);
-  stream_close(p.s);
-  qch_wire_end(&w);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  end_unread_stream(&w, &loop, &p, total);
 }
 
 /* The connection's window, not the stream's, stops the writer. ngtcp2 calls back when a stream's
@@ -188,14 +200,9 @@ static void test_connection_window_reopens(void **state) {
   qch_wire_init(&w, &loop);
   w.opts.conn_window = 64 << 10;
   w.opts.stream_window = 256 << 10;
-  qch_server_sink = 1;
-  qch_server_paused = 1;
-  qch_wire_connect(&w);
   qch_peer p = {0};
-  p.s = quic_conn_open_stream(w.client);
-  qch_bind_stream(p.s, &p, qch_client_read);
   uint64_t total = 160 << 10;
-  qch_feed(&p, total);
+  start_unread_stream(&w, &p, total);
   /* The server reads nothing yet: the client stops at the connection's 64 KiB. */
   qch_run_until(&w, some_time, 300);
   assert_int_equal(qch_n_server_streams, 1);
@@ -203,13 +210,7 @@ static void test_connection_window_reopens(void **state) {
   /* It reads: MAX_DATA goes out, and the rest must follow. */
   stream_read_start(qch_server_streams[0]->s);
   qch_run_until(&w, server_got_all, 5000);
-  assert_int_equal(qch_n_server_streams, 1);
-  assert_int_equal(qch_server_streams[0]->received, total);
-  assert_true(qch_server_streams[0]->eof);
-  assert_int_equal(stream_write_queued(p.s), 0);
-  stream_close(p.s);
-  qch_wire_end(&w);
-  assert_int_equal(uv_loop_close(&loop), 0);
+  end_unread_stream(&w, &loop, &p, total);
 }
 
 /* ---- aborts: a closed stream resets the peer's; a closed connection ends every stream ----- */
