@@ -5,6 +5,7 @@ table. Each case is TRANSPORT-CONGESTION-KIND, e.g. quic-cubic-lossy:
   CONGESTION bbr | cubic | reno   ([Peer] Congestion on both ends; ignored by ip)
   KIND       clean | lossy | lossonly | reorderonly   (all with 5 ms delay each way;
              lossy = 2 % loss + 5 % reordering held 5 ms, each way)
+             | long | longlossy   (75 ms each way, a server abroad; longlossy adds 2 % loss)
 
   sudo CASES=quic-bbr-clean,quic-bbr-lossy MB=30 \
        /usr/bin/python3 -m pytest -q -s -p no:cacheprovider bench/transport_loss.py | grep RESULT
@@ -31,6 +32,8 @@ KINDS = {
     "lossy": {**DELAY, "both.loss": 0.02, "both.reorder": 0.05, "both.reorder_ms": 5},
     "lossonly": {**DELAY, "both.loss": 0.02},
     "reorderonly": {**DELAY, "both.reorder": 0.05, "both.reorder_ms": 5},
+    "long": {"both.delay_ms": 75},
+    "longlossy": {"both.delay_ms": 75, "both.loss": 0.02},
 }
 CASES = os.environ.get("CASES", "quic-bbr-clean,quic-bbr-lossy").split(",")
 

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wg/replay.h"
+
 #define MS 1000000ull
 #define HOLD_DEFAULT_NS (10 * MS)
 #define HOLD_MIN_NS (1 * MS)
@@ -252,7 +254,8 @@ void tun_reorder_input(tun_reorder *r, uint32_t keypair, uint64_t counter, const
   }
   if (r->repair && counter - r->mark_counter >= window(r)) { /* one window further: how fast? */
     size_t want = wanted_slots(r);
-    if (r->mark_ns && now - r->mark_ns < TUN_REORDER_COVER_MS * MS && want < TUN_REORDER_SLOTS_MAX)
+    uint64_t cover = (uint64_t)tun_repair_cover_ms(r->rtt_ns) * MS; /* as the sender's ring */
+    if (r->mark_ns && now - r->mark_ns < cover && want < TUN_REORDER_SLOTS_MAX)
       r->repair_slots = want * 2; /* taken when the pool is next empty (alloc_pool) */
     r->mark_counter = counter;
     r->mark_ns = now ? now : 1;
@@ -265,8 +268,10 @@ void tun_reorder_input(tun_reorder *r, uint32_t keypair, uint64_t counter, const
     drain(r);
     return;
   }
-  /* The caller services the peer afterwards, which arms its timer for the deadline. */
-  if (counter - r->next < window(r) && hold(r, counter, pkt, len, now)) return;
+  /* The caller services the peer afterwards, which arms its timer for the deadline. Nothing is
+   * held for a gap the replay window would refuse once it came (wg/replay.h): it never will. */
+  size_t w = window(r) < WG_REPLAY_WINDOW ? window(r) : WG_REPLAY_WINDOW;
+  if (counter - r->next < w && hold(r, counter, pkt, len, now)) return;
   /* Too far ahead to hold (or no memory): the gaps before it are given up. */
   tun_reorder_flush(r);
   r->gaps_given_up += counter - r->next;

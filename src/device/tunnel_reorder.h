@@ -27,8 +27,9 @@
 #define TUN_REORDER_SLOTS 512         /* without repair */
 #define TUN_REORDER_SLOTS_REPAIR 1024 /* with repair: a longer hold at the same rate, */
 #define TUN_REORDER_SLOTS_MAX 8192    /* doubled up to this while the slots cover less than */
-#define TUN_REORDER_COVER_MS 80       /* this much of the peer's sending (a lost resend's wait) */
-#define TUN_REORDER_TRIES 3           /* NACKs per missing counter */
+/* ...this much of the peer's sending (a lost resend's wait): tun_repair_cover_ms of the round
+ * trip (tun_reorder_set_rtt), at least 80 ms */
+#define TUN_REORDER_TRIES 3 /* NACKs per missing counter */
 
 typedef void (*tun_reorder_fn)(void *ctx, const uint8_t *pkt, size_t len);
 /* Asks the peer for the missing counters of keypair (its receiver index as in the header). */

@@ -68,6 +68,12 @@ int tun_ctl_parse(const uint8_t *pt, size_t len, tun_ctl_msg *out) {
   return 0;
 }
 
+uint32_t tun_repair_cover_ms(uint64_t rtt_ns) {
+  uint64_t ms = 3 * (rtt_ns / 1000000) + 20;
+  if (ms < TUN_REPAIR_RING_COVER_MS) return TUN_REPAIR_RING_COVER_MS;
+  return ms > TUN_REPAIR_COVER_MAX_MS ? TUN_REPAIR_COVER_MAX_MS : (uint32_t)ms;
+}
+
 int tun_repair_ring_enable(tun_repair_ring *r, size_t slot_size) {
   if (r->pool) return 0;
   r->slots = calloc(TUN_REPAIR_RING, sizeof *r->slots);
@@ -116,8 +122,8 @@ bool tun_repair_ring_store(tun_repair_ring *r, uint32_t index, uint64_t counter,
                            const uint8_t *wire, size_t len, uint32_t now_ms) {
   if (!r->pool) return false;
   if (counter - r->mark_counter >= r->n) { /* the ring has turned over once: how fast? */
-    if (r->mark_ms && now_ms - r->mark_ms < TUN_REPAIR_RING_COVER_MS && r->n < TUN_REPAIR_RING_MAX)
-      grow(r);
+    uint32_t cover = r->cover_ms ? r->cover_ms : TUN_REPAIR_RING_COVER_MS;
+    if (r->mark_ms && now_ms - r->mark_ms < cover && r->n < TUN_REPAIR_RING_MAX) grow(r);
     r->mark_counter = counter;
     r->mark_ms = now_ms ? now_ms : 1;
   }

@@ -54,12 +54,19 @@
 #define TUN_CTL_MAX (8 + TUN_NACK_MAX_RUNS * 10)
 
 /* Sent datagrams kept per peer: TUN_REPAIR_RING (~1.5 MB at full size) to start with, doubled up
- * to TUN_REPAIR_RING_MAX while they cover less than TUN_REPAIR_RING_COVER_MS of sending: a resend
+ * to TUN_REPAIR_RING_MAX while they cover less than tun_repair_cover_ms of sending: a resend
  * asked for twice (a lost resend) comes about three round trips after the datagram left, and a
- * ring that has moved on by then turns a random loss into one the congestion control sees. */
+ * ring that has moved on by then turns a random loss into one the congestion control sees. The
+ * receiver's hold (tunnel_reorder.h) covers the same time. */
 #define TUN_REPAIR_RING 1024
 #define TUN_REPAIR_RING_MAX 8192
-#define TUN_REPAIR_RING_COVER_MS 80
+#define TUN_REPAIR_RING_COVER_MS 80 /* the least, and all while the round trip is unknown */
+#define TUN_REPAIR_COVER_MAX_MS 2000
+
+/* The time a repair window must cover on a path with this round trip (0 = unknown): three round
+ * trips and 20 ms, at least TUN_REPAIR_RING_COVER_MS and at most TUN_REPAIR_COVER_MAX_MS. A fixed
+ * 80 ms covered a 25 ms path; 150 ms to a server abroad needs 470. */
+uint32_t tun_repair_cover_ms(uint64_t rtt_ns);
 #define TUN_REPAIR_MAX_RESENDS 3
 
 typedef struct {
@@ -106,6 +113,7 @@ typedef struct {
   size_t n;              /* slots: TUN_REPAIR_RING .. TUN_REPAIR_RING_MAX */
   uint64_t mark_counter; /* the counter n datagrams ago, and when it left: the ring's cover */
   uint32_t mark_ms;
+  uint32_t cover_ms; /* tun_repair_cover_ms of the path; 0 = TUN_REPAIR_RING_COVER_MS */
 } tun_repair_ring;
 
 /* Allocates the ring for datagrams of up to slot_size bytes; -1 out of memory. Idempotent. */

@@ -205,6 +205,8 @@ void tun_repair_keep(tun_peer *p, uint32_t index, uint64_t counter, const uint8_
     p->t->stats.repair_kept++;
   if (++p->repair_budget_tick == BUDGET_EVERY) {
     p->repair_budget_tick = 0;
+    /* The round trip of the last handshake (a roam or a new path brings a new one). */
+    p->repair_ring.cover_ms = tun_repair_cover_ms(p->path_rtt_ns);
     if (p->repair_budget < BUDGET_MAX) p->repair_budget++;
   }
 }

@@ -125,8 +125,9 @@ static void no_nack(void *ctx, uint32_t keypair, const tun_nack_run *runs, size_
 }
 
 /* With repair, a fast peer's holes take a round trip or more to fill: the window grows until it
- * covers TUN_REORDER_COVER_MS of its packets, keeping what it holds, and nothing is given up once
- * it has. 100 packets per ms, one missing in 50 and filled 20 ms later. */
+ * covers tun_repair_cover_ms (80 ms here: no round trip known) of its packets, keeping what it
+ * holds, and nothing is given up once it has. 100 packets per ms, one missing in 50 and filled 20
+ * ms later. */
 static void test_window_grows_with_the_rate(void **state) {
   (void)state;
   tun_reorder r;
@@ -181,6 +182,45 @@ static void test_random_permutation_in_window(void **state) {
   tun_reorder_free(&r);
 }
 
+/* A path abroad (150 ms of round trip): a hole is filled 300 ms after its neighbours came (a
+ * resend asked for twice), at 10 packets a ms. The window must hold 3,000 packets behind the
+ * hole: it grows to cover three round trips, where the 80 ms of an unknown path (1,024 slots,
+ * 102 ms at this rate) would give the holes up. Returns the gaps given up once warm. */
+static size_t long_path_gaps_given_up(uint64_t rtt_ns, size_t *slots) {
+  tun_reorder r;
+  tun_reorder_init(&r, 64, sink, no_nack, NULL);
+  tun_reorder_set_repair(&r, true);
+  if (rtt_ns) tun_reorder_set_rtt(&r, rtt_ns);
+  n_out = 0;
+  const uint64_t total = 40000;
+  static uint64_t late[1000];
+  size_t n_late = 0, next_late = 0, given_up_warm = 0;
+  for (uint64_t c = 0; c < total; c++) {
+    uint64_t now = 1000 * MS + c * MS / 10;
+    while (next_late < n_late && late[next_late] * MS / 10 + 300 * MS <= c * MS / 10)
+      in(&r, 1, late[next_late++], now);
+    if (c % 100 == 50 && n_late < 1000) {
+      late[n_late++] = c;
+      continue;
+    }
+    in(&r, 1, c, now);
+    tun_reorder_expire(&r, now);
+    if (c == 20000) given_up_warm = r.gaps_given_up;
+  }
+  *slots = r.nslots;
+  size_t after_warm = r.gaps_given_up - given_up_warm;
+  tun_reorder_free(&r);
+  return after_warm;
+}
+
+static void test_window_covers_a_long_path(void **state) {
+  (void)state;
+  size_t slots = 0;
+  assert_int_equal(long_path_gaps_given_up(150 * MS, &slots), 0);
+  assert_true(slots >= 4096);
+  assert_true(long_path_gaps_given_up(0, &slots) > 0); /* the round trip is what made it */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_in_order_passes_at_once),
@@ -190,6 +230,7 @@ int main(void) {
       cmocka_unit_test(test_far_ahead_and_empty_counters),
       cmocka_unit_test(test_random_permutation_in_window),
       cmocka_unit_test(test_window_grows_with_the_rate),
+      cmocka_unit_test(test_window_covers_a_long_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,8 +94,8 @@ static void test_ring_gives_back_what_was_sent(void **state) {
   tun_repair_ring_free(&r);
 }
 
-/* The ring keeps TUN_REPAIR_RING_COVER_MS of sending: a fast sender's ring grows (keeping what it
- * holds), a slow one's stays small. */
+/* The ring keeps TUN_REPAIR_RING_COVER_MS of sending (no round trip known): a fast sender's ring
+ * grows (keeping what it holds), a slow one's stays small. */
 static void test_ring_grows_with_the_rate(void **state) {
   (void)state;
   tun_repair_ring r = {0};
@@ -119,6 +119,25 @@ static void test_ring_grows_with_the_rate(void **state) {
   assert_int_equal(len, 40);
   assert_int_equal(d[39], (c - TUN_REPAIR_RING_MAX) & 0xff);
   assert_null(tun_repair_ring_take(&r, 7, c - TUN_REPAIR_RING_MAX - 1, &len));
+  tun_repair_ring_free(&r);
+}
+
+/* The cover follows the path's round trip: a server abroad (150 ms) needs 470 ms of sending kept,
+ * and a ring told so grows where one with the 80 ms of an unknown path does not (10 datagrams a
+ * ms: 1,024 last 102 ms). */
+static void test_cover_follows_the_round_trip(void **state) {
+  (void)state;
+  assert_int_equal(tun_repair_cover_ms(0), TUN_REPAIR_RING_COVER_MS);
+  assert_int_equal(tun_repair_cover_ms(10000000), TUN_REPAIR_RING_COVER_MS);
+  assert_int_equal(tun_repair_cover_ms(150000000), 470);
+  assert_int_equal(tun_repair_cover_ms(10000000000ull), TUN_REPAIR_COVER_MAX_MS);
+  tun_repair_ring r = {0};
+  uint8_t wire[64] = {0};
+  assert_int_equal(tun_repair_ring_enable(&r, 64), 0);
+  r.cover_ms = tun_repair_cover_ms(150000000);
+  for (uint64_t c = 0; c < 20 * TUN_REPAIR_RING; c++)
+    tun_repair_ring_store(&r, 7, c, wire, 40, (uint32_t)(1000 + c / 10));
+  assert_int_equal(r.n, 8 * TUN_REPAIR_RING); /* 8,192 cover 819 ms; 4,096 only 410 */
   tun_repair_ring_free(&r);
 }
 
@@ -317,6 +336,7 @@ int main(void) {
       cmocka_unit_test(test_hostile_messages_refused),
       cmocka_unit_test(test_ring_gives_back_what_was_sent),
       cmocka_unit_test(test_ring_grows_with_the_rate),
+      cmocka_unit_test(test_cover_follows_the_round_trip),
       cmocka_unit_test(test_giveup_round_trips_and_ring_remembers_when),
       cmocka_unit_test(test_loss_delay_tells_queue_from_random_loss),
       cmocka_unit_test(test_receiver_stops_waiting_on_giveup),
