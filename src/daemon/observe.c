@@ -106,6 +106,7 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
               "Loss repair between awgproxy ends: kept = datagrams kept for a resend (none over "
               "TLS), nacks = NACK messages sent, asked = missing "
               "datagrams asked for, filled = gaps filled after asking, given_up = gaps given up, "
+              "abandoned = of those, given up on the peer's GIVEUP, "
               "resent = datagrams resent, refused = resends refused (not kept, or over budget), "
               "congestion = NACKs answered with GIVEUP because their losses came from a queue, "
               "giveups_heard = GIVEUPs from the peer, fec_parity = parity datagrams sent, "
@@ -118,6 +119,7 @@ static void tunnel_metrics(obs_buf *b, const obs_sources *src) {
              {"asked", st.repair_asked},
              {"filled", st.repair_filled},
              {"given_up", st.gaps_given_up},
+             {"abandoned", st.gaps_abandoned},
              {"resent", st.repair_resent},
              {"refused", st.repair_refused},
              {"congestion", st.repair_congestion},

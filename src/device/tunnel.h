@@ -85,7 +85,7 @@ typedef struct {
    * because their losses came from a queue, and GIVEUPs heard from the peer. Datagrams kept for
    * a resend: none over a reliable carrier (TLS), whose TCP loses nothing. */
   uint64_t repair_kept;
-  uint64_t repair_nacks_sent, repair_asked, repair_filled, gaps_given_up;
+  uint64_t repair_nacks_sent, repair_asked, repair_filled, gaps_given_up, gaps_abandoned;
   uint64_t repair_resent, repair_refused, repair_congestion, repair_giveups_heard;
   uint64_t fec_parity_sent, fec_recovered; /* tunnel_fec.h */
   /* Seconds from sending an initiation to consuming its response (our side initiating). */

@@ -299,6 +299,7 @@ void tun_reorder_abandon(tun_reorder *r, uint32_t keypair, const tun_nack_run *r
       s->tries = 0, s->due = 0;
       r->held++;
       r->gaps_given_up++;
+      r->gaps_abandoned++;
     }
   }
   drain(r);

@@ -60,6 +60,7 @@ typedef struct {
   uint64_t rtt_ns;                      /* 0 = unknown */
   bool repair;                          /* ask the peer for missing counters */
   uint64_t held_total, gaps_given_up;   /* counters */
+  uint64_t gaps_abandoned;              /* of those given up: on the sender's GIVEUP */
   uint64_t nacks_sent, asked, repaired; /* NACK messages, counters asked for, gaps filled after
                                          * being asked for */
   tun_reorder_fn deliver;               /* where packets go, in order */

@@ -59,6 +59,7 @@ void tun_repair_add_counts(tunnel_stats *st, const tun_peer *p) {
   st->repair_asked += p->reorder.asked;
   st->repair_filled += p->reorder.repaired;
   st->gaps_given_up += p->reorder.gaps_given_up;
+  st->gaps_abandoned += p->reorder.gaps_abandoned;
 }
 
 void tun_repair_on_session_end(tun_peer *p) {

@@ -52,6 +52,43 @@ static int all_echoed(qch_wire *w) {
 static size_t echo_hold_nth, echo_hold_for;
 static int echo_held_released;
 
+/* What each end of every stream saw, and both connections' state: printed when an echo stalls,
+ * so that a failure seen once says where the bytes stopped. */
+static void report_conn(const char *name, const quic_conn *c) {
+  quic_conn_stats st;
+  if (!c) return;
+  quic_conn_get_stats(c, &st);
+  print_message(
+      "%s: established %d dead %d streams %llu rtt %llu us cwnd %llu in flight %llu "
+      "sent %llu recv %llu lost %llu\n",
+      name, quic_conn_is_established(c), quic_conn_is_dead(c),
+      (unsigned long long)quic_conn_streams_open(c), (unsigned long long)(st.rtt_ns / 1000),
+      (unsigned long long)st.cwnd, (unsigned long long)st.bytes_in_flight,
+      (unsigned long long)st.pkts_sent, (unsigned long long)st.pkts_recv,
+      (unsigned long long)st.pkts_lost);
+}
+
+static void report_stall(qch_wire *w) {
+  print_message("echo stalled: %zu packets to the server, %zu dropped, wire %s\n",
+                w->sent_to_server, w->dropped, w->head ? "not empty" : "empty");
+  report_conn("client", w->client);
+  report_conn("server", w->server);
+  for (int i = 0; i < NSTREAMS; i++) {
+    const qch_peer *c = &cstreams[i];
+    print_message("client stream %d: sent %llu queued %zu received %llu eof %d error %d\n", i,
+                  (unsigned long long)c->sent, stream_write_queued(c->s),
+                  (unsigned long long)c->received, c->eof, c->error);
+  }
+  for (size_t i = 0; i < qch_n_server_streams; i++) {
+    const qch_peer *v = qch_server_streams[i];
+    print_message(
+        "server stream %zu: received %llu eof %d echo queued %zu shut down %d "
+        "error %d\n",
+        i, (unsigned long long)v->received, v->eof, v->closed ? 0 : stream_write_queued(v->s),
+        v->shutdown_done, v->error);
+  }
+}
+
 static void echo_run(unsigned loss, unsigned reorder, uint64_t bytes) {
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -74,6 +111,7 @@ static void echo_run(unsigned loss, unsigned reorder, uint64_t bytes) {
     qch_feed(p, bytes); /* written before the handshake completes: sent when it does */
   }
   qch_run_until(&w, all_echoed, 60000);
+  if (!all_echoed(&w)) report_stall(&w);
   for (int i = 0; i < NSTREAMS; i++) {
     assert_int_equal(cstreams[i].received, bytes);
     assert_true(cstreams[i].eof);
