@@ -124,6 +124,35 @@ static void no_nack(void *ctx, uint32_t keypair, const tun_nack_run *runs, size_
   (void)ctx, (void)keypair, (void)runs, (void)n;
 }
 
+/* Packets at per_ms a ms into r (repair on), one in `every` missing and filled fill_ms later,
+ * counters 0..total; the fills still due come in at the end. *given_up_warm and *out_warm: the
+ * gaps given up and the packets out by counter warm (the window has grown by then). */
+typedef struct {
+  uint64_t per_ms, every, fill_ms, total, warm;
+} hole_pattern;
+
+static void run_holes(tun_reorder *r, const hole_pattern *h, size_t *given_up_warm,
+                      size_t *out_warm) {
+  static uint64_t late[2000];
+  size_t n_late = 0, next_late = 0;
+  n_out = 0;
+  for (uint64_t c = 0; c < h->total; c++) {
+    uint64_t now = 1000 * MS + c * MS / h->per_ms;
+    while (next_late < n_late &&
+           late[next_late] * MS / h->per_ms + h->fill_ms * MS <= c * MS / h->per_ms)
+      in(r, 1, late[next_late++], now);
+    if (c % h->every == h->every / 2 && n_late < 2000) {
+      late[n_late++] = c;
+      continue;
+    }
+    in(r, 1, c, now);
+    tun_reorder_expire(r, now);
+    if (c == h->warm) *given_up_warm = r->gaps_given_up, *out_warm = n_out;
+  }
+  uint64_t end = 1000 * MS + h->total * MS / h->per_ms + h->fill_ms * MS;
+  while (next_late < n_late) in(r, 1, late[next_late++], end);
+}
+
 /* With repair, a fast peer's holes take a round trip or more to fill: the window grows until it
  * covers tun_repair_cover_ms (80 ms here: no round trip known) of its packets, keeping what it
  * holds, and nothing is given up once it has. 100 packets per ms, one missing in 50 and filled 20
@@ -133,24 +162,9 @@ static void test_window_grows_with_the_rate(void **state) {
   tun_reorder r;
   tun_reorder_init(&r, 64, sink, no_nack, NULL);
   tun_reorder_set_repair(&r, true);
-  n_out = 0;
-  const uint64_t total = 60000;
-  uint64_t late[2000];
-  size_t n_late = 0, next_late = 0, given_up_warm = 0, out_warm = 0;
-  for (uint64_t c = 0; c < total; c++) {
-    uint64_t now = 1000 * MS + c * MS / 100;
-    while (next_late < n_late && late[next_late] * MS / 100 + 20 * MS <= c * MS / 100)
-      in(&r, 1, late[next_late++], now);
-    if (c % 50 == 25 && n_late < 2000) {
-      late[n_late++] = c;
-      continue;
-    }
-    in(&r, 1, c, now);
-    tun_reorder_expire(&r, now);
-    if (c == 20000) given_up_warm = r.gaps_given_up;
-    if (c == 25000) out_warm = n_out;
-  }
-  while (next_late < n_late) in(&r, 1, late[next_late++], 1000 * MS + total * MS / 100 + 20 * MS);
+  const hole_pattern h = {.per_ms = 100, .every = 50, .fill_ms = 20, .total = 60000, .warm = 20000};
+  size_t given_up_warm = 0, out_warm = 0;
+  run_holes(&r, &h, &given_up_warm, &out_warm);
   assert_true(r.nslots >= 4096);
   assert_int_equal(r.gaps_given_up, given_up_warm); /* none once grown */
   for (size_t i = out_warm + 1; i < n_out; i++)     /* in order, none twice */
@@ -191,22 +205,10 @@ static size_t long_path_gaps_given_up(uint64_t rtt_ns, size_t *slots) {
   tun_reorder_init(&r, 64, sink, no_nack, NULL);
   tun_reorder_set_repair(&r, true);
   if (rtt_ns) tun_reorder_set_rtt(&r, rtt_ns);
-  n_out = 0;
-  const uint64_t total = 40000;
-  static uint64_t late[1000];
-  size_t n_late = 0, next_late = 0, given_up_warm = 0;
-  for (uint64_t c = 0; c < total; c++) {
-    uint64_t now = 1000 * MS + c * MS / 10;
-    while (next_late < n_late && late[next_late] * MS / 10 + 300 * MS <= c * MS / 10)
-      in(&r, 1, late[next_late++], now);
-    if (c % 100 == 50 && n_late < 1000) {
-      late[n_late++] = c;
-      continue;
-    }
-    in(&r, 1, c, now);
-    tun_reorder_expire(&r, now);
-    if (c == 20000) given_up_warm = r.gaps_given_up;
-  }
+  const hole_pattern h = {
+      .per_ms = 10, .every = 100, .fill_ms = 300, .total = 40000, .warm = 20000};
+  size_t given_up_warm = 0, out_warm = 0;
+  run_holes(&r, &h, &given_up_warm, &out_warm);
   *slots = r.nslots;
   size_t after_warm = r.gaps_given_up - given_up_warm;
   tun_reorder_free(&r);
