@@ -77,9 +77,11 @@ static void q_close(stream *s) {
     if (!q->rcv_fin) ngtcp2_conn_shutdown_stream_read(c->conn, 0, q->id, QP_APP_NO_ERROR);
     qc_want_write(c);
   }
-  /* Data still queued for the application gives its window back: nobody will read it. */
-  if (q->rcv_queued && !q->ng_closed && !c->dead) {
+  /* Data still queued for the application gives the connection's window back: nobody will read
+   * it (also when ngtcp2 has closed the stream already, see deliver_data). */
+  if (q->rcv_queued && !c->dead) {
     ngtcp2_conn_extend_max_offset(c->conn, q->rcv_queued);
+    qc_want_window_update(c);
   }
   qchunk_free_list(q->rcv_head);
   q->rcv_head = q->rcv_tail = NULL;
@@ -275,8 +277,12 @@ static void deliver_data(quic_stream *q) {
     if (n) q->s.on_read(&q->s, h->data + off, n);
     qchunk_free(h);
   }
-  if (taken && !q->ng_closed && !c->dead) {
-    ngtcp2_conn_extend_max_stream_offset(c->conn, q->id, taken);
+  /* The connection's window gets the bytes back even when ngtcp2 has closed the stream (both
+   * FINs through): it counted them consumed when it handed them over, and only we can say when
+   * they were read. Left out, every stream closed with unread bytes kept them from the window
+   * for good, until a long-lived connection could send nothing at all. */
+  if (taken && !c->dead) {
+    if (!q->ng_closed) ngtcp2_conn_extend_max_stream_offset(c->conn, q->id, taken);
     ngtcp2_conn_extend_max_offset(c->conn, taken);
     qc_want_window_update(c);
   }

@@ -17,6 +17,7 @@
 /* clang-format on */
 
 #include "quic/quic_conn.h"
+#include "quic/quic_internal.h"
 #include "quic_conn_harness.h"
 
 static void test_handshake(void **state) {
@@ -79,6 +80,9 @@ static void report_stall(qch_wire *w) {
                   (unsigned long long)c->sent, stream_write_queued(c->s),
                   (unsigned long long)c->received, c->eof, c->error);
   }
+  if (w->server)
+    print_message("server may send %llu more on the connection\n",
+                  (unsigned long long)ngtcp2_conn_get_max_data_left(w->server->conn));
   for (size_t i = 0; i < qch_n_server_streams; i++) {
     const qch_peer *v = qch_server_streams[i];
     print_message(
@@ -86,6 +90,17 @@ static void report_stall(qch_wire *w) {
         "error %d\n",
         i, (unsigned long long)v->received, v->eof, v->closed ? 0 : stream_write_queued(v->s),
         v->shutdown_done, v->error);
+    const quic_stream *q = (const quic_stream *)v->s;
+    if (v->closed || !w->server || q->snd_sent == q->snd_end) continue;
+    print_message(
+        "  id %lld in send queue %d held %d fin wanted %d sent %d ng closed %d sent %llu "
+        "end %llu acked %llu; ngtcp2 lets it send %llu\n",
+        (long long)q->id, q->in_sendq, q->held, q->fin_wanted, q->fin_sent, q->ng_closed,
+        (unsigned long long)q->snd_sent, (unsigned long long)q->snd_end,
+        (unsigned long long)q->snd_acked,
+        q->id >= 0
+            ? (unsigned long long)ngtcp2_conn_get_max_stream_data_left(w->server->conn, q->id)
+            : 0ull);
   }
 }
 
@@ -251,6 +266,46 @@ static void test_connection_window_reopens(void **state) {
   end_unread_stream(&w, &loop, &p, total);
 }
 
+/* Bytes a stream still held for the application when ngtcp2 had already closed it (both FINs
+ * through: ngtcp2 counts data as consumed once it handed it over, we only once the application
+ * read it) go back to the connection's window when they are read. They did not: each such
+ * stream kept its unread tail out of the window for good, until a long-lived connection could
+ * send nothing more (seen as an echo stalled with a few hundred bytes left on some streams, the
+ * server allowed 0 more on the connection). Here the client reads each 24 KiB echo only after
+ * both FINs went through, with a 64 KiB connection window: the third stream stalled. */
+static qch_peer *window_stream;
+static int window_stream_done(qch_wire *w) { return window_stream->eof; }
+
+static void test_closed_streams_give_their_window_back(void **state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  qch_wire w;
+  qch_wire_init(&w, &loop);
+  quic_conn_opts_windows(&w.opts, 64 << 10, 64 << 10);
+  qch_wire_connect(&w);
+  qch_run_until(&w, qch_both_established, 5000);
+  for (uint32_t i = 0; i < 12; i++) {
+    qch_peer p = {0};
+    p.s = quic_conn_open_stream(w.client);
+    p.seed = i + 1;
+    qch_bind_stream(p.s, &p, qch_client_read);
+    qch_feed(&p, 24 << 10);
+    qch_run_until(&w, some_time, 100); /* echoed and closed in ngtcp2, not read yet */
+    window_stream = &p;
+    stream_read_start(p.s);
+    qch_run_until(&w, window_stream_done, 3000);
+    if (!p.eof)
+      fail_msg("stream %u: %llu of %u bytes, the server may send %llu more on the connection", i,
+               (unsigned long long)p.received, 24u << 10,
+               (unsigned long long)ngtcp2_conn_get_max_data_left(w.server->conn));
+    assert_int_equal(p.received, 24 << 10);
+    stream_close(p.s);
+    for (int k = 0; k < 5; k++) uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  qch_wire_end(&w);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- aborts: a closed stream resets the peer's; a closed connection ends every stream ----- */
 
 static int client_saw_error(qch_wire *w) { return cstreams[0].error != 0; }
@@ -411,6 +466,7 @@ int main(void) {
       cmocka_unit_test(test_echo_own_protection),
       cmocka_unit_test(test_backpressure),
       cmocka_unit_test(test_connection_window_reopens),
+      cmocka_unit_test(test_closed_streams_give_their_window_back),
       cmocka_unit_test(test_reset_and_close),
       cmocka_unit_test(test_datagrams),
       cmocka_unit_test(test_corrupt_initial_refused),
