@@ -15,9 +15,10 @@ from test_quic_transport import METRICS_PORT, build, lab  # noqa: F401  (the fix
 LOSS = {"both.loss": 0.02, "both.delay_ms": 2}
 
 
-def repair_metrics(topo):
-    r = topo.c.run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{METRICS_PORT}/metrics"],
-                   check=False)
+def repair_metrics(topo, ns=None, port=METRICS_PORT):
+    """awgproxy_repair_total by event, from the client's metrics (or those on ns:port)."""
+    r = (ns or topo.c).run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{port}/metrics"],
+                           check=False)
     out = {}
     for line in r.stdout.splitlines():
         m = re.match(r'^awgproxy_repair_total\{event="([a-z_]+)"\} (\S+)$', line)
