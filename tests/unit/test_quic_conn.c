@@ -192,6 +192,12 @@ static void test_late_packet(void **state) {
 /* ---- flow control: a reader that stops holds the writer ----------------------------------- */
 
 static int some_time(qch_wire *w) { return 0; }
+/* Waits that end on a condition, not on a time: a loaded machine (the sanitizer build beside
+ * other jobs) once took longer than 500 ms for the handshake alone. */
+static int server_stream_open(qch_wire *w) { return qch_n_server_streams == 1; }
+static int server_got_all(qch_wire *w) {
+  return qch_n_server_streams == 1 && qch_server_streams[0]->eof;
+}
 
 /* One client stream writing total bytes to a server application that keeps them but does not
  * read yet (w initialised, its options set). */
@@ -223,6 +229,7 @@ static void test_backpressure(void **state) {
   qch_peer p = {0};
   uint64_t total = 8 << 20;
   start_unread_stream(&w, &p, total);
+  qch_run_until(&w, server_stream_open, 10000);
   qch_run_until(&w, some_time, 500);
   /* The server application reads nothing: only the initial stream window (256 KiB) may leave. */
   size_t queued = stream_write_queued(p.s);
@@ -230,7 +237,7 @@ static void test_backpressure(void **state) {
   assert_int_equal(qch_n_server_streams, 1);
   assert_int_equal(qch_server_streams[0]->received, 0);
   stream_read_start(qch_server_streams[0]->s);
-  qch_run_until(&w, some_time, 2000);
+  qch_run_until(&w, server_got_all, 20000);
   end_unread_stream(&w, &loop, &p, total);
 }
 
@@ -242,9 +249,6 @@ static void test_backpressure(void **state) {
  * connection window, while the stream's window (256 KiB) stays open, so no extend_max_stream_data
  * would come to rescue it. (Dropping such a stream from the queue in write_one_packet makes this
  * test fail.) */
-static int server_got_all(qch_wire *w) {
-  return qch_n_server_streams == 1 && qch_server_streams[0]->eof;
-}
 
 static void test_connection_window_reopens(void **state) {
   uv_loop_t loop;
@@ -257,6 +261,7 @@ static void test_connection_window_reopens(void **state) {
   uint64_t total = 160 << 10;
   start_unread_stream(&w, &p, total);
   /* The server reads nothing yet: the client stops at the connection's 64 KiB. */
+  qch_run_until(&w, server_stream_open, 10000);
   qch_run_until(&w, some_time, 300);
   assert_int_equal(qch_n_server_streams, 1);
   assert_true(stream_write_queued(p.s) >= total - (64 << 10));
@@ -293,7 +298,7 @@ static void test_closed_streams_give_their_window_back(void **state) {
     qch_run_until(&w, some_time, 100); /* echoed and closed in ngtcp2, not read yet */
     window_stream = &p;
     stream_read_start(p.s);
-    qch_run_until(&w, window_stream_done, 3000);
+    qch_run_until(&w, window_stream_done, 10000);
     if (!p.eof)
       fail_msg("stream %u: %llu of %u bytes, the server may send %llu more on the connection", i,
                (unsigned long long)p.received, 24u << 10,
