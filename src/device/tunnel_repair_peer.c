@@ -77,6 +77,8 @@ static void send_hello(tun_peer *p, bool reply) {
 }
 
 void tun_repair_on_handshake(tun_peer *p) {
+  /* The ring covers the round trip of the last handshake (a roam or a new path brings one). */
+  p->repair_ring.cover_ms = tun_repair_cover_ms(p->path_rtt_ns);
   if (p->cfg->no_repair) return repair_off(p); /* a reload turned it off */
   /* The end that dials (it has an Endpoint) asks; the other only answers, so a server never sends
    * anything unusual to a stock client. A server that restarted has forgotten us: asking after
@@ -206,8 +208,6 @@ void tun_repair_keep(tun_peer *p, uint32_t index, uint64_t counter, const uint8_
     p->t->stats.repair_kept++;
   if (++p->repair_budget_tick == BUDGET_EVERY) {
     p->repair_budget_tick = 0;
-    /* The round trip of the last handshake (a roam or a new path brings a new one). */
-    p->repair_ring.cover_ms = tun_repair_cover_ms(p->path_rtt_ns);
     if (p->repair_budget < BUDGET_MAX) p->repair_budget++;
   }
 }
