@@ -17,7 +17,7 @@
 #define TCPOPT_NOP 1
 #define TCPOPT_TS 8
 #define FLOOR_MIN_RTT_MS 2
-#define FLOOR_MAX (8u * 1024 * 1024) /* well above any window lwIP can use (TCP_WND 2 MiB) */
+#define FLOOR_MAX (8u * 1024 * 1024) /* above any window lwIP can use (TCP_WND 6 MiB) */
 
 static u8_t g_ext_id = LWIP_TCP_PCB_NUM_EXT_ARG_ID_INVALID;
 static tcp_bw_congestion_fn g_congestion_fn;

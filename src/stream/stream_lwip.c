@@ -12,6 +12,7 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "stream/lwip_unsent_cap.h"
+#include "stream/rcv_window.h"
 #include "util/list.h"
 #include "util/log.h"
 #include "util/loop_turn.h"
@@ -24,6 +25,8 @@ typedef struct lwip_stream {
    * the other through ->next, each holding its own reference, and freed one at a time (no
    * pbuf_cat: its u16 tot_len would overflow past 64 KB and each append walks the queue). */
   struct pbuf *rxq, *rx_tail;
+  rcv_window wnd;      /* the receive window this connection may have (rcv_window.h) */
+  uint32_t connect_ms; /* when this end sent its SYN (0: accepted) */
   /* Accepted by write() but not yet by lwIP: pending_len bytes at pending + pending_off (taken
    * from the front without moving the rest; compacted when appending needs the room). */
   uint8_t *pending;
@@ -53,10 +56,53 @@ static void unlink_connecting(lwip_stream *l) {
   l->connecting = false;
 }
 
+/* ---- the receive window (rcv_window.h) -------------------------------------------------- */
+
+/* What this lwIP instance's connections have grown beyond AWG_TCP_WND_START, together. */
+static _Thread_local uint64_t wnd_grown;
+
+static uint32_t now_ms(const lwip_stream *l) { return (uint32_t)uv_now(l->loop); }
+
+/* A connection just established starts at AWG_TCP_WND_START rather than lwIP's TCP_WND. Called
+ * from lwIP's connected and accept callbacks, when only the SYN or SYN-ACK went out: its window
+ * field is never scaled, so it announced 64 KiB at most (lwIP's rcv_ann_right_edge counts the
+ * full window, set once window scaling was agreed), and a smaller window takes nothing back. */
+static void window_start(lwip_stream *l) {
+  struct tcp_pcb *pcb = l->pcb;
+  if (pcb->state != ESTABLISHED || !(pcb->flags & TF_WND_SCALE) ||
+      TCP_WND_MAX(pcb) <= AWG_TCP_WND_START)
+    return;
+  uint32_t cut = TCP_WND_MAX(pcb) - AWG_TCP_WND_START;
+  if (pcb->rcv_wnd <= cut) return;
+  pcb->rcv_wnd -= cut;
+  pcb->rcv_ann_wnd = pcb->rcv_wnd;
+  pcb->rcv_ann_right_edge = pcb->rcv_nxt + pcb->rcv_ann_wnd;
+  uint32_t rtt = 0; /* accepted: not known */
+  if (l->connect_ms) {
+    rtt = now_ms(l) - l->connect_ms; /* dialed: SYN to SYN-ACK */
+    if (!rtt) rtt = 1;
+  }
+  rcv_window_init(&l->wnd, AWG_TCP_WND_START, rtt);
+}
+
+/* The connection ends: what it grew goes back to the instance. With pcb (lwIP has not freed it),
+ * the window it withheld is put back first: lwIP's tcp_close resets a connection whose window is
+ * short of TCP_WND, taking that for data the application never read. */
+static void window_release(lwip_stream *l, struct tcp_pcb *pcb) {
+  if (!l->wnd.target) return;
+  if (pcb) {
+    uint32_t full = pcb->rcv_wnd + (TCP_WND_MAX(pcb) - l->wnd.target);
+    pcb->rcv_wnd = full > TCP_WND_MAX(pcb) ? TCP_WND_MAX(pcb) : full;
+  }
+  wnd_grown -= l->wnd.target - AWG_TCP_WND_START;
+  l->wnd.target = 0;
+}
+
 static void detach_pcb(lwip_stream *l, bool abort_it) {
   struct tcp_pcb *pcb = l->pcb;
   if (!pcb) return;
   l->pcb = NULL;
+  window_release(l, pcb);
   tcp_arg(pcb, NULL);
   tcp_recv(pcb, NULL);
   tcp_sent(pcb, NULL);
@@ -111,8 +157,25 @@ static uint8_t rx_flat[0xFFFF];
 static bool rx_flat_busy; /* a nested delivery (on_read of one stream feeding another) */
 
 static void recved(struct tcp_pcb *pcb, size_t n) {
-  /* Only now: the window reopens as data is consumed. */
   for (; n; n -= n > 0xFFFF ? 0xFFFF : n) tcp_recved(pcb, (u16_t)(n > 0xFFFF ? 0xFFFF : n));
+}
+
+/* The application read n bytes: only now does the window reopen by as much, and it grows when a
+ * round trip's reads call for it. */
+static void consumed(lwip_stream *l, size_t n) {
+  recved(l->pcb, n);
+  uint64_t budget = wnd_grown < AWG_TCP_WND_GROWN_MAX ? AWG_TCP_WND_GROWN_MAX - wnd_grown : 0;
+  uint32_t grow = rcv_window_on_read(&l->wnd, n, TCP_WND_MAX(l->pcb), budget, now_ms(l));
+  if (!grow) return;
+  wnd_grown += grow;
+  recved(l->pcb, grow);
+  if (log_enabled(LOG_DEBUG)) {
+    char w[24], rtt[16], ports[16];
+    snprintf(w, sizeof w, "%u", l->wnd.target);
+    snprintf(rtt, sizeof rtt, "%u", l->wnd.rtt_ms);
+    snprintf(ports, sizeof ports, "%u>%u", l->pcb->local_port, l->pcb->remote_port);
+    LOG_D("tcp", "rcv_window_grown", "window", w, "rtt_ms", rtt, "ports", ports, NULL);
+  }
 }
 
 /* Takes pbufs off the queue into rx_flat (whole pbufs, at least one) and returns the length. */
@@ -150,7 +213,7 @@ static void deliver(lwip_stream *l) {
       l->s.on_read(&l->s, q->payload, n);
       pbuf_free(q);
     }
-    if (l->pcb) recved(l->pcb, n);
+    if (l->pcb) consumed(l, n);
   }
   if (l->reading && !l->rxq && l->eof_seen && !l->eof_delivered && !l->closing) {
     l->eof_delivered = true;
@@ -189,6 +252,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) 
       l->rxq = p;
     for (l->rx_tail = p; l->rx_tail->next; l->rx_tail = l->rx_tail->next) {
     }
+    rcv_window_on_data(&l->wnd, pcb->rcv_nxt, now_ms(l));
   }
   if (l->reading) mark_ready(l);
   return ERR_OK;
@@ -460,6 +524,7 @@ static void on_err(void *arg, err_t err) {
   lwip_stream *l = arg;
   if (!l) return;
   l->pcb = NULL; /* lwIP has freed it */
+  window_release(l, NULL);
   /* Both FINs exchanged and acknowledged before the owner closed: lwIP frees the PCB and says
    * ERR_CLSD, but for the stream that is the clean end it already reported (EOF, on_shutdown),
    * not an error. */
@@ -474,6 +539,7 @@ static void on_err(void *arg, err_t err) {
 static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
   lwip_stream *l = arg;
   unlink_connecting(l);
+  window_start(l);
   l->connect_cb(l->connect_ctx, &l->s, 0);
   return l->aborted ? ERR_ABRT : ERR_OK; /* the callback may have closed (aborted) us */
 }
@@ -508,6 +574,7 @@ static lwip_stream *new_stream(uv_loop_t *loop, struct tcp_pcb *pcb) {
 
 stream *stream_lwip_wrap(uv_loop_t *loop, struct tcp_pcb *pcb) {
   lwip_stream *l = new_stream(loop, pcb);
+  if (l && pcb) window_start(l); /* accepted: established */
   return l ? &l->s : NULL;
 }
 
@@ -565,6 +632,7 @@ stream *stream_lwip_connect(uv_loop_t *loop, struct netif *nif, int family, cons
     return &l->s;
   }
   l->connecting = true;
+  l->connect_ms = now_ms(l) ? now_ms(l) : 1;
   list_push_front(&connecting_list, &l->connecting_link);
   return &l->s;
 }
