@@ -14,12 +14,12 @@
  * the least of the receiving side's samples, timed as Linux does: from the arrival of data, whose
  * acknowledgement announces the window beyond it, to the arrival of the byte at that window's
  * edge (a sender that fills the window takes one round trip for it; one that does not, or an
- * application that does not read it all, takes longer). A connection whose application reads slowly never grows, nor does one
- * whose path carries less than half its window per round trip; an accepted connection, which
- * knows no handshake time, may reach twice its start on a slow path before a full window times
- * the round trip. What all connections grew beyond their start is bounded (AWG_TCP_WND_GROWN_MAX
- * per lwIP instance), so many fast connections that stall at once hold no more than that beyond
- * what they held before. */
+ * application that does not read it all, takes longer). A connection whose application reads slowly
+ * never grows, nor does one whose path carries less than half its window per round trip; an
+ * accepted connection, which knows no handshake time, may reach twice its start on a slow path
+ * before a full window times the round trip. What all connections grew beyond their start is
+ * bounded (AWG_TCP_WND_GROWN_MAX per lwIP instance), so many fast connections that stall at once
+ * hold no more than that beyond what they held before. */
 #ifndef AWGPROXY_STREAM_RCV_WINDOW_H
 #define AWGPROXY_STREAM_RCV_WINDOW_H
 
