@@ -8,18 +8,20 @@
  *
  * So each connection starts at AWG_TCP_WND_START and its window follows what its application
  * reads per round trip, as Linux's receive buffer autotuning does: twice what it read in the last
- * one, up to TCP_WND, from the second round trip on (the first reads fill the application's socket
- * buffers, however slowly it reads).
- * The round trip is the connection's own handshake where this end dialed (SYN to SYN-ACK), and
- * the least of the receiving side's samples, timed as Linux does: from the arrival of data, whose
- * acknowledgement announces the window beyond it, to the arrival of the byte at that window's
- * edge (a sender that fills the window takes one round trip for it; one that does not, or an
- * application that does not read it all, takes longer). A connection whose application reads slowly
- * never grows, nor does one whose path carries less than half its window per round trip; an
- * accepted connection, which knows no handshake time, may reach twice its start on a slow path
- * before a full window times the round trip. What all connections grew beyond their start is
- * bounded (AWG_TCP_WND_GROWN_MAX per lwIP instance), so many fast connections that stall at once
- * hold no more than that beyond what they held before. */
+ * one, up to TCP_WND, from the second round trip on (the first reads fill the application's
+ * socket buffers, however slowly it reads). The round trip is the connection's own handshake
+ * where this end dialed (SYN to SYN-ACK), and the least of the receiving side's samples, timed as
+ * Linux does: from the arrival of data, whose acknowledgement announces the window beyond it, to
+ * the arrival of the byte at that window's edge (a sender that fills the window takes one round
+ * trip for it; one that does not, or an application that does not read it all, takes longer).
+ *
+ * A connection whose application reads slowly may grow once, by what the sockets between it and
+ * us took in a round trip at first (to 2.5 MB in the test), not with the path; one whose path
+ * carries less than half its window per round trip does not grow; an accepted connection, which
+ * knows no handshake time, may reach twice its start on a slow path before a full window times the
+ * round trip. What all connections grew beyond their start is bounded (AWG_TCP_WND_GROWN_MAX per
+ * lwIP instance), so many fast connections that stall at once hold no more than that beyond what
+ * they held before. */
 #ifndef AWGPROXY_STREAM_RCV_WINDOW_H
 #define AWGPROXY_STREAM_RCV_WINDOW_H
 
