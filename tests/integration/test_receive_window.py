@@ -110,4 +110,4 @@ def test_slow_reader_keeps_its_window(lab):
     # the first two round trips here, where the reader took 40 KB).
     assert any(w[-1] == TCP_WND for w in all_windows.values()), all_windows
     assert len(all_windows) <= 2, all_windows
-    assert sorted(w[-1] for w in all_windows.values())[0] < 2 * START, all_windows
+    assert sum(1 for w in all_windows.values() if w[-1] >= 2 * START) == 1, all_windows
